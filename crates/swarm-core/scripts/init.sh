@@ -1,0 +1,8 @@
+# Initialises the swarm on the first manager (idempotent) and publishes the join tokens.
+# In: ADVERTISE_ADDR, TOKEN_PREFIX.
+if [ "$(swarm_state)" != active ]; then
+  # init prints a join command with the worker token on stdout: discard it.
+  docker swarm init --advertise-addr "$ADVERTISE_ADDR" 2>&1 >/dev/null | redact >&2
+fi
+publish_tokens
+echo "nodeid=$(node_id)"

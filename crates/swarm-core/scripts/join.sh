@@ -1,0 +1,29 @@
+# Joins this instance to the swarm through MANAGER_ADDR. The token is read here, on the
+# instance, from Parameter Store; it is never printed.
+# In: MANAGER_ADDR, ADVERTISE_ADDR, TOKEN_PARAMETER. Exit 3: token missing or rejected.
+state=$(swarm_state)
+if [ "$state" = active ]; then
+  echo "already=true"
+  echo "nodeid=$(node_id)"
+  exit 0
+fi
+if [ "$state" = pending ] || [ "$state" = error ]; then
+  # A join that timed out earlier keeps retrying in the background: start clean.
+  docker swarm leave --force >/dev/null 2>&1 || true
+fi
+if ! token=$(aws ssm get-parameter --name "$TOKEN_PARAMETER" --with-decryption \
+      --query Parameter.Value --output text 2>/dev/null) || [ -z "$token" ]; then
+  echo "join token parameter $TOKEN_PARAMETER is missing or unreadable" >&2
+  exit 3
+fi
+if ! out=$(docker swarm join --advertise-addr "$ADVERTISE_ADDR" --token "$token" "$MANAGER_ADDR:2377" 2>&1); then
+  unset token
+  printf '%s\n' "$out" | redact >&2
+  case "$out" in
+    *"invalid join token"*|*"token"*) exit 3 ;;
+  esac
+  exit 1
+fi
+unset token
+echo "already=false"
+echo "nodeid=$(node_id)"

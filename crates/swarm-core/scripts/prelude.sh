@@ -1,0 +1,20 @@
+# Shared prelude of every script run through AWS-RunShellScript.
+# Inputs arrive as exported, single-quoted variables set before this text.
+set -euo pipefail
+umask 077
+# Join tokens must never reach command output: mask anything shaped like one.
+redact() { sed -E 's/SWMTKN-[0-9A-Za-z-]+/SWMTKN-<redacted>/g'; }
+swarm_state() { docker info --format '{{.Swarm.LocalNodeState}}' 2>/dev/null || echo error; }
+node_id() { docker info --format '{{.Swarm.NodeID}}'; }
+# Writes both join tokens to SecureString parameters under $TOKEN_PREFIX.
+# The token goes from docker to a private file to the AWS CLI: never argv, never stdout.
+publish_tokens() {
+  local role tmp
+  tmp=$(mktemp)
+  trap 'rm -f "$tmp"' RETURN
+  for role in worker manager; do
+    docker swarm join-token -q "$role" | tr -d '\n' > "$tmp"
+    aws ssm put-parameter --name "$TOKEN_PREFIX/$role" --type SecureString --overwrite \
+      --value "file://$tmp" > /dev/null 2> >(redact >&2)
+  done
+}

@@ -1,0 +1,240 @@
+//! Typed configuration, read from the environment once at cold start.
+
+use std::time::Duration;
+
+use thiserror::Error;
+
+#[derive(Debug, Error, PartialEq)]
+pub enum ConfigError {
+    #[error("environment variable {name} is required ({hint})")]
+    Missing { name: &'static str, hint: &'static str },
+    #[error("environment variable {name}={value:?} is invalid: {reason}")]
+    Invalid {
+        name: &'static str,
+        value: String,
+        reason: String,
+    },
+}
+
+/// Everything a function needs to know that is not in the event.
+/// Defaults are AWS's; the local cloud shortens the time constants.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// Route 53 hosted zone holding the manager record.
+    pub hosted_zone_id: String,
+    /// Tag keys read from the Auto Scaling groups.
+    pub cluster_tag: String,
+    pub role_tag: String,
+    pub dns_tag: String,
+    /// SSM parameter path under which the cluster's lock and join tokens live.
+    pub parameter_prefix: String,
+    pub dns_ttl: Duration,
+    /// Extra hold after TTL before a manager may terminate (seeds: TTL + 120 s).
+    pub hold_extra: Duration,
+    /// HeartbeatTimeout of the terminate hook; must equal dns_ttl + hold_extra.
+    pub terminate_heartbeat_timeout: Duration,
+    /// How long to wait for a new instance's SSM agent to come Online.
+    pub agent_wait: Duration,
+    /// Budget for the whole join (swarm formation wait + join + Ready).
+    pub join_budget: Duration,
+    /// How long a drain may take before the node is removed anyway.
+    pub drain_timeout: Duration,
+    /// Per SSM command execution timeout.
+    pub command_timeout: Duration,
+    /// A swarm init lock older than this whose holder has no swarm is stale.
+    pub init_lock_lease: Duration,
+    /// Upper bound of any backoff sleep between polls.
+    pub poll_max: Duration,
+    /// Log every action that would be taken, change nothing.
+    pub dry_run: bool,
+}
+
+impl Config {
+    /// Reads the configuration through `get` (the process environment in production).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let hosted_zone_id = get("HOSTED_ZONE_ID")
+            .filter(|v| !v.trim().is_empty())
+            .ok_or(ConfigError::Missing {
+                name: "HOSTED_ZONE_ID",
+                hint: "the Route 53 zone that holds the manager record",
+            })?;
+        let hosted_zone_id = hosted_zone_id
+            .trim()
+            .trim_start_matches("/hostedzone/")
+            .to_string();
+        if !hosted_zone_id.chars().all(|c| c.is_ascii_alphanumeric()) {
+            return Err(ConfigError::Invalid {
+                name: "HOSTED_ZONE_ID",
+                value: hosted_zone_id,
+                reason: "expected an id like Z0123456789ABC".into(),
+            });
+        }
+        let secs = |name: &'static str, default: u64| -> Result<Duration, ConfigError> {
+            match get(name) {
+                None => Ok(Duration::from_secs(default)),
+                Some(v) => v
+                    .trim()
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|s| s.is_finite() && *s >= 0.0 && *s <= 172_800.0)
+                    .map(Duration::from_secs_f64)
+                    .ok_or(ConfigError::Invalid {
+                        name,
+                        value: v,
+                        reason: "expected seconds between 0 and 172800".into(),
+                    }),
+            }
+        };
+        let dns_ttl = secs("DNS_TTL_SECONDS", 60)?;
+        let hold_extra = secs("HOLD_EXTRA_SECONDS", 120)?;
+        let terminate_heartbeat_timeout = match get("TERMINATE_HEARTBEAT_TIMEOUT_SECONDS") {
+            None => dns_ttl + hold_extra,
+            Some(_) => secs("TERMINATE_HEARTBEAT_TIMEOUT_SECONDS", 0)?,
+        };
+        if terminate_heartbeat_timeout < dns_ttl + hold_extra {
+            return Err(ConfigError::Invalid {
+                name: "TERMINATE_HEARTBEAT_TIMEOUT_SECONDS",
+                value: format!("{}", terminate_heartbeat_timeout.as_secs_f64()),
+                reason: "must be at least DNS_TTL_SECONDS + HOLD_EXTRA_SECONDS, or the hold ends early".into(),
+            });
+        }
+        let prefix = get("SWARM_PARAMETER_PREFIX").unwrap_or_else(|| "/swarm".into());
+        if !crate::safe::is_parameter_path(&prefix) {
+            return Err(ConfigError::Invalid {
+                name: "SWARM_PARAMETER_PREFIX",
+                value: prefix,
+                reason: "expected a path like /swarm (letters, digits, / _ . -)".into(),
+            });
+        }
+        let dry_run = match get("DRY_RUN").as_deref().map(str::trim) {
+            None | Some("") | Some("0") | Some("false") | Some("no") => false,
+            Some("1") | Some("true") | Some("yes") => true,
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    name: "DRY_RUN",
+                    value: other.into(),
+                    reason: "expected true or false".into(),
+                })
+            }
+        };
+        let tag = |name: &'static str, default: &str| -> Result<String, ConfigError> {
+            let v = get(name).unwrap_or_else(|| default.into());
+            if v.is_empty() || v.len() > 128 {
+                return Err(ConfigError::Invalid {
+                    name,
+                    value: v,
+                    reason: "a tag key of 1 to 128 characters".into(),
+                });
+            }
+            Ok(v)
+        };
+        Ok(Config {
+            hosted_zone_id,
+            cluster_tag: tag("CLUSTER_TAG", "swarm:cluster")?,
+            role_tag: tag("ROLE_TAG", "swarm:role")?,
+            dns_tag: tag("DNS_TAG", "swarm:dns-name")?,
+            parameter_prefix: prefix.trim_end_matches('/').to_string(),
+            dns_ttl,
+            hold_extra,
+            terminate_heartbeat_timeout,
+            agent_wait: secs("AGENT_WAIT_SECONDS", 300)?,
+            join_budget: secs("JOIN_BUDGET_SECONDS", 300)?,
+            drain_timeout: secs("DRAIN_TIMEOUT_SECONDS", 300)?,
+            command_timeout: secs("COMMAND_TIMEOUT_SECONDS", 120)?,
+            init_lock_lease: secs("INIT_LOCK_LEASE_SECONDS", 600)?,
+            poll_max: secs("POLL_MAX_SECONDS", 5)?,
+            dry_run,
+        })
+    }
+
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// The hold a terminating manager needs after its DNS change is in sync.
+    pub fn hold(&self) -> Duration {
+        self.dns_ttl + self.hold_extra
+    }
+
+    pub fn token_parameter(&self, cluster: &str, role: crate::model::Role) -> String {
+        format!("{}/{}/join-token/{}", self.parameter_prefix, cluster, role.as_str())
+    }
+
+    pub fn lock_path(&self, cluster: &str) -> String {
+        format!("{}/{}/init-lock", self.parameter_prefix, cluster)
+    }
+
+    /// A config for tests: AWS defaults with a fixed zone.
+    pub fn for_tests() -> Self {
+        Self::from_lookup(|k| (k == "HOSTED_ZONE_ID").then(|| "ZTEST".to_string()))
+            .expect("test config is valid")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn with(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let m: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|k| m.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_are_aws_defaults() {
+        let c = with(&[("HOSTED_ZONE_ID", "/hostedzone/Z123")]).unwrap();
+        assert_eq!(c.hosted_zone_id, "Z123");
+        assert_eq!(c.dns_ttl, Duration::from_secs(60));
+        assert_eq!(c.hold(), Duration::from_secs(180));
+        assert_eq!(c.terminate_heartbeat_timeout, Duration::from_secs(180));
+        assert!(!c.dry_run);
+        assert_eq!(c.cluster_tag, "swarm:cluster");
+    }
+
+    #[test]
+    fn zone_is_required() {
+        assert!(matches!(with(&[]), Err(ConfigError::Missing { name: "HOSTED_ZONE_ID", .. })));
+    }
+
+    #[test]
+    fn bad_numbers_and_flags_are_named() {
+        let e = with(&[("HOSTED_ZONE_ID", "Z1"), ("DNS_TTL_SECONDS", "soon")]).unwrap_err();
+        assert!(e.to_string().contains("DNS_TTL_SECONDS"));
+        let e = with(&[("HOSTED_ZONE_ID", "Z1"), ("DRY_RUN", "maybe")]).unwrap_err();
+        assert!(e.to_string().contains("DRY_RUN"));
+        let e = with(&[("HOSTED_ZONE_ID", "Z1; rm -rf /")]).unwrap_err();
+        assert!(e.to_string().contains("HOSTED_ZONE_ID"));
+    }
+
+    #[test]
+    fn heartbeat_shorter_than_hold_is_rejected() {
+        let e = with(&[
+            ("HOSTED_ZONE_ID", "Z1"),
+            ("DNS_TTL_SECONDS", "5"),
+            ("HOLD_EXTRA_SECONDS", "5"),
+            ("TERMINATE_HEARTBEAT_TIMEOUT_SECONDS", "9"),
+        ])
+        .unwrap_err();
+        assert!(e.to_string().contains("TERMINATE_HEARTBEAT_TIMEOUT_SECONDS"));
+    }
+
+    #[test]
+    fn dry_run_and_prefix() {
+        let c = with(&[
+            ("HOSTED_ZONE_ID", "Z1"),
+            ("DRY_RUN", "true"),
+            ("SWARM_PARAMETER_PREFIX", "/prod/swarm/"),
+        ])
+        .unwrap();
+        assert!(c.dry_run);
+        assert_eq!(c.lock_path("blue"), "/prod/swarm/blue/init-lock");
+        assert_eq!(
+            c.token_parameter("blue", crate::model::Role::Worker),
+            "/prod/swarm/blue/join-token/worker"
+        );
+    }
+}

@@ -1,0 +1,217 @@
+//! Event shapes and their normalisation into one intent type.
+//!
+//! aws_lambda_events gives the EventBridge envelope; the lifecycle-action detail is
+//! defined here. Unknown fields are accepted: AWS adds fields over time.
+
+use aws_lambda_events::eventbridge::EventBridgeEvent;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use thiserror::Error;
+
+pub const LAUNCH_DETAIL_TYPE: &str = "EC2 Instance-launch Lifecycle Action";
+pub const TERMINATE_DETAIL_TYPE: &str = "EC2 Instance-terminate Lifecycle Action";
+pub const LAUNCHING: &str = "autoscaling:EC2_INSTANCE_LAUNCHING";
+pub const TERMINATING: &str = "autoscaling:EC2_INSTANCE_TERMINATING";
+
+/// `detail` of "EC2 Instance-launch/terminate Lifecycle Action".
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct LifecycleActionDetail {
+    pub lifecycle_action_token: String,
+    pub auto_scaling_group_name: String,
+    pub lifecycle_hook_name: String,
+    #[serde(rename = "EC2InstanceId")]
+    pub ec2_instance_id: String,
+    pub lifecycle_transition: String,
+    #[serde(default)]
+    pub notification_metadata: Option<String>,
+    #[serde(default)]
+    pub origin: Option<String>,
+    #[serde(default)]
+    pub destination: Option<String>,
+}
+
+/// Which lifecycle action to complete or heartbeat.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LifecycleAction {
+    pub group: String,
+    pub hook: String,
+    pub token: String,
+    pub instance_id: String,
+}
+
+/// What an event asks for, whatever its source.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Intent {
+    /// An instance should be in the swarm (launch hook, ECS agent connected, reconcile).
+    Join {
+        instance_id: String,
+        group: String,
+        action: Option<LifecycleAction>,
+    },
+    /// An instance is leaving (terminate hook, ECS deregistration).
+    Retire {
+        instance_id: String,
+        group: String,
+        action: Option<LifecycleAction>,
+    },
+}
+
+impl Intent {
+    pub fn instance_id(&self) -> &str {
+        match self {
+            Intent::Join { instance_id, .. } | Intent::Retire { instance_id, .. } => instance_id,
+        }
+    }
+    pub fn group(&self) -> &str {
+        match self {
+            Intent::Join { group, .. } | Intent::Retire { group, .. } => group,
+        }
+    }
+    pub fn action(&self) -> Option<&LifecycleAction> {
+        match self {
+            Intent::Join { action, .. } | Intent::Retire { action, .. } => action.as_ref(),
+        }
+    }
+}
+
+#[derive(Debug, Error, PartialEq)]
+pub enum EventError {
+    #[error("not an EventBridge event: {0}")]
+    Envelope(String),
+    #[error("unsupported event: source {event_source:?}, detail-type {detail_type:?}")]
+    Unsupported { event_source: String, detail_type: String },
+    #[error("malformed {detail_type:?} detail: {reason}")]
+    Detail { detail_type: String, reason: String },
+    #[error("test notification (sent once when a hook is created): nothing to do")]
+    TestNotification,
+}
+
+/// The envelope fields every log line carries.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EventMeta {
+    pub id: String,
+    pub detail_type: String,
+}
+
+pub fn envelope(raw: &Value) -> Result<EventBridgeEvent<Value>, EventError> {
+    serde_json::from_value::<EventBridgeEvent<Value>>(raw.clone()).map_err(|e| EventError::Envelope(e.to_string()))
+}
+
+/// Parses a lifecycle-action event into an intent.
+pub fn lifecycle_intent(raw: &Value) -> Result<(EventMeta, Intent), EventError> {
+    let ev = envelope(raw)?;
+    let meta = EventMeta {
+        id: ev.id.clone().unwrap_or_default(),
+        detail_type: ev.detail_type.clone(),
+    };
+    let expect_transition = match (ev.source.as_str(), ev.detail_type.as_str()) {
+        ("aws.autoscaling", LAUNCH_DETAIL_TYPE) => LAUNCHING,
+        ("aws.autoscaling", TERMINATE_DETAIL_TYPE) => TERMINATING,
+        _ => {
+            return Err(EventError::Unsupported {
+                event_source: ev.source,
+                detail_type: ev.detail_type,
+            })
+        }
+    };
+    if ev.detail.get("Event").and_then(Value::as_str) == Some("autoscaling:TEST_NOTIFICATION") {
+        return Err(EventError::TestNotification);
+    }
+    let bad = |reason: String| EventError::Detail {
+        detail_type: ev.detail_type.clone(),
+        reason,
+    };
+    let d: LifecycleActionDetail = serde_json::from_value(ev.detail.clone()).map_err(|e| bad(e.to_string()))?;
+    if d.lifecycle_transition != expect_transition {
+        return Err(bad(format!(
+            "LifecycleTransition {:?} does not match the detail-type",
+            d.lifecycle_transition
+        )));
+    }
+    if !crate::safe::is_instance_id(&d.ec2_instance_id) {
+        return Err(bad(format!("EC2InstanceId {:?} is not an instance id", d.ec2_instance_id)));
+    }
+    if d.auto_scaling_group_name.is_empty() || d.auto_scaling_group_name.len() > 255 {
+        return Err(bad("AutoScalingGroupName must have 1 to 255 characters".into()));
+    }
+    let action = Some(LifecycleAction {
+        group: d.auto_scaling_group_name.clone(),
+        hook: d.lifecycle_hook_name,
+        token: d.lifecycle_action_token,
+        instance_id: d.ec2_instance_id.clone(),
+    });
+    let intent = if expect_transition == LAUNCHING {
+        Intent::Join {
+            instance_id: d.ec2_instance_id,
+            group: d.auto_scaling_group_name,
+            action,
+        }
+    } else {
+        Intent::Retire {
+            instance_id: d.ec2_instance_id,
+            group: d.auto_scaling_group_name,
+            action,
+        }
+    };
+    Ok((meta, intent))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn launch() -> Value {
+        json!({
+          "version": "0", "id": "12345678-1234-1234-1234-123456789012",
+          "detail-type": "EC2 Instance-launch Lifecycle Action", "source": "aws.autoscaling",
+          "account": "123456789012", "time": "2026-11-21T00:00:00Z", "region": "us-east-1",
+          "resources": ["arn:aws:autoscaling:us-east-1:123456789012:autoScalingGroup:1:autoScalingGroupName/mgr"],
+          "detail": {
+            "LifecycleActionToken": "87654321-4321-4321-4321-210987654321",
+            "AutoScalingGroupName": "mgr", "LifecycleHookName": "launch",
+            "EC2InstanceId": "i-0123456789abcdef0",
+            "LifecycleTransition": "autoscaling:EC2_INSTANCE_LAUNCHING",
+            "Origin": "EC2", "Destination": "AutoScalingGroup", "SomeFutureField": 1
+          }
+        })
+    }
+
+    #[test]
+    fn launch_becomes_join() {
+        let (meta, intent) = lifecycle_intent(&launch()).unwrap();
+        assert_eq!(meta.id, "12345678-1234-1234-1234-123456789012");
+        assert!(matches!(intent, Intent::Join { ref instance_id, .. } if instance_id == "i-0123456789abcdef0"));
+        assert_eq!(intent.action().unwrap().hook, "launch");
+    }
+
+    #[test]
+    fn terminate_becomes_retire() {
+        let mut e = launch();
+        e["detail-type"] = json!(TERMINATE_DETAIL_TYPE);
+        e["detail"]["LifecycleTransition"] = json!(TERMINATING);
+        assert!(matches!(lifecycle_intent(&e).unwrap().1, Intent::Retire { .. }));
+    }
+
+    #[test]
+    fn bad_inputs_are_errors_not_panics() {
+        assert!(matches!(lifecycle_intent(&json!("x")), Err(EventError::Envelope(_))));
+        assert!(matches!(lifecycle_intent(&json!({})), Err(EventError::Envelope(_))));
+        let mut e = launch();
+        e["detail-type"] = json!("EC2 Instance State-change Notification");
+        assert!(matches!(lifecycle_intent(&e), Err(EventError::Unsupported { .. })));
+        let mut e = launch();
+        e["detail"]["EC2InstanceId"] = json!(42);
+        assert!(matches!(lifecycle_intent(&e), Err(EventError::Detail { .. })));
+        let mut e = launch();
+        e["detail"]["EC2InstanceId"] = json!("i-1; reboot");
+        assert!(matches!(lifecycle_intent(&e), Err(EventError::Detail { .. })));
+        let mut e = launch();
+        e["detail"]["LifecycleTransition"] = json!(TERMINATING);
+        assert!(matches!(lifecycle_intent(&e), Err(EventError::Detail { .. })));
+        let mut e = launch();
+        e["detail"] = json!({"Event": "autoscaling:TEST_NOTIFICATION", "AutoScalingGroupName": "mgr"});
+        assert_eq!(lifecycle_intent(&e), Err(EventError::TestNotification));
+    }
+}

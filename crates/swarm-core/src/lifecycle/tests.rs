@@ -1,0 +1,298 @@
+//! Workflow tests over the in-memory world (tokio's paused clock: backoff costs nothing).
+
+use super::*;
+use crate::memory::World;
+use crate::model::InstanceState;
+use serde_json::json;
+
+type L = Lifecycle<World, World, World, World>;
+
+fn cfg() -> Config {
+    let mut c = Config::for_tests();
+    c.agent_wait = Duration::from_secs(20);
+    c.join_budget = Duration::from_secs(60);
+    c
+}
+
+fn lifecycle(world: &World, cfg: Config) -> L {
+    Lifecycle {
+        fleet: world.clone(),
+        remote: world.clone(),
+        dns: world.clone(),
+        params: world.clone(),
+        cfg,
+    }
+}
+
+fn event(kind: &str, group: &str, id: &str) -> Value {
+    let (dt, tr) = if kind == "launch" {
+        (event::LAUNCH_DETAIL_TYPE, event::LAUNCHING)
+    } else {
+        (event::TERMINATE_DETAIL_TYPE, event::TERMINATING)
+    };
+    json!({
+        "version": "0", "id": format!("ev-{kind}-{id}"), "detail-type": dt, "source": "aws.autoscaling",
+        "account": "123456789012", "time": "2026-11-21T00:00:00Z", "region": "us-east-1", "resources": [],
+        "detail": {
+            "LifecycleActionToken": format!("tok-{id}"), "AutoScalingGroupName": group,
+            "LifecycleHookName": kind, "EC2InstanceId": id, "LifecycleTransition": tr
+        }
+    })
+}
+
+fn cluster() -> World {
+    let w = World::default();
+    w.add_group("mgr", "blue", Role::Manager, Some("managers.blue.internal"));
+    w.add_group("wrk", "blue", Role::Worker, None);
+    w
+}
+
+/// Launches and handles an instance; returns the outcome.
+async fn launch(l: &L, w: &World, group: &str, id: &str, ip: &str) -> Outcome {
+    w.launch(group, id, ip);
+    l.handle(&event("launch", group, id), None).await.unwrap()
+}
+
+const M1: &str = "i-00000000000000a1";
+const M2: &str = "i-00000000000000a2";
+const M3: &str = "i-00000000000000a3";
+const W1: &str = "i-00000000000000b1";
+
+async fn three_managers_and_a_worker(l: &L, w: &World) {
+    for (id, ip) in [(M1, "10.0.1.11"), (M2, "10.0.1.12"), (M3, "10.0.1.13")] {
+        assert_eq!(launch(l, w, "mgr", id, ip).await.result, Some("CONTINUE"));
+    }
+    assert_eq!(launch(l, w, "wrk", W1, "10.0.1.21").await.result, Some("CONTINUE"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn first_manager_inits_and_is_published_in_dns() {
+    let w = cluster();
+    let l = lifecycle(&w, cfg());
+    let o = launch(&l, &w, "mgr", M1, "10.0.1.11").await;
+    assert_eq!((o.outcome, o.result), ("completed", Some("CONTINUE")));
+    let s = w.state();
+    assert_eq!(s.swarm_inits, 1);
+    assert_eq!(s.completed, vec![(M1.to_string(), ActionResult::Continue)]);
+    assert_eq!(s.records.len(), 1);
+    assert_eq!(s.records[0].set_identifier, M1);
+    assert!(s.nodes.values().all(|n| n.labelled));
+    assert!(s.params.contains_key("/swarm/blue/init-lock/0"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn concurrent_first_managers_init_exactly_once() {
+    let w = cluster();
+    let l = lifecycle(&w, cfg());
+    for (id, ip) in [(M1, "10.0.1.11"), (M2, "10.0.1.12"), (M3, "10.0.1.13")] {
+        w.launch("mgr", id, ip);
+    }
+    let (e1, e2, e3) = (event("launch", "mgr", M1), event("launch", "mgr", M2), event("launch", "mgr", M3));
+    let (a, b, c) = tokio::join!(l.handle(&e1, None), l.handle(&e2, None), l.handle(&e3, None));
+    for o in [a, b, c] {
+        assert_eq!(o.unwrap().result, Some("CONTINUE"));
+    }
+    let s = w.state();
+    assert_eq!(s.swarm_inits, 1, "exactly one swarm init");
+    assert_eq!(s.nodes.values().filter(|n| n.role == Role::Manager).count(), 3);
+    assert_eq!(s.records.len(), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn worker_joins_through_a_manager_and_gets_no_dns() {
+    let w = cluster();
+    let l = lifecycle(&w, cfg());
+    three_managers_and_a_worker(&l, &w).await;
+    let n = w.node_of(W1).unwrap();
+    assert_eq!(n.role, Role::Worker);
+    assert!(n.labelled);
+    assert_eq!(w.state().records.len(), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn worker_without_managers_is_abandoned_after_its_budget() {
+    let w = cluster();
+    let l = lifecycle(&w, cfg());
+    let o = launch(&l, &w, "wrk", W1, "10.0.1.21").await;
+    assert_eq!(o.result, Some("ABANDON"));
+    assert!(o.detail.contains("no live manager"), "{}", o.detail);
+}
+
+#[tokio::test(start_paused = true)]
+async fn offline_agent_abandons_with_reason() {
+    let w = cluster();
+    let l = lifecycle(&w, cfg());
+    w.launch("mgr", M1, "10.0.1.11");
+    w.state().online.clear();
+    let o = l.handle(&event("launch", "mgr", M1), None).await.unwrap();
+    assert_eq!(o.result, Some("ABANDON"));
+    assert!(o.detail.contains("SSM agent"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn redelivered_launch_changes_nothing() {
+    let w = cluster();
+    let l = lifecycle(&w, cfg());
+    three_managers_and_a_worker(&l, &w).await;
+    let before = w.state().nodes.len();
+    let o = l.handle(&event("launch", "wrk", W1), None).await.unwrap();
+    assert_eq!(o.outcome, "already-ended");
+    assert_eq!(w.state().nodes.len(), before);
+}
+
+#[tokio::test(start_paused = true)]
+async fn failing_join_is_abandoned() {
+    let w = cluster();
+    let l = lifecycle(&w, cfg());
+    launch(&l, &w, "mgr", M1, "10.0.1.11").await;
+    w.state().failing.insert("join");
+    let o = launch(&l, &w, "wrk", W1, "10.0.1.21").await;
+    assert_eq!(o.result, Some("ABANDON"));
+    assert!(o.detail.contains("injected failure"), "{}", o.detail);
+}
+
+#[tokio::test(start_paused = true)]
+async fn unmanaged_group_and_bad_input_do_nothing() {
+    let w = cluster();
+    w.state().groups.push(Group {
+        name: "other".into(),
+        tags: vec![],
+        instances: vec![],
+    });
+    let l = lifecycle(&w, cfg());
+    let o = l.handle(&event("launch", "other", M1), None).await.unwrap();
+    assert_eq!(o.outcome, "ignored");
+    let o = l.handle(&json!({"garbage": true}), None).await.unwrap();
+    assert_eq!(o.outcome, "invalid");
+    let o = l.handle(&event("launch", "missing-group", M1), None).await.unwrap();
+    assert_eq!(o.outcome, "ignored");
+    let s = w.state();
+    assert!(s.commands.is_empty() && s.completed.is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn launch_of_a_vanished_instance_is_abandoned_without_commands() {
+    let w = cluster();
+    let l = lifecycle(&w, cfg());
+    w.launch("mgr", M1, "10.0.1.11");
+    {
+        let mut s = w.state();
+        s.instances.get_mut(M1).unwrap().state = InstanceState::Terminated;
+        s.online.clear();
+    }
+    let o = l.handle(&event("launch", "mgr", M1), None).await.unwrap();
+    assert_eq!(o.result, Some("ABANDON"));
+    assert!(w.state().commands.is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn manager_termination_removes_dns_first_and_is_held() {
+    let w = cluster();
+    let l = lifecycle(&w, cfg());
+    three_managers_and_a_worker(&l, &w).await;
+    w.set_lifecycle(M1, "Terminating:Wait");
+    w.state().commands.clear();
+    let o = l.handle(&event("terminate", "mgr", M1), None).await.unwrap();
+    assert_eq!(o.outcome, "held", "{o:?}");
+    let s = w.state();
+    assert_eq!(s.records.len(), 2);
+    assert!(!s.records.iter().any(|r| r.set_identifier == M1));
+    assert_eq!(s.heartbeats, vec![M1.to_string()]);
+    assert_eq!(s.completed.iter().filter(|(id, _)| id == M1).count(), 1, "only the launch: the hook timeout releases a manager");
+    assert!(!s.nodes.values().any(|n| n.instance_id == M1));
+    let order: Vec<&str> = s.commands.iter().map(|(_, n)| *n).filter(|n| ["drain", "demote", "leave", "remove"].contains(n)).collect();
+    assert_eq!(order, vec!["drain", "demote", "leave", "remove"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn manager_termination_after_the_hold_completes_at_once() {
+    let w = cluster();
+    let mut c = cfg();
+    c.dns_ttl = Duration::ZERO;
+    c.hold_extra = Duration::ZERO;
+    let l = lifecycle(&w, c);
+    three_managers_and_a_worker(&l, &w).await;
+    w.set_lifecycle(M2, "Terminating:Wait");
+    let o = l.handle(&event("terminate", "mgr", M2), None).await.unwrap();
+    assert_eq!((o.outcome, o.result), ("completed", Some("CONTINUE")));
+}
+
+#[tokio::test(start_paused = true)]
+async fn worker_termination_completes_and_removes_the_node() {
+    let w = cluster();
+    let l = lifecycle(&w, cfg());
+    three_managers_and_a_worker(&l, &w).await;
+    w.set_lifecycle(W1, "Terminating:Wait");
+    let o = l.handle(&event("terminate", "wrk", W1), None).await.unwrap();
+    assert_eq!((o.outcome, o.result), ("completed", Some("CONTINUE")));
+    assert!(w.node_of(W1).is_none());
+    assert_eq!(w.state().records.len(), 3);
+    // Redelivery: nothing left to do, no error.
+    let o = l.handle(&event("terminate", "wrk", W1), None).await.unwrap();
+    assert_eq!(o.outcome, "already-ended");
+}
+
+#[tokio::test(start_paused = true)]
+async fn terminate_before_launch_was_handled() {
+    let w = cluster();
+    let l = lifecycle(&w, cfg());
+    launch(&l, &w, "mgr", M1, "10.0.1.11").await;
+    w.launch("wrk", W1, "10.0.1.21");
+    w.set_lifecycle(W1, "Terminating:Wait");
+    let o = l.handle(&event("terminate", "wrk", W1), None).await.unwrap();
+    assert_eq!(o.result, Some("CONTINUE"));
+    assert!(w.node_of(W1).is_none());
+}
+
+#[tokio::test(start_paused = true)]
+async fn two_of_three_managers_leaving_at_once_keep_a_manager() {
+    let w = cluster();
+    let l = lifecycle(&w, cfg());
+    three_managers_and_a_worker(&l, &w).await;
+    w.set_lifecycle(M1, "Terminating:Wait");
+    w.set_lifecycle(M2, "Terminating:Wait");
+    let (e1, e2) = (event("terminate", "mgr", M1), event("terminate", "mgr", M2));
+    let (a, b) = tokio::join!(l.handle(&e1, None), l.handle(&e2, None));
+    a.unwrap();
+    b.unwrap();
+    let s = w.state();
+    let managers: Vec<&SimNode> = s.nodes.values().filter(|n| n.role == Role::Manager && n.ready).collect();
+    assert_eq!(managers.len(), 1);
+    assert_eq!(managers[0].instance_id, M3);
+    assert_eq!(s.records.iter().map(|r| r.set_identifier.as_str()).collect::<Vec<_>>(), vec![M3]);
+}
+
+use crate::memory::SimNode;
+
+#[tokio::test(start_paused = true)]
+async fn dry_run_changes_nothing() {
+    let w = cluster();
+    let mut c = cfg();
+    c.dry_run = true;
+    let l = lifecycle(&w, c);
+    w.launch("mgr", M1, "10.0.1.11");
+    let o = l.handle(&event("launch", "mgr", M1), None).await.unwrap();
+    assert_eq!(o.outcome, "dry-run");
+    let s = w.state();
+    assert!(s.nodes.is_empty() && s.records.is_empty() && s.completed.is_empty() && s.params.is_empty());
+    assert!(s.commands.iter().all(|(_, n)| *n == "probe"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn missing_token_is_republished_then_join_succeeds() {
+    let w = cluster();
+    let l = lifecycle(&w, cfg());
+    launch(&l, &w, "mgr", M1, "10.0.1.11").await;
+    w.state().params.retain(|k, _| !k.contains("join-token"));
+    assert_eq!(launch(&l, &w, "wrk", W1, "10.0.1.21").await.result, Some("CONTINUE"));
+    assert!(w.state().commands.iter().any(|(id, n)| id == M1 && *n == "publish-tokens"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn stale_init_lock_of_a_dead_manager_does_not_block() {
+    let w = cluster();
+    w.state().params.insert("/swarm/blue/init-lock/0".into(), "i-00000000000000ff 1".into());
+    let l = lifecycle(&w, cfg());
+    assert_eq!(launch(&l, &w, "mgr", M1, "10.0.1.11").await.result, Some("CONTINUE"));
+    assert!(w.state().params.contains_key("/swarm/blue/init-lock/1"));
+}

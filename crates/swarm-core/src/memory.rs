@@ -1,0 +1,376 @@
+//! An in-memory world behind every port: groups, instances, SSM agents, a simulated swarm
+//! (driven by recognising which script a command runs), Route 53 records and parameters.
+//! It makes the workflow tests fast and total; the real adapters are proven on the local cloud.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::Ipv4Addr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use crate::event::LifecycleAction;
+use crate::model::{Group, GroupInstance, Instance, InstanceState, ManagerRecord, Role};
+use crate::ports::*;
+use crate::scripts;
+
+#[derive(Debug, Clone)]
+pub struct SimNode {
+    pub id: String,
+    pub instance_id: String,
+    pub addr: Ipv4Addr,
+    pub role: Role,
+    pub ready: bool,
+    pub drained: bool,
+    pub labelled: bool,
+}
+
+#[derive(Debug, Default)]
+pub struct State {
+    pub groups: Vec<Group>,
+    pub instances: HashMap<String, Instance>,
+    pub online: HashSet<String>,
+    pub nodes: BTreeMap<String, SimNode>,
+    pub records: Vec<ManagerRecord>,
+    pub params: BTreeMap<String, String>,
+    pub completed: Vec<(String, ActionResult)>,
+    pub heartbeats: Vec<String>,
+    /// (instance, script name) of every command run, in order.
+    pub commands: Vec<(String, &'static str)>,
+    /// Scripts that fail (exit 1) when run on any instance.
+    pub failing: HashSet<&'static str>,
+    pub swarm_inits: u32,
+    next_node: u32,
+    changes: u32,
+}
+
+/// Cheap to clone: every port of a `Lifecycle` shares one world.
+#[derive(Clone, Default)]
+pub struct World(pub Arc<Mutex<State>>);
+
+impl World {
+    pub fn state(&self) -> MutexGuard<'_, State> {
+        self.0.lock().expect("world lock")
+    }
+
+    pub fn add_group(&self, name: &str, cluster: &str, role: Role, dns: Option<&str>) {
+        let mut tags = vec![("swarm:cluster".to_string(), cluster.to_string()), ("swarm:role".to_string(), role.as_str().to_string())];
+        if let Some(d) = dns {
+            tags.push(("swarm:dns-name".into(), d.into()));
+        }
+        self.state().groups.push(Group {
+            name: name.into(),
+            tags,
+            instances: vec![],
+        });
+    }
+
+    /// Launches an instance into a group (Pending:Wait), agent online.
+    pub fn launch(&self, group: &str, id: &str, ip: &str) {
+        let mut s = self.state();
+        s.instances.insert(
+            id.into(),
+            Instance {
+                id: id.into(),
+                state: InstanceState::Running,
+                private_ip: Some(ip.parse().expect("ip")),
+            },
+        );
+        s.online.insert(id.into());
+        let g = s.groups.iter_mut().find(|g| g.name == group).expect("group");
+        g.instances.push(GroupInstance {
+            id: id.into(),
+            lifecycle_state: "Pending:Wait".into(),
+        });
+    }
+
+    pub fn set_lifecycle(&self, id: &str, state: &str) {
+        for g in self.state().groups.iter_mut() {
+            for i in g.instances.iter_mut().filter(|i| i.id == id) {
+                i.lifecycle_state = state.into();
+            }
+        }
+    }
+
+    pub fn node_of(&self, id: &str) -> Option<SimNode> {
+        self.state().nodes.values().find(|n| n.instance_id == id).cloned()
+    }
+}
+
+fn env_of(commands: &[String]) -> HashMap<String, String> {
+    commands
+        .iter()
+        .filter_map(|c| c.strip_prefix("export "))
+        .filter_map(shlex::split)
+        .filter_map(|w| w.into_iter().next())
+        .filter_map(|kv| kv.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
+        .collect()
+}
+
+fn script_name(script: &str) -> &'static str {
+    [
+        (scripts::PROBE, "probe"),
+        (scripts::INIT, "init"),
+        (scripts::PUBLISH_TOKENS, "publish-tokens"),
+        (scripts::JOIN, "join"),
+        (scripts::NODE_READY, "node-ready"),
+        (scripts::NODE_LIST, "node-list"),
+        (scripts::DRAIN, "drain"),
+        (scripts::DEMOTE, "demote"),
+        (scripts::LEAVE, "leave"),
+        (scripts::REMOVE, "remove"),
+    ]
+    .into_iter()
+    .find(|(s, _)| *s == script)
+    .map(|(_, n)| n)
+    .unwrap_or("unknown")
+}
+
+impl State {
+    fn node_of_instance(&self, id: &str) -> Option<&SimNode> {
+        self.nodes.values().find(|n| n.instance_id == id && n.ready)
+    }
+
+    fn new_node(&mut self, instance_id: &str, role: Role) -> String {
+        self.next_node += 1;
+        let id = format!("node{:021}", self.next_node);
+        let addr = self.instances[instance_id].private_ip.expect("ip");
+        self.nodes.insert(
+            id.clone(),
+            SimNode {
+                id: id.clone(),
+                instance_id: instance_id.into(),
+                addr,
+                role,
+                ready: true,
+                drained: false,
+                labelled: false,
+            },
+        );
+        id
+    }
+
+    fn exec(&mut self, on: &str, name: &'static str, env: &HashMap<String, String>) -> (i32, String, String) {
+        let var = |k: &str| env.get(k).cloned().unwrap_or_default();
+        match name {
+            "probe" => match self.node_of_instance(on) {
+                Some(n) => (0, format!("swarm=active\ncontrol={}\nnodeid={}\n", n.role == Role::Manager, n.id), String::new()),
+                None => (0, "swarm=inactive\ncontrol=false\nnodeid=\n".into(), String::new()),
+            },
+            "init" => {
+                let id = match self.node_of_instance(on) {
+                    Some(n) => n.id.clone(),
+                    None => {
+                        self.swarm_inits += 1;
+                        self.new_node(on, Role::Manager)
+                    }
+                };
+                let prefix = var("TOKEN_PREFIX");
+                self.params.insert(format!("{prefix}/worker"), "SWMTKN-1-sim-worker".into());
+                self.params.insert(format!("{prefix}/manager"), "SWMTKN-1-sim-manager".into());
+                (0, format!("nodeid={id}\n"), String::new())
+            }
+            "publish-tokens" => {
+                let prefix = var("TOKEN_PREFIX");
+                self.params.insert(format!("{prefix}/worker"), "SWMTKN-1-sim-worker".into());
+                self.params.insert(format!("{prefix}/manager"), "SWMTKN-1-sim-manager".into());
+                (0, "published=true\n".into(), String::new())
+            }
+            "join" => {
+                if let Some(n) = self.node_of_instance(on) {
+                    return (0, format!("already=true\nnodeid={}\n", n.id), String::new());
+                }
+                let param = var("TOKEN_PARAMETER");
+                if !self.params.contains_key(&param) {
+                    return (3, String::new(), "join token parameter missing".into());
+                }
+                let mgr: Ipv4Addr = var("MANAGER_ADDR").parse().unwrap_or(Ipv4Addr::UNSPECIFIED);
+                if !self.nodes.values().any(|n| n.addr == mgr && n.role == Role::Manager && n.ready) {
+                    return (1, String::new(), "manager unreachable".into());
+                }
+                let role = if param.ends_with("/manager") { Role::Manager } else { Role::Worker };
+                let id = self.new_node(on, role);
+                (0, format!("already=false\nnodeid={id}\n"), String::new())
+            }
+            "node-ready" => match self.nodes.get_mut(&var("NODE_ID")) {
+                Some(n) if n.ready => {
+                    n.labelled = true;
+                    (0, "state=ready\n".into(), String::new())
+                }
+                _ => (4, String::new(), "node not ready".into()),
+            },
+            "node-list" => {
+                let out = self
+                    .nodes
+                    .values()
+                    .map(|n| {
+                        format!(
+                            "{} {} {} {} {} false {} ip-{}\n",
+                            n.id,
+                            if n.ready { "ready" } else { "down" },
+                            n.addr,
+                            n.role.as_str(),
+                            if n.drained { "drain" } else { "active" },
+                            if n.labelled { n.instance_id.as_str() } else { "-" },
+                            n.addr
+                        )
+                    })
+                    .collect();
+                (0, out, String::new())
+            }
+            "drain" => {
+                if let Some(n) = self.nodes.get_mut(&var("NODE_ID")) {
+                    n.drained = true;
+                }
+                (0, "remaining=0\npending=0\n".into(), String::new())
+            }
+            "demote" => {
+                let managers = self.nodes.values().filter(|n| n.role == Role::Manager && n.ready).count();
+                match self.nodes.get_mut(&var("NODE_ID")) {
+                    Some(n) if n.role == Role::Manager && managers <= 1 => (1, String::new(), "would lose quorum".into()),
+                    Some(n) => {
+                        n.role = Role::Worker;
+                        (0, "demoted=true\n".into(), String::new())
+                    }
+                    None => (0, "demoted=true\n".into(), String::new()),
+                }
+            }
+            "leave" => {
+                let ids: Vec<String> = self.nodes.values().filter(|n| n.instance_id == on).map(|n| n.id.clone()).collect();
+                for id in ids {
+                    let n = self.nodes.get_mut(&id).expect("node");
+                    if n.role == Role::Manager {
+                        return (1, String::new(), "manager must be demoted first".into());
+                    }
+                    n.ready = false;
+                }
+                (0, "left=true\n".into(), String::new())
+            }
+            "remove" => {
+                let id = var("NODE_ID");
+                match self.nodes.get(&id) {
+                    None => (0, "removed=already\n".into(), String::new()),
+                    Some(n) if n.role == Role::Manager => (5, String::new(), "still a manager".into()),
+                    Some(_) => {
+                        self.nodes.remove(&id);
+                        (0, "removed=true\n".into(), String::new())
+                    }
+                }
+            }
+            _ => (127, String::new(), "unknown script".into()),
+        }
+    }
+}
+
+impl Fleet for World {
+    async fn describe_groups(&self, names: &[String]) -> PortResult<Vec<Group>> {
+        Ok(self.state().groups.iter().filter(|g| names.contains(&g.name)).cloned().collect())
+    }
+    async fn groups_tagged(&self, key: &str, value: &str) -> PortResult<Vec<Group>> {
+        Ok(self.state().groups.iter().filter(|g| g.tag(key) == Some(value)).cloned().collect())
+    }
+    async fn describe_instances(&self, ids: &[String]) -> PortResult<Vec<Instance>> {
+        let s = self.state();
+        Ok(ids.iter().filter_map(|i| s.instances.get(i).cloned()).collect())
+    }
+    async fn complete_action(&self, action: &LifecycleAction, result: ActionResult) -> PortResult<()> {
+        let mut s = self.state();
+        let waiting = s
+            .groups
+            .iter()
+            .flat_map(|g| g.instances.iter())
+            .any(|i| i.id == action.instance_id && i.lifecycle_state.ends_with(":Wait"));
+        if !waiting {
+            return Err(PortError::NoActiveAction(action.instance_id.clone()));
+        }
+        s.completed.push((action.instance_id.clone(), result));
+        drop(s);
+        let next = match (result, self.is_launching(&action.instance_id)) {
+            (ActionResult::Continue, true) => "InService",
+            _ => "Terminating:Proceed",
+        };
+        self.set_lifecycle(&action.instance_id, next);
+        Ok(())
+    }
+    async fn record_heartbeat(&self, action: &LifecycleAction) -> PortResult<()> {
+        self.state().heartbeats.push(action.instance_id.clone());
+        Ok(())
+    }
+}
+
+impl World {
+    fn is_launching(&self, id: &str) -> bool {
+        self.state()
+            .groups
+            .iter()
+            .flat_map(|g| g.instances.iter())
+            .any(|i| i.id == id && i.lifecycle_state.starts_with("Pending"))
+    }
+}
+
+impl Remote for World {
+    async fn online(&self, ids: &[String]) -> PortResult<Vec<String>> {
+        let s = self.state();
+        Ok(ids.iter().filter(|i| s.online.contains(*i)).cloned().collect())
+    }
+    async fn run(&self, ids: &[String], commands: Vec<String>, _timeout: Duration, _comment: &str) -> PortResult<Vec<CommandResult>> {
+        // Yield like a network call would, so concurrent workflows interleave.
+        tokio::task::yield_now().await;
+        let name = script_name(commands.last().map(String::as_str).unwrap_or(""));
+        let env = env_of(&commands);
+        let mut s = self.state();
+        if let Some(off) = ids.iter().find(|i| !s.online.contains(*i)) {
+            return Err(PortError::NotOnline(off.clone()));
+        }
+        Ok(ids
+            .iter()
+            .map(|id| {
+                s.commands.push((id.clone(), name));
+                let (code, stdout, stderr) = if s.failing.contains(name) { (1, String::new(), "injected failure".into()) } else { s.exec(id, name, &env) };
+                CommandResult {
+                    instance_id: id.clone(),
+                    status: if code == 0 { CommandStatus::Success } else { CommandStatus::Failed },
+                    exit_code: code,
+                    stdout,
+                    stderr,
+                }
+            })
+            .collect())
+    }
+}
+
+impl Dns for World {
+    async fn manager_records(&self, _zone: &str, _name: &str) -> PortResult<Vec<ManagerRecord>> {
+        Ok(self.state().records.clone())
+    }
+    async fn change(&self, _zone: &str, _name: &str, changes: Vec<RecordChange>) -> PortResult<String> {
+        let mut s = self.state();
+        for c in changes {
+            match c {
+                RecordChange::Upsert(r) => {
+                    s.records.retain(|x| x.set_identifier != r.set_identifier);
+                    s.records.push(r);
+                }
+                RecordChange::Delete(r) => s.records.retain(|x| x.set_identifier != r.set_identifier),
+            }
+        }
+        s.changes += 1;
+        Ok(format!("C{}", s.changes))
+    }
+    async fn is_insync(&self, _change_id: &str) -> PortResult<bool> {
+        Ok(true)
+    }
+}
+
+impl Parameters for World {
+    async fn create(&self, name: &str, value: &str) -> PortResult<bool> {
+        let mut s = self.state();
+        if s.params.contains_key(name) {
+            return Ok(false);
+        }
+        s.params.insert(name.into(), value.into());
+        Ok(true)
+    }
+    async fn list(&self, path: &str) -> PortResult<Vec<(String, String)>> {
+        let prefix = format!("{}/", path.trim_end_matches('/'));
+        Ok(self.state().params.iter().filter(|(k, _)| k.starts_with(&prefix)).map(|(k, v)| (k.clone(), v.clone())).collect())
+    }
+}

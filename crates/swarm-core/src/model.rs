@@ -1,0 +1,359 @@
+//! What the functions observe: groups, instances, swarm nodes, DNS records.
+
+use std::fmt;
+use std::net::Ipv4Addr;
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Manager,
+    Worker,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Manager => "manager",
+            Role::Worker => "worker",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Role> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "manager" | "managers" => Some(Role::Manager),
+            "worker" | "workers" => Some(Role::Worker),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One Auto Scaling group as described, with its tags already read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Group {
+    pub name: String,
+    pub tags: Vec<(String, String)>,
+    pub instances: Vec<GroupInstance>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupInstance {
+    pub id: String,
+    /// Auto Scaling lifecycle state: Pending, Pending:Wait, InService, Terminating:Wait, …
+    pub lifecycle_state: String,
+}
+
+impl GroupInstance {
+    pub fn is_leaving(&self) -> bool {
+        self.lifecycle_state.starts_with("Terminating")
+            || self.lifecycle_state.starts_with("Detach")
+            || self.lifecycle_state == "Terminated"
+            || self.lifecycle_state.starts_with("Warmed")
+    }
+}
+
+impl Group {
+    pub fn tag(&self, key: &str) -> Option<&str> {
+        self.tags.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+}
+
+/// How a group takes part in a cluster, from its tags.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Membership {
+    /// No cluster tag: not ours.
+    Unmanaged,
+    /// Tags present but unusable (bad role, unsafe name): logged, nothing done.
+    Misconfigured(String),
+    Member {
+        cluster: String,
+        role: Role,
+        dns_name: Option<String>,
+    },
+}
+
+pub fn membership(group: &Group, cfg: &crate::Config) -> Membership {
+    let Some(cluster) = group.tag(&cfg.cluster_tag) else {
+        return Membership::Unmanaged;
+    };
+    if !crate::safe::is_cluster_name(cluster) {
+        return Membership::Misconfigured(format!(
+            "tag {} of group {} is not a valid cluster name (letters, digits, - _ .; at most 64)",
+            cfg.cluster_tag, group.name
+        ));
+    }
+    let Some(role) = group.tag(&cfg.role_tag).and_then(Role::parse) else {
+        return Membership::Misconfigured(format!(
+            "tag {} of group {} must be manager or worker",
+            cfg.role_tag, group.name
+        ));
+    };
+    let dns_name = match group.tag(&cfg.dns_tag) {
+        None | Some("") => None,
+        Some(n) if crate::safe::is_dns_name(n) => Some(n.trim_end_matches('.').to_ascii_lowercase()),
+        Some(_) => {
+            return Membership::Misconfigured(format!(
+                "tag {} of group {} is not a valid DNS name",
+                cfg.dns_tag, group.name
+            ))
+        }
+    };
+    Membership::Member {
+        cluster: cluster.to_string(),
+        role,
+        dns_name,
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InstanceState {
+    Pending,
+    Running,
+    ShuttingDown,
+    Terminated,
+    Stopping,
+    Stopped,
+}
+
+impl InstanceState {
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "pending" => Self::Pending,
+            "running" => Self::Running,
+            "shutting-down" => Self::ShuttingDown,
+            "terminated" => Self::Terminated,
+            "stopping" => Self::Stopping,
+            "stopped" => Self::Stopped,
+            _ => return None,
+        })
+    }
+    pub fn is_alive(self) -> bool {
+        matches!(self, Self::Pending | Self::Running)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Instance {
+    pub id: String,
+    pub state: InstanceState,
+    pub private_ip: Option<Ipv4Addr>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeStatus {
+    Ready,
+    Down,
+    Disconnected,
+    Unknown,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Availability {
+    Active,
+    Pause,
+    Drain,
+}
+
+/// One node of `docker node inspect`, as the node-list script prints it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SwarmNode {
+    pub id: String,
+    pub hostname: String,
+    pub addr: Option<Ipv4Addr>,
+    pub role: Role,
+    pub status: NodeStatus,
+    pub availability: Availability,
+    pub leader: bool,
+    /// The `swarm.instance-id` label written when the node joined.
+    pub instance_id: Option<String>,
+}
+
+impl SwarmNode {
+    /// Parses one line of `scripts/node-list.sh`:
+    /// `ID STATE ADDR ROLE AVAILABILITY LEADER INSTANCE HOSTNAME` (`-` for none).
+    pub fn parse_line(line: &str) -> Option<SwarmNode> {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.len() < 8 || !crate::safe::is_node_id(f[0]) {
+            return None;
+        }
+        let status = match f[1] {
+            "ready" => NodeStatus::Ready,
+            "down" => NodeStatus::Down,
+            "disconnected" => NodeStatus::Disconnected,
+            _ => NodeStatus::Unknown,
+        };
+        let availability = match f[4] {
+            "active" => Availability::Active,
+            "pause" => Availability::Pause,
+            "drain" => Availability::Drain,
+            _ => return None,
+        };
+        Some(SwarmNode {
+            id: f[0].to_string(),
+            status,
+            addr: f[2].parse().ok(),
+            role: Role::parse(f[3])?,
+            availability,
+            leader: f[5] == "true",
+            instance_id: Some(f[6]).filter(|s| crate::safe::is_instance_id(s)).map(str::to_string),
+            hostname: f[7].to_string(),
+        })
+    }
+}
+
+/// A manager's view of the swarm.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SwarmView {
+    pub nodes: Vec<SwarmNode>,
+}
+
+impl SwarmView {
+    pub fn parse(output: &str) -> SwarmView {
+        SwarmView {
+            nodes: output.lines().filter_map(SwarmNode::parse_line).collect(),
+        }
+    }
+
+    /// The node of an instance: by its label, else by its address (a node that joined
+    /// before it was labelled, or whose label step was lost).
+    pub fn node_of(&self, instance_id: &str, ip: Option<Ipv4Addr>) -> Option<&SwarmNode> {
+        self.nodes
+            .iter()
+            .find(|n| n.instance_id.as_deref() == Some(instance_id))
+            .or_else(|| {
+                let ip = ip?;
+                // Prefer a live node when an address was reused by a later instance.
+                let mut by_addr: Vec<&SwarmNode> =
+                    self.nodes.iter().filter(|n| n.addr == Some(ip) && n.instance_id.is_none()).collect();
+                by_addr.sort_by_key(|n| n.status != NodeStatus::Ready);
+                by_addr.into_iter().next()
+            })
+    }
+
+    pub fn managers(&self) -> impl Iterator<Item = &SwarmNode> {
+        self.nodes.iter().filter(|n| n.role == Role::Manager)
+    }
+
+    /// Managers that count towards raft quorum and are reachable.
+    pub fn reachable_managers(&self) -> usize {
+        self.managers().filter(|n| n.status == NodeStatus::Ready).count()
+    }
+}
+
+/// What a probe on an instance found (scripts/probe.sh).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Probe {
+    /// `inactive`, `pending`, `active`, `error`, `locked`.
+    pub swarm_state: String,
+    /// True on a manager that can answer `docker node ls`.
+    pub control: bool,
+    pub node_id: Option<String>,
+}
+
+impl Probe {
+    pub fn parse(output: &str) -> Option<Probe> {
+        let mut state = None;
+        let mut control = false;
+        let mut node_id = None;
+        for line in output.lines() {
+            if let Some((k, v)) = line.trim().split_once('=') {
+                match k {
+                    "swarm" => state = Some(v.to_string()),
+                    "control" => control = v == "true",
+                    "nodeid" => node_id = Some(v.to_string()).filter(|s| crate::safe::is_node_id(s)),
+                    _ => {}
+                }
+            }
+        }
+        Some(Probe {
+            swarm_state: state?,
+            control,
+            node_id,
+        })
+    }
+    pub fn in_swarm(&self) -> bool {
+        self.swarm_state == "active"
+    }
+    pub fn is_live_manager(&self) -> bool {
+        self.in_swarm() && self.control
+    }
+}
+
+/// One record of the manager name: Route 53 multivalue answer records,
+/// one per instance, the instance id as SetIdentifier.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ManagerRecord {
+    pub set_identifier: String,
+    pub ip: Ipv4Addr,
+    pub ttl: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_node_lines() {
+        let out = "abcdefghijklmnopqrstuvwx1 ready 10.0.1.4 manager active true i-0123456789abcdef0 ip-10-0-1-4\n\
+                   abcdefghijklmnopqrstuvwx2 down 10.0.1.5 worker drain false - ip-10-0-1-5\n\
+                   garbage line\n";
+        let v = SwarmView::parse(out);
+        assert_eq!(v.nodes.len(), 2);
+        assert_eq!(v.nodes[0].role, Role::Manager);
+        assert!(v.nodes[0].leader);
+        assert_eq!(v.nodes[1].status, NodeStatus::Down);
+        assert_eq!(v.nodes[1].instance_id, None);
+        assert_eq!(
+            v.node_of("i-0123456789abcdef0", None).unwrap().id,
+            "abcdefghijklmnopqrstuvwx1"
+        );
+        assert_eq!(
+            v.node_of("i-99999999", Some("10.0.1.5".parse().unwrap())).unwrap().id,
+            "abcdefghijklmnopqrstuvwx2"
+        );
+        assert_eq!(v.reachable_managers(), 1);
+    }
+
+    #[test]
+    fn parses_probe() {
+        let p = Probe::parse("swarm=active\ncontrol=true\nnodeid=abcdefghijklmnopqrstuvwx1\n").unwrap();
+        assert!(p.is_live_manager());
+        assert!(Probe::parse("nothing useful").is_none());
+    }
+
+    #[test]
+    fn membership_from_tags() {
+        let cfg = crate::Config::for_tests();
+        let g = |tags: &[(&str, &str)]| Group {
+            name: "g".into(),
+            tags: tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            instances: vec![],
+        };
+        assert_eq!(membership(&g(&[]), &cfg), Membership::Unmanaged);
+        assert!(matches!(
+            membership(&g(&[("swarm:cluster", "c"), ("swarm:role", "boss")]), &cfg),
+            Membership::Misconfigured(_)
+        ));
+        assert!(matches!(
+            membership(&g(&[("swarm:cluster", "c$(reboot)"), ("swarm:role", "worker")]), &cfg),
+            Membership::Misconfigured(_)
+        ));
+        assert_eq!(
+            membership(
+                &g(&[("swarm:cluster", "c"), ("swarm:role", "Manager"), ("swarm:dns-name", "M.swarm.internal.")]),
+                &cfg
+            ),
+            Membership::Member {
+                cluster: "c".into(),
+                role: Role::Manager,
+                dns_name: Some("m.swarm.internal".into())
+            }
+        );
+    }
+}

@@ -1,0 +1,120 @@
+//! The ports the decision logic drives. Real adapters live in swarm-aws; the in-memory
+//! ones used by the domain tests live in `crate::memory`.
+#![allow(async_fn_in_trait)]
+
+use std::time::Duration;
+
+use thiserror::Error;
+
+use crate::event::LifecycleAction;
+use crate::model::{Group, Instance, ManagerRecord};
+
+#[derive(Debug, Clone, Error, PartialEq)]
+pub enum PortError {
+    /// The lifecycle action is no longer waiting (completed, timed out, instance gone).
+    #[error("no active lifecycle action for {0}")]
+    NoActiveAction(String),
+    /// An instance is not (or no longer) reachable through SSM.
+    #[error("instance {0} is not online in SSM")]
+    NotOnline(String),
+    #[error("{operation}: {message}")]
+    Aws { operation: String, message: String },
+}
+
+impl PortError {
+    pub fn aws(operation: &str, message: impl ToString) -> Self {
+        PortError::Aws {
+            operation: operation.to_string(),
+            message: message.to_string(),
+        }
+    }
+}
+
+pub type PortResult<T> = Result<T, PortError>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActionResult {
+    Continue,
+    Abandon,
+}
+
+impl ActionResult {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActionResult::Continue => "CONTINUE",
+            ActionResult::Abandon => "ABANDON",
+        }
+    }
+}
+
+/// Auto Scaling and EC2.
+pub trait Fleet {
+    async fn describe_groups(&self, names: &[String]) -> PortResult<Vec<Group>>;
+    /// Every group carrying `tag_key = value`.
+    async fn groups_tagged(&self, tag_key: &str, value: &str) -> PortResult<Vec<Group>>;
+    /// Instances by id; ids that do not exist are simply absent from the answer.
+    async fn describe_instances(&self, ids: &[String]) -> PortResult<Vec<Instance>>;
+    async fn complete_action(&self, action: &LifecycleAction, result: ActionResult) -> PortResult<()>;
+    async fn record_heartbeat(&self, action: &LifecycleAction) -> PortResult<()>;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommandStatus {
+    Success,
+    Failed,
+    TimedOut,
+    Cancelled,
+    /// Delivery failed (agent gone, instance terminated).
+    Undeliverable,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommandResult {
+    pub instance_id: String,
+    pub status: CommandStatus,
+    pub exit_code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl CommandResult {
+    pub fn ok(&self) -> bool {
+        self.status == CommandStatus::Success && self.exit_code == 0
+    }
+    /// A short reason for logs: status, exit code and the last line of stderr.
+    pub fn summary(&self) -> String {
+        let last = self.stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
+        format!("{:?} exit {}: {}", self.status, self.exit_code, crate::redact(last))
+    }
+}
+
+/// SSM Run Command (AWS-RunShellScript) and the agents' ping status.
+pub trait Remote {
+    /// The subset of `ids` whose SSM agent is Online.
+    async fn online(&self, ids: &[String]) -> PortResult<Vec<String>>;
+    /// Runs `commands` on every instance and waits for all results (bounded by `timeout`).
+    async fn run(&self, ids: &[String], commands: Vec<String>, timeout: Duration, comment: &str)
+        -> PortResult<Vec<CommandResult>>;
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum RecordChange {
+    Upsert(ManagerRecord),
+    Delete(ManagerRecord),
+}
+
+/// Route 53.
+pub trait Dns {
+    async fn manager_records(&self, zone: &str, name: &str) -> PortResult<Vec<ManagerRecord>>;
+    /// Submits one change batch; returns its change id.
+    async fn change(&self, zone: &str, name: &str, changes: Vec<RecordChange>) -> PortResult<String>;
+    async fn is_insync(&self, change_id: &str) -> PortResult<bool>;
+}
+
+/// SSM Parameter Store, used for the init lock (never for reading tokens).
+pub trait Parameters {
+    /// Conditional create: Ok(false) when the parameter exists already.
+    async fn create(&self, name: &str, value: &str) -> PortResult<bool>;
+    /// (name, value) of every parameter under `path`.
+    async fn list(&self, path: &str) -> PortResult<Vec<(String, String)>>;
+}

@@ -1,0 +1,48 @@
+//! Scripts run on instances. Each is a file under `scripts/`, prefixed by the shared
+//! prelude; inputs are passed as quoted environment assignments (see `safe::script_commands`).
+
+macro_rules! script {
+    ($name:ident, $file:literal) => {
+        pub const $name: &str = concat!(include_str!("../scripts/prelude.sh"), include_str!(concat!("../scripts/", $file)));
+    };
+}
+
+script!(PROBE, "probe.sh");
+script!(INIT, "init.sh");
+script!(PUBLISH_TOKENS, "publish-tokens.sh");
+script!(JOIN, "join.sh");
+script!(NODE_READY, "node-ready.sh");
+script!(NODE_LIST, "node-list.sh");
+script!(DRAIN, "drain.sh");
+script!(DEMOTE, "demote.sh");
+script!(LEAVE, "leave.sh");
+script!(REMOVE, "remove.sh");
+
+/// Reads `key=value` from a script's output.
+pub fn output_value<'a>(stdout: &'a str, key: &str) -> Option<&'a str> {
+    stdout
+        .lines()
+        .filter_map(|l| l.trim().split_once('='))
+        .find(|(k, _)| *k == key)
+        .map(|(_, v)| v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scripts_never_print_tokens_themselves() {
+        for s in [PROBE, INIT, PUBLISH_TOKENS, JOIN, NODE_READY, NODE_LIST, DRAIN, DEMOTE, LEAVE, REMOVE] {
+            assert!(s.starts_with("# Shared prelude"));
+            assert!(!s.contains("echo \"$token"), "a script echoes the token");
+            assert!(!s.contains("set -x"), "tracing would print the token");
+        }
+    }
+
+    #[test]
+    fn output_values() {
+        assert_eq!(output_value("a=1\nnodeid=xyz\n", "nodeid"), Some("xyz"));
+        assert_eq!(output_value("a=1", "b"), None);
+    }
+}
