@@ -1,0 +1,141 @@
+use aws_sdk_autoscaling::types::Filter;
+use swarm_core::event::LifecycleAction;
+use swarm_core::model::{Group, GroupInstance, Instance, InstanceState};
+use swarm_core::ports::{ActionResult, Fleet, PortError, PortResult};
+
+use crate::{aws_error, code_of};
+
+pub struct AwsFleet {
+    asg: aws_sdk_autoscaling::Client,
+    ec2: aws_sdk_ec2::Client,
+}
+
+impl AwsFleet {
+    pub fn new(asg: aws_sdk_autoscaling::Client, ec2: aws_sdk_ec2::Client) -> Self {
+        AwsFleet { asg, ec2 }
+    }
+
+    async fn groups(&self, names: Option<Vec<String>>, filter: Option<Filter>) -> PortResult<Vec<Group>> {
+        let mut out = Vec::new();
+        let mut token = None;
+        loop {
+            let resp = self
+                .asg
+                .describe_auto_scaling_groups()
+                .set_auto_scaling_group_names(names.clone())
+                .set_filters(filter.clone().map(|f| vec![f]))
+                .set_next_token(token)
+                .max_records(100)
+                .send()
+                .await
+                .map_err(|e| aws_error("DescribeAutoScalingGroups", &e))?;
+            for g in resp.auto_scaling_groups() {
+                out.push(Group {
+                    name: g.auto_scaling_group_name().unwrap_or_default().to_string(),
+                    tags: g
+                        .tags()
+                        .iter()
+                        .map(|t| (t.key().unwrap_or_default().to_string(), t.value().unwrap_or_default().to_string()))
+                        .collect(),
+                    instances: g
+                        .instances()
+                        .iter()
+                        .map(|i| GroupInstance {
+                            id: i.instance_id().unwrap_or_default().to_string(),
+                            lifecycle_state: i.lifecycle_state().map(|s| s.as_str().to_string()).unwrap_or_default(),
+                        })
+                        .collect(),
+                });
+            }
+            token = resp.next_token().map(str::to_string);
+            if token.is_none() {
+                return Ok(out);
+            }
+        }
+    }
+
+    fn action_error<E, R>(op: &str, action: &LifecycleAction, e: &aws_smithy_runtime_api::client::result::SdkError<E, R>) -> PortError
+    where
+        E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug,
+    {
+        // AWS answers ValidationError "No active Lifecycle Action found with …" once an
+        // action was completed, timed out, or its instance is gone.
+        let err = aws_error(op, e);
+        if code_of(e) == Some("ValidationError") && err.to_string().contains("No active Lifecycle Action") {
+            return PortError::NoActiveAction(action.instance_id.clone());
+        }
+        err
+    }
+}
+
+impl Fleet for AwsFleet {
+    async fn describe_groups(&self, names: &[String]) -> PortResult<Vec<Group>> {
+        self.groups(Some(names.to_vec()), None).await
+    }
+
+    async fn groups_tagged(&self, tag_key: &str, value: &str) -> PortResult<Vec<Group>> {
+        let f = Filter::builder().name(format!("tag:{tag_key}")).values(value).build();
+        self.groups(None, Some(f)).await
+    }
+
+    async fn describe_instances(&self, ids: &[String]) -> PortResult<Vec<Instance>> {
+        let mut out = Vec::new();
+        // A filter (not InstanceIds) so that unknown ids are absent rather than an error.
+        for chunk in ids.chunks(200) {
+            let mut token = None;
+            loop {
+                let resp = self
+                    .ec2
+                    .describe_instances()
+                    .filters(aws_sdk_ec2::types::Filter::builder().name("instance-id").set_values(Some(chunk.to_vec())).build())
+                    .set_next_token(token)
+                    .send()
+                    .await
+                    .map_err(|e| aws_error("DescribeInstances", &e))?;
+                for i in resp.reservations().iter().flat_map(|r| r.instances()) {
+                    let Some(state) = i.state().and_then(|s| s.name()).and_then(|n| InstanceState::parse(n.as_str())) else {
+                        continue;
+                    };
+                    out.push(Instance {
+                        id: i.instance_id().unwrap_or_default().to_string(),
+                        state,
+                        private_ip: i.private_ip_address().and_then(|ip| ip.parse().ok()),
+                    });
+                }
+                token = resp.next_token().map(str::to_string);
+                if token.is_none() {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn complete_action(&self, action: &LifecycleAction, result: ActionResult) -> PortResult<()> {
+        self.asg
+            .complete_lifecycle_action()
+            .auto_scaling_group_name(&action.group)
+            .lifecycle_hook_name(&action.hook)
+            .lifecycle_action_token(&action.token)
+            .instance_id(&action.instance_id)
+            .lifecycle_action_result(result.as_str())
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| Self::action_error("CompleteLifecycleAction", action, &e))
+    }
+
+    async fn record_heartbeat(&self, action: &LifecycleAction) -> PortResult<()> {
+        self.asg
+            .record_lifecycle_action_heartbeat()
+            .auto_scaling_group_name(&action.group)
+            .lifecycle_hook_name(&action.hook)
+            .lifecycle_action_token(&action.token)
+            .instance_id(&action.instance_id)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| Self::action_error("RecordLifecycleActionHeartbeat", action, &e))
+    }
+}

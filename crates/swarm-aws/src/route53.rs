@@ -1,0 +1,123 @@
+use aws_sdk_route53::types::{Change, ChangeAction, ChangeBatch, ChangeStatus, ResourceRecord, ResourceRecordSet, RrType};
+use swarm_core::model::ManagerRecord;
+use swarm_core::ports::{Dns, PortError, PortResult, RecordChange};
+
+use crate::{aws_error, code_of};
+
+/// Manager records are multivalue-answer A records, one per instance (SetIdentifier =
+/// instance id): a launch and a termination never rewrite each other's record set, so
+/// concurrent changes cannot lose one another.
+pub struct AwsDns {
+    client: aws_sdk_route53::Client,
+}
+
+/// Change id returned when a DELETE found nothing to delete: already in sync.
+const NOTHING_CHANGED: &str = "unchanged";
+
+impl AwsDns {
+    pub fn new(client: aws_sdk_route53::Client) -> Self {
+        AwsDns { client }
+    }
+}
+
+fn fqdn(name: &str) -> String {
+    format!("{}.", name.trim_end_matches('.'))
+}
+
+fn record_set(name: &str, r: &ManagerRecord) -> PortResult<ResourceRecordSet> {
+    let rr = ResourceRecord::builder().value(r.ip.to_string()).build().map_err(|e| PortError::aws("ChangeResourceRecordSets", e))?;
+    ResourceRecordSet::builder()
+        .name(fqdn(name))
+        .r#type(RrType::A)
+        .set_identifier(&r.set_identifier)
+        .multi_value_answer(true)
+        .ttl(r.ttl as i64)
+        .resource_records(rr)
+        .build()
+        .map_err(|e| PortError::aws("ChangeResourceRecordSets", e))
+}
+
+impl Dns for AwsDns {
+    async fn manager_records(&self, zone: &str, name: &str) -> PortResult<Vec<ManagerRecord>> {
+        let want = fqdn(name).to_ascii_lowercase();
+        let mut out = Vec::new();
+        let (mut start_name, mut start_id) = (Some(want.clone()), None::<String>);
+        loop {
+            let resp = self
+                .client
+                .list_resource_record_sets()
+                .hosted_zone_id(zone)
+                .set_start_record_name(start_name.clone())
+                .start_record_type(RrType::A)
+                .set_start_record_identifier(start_id.clone())
+                .send()
+                .await
+                .map_err(|e| aws_error("ListResourceRecordSets", &e))?;
+            let mut past = false;
+            for rs in resp.resource_record_sets() {
+                if rs.name().to_ascii_lowercase() != want {
+                    past = true;
+                    break;
+                }
+                if rs.r#type() != &RrType::A {
+                    continue;
+                }
+                for rr in rs.resource_records() {
+                    if let Ok(ip) = rr.value().parse() {
+                        out.push(ManagerRecord {
+                            set_identifier: rs.set_identifier().unwrap_or_default().to_string(),
+                            ip,
+                            ttl: rs.ttl().unwrap_or_default().max(0) as u64,
+                        });
+                    }
+                }
+            }
+            if past || !resp.is_truncated() {
+                return Ok(out);
+            }
+            start_name = resp.next_record_name().map(str::to_string);
+            start_id = resp.next_record_identifier().map(str::to_string);
+        }
+    }
+
+    async fn change(&self, zone: &str, name: &str, changes: Vec<RecordChange>) -> PortResult<String> {
+        let only_deletes = changes.iter().all(|c| matches!(c, RecordChange::Delete(_)));
+        let mut batch = ChangeBatch::builder().comment("swarm-lifecycle");
+        for c in &changes {
+            let (action, r) = match c {
+                RecordChange::Upsert(r) => (ChangeAction::Upsert, r),
+                RecordChange::Delete(r) => (ChangeAction::Delete, r),
+            };
+            batch = batch.changes(
+                Change::builder()
+                    .action(action)
+                    .resource_record_set(record_set(name, r)?)
+                    .build()
+                    .map_err(|e| PortError::aws("ChangeResourceRecordSets", e))?,
+            );
+        }
+        let batch = batch.build().map_err(|e| PortError::aws("ChangeResourceRecordSets", e))?;
+        match self.client.change_resource_record_sets().hosted_zone_id(zone).change_batch(batch).send().await {
+            Ok(resp) => Ok(resp.change_info().map(|c| c.id().to_string()).unwrap_or_default()),
+            // A concurrent delivery deleted it first: the goal state holds.
+            Err(e) if only_deletes && code_of(&e) == Some("InvalidChangeBatch") && aws_error("", &e).to_string().contains("not found") => {
+                Ok(NOTHING_CHANGED.to_string())
+            }
+            Err(e) => Err(aws_error("ChangeResourceRecordSets", &e)),
+        }
+    }
+
+    async fn is_insync(&self, change_id: &str) -> PortResult<bool> {
+        if change_id == NOTHING_CHANGED {
+            return Ok(true);
+        }
+        let resp = self
+            .client
+            .get_change()
+            .id(change_id.trim_start_matches("/change/"))
+            .send()
+            .await
+            .map_err(|e| aws_error("GetChange", &e))?;
+        Ok(resp.change_info().map(|c| c.status()) == Some(&ChangeStatus::Insync))
+    }
+}
