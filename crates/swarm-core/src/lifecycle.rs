@@ -423,6 +423,11 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
                     last_heartbeat = Instant::now();
                 }
                 RetireStep::Drain { node_id } => {
+                    if !holds {
+                        // The action has waited an unknown time already: re-arm it before a drain.
+                        self.heartbeat(intent).await;
+                        last_heartbeat = Instant::now();
+                    }
                     let drain_end = clamp(Instant::now() + self.cfg.drain_timeout, Some(end));
                     self.drain(intent, &operator, &node_id, drain_end, &mut last_heartbeat).await;
                     metric(&m.cluster, m.role.as_str(), "Drains", 1.0, "Count");
@@ -439,7 +444,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
                     Err(Retry(e)) => warn!(step = "leave", outcome = "failed", error = %e),
                 },
                 RetireStep::RemoveNode { node_id } => {
-                    let cmds = script_commands(&[("NODE_ID", node_id), ("WAIT_SECONDS", "15".into())], scripts::REMOVE);
+                    let cmds = script_commands(&[("NODE_ID", node_id)], scripts::REMOVE);
                     match self.run_one(&operator, cmds, "remove node").await {
                         Ok(_) => {
                             info!(step = "remove", outcome = "ok");

@@ -1,0 +1,284 @@
+"""Driving the local cloud: start it, create a swarm cluster through the AWS APIs, deploy the
+real function binaries, and observe swarm, DNS and lifecycle state. Used by the demo, the
+end-to-end tests and the benchmark."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import boto3
+from botocore.config import Config as BotoConfig
+
+ROOT = Path(__file__).resolve().parent.parent
+REGION = "us-east-1"
+LAUNCH = "EC2 Instance-launch Lifecycle Action"
+TERMINATE = "EC2 Instance-terminate Lifecycle Action"
+
+
+class Timeout(AssertionError):
+    pass
+
+
+def wait_for(cond: Callable[[], Any], timeout: float, what: str, interval: float = 0.2) -> Any:
+    """Polls `cond` until it returns something truthy; fails with `what` after `timeout` s."""
+    end = time.time() + timeout
+    last: Any = None
+    while time.time() < end:
+        try:
+            last = cond()
+        except Exception as e:  # noqa: BLE001 - a condition that cannot be read yet is not met
+            last = e
+        if last and not isinstance(last, Exception):
+            return last
+        time.sleep(interval)
+    raise Timeout(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+
+
+@dataclass
+class Timing:
+    """Time constants: the demo and tests shorten AWS's defaults."""
+    dns_ttl: int = 5
+    hold_extra: int = 5
+    agent_delay: float = 3.0
+    propagation: float = 1.0
+    launch_heartbeat: int = 300
+    join_budget: int = 120
+    agent_wait: int = 90
+    drain_timeout: int = 60
+
+    @property
+    def hold(self) -> int:
+        return self.dns_ttl + self.hold_extra
+
+
+@dataclass
+class Cluster:
+    name: str
+    manager_group: str
+    worker_group: str
+    zone_id: str
+    dns_name: str
+    vpc_id: str
+    subnet_id: str
+
+
+@dataclass
+class LocalCloud:
+    state_dir: Path
+    proc: subprocess.Popen
+    endpoint: str
+    timing: Timing
+    cluster: Cluster | None = None
+    clients: dict[str, Any] = field(default_factory=dict)
+
+    # -- lifecycle ----------------------------------------------------------------
+    @classmethod
+    def start(cls, timing: Timing | None = None, state_dir: Path | None = None, **cfg: Any) -> "LocalCloud":
+        timing = timing or Timing()
+        state_dir = state_dir or Path(tempfile.mkdtemp(prefix="localcloud-"))
+        state_dir.mkdir(parents=True, exist_ok=True)
+        subprocess.run([sys.executable, "-m", "localcloud", "clean"], cwd=ROOT, capture_output=True)
+        conf = {"agent_delay": timing.agent_delay, "route53_propagation": timing.propagation, **cfg}
+        (state_dir / "config.json").write_text(json.dumps(conf))
+        log = open(state_dir / "cloud.log", "w")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "localcloud", "serve", "--state-dir", str(state_dir), "--config", str(state_dir / "config.json")],
+            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        log.close()
+        ep = state_dir / "endpoint"
+        try:
+            wait_for(lambda: ep.exists() or proc.poll() is not None, 60, "the local cloud to listen")
+        except Timeout:
+            proc.kill()
+            raise
+        if proc.poll() is not None:
+            raise RuntimeError(f"local cloud exited: {(state_dir / 'cloud.log').read_text()[-3000:]}")
+        return cls(state_dir=state_dir, proc=proc, endpoint=ep.read_text().strip(), timing=timing)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        subprocess.run([sys.executable, "-m", "localcloud", "clean", "--state-dir", str(self.state_dir)], cwd=ROOT, capture_output=True)
+
+    def __enter__(self) -> "LocalCloud":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    # -- AWS clients and the control API ---------------------------------------------------
+    def client(self, service: str):
+        if service not in self.clients:
+            self.clients[service] = boto3.client(
+                service, endpoint_url=self.endpoint, region_name=REGION,
+                aws_access_key_id="test", aws_secret_access_key="test",
+                config=BotoConfig(retries={"max_attempts": 2, "mode": "standard"}),
+            )
+        return self.clients[service]
+
+    def control(self, path: str, body: Any = None) -> Any:
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(f"{self.endpoint}/_localcloud/{path}", data=data, method="POST" if data else "GET",
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return json.loads(r.read() or b"null")
+
+    def state(self) -> dict[str, Any]:
+        return self.control("state")
+
+    def function_env(self) -> dict[str, str]:
+        t = self.timing
+        c = self.cluster
+        assert c is not None
+        return {
+            "HOSTED_ZONE_ID": c.zone_id.split("/")[-1],
+            "DNS_TTL_SECONDS": str(t.dns_ttl),
+            "HOLD_EXTRA_SECONDS": str(t.hold_extra),
+            "AGENT_WAIT_SECONDS": str(t.agent_wait),
+            "JOIN_BUDGET_SECONDS": str(t.join_budget),
+            "DRAIN_TIMEOUT_SECONDS": str(t.drain_timeout),
+            "COMMAND_TIMEOUT_SECONDS": "60",
+            "POLL_MAX_SECONDS": "1",
+            "AWS_ENDPOINT_URL": self.endpoint,
+            "AWS_ACCESS_KEY_ID": "test",
+            "AWS_SECRET_ACCESS_KEY": "test",
+            "AWS_REGION": REGION,
+            "RUST_LOG": "info",
+        }
+
+    def deploy(self, binary: Path, extra_env: dict[str, str] | None = None, **spec: Any) -> None:
+        """Deploys the lifecycle function and its EventBridge rule, as the template does."""
+        c = self.cluster
+        assert c is not None
+        env = {**self.function_env(), **(extra_env or {})}
+        self.control("deploy", {"name": "lifecycle-hook", "binary": str(binary), "env": env,
+                                "timeout": spec.get("timeout", 300), "concurrency": spec.get("concurrency", 20),
+                                "retries": spec.get("retries", 2), "retry_delays": spec.get("retry_delays", [1.0, 2.0])})
+        self.control("rules", {"name": "lifecycle", "function": "lifecycle-hook", "pattern": {
+            "source": ["aws.autoscaling"], "detail-type": [LAUNCH, TERMINATE],
+            "detail": {"AutoScalingGroupName": [c.manager_group, c.worker_group]}}})
+
+    # -- the cluster ---------------------------------------------------------------------------
+    def create_cluster(self, name: str = "demo", dns_name: str | None = None, manager_tags: dict[str, str] | None = None) -> Cluster:
+        ec2, asg, r53 = self.client("ec2"), self.client("autoscaling"), self.client("route53")
+        vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+        subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.0.0/16", AvailabilityZone=f"{REGION}a")["Subnet"]["SubnetId"]
+        ami = ec2.describe_images()["Images"][0]["ImageId"]
+        ec2.create_launch_template(LaunchTemplateName=f"{name}-node", LaunchTemplateData={"ImageId": ami, "InstanceType": "t3.small"})
+        dns_name = dns_name or f"managers.{name}.swarm.internal"
+        zone = r53.create_hosted_zone(Name=f"{name}.swarm.internal", CallerReference=str(uuid.uuid4()),
+                                      HostedZoneConfig={"PrivateZone": True, "Comment": "swarm"},
+                                      VPC={"VPCRegion": REGION, "VPCId": vpc})["HostedZone"]["Id"]
+        t = self.timing
+        groups = {}
+        for role in ("manager", "worker"):
+            g = f"{name}-{role}s"
+            tags = {"swarm:cluster": name, "swarm:role": role}
+            if role == "manager":
+                tags["swarm:dns-name"] = dns_name
+                tags.update(manager_tags or {})
+            asg.create_auto_scaling_group(
+                AutoScalingGroupName=g, MinSize=0, MaxSize=20, DesiredCapacity=0, VPCZoneIdentifier=subnet,
+                LaunchTemplate={"LaunchTemplateName": f"{name}-node", "Version": "$Latest"},
+                Tags=[{"Key": k, "Value": v, "PropagateAtLaunch": True, "ResourceId": g, "ResourceType": "auto-scaling-group"}
+                      for k, v in tags.items()])
+            asg.put_lifecycle_hook(LifecycleHookName="swarm-launch", AutoScalingGroupName=g,
+                                   LifecycleTransition="autoscaling:EC2_INSTANCE_LAUNCHING",
+                                   HeartbeatTimeout=t.launch_heartbeat, DefaultResult="ABANDON")
+            asg.put_lifecycle_hook(LifecycleHookName="swarm-terminate", AutoScalingGroupName=g,
+                                   LifecycleTransition="autoscaling:EC2_INSTANCE_TERMINATING",
+                                   HeartbeatTimeout=t.hold, DefaultResult="CONTINUE")
+            groups[role] = g
+        self.cluster = Cluster(name, groups["manager"], groups["worker"], zone, dns_name, vpc, subnet)
+        return self.cluster
+
+    def scale(self, role: str, n: int) -> None:
+        assert self.cluster
+        g = self.cluster.manager_group if role == "manager" else self.cluster.worker_group
+        self.client("autoscaling").set_desired_capacity(AutoScalingGroupName=g, DesiredCapacity=n)
+
+    def terminate(self, instance_id: str, decrement: bool = True) -> None:
+        self.client("autoscaling").terminate_instance_in_auto_scaling_group(
+            InstanceId=instance_id, ShouldDecrementDesiredCapacity=decrement)
+
+    def instances(self, role: str) -> list[dict[str, Any]]:
+        assert self.cluster
+        g = self.cluster.manager_group if role == "manager" else self.cluster.worker_group
+        return self.state()["groups"].get(g, [])
+
+    def in_service(self, role: str) -> list[str]:
+        return [i["id"] for i in self.instances(role) if i["lifecycle"] == "InService"]
+
+    def dns_ips(self) -> list[str]:
+        assert self.cluster
+        rs = self.client("route53").list_resource_record_sets(HostedZoneId=self.cluster.zone_id)["ResourceRecordSets"]
+        want = self.cluster.dns_name.rstrip(".") + "."
+        return sorted(r["Value"] for s in rs if s["Name"] == want and s["Type"] == "A" for r in s.get("ResourceRecords", []))
+
+    def docker(self, instance_id: str, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+        sock = self.state()["hosts"][instance_id]["sock"]
+        return subprocess.run(["/usr/bin/docker", "-H", f"unix://{sock}", *args], capture_output=True, text=True, timeout=timeout)
+
+    def nodes(self, via: str | None = None) -> list[dict[str, str]]:
+        """`docker node ls` on a live manager, with each node's address and instance label."""
+        candidates = [via] if via else self.in_service("manager")
+        for m in candidates:
+            r = self.docker(m, "node", "ls", "-q")
+            if r.returncode != 0:
+                continue
+            ids = r.stdout.split()
+            if not ids:
+                return []
+            fmt = ('{{.ID}}|{{.Description.Hostname}}|{{.Status.State}}|{{.Spec.Availability}}|{{.Spec.Role}}|'
+                   '{{if .ManagerStatus}}{{.ManagerStatus.Leader}}{{else}}false{{end}}|'
+                   '{{index .Spec.Labels "swarm.instance-id"}}|{{.Status.Addr}}')
+            r = self.docker(m, "node", "inspect", *ids, "--format", fmt)
+            if r.returncode != 0:
+                continue
+            keys = ["id", "hostname", "status", "availability", "role", "leader", "instance", "addr"]
+            return [dict(zip(keys, line.split("|"))) for line in r.stdout.splitlines() if line.strip()]
+        raise RuntimeError("no live manager answers docker node ls")
+
+    def actions(self, instance_id: str | None = None) -> list[dict[str, Any]]:
+        acts = self.state()["actions"]
+        return [a for a in acts if instance_id is None or a["instance_id"] == instance_id]
+
+    def idle(self) -> bool:
+        s = self.state()
+        return s["lambda_busy"] == 0
+
+    def timeline(self) -> list[dict[str, Any]]:
+        p = self.state_dir / "timeline.jsonl"
+        return [json.loads(line) for line in p.read_text().splitlines()] if p.exists() else []
+
+    def function_log(self, name: str = "lifecycle-hook") -> list[dict[str, Any]]:
+        p = self.state_dir / "logs" / f"{name}.log"
+        out = []
+        if p.exists():
+            for line in p.read_text().splitlines():
+                try:
+                    out.append(json.loads(line))
+                except json.JSONDecodeError:
+                    out.append({"raw": line})
+        return out
+
+    def artefacts(self) -> list[Path]:
+        """Every file the run recorded: scanned for secrets by the tests."""
+        return [p for p in self.state_dir.rglob("*") if p.is_file() and "hosts" not in p.relative_to(self.state_dir).parts]

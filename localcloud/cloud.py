@@ -1,0 +1,590 @@
+"""The fidelity layer: moto's server, plus what moto lacks, behaving as AWS documents it.
+
+- Auto Scaling lifecycle hooks: instances wait in Pending:Wait / Terminating:Wait, an
+  EventBridge event in AWS's shape is emitted, CompleteLifecycleAction and
+  RecordLifecycleActionHeartbeat work, and the heartbeat timeout applies DefaultResult.
+- SSM Run Command: AWS-RunShellScript really runs inside the instance's host, with AWS's
+  statuses, output and exit codes; DescribeInstanceInformation reports agents Online
+  after a configurable delay.
+- Route 53: a change is PENDING for a configurable propagation time, then INSYNC.
+- Faults can be injected through the control API (/_localcloud/faults).
+
+moto runs in this process; every AWS request holds one lock (moto is not thread-safe).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from moto.autoscaling import models as asm
+from moto.autoscaling import responses as asr
+from moto.autoscaling.exceptions import ValidationError as AsValidationError
+from moto.core.exceptions import ServiceException
+from moto.core.responses import ActionResult, EmptyResult
+from moto.route53 import responses as r53r
+from moto.ssm import responses as ssmr
+
+from .hosts import Hosts
+from .lambdas import Lambdas
+
+ACCOUNT = "123456789012"
+LOCK = threading.RLock()
+CLOUD: "Cloud | None" = None
+OUTPUT_LIMIT = 24000  # GetCommandInvocation truncates each stream here
+
+
+def utc(ts: float | None = None) -> datetime:
+    return datetime.fromtimestamp(ts if ts is not None else time.time(), tz=timezone.utc)
+
+
+def iso(ts: float) -> str:
+    return utc(ts).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+@dataclass
+class Action:
+    token: str
+    group: str
+    hook: str
+    instance_id: str
+    transition: str  # autoscaling:EC2_INSTANCE_LAUNCHING / _TERMINATING
+    heartbeat_timeout: float
+    default_result: str
+    started: float
+    deadline: float
+    global_deadline: float
+    heartbeats: list[float] = field(default_factory=list)
+    ended: float | None = None
+    result: str | None = None
+    cause: str | None = None  # "complete" or "timeout"
+
+    @property
+    def launching(self) -> bool:
+        return self.transition.endswith("LAUNCHING")
+
+    def public(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in (
+            "token", "group", "hook", "instance_id", "transition", "heartbeat_timeout", "default_result",
+            "started", "deadline", "heartbeats", "ended", "result", "cause")}
+
+
+@dataclass
+class Invocation:
+    command_id: str
+    instance_id: str
+    comment: str
+    document: str
+    status: str = "Pending"
+    details: str = "Pending"
+    code: int = -1
+    stdout: str = ""
+    stderr: str = ""
+    start: float | None = None
+    end: float | None = None
+    requested: float = field(default_factory=time.time)
+
+
+class Cloud:
+    def __init__(self, state_dir: Path, cfg: dict[str, Any]):
+        self.state_dir = state_dir
+        self.cfg = cfg
+        self.region = cfg.get("region", "us-east-1")
+        self.agent_delay = float(cfg.get("agent_delay", 3.0))
+        self.propagation = float(cfg.get("route53_propagation", 1.0))
+        self.relaunch_abandoned = bool(cfg.get("relaunch_abandoned", True))
+        net = cfg.get("network", {})
+        self.gateway = net.get("gateway", "10.0.0.1")
+        self.hosts = Hosts(state_dir, net.get("bridge", "lcbr0"), int(net.get("prefix", 16)), self.gateway)
+        self.actions: dict[str, Action] = {}  # by instance id: the current one
+        self.history: list[Action] = []
+        self.invocations: dict[tuple[str, str], Invocation] = {}
+        self.command_log = state_dir / "ssm-commands.jsonl"
+        self.changes: dict[str, float] = {}  # Route 53 change id -> submitted
+        self.faults: dict[str, Any] = {}
+        self.offline_until: dict[str, float] = {}
+        self.timeline_path = state_dir / "timeline.jsonl"
+        self.t0 = time.time()
+        self.port = 0
+        self.lambdas = Lambdas(state_dir, self.region, self.record)
+        self.stopping = threading.Event()
+        self.host_errors: dict[str, str] = {}
+
+    # -- timeline -----------------------------------------------------------
+    def record(self, kind: str, **fields: Any) -> None:
+        rec = {"t": round(time.time() - self.t0, 3), "ts": time.time(), "kind": kind, **fields}
+        with open(self.timeline_path, "a") as f:
+            f.write(json.dumps(rec, default=str) + "\n")
+
+    # -- faults ---------------------------------------------------------------
+    def take_fault(self, name: str) -> bool:
+        """Consumes one occurrence of an injected fault."""
+        with LOCK:
+            n = self.faults.get(name, 0)
+            if n:
+                self.faults[name] = n - 1
+                self.record("fault", name=name, left=n - 1)
+                return True
+        return False
+
+    # -- Auto Scaling ---------------------------------------------------------
+    def backend(self):
+        return asm.autoscaling_backends[ACCOUNT][self.region]
+
+    def hook_for(self, group: str, transition: str):
+        for h in self.backend().lifecycle_hooks.values():
+            if h.auto_scaling_group_name == group and h.lifecycle_transition == transition:
+                return h
+        return None
+
+    def on_launched(self, group, state) -> None:
+        """Called (under LOCK) for every instance an Auto Scaling group launches."""
+        iid = state.instance.id
+        hook = self.hook_for(group.name, "autoscaling:EC2_INSTANCE_LAUNCHING")
+        self.record("instance-launched", instance=iid, group=group.name, ip=state.instance.private_ip)
+        threading.Thread(target=self._start_host, args=(iid, state.instance.private_ip), daemon=True).start()
+        if hook:
+            state.lifecycle_state = "Pending:Wait"
+            self._open_action(group.name, hook, iid, "autoscaling:EC2_INSTANCE_LAUNCHING")
+        else:
+            state.lifecycle_state = "InService"
+
+    def _start_host(self, iid: str, ip: str) -> None:
+        try:
+            self.hosts.create(iid, ip)
+            self.record("host-ready", instance=iid, ip=ip)
+        except Exception as e:  # noqa: BLE001 - reported, the instance stays agent-less
+            self.host_errors[iid] = str(e)
+            self.record("host-failed", instance=iid, error=str(e))
+
+    def begin_terminate(self, group, state) -> None:
+        iid = state.instance.id
+        old = self.actions.pop(iid, None)
+        if old and old.ended is None:
+            old.ended, old.result, old.cause = time.time(), "ABANDON", "superseded"
+        hook = self.hook_for(group.name, "autoscaling:EC2_INSTANCE_TERMINATING")
+        self.record("instance-terminating", instance=iid, group=group.name)
+        if hook:
+            state.lifecycle_state = "Terminating:Wait"
+            self._open_action(group.name, hook, iid, "autoscaling:EC2_INSTANCE_TERMINATING")
+        else:
+            self._finalize_termination(group, state)
+
+    def _open_action(self, group: str, hook, iid: str, transition: str) -> None:
+        now = time.time()
+        hb = float(hook.heartbeat_timeout)
+        a = Action(
+            token=str(uuid.uuid4()), group=group, hook=hook.name, instance_id=iid, transition=transition,
+            heartbeat_timeout=hb, default_result=hook.default_result, started=now, deadline=now + hb,
+            global_deadline=now + min(100 * hb, 172800),
+        )
+        self.actions[iid] = a
+        self.history.append(a)
+        launching = a.launching
+        detail = {
+            "LifecycleActionToken": a.token,
+            "AutoScalingGroupName": group,
+            "LifecycleHookName": hook.name,
+            "EC2InstanceId": iid,
+            "LifecycleTransition": transition,
+            "Origin": "EC2" if launching else "AutoScalingGroup",
+            "Destination": "AutoScalingGroup" if launching else "EC2",
+        }
+        event = {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": "EC2 Instance-launch Lifecycle Action" if launching else "EC2 Instance-terminate Lifecycle Action",
+            "source": "aws.autoscaling",
+            "account": ACCOUNT,
+            "time": utc(now).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "region": self.region,
+            "resources": [f"arn:aws:autoscaling:{self.region}:{ACCOUNT}:autoScalingGroup:{uuid.uuid5(uuid.NAMESPACE_DNS, group)}:autoScalingGroupName/{group}"],
+            "detail": detail,
+        }
+        self.record("hook-wait", instance=iid, group=group, transition="launch" if launching else "terminate", heartbeat_timeout=hb)
+        if not self.take_fault("drop_event"):
+            threading.Thread(target=self.lambdas.put_event, args=(event,), daemon=True).start()
+        else:
+            self.record("event-dropped", instance=iid)
+
+    def _find_state(self, iid: str):
+        for g in self.backend().autoscaling_groups.values():
+            for s in g.instance_states:
+                if s.instance.id == iid:
+                    return g, s
+        return None, None
+
+    def _end_action(self, a: Action, result: str, cause: str) -> None:
+        a.ended, a.result, a.cause = time.time(), result, cause
+        self.actions.pop(a.instance_id, None)
+        group, state = self._find_state(a.instance_id)
+        self.record("action-ended", instance=a.instance_id, transition="launch" if a.launching else "terminate",
+                    result=result, cause=cause, waited=round(a.ended - a.started, 3))
+        if state is None:
+            return
+        if a.launching and result == "CONTINUE":
+            state.lifecycle_state = "InService"
+        elif a.launching:
+            # ABANDON of a launch: the instance is terminated and replaced.
+            self._finalize_termination(group, state)
+            if self.relaunch_abandoned:
+                group.set_desired_capacity(group.desired_capacity)
+        else:
+            self._finalize_termination(group, state)
+
+    def _finalize_termination(self, group, state) -> None:
+        iid = state.instance.id
+        state.lifecycle_state = "Terminating:Proceed"
+        group.instance_states = [s for s in group.instance_states if s is not state]
+        group.autoscaling_backend.ec2_backend.terminate_instances([iid])
+        self.record("instance-terminated", instance=iid, group=group.name)
+        threading.Thread(target=self.hosts.destroy, args=(iid,), daemon=True).start()
+
+    def action_for(self, params: dict[str, Any]) -> Action:
+        iid = params.get("InstanceId")
+        token = params.get("LifecycleActionToken")
+        a = self.actions.get(iid) if iid else next((x for x in self.actions.values() if x.token == token), None)
+        if (a is None or (token and a.token != token) or a.group != params.get("AutoScalingGroupName")
+                or a.hook != params.get("LifecycleHookName")):
+            what = f"instance ID {iid}" if iid else f"token {token}"
+            raise AsValidationError(f"No active Lifecycle Action found with {what}")
+        return a
+
+    def tick(self) -> None:
+        now = time.time()
+        with LOCK:
+            for a in list(self.actions.values()):
+                if now >= min(a.deadline, a.global_deadline):
+                    self._end_action(a, a.default_result, "timeout")
+        self.lambdas.tick()
+
+    # -- SSM --------------------------------------------------------------------
+    def ping_status(self, iid: str) -> str | None:
+        h = self.hosts.hosts.get(iid)
+        if h is None or h.ready_at is None:
+            return None  # the agent never registered
+        if not h.alive:
+            return "ConnectionLost"
+        online_at = max(h.ready_at + self.agent_delay, self.offline_until.get(iid, 0))
+        return "Online" if time.time() >= online_at else None
+
+    def instance_env(self, host) -> dict[str, str]:
+        """What the instance's shell sees: its docker, the AWS CLI, instance-profile credentials."""
+        return {
+            "PATH": f"/usr/sbin:/usr/bin:/sbin:/bin:{os.path.dirname(sys.executable)}",
+            "HOME": str(host.root / "home"),
+            "DOCKER_HOST": f"unix://{host.sock}",
+            "AWS_ENDPOINT_URL": f"http://{self.gateway}:{self.port}",
+            "AWS_ACCESS_KEY_ID": "instance-profile",
+            "AWS_SECRET_ACCESS_KEY": "instance-profile",
+            "AWS_DEFAULT_REGION": self.region,
+            "AWS_REGION": self.region,
+            "AWS_PAGER": "",
+            "LANG": "C.UTF-8",
+        }
+
+    def execute(self, inv: Invocation, commands: list[str], timeout: float, workdir: str | None) -> None:
+        host = self.hosts.hosts.get(inv.instance_id)
+        inv.start = time.time()
+        if host is None or not host.alive:
+            inv.status, inv.details, inv.code, inv.end = "Failed", "Undeliverable", -1, time.time()
+            return
+        inv.status = inv.details = "InProgress"
+        cmd_dir = host.root / "ssm" / inv.command_id
+        cmd_dir.mkdir(parents=True, exist_ok=True)
+        script = cmd_dir / "_script.sh"
+        script.write_text("\n".join(commands) + "\n")
+        argv = ["nsenter", "-t", str(host.init_pid), "-n", "-u", "-m", "-p", "--", "bash", str(script)]
+        try:
+            p = subprocess.Popen(argv, env=self.instance_env(host), cwd=workdir or str(host.root / "home"),
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+            try:
+                out, err = p.communicate(timeout=timeout)
+                inv.code = p.returncode
+                inv.status = inv.details = "Success" if p.returncode == 0 else "Failed"
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, 9)
+                out, err = p.communicate()
+                inv.code, inv.status, inv.details = -1, "TimedOut", "ExecutionTimedOut"
+        except OSError as e:
+            out, err = b"", str(e).encode()
+            inv.code, inv.status, inv.details = -1, "Failed", "Failed"
+        if not host.alive and inv.status != "Success":
+            inv.details = "Terminated"
+        inv.stdout = out.decode(errors="replace")[:OUTPUT_LIMIT]
+        inv.stderr = err.decode(errors="replace")[:OUTPUT_LIMIT]
+        inv.end = time.time()
+        with open(self.command_log, "a") as f:
+            f.write(json.dumps({"command_id": inv.command_id, "instance": inv.instance_id, "comment": inv.comment,
+                                "status": inv.status, "code": inv.code, "stdout": inv.stdout, "stderr": inv.stderr}) + "\n")
+        self.record("command", instance=inv.instance_id, comment=inv.comment, status=inv.status, code=inv.code,
+                    seconds=round(inv.end - inv.start, 2))
+
+    # -- state for tests and the demo -----------------------------------------------
+    def snapshot(self) -> dict[str, Any]:
+        with LOCK:
+            groups = {
+                g.name: [{"id": s.instance.id, "ip": s.instance.private_ip, "lifecycle": s.lifecycle_state}
+                         for s in g.instance_states]
+                for g in self.backend().autoscaling_groups.values()
+            }
+            return {
+                "groups": groups,
+                "hosts": {iid: {"ip": h.ip, "sock": h.sock, "alive": h.alive, "ready": h.ready_at is not None,
+                                "agent": self.ping_status(iid), "netns": h.netns, "hostname": h.hostname}
+                          for iid, h in self.hosts.hosts.items()},
+                "actions": [a.public() for a in self.history],
+                "changes": self.changes,
+                "lambda_busy": self.lambdas.busy(),
+                "host_errors": self.host_errors,
+                "faults": self.faults,
+            }
+
+
+# ---------------------------------------------------------------------------
+# moto patches: each one makes moto behave as AWS documents.
+
+_orig_replace = asm.FakeAutoScalingGroup.replace_autoscaling_group_instances
+
+
+def _replace_instances(self, count_needed, propagated_tags):
+    before = {s.instance.id for s in self.instance_states}
+    _orig_replace(self, count_needed, propagated_tags)
+    for s in self.instance_states:
+        if s.instance.id not in before and CLOUD is not None:
+            CLOUD.on_launched(self, s)
+
+
+def _active_instances(self):
+    # Instances waiting in a launch hook count towards capacity; leaving ones do not.
+    return [s for s in self.instance_states if s.lifecycle_state in ("Pending", "Pending:Wait", "Pending:Proceed", "InService")]
+
+
+def _set_desired_capacity(self, new_capacity):
+    self.desired_capacity = self.min_size if new_capacity is None else new_capacity
+    active = self.active_instances()
+    delta = (self.desired_capacity or 0) - len(active)
+    if delta > 0:
+        self.replace_autoscaling_group_instances(delta, self.get_propagated_tags())
+    elif delta < 0 and CLOUD is not None:
+        # Scale-in goes through the terminate hook; the newest instances go first.
+        victims = [s for s in active if not s.protected_from_scale_in][delta:]
+        for s in victims:
+            CLOUD.begin_terminate(self, s)
+
+
+def _terminate_instance(self, instance_id, should_decrement):
+    group, state = CLOUD._find_state(instance_id) if CLOUD else (None, None)
+    if state is None:
+        raise AsValidationError(f"Instance Id not found - No managed instance found for instance ID: {instance_id}")
+    original = group.desired_capacity
+    if not state.lifecycle_state.startswith("Terminating"):
+        if should_decrement:
+            group.desired_capacity = original - 1
+        CLOUD.begin_terminate(group, state)
+        if not should_decrement:
+            group.set_desired_capacity(group.desired_capacity)  # launches the replacement
+    return asm.TerminateInstanceActivity(state.instance, original)
+
+
+asm.FakeAutoScalingGroup.replace_autoscaling_group_instances = _replace_instances
+asm.FakeAutoScalingGroup.active_instances = _active_instances
+asm.FakeAutoScalingGroup.set_desired_capacity = _set_desired_capacity
+asm.AutoScalingBackend.terminate_instance = _terminate_instance
+
+
+def _complete_lifecycle_action(self):
+    params = {k: self._get_param(k) for k in ("AutoScalingGroupName", "LifecycleHookName", "LifecycleActionToken",
+                                              "InstanceId", "LifecycleActionResult")}
+    result = params["LifecycleActionResult"]
+    if result not in ("CONTINUE", "ABANDON"):
+        raise AsValidationError("LifecycleActionResult must be CONTINUE or ABANDON")
+    a = CLOUD.action_for(params)
+    CLOUD._end_action(a, result, "complete")
+    return EmptyResult()
+
+
+def _record_heartbeat(self):
+    params = {k: self._get_param(k) for k in ("AutoScalingGroupName", "LifecycleHookName", "LifecycleActionToken", "InstanceId")}
+    a = CLOUD.action_for(params)
+    now = time.time()
+    a.heartbeats.append(now)
+    a.deadline = now + a.heartbeat_timeout
+    CLOUD.record("heartbeat", instance=a.instance_id, release_at=round(a.deadline - CLOUD.t0, 3))
+    return EmptyResult()
+
+
+asr.AutoScalingResponse.complete_lifecycle_action = _complete_lifecycle_action
+asr.AutoScalingResponse.record_lifecycle_action_heartbeat = _record_heartbeat
+
+
+def _ids_filter(self) -> list[str] | None:
+    for f in self._get_param("Filters") or []:
+        if f.get("Key") in ("InstanceIds", "tag:aws:autoscaling:groupName") and f.get("Key") == "InstanceIds":
+            return list(f.get("Values") or [])
+    for f in self._get_param("InstanceInformationFilterList") or []:
+        if f.get("key") == "InstanceIds":
+            return list(f.get("valueSet") or [])
+    return None
+
+
+def _describe_instance_information(self):
+    ids = _ids_filter(self)
+    max_results = int(self._get_param("MaxResults") or 10)
+    start = int(self._get_param("NextToken") or 0)
+    rows = []
+    for iid in sorted(ids if ids is not None else CLOUD.hosts.hosts):
+        status = CLOUD.ping_status(iid)
+        h = CLOUD.hosts.hosts.get(iid)
+        if status is None or h is None:
+            continue
+        rows.append({
+            "InstanceId": iid, "PingStatus": status, "LastPingDateTime": utc(), "AgentVersion": "3.3.0.0",
+            "IsLatestVersion": True, "PlatformType": "Linux", "PlatformName": "Amazon Linux",
+            "PlatformVersion": "2023", "ResourceType": "EC2Instance", "IPAddress": h.ip, "ComputerName": h.hostname,
+        })
+    page = rows[start:start + max_results]
+    result: dict[str, Any] = {"InstanceInformationList": page}
+    if start + max_results < len(rows):
+        result["NextToken"] = str(start + max_results)
+    return ActionResult(result)
+
+
+def _send_command(self):
+    if CLOUD.take_fault("ssm_throttle"):
+        raise ServiceException("ThrottlingException", "Rate exceeded")
+    doc = self._get_param("DocumentName")
+    if doc != "AWS-RunShellScript":
+        raise ServiceException("InvalidDocument", f"Document {doc} is not supported by the local cloud")
+    ids = self._get_param("InstanceIds") or []
+    if not ids or len(ids) > 50:
+        raise ServiceException("ValidationException", "InstanceIds must hold 1 to 50 ids")
+    bad = [i for i in ids if CLOUD.ping_status(i) != "Online"]
+    if bad:
+        raise ServiceException("InvalidInstanceId", f"Instances [{bad}] not in a valid state for account {ACCOUNT}")
+    params = self._get_param("Parameters") or {}
+    commands = params.get("commands") or []
+    if not commands:
+        raise ServiceException("InvalidParameters", "commands is required")
+    timeout = float((params.get("executionTimeout") or ["3600"])[0])
+    workdir = (params.get("workingDirectory") or [None])[0]
+    cid = str(uuid.uuid4())
+    comment = self._get_param("Comment") or ""
+    now = time.time()
+    for iid in ids:
+        inv = Invocation(command_id=cid, instance_id=iid, comment=comment, document=doc)
+        CLOUD.invocations[(cid, iid)] = inv
+        threading.Thread(target=CLOUD.execute, args=(inv, commands, timeout, workdir), daemon=True).start()
+    with open(CLOUD.command_log, "a") as f:
+        f.write(json.dumps({"command_id": cid, "sent_to": ids, "comment": comment, "parameters": params}) + "\n")
+    return ActionResult({"Command": {
+        "CommandId": cid, "DocumentName": doc, "DocumentVersion": "$DEFAULT", "Comment": comment,
+        "ExpiresAfter": utc(now + int(self._get_param("TimeoutSeconds") or 3600)), "Parameters": params,
+        "InstanceIds": ids, "Targets": [], "RequestedDateTime": utc(now), "Status": "Pending",
+        "StatusDetails": "Pending", "TargetCount": len(ids), "CompletedCount": 0, "ErrorCount": 0,
+        "DeliveryTimedOutCount": 0, "TimeoutSeconds": int(self._get_param("TimeoutSeconds") or 3600),
+        "MaxConcurrency": "50", "MaxErrors": "0",
+    }})
+
+
+def _invocation_view(inv: Invocation) -> dict[str, Any]:
+    return {
+        "CommandId": inv.command_id, "InstanceId": inv.instance_id, "Comment": inv.comment,
+        "DocumentName": inv.document, "DocumentVersion": "$DEFAULT", "PluginName": "aws:runShellScript",
+        "ResponseCode": inv.code, "Status": inv.status, "StatusDetails": inv.details,
+        "ExecutionStartDateTime": iso(inv.start) if inv.start else "",
+        "ExecutionEndDateTime": iso(inv.end) if inv.end else "",
+        "ExecutionElapsedTime": f"PT{(inv.end - inv.start):.3f}S" if inv.start and inv.end else "",
+        "StandardOutputContent": inv.stdout, "StandardOutputUrl": "",
+        "StandardErrorContent": inv.stderr, "StandardErrorUrl": "",
+        "CloudWatchOutputConfig": {"CloudWatchLogGroupName": "", "CloudWatchOutputEnabled": False},
+    }
+
+
+def _get_command_invocation(self):
+    if CLOUD.take_fault("ssm_get_error"):
+        raise ServiceException("InternalServerError", "An internal error occurred (injected)")
+    inv = CLOUD.invocations.get((self._get_param("CommandId"), self._get_param("InstanceId")))
+    if inv is None:
+        raise ServiceException("InvocationDoesNotExist", "")
+    return ActionResult(_invocation_view(inv))
+
+
+def _list_command_invocations(self):
+    cid = self._get_param("CommandId")
+    iid = self._get_param("InstanceId")
+    rows = [inv for (c, i), inv in CLOUD.invocations.items() if (not cid or c == cid) and (not iid or i == iid)]
+    out = []
+    for inv in rows:
+        v = _invocation_view(inv)
+        out.append({
+            "CommandId": inv.command_id, "InstanceId": inv.instance_id, "Comment": inv.comment,
+            "DocumentName": inv.document, "RequestedDateTime": utc(inv.requested), "Status": inv.status,
+            "StatusDetails": inv.details,
+            "CommandPlugins": [{"Name": "aws:runShellScript", "Status": inv.status, "StatusDetails": inv.details,
+                                "ResponseCode": inv.code, "Output": (v["StandardOutputContent"] + v["StandardErrorContent"])[:2500]}]
+            if self._get_param("Details") else [],
+        })
+    return ActionResult({"CommandInvocations": out})
+
+
+ssmr.SimpleSystemManagerResponse.describe_instance_information = _describe_instance_information
+ssmr.SimpleSystemManagerResponse.send_command = _send_command
+ssmr.SimpleSystemManagerResponse.get_command_invocation = _get_command_invocation
+ssmr.SimpleSystemManagerResponse.list_command_invocations = _list_command_invocations
+
+_orig_change_rrsets = r53r.Route53.change_resource_record_sets
+
+
+def _change_rrsets(self):
+    if CLOUD.take_fault("route53_prior_request"):
+        raise ServiceException("PriorRequestNotComplete",
+                               "The request was rejected because Route 53 was still processing a prior request.")
+    if CLOUD.take_fault("route53_throttle"):
+        raise ServiceException("Throttling", "Rate exceeded")
+    zoneid = self._get_param("HostedZoneId")
+    zone = self.backend.get_hosted_zone(zoneid)
+    for c in self._get_param("ChangeBatch.Changes") or []:
+        rs = c["ResourceRecordSet"]
+        if c["Action"] == "DELETE":
+            name = rs["Name"].rstrip(".").lower()
+            found = any(r.name.rstrip(".").lower() == name and r.type == rs["Type"]
+                        and r.set_identifier == rs.get("SetIdentifier") for r in zone.rrsets)
+            if not found:
+                raise ServiceException(
+                    "InvalidChangeBatch",
+                    f"Tried to delete resource record set [name='{rs['Name']}', type='{rs['Type']}', "
+                    f"set-identifier='{rs.get('SetIdentifier')}'] but it was not found")
+    result = _orig_change_rrsets(self)
+    cid = "/change/C" + uuid.uuid4().hex[:12].upper()
+    now = time.time()
+    CLOUD.changes[cid] = now
+    result = ActionResult({**result.result, "ChangeInfo": {"Id": cid, "Status": "PENDING", "SubmittedAt": utc(now)}})
+    CLOUD.record("dns-change", change=cid, changes=[
+        {"action": c["Action"], "set": c["ResourceRecordSet"].get("SetIdentifier"),
+         "ips": [r if isinstance(r, str) else r.get("Value") for r in c["ResourceRecordSet"].get("ResourceRecords", [])]}
+        for c in self._get_param("ChangeBatch.Changes") or []], insync_at=round(now + CLOUD.propagation - CLOUD.t0, 3))
+    return result
+
+
+def _get_change(self):
+    cid = self._get_param("Id")
+    key = cid if cid.startswith("/change/") else f"/change/{cid}"
+    submitted = CLOUD.changes.get(key)
+    if submitted is None:
+        raise ServiceException("NoSuchChange", f"A change with the specified change ID does not exist: {cid}")
+    status = "INSYNC" if time.time() >= submitted + CLOUD.propagation else "PENDING"
+    return ActionResult({"ChangeInfo": {"Id": key, "Status": status, "SubmittedAt": utc(submitted)}})
+
+
+r53r.Route53.change_resource_record_sets = _change_rrsets
+r53r.Route53.get_change = _get_change

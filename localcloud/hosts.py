@@ -1,0 +1,244 @@
+"""EC2 instances as Linux hosts: one network namespace, hostname and dockerd each.
+
+Every host lives in its own PID and mount namespace (``unshare --pid --mount``), with
+dockerd as the namespace's init: killing it kills every process of the host (containerd,
+shims, containers) and its mounts vanish with the namespace. Nothing leaks into the
+machine, also when the cloud process itself is killed (``clean`` removes the rest).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import tarfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PREFIX = "lc-"  # network namespace names
+VETH_PREFIX = "lcv"
+BUSYBOX = "/bin/busybox"
+IMAGE = "busybox:local"
+
+
+def sh(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    return subprocess.run(list(args), check=check, capture_output=True, text=True)
+
+
+@dataclass
+class Host:
+    instance_id: str
+    ip: str
+    netns: str
+    veth: str
+    root: Path
+    hostname: str
+    proc: subprocess.Popen | None = None
+    init_pid: int | None = None  # dockerd, PID 1 of the host's namespace
+    ready_at: float | None = None
+    dead: bool = False
+    log: list[str] = field(default_factory=list)
+
+    @property
+    def sock(self) -> str:
+        return str(self.root / "run" / "docker.sock")
+
+    @property
+    def alive(self) -> bool:
+        return not self.dead and self.init_pid is not None and Path(f"/proc/{self.init_pid}").exists()
+
+    def docker(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            ["/usr/bin/docker", "-H", f"unix://{self.sock}", *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
+
+class Hosts:
+    def __init__(self, state_dir: Path, bridge: str, cidr_prefix: int, gateway: str):
+        self.state_dir = state_dir
+        self.bridge = bridge
+        self.prefix = cidr_prefix
+        self.gateway = gateway
+        self.hosts: dict[str, Host] = {}
+        self.lock = threading.Lock()
+        self.counter = 0
+        self.image_tar = state_dir / "busybox.tar"
+
+    # -- the shared network -------------------------------------------------
+    def setup_network(self) -> None:
+        if sh("ip", "link", "show", self.bridge, check=False).returncode != 0:
+            sh("ip", "link", "add", self.bridge, "type", "bridge")
+        sh("ip", "addr", "replace", f"{self.gateway}/{self.prefix}", "dev", self.bridge)
+        sh("ip", "link", "set", self.bridge, "up")
+        self._build_image()
+
+    def _build_image(self) -> None:
+        """A busybox root filesystem: /bin/busybox plus one link per applet."""
+        applets = sh(BUSYBOX, "--list").stdout.split()
+        with tarfile.open(self.image_tar, "w") as tar:
+            tar.add(BUSYBOX, arcname="bin/busybox")
+            for a in applets:
+                if a == "busybox":
+                    continue
+                info = tarfile.TarInfo(f"bin/{a}")
+                info.type = tarfile.SYMTYPE
+                info.linkname = "busybox"
+                tar.addfile(info)
+            for d in ("tmp", "etc", "proc", "sys", "dev"):
+                info = tarfile.TarInfo(d)
+                info.type = tarfile.DIRTYPE
+                info.mode = 0o1777 if d == "tmp" else 0o755
+                tar.addfile(info)
+
+    # -- lifecycle of one host ----------------------------------------------
+    def create(self, instance_id: str, ip: str) -> Host:
+        with self.lock:
+            self.counter += 1
+            n = self.counter
+        hostname = "ip-" + ip.replace(".", "-")
+        host = Host(
+            instance_id=instance_id,
+            ip=ip,
+            netns=f"{PREFIX}{instance_id}",
+            veth=f"{VETH_PREFIX}{n:x}",
+            root=self.state_dir / "hosts" / instance_id,
+            hostname=hostname,
+        )
+        with self.lock:
+            self.hosts[instance_id] = host
+        for d in ("data", "exec", "run", "home", "ssm"):
+            (host.root / d).mkdir(parents=True, exist_ok=True)
+        sh("ip", "netns", "add", host.netns)
+        sh("ip", "link", "add", host.veth, "type", "veth", "peer", "name", "eth0", "netns", host.netns)
+        sh("ip", "link", "set", host.veth, "master", self.bridge, "up")
+        sh("ip", "-n", host.netns, "addr", "add", f"{ip}/{self.prefix}", "dev", "eth0")
+        sh("ip", "-n", host.netns, "link", "set", "eth0", "up")
+        sh("ip", "-n", host.netns, "link", "set", "lo", "up")
+        # `ip netns exec` would remount /sys and hide the cgroups: enter with nsenter.
+        inner = (
+            f"hostname {hostname}; exec nsenter --net=/var/run/netns/{host.netns} "
+            f"dockerd --data-root {host.root}/data --exec-root {host.root}/exec "
+            f"-H unix://{host.sock} --pidfile {host.root}/run/docker.pid "
+            f"--bridge=none --iptables=false --ip-masq=false --userland-proxy=false"
+        )
+        logf = open(host.root / "dockerd.log", "w")
+        host.proc = subprocess.Popen(
+            ["unshare", "--uts", "--mount", "--pid", "--fork", "--mount-proc", "--propagation", "private", "sh", "-c", inner],
+            stdout=logf,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        logf.close()
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            if host.init_pid is None:
+                host.init_pid = _child_of(host.proc.pid)
+            if host.proc.poll() is not None:
+                raise RuntimeError(f"dockerd of {instance_id} exited: see {host.root}/dockerd.log")
+            if Path(host.sock).exists() and host.docker("info", "--format", "{{.ID}}", timeout=10).returncode == 0:
+                break
+            time.sleep(0.1)
+        else:
+            raise RuntimeError(f"dockerd of {instance_id} did not start in 60s")
+        r = host.docker("import", "--change", 'CMD ["/bin/sh"]', str(self.image_tar), IMAGE)
+        if r.returncode != 0:
+            raise RuntimeError(f"image import on {instance_id} failed: {r.stderr}")
+        host.ready_at = time.time()
+        return host
+
+    def kill_hard(self, instance_id: str) -> bool:
+        """The instance dies at once: every process of the host gets SIGKILL."""
+        host = self.hosts.get(instance_id)
+        if not host or not host.init_pid:
+            return False
+        try:
+            os.kill(host.init_pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        host.dead = True
+        if host.proc:
+            try:
+                host.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                pass
+        return True
+
+    def destroy(self, instance_id: str) -> None:
+        with self.lock:
+            host = self.hosts.pop(instance_id, None)
+        if not host:
+            return
+        self.kill_hard_host(host)
+        sh("ip", "link", "del", host.veth, check=False)
+        sh("ip", "netns", "del", host.netns, check=False)
+        _unmount_below(host.root)
+        shutil.rmtree(host.root, ignore_errors=True)
+
+    def kill_hard_host(self, host: Host) -> None:
+        if host.init_pid:
+            try:
+                os.kill(host.init_pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        if host.proc:
+            try:
+                host.proc.kill()
+                host.proc.wait(timeout=10)
+            except (subprocess.TimeoutExpired, ProcessLookupError):
+                pass
+        host.dead = True
+
+    def destroy_all(self) -> None:
+        for iid in list(self.hosts):
+            self.destroy(iid)
+        sh("ip", "link", "del", self.bridge, check=False)
+
+
+def _child_of(pid: int) -> int | None:
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            kids = (task / "children").read_text().split()
+            if kids:
+                return int(kids[0])
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    return None
+
+
+def _unmount_below(root: Path) -> None:
+    prefix = str(root)
+    try:
+        mounts = [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()]
+    except OSError:
+        return
+    for m in sorted((m for m in mounts if m.startswith(prefix)), key=len, reverse=True):
+        sh("umount", "-l", m, check=False)
+
+
+def clean_leftovers(state_root: Path | None = None, bridge: str = "lcbr0") -> list[str]:
+    """Removes every namespace, link, process and mount a local cloud may have left."""
+    removed = []
+    for line in sh("ip", "netns", "list", check=False).stdout.splitlines():
+        name = line.split()[0] if line.strip() else ""
+        if name.startswith(PREFIX):
+            for pid in sh("ip", "netns", "pids", name, check=False).stdout.split():
+                try:
+                    os.kill(int(pid), signal.SIGKILL)
+                except (ProcessLookupError, ValueError):
+                    pass
+            sh("ip", "netns", "del", name, check=False)
+            removed.append(f"netns {name}")
+    for line in sh("ip", "-o", "link", "show", check=False).stdout.splitlines():
+        name = line.split(":")[1].strip().split("@")[0] if ":" in line else ""
+        if name.startswith(VETH_PREFIX) or name == bridge:
+            sh("ip", "link", "del", name, check=False)
+            removed.append(f"link {name}")
+    if state_root and state_root.exists():
+        _unmount_below(state_root)
+    return removed

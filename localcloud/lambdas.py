@@ -1,0 +1,339 @@
+"""A Lambda runtime API emulator and a small EventBridge bus.
+
+Each function gets execution environments on demand, up to its reserved concurrency:
+one process of the real function binary per environment, each talking to its own
+runtime API endpoint (/2018-06-01/runtime/invocation/next, …/response, …/error).
+EventBridge invokes asynchronously: a function error is retried twice, as Lambda does.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import subprocess
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Callable
+
+
+@dataclass
+class Invocation:
+    request_id: str
+    function: str
+    payload: bytes
+    attempt: int = 0
+    started: float | None = None
+    ended: float | None = None
+    result: str | None = None  # "ok", "error", "timeout", "crash"
+    body: Any = None
+
+
+@dataclass
+class Environment:
+    function: "Function"
+    server: ThreadingHTTPServer
+    port: int
+    proc: subprocess.Popen | None = None
+    pending: "queue.Queue[Invocation]" = field(default_factory=queue.Queue)
+    current: Invocation | None = None
+    busy: bool = False
+    spawned_at: float = 0.0
+    first_next_at: float | None = None
+    dead: bool = False
+
+
+class Function:
+    def __init__(self, bus: "Lambdas", name: str, binary: str, env: dict[str, str], timeout: float, concurrency: int,
+                 memory: int = 256, retries: int = 2, retry_delays: tuple[float, ...] = (1.0, 2.0)):
+        self.bus = bus
+        self.name = name
+        self.binary = binary
+        self.env = env
+        self.timeout = timeout
+        self.concurrency = concurrency
+        self.memory = memory
+        self.retries = retries
+        self.retry_delays = retry_delays
+        self.envs: list[Environment] = []
+        self.backlog: "queue.Queue[Invocation]" = queue.Queue()
+        self.lock = threading.Lock()
+        self.log_path = bus.state_dir / "logs" / f"{name}.log"
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+
+    def submit(self, inv: Invocation) -> None:
+        with self.lock:
+            idle = next((e for e in self.envs if not e.busy and not e.dead), None)
+            if idle is None and sum(not e.dead for e in self.envs) < self.concurrency:
+                idle = self._spawn()
+            if idle is None:
+                self.backlog.put(inv)
+                return
+            idle.busy = True
+        idle.pending.put(inv)
+
+    def _spawn(self) -> Environment:
+        handler = _make_handler(self)
+        server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        server.daemon_threads = True
+        env = Environment(function=self, server=server, port=server.server_address[1])
+        server.environment = env  # type: ignore[attr-defined]
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        penv = dict(os.environ)
+        penv.update(self.env)
+        penv.update({
+            "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{env.port}",
+            "AWS_LAMBDA_FUNCTION_NAME": self.name,
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(self.memory),
+            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{self.name}",
+            "AWS_LAMBDA_LOG_STREAM_NAME": f"localcloud/{uuid.uuid4().hex}",
+            "AWS_LAMBDA_LOG_FORMAT": "JSON",
+        })
+        logf = open(self.log_path, "a")
+        env.spawned_at = time.time()
+        env.proc = subprocess.Popen([self.binary], env=penv, stdout=logf, stderr=subprocess.STDOUT, start_new_session=True)
+        logf.close()
+        self.envs.append(env)
+        self.bus.record("lambda-init", function=self.name, port=env.port)
+        return env
+
+    def finished(self, env: Environment, inv: Invocation, result: str, body: Any) -> None:
+        inv.ended = time.time()
+        inv.result = result
+        inv.body = body
+        rss = _peak_rss_kb(env.proc.pid) if env.proc else None
+        self.bus.report(inv, rss)
+        if result != "ok" and inv.attempt < self.retries:
+            delay = self.retry_delays[min(inv.attempt, len(self.retry_delays) - 1)]
+            retry = Invocation(request_id=str(uuid.uuid4()), function=self.name, payload=inv.payload, attempt=inv.attempt + 1)
+            threading.Timer(delay, self.submit, args=(retry,)).start()
+        with self.lock:
+            env.current = None
+            if env.dead:
+                return
+            try:
+                nxt = self.backlog.get_nowait()
+            except queue.Empty:
+                env.busy = False
+                return
+        env.pending.put(nxt)
+
+    def watchdog(self) -> None:
+        """Kills an environment whose invocation outlived the function timeout, or that died."""
+        now = time.time()
+        for env in list(self.envs):
+            if env.dead:
+                continue
+            crashed = env.proc is not None and env.proc.poll() is not None
+            inv = env.current
+            timed_out = inv is not None and inv.started is not None and now - inv.started > self.timeout
+            if crashed or timed_out:
+                env.dead = True
+                if env.proc and env.proc.poll() is None:
+                    os.killpg(env.proc.pid, signal.SIGKILL)
+                env.server.shutdown()
+                if inv is not None:
+                    self.finished(env, inv, "timeout" if timed_out else "crash", None)
+                with self.lock:
+                    self.envs.remove(env)
+                    backlog = []
+                    while not self.backlog.empty():
+                        backlog.append(self.backlog.get_nowait())
+                for b in backlog:
+                    self.submit(b)
+
+    def kill_running(self) -> int:
+        """Chaos: SIGKILL every environment that is running an invocation now."""
+        n = 0
+        for env in list(self.envs):
+            if env.current is not None and env.proc and env.proc.poll() is None:
+                os.killpg(env.proc.pid, signal.SIGKILL)
+                n += 1
+        return n
+
+    def stop(self) -> None:
+        for env in self.envs:
+            if env.proc and env.proc.poll() is None:
+                try:
+                    os.killpg(env.proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            env.server.shutdown()
+        self.envs.clear()
+
+
+def _peak_rss_kb(pid: int) -> int | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def _make_handler(fn: Function):
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *a: Any) -> None:  # quiet
+            pass
+
+        def _env(self) -> Environment:
+            return self.server.environment  # type: ignore[attr-defined]
+
+        def _reply(self, code: int, body: bytes = b"{}", headers: dict[str, str] | None = None) -> None:
+            self.send_response(code)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            for k, v in (headers or {}).items():
+                self.send_header(k, v)
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_GET(self) -> None:
+            env = self._env()
+            if self.path != "/2018-06-01/runtime/invocation/next":
+                return self._reply(404)
+            if env.first_next_at is None:
+                env.first_next_at = time.time()
+                fn.bus.record("lambda-ready", function=fn.name, init_ms=round((env.first_next_at - env.spawned_at) * 1000, 1))
+            inv = env.pending.get()
+            inv.started = time.time()
+            env.current = inv
+            deadline_ms = int((inv.started + fn.timeout) * 1000)
+            fn.bus.record("invoke", function=fn.name, request_id=inv.request_id, attempt=inv.attempt)
+            self._reply(200, inv.payload, {
+                "Lambda-Runtime-Aws-Request-Id": inv.request_id,
+                "Lambda-Runtime-Deadline-Ms": str(deadline_ms),
+                "Lambda-Runtime-Invoked-Function-Arn": f"arn:aws:lambda:{fn.bus.region}:123456789012:function:{fn.name}",
+                "Lambda-Runtime-Trace-Id": f"Root=1-{uuid.uuid4().hex[:8]}-{uuid.uuid4().hex[:24]};Sampled=0",
+            })
+
+        def do_POST(self) -> None:
+            env = self._env()
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            parts = self.path.split("/")
+            if self.path == "/2018-06-01/runtime/init/error":
+                fn.bus.record("lambda-init-error", function=fn.name, body=body.decode(errors="replace"))
+                return self._reply(202)
+            if len(parts) >= 6 and parts[3] == "invocation" and parts[5] in ("response", "error"):
+                inv = env.current
+                if inv is None or inv.request_id != parts[4]:
+                    return self._reply(400)
+                self._reply(202)
+                try:
+                    parsed = json.loads(body) if body else None
+                except json.JSONDecodeError:
+                    parsed = body.decode(errors="replace")
+                fn.finished(env, inv, "ok" if parts[5] == "response" else "error", parsed)
+                return
+            self._reply(404)
+
+    return Handler
+
+
+class Lambdas:
+    """Functions, rules, and the async invocation path EventBridge uses."""
+
+    def __init__(self, state_dir: Path, region: str, record: Callable[..., None]):
+        self.state_dir = state_dir
+        self.region = region
+        self.record = record
+        self.functions: dict[str, Function] = {}
+        self.rules: list[dict[str, Any]] = []
+        self.invocations: list[dict[str, Any]] = []
+        self.lock = threading.Lock()
+        self.report_path = state_dir / "invocations.jsonl"
+        self.events_path = state_dir / "events.jsonl"
+
+    def deploy(self, spec: dict[str, Any]) -> None:
+        old = self.functions.pop(spec["name"], None)
+        if old:
+            old.stop()
+        self.functions[spec["name"]] = Function(
+            self,
+            spec["name"],
+            spec["binary"],
+            {k: str(v) for k, v in spec.get("env", {}).items()},
+            float(spec.get("timeout", 300)),
+            int(spec.get("concurrency", 10)),
+            int(spec.get("memory", 256)),
+            int(spec.get("retries", 2)),
+            tuple(spec.get("retry_delays", (1.0, 2.0))),
+        )
+
+    def put_rule(self, rule: dict[str, Any]) -> None:
+        self.rules = [r for r in self.rules if r["name"] != rule["name"]] + [rule]
+
+    def put_event(self, event: dict[str, Any]) -> list[str]:
+        """Delivers an event to every matching rule's function; returns their names."""
+        with open(self.events_path, "a") as f:
+            f.write(json.dumps(event) + "\n")
+        targets = [r["function"] for r in self.rules if matches(r.get("pattern", {}), event)]
+        self.record("event", detail_type=event.get("detail-type"), targets=targets,
+                    instance=(event.get("detail") or {}).get("EC2InstanceId") if isinstance(event.get("detail"), dict) else None)
+        for t in targets:
+            fn = self.functions.get(t)
+            if fn:
+                fn.submit(Invocation(request_id=str(uuid.uuid4()), function=t, payload=json.dumps(event).encode()))
+        return targets
+
+    def invoke_raw(self, function: str, payload: bytes) -> str:
+        fn = self.functions[function]
+        inv = Invocation(request_id=str(uuid.uuid4()), function=function, payload=payload)
+        fn.submit(inv)
+        return inv.request_id
+
+    def report(self, inv: Invocation, rss_kb: int | None) -> None:
+        rec = {
+            "function": inv.function,
+            "request_id": inv.request_id,
+            "attempt": inv.attempt,
+            "result": inv.result,
+            "started": inv.started,
+            "duration_ms": round(((inv.ended or 0) - (inv.started or 0)) * 1000, 1) if inv.started else None,
+            "max_rss_kb": rss_kb,
+            "response": inv.body,
+        }
+        with self.lock:
+            self.invocations.append(rec)
+            with open(self.report_path, "a") as f:
+                f.write(json.dumps(rec) + "\n")
+        self.record("invoke-end", function=inv.function, request_id=inv.request_id, result=inv.result,
+                    duration_ms=rec["duration_ms"], response=inv.body)
+
+    def busy(self) -> int:
+        return sum(1 for f in self.functions.values() for e in f.envs if e.busy) + sum(f.backlog.qsize() for f in self.functions.values())
+
+    def tick(self) -> None:
+        for f in list(self.functions.values()):
+            f.watchdog()
+
+    def stop(self) -> None:
+        for f in self.functions.values():
+            f.stop()
+
+
+def matches(pattern: dict[str, Any], event: Any) -> bool:
+    """EventBridge content filtering, the subset rules here use: exact values and nesting."""
+    if not isinstance(event, dict):
+        return False
+    for key, want in pattern.items():
+        if key not in event:
+            return False
+        got = event[key]
+        if isinstance(want, dict):
+            if not matches(want, got):
+                return False
+        elif isinstance(want, list):
+            if got not in want:
+                return False
+    return True

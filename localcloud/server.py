@@ -1,0 +1,105 @@
+"""Runs the local cloud: moto + the fidelity layer on loopback and on the instances' bridge."""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+from werkzeug.serving import make_server
+from werkzeug.wrappers import Request, Response
+
+from . import cloud as cloudmod
+from .cloud import LOCK, Cloud
+
+
+def control(cloud: Cloud, request: Request) -> Response:
+    """/_localcloud/*: what a test or the demo needs beyond the AWS APIs."""
+    path = request.path.removeprefix("/_localcloud/")
+    body: Any = request.get_json(silent=True) if request.method == "POST" else None
+    out: Any = {}
+    if path == "state":
+        out = cloud.snapshot()
+    elif path == "deploy":
+        cloud.lambdas.deploy(body)
+    elif path == "rules":
+        cloud.lambdas.put_rule(body)
+    elif path == "events":
+        out = {"targets": cloud.lambdas.put_event(body)}
+    elif path == "invoke":
+        out = {"request_id": cloud.lambdas.invoke_raw(body["function"], json.dumps(body["payload"]).encode())}
+    elif path == "invocations":
+        out = cloud.lambdas.invocations
+    elif path == "faults":
+        with LOCK:
+            for k, v in (body or {}).items():
+                if k == "offline":  # {"i-…": seconds}: the agent stays offline that long from now
+                    for iid, secs in v.items():
+                        cloud.offline_until[iid] = time.time() + float(secs)
+                else:
+                    cloud.faults[k] = int(v)
+        cloud.record("faults-set", faults=body)
+        out = {"faults": cloud.faults}
+    elif path == "kill":
+        out = {"killed": cloud.hosts.kill_hard(body["instance"])}
+        cloud.record("host-killed", instance=body["instance"])
+    elif path == "kill-invocations":
+        fn = cloud.lambdas.functions.get(body["function"])
+        out = {"killed": fn.kill_running() if fn else 0}
+        cloud.record("invocations-killed", function=body["function"], count=out["killed"])
+    else:
+        return Response(json.dumps({"error": f"unknown control path {path}"}), status=404, mimetype="application/json")
+    return Response(json.dumps(out, default=str), mimetype="application/json")
+
+
+def build_app(cloud: Cloud):
+    moto_app = DomainDispatcherApplication(create_backend_app)
+
+    def app(environ, start_response):
+        if environ.get("PATH_INFO", "").startswith("/_localcloud/"):
+            return control(cloud, Request(environ))(environ, start_response)
+        with LOCK:
+            # Materialise the response under the lock: moto is not thread-safe.
+            return list(moto_app(environ, start_response))
+
+    return app
+
+
+def serve(state_dir: Path, cfg: dict[str, Any]) -> None:
+    state_dir.mkdir(parents=True, exist_ok=True)
+    cloud = Cloud(state_dir, cfg)
+    cloudmod.CLOUD = cloud
+    stop = threading.Event()
+
+    def on_signal(*_: Any) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    servers = []
+    try:
+        cloud.hosts.setup_network()
+        app = build_app(cloud)
+        local = make_server("127.0.0.1", int(cfg.get("port", 0)), app, threaded=True)
+        cloud.port = local.server_port
+        servers.append(local)
+        # The instances reach the AWS endpoints through their gateway, as on a VPC.
+        servers.append(make_server(cloud.gateway, cloud.port, app, threaded=True))
+        for s in servers:
+            threading.Thread(target=s.serve_forever, daemon=True).start()
+        (state_dir / "endpoint").write_text(f"http://127.0.0.1:{cloud.port}\n")
+        cloud.record("cloud-up", port=cloud.port)
+        while not stop.is_set():
+            cloud.tick()
+            stop.wait(0.05)
+    finally:
+        cloud.record("cloud-down")
+        for s in servers:
+            s.shutdown()
+        cloud.lambdas.stop()
+        cloud.hosts.destroy_all()
+        (state_dir / "endpoint").unlink(missing_ok=True)
