@@ -43,6 +43,11 @@ CLOUD: "Cloud | None" = None
 OUTPUT_LIMIT = 24000  # GetCommandInvocation truncates each stream here
 
 
+class AwsError(ServiceException):
+    """An AWS error of the service being called (moto serialises it with that service's model,
+    because this class lives outside moto's packages)."""
+
+
 def utc(ts: float | None = None) -> datetime:
     return datetime.fromtimestamp(ts if ts is not None else time.time(), tz=timezone.utc)
 
@@ -461,20 +466,20 @@ def _describe_instance_information(self):
 
 def _send_command(self):
     if CLOUD.take_fault("ssm_throttle"):
-        raise ServiceException("ThrottlingException", "Rate exceeded")
+        raise AwsError("ThrottlingException", "Rate exceeded")
     doc = self._get_param("DocumentName")
     if doc != "AWS-RunShellScript":
-        raise ServiceException("InvalidDocument", f"Document {doc} is not supported by the local cloud")
+        raise AwsError("InvalidDocument", f"Document {doc} is not supported by the local cloud")
     ids = self._get_param("InstanceIds") or []
     if not ids or len(ids) > 50:
-        raise ServiceException("ValidationException", "InstanceIds must hold 1 to 50 ids")
+        raise AwsError("ValidationException", "InstanceIds must hold 1 to 50 ids")
     bad = [i for i in ids if CLOUD.ping_status(i) != "Online"]
     if bad:
-        raise ServiceException("InvalidInstanceId", f"Instances [{bad}] not in a valid state for account {ACCOUNT}")
+        raise AwsError("InvalidInstanceId", f"Instances [{bad}] not in a valid state for account {ACCOUNT}")
     params = self._get_param("Parameters") or {}
     commands = params.get("commands") or []
     if not commands:
-        raise ServiceException("InvalidParameters", "commands is required")
+        raise AwsError("InvalidParameters", "commands is required")
     timeout = float((params.get("executionTimeout") or ["3600"])[0])
     workdir = (params.get("workingDirectory") or [None])[0]
     cid = str(uuid.uuid4())
@@ -512,10 +517,10 @@ def _invocation_view(inv: Invocation) -> dict[str, Any]:
 
 def _get_command_invocation(self):
     if CLOUD.take_fault("ssm_get_error"):
-        raise ServiceException("InternalServerError", "An internal error occurred (injected)")
+        raise AwsError("InternalServerError", "An internal error occurred (injected)")
     inv = CLOUD.invocations.get((self._get_param("CommandId"), self._get_param("InstanceId")))
     if inv is None:
-        raise ServiceException("InvocationDoesNotExist", "")
+        raise AwsError("InvocationDoesNotExist", "")
     return ActionResult(_invocation_view(inv))
 
 
@@ -547,10 +552,10 @@ _orig_change_rrsets = r53r.Route53.change_resource_record_sets
 
 def _change_rrsets(self):
     if CLOUD.take_fault("route53_prior_request"):
-        raise ServiceException("PriorRequestNotComplete",
+        raise AwsError("PriorRequestNotComplete",
                                "The request was rejected because Route 53 was still processing a prior request.")
     if CLOUD.take_fault("route53_throttle"):
-        raise ServiceException("Throttling", "Rate exceeded")
+        raise AwsError("Throttling", "Rate exceeded")
     zoneid = self._get_param("HostedZoneId")
     zone = self.backend.get_hosted_zone(zoneid)
     for c in self._get_param("ChangeBatch.Changes") or []:
@@ -560,7 +565,7 @@ def _change_rrsets(self):
             found = any(r.name.rstrip(".").lower() == name and r.type == rs["Type"]
                         and r.set_identifier == rs.get("SetIdentifier") for r in zone.rrsets)
             if not found:
-                raise ServiceException(
+                raise AwsError(
                     "InvalidChangeBatch",
                     f"Tried to delete resource record set [name='{rs['Name']}', type='{rs['Type']}', "
                     f"set-identifier='{rs.get('SetIdentifier')}'] but it was not found")
@@ -581,7 +586,7 @@ def _get_change(self):
     key = cid if cid.startswith("/change/") else f"/change/{cid}"
     submitted = CLOUD.changes.get(key)
     if submitted is None:
-        raise ServiceException("NoSuchChange", f"A change with the specified change ID does not exist: {cid}")
+        raise AwsError("NoSuchChange", f"A change with the specified change ID does not exist: {cid}")
     status = "INSYNC" if time.time() >= submitted + CLOUD.propagation else "PENDING"
     return ActionResult({"ChangeInfo": {"Id": key, "Status": status, "SubmittedAt": utc(submitted)}})
 

@@ -13,6 +13,7 @@ import shutil
 import signal
 import subprocess
 import tarfile
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from pathlib import Path
 
 PREFIX = "lc-"  # network namespace names
 VETH_PREFIX = "lcv"
+HOSTS_ROOT_PREFIX = "lch-"
 BUSYBOX = "/bin/busybox"
 IMAGE = "busybox:local"
 
@@ -69,6 +71,10 @@ class Hosts:
         self.lock = threading.Lock()
         self.counter = 0
         self.image_tar = state_dir / "busybox.tar"
+        # Hosts live under a short path: containerd's sockets must fit in 108 bytes.
+        self.hosts_root = Path(tempfile.mkdtemp(prefix=HOSTS_ROOT_PREFIX, dir="/tmp"))
+        self.logs = state_dir / "hosts"
+        self.logs.mkdir(parents=True, exist_ok=True)
 
     # -- the shared network -------------------------------------------------
     def setup_network(self) -> None:
@@ -107,7 +113,7 @@ class Hosts:
             ip=ip,
             netns=f"{PREFIX}{instance_id}",
             veth=f"{VETH_PREFIX}{n:x}",
-            root=self.state_dir / "hosts" / instance_id,
+            root=self.hosts_root / f"{n:x}",
             hostname=hostname,
         )
         with self.lock:
@@ -178,6 +184,8 @@ class Hosts:
         sh("ip", "link", "del", host.veth, check=False)
         sh("ip", "netns", "del", host.netns, check=False)
         _unmount_below(host.root)
+        if (host.root / "dockerd.log").exists():
+            shutil.copy(host.root / "dockerd.log", self.logs / f"{instance_id}.dockerd.log")
         shutil.rmtree(host.root, ignore_errors=True)
 
     def kill_hard_host(self, host: Host) -> None:
@@ -198,6 +206,7 @@ class Hosts:
         for iid in list(self.hosts):
             self.destroy(iid)
         sh("ip", "link", "del", self.bridge, check=False)
+        shutil.rmtree(self.hosts_root, ignore_errors=True)
 
 
 def _child_of(pid: int) -> int | None:
@@ -239,6 +248,10 @@ def clean_leftovers(state_root: Path | None = None, bridge: str = "lcbr0") -> li
         if name.startswith(VETH_PREFIX) or name == bridge:
             sh("ip", "link", "del", name, check=False)
             removed.append(f"link {name}")
+    for root in Path("/tmp").glob(f"{HOSTS_ROOT_PREFIX}*"):
+        _unmount_below(root)
+        shutil.rmtree(root, ignore_errors=True)
+        removed.append(f"dir {root}")
     if state_root and state_root.exists():
         _unmount_below(state_root)
     return removed

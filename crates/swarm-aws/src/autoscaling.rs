@@ -15,7 +15,11 @@ impl AwsFleet {
         AwsFleet { asg, ec2 }
     }
 
-    async fn groups(&self, names: Option<Vec<String>>, filter: Option<Filter>) -> PortResult<Vec<Group>> {
+    async fn groups(
+        &self,
+        names: Option<Vec<String>>,
+        filter: Option<Filter>,
+    ) -> PortResult<Vec<Group>> {
         let mut out = Vec::new();
         let mut token = None;
         loop {
@@ -35,14 +39,22 @@ impl AwsFleet {
                     tags: g
                         .tags()
                         .iter()
-                        .map(|t| (t.key().unwrap_or_default().to_string(), t.value().unwrap_or_default().to_string()))
+                        .map(|t| {
+                            (
+                                t.key().unwrap_or_default().to_string(),
+                                t.value().unwrap_or_default().to_string(),
+                            )
+                        })
                         .collect(),
                     instances: g
                         .instances()
                         .iter()
                         .map(|i| GroupInstance {
                             id: i.instance_id().unwrap_or_default().to_string(),
-                            lifecycle_state: i.lifecycle_state().map(|s| s.as_str().to_string()).unwrap_or_default(),
+                            lifecycle_state: i
+                                .lifecycle_state()
+                                .map(|s| s.as_str().to_string())
+                                .unwrap_or_default(),
                         })
                         .collect(),
                 });
@@ -54,7 +66,11 @@ impl AwsFleet {
         }
     }
 
-    fn action_error<E, R>(op: &str, action: &LifecycleAction, e: &aws_smithy_runtime_api::client::result::SdkError<E, R>) -> PortError
+    fn action_error<E, R>(
+        op: &str,
+        action: &LifecycleAction,
+        e: &aws_smithy_runtime_api::client::result::SdkError<E, R>,
+    ) -> PortError
     where
         E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
         R: std::fmt::Debug,
@@ -62,7 +78,9 @@ impl AwsFleet {
         // AWS answers ValidationError "No active Lifecycle Action found with …" once an
         // action was completed, timed out, or its instance is gone.
         let err = aws_error(op, e);
-        if code_of(e) == Some("ValidationError") && err.to_string().contains("No active Lifecycle Action") {
+        if code_of(e) == Some("ValidationError")
+            && err.to_string().contains("No active Lifecycle Action")
+        {
             return PortError::NoActiveAction(action.instance_id.clone());
         }
         err
@@ -75,7 +93,10 @@ impl Fleet for AwsFleet {
     }
 
     async fn groups_tagged(&self, tag_key: &str, value: &str) -> PortResult<Vec<Group>> {
-        let f = Filter::builder().name(format!("tag:{tag_key}")).values(value).build();
+        let f = Filter::builder()
+            .name(format!("tag:{tag_key}"))
+            .values(value)
+            .build();
         self.groups(None, Some(f)).await
     }
 
@@ -88,13 +109,22 @@ impl Fleet for AwsFleet {
                 let resp = self
                     .ec2
                     .describe_instances()
-                    .filters(aws_sdk_ec2::types::Filter::builder().name("instance-id").set_values(Some(chunk.to_vec())).build())
+                    .filters(
+                        aws_sdk_ec2::types::Filter::builder()
+                            .name("instance-id")
+                            .set_values(Some(chunk.to_vec()))
+                            .build(),
+                    )
                     .set_next_token(token)
                     .send()
                     .await
                     .map_err(|e| aws_error("DescribeInstances", &e))?;
                 for i in resp.reservations().iter().flat_map(|r| r.instances()) {
-                    let Some(state) = i.state().and_then(|s| s.name()).and_then(|n| InstanceState::parse(n.as_str())) else {
+                    let Some(state) = i
+                        .state()
+                        .and_then(|s| s.name())
+                        .and_then(|n| InstanceState::parse(n.as_str()))
+                    else {
                         continue;
                     };
                     out.push(Instance {
@@ -112,7 +142,11 @@ impl Fleet for AwsFleet {
         Ok(out)
     }
 
-    async fn complete_action(&self, action: &LifecycleAction, result: ActionResult) -> PortResult<()> {
+    async fn complete_action(
+        &self,
+        action: &LifecycleAction,
+        result: ActionResult,
+    ) -> PortResult<()> {
         self.asg
             .complete_lifecycle_action()
             .auto_scaling_group_name(&action.group)

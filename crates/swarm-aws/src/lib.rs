@@ -5,8 +5,8 @@
 //! the same binary runs against AWS or the local cloud.
 
 mod autoscaling;
-pub mod runtime;
 mod route53;
+pub mod runtime;
 mod ssm;
 
 use aws_config::BehaviorVersion;
@@ -28,7 +28,10 @@ impl Adapters {
     pub async fn from_env() -> Self {
         let conf = aws_config::defaults(BehaviorVersion::latest()).load().await;
         Adapters {
-            fleet: AwsFleet::new(aws_sdk_autoscaling::Client::new(&conf), aws_sdk_ec2::Client::new(&conf)),
+            fleet: AwsFleet::new(
+                aws_sdk_autoscaling::Client::new(&conf),
+                aws_sdk_ec2::Client::new(&conf),
+            ),
             remote: AwsRemote::new(aws_sdk_ssm::Client::new(&conf)),
             dns: AwsDns::new(aws_sdk_route53::Client::new(&conf)),
             params: AwsParameters::new(aws_sdk_ssm::Client::new(&conf)),
@@ -37,7 +40,10 @@ impl Adapters {
 }
 
 /// Maps an SDK error to a port error carrying the AWS error code and message.
-pub(crate) fn aws_error<E, R>(operation: &str, err: &aws_smithy_runtime_api::client::result::SdkError<E, R>) -> PortError
+pub(crate) fn aws_error<E, R>(
+    operation: &str,
+    err: &aws_smithy_runtime_api::client::result::SdkError<E, R>,
+) -> PortError
 where
     E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
@@ -45,11 +51,16 @@ where
     use aws_smithy_types::error::metadata::ProvideErrorMetadata;
     match (err.code(), err.message()) {
         (Some(code), msg) => PortError::aws(operation, format!("{code}: {}", msg.unwrap_or(""))),
-        _ => PortError::aws(operation, aws_smithy_types::error::display::DisplayErrorContext(err)),
+        _ => PortError::aws(
+            operation,
+            aws_smithy_types::error::display::DisplayErrorContext(err),
+        ),
     }
 }
 
-pub(crate) fn code_of<E, R>(err: &aws_smithy_runtime_api::client::result::SdkError<E, R>) -> Option<&str>
+pub(crate) fn code_of<E, R>(
+    err: &aws_smithy_runtime_api::client::result::SdkError<E, R>,
+) -> Option<&str>
 where
     E: aws_smithy_types::error::metadata::ProvideErrorMetadata,
 {

@@ -1,4 +1,6 @@
-use aws_sdk_route53::types::{Change, ChangeAction, ChangeBatch, ChangeStatus, ResourceRecord, ResourceRecordSet, RrType};
+use aws_sdk_route53::types::{
+    Change, ChangeAction, ChangeBatch, ChangeStatus, ResourceRecord, ResourceRecordSet, RrType,
+};
 use swarm_core::model::ManagerRecord;
 use swarm_core::ports::{Dns, PortError, PortResult, RecordChange};
 
@@ -25,7 +27,10 @@ fn fqdn(name: &str) -> String {
 }
 
 fn record_set(name: &str, r: &ManagerRecord) -> PortResult<ResourceRecordSet> {
-    let rr = ResourceRecord::builder().value(r.ip.to_string()).build().map_err(|e| PortError::aws("ChangeResourceRecordSets", e))?;
+    let rr = ResourceRecord::builder()
+        .value(r.ip.to_string())
+        .build()
+        .map_err(|e| PortError::aws("ChangeResourceRecordSets", e))?;
     ResourceRecordSet::builder()
         .name(fqdn(name))
         .r#type(RrType::A)
@@ -80,7 +85,12 @@ impl Dns for AwsDns {
         }
     }
 
-    async fn change(&self, zone: &str, name: &str, changes: Vec<RecordChange>) -> PortResult<String> {
+    async fn change(
+        &self,
+        zone: &str,
+        name: &str,
+        changes: Vec<RecordChange>,
+    ) -> PortResult<String> {
         let only_deletes = changes.iter().all(|c| matches!(c, RecordChange::Delete(_)));
         let mut batch = ChangeBatch::builder().comment("swarm-lifecycle");
         for c in &changes {
@@ -96,11 +106,27 @@ impl Dns for AwsDns {
                     .map_err(|e| PortError::aws("ChangeResourceRecordSets", e))?,
             );
         }
-        let batch = batch.build().map_err(|e| PortError::aws("ChangeResourceRecordSets", e))?;
-        match self.client.change_resource_record_sets().hosted_zone_id(zone).change_batch(batch).send().await {
-            Ok(resp) => Ok(resp.change_info().map(|c| c.id().to_string()).unwrap_or_default()),
+        let batch = batch
+            .build()
+            .map_err(|e| PortError::aws("ChangeResourceRecordSets", e))?;
+        match self
+            .client
+            .change_resource_record_sets()
+            .hosted_zone_id(zone)
+            .change_batch(batch)
+            .send()
+            .await
+        {
+            Ok(resp) => Ok(resp
+                .change_info()
+                .map(|c| c.id().to_string())
+                .unwrap_or_default()),
             // A concurrent delivery deleted it first: the goal state holds.
-            Err(e) if only_deletes && code_of(&e) == Some("InvalidChangeBatch") && aws_error("", &e).to_string().contains("not found") => {
+            Err(e)
+                if only_deletes
+                    && code_of(&e) == Some("InvalidChangeBatch")
+                    && aws_error("", &e).to_string().contains("not found") =>
+            {
                 Ok(NOTHING_CHANGED.to_string())
             }
             Err(e) => Err(aws_error("ChangeResourceRecordSets", &e)),

@@ -12,14 +12,19 @@ pub fn init_tracing() {
         .with_target(false)
         .with_ansi(false)
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .init();
 }
 
 /// The invocation's deadline as a tokio instant, with a margin to report before Lambda kills us.
 pub fn deadline(ctx: &lambda_runtime::Context) -> tokio::time::Instant {
-    let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
-    let left = Duration::from_millis(ctx.deadline.saturating_sub(now_ms)).saturating_sub(Duration::from_secs(5));
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    let left = Duration::from_millis(ctx.deadline.saturating_sub(now_ms))
+        .saturating_sub(Duration::from_secs(5));
     tokio::time::Instant::now() + left
 }

@@ -1,6 +1,8 @@
 use std::time::Duration;
 
-use aws_sdk_ssm::types::{CommandInvocationStatus, InstanceInformationStringFilter, ParameterType, PingStatus};
+use aws_sdk_ssm::types::{
+    CommandInvocationStatus, InstanceInformationStringFilter, ParameterType, PingStatus,
+};
 use swarm_core::ports::{CommandResult, CommandStatus, Parameters, PortError, PortResult, Remote};
 use tokio::time::Instant;
 
@@ -18,10 +20,21 @@ impl AwsRemote {
     }
 
     /// Polls one invocation until it is final or `end` passes.
-    async fn wait(&self, command_id: &str, instance_id: &str, end: Instant) -> PortResult<CommandResult> {
+    async fn wait(
+        &self,
+        command_id: &str,
+        instance_id: &str,
+        end: Instant,
+    ) -> PortResult<CommandResult> {
         let mut delay = Duration::from_millis(200);
         loop {
-            let resp = self.client.get_command_invocation().command_id(command_id).instance_id(instance_id).send().await;
+            let resp = self
+                .client
+                .get_command_invocation()
+                .command_id(command_id)
+                .instance_id(instance_id)
+                .send()
+                .await;
             match resp {
                 Ok(r) => {
                     let status = match r.status() {
@@ -34,7 +47,9 @@ impl AwsRemote {
                     if let Some(status) = status {
                         // Undeliverable: AWS reports Failed with StatusDetails "Undeliverable"/"Terminated".
                         let status = match r.status_details() {
-                            Some("Undeliverable") | Some("Terminated") | Some("DeliveryTimedOut") => CommandStatus::Undeliverable,
+                            Some("Undeliverable")
+                            | Some("Terminated")
+                            | Some("DeliveryTimedOut") => CommandStatus::Undeliverable,
                             _ => status,
                         };
                         return Ok(CommandResult {
@@ -99,7 +114,13 @@ impl Remote for AwsRemote {
         Ok(out)
     }
 
-    async fn run(&self, ids: &[String], commands: Vec<String>, timeout: Duration, comment: &str) -> PortResult<Vec<CommandResult>> {
+    async fn run(
+        &self,
+        ids: &[String],
+        commands: Vec<String>,
+        timeout: Duration,
+        comment: &str,
+    ) -> PortResult<Vec<CommandResult>> {
         let secs = timeout.as_secs().max(30);
         let end = Instant::now() + timeout + Duration::from_secs(10);
         let mut results = Vec::with_capacity(ids.len());
@@ -122,7 +143,11 @@ impl Remote for AwsRemote {
                         aws_error("SendCommand", &e)
                     }
                 })?;
-            let command_id = resp.command().and_then(|c| c.command_id()).unwrap_or_default().to_string();
+            let command_id = resp
+                .command()
+                .and_then(|c| c.command_id())
+                .unwrap_or_default()
+                .to_string();
             for id in chunk {
                 results.push(self.wait(&command_id, id, end).await?);
             }
@@ -173,11 +198,12 @@ impl Parameters for AwsParameters {
                 .send()
                 .await
                 .map_err(|e| aws_error("GetParametersByPath", &e))?;
-            out.extend(
-                resp.parameters()
-                    .iter()
-                    .map(|p| (p.name().unwrap_or_default().to_string(), p.value().unwrap_or_default().to_string())),
-            );
+            out.extend(resp.parameters().iter().map(|p| {
+                (
+                    p.name().unwrap_or_default().to_string(),
+                    p.value().unwrap_or_default().to_string(),
+                )
+            }));
             token = resp.next_token().map(str::to_string);
             if token.is_none() {
                 return Ok(out);

@@ -7,7 +7,10 @@ use thiserror::Error;
 #[derive(Debug, Error, PartialEq)]
 pub enum ConfigError {
     #[error("environment variable {name} is required ({hint})")]
-    Missing { name: &'static str, hint: &'static str },
+    Missing {
+        name: &'static str,
+        hint: &'static str,
+    },
     #[error("environment variable {name}={value:?} is invalid: {reason}")]
     Invalid {
         name: &'static str,
@@ -95,7 +98,9 @@ impl Config {
             return Err(ConfigError::Invalid {
                 name: "TERMINATE_HEARTBEAT_TIMEOUT_SECONDS",
                 value: format!("{}", terminate_heartbeat_timeout.as_secs_f64()),
-                reason: "must be at least DNS_TTL_SECONDS + HOLD_EXTRA_SECONDS, or the hold ends early".into(),
+                reason:
+                    "must be at least DNS_TTL_SECONDS + HOLD_EXTRA_SECONDS, or the hold ends early"
+                        .into(),
             });
         }
         let prefix = get("SWARM_PARAMETER_PREFIX").unwrap_or_else(|| "/swarm".into());
@@ -157,7 +162,12 @@ impl Config {
     }
 
     pub fn token_parameter(&self, cluster: &str, role: crate::model::Role) -> String {
-        format!("{}/{}/join-token/{}", self.parameter_prefix, cluster, role.as_str())
+        format!(
+            "{}/{}/join-token/{}",
+            self.parameter_prefix,
+            cluster,
+            role.as_str()
+        )
     }
 
     pub fn lock_path(&self, cluster: &str) -> String {
@@ -197,7 +207,13 @@ mod tests {
 
     #[test]
     fn zone_is_required() {
-        assert!(matches!(with(&[]), Err(ConfigError::Missing { name: "HOSTED_ZONE_ID", .. })));
+        assert!(matches!(
+            with(&[]),
+            Err(ConfigError::Missing {
+                name: "HOSTED_ZONE_ID",
+                ..
+            })
+        ));
     }
 
     #[test]
@@ -219,7 +235,9 @@ mod tests {
             ("TERMINATE_HEARTBEAT_TIMEOUT_SECONDS", "9"),
         ])
         .unwrap_err();
-        assert!(e.to_string().contains("TERMINATE_HEARTBEAT_TIMEOUT_SECONDS"));
+        assert!(e
+            .to_string()
+            .contains("TERMINATE_HEARTBEAT_TIMEOUT_SECONDS"));
     }
 
     #[test]

@@ -80,7 +80,10 @@ pub enum EventError {
     #[error("not an EventBridge event: {0}")]
     Envelope(String),
     #[error("unsupported event: source {event_source:?}, detail-type {detail_type:?}")]
-    Unsupported { event_source: String, detail_type: String },
+    Unsupported {
+        event_source: String,
+        detail_type: String,
+    },
     #[error("malformed {detail_type:?} detail: {reason}")]
     Detail { detail_type: String, reason: String },
     #[error("test notification (sent once when a hook is created): nothing to do")]
@@ -95,7 +98,8 @@ pub struct EventMeta {
 }
 
 pub fn envelope(raw: &Value) -> Result<EventBridgeEvent<Value>, EventError> {
-    serde_json::from_value::<EventBridgeEvent<Value>>(raw.clone()).map_err(|e| EventError::Envelope(e.to_string()))
+    serde_json::from_value::<EventBridgeEvent<Value>>(raw.clone())
+        .map_err(|e| EventError::Envelope(e.to_string()))
 }
 
 /// Parses a lifecycle-action event into an intent.
@@ -122,7 +126,8 @@ pub fn lifecycle_intent(raw: &Value) -> Result<(EventMeta, Intent), EventError> 
         detail_type: ev.detail_type.clone(),
         reason,
     };
-    let d: LifecycleActionDetail = serde_json::from_value(ev.detail.clone()).map_err(|e| bad(e.to_string()))?;
+    let d: LifecycleActionDetail =
+        serde_json::from_value(ev.detail.clone()).map_err(|e| bad(e.to_string()))?;
     if d.lifecycle_transition != expect_transition {
         return Err(bad(format!(
             "LifecycleTransition {:?} does not match the detail-type",
@@ -130,10 +135,15 @@ pub fn lifecycle_intent(raw: &Value) -> Result<(EventMeta, Intent), EventError> 
         )));
     }
     if !crate::safe::is_instance_id(&d.ec2_instance_id) {
-        return Err(bad(format!("EC2InstanceId {:?} is not an instance id", d.ec2_instance_id)));
+        return Err(bad(format!(
+            "EC2InstanceId {:?} is not an instance id",
+            d.ec2_instance_id
+        )));
     }
     if d.auto_scaling_group_name.is_empty() || d.auto_scaling_group_name.len() > 255 {
-        return Err(bad("AutoScalingGroupName must have 1 to 255 characters".into()));
+        return Err(bad(
+            "AutoScalingGroupName must have 1 to 255 characters".into()
+        ));
     }
     let action = Some(LifecycleAction {
         group: d.auto_scaling_group_name.clone(),
@@ -182,7 +192,9 @@ mod tests {
     fn launch_becomes_join() {
         let (meta, intent) = lifecycle_intent(&launch()).unwrap();
         assert_eq!(meta.id, "12345678-1234-1234-1234-123456789012");
-        assert!(matches!(intent, Intent::Join { ref instance_id, .. } if instance_id == "i-0123456789abcdef0"));
+        assert!(
+            matches!(intent, Intent::Join { ref instance_id, .. } if instance_id == "i-0123456789abcdef0")
+        );
         assert_eq!(intent.action().unwrap().hook, "launch");
     }
 
@@ -191,27 +203,49 @@ mod tests {
         let mut e = launch();
         e["detail-type"] = json!(TERMINATE_DETAIL_TYPE);
         e["detail"]["LifecycleTransition"] = json!(TERMINATING);
-        assert!(matches!(lifecycle_intent(&e).unwrap().1, Intent::Retire { .. }));
+        assert!(matches!(
+            lifecycle_intent(&e).unwrap().1,
+            Intent::Retire { .. }
+        ));
     }
 
     #[test]
     fn bad_inputs_are_errors_not_panics() {
-        assert!(matches!(lifecycle_intent(&json!("x")), Err(EventError::Envelope(_))));
-        assert!(matches!(lifecycle_intent(&json!({})), Err(EventError::Envelope(_))));
+        assert!(matches!(
+            lifecycle_intent(&json!("x")),
+            Err(EventError::Envelope(_))
+        ));
+        assert!(matches!(
+            lifecycle_intent(&json!({})),
+            Err(EventError::Envelope(_))
+        ));
         let mut e = launch();
         e["detail-type"] = json!("EC2 Instance State-change Notification");
-        assert!(matches!(lifecycle_intent(&e), Err(EventError::Unsupported { .. })));
+        assert!(matches!(
+            lifecycle_intent(&e),
+            Err(EventError::Unsupported { .. })
+        ));
         let mut e = launch();
         e["detail"]["EC2InstanceId"] = json!(42);
-        assert!(matches!(lifecycle_intent(&e), Err(EventError::Detail { .. })));
+        assert!(matches!(
+            lifecycle_intent(&e),
+            Err(EventError::Detail { .. })
+        ));
         let mut e = launch();
         e["detail"]["EC2InstanceId"] = json!("i-1; reboot");
-        assert!(matches!(lifecycle_intent(&e), Err(EventError::Detail { .. })));
+        assert!(matches!(
+            lifecycle_intent(&e),
+            Err(EventError::Detail { .. })
+        ));
         let mut e = launch();
         e["detail"]["LifecycleTransition"] = json!(TERMINATING);
-        assert!(matches!(lifecycle_intent(&e), Err(EventError::Detail { .. })));
+        assert!(matches!(
+            lifecycle_intent(&e),
+            Err(EventError::Detail { .. })
+        ));
         let mut e = launch();
-        e["detail"] = json!({"Event": "autoscaling:TEST_NOTIFICATION", "AutoScalingGroupName": "mgr"});
+        e["detail"] =
+            json!({"Event": "autoscaling:TEST_NOTIFICATION", "AutoScalingGroupName": "mgr"});
         assert_eq!(lifecycle_intent(&e), Err(EventError::TestNotification));
     }
 }

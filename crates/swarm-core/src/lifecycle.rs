@@ -12,9 +12,14 @@ use tokio::time::Instant;
 use tracing::{error, info, info_span, warn, Instrument};
 
 use crate::event::{self, EventError, Intent};
-use crate::model::{membership, Group, Instance, ManagerRecord, Membership, NodeStatus, Probe, Role, SwarmView};
+use crate::model::{
+    membership, Group, Instance, ManagerRecord, Membership, NodeStatus, Probe, Role, SwarmView,
+};
 use crate::plan::{self, JoinDecision, JoinSnapshot, LockEntry, Peer, RetireSnapshot, RetireStep};
-use crate::ports::{ActionResult, CommandResult, Dns, Fleet, Parameters, PortError, PortResult, RecordChange, Remote};
+use crate::ports::{
+    ActionResult, CommandResult, Dns, Fleet, Parameters, PortError, PortResult, RecordChange,
+    Remote,
+};
 use crate::safe::script_commands;
 use crate::scripts::{self, output_value};
 use crate::telemetry::metric;
@@ -58,7 +63,10 @@ struct Member {
 }
 
 fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 /// Exponential backoff with full jitter, capped.
@@ -86,7 +94,11 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
     /// Handles one lifecycle event. Bad input is logged and answered with success (an
     /// error would make Lambda retry an event that can never succeed). Err is returned
     /// only for failures a later delivery can fix.
-    pub async fn handle(&self, raw: &Value, deadline: Option<Instant>) -> Result<Outcome, PortError> {
+    pub async fn handle(
+        &self,
+        raw: &Value,
+        deadline: Option<Instant>,
+    ) -> Result<Outcome, PortError> {
         let (meta, intent) = match event::lifecycle_intent(raw) {
             Ok(x) => x,
             Err(EventError::TestNotification) => {
@@ -108,36 +120,76 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
         self.handle_intent(intent, deadline).instrument(span).await
     }
 
-    pub async fn handle_intent(&self, intent: Intent, deadline: Option<Instant>) -> Result<Outcome, PortError> {
+    pub async fn handle_intent(
+        &self,
+        intent: Intent,
+        deadline: Option<Instant>,
+    ) -> Result<Outcome, PortError> {
         let started = Instant::now();
         let group_name = intent.group().to_string();
         let id = intent.instance_id().to_string();
-        let group = self.retry("describe_group", || self.fleet.describe_groups(std::slice::from_ref(&group_name))).await?;
+        let group = self
+            .retry("describe_group", || {
+                self.fleet
+                    .describe_groups(std::slice::from_ref(&group_name))
+            })
+            .await?;
         let Some(group) = group.into_iter().next() else {
-            warn!(step = "group", outcome = "ignored", "Auto Scaling group not found");
+            warn!(
+                step = "group",
+                outcome = "ignored",
+                "Auto Scaling group not found"
+            );
             return Ok(Outcome::new("ignored", Some(&id), "group not found"));
         };
         let member = match membership(&group, &self.cfg) {
             Membership::Unmanaged => {
-                info!(step = "group", outcome = "ignored", "group has no {} tag", self.cfg.cluster_tag);
-                return Ok(Outcome::new("ignored", Some(&id), "group is not part of a swarm cluster"));
+                info!(
+                    step = "group",
+                    outcome = "ignored",
+                    "group has no {} tag",
+                    self.cfg.cluster_tag
+                );
+                return Ok(Outcome::new(
+                    "ignored",
+                    Some(&id),
+                    "group is not part of a swarm cluster",
+                ));
             }
             Membership::Misconfigured(reason) => {
                 error!(step = "group", outcome = "misconfigured", %reason);
-                let result = if matches!(intent, Intent::Join { .. }) { ActionResult::Abandon } else { ActionResult::Continue };
+                let result = if matches!(intent, Intent::Join { .. }) {
+                    ActionResult::Abandon
+                } else {
+                    ActionResult::Continue
+                };
                 return self.finish(&intent, result, &reason).await;
             }
-            Membership::Member { cluster, role, dns_name } => Member { cluster, role, dns_name },
+            Membership::Member {
+                cluster,
+                role,
+                dns_name,
+            } => Member {
+                cluster,
+                role,
+                dns_name,
+            },
         };
         tracing::Span::current().record("cluster", member.cluster.as_str());
         info!(step = "start", cluster = %member.cluster, role = %member.role, "handling");
         let outcome = match &intent {
             Intent::Join { .. } => {
-                let budget_end = clamp(Instant::now() + self.cfg.agent_wait + self.cfg.join_budget, deadline);
+                let budget_end = clamp(
+                    Instant::now() + self.cfg.agent_wait + self.cfg.join_budget,
+                    deadline,
+                );
                 self.join(&intent, &member, budget_end).await
             }
             Intent::Retire { .. } => {
-                let budget_end = clamp(Instant::now() + self.cfg.drain_timeout + Duration::from_secs(120), deadline);
+                let budget_end = clamp(
+                    Instant::now() + self.cfg.drain_timeout + Duration::from_secs(120),
+                    deadline,
+                );
                 self.retire(&intent, &member, budget_end).await
             }
         };
@@ -149,9 +201,21 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
             "Milliseconds",
         );
         if let Ok(o) = &outcome {
-            metric(&member.cluster, member.role.as_str(), &metric_name(o), 1.0, "Count");
+            metric(
+                &member.cluster,
+                member.role.as_str(),
+                &metric_name(o),
+                1.0,
+                "Count",
+            );
         } else {
-            metric(&member.cluster, member.role.as_str(), "Failures", 1.0, "Count");
+            metric(
+                &member.cluster,
+                member.role.as_str(),
+                "Failures",
+                1.0,
+                "Count",
+            );
         }
         outcome
     }
@@ -170,16 +234,34 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
                 Err(e) => warn!(step = "wait-agent", outcome = "retry", error = %e),
             }
             if self.cfg.dry_run || Instant::now() >= agent_end {
-                let inst = self.fleet.describe_instances(&[id.to_string()]).await.ok().and_then(|v| v.into_iter().next());
+                let inst = self
+                    .fleet
+                    .describe_instances(&[id.to_string()])
+                    .await
+                    .ok()
+                    .and_then(|v| v.into_iter().next());
                 if !inst.as_ref().is_some_and(|i| i.state.is_alive()) {
                     info!(step = "wait-agent", outcome = "gone", "instance is gone");
-                    return self.finish(intent, ActionResult::Abandon, "instance is gone").await;
+                    return self
+                        .finish(intent, ActionResult::Abandon, "instance is gone")
+                        .await;
                 }
                 if self.cfg.dry_run {
-                    info!(step = "wait-agent", outcome = "dry-run", "agent offline; would wait for it");
-                    return Ok(Outcome::new("dry-run", Some(id), "agent offline; would wait"));
+                    info!(
+                        step = "wait-agent",
+                        outcome = "dry-run",
+                        "agent offline; would wait for it"
+                    );
+                    return Ok(Outcome::new(
+                        "dry-run",
+                        Some(id),
+                        "agent offline; would wait",
+                    ));
                 }
-                let reason = format!("SSM agent not Online after {}s", self.cfg.agent_wait.as_secs());
+                let reason = format!(
+                    "SSM agent not Online after {}s",
+                    self.cfg.agent_wait.as_secs()
+                );
                 return self.finish(intent, ActionResult::Abandon, &reason).await;
             }
             backoff.wait(agent_end).await;
@@ -208,7 +290,11 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
                 let path = self.cfg.lock_path(&m.cluster);
                 match self.params.list(&path).await {
                     Ok(list) => {
-                        snap.locks = Some(list.iter().filter_map(|(n, v)| LockEntry::parse(&path, n, v)).collect());
+                        snap.locks = Some(
+                            list.iter()
+                                .filter_map(|(n, v)| LockEntry::parse(&path, n, v))
+                                .collect(),
+                        );
                         decision = plan::decide_join(&snap);
                     }
                     Err(e) => {
@@ -220,11 +306,17 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
             }
             info!(step = "plan", decision = ?decision);
             if self.cfg.dry_run {
-                return Ok(Outcome::new("dry-run", Some(id), format!("would {decision:?}")));
+                return Ok(Outcome::new(
+                    "dry-run",
+                    Some(id),
+                    format!("would {decision:?}"),
+                ));
             }
             let ip = snap.instance.as_ref().and_then(|i| i.private_ip);
             let attempt = match decision {
-                JoinDecision::Gone(reason) => return self.finish(intent, ActionResult::Abandon, &reason).await,
+                JoinDecision::Gone(reason) => {
+                    return self.finish(intent, ActionResult::Abandon, &reason).await
+                }
                 JoinDecision::NeedLocks => unreachable!("locks were read above"),
                 JoinDecision::Wait(reason) => {
                     info!(step = "wait-swarm", outcome = "waiting", %reason);
@@ -236,8 +328,13 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
                     let node_id = snap.self_probe.as_ref().and_then(|p| p.node_id.clone());
                     self.verify_ready(id, node_id, &verify_on, end).await
                 }
-                JoinDecision::Init { generation, held } => self.init(id, m, ip, generation, held, end).await,
-                JoinDecision::JoinVia { manager, manager_ip } => self.join_via(id, m, ip, &manager, manager_ip, end).await,
+                JoinDecision::Init { generation, held } => {
+                    self.init(id, m, ip, generation, held, end).await
+                }
+                JoinDecision::JoinVia {
+                    manager,
+                    manager_ip,
+                } => self.join_via(id, m, ip, &manager, manager_ip, end).await,
             };
             match attempt {
                 Ok(()) => {}
@@ -255,7 +352,10 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
                         ip,
                         ttl: self.cfg.dns_ttl.as_secs(),
                     };
-                    if let Err(e) = self.change_and_wait(name, RecordChange::Upsert(record), end).await {
+                    if let Err(e) = self
+                        .change_and_wait(name, RecordChange::Upsert(record), end)
+                        .await
+                    {
                         // The node is in the swarm; the reconcile repairs the record.
                         error!(step = "dns-add", outcome = "failed", error = %e);
                     } else {
@@ -264,17 +364,23 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
                 }
             }
             metric(&m.cluster, m.role.as_str(), "Joins", 1.0, "Count");
-            return self.finish(intent, ActionResult::Continue, "node is Ready").await;
+            return self
+                .finish(intent, ActionResult::Continue, "node is Ready")
+                .await;
         }
     }
 
     async fn observe_join(&self, id: &str, m: &Member) -> PortResult<JoinSnapshot> {
-        let groups = self.fleet.groups_tagged(&self.cfg.cluster_tag, &m.cluster).await?;
+        let groups = self
+            .fleet
+            .groups_tagged(&self.cfg.cluster_tag, &m.cluster)
+            .await?;
         let peer_ids = manager_ids(&groups, &self.cfg, id);
         let mut ids = vec![id.to_string()];
         ids.extend(peer_ids.iter().cloned());
         let instances = self.fleet.describe_instances(&ids).await?;
-        let by_id: HashMap<&str, &Instance> = instances.iter().map(|i| (i.id.as_str(), i)).collect();
+        let by_id: HashMap<&str, &Instance> =
+            instances.iter().map(|i| (i.id.as_str(), i)).collect();
         let alive: Vec<String> = ids
             .iter()
             .filter(|i| by_id.get(i.as_str()).is_some_and(|x| x.state.is_alive()))
@@ -311,7 +417,12 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
         }
         let results = self
             .remote
-            .run(&online, script_commands(&[], scripts::PROBE), self.cfg.command_timeout.min(Duration::from_secs(30)), "swarm probe")
+            .run(
+                &online,
+                script_commands(&[], scripts::PROBE),
+                self.cfg.command_timeout.min(Duration::from_secs(30)),
+                "swarm probe",
+            )
             .await?;
         Ok(results
             .into_iter()
@@ -320,13 +431,30 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
             .collect())
     }
 
-    async fn init(&self, id: &str, m: &Member, ip: Option<Ipv4Addr>, generation: u32, held: bool, end: Instant) -> Result<(), Retry> {
+    async fn init(
+        &self,
+        id: &str,
+        m: &Member,
+        ip: Option<Ipv4Addr>,
+        generation: u32,
+        held: bool,
+        end: Instant,
+    ) -> Result<(), Retry> {
         let ip = ip.ok_or_else(|| Retry("no private IP".into()))?;
         if !held {
             let name = format!("{}/{}", self.cfg.lock_path(&m.cluster), generation);
-            let won = self.params.create(&name, &LockEntry::value(id, unix_now())).await.map_err(retry)?;
+            let won = self
+                .params
+                .create(&name, &LockEntry::value(id, unix_now()))
+                .await
+                .map_err(retry)?;
             if !won {
-                info!(step = "init-lock", outcome = "lost", generation, "another manager initialises the swarm");
+                info!(
+                    step = "init-lock",
+                    outcome = "lost",
+                    generation,
+                    "another manager initialises the swarm"
+                );
                 return Err(Retry("init lock taken by another manager".into()));
             }
             info!(step = "init-lock", outcome = "acquired", generation);
@@ -334,7 +462,10 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
         let cmds = script_commands(
             &[
                 ("ADVERTISE_ADDR", ip.to_string()),
-                ("TOKEN_PREFIX", format!("{}/{}/join-token", self.cfg.parameter_prefix, m.cluster)),
+                (
+                    "TOKEN_PREFIX",
+                    format!("{}/{}/join-token", self.cfg.parameter_prefix, m.cluster),
+                ),
             ],
             scripts::INIT,
         );
@@ -345,13 +476,24 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
         self.verify_ready(id, node_id, id, end).await
     }
 
-    async fn join_via(&self, id: &str, m: &Member, ip: Option<Ipv4Addr>, manager: &str, manager_ip: Ipv4Addr, end: Instant) -> Result<(), Retry> {
+    async fn join_via(
+        &self,
+        id: &str,
+        m: &Member,
+        ip: Option<Ipv4Addr>,
+        manager: &str,
+        manager_ip: Ipv4Addr,
+        end: Instant,
+    ) -> Result<(), Retry> {
         let ip = ip.ok_or_else(|| Retry("no private IP".into()))?;
         let cmds = script_commands(
             &[
                 ("MANAGER_ADDR", manager_ip.to_string()),
                 ("ADVERTISE_ADDR", ip.to_string()),
-                ("TOKEN_PARAMETER", self.cfg.token_parameter(&m.cluster, m.role)),
+                (
+                    "TOKEN_PARAMETER",
+                    self.cfg.token_parameter(&m.cluster, m.role),
+                ),
             ],
             scripts::JOIN,
         );
@@ -360,10 +502,14 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
             // Token missing or rotated: publish it again from the manager, then retry once.
             info!(step = "publish-tokens", outcome = "needed", via = manager);
             let publish = script_commands(
-                &[("TOKEN_PREFIX", format!("{}/{}/join-token", self.cfg.parameter_prefix, m.cluster))],
+                &[(
+                    "TOKEN_PREFIX",
+                    format!("{}/{}/join-token", self.cfg.parameter_prefix, m.cluster),
+                )],
                 scripts::PUBLISH_TOKENS,
             );
-            self.run_one(manager, publish, "publish join tokens").await?;
+            self.run_one(manager, publish, "publish join tokens")
+                .await?;
             r = self.run_raw(id, cmds, "swarm join").await?;
         }
         if !r.ok() {
@@ -375,13 +521,27 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
     }
 
     /// Waits on a manager until the node is Ready, and labels it with its instance id.
-    async fn verify_ready(&self, id: &str, node_id: Option<String>, on: &str, end: Instant) -> Result<(), Retry> {
+    async fn verify_ready(
+        &self,
+        id: &str,
+        node_id: Option<String>,
+        on: &str,
+        end: Instant,
+    ) -> Result<(), Retry> {
         let node_id = node_id
             .filter(|n| crate::safe::is_node_id(n))
             .ok_or_else(|| Retry("node id unknown".into()))?;
-        let wait = end.saturating_duration_since(Instant::now()).min(Duration::from_secs(60)).as_secs().max(1);
+        let wait = end
+            .saturating_duration_since(Instant::now())
+            .min(Duration::from_secs(60))
+            .as_secs()
+            .max(1);
         let cmds = script_commands(
-            &[("NODE_ID", node_id.clone()), ("INSTANCE_ID", id.to_string()), ("WAIT_SECONDS", wait.to_string())],
+            &[
+                ("NODE_ID", node_id.clone()),
+                ("INSTANCE_ID", id.to_string()),
+                ("WAIT_SECONDS", wait.to_string()),
+            ],
             scripts::NODE_READY,
         );
         self.run_one(on, cmds, "wait for node Ready").await?;
@@ -391,13 +551,22 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
 
     // ---------------------------------------------------------------- retire
 
-    async fn retire(&self, intent: &Intent, m: &Member, end: Instant) -> Result<Outcome, PortError> {
+    async fn retire(
+        &self,
+        intent: &Intent,
+        m: &Member,
+        end: Instant,
+    ) -> Result<Outcome, PortError> {
         let id = intent.instance_id();
         let snap = self.observe_retire(id, m).await?;
         let steps = plan::plan_retire(&snap);
         info!(step = "plan", steps = ?steps);
         if self.cfg.dry_run {
-            return Ok(Outcome::new("dry-run", Some(id), format!("would {steps:?}")));
+            return Ok(Outcome::new(
+                "dry-run",
+                Some(id),
+                format!("would {steps:?}"),
+            ));
         }
         let holds = m.role == Role::Manager && m.dns_name.is_some();
         let mut hold_started: Option<Instant> = None;
@@ -408,7 +577,8 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
                 RetireStep::RemoveRecords(records) => {
                     let name = m.dns_name.clone().unwrap_or_default();
                     for r in records {
-                        self.change_and_wait(&name, RecordChange::Delete(r), end).await?;
+                        self.change_and_wait(&name, RecordChange::Delete(r), end)
+                            .await?;
                     }
                     info!(step = "dns-remove", outcome = "insync");
                     metric(&m.cluster, m.role.as_str(), "DnsChanges", 1.0, "Count");
@@ -429,7 +599,8 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
                         last_heartbeat = Instant::now();
                     }
                     let drain_end = clamp(Instant::now() + self.cfg.drain_timeout, Some(end));
-                    self.drain(intent, &operator, &node_id, drain_end, &mut last_heartbeat).await;
+                    self.drain(intent, &operator, &node_id, drain_end, &mut last_heartbeat)
+                        .await;
                     metric(&m.cluster, m.role.as_str(), "Drains", 1.0, "Count");
                 }
                 RetireStep::Demote { node_id } => {
@@ -439,7 +610,10 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
                         Err(Retry(e)) => error!(step = "demote", outcome = "failed", error = %e),
                     }
                 }
-                RetireStep::Leave => match self.run_one(id, script_commands(&[], scripts::LEAVE), "leave swarm").await {
+                RetireStep::Leave => match self
+                    .run_one(id, script_commands(&[], scripts::LEAVE), "leave swarm")
+                    .await
+                {
                     Ok(_) => info!(step = "leave", outcome = "ok"),
                     Err(Retry(e)) => warn!(step = "leave", outcome = "failed", error = %e),
                 },
@@ -463,51 +637,87 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
             if Instant::now() < release {
                 // No sleeping: the hook's heartbeat timeout (= TTL + extra, DefaultResult
                 // CONTINUE), re-armed at INSYNC, releases the instance.
-                let secs = release.saturating_duration_since(Instant::now()).as_secs_f64();
-                info!(step = "hold", outcome = "held", release_in_secs = secs, "termination held by the hook timeout");
-                let mut o = Outcome::new("held", Some(id), format!("released by the hook timeout in {secs:.1}s"));
+                let secs = release
+                    .saturating_duration_since(Instant::now())
+                    .as_secs_f64();
+                info!(
+                    step = "hold",
+                    outcome = "held",
+                    release_in_secs = secs,
+                    "termination held by the hook timeout"
+                );
+                let mut o = Outcome::new(
+                    "held",
+                    Some(id),
+                    format!("released by the hook timeout in {secs:.1}s"),
+                );
                 o.result = Some("CONTINUE");
                 return Ok(o);
             }
         }
-        self.finish(intent, ActionResult::Continue, "node retired").await
+        self.finish(intent, ActionResult::Continue, "node retired")
+            .await
     }
 
     async fn observe_retire(&self, id: &str, m: &Member) -> PortResult<RetireSnapshot> {
-        let groups = self.fleet.groups_tagged(&self.cfg.cluster_tag, &m.cluster).await?;
+        let groups = self
+            .fleet
+            .groups_tagged(&self.cfg.cluster_tag, &m.cluster)
+            .await?;
         let peer_ids = manager_ids(&groups, &self.cfg, id);
         let mut ids = vec![id.to_string()];
         ids.extend(peer_ids.iter().cloned());
         let instances = self.fleet.describe_instances(&ids).await?;
-        let by_id: HashMap<&str, &Instance> = instances.iter().map(|i| (i.id.as_str(), i)).collect();
+        let by_id: HashMap<&str, &Instance> =
+            instances.iter().map(|i| (i.id.as_str(), i)).collect();
         let me = by_id.get(id).map(|i| (*i).clone());
         let alive: Vec<String> = ids
             .iter()
             .filter(|i| by_id.get(i.as_str()).is_some_and(|x| x.state.is_alive()))
             .cloned()
             .collect();
-        let online: HashSet<String> = if alive.is_empty() { HashSet::new() } else { self.remote.online(&alive).await?.into_iter().collect() };
-        let probes = self.probe(&online.iter().cloned().collect::<Vec<_>>()).await?;
-        let mut live: Vec<&String> = peer_ids.iter().filter(|p| probes.get(*p).is_some_and(Probe::is_live_manager)).collect();
+        let online: HashSet<String> = if alive.is_empty() {
+            HashSet::new()
+        } else {
+            self.remote.online(&alive).await?.into_iter().collect()
+        };
+        let probes = self
+            .probe(&online.iter().cloned().collect::<Vec<_>>())
+            .await?;
+        let mut live: Vec<&String> = peer_ids
+            .iter()
+            .filter(|p| probes.get(*p).is_some_and(Probe::is_live_manager))
+            .collect();
         live.sort();
         let mut operator = None;
         let mut view = SwarmView::default();
         // The first live manager that answers the node list operates; others are fallbacks.
         for candidate in live {
-            match self.run_one(candidate, script_commands(&[], scripts::NODE_LIST), "list nodes").await {
+            match self
+                .run_one(
+                    candidate,
+                    script_commands(&[], scripts::NODE_LIST),
+                    "list nodes",
+                )
+                .await
+            {
                 Ok(r) => {
                     view = SwarmView::parse(&r.stdout);
                     operator = Some(candidate.clone());
                     break;
                 }
-                Err(Retry(e)) => warn!(step = "observe", outcome = "manager-unusable", manager = %candidate, error = %e),
+                Err(Retry(e)) => {
+                    warn!(step = "observe", outcome = "manager-unusable", manager = %candidate, error = %e)
+                }
             }
         }
         let ip = me.as_ref().and_then(|i| i.private_ip);
         let node = view.node_of(id, ip).cloned();
         let other_ready_managers = view
             .managers()
-            .filter(|n| n.status == NodeStatus::Ready && Some(&n.id) != node.as_ref().map(|x| &x.id))
+            .filter(|n| {
+                n.status == NodeStatus::Ready && Some(&n.id) != node.as_ref().map(|x| &x.id)
+            })
             .count();
         let records = match (&m.dns_name, m.role) {
             (Some(name), Role::Manager) => self
@@ -525,7 +735,8 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
             has_dns: m.dns_name.is_some(),
             instance: me,
             records,
-            self_is_last_manager: operator.is_none() && probes.get(id).is_some_and(Probe::is_live_manager),
+            self_is_last_manager: operator.is_none()
+                && probes.get(id).is_some_and(Probe::is_live_manager),
             operator,
             node,
             other_ready_managers,
@@ -533,15 +744,41 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
         })
     }
 
-    async fn drain(&self, intent: &Intent, operator: &str, node_id: &str, end: Instant, last_heartbeat: &mut Instant) {
+    async fn drain(
+        &self,
+        intent: &Intent,
+        operator: &str,
+        node_id: &str,
+        end: Instant,
+        last_heartbeat: &mut Instant,
+    ) {
         let hb_every = self.cfg.terminate_heartbeat_timeout.mul_f64(0.5);
+        // Each poll returns well inside the hook timeout, so a heartbeat is never late.
+        let poll = self
+            .cfg
+            .terminate_heartbeat_timeout
+            .mul_f64(0.3)
+            .clamp(Duration::from_secs(1), Duration::from_secs(20));
         loop {
-            let wait = end.saturating_duration_since(Instant::now()).min(Duration::from_secs(20)).as_secs();
-            let cmds = script_commands(&[("NODE_ID", node_id.to_string()), ("WAIT_SECONDS", wait.to_string())], scripts::DRAIN);
+            let wait = end
+                .saturating_duration_since(Instant::now())
+                .min(poll)
+                .as_secs();
+            let cmds = script_commands(
+                &[
+                    ("NODE_ID", node_id.to_string()),
+                    ("WAIT_SECONDS", wait.to_string()),
+                ],
+                scripts::DRAIN,
+            );
             let (remaining, pending) = match self.run_one(operator, cmds, "drain").await {
                 Ok(r) => (
-                    output_value(&r.stdout, "remaining").and_then(|v| v.parse::<u32>().ok()).unwrap_or(u32::MAX),
-                    output_value(&r.stdout, "pending").and_then(|v| v.parse::<u32>().ok()).unwrap_or(u32::MAX),
+                    output_value(&r.stdout, "remaining")
+                        .and_then(|v| v.parse::<u32>().ok())
+                        .unwrap_or(u32::MAX),
+                    output_value(&r.stdout, "pending")
+                        .and_then(|v| v.parse::<u32>().ok())
+                        .unwrap_or(u32::MAX),
                 ),
                 Err(Retry(e)) => {
                     warn!(step = "drain", outcome = "retry", error = %e);
@@ -553,7 +790,13 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
                 return;
             }
             if Instant::now() >= end {
-                warn!(step = "drain", outcome = "timeout", remaining, pending, "drain timed out; removing anyway");
+                warn!(
+                    step = "drain",
+                    outcome = "timeout",
+                    remaining,
+                    pending,
+                    "drain timed out; removing anyway"
+                );
                 return;
             }
             // A drain that outlasts the hook timeout must keep the instance alive.
@@ -566,9 +809,18 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
 
     // ---------------------------------------------------------------- shared steps
 
-    async fn change_and_wait(&self, name: &str, change: RecordChange, end: Instant) -> Result<(), PortError> {
+    async fn change_and_wait(
+        &self,
+        name: &str,
+        change: RecordChange,
+        end: Instant,
+    ) -> Result<(), PortError> {
         let zone = &self.cfg.hosted_zone_id;
-        let change_id = self.retry("change_record", || self.dns.change(zone, name, vec![change.clone()])).await?;
+        let change_id = self
+            .retry("change_record", || {
+                self.dns.change(zone, name, vec![change.clone()])
+            })
+            .await?;
         let mut backoff = Backoff::new(self.cfg.poll_max.min(Duration::from_secs(2)));
         let wait_end = clamp(Instant::now() + Duration::from_secs(300), Some(end));
         loop {
@@ -578,24 +830,38 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
                 Err(e) => warn!(step = "dns-wait", outcome = "retry", error = %e),
             }
             if Instant::now() >= wait_end {
-                return Err(PortError::aws("GetChange", format!("change {change_id} not INSYNC in time")));
+                return Err(PortError::aws(
+                    "GetChange",
+                    format!("change {change_id} not INSYNC in time"),
+                ));
             }
             backoff.wait(wait_end).await;
         }
     }
 
     async fn heartbeat(&self, intent: &Intent) {
-        let Some(action) = intent.action() else { return };
+        let Some(action) = intent.action() else {
+            return;
+        };
         match self.fleet.record_heartbeat(action).await {
             Ok(()) => info!(step = "heartbeat", outcome = "ok"),
-            Err(PortError::NoActiveAction(_)) => info!(step = "heartbeat", outcome = "no-action", "lifecycle action already ended"),
+            Err(PortError::NoActiveAction(_)) => info!(
+                step = "heartbeat",
+                outcome = "no-action",
+                "lifecycle action already ended"
+            ),
             Err(e) => error!(step = "heartbeat", outcome = "failed", error = %e),
         }
     }
 
     /// Completes the lifecycle action (if the intent has one). An action that is no
     /// longer waiting is not an error: a redelivery, or the hook timed out.
-    async fn finish(&self, intent: &Intent, result: ActionResult, reason: &str) -> Result<Outcome, PortError> {
+    async fn finish(
+        &self,
+        intent: &Intent,
+        result: ActionResult,
+        reason: &str,
+    ) -> Result<Outcome, PortError> {
         let id = intent.instance_id();
         let mut o = Outcome::new("completed", Some(id), reason);
         o.result = Some(result.as_str());
@@ -608,7 +874,12 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
             o.outcome = "dry-run";
             return Ok(o);
         }
-        match self.retry("complete_action", || self.fleet.complete_action(action, result)).await {
+        match self
+            .retry("complete_action", || {
+                self.fleet.complete_action(action, result)
+            })
+            .await
+        {
             Ok(()) => {
                 if result == ActionResult::Abandon {
                     warn!(step = "complete", outcome = "abandoned", result = result.as_str(), %reason);
@@ -618,7 +889,12 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
                 Ok(o)
             }
             Err(PortError::NoActiveAction(_)) => {
-                info!(step = "complete", outcome = "no-action", result = result.as_str(), "lifecycle action already ended");
+                info!(
+                    step = "complete",
+                    outcome = "no-action",
+                    result = result.as_str(),
+                    "lifecycle action already ended"
+                );
                 o.outcome = "already-ended";
                 Ok(o)
             }
@@ -629,7 +905,12 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
         }
     }
 
-    async fn run_raw(&self, on: &str, cmds: Vec<String>, what: &str) -> Result<CommandResult, Retry> {
+    async fn run_raw(
+        &self,
+        on: &str,
+        cmds: Vec<String>,
+        what: &str,
+    ) -> Result<CommandResult, Retry> {
         let results = self
             .remote
             .run(&[on.to_string()], cmds, self.cfg.command_timeout, what)
@@ -641,7 +922,12 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
             .ok_or_else(|| Retry(format!("{what} on {on}: no result")))
     }
 
-    async fn run_one(&self, on: &str, cmds: Vec<String>, what: &str) -> Result<CommandResult, Retry> {
+    async fn run_one(
+        &self,
+        on: &str,
+        cmds: Vec<String>,
+        what: &str,
+    ) -> Result<CommandResult, Retry> {
         let r = self.run_raw(on, cmds, what).await?;
         if r.ok() {
             Ok(r)
@@ -698,7 +984,15 @@ fn metric_name(o: &Outcome) -> String {
 pub fn manager_ids(groups: &[Group], cfg: &Config, except: &str) -> Vec<String> {
     let mut ids: Vec<String> = groups
         .iter()
-        .filter(|g| matches!(membership(g, cfg), Membership::Member { role: Role::Manager, .. }))
+        .filter(|g| {
+            matches!(
+                membership(g, cfg),
+                Membership::Member {
+                    role: Role::Manager,
+                    ..
+                }
+            )
+        })
         .flat_map(|g| g.instances.iter())
         .filter(|i| !i.is_leaving() && i.id != except)
         .map(|i| i.id.clone())

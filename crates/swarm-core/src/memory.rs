@@ -52,7 +52,10 @@ impl World {
     }
 
     pub fn add_group(&self, name: &str, cluster: &str, role: Role, dns: Option<&str>) {
-        let mut tags = vec![("swarm:cluster".to_string(), cluster.to_string()), ("swarm:role".to_string(), role.as_str().to_string())];
+        let mut tags = vec![
+            ("swarm:cluster".to_string(), cluster.to_string()),
+            ("swarm:role".to_string(), role.as_str().to_string()),
+        ];
         if let Some(d) = dns {
             tags.push(("swarm:dns-name".into(), d.into()));
         }
@@ -75,7 +78,11 @@ impl World {
             },
         );
         s.online.insert(id.into());
-        let g = s.groups.iter_mut().find(|g| g.name == group).expect("group");
+        let g = s
+            .groups
+            .iter_mut()
+            .find(|g| g.name == group)
+            .expect("group");
         g.instances.push(GroupInstance {
             id: id.into(),
             lifecycle_state: "Pending:Wait".into(),
@@ -91,7 +98,11 @@ impl World {
     }
 
     pub fn node_of(&self, id: &str) -> Option<SimNode> {
-        self.state().nodes.values().find(|n| n.instance_id == id).cloned()
+        self.state()
+            .nodes
+            .values()
+            .find(|n| n.instance_id == id)
+            .cloned()
     }
 }
 
@@ -101,7 +112,10 @@ fn env_of(commands: &[String]) -> HashMap<String, String> {
         .filter_map(|c| c.strip_prefix("export "))
         .filter_map(shlex::split)
         .filter_map(|w| w.into_iter().next())
-        .filter_map(|kv| kv.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
+        .filter_map(|kv| {
+            kv.split_once('=')
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+        })
         .collect()
 }
 
@@ -148,12 +162,29 @@ impl State {
         id
     }
 
-    fn exec(&mut self, on: &str, name: &'static str, env: &HashMap<String, String>) -> (i32, String, String) {
+    fn exec(
+        &mut self,
+        on: &str,
+        name: &'static str,
+        env: &HashMap<String, String>,
+    ) -> (i32, String, String) {
         let var = |k: &str| env.get(k).cloned().unwrap_or_default();
         match name {
             "probe" => match self.node_of_instance(on) {
-                Some(n) => (0, format!("swarm=active\ncontrol={}\nnodeid={}\n", n.role == Role::Manager, n.id), String::new()),
-                None => (0, "swarm=inactive\ncontrol=false\nnodeid=\n".into(), String::new()),
+                Some(n) => (
+                    0,
+                    format!(
+                        "swarm=active\ncontrol={}\nnodeid={}\n",
+                        n.role == Role::Manager,
+                        n.id
+                    ),
+                    String::new(),
+                ),
+                None => (
+                    0,
+                    "swarm=inactive\ncontrol=false\nnodeid=\n".into(),
+                    String::new(),
+                ),
             },
             "init" => {
                 let id = match self.node_of_instance(on) {
@@ -164,14 +195,18 @@ impl State {
                     }
                 };
                 let prefix = var("TOKEN_PREFIX");
-                self.params.insert(format!("{prefix}/worker"), "SWMTKN-1-sim-worker".into());
-                self.params.insert(format!("{prefix}/manager"), "SWMTKN-1-sim-manager".into());
+                self.params
+                    .insert(format!("{prefix}/worker"), "SWMTKN-1-sim-worker".into());
+                self.params
+                    .insert(format!("{prefix}/manager"), "SWMTKN-1-sim-manager".into());
                 (0, format!("nodeid={id}\n"), String::new())
             }
             "publish-tokens" => {
                 let prefix = var("TOKEN_PREFIX");
-                self.params.insert(format!("{prefix}/worker"), "SWMTKN-1-sim-worker".into());
-                self.params.insert(format!("{prefix}/manager"), "SWMTKN-1-sim-manager".into());
+                self.params
+                    .insert(format!("{prefix}/worker"), "SWMTKN-1-sim-worker".into());
+                self.params
+                    .insert(format!("{prefix}/manager"), "SWMTKN-1-sim-manager".into());
                 (0, "published=true\n".into(), String::new())
             }
             "join" => {
@@ -183,10 +218,18 @@ impl State {
                     return (3, String::new(), "join token parameter missing".into());
                 }
                 let mgr: Ipv4Addr = var("MANAGER_ADDR").parse().unwrap_or(Ipv4Addr::UNSPECIFIED);
-                if !self.nodes.values().any(|n| n.addr == mgr && n.role == Role::Manager && n.ready) {
+                if !self
+                    .nodes
+                    .values()
+                    .any(|n| n.addr == mgr && n.role == Role::Manager && n.ready)
+                {
                     return (1, String::new(), "manager unreachable".into());
                 }
-                let role = if param.ends_with("/manager") { Role::Manager } else { Role::Worker };
+                let role = if param.ends_with("/manager") {
+                    Role::Manager
+                } else {
+                    Role::Worker
+                };
                 let id = self.new_node(on, role);
                 (0, format!("already=false\nnodeid={id}\n"), String::new())
             }
@@ -209,7 +252,11 @@ impl State {
                             n.addr,
                             n.role.as_str(),
                             if n.drained { "drain" } else { "active" },
-                            if n.labelled { n.instance_id.as_str() } else { "-" },
+                            if n.labelled {
+                                n.instance_id.as_str()
+                            } else {
+                                "-"
+                            },
                             n.addr
                         )
                     })
@@ -223,9 +270,15 @@ impl State {
                 (0, "remaining=0\npending=0\n".into(), String::new())
             }
             "demote" => {
-                let managers = self.nodes.values().filter(|n| n.role == Role::Manager && n.ready).count();
+                let managers = self
+                    .nodes
+                    .values()
+                    .filter(|n| n.role == Role::Manager && n.ready)
+                    .count();
                 match self.nodes.get_mut(&var("NODE_ID")) {
-                    Some(n) if n.role == Role::Manager && managers <= 1 => (1, String::new(), "would lose quorum".into()),
+                    Some(n) if n.role == Role::Manager && managers <= 1 => {
+                        (1, String::new(), "would lose quorum".into())
+                    }
                     Some(n) => {
                         n.role = Role::Worker;
                         (0, "demoted=true\n".into(), String::new())
@@ -234,7 +287,12 @@ impl State {
                 }
             }
             "leave" => {
-                let ids: Vec<String> = self.nodes.values().filter(|n| n.instance_id == on).map(|n| n.id.clone()).collect();
+                let ids: Vec<String> = self
+                    .nodes
+                    .values()
+                    .filter(|n| n.instance_id == on)
+                    .map(|n| n.id.clone())
+                    .collect();
                 for id in ids {
                     let n = self.nodes.get_mut(&id).expect("node");
                     if n.role == Role::Manager {
@@ -248,7 +306,9 @@ impl State {
                 let id = var("NODE_ID");
                 match self.nodes.get(&id) {
                     None => (0, "removed=already\n".into(), String::new()),
-                    Some(n) if n.role == Role::Manager => (5, String::new(), "still a manager".into()),
+                    Some(n) if n.role == Role::Manager => {
+                        (5, String::new(), "still a manager".into())
+                    }
                     Some(_) => {
                         self.nodes.remove(&id);
                         (0, "removed=true\n".into(), String::new())
@@ -262,16 +322,35 @@ impl State {
 
 impl Fleet for World {
     async fn describe_groups(&self, names: &[String]) -> PortResult<Vec<Group>> {
-        Ok(self.state().groups.iter().filter(|g| names.contains(&g.name)).cloned().collect())
+        Ok(self
+            .state()
+            .groups
+            .iter()
+            .filter(|g| names.contains(&g.name))
+            .cloned()
+            .collect())
     }
     async fn groups_tagged(&self, key: &str, value: &str) -> PortResult<Vec<Group>> {
-        Ok(self.state().groups.iter().filter(|g| g.tag(key) == Some(value)).cloned().collect())
+        Ok(self
+            .state()
+            .groups
+            .iter()
+            .filter(|g| g.tag(key) == Some(value))
+            .cloned()
+            .collect())
     }
     async fn describe_instances(&self, ids: &[String]) -> PortResult<Vec<Instance>> {
         let s = self.state();
-        Ok(ids.iter().filter_map(|i| s.instances.get(i).cloned()).collect())
+        Ok(ids
+            .iter()
+            .filter_map(|i| s.instances.get(i).cloned())
+            .collect())
     }
-    async fn complete_action(&self, action: &LifecycleAction, result: ActionResult) -> PortResult<()> {
+    async fn complete_action(
+        &self,
+        action: &LifecycleAction,
+        result: ActionResult,
+    ) -> PortResult<()> {
         let mut s = self.state();
         let waiting = s
             .groups
@@ -309,9 +388,19 @@ impl World {
 impl Remote for World {
     async fn online(&self, ids: &[String]) -> PortResult<Vec<String>> {
         let s = self.state();
-        Ok(ids.iter().filter(|i| s.online.contains(*i)).cloned().collect())
+        Ok(ids
+            .iter()
+            .filter(|i| s.online.contains(*i))
+            .cloned()
+            .collect())
     }
-    async fn run(&self, ids: &[String], commands: Vec<String>, _timeout: Duration, _comment: &str) -> PortResult<Vec<CommandResult>> {
+    async fn run(
+        &self,
+        ids: &[String],
+        commands: Vec<String>,
+        _timeout: Duration,
+        _comment: &str,
+    ) -> PortResult<Vec<CommandResult>> {
         // Yield like a network call would, so concurrent workflows interleave.
         tokio::task::yield_now().await;
         let name = script_name(commands.last().map(String::as_str).unwrap_or(""));
@@ -324,10 +413,18 @@ impl Remote for World {
             .iter()
             .map(|id| {
                 s.commands.push((id.clone(), name));
-                let (code, stdout, stderr) = if s.failing.contains(name) { (1, String::new(), "injected failure".into()) } else { s.exec(id, name, &env) };
+                let (code, stdout, stderr) = if s.failing.contains(name) {
+                    (1, String::new(), "injected failure".into())
+                } else {
+                    s.exec(id, name, &env)
+                };
                 CommandResult {
                     instance_id: id.clone(),
-                    status: if code == 0 { CommandStatus::Success } else { CommandStatus::Failed },
+                    status: if code == 0 {
+                        CommandStatus::Success
+                    } else {
+                        CommandStatus::Failed
+                    },
                     exit_code: code,
                     stdout,
                     stderr,
@@ -341,7 +438,12 @@ impl Dns for World {
     async fn manager_records(&self, _zone: &str, _name: &str) -> PortResult<Vec<ManagerRecord>> {
         Ok(self.state().records.clone())
     }
-    async fn change(&self, _zone: &str, _name: &str, changes: Vec<RecordChange>) -> PortResult<String> {
+    async fn change(
+        &self,
+        _zone: &str,
+        _name: &str,
+        changes: Vec<RecordChange>,
+    ) -> PortResult<String> {
         let mut s = self.state();
         for c in changes {
             match c {
@@ -349,7 +451,9 @@ impl Dns for World {
                     s.records.retain(|x| x.set_identifier != r.set_identifier);
                     s.records.push(r);
                 }
-                RecordChange::Delete(r) => s.records.retain(|x| x.set_identifier != r.set_identifier),
+                RecordChange::Delete(r) => {
+                    s.records.retain(|x| x.set_identifier != r.set_identifier)
+                }
             }
         }
         s.changes += 1;
@@ -371,6 +475,12 @@ impl Parameters for World {
     }
     async fn list(&self, path: &str) -> PortResult<Vec<(String, String)>> {
         let prefix = format!("{}/", path.trim_end_matches('/'));
-        Ok(self.state().params.iter().filter(|(k, _)| k.starts_with(&prefix)).map(|(k, v)| (k.clone(), v.clone())).collect())
+        Ok(self
+            .state()
+            .params
+            .iter()
+            .filter(|(k, _)| k.starts_with(&prefix))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect())
     }
 }

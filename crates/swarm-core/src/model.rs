@@ -60,7 +60,10 @@ impl GroupInstance {
 
 impl Group {
     pub fn tag(&self, key: &str) -> Option<&str> {
-        self.tags.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.tags
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -96,7 +99,9 @@ pub fn membership(group: &Group, cfg: &crate::Config) -> Membership {
     };
     let dns_name = match group.tag(&cfg.dns_tag) {
         None | Some("") => None,
-        Some(n) if crate::safe::is_dns_name(n) => Some(n.trim_end_matches('.').to_ascii_lowercase()),
+        Some(n) if crate::safe::is_dns_name(n) => {
+            Some(n.trim_end_matches('.').to_ascii_lowercase())
+        }
         Some(_) => {
             return Membership::Misconfigured(format!(
                 "tag {} of group {} is not a valid DNS name",
@@ -201,7 +206,9 @@ impl SwarmNode {
             role: Role::parse(f[3])?,
             availability,
             leader: f[5] == "true",
-            instance_id: Some(f[6]).filter(|s| crate::safe::is_instance_id(s)).map(str::to_string),
+            instance_id: Some(f[6])
+                .filter(|s| crate::safe::is_instance_id(s))
+                .map(str::to_string),
             hostname: f[7].to_string(),
         })
     }
@@ -229,8 +236,11 @@ impl SwarmView {
             .or_else(|| {
                 let ip = ip?;
                 // Prefer a live node when an address was reused by a later instance.
-                let mut by_addr: Vec<&SwarmNode> =
-                    self.nodes.iter().filter(|n| n.addr == Some(ip) && n.instance_id.is_none()).collect();
+                let mut by_addr: Vec<&SwarmNode> = self
+                    .nodes
+                    .iter()
+                    .filter(|n| n.addr == Some(ip) && n.instance_id.is_none())
+                    .collect();
                 by_addr.sort_by_key(|n| n.status != NodeStatus::Ready);
                 by_addr.into_iter().next()
             })
@@ -242,7 +252,9 @@ impl SwarmView {
 
     /// Managers that count towards raft quorum and are reachable.
     pub fn reachable_managers(&self) -> usize {
-        self.managers().filter(|n| n.status == NodeStatus::Ready).count()
+        self.managers()
+            .filter(|n| n.status == NodeStatus::Ready)
+            .count()
     }
 }
 
@@ -266,7 +278,9 @@ impl Probe {
                 match k {
                     "swarm" => state = Some(v.to_string()),
                     "control" => control = v == "true",
-                    "nodeid" => node_id = Some(v.to_string()).filter(|s| crate::safe::is_node_id(s)),
+                    "nodeid" => {
+                        node_id = Some(v.to_string()).filter(|s| crate::safe::is_node_id(s))
+                    }
                     _ => {}
                 }
             }
@@ -314,7 +328,9 @@ mod tests {
             "abcdefghijklmnopqrstuvwx1"
         );
         assert_eq!(
-            v.node_of("i-99999999", Some("10.0.1.5".parse().unwrap())).unwrap().id,
+            v.node_of("i-99999999", Some("10.0.1.5".parse().unwrap()))
+                .unwrap()
+                .id,
             "abcdefghijklmnopqrstuvwx2"
         );
         assert_eq!(v.reachable_managers(), 1);
@@ -322,7 +338,8 @@ mod tests {
 
     #[test]
     fn parses_probe() {
-        let p = Probe::parse("swarm=active\ncontrol=true\nnodeid=abcdefghijklmnopqrstuvwx1\n").unwrap();
+        let p =
+            Probe::parse("swarm=active\ncontrol=true\nnodeid=abcdefghijklmnopqrstuvwx1\n").unwrap();
         assert!(p.is_live_manager());
         assert!(Probe::parse("nothing useful").is_none());
     }
@@ -332,7 +349,10 @@ mod tests {
         let cfg = crate::Config::for_tests();
         let g = |tags: &[(&str, &str)]| Group {
             name: "g".into(),
-            tags: tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            tags: tags
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             instances: vec![],
         };
         assert_eq!(membership(&g(&[]), &cfg), Membership::Unmanaged);
@@ -341,12 +361,19 @@ mod tests {
             Membership::Misconfigured(_)
         ));
         assert!(matches!(
-            membership(&g(&[("swarm:cluster", "c$(reboot)"), ("swarm:role", "worker")]), &cfg),
+            membership(
+                &g(&[("swarm:cluster", "c$(reboot)"), ("swarm:role", "worker")]),
+                &cfg
+            ),
             Membership::Misconfigured(_)
         ));
         assert_eq!(
             membership(
-                &g(&[("swarm:cluster", "c"), ("swarm:role", "Manager"), ("swarm:dns-name", "M.swarm.internal.")]),
+                &g(&[
+                    ("swarm:cluster", "c"),
+                    ("swarm:role", "Manager"),
+                    ("swarm:dns-name", "M.swarm.internal.")
+                ]),
                 &cfg
             ),
             Membership::Member {

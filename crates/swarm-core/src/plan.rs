@@ -15,7 +15,11 @@ pub struct LockEntry {
 
 impl LockEntry {
     pub fn parse(lock_path: &str, name: &str, value: &str) -> Option<LockEntry> {
-        let generation = name.strip_prefix(lock_path)?.trim_start_matches('/').parse().ok()?;
+        let generation = name
+            .strip_prefix(lock_path)?
+            .trim_start_matches('/')
+            .parse()
+            .ok()?;
         let (holder, at) = value.split_once(' ')?;
         Some(LockEntry {
             generation,
@@ -68,7 +72,10 @@ pub enum JoinDecision {
     /// already, after a crash mid-init), then init.
     Init { generation: u32, held: bool },
     /// Join through this live manager.
-    JoinVia { manager: String, manager_ip: Ipv4Addr },
+    JoinVia {
+        manager: String,
+        manager_ip: Ipv4Addr,
+    },
     /// Not decidable yet: the lock table must be read first.
     NeedLocks,
     /// A swarm is being formed elsewhere, or a worker waits for the first manager.
@@ -93,10 +100,14 @@ pub fn decide_join(s: &JoinSnapshot) -> JoinDecision {
     if let Some(p) = &s.self_probe {
         if p.in_swarm() {
             if p.is_live_manager() {
-                return JoinDecision::AlreadyMember { verify_on: me.id.clone() };
+                return JoinDecision::AlreadyMember {
+                    verify_on: me.id.clone(),
+                };
             }
             if let Some(m) = live.first() {
-                return JoinDecision::AlreadyMember { verify_on: m.id.clone() };
+                return JoinDecision::AlreadyMember {
+                    verify_on: m.id.clone(),
+                };
             }
             // In a swarm whose managers we cannot see: wait for one to come back.
             return JoinDecision::Wait("node is in a swarm but no live manager answers".into());
@@ -109,17 +120,25 @@ pub fn decide_join(s: &JoinSnapshot) -> JoinDecision {
         };
     }
     if s.role == Role::Worker {
-        return JoinDecision::Wait("no live manager yet: a worker waits for the first manager".into());
+        return JoinDecision::Wait(
+            "no live manager yet: a worker waits for the first manager".into(),
+        );
     }
     let Some(locks) = &s.locks else {
         return JoinDecision::NeedLocks;
     };
     let Some(top) = locks.iter().max_by_key(|l| l.generation) else {
-        return JoinDecision::Init { generation: 0, held: false };
+        return JoinDecision::Init {
+            generation: 0,
+            held: false,
+        };
     };
     if top.holder == me.id {
         // We hold it (a retry after a crash mid-init): init is idempotent.
-        return JoinDecision::Init { generation: top.generation, held: true };
+        return JoinDecision::Init {
+            generation: top.generation,
+            held: true,
+        };
     }
     let holder_alive = s.peers.iter().any(|p| p.id == top.holder);
     let age = s.now_unix.saturating_sub(top.acquired_unix);
@@ -128,7 +147,10 @@ pub fn decide_join(s: &JoinSnapshot) -> JoinDecision {
     }
     // The holder died or never finished: a new generation is a new conditional create,
     // so exactly one contender wins it.
-    JoinDecision::Init { generation: top.generation + 1, held: false }
+    JoinDecision::Init {
+        generation: top.generation + 1,
+        held: false,
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -156,10 +178,16 @@ pub enum RetireStep {
     RemoveRecords(Vec<ManagerRecord>),
     /// The record was gone already (redelivery): the hold starts now, never earlier.
     StartHold,
-    Drain { node_id: String },
-    Demote { node_id: String },
+    Drain {
+        node_id: String,
+    },
+    Demote {
+        node_id: String,
+    },
     Leave,
-    RemoveNode { node_id: String },
+    RemoveNode {
+        node_id: String,
+    },
     /// Log why the swarm was left alone.
     Note(String),
     /// Complete now (workers) or when the hold has passed (managers).
@@ -178,24 +206,30 @@ pub fn plan_retire(s: &RetireSnapshot) -> Vec<RetireStep> {
     match (&s.operator, &s.node) {
         (Some(_), Some(node)) => {
             // Draining is idempotent and also waits for the tasks to move: always run it.
-            steps.push(RetireStep::Drain { node_id: node.id.clone() });
+            steps.push(RetireStep::Drain {
+                node_id: node.id.clone(),
+            });
             if node.role == Role::Manager {
                 if s.other_ready_managers == 0 {
                     steps.push(RetireStep::Note("last ready manager: not demoting".into()));
                     steps.push(RetireStep::Finish);
                     return steps;
                 }
-                steps.push(RetireStep::Demote { node_id: node.id.clone() });
+                steps.push(RetireStep::Demote {
+                    node_id: node.id.clone(),
+                });
             }
             if s.self_online && s.instance.as_ref().is_some_and(|i| i.state.is_alive()) {
                 steps.push(RetireStep::Leave);
             }
-            steps.push(RetireStep::RemoveNode { node_id: node.id.clone() });
+            steps.push(RetireStep::RemoveNode {
+                node_id: node.id.clone(),
+            });
         }
         (Some(_), None) => steps.push(RetireStep::Note("instance has no swarm node".into())),
-        (None, _) if s.self_is_last_manager => {
-            steps.push(RetireStep::Note("the leaving instance is the last live manager: swarm left as it is".into()))
-        }
+        (None, _) if s.self_is_last_manager => steps.push(RetireStep::Note(
+            "the leaving instance is the last live manager: swarm left as it is".into(),
+        )),
         (None, _) => steps.push(RetireStep::Note("no live manager to act through".into())),
     }
     steps.push(RetireStep::Finish);
@@ -225,7 +259,11 @@ mod tests {
         Peer {
             id: id.into(),
             ip: Some("10.0.1.20".parse().unwrap()),
-            probe: if live { probe("active", true) } else { probe("inactive", false) },
+            probe: if live {
+                probe("active", true)
+            } else {
+                probe("inactive", false)
+            },
         }
     }
     fn snap(role: Role) -> JoinSnapshot {
@@ -256,7 +294,11 @@ mod tests {
     #[test]
     fn joins_through_the_lowest_live_manager() {
         let mut s = snap(Role::Worker);
-        s.peers = vec![peer("i-0000000c", true), peer("i-0000000a", false), peer("i-0000000b", true)];
+        s.peers = vec![
+            peer("i-0000000c", true),
+            peer("i-0000000a", false),
+            peer("i-0000000b", true),
+        ];
         assert_eq!(
             decide_join(&s),
             JoinDecision::JoinVia {
@@ -270,18 +312,31 @@ mod tests {
     fn a_member_is_verified_not_rejoined() {
         let mut s = snap(Role::Manager);
         s.self_probe = probe("active", true);
-        assert_eq!(decide_join(&s), JoinDecision::AlreadyMember { verify_on: "i-00000001".into() });
+        assert_eq!(
+            decide_join(&s),
+            JoinDecision::AlreadyMember {
+                verify_on: "i-00000001".into()
+            }
+        );
         let mut s = snap(Role::Worker);
         s.self_probe = probe("active", false);
         s.peers = vec![peer("i-0000000b", true)];
-        assert_eq!(decide_join(&s), JoinDecision::AlreadyMember { verify_on: "i-0000000b".into() });
+        assert_eq!(
+            decide_join(&s),
+            JoinDecision::AlreadyMember {
+                verify_on: "i-0000000b".into()
+            }
+        );
         s.peers.clear();
         assert!(matches!(decide_join(&s), JoinDecision::Wait(_)));
     }
 
     #[test]
     fn workers_wait_for_the_first_manager() {
-        assert!(matches!(decide_join(&snap(Role::Worker)), JoinDecision::Wait(_)));
+        assert!(matches!(
+            decide_join(&snap(Role::Worker)),
+            JoinDecision::Wait(_)
+        ));
     }
 
     #[test]
@@ -289,14 +344,24 @@ mod tests {
         let mut s = snap(Role::Manager);
         assert_eq!(decide_join(&s), JoinDecision::NeedLocks);
         s.locks = Some(vec![]);
-        assert_eq!(decide_join(&s), JoinDecision::Init { generation: 0, held: false });
+        assert_eq!(
+            decide_join(&s),
+            JoinDecision::Init {
+                generation: 0,
+                held: false
+            }
+        );
     }
 
     #[test]
     fn a_live_fresh_lock_holder_is_waited_for() {
         let mut s = snap(Role::Manager);
         s.peers = vec![peer("i-0000000b", false)];
-        s.locks = Some(vec![LockEntry { generation: 0, holder: "i-0000000b".into(), acquired_unix: 900 }]);
+        s.locks = Some(vec![LockEntry {
+            generation: 0,
+            holder: "i-0000000b".into(),
+            acquired_unix: 900,
+        }]);
         assert!(matches!(decide_join(&s), JoinDecision::Wait(_)));
     }
 
@@ -304,24 +369,55 @@ mod tests {
     fn stale_locks_are_superseded_by_the_next_generation() {
         let mut s = snap(Role::Manager);
         // Holder gone.
-        s.locks = Some(vec![LockEntry { generation: 3, holder: "i-0000000b".into(), acquired_unix: 990 }]);
-        assert_eq!(decide_join(&s), JoinDecision::Init { generation: 4, held: false });
+        s.locks = Some(vec![LockEntry {
+            generation: 3,
+            holder: "i-0000000b".into(),
+            acquired_unix: 990,
+        }]);
+        assert_eq!(
+            decide_join(&s),
+            JoinDecision::Init {
+                generation: 4,
+                held: false
+            }
+        );
         // Holder alive but its lease ran out without a swarm.
         s.peers = vec![peer("i-0000000b", false)];
         s.now_unix = 990 + 600;
-        assert_eq!(decide_join(&s), JoinDecision::Init { generation: 4, held: false });
+        assert_eq!(
+            decide_join(&s),
+            JoinDecision::Init {
+                generation: 4,
+                held: false
+            }
+        );
     }
 
     #[test]
     fn own_lock_is_resumed() {
         let mut s = snap(Role::Manager);
-        s.locks = Some(vec![LockEntry { generation: 2, holder: "i-00000001".into(), acquired_unix: 999 }]);
-        assert_eq!(decide_join(&s), JoinDecision::Init { generation: 2, held: true });
+        s.locks = Some(vec![LockEntry {
+            generation: 2,
+            holder: "i-00000001".into(),
+            acquired_unix: 999,
+        }]);
+        assert_eq!(
+            decide_join(&s),
+            JoinDecision::Init {
+                generation: 2,
+                held: true
+            }
+        );
     }
 
     #[test]
     fn lock_entries_parse() {
-        let e = LockEntry::parse("/swarm/c/init-lock", "/swarm/c/init-lock/7", "i-00000001 123").unwrap();
+        let e = LockEntry::parse(
+            "/swarm/c/init-lock",
+            "/swarm/c/init-lock/7",
+            "i-00000001 123",
+        )
+        .unwrap();
         assert_eq!(e.generation, 7);
         assert_eq!(e.holder, "i-00000001");
         assert!(LockEntry::parse("/swarm/c/init-lock", "/swarm/c/other/7", "i-1 1").is_none());
@@ -368,10 +464,16 @@ mod tests {
             steps,
             vec![
                 RetireStep::RemoveRecords(s.records.clone()),
-                RetireStep::Drain { node_id: NID.into() },
-                RetireStep::Demote { node_id: NID.into() },
+                RetireStep::Drain {
+                    node_id: NID.into()
+                },
+                RetireStep::Demote {
+                    node_id: NID.into()
+                },
                 RetireStep::Leave,
-                RetireStep::RemoveNode { node_id: NID.into() },
+                RetireStep::RemoveNode {
+                    node_id: NID.into()
+                },
                 RetireStep::Finish,
             ]
         );
@@ -384,9 +486,13 @@ mod tests {
         assert_eq!(
             plan_retire(&s),
             vec![
-                RetireStep::Drain { node_id: NID.into() },
+                RetireStep::Drain {
+                    node_id: NID.into()
+                },
                 RetireStep::Leave,
-                RetireStep::RemoveNode { node_id: NID.into() },
+                RetireStep::RemoveNode {
+                    node_id: NID.into()
+                },
                 RetireStep::Finish,
             ]
         );
@@ -412,7 +518,9 @@ mod tests {
         let mut s = retire(Role::Manager);
         s.other_ready_managers = 0;
         let steps = plan_retire(&s);
-        assert!(!steps.iter().any(|x| matches!(x, RetireStep::Demote { .. } | RetireStep::RemoveNode { .. })));
+        assert!(!steps
+            .iter()
+            .any(|x| matches!(x, RetireStep::Demote { .. } | RetireStep::RemoveNode { .. })));
         assert_eq!(steps.last(), Some(&RetireStep::Finish));
     }
 
@@ -425,8 +533,12 @@ mod tests {
         assert_eq!(
             plan_retire(&s),
             vec![
-                RetireStep::Drain { node_id: NID.into() },
-                RetireStep::RemoveNode { node_id: NID.into() },
+                RetireStep::Drain {
+                    node_id: NID.into()
+                },
+                RetireStep::RemoveNode {
+                    node_id: NID.into()
+                },
                 RetireStep::Finish
             ]
         );
@@ -439,6 +551,8 @@ mod tests {
         s.operator = None;
         assert!(matches!(plan_retire(&s)[0], RetireStep::Note(_)));
         s.self_is_last_manager = true;
-        assert!(matches!(&plan_retire(&s)[0], RetireStep::Note(n) if n.contains("last live manager")));
+        assert!(
+            matches!(&plan_retire(&s)[0], RetireStep::Note(n) if n.contains("last live manager"))
+        );
     }
 }

@@ -54,7 +54,11 @@ pub trait Fleet {
     async fn groups_tagged(&self, tag_key: &str, value: &str) -> PortResult<Vec<Group>>;
     /// Instances by id; ids that do not exist are simply absent from the answer.
     async fn describe_instances(&self, ids: &[String]) -> PortResult<Vec<Instance>>;
-    async fn complete_action(&self, action: &LifecycleAction, result: ActionResult) -> PortResult<()>;
+    async fn complete_action(
+        &self,
+        action: &LifecycleAction,
+        result: ActionResult,
+    ) -> PortResult<()>;
     async fn record_heartbeat(&self, action: &LifecycleAction) -> PortResult<()>;
 }
 
@@ -83,8 +87,18 @@ impl CommandResult {
     }
     /// A short reason for logs: status, exit code and the last line of stderr.
     pub fn summary(&self) -> String {
-        let last = self.stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
-        format!("{:?} exit {}: {}", self.status, self.exit_code, crate::redact(last))
+        let last = self
+            .stderr
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("");
+        format!(
+            "{:?} exit {}: {}",
+            self.status,
+            self.exit_code,
+            crate::redact(last)
+        )
     }
 }
 
@@ -93,8 +107,13 @@ pub trait Remote {
     /// The subset of `ids` whose SSM agent is Online.
     async fn online(&self, ids: &[String]) -> PortResult<Vec<String>>;
     /// Runs `commands` on every instance and waits for all results (bounded by `timeout`).
-    async fn run(&self, ids: &[String], commands: Vec<String>, timeout: Duration, comment: &str)
-        -> PortResult<Vec<CommandResult>>;
+    async fn run(
+        &self,
+        ids: &[String],
+        commands: Vec<String>,
+        timeout: Duration,
+        comment: &str,
+    ) -> PortResult<Vec<CommandResult>>;
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -107,7 +126,12 @@ pub enum RecordChange {
 pub trait Dns {
     async fn manager_records(&self, zone: &str, name: &str) -> PortResult<Vec<ManagerRecord>>;
     /// Submits one change batch; returns its change id.
-    async fn change(&self, zone: &str, name: &str, changes: Vec<RecordChange>) -> PortResult<String>;
+    async fn change(
+        &self,
+        zone: &str,
+        name: &str,
+        changes: Vec<RecordChange>,
+    ) -> PortResult<String>;
     async fn is_insync(&self, change_id: &str) -> PortResult<bool>;
 }
 

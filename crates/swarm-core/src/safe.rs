@@ -6,25 +6,31 @@ pub fn is_instance_id(s: &str) -> bool {
     s.len() >= 10
         && s.len() <= 19
         && s.starts_with("i-")
-        && s[2..].chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+        && s[2..]
+            .chars()
+            .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
 }
 
 /// Swarm node ids are 25 lowercase alphanumerics.
 pub fn is_node_id(s: &str) -> bool {
-    s.len() == 25 && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+    s.len() == 25
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
 }
 
 /// Cluster names: tag values that also name SSM parameters and DNS labels.
 pub fn is_cluster_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
 }
 
 pub fn is_parameter_path(s: &str) -> bool {
     s.starts_with('/')
         && s.len() <= 900
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || "/_.-".contains(c))
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/_.-".contains(c))
 }
 
 /// A DNS name: labels of letters, digits and hyphens, an optional trailing dot.
@@ -47,7 +53,9 @@ pub fn script_commands(vars: &[(&str, String)], script: &str) -> Vec<String> {
     for (name, value) in vars {
         debug_assert!(name.chars().all(|c| c.is_ascii_uppercase() || c == '_'));
         // shlex's quoting refuses NUL bytes; a value with one is replaced by an empty string.
-        let quoted = shlex::try_quote(value).map(|q| q.into_owned()).unwrap_or_else(|_| "''".into());
+        let quoted = shlex::try_quote(value)
+            .map(|q| q.into_owned())
+            .unwrap_or_else(|_| "''".into());
         out.push(format!("export {name}={quoted}"));
     }
     out.push(script.to_string());
@@ -80,11 +88,17 @@ mod tests {
 
     #[test]
     fn commands_quote_metacharacters() {
-        let cmds = script_commands(&[("NAME", "x'; touch /tmp/pwned; echo '$(id)\n".into())], "echo \"$NAME\"");
+        let cmds = script_commands(
+            &[("NAME", "x'; touch /tmp/pwned; echo '$(id)\n".into())],
+            "echo \"$NAME\"",
+        );
         assert_eq!(cmds.len(), 2);
         // The value is a single shell word: bash would assign it verbatim.
         let words = shlex::split(cmds[0].trim_start_matches("export ")).unwrap();
-        assert_eq!(words, vec!["NAME=x'; touch /tmp/pwned; echo '$(id)\n".to_string()]);
+        assert_eq!(
+            words,
+            vec!["NAME=x'; touch /tmp/pwned; echo '$(id)\n".to_string()]
+        );
         assert_eq!(cmds[1], "echo \"$NAME\"");
     }
 }

@@ -3,7 +3,10 @@
 
 macro_rules! script {
     ($name:ident, $file:literal) => {
-        pub const $name: &str = concat!(include_str!("../scripts/prelude.sh"), include_str!(concat!("../scripts/", $file)));
+        pub const $name: &str = concat!(
+            include_str!("../scripts/prelude.sh"),
+            include_str!(concat!("../scripts/", $file))
+        );
     };
 }
 
@@ -33,7 +36,18 @@ mod tests {
 
     #[test]
     fn scripts_never_print_tokens_themselves() {
-        for s in [PROBE, INIT, PUBLISH_TOKENS, JOIN, NODE_READY, NODE_LIST, DRAIN, DEMOTE, LEAVE, REMOVE] {
+        for s in [
+            PROBE,
+            INIT,
+            PUBLISH_TOKENS,
+            JOIN,
+            NODE_READY,
+            NODE_LIST,
+            DRAIN,
+            DEMOTE,
+            LEAVE,
+            REMOVE,
+        ] {
             assert!(s.starts_with("# Shared prelude"));
             assert!(!s.contains("echo \"$token"), "a script echoes the token");
             assert!(!s.contains("set -x"), "tracing would print the token");

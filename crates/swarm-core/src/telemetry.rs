@@ -10,7 +10,14 @@ pub fn metric(cluster: &str, role: &str, name: &str, value: f64, unit: &str) {
     println!("{}", emf_line(cluster, role, name, value, unit, now_ms()));
 }
 
-pub fn emf_line(cluster: &str, role: &str, name: &str, value: f64, unit: &str, ts_ms: u128) -> String {
+pub fn emf_line(
+    cluster: &str,
+    role: &str,
+    name: &str,
+    value: f64,
+    unit: &str,
+    ts_ms: u128,
+) -> String {
     json!({
         "_aws": {
             "Timestamp": ts_ms as u64,
@@ -38,8 +45,13 @@ fn now_ms() -> u128 {
 mod tests {
     #[test]
     fn emf_shape() {
-        let v: serde_json::Value = serde_json::from_str(&super::emf_line("c", "manager", "Joins", 1.0, "Count", 5)).unwrap();
-        assert_eq!(v["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Name"], "Joins");
+        let v: serde_json::Value =
+            serde_json::from_str(&super::emf_line("c", "manager", "Joins", 1.0, "Count", 5))
+                .unwrap();
+        assert_eq!(
+            v["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Name"],
+            "Joins"
+        );
         assert_eq!(v["Joins"], 1.0);
         assert_eq!(v["Cluster"], "c");
     }

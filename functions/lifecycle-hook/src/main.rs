@@ -17,8 +17,15 @@ async fn handle(h: &Handler, event: LambdaEvent<Value>) -> Result<Value, Error> 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     swarm_aws::runtime::init_tracing();
-    let cfg = Config::from_env().inspect_err(|e| tracing::error!(step = "config", outcome = "invalid", error = %e))?;
+    let cfg = Config::from_env()
+        .inspect_err(|e| tracing::error!(step = "config", outcome = "invalid", error = %e))?;
     let a = Adapters::from_env().await;
-    let h = Lifecycle { fleet: a.fleet, remote: a.remote, dns: a.dns, params: a.params, cfg };
+    let h = Lifecycle {
+        fleet: a.fleet,
+        remote: a.remote,
+        dns: a.dns,
+        params: a.params,
+        cfg,
+    };
     lambda_runtime::run(service_fn(|e| handle(&h, e))).await
 }

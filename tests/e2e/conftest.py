@@ -1,0 +1,55 @@
+"""End-to-end scenarios: the real lifecycle function binary, driven by the local cloud's
+lifecycle events, against real dockerd hosts. Each scenario gets a fresh cloud."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from localcloud.client import LocalCloud, Timing, wait_for  # noqa: E402
+
+ARTIFACTS = ROOT / "tests" / "artifacts"
+
+
+def binary(name: str) -> Path:
+    target = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
+    p = target / "debug" / name
+    if not p.exists():
+        pytest.fail(f"{p} is missing: run `cargo build` first (make test does)")
+    return p
+
+
+@pytest.fixture
+def cloud(request):
+    """A fresh local cloud with an empty cluster and the lifecycle function deployed."""
+    state = ARTIFACTS / request.node.name
+    if state.exists():
+        import shutil
+
+        shutil.rmtree(state, ignore_errors=True)
+    lc = LocalCloud.start(Timing(), state_dir=state)
+    try:
+        lc.create_cluster()
+        lc.deploy(binary("lifecycle-hook"))
+        yield lc
+    finally:
+        lc.stop()
+
+
+def settle(lc: LocalCloud, timeout: float = 120) -> None:
+    """Waits until no invocation runs and no lifecycle action waits."""
+    wait_for(lambda: lc.idle() and not any(a["ended"] is None for a in lc.actions()), timeout, "the cloud to settle")
+
+
+def scale_out(lc: LocalCloud, managers: int, workers: int, timeout: float = 180) -> None:
+    lc.scale("manager", managers)
+    lc.scale("worker", workers)
+    wait_for(lambda: len(lc.in_service("manager")) == managers and len(lc.in_service("worker")) == workers,
+             timeout, f"{managers} managers and {workers} workers InService")
+    settle(lc)

@@ -1,0 +1,165 @@
+"""Issue #2/#3 scenarios on the real swarm."""
+
+from __future__ import annotations
+
+import json
+
+from conftest import scale_out, settle
+from localcloud.client import LAUNCH, TERMINATE, wait_for
+
+
+def manager_ips(lc):
+    return sorted(i["ip"] for i in lc.instances("manager") if i["lifecycle"] == "InService")
+
+
+def assert_one_swarm(lc, managers: int, workers: int):
+    nodes = lc.nodes()
+    ready = [n for n in nodes if n["status"] == "ready"]
+    assert len(ready) == managers + workers, nodes
+    by_instance = {n["instance"]: n for n in ready}
+    for iid in lc.in_service("manager"):
+        assert by_instance[iid]["role"] == "manager", nodes
+    for iid in lc.in_service("worker"):
+        assert by_instance[iid]["role"] == "worker", nodes
+    assert sum(n["leader"] == "true" for n in nodes) == 1
+    # Every manager sees the same swarm.
+    ids = {n["id"] for n in nodes}
+    for m in lc.in_service("manager"):
+        assert {n["id"] for n in lc.nodes(via=m)} == ids
+
+
+def test_launch_from_empty(cloud):
+    scale_out(cloud, 3, 2)
+    assert_one_swarm(cloud, 3, 2)
+    assert cloud.dns_ips() == manager_ips(cloud)
+    launches = [a for a in cloud.actions() if a["transition"].endswith("LAUNCHING")]
+    assert len(launches) == 5 and all(a["result"] == "CONTINUE" and a["cause"] == "complete" for a in launches)
+    inits = [line for line in cloud.function_log() if line.get("step") == "init" and line.get("outcome") == "ok"]
+    assert len(inits) == 1, "the swarm is initialised exactly once"
+
+
+def create_service(lc, replicas: int = 4) -> None:
+    m = lc.in_service("manager")[0]
+    r = lc.docker(m, "service", "create", "--detach", "--name", "web", "--replicas", str(replicas),
+                  "--stop-grace-period", "2s", "busybox:local", "sleep", "1000000")
+    assert r.returncode == 0, r.stderr
+    wait_for(lambda: running_tasks(lc) and len(running_tasks(lc)) == replicas, 60, "service tasks running")
+
+
+def running_tasks(lc) -> list[str]:
+    """Node hostnames of the running tasks of the service."""
+    m = lc.in_service("manager")[0]
+    r = lc.docker(m, "service", "ps", "web", "--filter", "desired-state=running", "--format", "{{.Node}} {{.CurrentState}}")
+    return [line.split()[0] for line in r.stdout.splitlines() if " Running" in line]
+
+
+def test_worker_termination(cloud):
+    scale_out(cloud, 1, 2)
+    create_service(cloud, 4)
+    w = cloud.in_service("worker")[0]
+    host = cloud.state()["hosts"][w]["hostname"]
+    cloud.terminate(w)
+    wait_for(lambda: w not in [i["id"] for i in cloud.instances("worker")], 60, "worker terminated")
+    settle(cloud)
+    act = [a for a in cloud.actions(w) if a["transition"].endswith("TERMINATING")][0]
+    assert (act["result"], act["cause"]) == ("CONTINUE", "complete")
+    assert w not in [n["instance"] for n in cloud.nodes()], "node removed"
+    tasks = running_tasks(cloud)
+    assert len(tasks) == 4 and host not in tasks, tasks
+    assert cloud.dns_ips() == manager_ips(cloud)
+
+
+def test_manager_termination_dns_first_and_held(cloud):
+    scale_out(cloud, 3, 1)
+    create_service(cloud, 3)
+    t = cloud.timing
+    victim = cloud.in_service("manager")[0]
+    ip = cloud.state()["hosts"][victim]["ip"]
+    cloud.terminate(victim)
+    wait_for(lambda: victim not in [i["id"] for i in cloud.instances("manager")], 60, "manager terminated")
+    settle(cloud)
+    tl = cloud.timeline()
+    delete = next(e for e in tl if e["kind"] == "dns-change" and any(c["action"] == "DELETE" and c["set"] == victim for c in e["changes"]))
+    first_drain = next(e for e in tl if e["kind"] == "command" and e["comment"] == "drain")
+    assert delete["t"] < first_drain["t"], "DNS is updated before the drain"
+    insync = delete["insync_at"]
+    released = next(e for e in tl if e["kind"] == "action-ended" and e["instance"] == victim and e["transition"] == "terminate")
+    assert released["t"] >= insync + t.hold, (released, insync)
+    assert released["t"] <= insync + t.hold + 2, (released, insync)
+    assert ip not in cloud.dns_ips() and cloud.dns_ips() == manager_ips(cloud)
+    nodes = cloud.nodes()
+    assert victim not in [n["instance"] for n in nodes]
+    assert sum(n["role"] == "manager" for n in nodes) == 2
+    # The swarm is still writable.
+    m = cloud.in_service("manager")[0]
+    r = cloud.docker(m, "service", "scale", "--detach", "web=4")
+    assert r.returncode == 0, r.stderr
+
+
+def test_same_event_twice_and_terminate_before_launch(cloud):
+    scale_out(cloud, 1, 1)
+    events = [json.loads(line) for line in (cloud.state_dir / "events.jsonl").read_text().splitlines()]
+    before = cloud.nodes()
+    for e in events:  # every launch event again
+        cloud.control("events", e)
+    settle(cloud)
+    assert cloud.nodes() == before
+    invs = cloud.control("invocations")
+    assert all(i["result"] == "ok" for i in invs), invs
+    assert [i["response"]["outcome"] for i in invs[-2:]] == ["already-ended", "already-ended"]
+
+    # A launch event that is lost; the instance is terminated before anyone joined it.
+    cloud.control("faults", {"drop_event": 1})
+    cloud.scale("worker", 2)
+    lost = wait_for(lambda: [i["id"] for i in cloud.instances("worker") if i["lifecycle"] == "Pending:Wait"], 30, "a waiting worker")[0]
+    wait_for(lambda: cloud.state()["hosts"].get(lost, {}).get("agent") == "Online", 30, "its agent")
+    cloud.terminate(lost)
+    wait_for(lambda: lost not in [i["id"] for i in cloud.instances("worker")], 60, "the stray terminated")
+    settle(cloud)
+    act = [a for a in cloud.actions(lost) if a["transition"].endswith("TERMINATING")][0]
+    assert (act["result"], act["cause"]) == ("CONTINUE", "complete")
+    # Its launch event arrives late, for an instance that is gone: logged, no crash.
+    launch = {"version": "0", "id": "late-launch", "detail-type": LAUNCH, "source": "aws.autoscaling",
+              "account": "123456789012", "time": "2026-11-21T00:00:00Z", "region": "us-east-1", "resources": [],
+              "detail": {"LifecycleActionToken": "gone", "AutoScalingGroupName": cloud.cluster.worker_group,
+                         "LifecycleHookName": "swarm-launch", "EC2InstanceId": lost,
+                         "LifecycleTransition": "autoscaling:EC2_INSTANCE_LAUNCHING"}}
+    cloud.control("events", launch)
+    settle(cloud)
+    last = cloud.control("invocations")[-1]
+    assert last["result"] == "ok" and last["response"]["outcome"] == "already-ended", last
+    assert len([n for n in cloud.nodes() if n["status"] == "ready"]) == 2
+
+
+def test_bad_input_is_logged_and_acknowledged(cloud):
+    bad = [
+        {"not": "an event"},
+        {"version": "0", "detail-type": LAUNCH, "source": "aws.autoscaling", "detail": {"EC2InstanceId": 7}},
+        {"version": "0", "detail-type": "Something Else", "source": "aws.ec2", "detail": {}},
+        {"version": "0", "detail-type": TERMINATE, "source": "aws.autoscaling",
+         "detail": {"LifecycleActionToken": "t", "AutoScalingGroupName": "x", "LifecycleHookName": "h",
+                    "EC2InstanceId": "i-0123456789abcdef0; reboot", "LifecycleTransition": "autoscaling:EC2_INSTANCE_TERMINATING"}},
+    ]
+    for b in bad:
+        cloud.control("invoke", {"function": "lifecycle-hook", "payload": b})
+    wait_for(lambda: len(cloud.control("invocations")) == len(bad), 30, "the invocations")
+    invs = cloud.control("invocations")
+    assert all(i["result"] == "ok" and i["attempt"] == 0 and i["response"]["outcome"] == "invalid" for i in invs), invs
+    errors = [line for line in cloud.function_log() if line.get("step") == "parse" and line.get("level") == "ERROR"]
+    assert len(errors) == len(bad)
+
+
+def test_unmanaged_group_is_ignored(cloud):
+    asg = cloud.client("autoscaling")
+    asg.create_auto_scaling_group(AutoScalingGroupName="other", MinSize=0, MaxSize=2, DesiredCapacity=0,
+                                  VPCZoneIdentifier=cloud.cluster.subnet_id,
+                                  LaunchTemplate={"LaunchTemplateName": "demo-node", "Version": "$Latest"})
+    asg.put_lifecycle_hook(LifecycleHookName="l", AutoScalingGroupName="other",
+                           LifecycleTransition="autoscaling:EC2_INSTANCE_LAUNCHING", HeartbeatTimeout=30, DefaultResult="CONTINUE")
+    cloud.control("rules", {"name": "other", "function": "lifecycle-hook",
+                            "pattern": {"source": ["aws.autoscaling"], "detail": {"AutoScalingGroupName": ["other"]}}})
+    asg.set_desired_capacity(AutoScalingGroupName="other", DesiredCapacity=1)
+    wait_for(lambda: cloud.control("invocations"), 30, "the invocation")
+    inv = cloud.control("invocations")[0]
+    assert inv["response"]["outcome"] == "ignored", inv
+    assert not [line for line in cloud.state_dir.joinpath("timeline.jsonl").read_text().splitlines() if '"command"' in line]
