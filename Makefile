@@ -1,0 +1,39 @@
+# The two commands a newcomer needs: `make demo` and `make test`. Both install what they need.
+SHELL := /bin/bash
+CARGO_TARGET_DIR ?= $(CURDIR)/target
+export CARGO_TARGET_DIR
+PYTHON ?= python3
+EVENT ?= events/lifecycle-launch-worker.json
+
+.PHONY: deps build test unit e2e demo replay lint clean-cloud package
+
+deps:
+	scripts/deps.sh
+
+build:
+	cargo build --workspace --bins
+
+## Unit and adapter tests, then the end-to-end suite on the local cloud.
+test: deps lint unit build e2e
+
+unit:
+	cargo test --workspace
+
+e2e: deps build
+	$(PYTHON) -m pytest tests/e2e -q
+
+## A 5-node swarm formed and shrunk by the real function, with its timeline. Under 3 minutes.
+demo: deps build
+	$(PYTHON) -m localcloud.demo
+
+## Replay one event fixture through cargo lambda: make replay EVENT=events/<file>.json
+replay:
+	WITH_CARGO_LAMBDA=1 scripts/deps.sh
+	scripts/replay.sh $(EVENT)
+
+lint:
+	cargo fmt --all -- --check
+
+## Remove namespaces, links, daemons and mounts a killed local cloud left behind.
+clean-cloud:
+	$(PYTHON) -m localcloud clean
