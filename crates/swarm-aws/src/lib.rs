@@ -67,3 +67,6 @@ where
     use aws_smithy_types::error::metadata::ProvideErrorMetadata;
     err.code()
 }
+
+#[cfg(test)]
+mod tests;

@@ -124,8 +124,11 @@ impl Dns for AwsDns {
             // A concurrent delivery deleted it first: the goal state holds.
             Err(e)
                 if only_deletes
-                    && code_of(&e) == Some("InvalidChangeBatch")
-                    && aws_error("", &e).to_string().contains("not found") =>
+                    && (e
+                        .as_service_error()
+                        .is_some_and(|s| s.is_invalid_change_batch())
+                        || code_of(&e) == Some("InvalidChangeBatch"))
+                    && format!("{e:?}").contains("not found") =>
             {
                 Ok(NOTHING_CHANGED.to_string())
             }

@@ -62,7 +62,10 @@ impl AwsRemote {
                     }
                 }
                 // Right after SendCommand the invocation may not be visible yet.
-                Err(e) if code_of(&e) == Some("InvocationDoesNotExist") => {}
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|s| s.is_invocation_does_not_exist())
+                        || code_of(&e) == Some("InvocationDoesNotExist") => {}
                 Err(e) => return Err(aws_error("GetCommandInvocation", &e)),
             }
             if Instant::now() >= end {
@@ -137,7 +140,10 @@ impl Remote for AwsRemote {
                 .send()
                 .await
                 .map_err(|e| {
-                    if code_of(&e) == Some("InvalidInstanceId") {
+                    if e.as_service_error()
+                        .is_some_and(|s| s.is_invalid_instance_id())
+                        || code_of(&e) == Some("InvalidInstanceId")
+                    {
                         PortError::NotOnline(chunk.join(","))
                     } else {
                         aws_error("SendCommand", &e)
@@ -180,7 +186,13 @@ impl Parameters for AwsParameters {
             .await;
         match r {
             Ok(_) => Ok(true),
-            Err(e) if code_of(&e) == Some("ParameterAlreadyExists") => Ok(false),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_parameter_already_exists())
+                    || code_of(&e) == Some("ParameterAlreadyExists") =>
+            {
+                Ok(false)
+            }
             Err(e) => Err(aws_error("PutParameter", &e)),
         }
     }

@@ -1,0 +1,303 @@
+//! Adapter tests: the requests each adapter sends, and how AWS errors map to port errors.
+//! (aws-smithy-mocks answers in place of AWS; the local cloud proves the same code end to end.)
+
+use std::time::Duration;
+
+use aws_sdk_autoscaling::operation::complete_lifecycle_action::{
+    CompleteLifecycleActionError, CompleteLifecycleActionOutput,
+};
+use aws_sdk_autoscaling::operation::describe_auto_scaling_groups::DescribeAutoScalingGroupsOutput;
+use aws_sdk_autoscaling::types::{
+    AutoScalingGroup, Instance as AsgInstance, LifecycleState, TagDescription,
+};
+use aws_sdk_ec2::operation::describe_instances::DescribeInstancesOutput;
+use aws_sdk_ec2::types::{
+    Instance as Ec2Instance, InstanceState as Ec2State, InstanceStateName, Reservation,
+};
+use aws_sdk_route53::operation::change_resource_record_sets::{
+    ChangeResourceRecordSetsError, ChangeResourceRecordSetsOutput,
+};
+use aws_sdk_route53::types::{ChangeAction, ChangeInfo, ChangeStatus, RrType};
+use aws_sdk_ssm::operation::get_command_invocation::{
+    GetCommandInvocationError, GetCommandInvocationOutput,
+};
+use aws_sdk_ssm::operation::put_parameter::{PutParameterError, PutParameterOutput};
+use aws_sdk_ssm::operation::send_command::SendCommandOutput;
+use aws_sdk_ssm::types::{Command, CommandInvocationStatus};
+use aws_smithy_mocks::{mock, mock_client, RuleMode};
+use aws_smithy_types::error::ErrorMetadata;
+use swarm_core::event::LifecycleAction;
+use swarm_core::model::{InstanceState, ManagerRecord};
+use swarm_core::ports::{
+    ActionResult, CommandStatus, Dns, Fleet, Parameters, PortError, RecordChange, Remote,
+};
+
+use crate::{AwsDns, AwsFleet, AwsParameters, AwsRemote};
+
+fn action() -> LifecycleAction {
+    LifecycleAction {
+        group: "mgr".into(),
+        hook: "swarm-terminate".into(),
+        token: "tok".into(),
+        instance_id: "i-0123456789abcdef0".into(),
+    }
+}
+
+fn fleet(asg: aws_sdk_autoscaling::Client, ec2: aws_sdk_ec2::Client) -> AwsFleet {
+    AwsFleet::new(asg, ec2)
+}
+
+#[tokio::test]
+async fn complete_sends_the_action_and_maps_no_active_action() {
+    let ok = mock!(aws_sdk_autoscaling::Client::complete_lifecycle_action)
+        .match_requests(|r| {
+            r.auto_scaling_group_name() == Some("mgr")
+                && r.lifecycle_hook_name() == Some("swarm-terminate")
+                && r.lifecycle_action_token() == Some("tok")
+                && r.instance_id() == Some("i-0123456789abcdef0")
+                && r.lifecycle_action_result() == Some("CONTINUE")
+        })
+        .then_output(|| CompleteLifecycleActionOutput::builder().build());
+    let gone = mock!(aws_sdk_autoscaling::Client::complete_lifecycle_action).then_error(|| {
+        CompleteLifecycleActionError::generic(
+            ErrorMetadata::builder()
+                .code("ValidationError")
+                .message("No active Lifecycle Action found with instance ID i-0123456789abcdef0")
+                .build(),
+        )
+    });
+    let asg = mock_client!(aws_sdk_autoscaling, RuleMode::Sequential, [&ok, &gone]);
+    let ec2 = mock_client!(aws_sdk_ec2, []);
+    let f = fleet(asg, ec2);
+    f.complete_action(&action(), ActionResult::Continue)
+        .await
+        .unwrap();
+    assert_eq!(
+        f.complete_action(&action(), ActionResult::Continue).await,
+        Err(PortError::NoActiveAction("i-0123456789abcdef0".into()))
+    );
+    assert_eq!(ok.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn cluster_groups_are_found_by_tag_filter() {
+    let rule = mock!(aws_sdk_autoscaling::Client::describe_auto_scaling_groups)
+        .match_requests(|r| {
+            r.filters().len() == 1
+                && r.filters()[0].name() == Some("tag:swarm:cluster")
+                && r.filters()[0].values() == ["blue"]
+        })
+        .then_output(|| {
+            DescribeAutoScalingGroupsOutput::builder()
+                .auto_scaling_groups(
+                    AutoScalingGroup::builder()
+                        .auto_scaling_group_name("blue-managers")
+                        .tags(
+                            TagDescription::builder()
+                                .key("swarm:role")
+                                .value("manager")
+                                .build(),
+                        )
+                        .instances(
+                            AsgInstance::builder()
+                                .instance_id("i-0123456789abcdef0")
+                                .lifecycle_state(LifecycleState::TerminatingWait)
+                                .build(),
+                        )
+                        .build(),
+                )
+                .build()
+        });
+    let f = fleet(
+        mock_client!(aws_sdk_autoscaling, [&rule]),
+        mock_client!(aws_sdk_ec2, []),
+    );
+    let groups = f.groups_tagged("swarm:cluster", "blue").await.unwrap();
+    assert_eq!(groups[0].name, "blue-managers");
+    assert_eq!(groups[0].tag("swarm:role"), Some("manager"));
+    assert_eq!(groups[0].instances[0].lifecycle_state, "Terminating:Wait");
+    assert!(groups[0].instances[0].is_leaving());
+}
+
+#[tokio::test]
+async fn instances_are_described_by_filter_so_unknown_ids_are_not_errors() {
+    let rule = mock!(aws_sdk_ec2::Client::describe_instances)
+        .match_requests(|r| {
+            r.instance_ids().is_empty() && r.filters()[0].name() == Some("instance-id")
+        })
+        .then_output(|| {
+            DescribeInstancesOutput::builder()
+                .reservations(
+                    Reservation::builder()
+                        .instances(
+                            Ec2Instance::builder()
+                                .instance_id("i-0123456789abcdef0")
+                                .private_ip_address("10.0.1.7")
+                                .state(
+                                    Ec2State::builder()
+                                        .name(InstanceStateName::ShuttingDown)
+                                        .build(),
+                                )
+                                .build(),
+                        )
+                        .build(),
+                )
+                .build()
+        });
+    let f = fleet(
+        mock_client!(aws_sdk_autoscaling, []),
+        mock_client!(aws_sdk_ec2, [&rule]),
+    );
+    let got = f
+        .describe_instances(&["i-0123456789abcdef0".into(), "i-0000000000000dead".into()])
+        .await
+        .unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].state, InstanceState::ShuttingDown);
+    assert_eq!(got[0].private_ip, Some("10.0.1.7".parse().unwrap()));
+}
+
+fn record() -> ManagerRecord {
+    ManagerRecord {
+        set_identifier: "i-0123456789abcdef0".into(),
+        ip: "10.0.1.7".parse().unwrap(),
+        ttl: 60,
+    }
+}
+
+#[tokio::test]
+async fn manager_records_are_per_instance_multivalue_answers() {
+    let rule = mock!(aws_sdk_route53::Client::change_resource_record_sets)
+        .match_requests(|r| {
+            let c = &r.change_batch().unwrap().changes()[0];
+            let rs = c.resource_record_set().unwrap();
+            r.hosted_zone_id() == Some("Z1")
+                && c.action() == &ChangeAction::Upsert
+                && rs.name() == "managers.blue.internal."
+                && rs.r#type() == &RrType::A
+                && rs.set_identifier() == Some("i-0123456789abcdef0")
+                && rs.multi_value_answer() == Some(true)
+                && rs.ttl() == Some(60)
+                && rs.resource_records()[0].value() == "10.0.1.7"
+        })
+        .then_output(|| {
+            ChangeResourceRecordSetsOutput::builder()
+                .change_info(
+                    ChangeInfo::builder()
+                        .id("/change/C1")
+                        .status(ChangeStatus::Pending)
+                        .submitted_at(aws_smithy_types::DateTime::from_secs(0))
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+        });
+    let dns = AwsDns::new(mock_client!(aws_sdk_route53, [&rule]));
+    let id = dns
+        .change(
+            "Z1",
+            "managers.blue.internal",
+            vec![RecordChange::Upsert(record())],
+        )
+        .await
+        .unwrap();
+    assert_eq!(id, "/change/C1");
+    assert_eq!(rule.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn deleting_a_record_that_is_gone_is_in_sync() {
+    let rule = mock!(aws_sdk_route53::Client::change_resource_record_sets).then_error(|| {
+        ChangeResourceRecordSetsError::InvalidChangeBatch(
+            aws_sdk_route53::types::error::InvalidChangeBatch::builder()
+                .messages("Tried to delete resource record set [name='managers.blue.internal.', type='A'] but it was not found")
+                .build(),
+        )
+    });
+    let dns = AwsDns::new(mock_client!(aws_sdk_route53, [&rule]));
+    let id = dns
+        .change(
+            "Z1",
+            "managers.blue.internal",
+            vec![RecordChange::Delete(record())],
+        )
+        .await
+        .unwrap();
+    assert!(dns.is_insync(&id).await.unwrap());
+}
+
+#[tokio::test]
+async fn the_init_lock_is_a_conditional_create() {
+    let won = mock!(aws_sdk_ssm::Client::put_parameter)
+        .match_requests(|r| {
+            r.overwrite() == Some(false) && r.name() == Some("/swarm/blue/init-lock/0")
+        })
+        .then_output(|| PutParameterOutput::builder().version(1).build());
+    let lost = mock!(aws_sdk_ssm::Client::put_parameter).then_error(|| {
+        PutParameterError::ParameterAlreadyExists(
+            aws_sdk_ssm::types::error::ParameterAlreadyExists::builder().build(),
+        )
+    });
+    let p = AwsParameters::new(mock_client!(
+        aws_sdk_ssm,
+        RuleMode::Sequential,
+        [&won, &lost]
+    ));
+    assert!(p.create("/swarm/blue/init-lock/0", "i-1 1").await.unwrap());
+    assert!(!p.create("/swarm/blue/init-lock/0", "i-2 1").await.unwrap());
+}
+
+#[tokio::test(start_paused = true)]
+async fn commands_run_shell_script_and_wait_through_invocation_does_not_exist() {
+    let send = mock!(aws_sdk_ssm::Client::send_command)
+        .match_requests(|r| {
+            r.document_name() == Some("AWS-RunShellScript")
+                && r.instance_ids() == ["i-0123456789abcdef0"]
+                && r.parameters().unwrap()["commands"]
+                    == vec!["export A='1'".to_string(), "echo ok".to_string()]
+                && r.parameters().unwrap()["executionTimeout"] == vec!["60".to_string()]
+        })
+        .then_output(|| {
+            SendCommandOutput::builder()
+                .command(Command::builder().command_id("cmd-1").build())
+                .build()
+        });
+    let get = mock!(aws_sdk_ssm::Client::get_command_invocation)
+        .sequence()
+        .error(|| {
+            GetCommandInvocationError::InvocationDoesNotExist(
+                aws_sdk_ssm::types::error::InvocationDoesNotExist::builder().build(),
+            )
+        })
+        .output(|| {
+            GetCommandInvocationOutput::builder()
+                .status(CommandInvocationStatus::InProgress)
+                .build()
+        })
+        .output(|| {
+            GetCommandInvocationOutput::builder()
+                .status(CommandInvocationStatus::Failed)
+                .status_details("Failed")
+                .response_code(3)
+                .standard_output_content("out")
+                .standard_error_content("token missing")
+                .build()
+        })
+        .build();
+    let r = AwsRemote::new(mock_client!(aws_sdk_ssm, RuleMode::MatchAny, [&send, &get]));
+    let res = r
+        .run(
+            &["i-0123456789abcdef0".into()],
+            vec!["export A='1'".into(), "echo ok".into()],
+            Duration::from_secs(60),
+            "test",
+        )
+        .await
+        .unwrap();
+    assert_eq!(res[0].status, CommandStatus::Failed);
+    assert_eq!(
+        (res[0].exit_code, res[0].stderr.as_str()),
+        (3, "token missing")
+    );
+    assert_eq!(get.num_calls(), 3);
+}
