@@ -15,11 +15,7 @@ impl AwsFleet {
         AwsFleet { asg, ec2 }
     }
 
-    async fn groups(
-        &self,
-        names: Option<Vec<String>>,
-        filter: Option<Filter>,
-    ) -> PortResult<Vec<Group>> {
+    async fn groups(&self, names: Option<Vec<String>>, filter: Option<Filter>) -> PortResult<Vec<Group>> {
         let mut out = Vec::new();
         let mut token = None;
         loop {
@@ -51,10 +47,7 @@ impl AwsFleet {
                         .iter()
                         .map(|i| GroupInstance {
                             id: i.instance_id().unwrap_or_default().to_string(),
-                            lifecycle_state: i
-                                .lifecycle_state()
-                                .map(|s| s.as_str().to_string())
-                                .unwrap_or_default(),
+                            lifecycle_state: i.lifecycle_state().map(|s| s.as_str().to_string()).unwrap_or_default(),
                         })
                         .collect(),
                 });
@@ -78,9 +71,7 @@ impl AwsFleet {
         // AWS answers ValidationError "No active Lifecycle Action found with …" once an
         // action was completed, timed out, or its instance is gone.
         let err = aws_error(op, e);
-        if code_of(e) == Some("ValidationError")
-            && err.to_string().contains("No active Lifecycle Action")
-        {
+        if code_of(e) == Some("ValidationError") && err.to_string().contains("No active Lifecycle Action") {
             return PortError::NoActiveAction(action.instance_id.clone());
         }
         err
@@ -93,11 +84,61 @@ impl Fleet for AwsFleet {
     }
 
     async fn groups_tagged(&self, tag_key: &str, value: &str) -> PortResult<Vec<Group>> {
-        let f = Filter::builder()
-            .name(format!("tag:{tag_key}"))
-            .values(value)
-            .build();
+        let f = Filter::builder().name(format!("tag:{tag_key}")).values(value).build();
         self.groups(None, Some(f)).await
+    }
+
+    async fn groups_with_tag_key(&self, tag_key: &str) -> PortResult<Vec<Group>> {
+        let f = Filter::builder().name("tag-key").values(tag_key).build();
+        self.groups(None, Some(f)).await
+    }
+
+    async fn instance_groups(&self, ids: &[String]) -> PortResult<Vec<(String, String)>> {
+        let mut out = Vec::new();
+        for chunk in ids.chunks(50) {
+            let mut token = None;
+            loop {
+                let resp = self
+                    .asg
+                    .describe_auto_scaling_instances()
+                    .set_instance_ids(Some(chunk.to_vec()))
+                    .set_next_token(token)
+                    .send()
+                    .await
+                    .map_err(|e| aws_error("DescribeAutoScalingInstances", &e))?;
+                out.extend(resp.auto_scaling_instances().iter().map(|i| {
+                    (
+                        i.instance_id().unwrap_or_default().to_string(),
+                        i.auto_scaling_group_name().unwrap_or_default().to_string(),
+                    )
+                }));
+                token = resp.next_token().map(str::to_string);
+                if token.is_none() {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn lifecycle_hooks(&self, group: &str) -> PortResult<Vec<(String, String)>> {
+        let resp = self
+            .asg
+            .describe_lifecycle_hooks()
+            .auto_scaling_group_name(group)
+            .send()
+            .await
+            .map_err(|e| aws_error("DescribeLifecycleHooks", &e))?;
+        Ok(resp
+            .lifecycle_hooks()
+            .iter()
+            .map(|h| {
+                (
+                    h.lifecycle_hook_name().unwrap_or_default().to_string(),
+                    h.lifecycle_transition().unwrap_or_default().to_string(),
+                )
+            })
+            .collect())
     }
 
     async fn describe_instances(&self, ids: &[String]) -> PortResult<Vec<Instance>> {
@@ -131,6 +172,7 @@ impl Fleet for AwsFleet {
                         id: i.instance_id().unwrap_or_default().to_string(),
                         state,
                         private_ip: i.private_ip_address().and_then(|ip| ip.parse().ok()),
+                        launched_unix: i.launch_time().map(|t| t.secs().max(0) as u64),
                     });
                 }
                 token = resp.next_token().map(str::to_string);
@@ -142,16 +184,12 @@ impl Fleet for AwsFleet {
         Ok(out)
     }
 
-    async fn complete_action(
-        &self,
-        action: &LifecycleAction,
-        result: ActionResult,
-    ) -> PortResult<()> {
+    async fn complete_action(&self, action: &LifecycleAction, result: ActionResult) -> PortResult<()> {
         self.asg
             .complete_lifecycle_action()
             .auto_scaling_group_name(&action.group)
             .lifecycle_hook_name(&action.hook)
-            .lifecycle_action_token(&action.token)
+            .set_lifecycle_action_token(Some(action.token.clone()).filter(|t| !t.is_empty()))
             .instance_id(&action.instance_id)
             .lifecycle_action_result(result.as_str())
             .send()
@@ -165,7 +203,7 @@ impl Fleet for AwsFleet {
             .record_lifecycle_action_heartbeat()
             .auto_scaling_group_name(&action.group)
             .lifecycle_hook_name(&action.hook)
-            .lifecycle_action_token(&action.token)
+            .set_lifecycle_action_token(Some(action.token.clone()).filter(|t| !t.is_empty()))
             .instance_id(&action.instance_id)
             .send()
             .await

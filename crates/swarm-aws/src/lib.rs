@@ -28,10 +28,7 @@ impl Adapters {
     pub async fn from_env() -> Self {
         let conf = aws_config::defaults(BehaviorVersion::latest()).load().await;
         Adapters {
-            fleet: AwsFleet::new(
-                aws_sdk_autoscaling::Client::new(&conf),
-                aws_sdk_ec2::Client::new(&conf),
-            ),
+            fleet: AwsFleet::new(aws_sdk_autoscaling::Client::new(&conf), aws_sdk_ec2::Client::new(&conf)),
             remote: AwsRemote::new(aws_sdk_ssm::Client::new(&conf)),
             dns: AwsDns::new(aws_sdk_route53::Client::new(&conf)),
             params: AwsParameters::new(aws_sdk_ssm::Client::new(&conf)),
@@ -51,16 +48,11 @@ where
     use aws_smithy_types::error::metadata::ProvideErrorMetadata;
     match (err.code(), err.message()) {
         (Some(code), msg) => PortError::aws(operation, format!("{code}: {}", msg.unwrap_or(""))),
-        _ => PortError::aws(
-            operation,
-            aws_smithy_types::error::display::DisplayErrorContext(err),
-        ),
+        _ => PortError::aws(operation, aws_smithy_types::error::display::DisplayErrorContext(err)),
     }
 }
 
-pub(crate) fn code_of<E, R>(
-    err: &aws_smithy_runtime_api::client::result::SdkError<E, R>,
-) -> Option<&str>
+pub(crate) fn code_of<E, R>(err: &aws_smithy_runtime_api::client::result::SdkError<E, R>) -> Option<&str>
 where
     E: aws_smithy_types::error::metadata::ProvideErrorMetadata,
 {

@@ -85,12 +85,7 @@ impl Dns for AwsDns {
         }
     }
 
-    async fn change(
-        &self,
-        zone: &str,
-        name: &str,
-        changes: Vec<RecordChange>,
-    ) -> PortResult<String> {
+    async fn change(&self, zone: &str, name: &str, changes: Vec<RecordChange>) -> PortResult<String> {
         let only_deletes = changes.iter().all(|c| matches!(c, RecordChange::Delete(_)));
         let mut batch = ChangeBatch::builder().comment("swarm-lifecycle");
         for c in &changes {
@@ -117,16 +112,11 @@ impl Dns for AwsDns {
             .send()
             .await
         {
-            Ok(resp) => Ok(resp
-                .change_info()
-                .map(|c| c.id().to_string())
-                .unwrap_or_default()),
+            Ok(resp) => Ok(resp.change_info().map(|c| c.id().to_string()).unwrap_or_default()),
             // A concurrent delivery deleted it first: the goal state holds.
             Err(e)
                 if only_deletes
-                    && (e
-                        .as_service_error()
-                        .is_some_and(|s| s.is_invalid_change_batch())
+                    && (e.as_service_error().is_some_and(|s| s.is_invalid_change_batch())
                         || code_of(&e) == Some("InvalidChangeBatch"))
                     && format!("{e:?}").contains("not found") =>
             {

@@ -24,7 +24,6 @@ pub fn deadline(ctx: &lambda_runtime::Context) -> tokio::time::Instant {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0);
-    let left = Duration::from_millis(ctx.deadline.saturating_sub(now_ms))
-        .saturating_sub(Duration::from_secs(5));
+    let left = Duration::from_millis(ctx.deadline.saturating_sub(now_ms)).saturating_sub(Duration::from_secs(5));
     tokio::time::Instant::now() + left
 }

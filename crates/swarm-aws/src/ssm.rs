@@ -1,8 +1,6 @@
 use std::time::Duration;
 
-use aws_sdk_ssm::types::{
-    CommandInvocationStatus, InstanceInformationStringFilter, ParameterType, PingStatus,
-};
+use aws_sdk_ssm::types::{CommandInvocationStatus, InstanceInformationStringFilter, ParameterType, PingStatus};
 use swarm_core::ports::{CommandResult, CommandStatus, Parameters, PortError, PortResult, Remote};
 use tokio::time::Instant;
 
@@ -20,12 +18,7 @@ impl AwsRemote {
     }
 
     /// Polls one invocation until it is final or `end` passes.
-    async fn wait(
-        &self,
-        command_id: &str,
-        instance_id: &str,
-        end: Instant,
-    ) -> PortResult<CommandResult> {
+    async fn wait(&self, command_id: &str, instance_id: &str, end: Instant) -> PortResult<CommandResult> {
         let mut delay = Duration::from_millis(200);
         loop {
             let resp = self
@@ -47,9 +40,9 @@ impl AwsRemote {
                     if let Some(status) = status {
                         // Undeliverable: AWS reports Failed with StatusDetails "Undeliverable"/"Terminated".
                         let status = match r.status_details() {
-                            Some("Undeliverable")
-                            | Some("Terminated")
-                            | Some("DeliveryTimedOut") => CommandStatus::Undeliverable,
+                            Some("Undeliverable") | Some("Terminated") | Some("DeliveryTimedOut") => {
+                                CommandStatus::Undeliverable
+                            }
                             _ => status,
                         };
                         return Ok(CommandResult {
@@ -63,8 +56,7 @@ impl AwsRemote {
                 }
                 // Right after SendCommand the invocation may not be visible yet.
                 Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|s| s.is_invocation_does_not_exist())
+                    if e.as_service_error().is_some_and(|s| s.is_invocation_does_not_exist())
                         || code_of(&e) == Some("InvocationDoesNotExist") => {}
                 Err(e) => return Err(aws_error("GetCommandInvocation", &e)),
             }
@@ -140,8 +132,7 @@ impl Remote for AwsRemote {
                 .send()
                 .await
                 .map_err(|e| {
-                    if e.as_service_error()
-                        .is_some_and(|s| s.is_invalid_instance_id())
+                    if e.as_service_error().is_some_and(|s| s.is_invalid_instance_id())
                         || code_of(&e) == Some("InvalidInstanceId")
                     {
                         PortError::NotOnline(chunk.join(","))
@@ -187,8 +178,7 @@ impl Parameters for AwsParameters {
         match r {
             Ok(_) => Ok(true),
             Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_parameter_already_exists())
+                if e.as_service_error().is_some_and(|s| s.is_parameter_already_exists())
                     || code_of(&e) == Some("ParameterAlreadyExists") =>
             {
                 Ok(false)

@@ -7,20 +7,14 @@ use aws_sdk_autoscaling::operation::complete_lifecycle_action::{
     CompleteLifecycleActionError, CompleteLifecycleActionOutput,
 };
 use aws_sdk_autoscaling::operation::describe_auto_scaling_groups::DescribeAutoScalingGroupsOutput;
-use aws_sdk_autoscaling::types::{
-    AutoScalingGroup, Instance as AsgInstance, LifecycleState, TagDescription,
-};
+use aws_sdk_autoscaling::types::{AutoScalingGroup, Instance as AsgInstance, LifecycleState, TagDescription};
 use aws_sdk_ec2::operation::describe_instances::DescribeInstancesOutput;
-use aws_sdk_ec2::types::{
-    Instance as Ec2Instance, InstanceState as Ec2State, InstanceStateName, Reservation,
-};
+use aws_sdk_ec2::types::{Instance as Ec2Instance, InstanceState as Ec2State, InstanceStateName, Reservation};
 use aws_sdk_route53::operation::change_resource_record_sets::{
     ChangeResourceRecordSetsError, ChangeResourceRecordSetsOutput,
 };
 use aws_sdk_route53::types::{ChangeAction, ChangeInfo, ChangeStatus, RrType};
-use aws_sdk_ssm::operation::get_command_invocation::{
-    GetCommandInvocationError, GetCommandInvocationOutput,
-};
+use aws_sdk_ssm::operation::get_command_invocation::{GetCommandInvocationError, GetCommandInvocationOutput};
 use aws_sdk_ssm::operation::put_parameter::{PutParameterError, PutParameterOutput};
 use aws_sdk_ssm::operation::send_command::SendCommandOutput;
 use aws_sdk_ssm::types::{Command, CommandInvocationStatus};
@@ -28,9 +22,7 @@ use aws_smithy_mocks::{mock, mock_client, RuleMode};
 use aws_smithy_types::error::ErrorMetadata;
 use swarm_core::event::LifecycleAction;
 use swarm_core::model::{InstanceState, ManagerRecord};
-use swarm_core::ports::{
-    ActionResult, CommandStatus, Dns, Fleet, Parameters, PortError, RecordChange, Remote,
-};
+use swarm_core::ports::{ActionResult, CommandStatus, Dns, Fleet, Parameters, PortError, RecordChange, Remote};
 
 use crate::{AwsDns, AwsFleet, AwsParameters, AwsRemote};
 
@@ -69,9 +61,7 @@ async fn complete_sends_the_action_and_maps_no_active_action() {
     let asg = mock_client!(aws_sdk_autoscaling, RuleMode::Sequential, [&ok, &gone]);
     let ec2 = mock_client!(aws_sdk_ec2, []);
     let f = fleet(asg, ec2);
-    f.complete_action(&action(), ActionResult::Continue)
-        .await
-        .unwrap();
+    f.complete_action(&action(), ActionResult::Continue).await.unwrap();
     assert_eq!(
         f.complete_action(&action(), ActionResult::Continue).await,
         Err(PortError::NoActiveAction("i-0123456789abcdef0".into()))
@@ -92,12 +82,7 @@ async fn cluster_groups_are_found_by_tag_filter() {
                 .auto_scaling_groups(
                     AutoScalingGroup::builder()
                         .auto_scaling_group_name("blue-managers")
-                        .tags(
-                            TagDescription::builder()
-                                .key("swarm:role")
-                                .value("manager")
-                                .build(),
-                        )
+                        .tags(TagDescription::builder().key("swarm:role").value("manager").build())
                         .instances(
                             AsgInstance::builder()
                                 .instance_id("i-0123456789abcdef0")
@@ -122,9 +107,7 @@ async fn cluster_groups_are_found_by_tag_filter() {
 #[tokio::test]
 async fn instances_are_described_by_filter_so_unknown_ids_are_not_errors() {
     let rule = mock!(aws_sdk_ec2::Client::describe_instances)
-        .match_requests(|r| {
-            r.instance_ids().is_empty() && r.filters()[0].name() == Some("instance-id")
-        })
+        .match_requests(|r| r.instance_ids().is_empty() && r.filters()[0].name() == Some("instance-id"))
         .then_output(|| {
             DescribeInstancesOutput::builder()
                 .reservations(
@@ -133,11 +116,7 @@ async fn instances_are_described_by_filter_so_unknown_ids_are_not_errors() {
                             Ec2Instance::builder()
                                 .instance_id("i-0123456789abcdef0")
                                 .private_ip_address("10.0.1.7")
-                                .state(
-                                    Ec2State::builder()
-                                        .name(InstanceStateName::ShuttingDown)
-                                        .build(),
-                                )
+                                .state(Ec2State::builder().name(InstanceStateName::ShuttingDown).build())
                                 .build(),
                         )
                         .build(),
@@ -194,11 +173,7 @@ async fn manager_records_are_per_instance_multivalue_answers() {
         });
     let dns = AwsDns::new(mock_client!(aws_sdk_route53, [&rule]));
     let id = dns
-        .change(
-            "Z1",
-            "managers.blue.internal",
-            vec![RecordChange::Upsert(record())],
-        )
+        .change("Z1", "managers.blue.internal", vec![RecordChange::Upsert(record())])
         .await
         .unwrap();
     assert_eq!(id, "/change/C1");
@@ -216,11 +191,7 @@ async fn deleting_a_record_that_is_gone_is_in_sync() {
     });
     let dns = AwsDns::new(mock_client!(aws_sdk_route53, [&rule]));
     let id = dns
-        .change(
-            "Z1",
-            "managers.blue.internal",
-            vec![RecordChange::Delete(record())],
-        )
+        .change("Z1", "managers.blue.internal", vec![RecordChange::Delete(record())])
         .await
         .unwrap();
     assert!(dns.is_insync(&id).await.unwrap());
@@ -229,20 +200,12 @@ async fn deleting_a_record_that_is_gone_is_in_sync() {
 #[tokio::test]
 async fn the_init_lock_is_a_conditional_create() {
     let won = mock!(aws_sdk_ssm::Client::put_parameter)
-        .match_requests(|r| {
-            r.overwrite() == Some(false) && r.name() == Some("/swarm/blue/init-lock/0")
-        })
+        .match_requests(|r| r.overwrite() == Some(false) && r.name() == Some("/swarm/blue/init-lock/0"))
         .then_output(|| PutParameterOutput::builder().version(1).build());
     let lost = mock!(aws_sdk_ssm::Client::put_parameter).then_error(|| {
-        PutParameterError::ParameterAlreadyExists(
-            aws_sdk_ssm::types::error::ParameterAlreadyExists::builder().build(),
-        )
+        PutParameterError::ParameterAlreadyExists(aws_sdk_ssm::types::error::ParameterAlreadyExists::builder().build())
     });
-    let p = AwsParameters::new(mock_client!(
-        aws_sdk_ssm,
-        RuleMode::Sequential,
-        [&won, &lost]
-    ));
+    let p = AwsParameters::new(mock_client!(aws_sdk_ssm, RuleMode::Sequential, [&won, &lost]));
     assert!(p.create("/swarm/blue/init-lock/0", "i-1 1").await.unwrap());
     assert!(!p.create("/swarm/blue/init-lock/0", "i-2 1").await.unwrap());
 }
@@ -253,8 +216,7 @@ async fn commands_run_shell_script_and_wait_through_invocation_does_not_exist() 
         .match_requests(|r| {
             r.document_name() == Some("AWS-RunShellScript")
                 && r.instance_ids() == ["i-0123456789abcdef0"]
-                && r.parameters().unwrap()["commands"]
-                    == vec!["export A='1'".to_string(), "echo ok".to_string()]
+                && r.parameters().unwrap()["commands"] == vec!["export A='1'".to_string(), "echo ok".to_string()]
                 && r.parameters().unwrap()["executionTimeout"] == vec!["60".to_string()]
         })
         .then_output(|| {
@@ -295,9 +257,6 @@ async fn commands_run_shell_script_and_wait_through_invocation_does_not_exist() 
         .await
         .unwrap();
     assert_eq!(res[0].status, CommandStatus::Failed);
-    assert_eq!(
-        (res[0].exit_code, res[0].stderr.as_str()),
-        (3, "token missing")
-    );
+    assert_eq!((res[0].exit_code, res[0].stderr.as_str()), (3, "token missing"));
     assert_eq!(get.num_calls(), 3);
 }

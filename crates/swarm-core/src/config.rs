@@ -7,10 +7,7 @@ use thiserror::Error;
 #[derive(Debug, Error, PartialEq)]
 pub enum ConfigError {
     #[error("environment variable {name} is required ({hint})")]
-    Missing {
-        name: &'static str,
-        hint: &'static str,
-    },
+    Missing { name: &'static str, hint: &'static str },
     #[error("environment variable {name}={value:?} is invalid: {reason}")]
     Invalid {
         name: &'static str,
@@ -46,6 +43,8 @@ pub struct Config {
     pub command_timeout: Duration,
     /// A swarm init lock older than this whose holder has no swarm is stale.
     pub init_lock_lease: Duration,
+    /// The reconcile leaves a not-Ready node of a live instance alone this long.
+    pub reconcile_grace: Duration,
     /// Upper bound of any backoff sleep between polls.
     pub poll_max: Duration,
     /// Log every action that would be taken, change nothing.
@@ -61,10 +60,7 @@ impl Config {
                 name: "HOSTED_ZONE_ID",
                 hint: "the Route 53 zone that holds the manager record",
             })?;
-        let hosted_zone_id = hosted_zone_id
-            .trim()
-            .trim_start_matches("/hostedzone/")
-            .to_string();
+        let hosted_zone_id = hosted_zone_id.trim().trim_start_matches("/hostedzone/").to_string();
         if !hosted_zone_id.chars().all(|c| c.is_ascii_alphanumeric()) {
             return Err(ConfigError::Invalid {
                 name: "HOSTED_ZONE_ID",
@@ -98,9 +94,7 @@ impl Config {
             return Err(ConfigError::Invalid {
                 name: "TERMINATE_HEARTBEAT_TIMEOUT_SECONDS",
                 value: format!("{}", terminate_heartbeat_timeout.as_secs_f64()),
-                reason:
-                    "must be at least DNS_TTL_SECONDS + HOLD_EXTRA_SECONDS, or the hold ends early"
-                        .into(),
+                reason: "must be at least DNS_TTL_SECONDS + HOLD_EXTRA_SECONDS, or the hold ends early".into(),
             });
         }
         let prefix = get("SWARM_PARAMETER_PREFIX").unwrap_or_else(|| "/swarm".into());
@@ -148,6 +142,7 @@ impl Config {
             command_timeout: secs("COMMAND_TIMEOUT_SECONDS", 120)?,
             init_lock_lease: secs("INIT_LOCK_LEASE_SECONDS", 600)?,
             poll_max: secs("POLL_MAX_SECONDS", 5)?,
+            reconcile_grace: secs("RECONCILE_GRACE_SECONDS", 300)?,
             dry_run,
         })
     }
@@ -162,12 +157,7 @@ impl Config {
     }
 
     pub fn token_parameter(&self, cluster: &str, role: crate::model::Role) -> String {
-        format!(
-            "{}/{}/join-token/{}",
-            self.parameter_prefix,
-            cluster,
-            role.as_str()
-        )
+        format!("{}/{}/join-token/{}", self.parameter_prefix, cluster, role.as_str())
     }
 
     pub fn lock_path(&self, cluster: &str) -> String {
@@ -176,8 +166,7 @@ impl Config {
 
     /// A config for tests: AWS defaults with a fixed zone.
     pub fn for_tests() -> Self {
-        Self::from_lookup(|k| (k == "HOSTED_ZONE_ID").then(|| "ZTEST".to_string()))
-            .expect("test config is valid")
+        Self::from_lookup(|k| (k == "HOSTED_ZONE_ID").then(|| "ZTEST".to_string())).expect("test config is valid")
     }
 }
 
@@ -187,10 +176,7 @@ mod tests {
     use std::collections::HashMap;
 
     fn with(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let m: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let m: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         Config::from_lookup(|k| m.get(k).cloned())
     }
 
@@ -235,9 +221,7 @@ mod tests {
             ("TERMINATE_HEARTBEAT_TIMEOUT_SECONDS", "9"),
         ])
         .unwrap_err();
-        assert!(e
-            .to_string()
-            .contains("TERMINATE_HEARTBEAT_TIMEOUT_SECONDS"));
+        assert!(e.to_string().contains("TERMINATE_HEARTBEAT_TIMEOUT_SECONDS"));
     }
 
     #[test]

@@ -12,6 +12,8 @@ pub const LAUNCH_DETAIL_TYPE: &str = "EC2 Instance-launch Lifecycle Action";
 pub const TERMINATE_DETAIL_TYPE: &str = "EC2 Instance-terminate Lifecycle Action";
 pub const LAUNCHING: &str = "autoscaling:EC2_INSTANCE_LAUNCHING";
 pub const TERMINATING: &str = "autoscaling:EC2_INSTANCE_TERMINATING";
+pub const ECS_DETAIL_TYPE: &str = "ECS Container Instance State Change";
+pub const SCHEDULED_DETAIL_TYPE: &str = "Scheduled Event";
 
 /// `detail` of "EC2 Instance-launch/terminate Lifecycle Action".
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -29,6 +31,67 @@ pub struct LifecycleActionDetail {
     pub origin: Option<String>,
     #[serde(default)]
     pub destination: Option<String>,
+}
+
+/// `detail` of "ECS Container Instance State Change" (the fields used; others accepted).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContainerInstanceDetail {
+    pub ec2_instance_id: String,
+    pub status: String,
+    #[serde(default)]
+    pub agent_connected: bool,
+    #[serde(default)]
+    pub cluster_arn: Option<String>,
+    #[serde(default)]
+    pub container_instance_arn: Option<String>,
+    #[serde(default)]
+    pub version: Option<u64>,
+}
+
+/// What an ECS container-instance status asks of the swarm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EcsChange {
+    /// ACTIVE with its agent connected: the instance belongs in the swarm.
+    Active,
+    /// DRAINING: drain its node too.
+    Draining,
+    /// INACTIVE (deregistered): the node leaves and is removed.
+    Deregistered,
+    /// REGISTERING, DEREGISTERING, ACTIVE without agent, …: nothing to do yet.
+    Transitional,
+}
+
+/// Parses an ECS container-instance state change.
+pub fn ecs_change(raw: &Value) -> Result<(EventMeta, String, EcsChange), EventError> {
+    let ev = envelope(raw)?;
+    let meta = EventMeta {
+        id: ev.id.clone().unwrap_or_default(),
+        detail_type: ev.detail_type.clone(),
+    };
+    if (ev.source.as_str(), ev.detail_type.as_str()) != ("aws.ecs", ECS_DETAIL_TYPE) {
+        return Err(EventError::Unsupported {
+            event_source: ev.source,
+            detail_type: ev.detail_type,
+        });
+    }
+    let d: ContainerInstanceDetail = serde_json::from_value(ev.detail).map_err(|e| EventError::Detail {
+        detail_type: meta.detail_type.clone(),
+        reason: e.to_string(),
+    })?;
+    if !crate::safe::is_instance_id(&d.ec2_instance_id) {
+        return Err(EventError::Detail {
+            detail_type: meta.detail_type.clone(),
+            reason: format!("ec2InstanceId {:?} is not an instance id", d.ec2_instance_id),
+        });
+    }
+    let change = match (d.status.as_str(), d.agent_connected) {
+        ("ACTIVE", true) => EcsChange::Active,
+        ("DRAINING", _) => EcsChange::Draining,
+        ("INACTIVE", _) => EcsChange::Deregistered,
+        _ => EcsChange::Transitional,
+    };
+    Ok((meta, d.ec2_instance_id, change))
 }
 
 /// Which lifecycle action to complete or heartbeat.
@@ -55,22 +118,34 @@ pub enum Intent {
         group: String,
         action: Option<LifecycleAction>,
     },
+    /// Drain the instance's node but keep it in the swarm (ECS DRAINING).
+    Drain { instance_id: String, group: String },
 }
 
 impl Intent {
     pub fn instance_id(&self) -> &str {
         match self {
-            Intent::Join { instance_id, .. } | Intent::Retire { instance_id, .. } => instance_id,
+            Intent::Join { instance_id, .. }
+            | Intent::Retire { instance_id, .. }
+            | Intent::Drain { instance_id, .. } => instance_id,
         }
     }
     pub fn group(&self) -> &str {
         match self {
-            Intent::Join { group, .. } | Intent::Retire { group, .. } => group,
+            Intent::Join { group, .. } | Intent::Retire { group, .. } | Intent::Drain { group, .. } => group,
         }
     }
     pub fn action(&self) -> Option<&LifecycleAction> {
         match self {
             Intent::Join { action, .. } | Intent::Retire { action, .. } => action.as_ref(),
+            Intent::Drain { .. } => None,
+        }
+    }
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Intent::Join { .. } => "join",
+            Intent::Retire { .. } => "retire",
+            Intent::Drain { .. } => "drain",
         }
     }
 }
@@ -80,10 +155,7 @@ pub enum EventError {
     #[error("not an EventBridge event: {0}")]
     Envelope(String),
     #[error("unsupported event: source {event_source:?}, detail-type {detail_type:?}")]
-    Unsupported {
-        event_source: String,
-        detail_type: String,
-    },
+    Unsupported { event_source: String, detail_type: String },
     #[error("malformed {detail_type:?} detail: {reason}")]
     Detail { detail_type: String, reason: String },
     #[error("test notification (sent once when a hook is created): nothing to do")]
@@ -98,8 +170,7 @@ pub struct EventMeta {
 }
 
 pub fn envelope(raw: &Value) -> Result<EventBridgeEvent<Value>, EventError> {
-    serde_json::from_value::<EventBridgeEvent<Value>>(raw.clone())
-        .map_err(|e| EventError::Envelope(e.to_string()))
+    serde_json::from_value::<EventBridgeEvent<Value>>(raw.clone()).map_err(|e| EventError::Envelope(e.to_string()))
 }
 
 /// Parses a lifecycle-action event into an intent.
@@ -126,8 +197,7 @@ pub fn lifecycle_intent(raw: &Value) -> Result<(EventMeta, Intent), EventError> 
         detail_type: ev.detail_type.clone(),
         reason,
     };
-    let d: LifecycleActionDetail =
-        serde_json::from_value(ev.detail.clone()).map_err(|e| bad(e.to_string()))?;
+    let d: LifecycleActionDetail = serde_json::from_value(ev.detail.clone()).map_err(|e| bad(e.to_string()))?;
     if d.lifecycle_transition != expect_transition {
         return Err(bad(format!(
             "LifecycleTransition {:?} does not match the detail-type",
@@ -141,9 +211,7 @@ pub fn lifecycle_intent(raw: &Value) -> Result<(EventMeta, Intent), EventError> 
         )));
     }
     if d.auto_scaling_group_name.is_empty() || d.auto_scaling_group_name.len() > 255 {
-        return Err(bad(
-            "AutoScalingGroupName must have 1 to 255 characters".into()
-        ));
+        return Err(bad("AutoScalingGroupName must have 1 to 255 characters".into()));
     }
     let action = Some(LifecycleAction {
         group: d.auto_scaling_group_name.clone(),
@@ -192,9 +260,7 @@ mod tests {
     fn launch_becomes_join() {
         let (meta, intent) = lifecycle_intent(&launch()).unwrap();
         assert_eq!(meta.id, "12345678-1234-1234-1234-123456789012");
-        assert!(
-            matches!(intent, Intent::Join { ref instance_id, .. } if instance_id == "i-0123456789abcdef0")
-        );
+        assert!(matches!(intent, Intent::Join { ref instance_id, .. } if instance_id == "i-0123456789abcdef0"));
         assert_eq!(intent.action().unwrap().hook, "launch");
     }
 
@@ -203,49 +269,58 @@ mod tests {
         let mut e = launch();
         e["detail-type"] = json!(TERMINATE_DETAIL_TYPE);
         e["detail"]["LifecycleTransition"] = json!(TERMINATING);
-        assert!(matches!(
-            lifecycle_intent(&e).unwrap().1,
-            Intent::Retire { .. }
-        ));
+        assert!(matches!(lifecycle_intent(&e).unwrap().1, Intent::Retire { .. }));
+    }
+
+    fn ecs(status: &str, connected: bool) -> Value {
+        json!({
+          "version": "0", "id": "8952ba83-7be2-4ab5-9c32-6687532d15a2",
+          "detail-type": "ECS Container Instance State Change", "source": "aws.ecs",
+          "account": "111122223333", "time": "2016-12-06T16:41:06Z", "region": "us-east-1",
+          "resources": ["arn:aws:ecs:us-east-1:111122223333:container-instance/b54a2a04-046f-4331-9d74-3f6d7f6ca315"],
+          "detail": {
+            "agentConnected": connected, "clusterArn": "arn:aws:ecs:us-east-1:111122223333:cluster/default",
+            "containerInstanceArn": "arn:aws:ecs:us-east-1:111122223333:container-instance/b54a2a04-046f-4331-9d74-3f6d7f6ca315",
+            "ec2InstanceId": "i-0123456789abcdef0", "status": status, "version": 14801,
+            "registeredResources": [], "remainingResources": [], "attributes": [], "updatedAt": "2016-12-06T16:41:06.991Z"
+          }
+        })
+    }
+
+    #[test]
+    fn ecs_statuses_map_to_changes() {
+        assert_eq!(ecs_change(&ecs("ACTIVE", true)).unwrap().2, EcsChange::Active);
+        assert_eq!(ecs_change(&ecs("ACTIVE", false)).unwrap().2, EcsChange::Transitional);
+        assert_eq!(ecs_change(&ecs("DRAINING", true)).unwrap().2, EcsChange::Draining);
+        assert_eq!(ecs_change(&ecs("INACTIVE", false)).unwrap().2, EcsChange::Deregistered);
+        assert_eq!(
+            ecs_change(&ecs("REGISTERING", false)).unwrap().2,
+            EcsChange::Transitional
+        );
+        let mut bad = ecs("ACTIVE", true);
+        bad["detail"]["ec2InstanceId"] = json!("i-$(id)");
+        assert!(matches!(ecs_change(&bad), Err(EventError::Detail { .. })));
+        assert!(matches!(ecs_change(&launch()), Err(EventError::Unsupported { .. })));
     }
 
     #[test]
     fn bad_inputs_are_errors_not_panics() {
-        assert!(matches!(
-            lifecycle_intent(&json!("x")),
-            Err(EventError::Envelope(_))
-        ));
-        assert!(matches!(
-            lifecycle_intent(&json!({})),
-            Err(EventError::Envelope(_))
-        ));
+        assert!(matches!(lifecycle_intent(&json!("x")), Err(EventError::Envelope(_))));
+        assert!(matches!(lifecycle_intent(&json!({})), Err(EventError::Envelope(_))));
         let mut e = launch();
         e["detail-type"] = json!("EC2 Instance State-change Notification");
-        assert!(matches!(
-            lifecycle_intent(&e),
-            Err(EventError::Unsupported { .. })
-        ));
+        assert!(matches!(lifecycle_intent(&e), Err(EventError::Unsupported { .. })));
         let mut e = launch();
         e["detail"]["EC2InstanceId"] = json!(42);
-        assert!(matches!(
-            lifecycle_intent(&e),
-            Err(EventError::Detail { .. })
-        ));
+        assert!(matches!(lifecycle_intent(&e), Err(EventError::Detail { .. })));
         let mut e = launch();
         e["detail"]["EC2InstanceId"] = json!("i-1; reboot");
-        assert!(matches!(
-            lifecycle_intent(&e),
-            Err(EventError::Detail { .. })
-        ));
+        assert!(matches!(lifecycle_intent(&e), Err(EventError::Detail { .. })));
         let mut e = launch();
         e["detail"]["LifecycleTransition"] = json!(TERMINATING);
-        assert!(matches!(
-            lifecycle_intent(&e),
-            Err(EventError::Detail { .. })
-        ));
+        assert!(matches!(lifecycle_intent(&e), Err(EventError::Detail { .. })));
         let mut e = launch();
-        e["detail"] =
-            json!({"Event": "autoscaling:TEST_NOTIFICATION", "AutoScalingGroupName": "mgr"});
+        e["detail"] = json!({"Event": "autoscaling:TEST_NOTIFICATION", "AutoScalingGroupName": "mgr"});
         assert_eq!(lifecycle_intent(&e), Err(EventError::TestNotification));
     }
 }

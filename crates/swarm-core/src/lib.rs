@@ -8,11 +8,13 @@ pub mod memory;
 pub mod model;
 pub mod plan;
 pub mod ports;
+pub mod reconcile;
 pub mod safe;
 pub mod scripts;
 pub mod telemetry;
 
 pub use config::Config;
+pub use lifecycle::Lifecycle;
 
 /// Masks anything shaped like a swarm join token.
 pub fn redact(s: &str) -> String {

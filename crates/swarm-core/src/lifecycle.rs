@@ -12,14 +12,9 @@ use tokio::time::Instant;
 use tracing::{error, info, info_span, warn, Instrument};
 
 use crate::event::{self, EventError, Intent};
-use crate::model::{
-    membership, Group, Instance, ManagerRecord, Membership, NodeStatus, Probe, Role, SwarmView,
-};
+use crate::model::{membership, Group, Instance, ManagerRecord, Membership, NodeStatus, Probe, Role, SwarmView};
 use crate::plan::{self, JoinDecision, JoinSnapshot, LockEntry, Peer, RetireSnapshot, RetireStep};
-use crate::ports::{
-    ActionResult, CommandResult, Dns, Fleet, Parameters, PortError, PortResult, RecordChange,
-    Remote,
-};
+use crate::ports::{ActionResult, CommandResult, Dns, Fleet, Parameters, PortError, PortResult, RecordChange, Remote};
 use crate::safe::script_commands;
 use crate::scripts::{self, output_value};
 use crate::telemetry::metric;
@@ -62,7 +57,7 @@ struct Member {
     dns_name: Option<String>,
 }
 
-fn unix_now() -> u64 {
+pub(crate) fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -94,11 +89,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
     /// Handles one lifecycle event. Bad input is logged and answered with success (an
     /// error would make Lambda retry an event that can never succeed). Err is returned
     /// only for failures a later delivery can fix.
-    pub async fn handle(
-        &self,
-        raw: &Value,
-        deadline: Option<Instant>,
-    ) -> Result<Outcome, PortError> {
+    pub async fn handle(&self, raw: &Value, deadline: Option<Instant>) -> Result<Outcome, PortError> {
         let (meta, intent) = match event::lifecycle_intent(raw) {
             Ok(x) => x,
             Err(EventError::TestNotification) => {
@@ -115,31 +106,74 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
             event_id = %meta.id,
             instance_id = %intent.instance_id(),
             group = %intent.group(),
-            transition = if matches!(intent, Intent::Join { .. }) { "launch" } else { "terminate" },
+            intent = intent.kind(),
         );
         self.handle_intent(intent, deadline).instrument(span).await
     }
 
-    pub async fn handle_intent(
-        &self,
-        intent: Intent,
-        deadline: Option<Instant>,
-    ) -> Result<Outcome, PortError> {
+    /// Handles an ECS "Container Instance State Change": the instance's group (and so its
+    /// cluster and role) is looked up; instances outside any cluster get one log line.
+    pub async fn handle_ecs(&self, raw: &Value, deadline: Option<Instant>) -> Result<Outcome, PortError> {
+        let (meta, instance_id, change) = match event::ecs_change(raw) {
+            Ok(x) => x,
+            Err(e) => {
+                error!(step = "parse", outcome = "invalid", error = %e, "event rejected");
+                return Ok(Outcome::new("invalid", None, e.to_string()));
+            }
+        };
+        let span = info_span!("ecs", event_id = %meta.id, instance_id = %instance_id, change = ?change);
+        async {
+            if change == event::EcsChange::Transitional {
+                info!(step = "parse", outcome = "ignored", "transitional status");
+                return Ok(Outcome::new("ignored", Some(&instance_id), "transitional status"));
+            }
+            let groups = self
+                .retry("describe_instance_group", || {
+                    self.fleet.instance_groups(std::slice::from_ref(&instance_id))
+                })
+                .await?;
+            let Some((_, group)) = groups.into_iter().next() else {
+                info!(
+                    step = "group",
+                    outcome = "ignored",
+                    "instance is in no Auto Scaling group"
+                );
+                return Ok(Outcome::new(
+                    "ignored",
+                    Some(&instance_id),
+                    "instance is in no Auto Scaling group",
+                ));
+            };
+            let intent = match change {
+                event::EcsChange::Active => Intent::Join {
+                    instance_id,
+                    group,
+                    action: None,
+                },
+                event::EcsChange::Draining => Intent::Drain { instance_id, group },
+                event::EcsChange::Deregistered | event::EcsChange::Transitional => Intent::Retire {
+                    instance_id,
+                    group,
+                    action: None,
+                },
+            };
+            self.handle_intent(intent, deadline).await
+        }
+        .instrument(span)
+        .await
+    }
+
+    pub async fn handle_intent(&self, intent: Intent, deadline: Option<Instant>) -> Result<Outcome, PortError> {
         let started = Instant::now();
         let group_name = intent.group().to_string();
         let id = intent.instance_id().to_string();
         let group = self
             .retry("describe_group", || {
-                self.fleet
-                    .describe_groups(std::slice::from_ref(&group_name))
+                self.fleet.describe_groups(std::slice::from_ref(&group_name))
             })
             .await?;
         let Some(group) = group.into_iter().next() else {
-            warn!(
-                step = "group",
-                outcome = "ignored",
-                "Auto Scaling group not found"
-            );
+            warn!(step = "group", outcome = "ignored", "Auto Scaling group not found");
             return Ok(Outcome::new("ignored", Some(&id), "group not found"));
         };
         let member = match membership(&group, &self.cfg) {
@@ -179,10 +213,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
         info!(step = "start", cluster = %member.cluster, role = %member.role, "handling");
         let outcome = match &intent {
             Intent::Join { .. } => {
-                let budget_end = clamp(
-                    Instant::now() + self.cfg.agent_wait + self.cfg.join_budget,
-                    deadline,
-                );
+                let budget_end = clamp(Instant::now() + self.cfg.agent_wait + self.cfg.join_budget, deadline);
                 self.join(&intent, &member, budget_end).await
             }
             Intent::Retire { .. } => {
@@ -191,6 +222,13 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
                     deadline,
                 );
                 self.retire(&intent, &member, budget_end).await
+            }
+            Intent::Drain { .. } => {
+                let budget_end = clamp(
+                    Instant::now() + self.cfg.drain_timeout + Duration::from_secs(30),
+                    deadline,
+                );
+                self.drain_only(&intent, &member, budget_end).await
             }
         };
         metric(
@@ -201,21 +239,9 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
             "Milliseconds",
         );
         if let Ok(o) = &outcome {
-            metric(
-                &member.cluster,
-                member.role.as_str(),
-                &metric_name(o),
-                1.0,
-                "Count",
-            );
+            metric(&member.cluster, member.role.as_str(), &metric_name(o), 1.0, "Count");
         } else {
-            metric(
-                &member.cluster,
-                member.role.as_str(),
-                "Failures",
-                1.0,
-                "Count",
-            );
+            metric(&member.cluster, member.role.as_str(), "Failures", 1.0, "Count");
         }
         outcome
     }
@@ -242,9 +268,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
                     .and_then(|v| v.into_iter().next());
                 if !inst.as_ref().is_some_and(|i| i.state.is_alive()) {
                     info!(step = "wait-agent", outcome = "gone", "instance is gone");
-                    return self
-                        .finish(intent, ActionResult::Abandon, "instance is gone")
-                        .await;
+                    return self.finish(intent, ActionResult::Abandon, "instance is gone").await;
                 }
                 if self.cfg.dry_run {
                     info!(
@@ -252,16 +276,9 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
                         outcome = "dry-run",
                         "agent offline; would wait for it"
                     );
-                    return Ok(Outcome::new(
-                        "dry-run",
-                        Some(id),
-                        "agent offline; would wait",
-                    ));
+                    return Ok(Outcome::new("dry-run", Some(id), "agent offline; would wait"));
                 }
-                let reason = format!(
-                    "SSM agent not Online after {}s",
-                    self.cfg.agent_wait.as_secs()
-                );
+                let reason = format!("SSM agent not Online after {}s", self.cfg.agent_wait.as_secs());
                 return self.finish(intent, ActionResult::Abandon, &reason).await;
             }
             backoff.wait(agent_end).await;
@@ -290,11 +307,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
                 let path = self.cfg.lock_path(&m.cluster);
                 match self.params.list(&path).await {
                     Ok(list) => {
-                        snap.locks = Some(
-                            list.iter()
-                                .filter_map(|(n, v)| LockEntry::parse(&path, n, v))
-                                .collect(),
-                        );
+                        snap.locks = Some(list.iter().filter_map(|(n, v)| LockEntry::parse(&path, n, v)).collect());
                         decision = plan::decide_join(&snap);
                     }
                     Err(e) => {
@@ -306,17 +319,11 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
             }
             info!(step = "plan", decision = ?decision);
             if self.cfg.dry_run {
-                return Ok(Outcome::new(
-                    "dry-run",
-                    Some(id),
-                    format!("would {decision:?}"),
-                ));
+                return Ok(Outcome::new("dry-run", Some(id), format!("would {decision:?}")));
             }
             let ip = snap.instance.as_ref().and_then(|i| i.private_ip);
             let attempt = match decision {
-                JoinDecision::Gone(reason) => {
-                    return self.finish(intent, ActionResult::Abandon, &reason).await
-                }
+                JoinDecision::Gone(reason) => return self.finish(intent, ActionResult::Abandon, &reason).await,
                 JoinDecision::NeedLocks => unreachable!("locks were read above"),
                 JoinDecision::Wait(reason) => {
                     info!(step = "wait-swarm", outcome = "waiting", %reason);
@@ -328,13 +335,10 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
                     let node_id = snap.self_probe.as_ref().and_then(|p| p.node_id.clone());
                     self.verify_ready(id, node_id, &verify_on, end).await
                 }
-                JoinDecision::Init { generation, held } => {
-                    self.init(id, m, ip, generation, held, end).await
+                JoinDecision::Init { generation, held } => self.init(id, m, ip, generation, held, end).await,
+                JoinDecision::JoinVia { manager, manager_ip } => {
+                    self.join_via(id, m, ip, &manager, manager_ip, end).await
                 }
-                JoinDecision::JoinVia {
-                    manager,
-                    manager_ip,
-                } => self.join_via(id, m, ip, &manager, manager_ip, end).await,
             };
             match attempt {
                 Ok(()) => {}
@@ -352,10 +356,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
                         ip,
                         ttl: self.cfg.dns_ttl.as_secs(),
                     };
-                    if let Err(e) = self
-                        .change_and_wait(name, RecordChange::Upsert(record), end)
-                        .await
-                    {
+                    if let Err(e) = self.change_and_wait(name, RecordChange::Upsert(record), end).await {
                         // The node is in the swarm; the reconcile repairs the record.
                         error!(step = "dns-add", outcome = "failed", error = %e);
                     } else {
@@ -364,23 +365,17 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
                 }
             }
             metric(&m.cluster, m.role.as_str(), "Joins", 1.0, "Count");
-            return self
-                .finish(intent, ActionResult::Continue, "node is Ready")
-                .await;
+            return self.finish(intent, ActionResult::Continue, "node is Ready").await;
         }
     }
 
     async fn observe_join(&self, id: &str, m: &Member) -> PortResult<JoinSnapshot> {
-        let groups = self
-            .fleet
-            .groups_tagged(&self.cfg.cluster_tag, &m.cluster)
-            .await?;
+        let groups = self.fleet.groups_tagged(&self.cfg.cluster_tag, &m.cluster).await?;
         let peer_ids = manager_ids(&groups, &self.cfg, id);
         let mut ids = vec![id.to_string()];
         ids.extend(peer_ids.iter().cloned());
         let instances = self.fleet.describe_instances(&ids).await?;
-        let by_id: HashMap<&str, &Instance> =
-            instances.iter().map(|i| (i.id.as_str(), i)).collect();
+        let by_id: HashMap<&str, &Instance> = instances.iter().map(|i| (i.id.as_str(), i)).collect();
         let alive: Vec<String> = ids
             .iter()
             .filter(|i| by_id.get(i.as_str()).is_some_and(|x| x.state.is_alive()))
@@ -490,10 +485,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
             &[
                 ("MANAGER_ADDR", manager_ip.to_string()),
                 ("ADVERTISE_ADDR", ip.to_string()),
-                (
-                    "TOKEN_PARAMETER",
-                    self.cfg.token_parameter(&m.cluster, m.role),
-                ),
+                ("TOKEN_PARAMETER", self.cfg.token_parameter(&m.cluster, m.role)),
             ],
             scripts::JOIN,
         );
@@ -508,8 +500,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
                 )],
                 scripts::PUBLISH_TOKENS,
             );
-            self.run_one(manager, publish, "publish join tokens")
-                .await?;
+            self.run_one(manager, publish, "publish join tokens").await?;
             r = self.run_raw(id, cmds, "swarm join").await?;
         }
         if !r.ok() {
@@ -521,13 +512,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
     }
 
     /// Waits on a manager until the node is Ready, and labels it with its instance id.
-    async fn verify_ready(
-        &self,
-        id: &str,
-        node_id: Option<String>,
-        on: &str,
-        end: Instant,
-    ) -> Result<(), Retry> {
+    async fn verify_ready(&self, id: &str, node_id: Option<String>, on: &str, end: Instant) -> Result<(), Retry> {
         let node_id = node_id
             .filter(|n| crate::safe::is_node_id(n))
             .ok_or_else(|| Retry("node id unknown".into()))?;
@@ -551,24 +536,16 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
 
     // ---------------------------------------------------------------- retire
 
-    async fn retire(
-        &self,
-        intent: &Intent,
-        m: &Member,
-        end: Instant,
-    ) -> Result<Outcome, PortError> {
+    async fn retire(&self, intent: &Intent, m: &Member, end: Instant) -> Result<Outcome, PortError> {
         let id = intent.instance_id();
         let snap = self.observe_retire(id, m).await?;
         let steps = plan::plan_retire(&snap);
         info!(step = "plan", steps = ?steps);
         if self.cfg.dry_run {
-            return Ok(Outcome::new(
-                "dry-run",
-                Some(id),
-                format!("would {steps:?}"),
-            ));
+            return Ok(Outcome::new("dry-run", Some(id), format!("would {steps:?}")));
         }
-        let holds = m.role == Role::Manager && m.dns_name.is_some();
+        // Only a terminating instance is held; an ECS deregistration has nothing to hold.
+        let holds = m.role == Role::Manager && m.dns_name.is_some() && intent.action().is_some();
         let mut hold_started: Option<Instant> = None;
         let mut last_heartbeat = Instant::now();
         let operator = snap.operator.clone().unwrap_or_default();
@@ -577,8 +554,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
                 RetireStep::RemoveRecords(records) => {
                     let name = m.dns_name.clone().unwrap_or_default();
                     for r in records {
-                        self.change_and_wait(&name, RecordChange::Delete(r), end)
-                            .await?;
+                        self.change_and_wait(&name, RecordChange::Delete(r), end).await?;
                     }
                     info!(step = "dns-remove", outcome = "insync");
                     metric(&m.cluster, m.role.as_str(), "DnsChanges", 1.0, "Count");
@@ -637,39 +613,45 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
             if Instant::now() < release {
                 // No sleeping: the hook's heartbeat timeout (= TTL + extra, DefaultResult
                 // CONTINUE), re-armed at INSYNC, releases the instance.
-                let secs = release
-                    .saturating_duration_since(Instant::now())
-                    .as_secs_f64();
+                let secs = release.saturating_duration_since(Instant::now()).as_secs_f64();
                 info!(
                     step = "hold",
                     outcome = "held",
                     release_in_secs = secs,
                     "termination held by the hook timeout"
                 );
-                let mut o = Outcome::new(
-                    "held",
-                    Some(id),
-                    format!("released by the hook timeout in {secs:.1}s"),
-                );
+                let mut o = Outcome::new("held", Some(id), format!("released by the hook timeout in {secs:.1}s"));
                 o.result = Some("CONTINUE");
                 return Ok(o);
             }
         }
-        self.finish(intent, ActionResult::Continue, "node retired")
-            .await
+        self.finish(intent, ActionResult::Continue, "node retired").await
+    }
+
+    /// ECS DRAINING: the node stops taking tasks, its tasks move; it stays in the swarm.
+    async fn drain_only(&self, intent: &Intent, m: &Member, end: Instant) -> Result<Outcome, PortError> {
+        let id = intent.instance_id();
+        let snap = self.observe_retire(id, m).await?;
+        let (Some(operator), Some(node)) = (snap.operator, snap.node) else {
+            info!(step = "drain", outcome = "skipped", "no node or no live manager");
+            return Ok(Outcome::new("done", Some(id), "nothing to drain"));
+        };
+        if self.cfg.dry_run {
+            return Ok(Outcome::new("dry-run", Some(id), format!("would drain {}", node.id)));
+        }
+        let mut last = Instant::now();
+        self.drain(intent, &operator, &node.id, end, &mut last).await;
+        metric(&m.cluster, m.role.as_str(), "Drains", 1.0, "Count");
+        Ok(Outcome::new("done", Some(id), "node drained"))
     }
 
     async fn observe_retire(&self, id: &str, m: &Member) -> PortResult<RetireSnapshot> {
-        let groups = self
-            .fleet
-            .groups_tagged(&self.cfg.cluster_tag, &m.cluster)
-            .await?;
+        let groups = self.fleet.groups_tagged(&self.cfg.cluster_tag, &m.cluster).await?;
         let peer_ids = manager_ids(&groups, &self.cfg, id);
         let mut ids = vec![id.to_string()];
         ids.extend(peer_ids.iter().cloned());
         let instances = self.fleet.describe_instances(&ids).await?;
-        let by_id: HashMap<&str, &Instance> =
-            instances.iter().map(|i| (i.id.as_str(), i)).collect();
+        let by_id: HashMap<&str, &Instance> = instances.iter().map(|i| (i.id.as_str(), i)).collect();
         let me = by_id.get(id).map(|i| (*i).clone());
         let alive: Vec<String> = ids
             .iter()
@@ -681,9 +663,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
         } else {
             self.remote.online(&alive).await?.into_iter().collect()
         };
-        let probes = self
-            .probe(&online.iter().cloned().collect::<Vec<_>>())
-            .await?;
+        let probes = self.probe(&online.iter().cloned().collect::<Vec<_>>()).await?;
         let mut live: Vec<&String> = peer_ids
             .iter()
             .filter(|p| probes.get(*p).is_some_and(Probe::is_live_manager))
@@ -694,11 +674,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
         // The first live manager that answers the node list operates; others are fallbacks.
         for candidate in live {
             match self
-                .run_one(
-                    candidate,
-                    script_commands(&[], scripts::NODE_LIST),
-                    "list nodes",
-                )
+                .run_one(candidate, script_commands(&[], scripts::NODE_LIST), "list nodes")
                 .await
             {
                 Ok(r) => {
@@ -715,9 +691,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
         let node = view.node_of(id, ip).cloned();
         let other_ready_managers = view
             .managers()
-            .filter(|n| {
-                n.status == NodeStatus::Ready && Some(&n.id) != node.as_ref().map(|x| &x.id)
-            })
+            .filter(|n| n.status == NodeStatus::Ready && Some(&n.id) != node.as_ref().map(|x| &x.id))
             .count();
         let records = match (&m.dns_name, m.role) {
             (Some(name), Role::Manager) => self
@@ -735,8 +709,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
             has_dns: m.dns_name.is_some(),
             instance: me,
             records,
-            self_is_last_manager: operator.is_none()
-                && probes.get(id).is_some_and(Probe::is_live_manager),
+            self_is_last_manager: operator.is_none() && probes.get(id).is_some_and(Probe::is_live_manager),
             operator,
             node,
             other_ready_managers,
@@ -744,14 +717,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
         })
     }
 
-    async fn drain(
-        &self,
-        intent: &Intent,
-        operator: &str,
-        node_id: &str,
-        end: Instant,
-        last_heartbeat: &mut Instant,
-    ) {
+    async fn drain(&self, intent: &Intent, operator: &str, node_id: &str, end: Instant, last_heartbeat: &mut Instant) {
         let hb_every = self.cfg.terminate_heartbeat_timeout.mul_f64(0.5);
         // Each poll returns well inside the hook timeout, so a heartbeat is never late.
         let poll = self
@@ -760,15 +726,9 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
             .mul_f64(0.3)
             .clamp(Duration::from_secs(1), Duration::from_secs(20));
         loop {
-            let wait = end
-                .saturating_duration_since(Instant::now())
-                .min(poll)
-                .as_secs();
+            let wait = end.saturating_duration_since(Instant::now()).min(poll).as_secs();
             let cmds = script_commands(
-                &[
-                    ("NODE_ID", node_id.to_string()),
-                    ("WAIT_SECONDS", wait.to_string()),
-                ],
+                &[("NODE_ID", node_id.to_string()), ("WAIT_SECONDS", wait.to_string())],
                 scripts::DRAIN,
             );
             let (remaining, pending) = match self.run_one(operator, cmds, "drain").await {
@@ -809,17 +769,10 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
 
     // ---------------------------------------------------------------- shared steps
 
-    async fn change_and_wait(
-        &self,
-        name: &str,
-        change: RecordChange,
-        end: Instant,
-    ) -> Result<(), PortError> {
+    async fn change_and_wait(&self, name: &str, change: RecordChange, end: Instant) -> Result<(), PortError> {
         let zone = &self.cfg.hosted_zone_id;
         let change_id = self
-            .retry("change_record", || {
-                self.dns.change(zone, name, vec![change.clone()])
-            })
+            .retry("change_record", || self.dns.change(zone, name, vec![change.clone()]))
             .await?;
         let mut backoff = Backoff::new(self.cfg.poll_max.min(Duration::from_secs(2)));
         let wait_end = clamp(Instant::now() + Duration::from_secs(300), Some(end));
@@ -856,12 +809,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
 
     /// Completes the lifecycle action (if the intent has one). An action that is no
     /// longer waiting is not an error: a redelivery, or the hook timed out.
-    async fn finish(
-        &self,
-        intent: &Intent,
-        result: ActionResult,
-        reason: &str,
-    ) -> Result<Outcome, PortError> {
+    async fn finish(&self, intent: &Intent, result: ActionResult, reason: &str) -> Result<Outcome, PortError> {
         let id = intent.instance_id();
         let mut o = Outcome::new("completed", Some(id), reason);
         o.result = Some(result.as_str());
@@ -875,9 +823,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
             return Ok(o);
         }
         match self
-            .retry("complete_action", || {
-                self.fleet.complete_action(action, result)
-            })
+            .retry("complete_action", || self.fleet.complete_action(action, result))
             .await
         {
             Ok(()) => {
@@ -905,12 +851,35 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
         }
     }
 
-    async fn run_raw(
-        &self,
-        on: &str,
-        cmds: Vec<String>,
-        what: &str,
-    ) -> Result<CommandResult, Retry> {
+    /// Runs a script and maps failure to its summary (for callers that only report).
+    pub(crate) async fn run_checked(&self, on: &str, cmds: Vec<String>, what: &str) -> Result<(), String> {
+        self.run_one(on, cmds, what).await.map(|_| ()).map_err(|Retry(e)| e)
+    }
+
+    /// The swarm's nodes as `on` sees them, a page at a time: SSM keeps 24,000 characters
+    /// of output, about 150 nodes.
+    pub(crate) async fn node_list(&self, on: &str) -> Result<SwarmView, String> {
+        const PAGE: usize = 150;
+        let mut view = SwarmView::default();
+        let mut offset = 0;
+        loop {
+            let cmds = script_commands(
+                &[("OFFSET", offset.to_string()), ("LIMIT", PAGE.to_string())],
+                scripts::NODE_LIST,
+            );
+            let r = self.run_one(on, cmds, "list nodes").await.map_err(|Retry(e)| e)?;
+            let total: usize = output_value(&r.stdout, "total")
+                .and_then(|t| t.parse().ok())
+                .unwrap_or(0);
+            view.nodes.extend(SwarmView::parse(&r.stdout).nodes);
+            offset += PAGE;
+            if offset >= total {
+                return Ok(view);
+            }
+        }
+    }
+
+    async fn run_raw(&self, on: &str, cmds: Vec<String>, what: &str) -> Result<CommandResult, Retry> {
         let results = self
             .remote
             .run(&[on.to_string()], cmds, self.cfg.command_timeout, what)
@@ -922,12 +891,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
             .ok_or_else(|| Retry(format!("{what} on {on}: no result")))
     }
 
-    async fn run_one(
-        &self,
-        on: &str,
-        cmds: Vec<String>,
-        what: &str,
-    ) -> Result<CommandResult, Retry> {
+    async fn run_one(&self, on: &str, cmds: Vec<String>, what: &str) -> Result<CommandResult, Retry> {
         let r = self.run_raw(on, cmds, what).await?;
         if r.ok() {
             Ok(r)

@@ -21,6 +21,8 @@ pub struct SimNode {
     pub ready: bool,
     pub drained: bool,
     pub labelled: bool,
+    /// Unix seconds of the node's last status change.
+    pub updated: u64,
 }
 
 #[derive(Debug, Default)]
@@ -75,14 +77,11 @@ impl World {
                 id: id.into(),
                 state: InstanceState::Running,
                 private_ip: Some(ip.parse().expect("ip")),
+                launched_unix: Some(0),
             },
         );
         s.online.insert(id.into());
-        let g = s
-            .groups
-            .iter_mut()
-            .find(|g| g.name == group)
-            .expect("group");
+        let g = s.groups.iter_mut().find(|g| g.name == group).expect("group");
         g.instances.push(GroupInstance {
             id: id.into(),
             lifecycle_state: "Pending:Wait".into(),
@@ -98,11 +97,7 @@ impl World {
     }
 
     pub fn node_of(&self, id: &str) -> Option<SimNode> {
-        self.state()
-            .nodes
-            .values()
-            .find(|n| n.instance_id == id)
-            .cloned()
+        self.state().nodes.values().find(|n| n.instance_id == id).cloned()
     }
 }
 
@@ -112,10 +107,7 @@ fn env_of(commands: &[String]) -> HashMap<String, String> {
         .filter_map(|c| c.strip_prefix("export "))
         .filter_map(shlex::split)
         .filter_map(|w| w.into_iter().next())
-        .filter_map(|kv| {
-            kv.split_once('=')
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-        })
+        .filter_map(|kv| kv.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
         .collect()
 }
 
@@ -157,34 +149,22 @@ impl State {
                 ready: true,
                 drained: false,
                 labelled: false,
+                updated: 0,
             },
         );
         id
     }
 
-    fn exec(
-        &mut self,
-        on: &str,
-        name: &'static str,
-        env: &HashMap<String, String>,
-    ) -> (i32, String, String) {
+    fn exec(&mut self, on: &str, name: &'static str, env: &HashMap<String, String>) -> (i32, String, String) {
         let var = |k: &str| env.get(k).cloned().unwrap_or_default();
         match name {
             "probe" => match self.node_of_instance(on) {
                 Some(n) => (
                     0,
-                    format!(
-                        "swarm=active\ncontrol={}\nnodeid={}\n",
-                        n.role == Role::Manager,
-                        n.id
-                    ),
+                    format!("swarm=active\ncontrol={}\nnodeid={}\n", n.role == Role::Manager, n.id),
                     String::new(),
                 ),
-                None => (
-                    0,
-                    "swarm=inactive\ncontrol=false\nnodeid=\n".into(),
-                    String::new(),
-                ),
+                None => (0, "swarm=inactive\ncontrol=false\nnodeid=\n".into(), String::new()),
             },
             "init" => {
                 let id = match self.node_of_instance(on) {
@@ -241,27 +221,29 @@ impl State {
                 _ => (4, String::new(), "node not ready".into()),
             },
             "node-list" => {
-                let out = self
+                let offset: usize = var("OFFSET").parse().unwrap_or(0);
+                let limit: usize = var("LIMIT").parse().unwrap_or(usize::MAX);
+                let total = self.nodes.len();
+                let out: String = self
                     .nodes
                     .values()
                     .map(|n| {
                         format!(
-                            "{} {} {} {} {} false {} ip-{}\n",
+                            "{} {} {} {} {} false {} {} ip-{}\n",
                             n.id,
                             if n.ready { "ready" } else { "down" },
                             n.addr,
                             n.role.as_str(),
                             if n.drained { "drain" } else { "active" },
-                            if n.labelled {
-                                n.instance_id.as_str()
-                            } else {
-                                "-"
-                            },
+                            if n.labelled { n.instance_id.as_str() } else { "-" },
+                            n.updated,
                             n.addr
                         )
                     })
+                    .skip(offset)
+                    .take(limit)
                     .collect();
-                (0, out, String::new())
+                (0, format!("total={total}\n{out}"), String::new())
             }
             "drain" => {
                 if let Some(n) = self.nodes.get_mut(&var("NODE_ID")) {
@@ -306,9 +288,7 @@ impl State {
                 let id = var("NODE_ID");
                 match self.nodes.get(&id) {
                     None => (0, "removed=already\n".into(), String::new()),
-                    Some(n) if n.role == Role::Manager => {
-                        (5, String::new(), "still a manager".into())
-                    }
+                    Some(n) if n.role == Role::Manager => (5, String::new(), "still a manager".into()),
                     Some(_) => {
                         self.nodes.remove(&id);
                         (0, "removed=true\n".into(), String::new())
@@ -339,18 +319,34 @@ impl Fleet for World {
             .cloned()
             .collect())
     }
-    async fn describe_instances(&self, ids: &[String]) -> PortResult<Vec<Instance>> {
-        let s = self.state();
-        Ok(ids
+    async fn groups_with_tag_key(&self, key: &str) -> PortResult<Vec<Group>> {
+        Ok(self
+            .state()
+            .groups
             .iter()
-            .filter_map(|i| s.instances.get(i).cloned())
+            .filter(|g| g.tag(key).is_some())
+            .cloned()
             .collect())
     }
-    async fn complete_action(
-        &self,
-        action: &LifecycleAction,
-        result: ActionResult,
-    ) -> PortResult<()> {
+    async fn instance_groups(&self, ids: &[String]) -> PortResult<Vec<(String, String)>> {
+        let s = self.state();
+        Ok(s.groups
+            .iter()
+            .flat_map(|g| g.instances.iter().map(move |i| (i.id.clone(), g.name.clone())))
+            .filter(|(i, _)| ids.contains(i))
+            .collect())
+    }
+    async fn lifecycle_hooks(&self, _group: &str) -> PortResult<Vec<(String, String)>> {
+        Ok(vec![
+            ("launch".into(), crate::event::LAUNCHING.into()),
+            ("terminate".into(), crate::event::TERMINATING.into()),
+        ])
+    }
+    async fn describe_instances(&self, ids: &[String]) -> PortResult<Vec<Instance>> {
+        let s = self.state();
+        Ok(ids.iter().filter_map(|i| s.instances.get(i).cloned()).collect())
+    }
+    async fn complete_action(&self, action: &LifecycleAction, result: ActionResult) -> PortResult<()> {
         let mut s = self.state();
         let waiting = s
             .groups
@@ -388,11 +384,7 @@ impl World {
 impl Remote for World {
     async fn online(&self, ids: &[String]) -> PortResult<Vec<String>> {
         let s = self.state();
-        Ok(ids
-            .iter()
-            .filter(|i| s.online.contains(*i))
-            .cloned()
-            .collect())
+        Ok(ids.iter().filter(|i| s.online.contains(*i)).cloned().collect())
     }
     async fn run(
         &self,
@@ -438,12 +430,7 @@ impl Dns for World {
     async fn manager_records(&self, _zone: &str, _name: &str) -> PortResult<Vec<ManagerRecord>> {
         Ok(self.state().records.clone())
     }
-    async fn change(
-        &self,
-        _zone: &str,
-        _name: &str,
-        changes: Vec<RecordChange>,
-    ) -> PortResult<String> {
+    async fn change(&self, _zone: &str, _name: &str, changes: Vec<RecordChange>) -> PortResult<String> {
         let mut s = self.state();
         for c in changes {
             match c {
@@ -451,9 +438,7 @@ impl Dns for World {
                     s.records.retain(|x| x.set_identifier != r.set_identifier);
                     s.records.push(r);
                 }
-                RecordChange::Delete(r) => {
-                    s.records.retain(|x| x.set_identifier != r.set_identifier)
-                }
+                RecordChange::Delete(r) => s.records.retain(|x| x.set_identifier != r.set_identifier),
             }
         }
         s.changes += 1;

@@ -60,10 +60,7 @@ impl GroupInstance {
 
 impl Group {
     pub fn tag(&self, key: &str) -> Option<&str> {
-        self.tags
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+        self.tags.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
     }
 }
 
@@ -99,9 +96,7 @@ pub fn membership(group: &Group, cfg: &crate::Config) -> Membership {
     };
     let dns_name = match group.tag(&cfg.dns_tag) {
         None | Some("") => None,
-        Some(n) if crate::safe::is_dns_name(n) => {
-            Some(n.trim_end_matches('.').to_ascii_lowercase())
-        }
+        Some(n) if crate::safe::is_dns_name(n) => Some(n.trim_end_matches('.').to_ascii_lowercase()),
         Some(_) => {
             return Membership::Misconfigured(format!(
                 "tag {} of group {} is not a valid DNS name",
@@ -148,6 +143,8 @@ pub struct Instance {
     pub id: String,
     pub state: InstanceState,
     pub private_ip: Option<Ipv4Addr>,
+    /// EC2 LaunchTime, seconds since the epoch.
+    pub launched_unix: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -177,14 +174,16 @@ pub struct SwarmNode {
     pub leader: bool,
     /// The `swarm.instance-id` label written when the node joined.
     pub instance_id: Option<String>,
+    /// When the node object last changed (a status change updates it).
+    pub updated_unix: Option<u64>,
 }
 
 impl SwarmNode {
     /// Parses one line of `scripts/node-list.sh`:
-    /// `ID STATE ADDR ROLE AVAILABILITY LEADER INSTANCE HOSTNAME` (`-` for none).
+    /// `ID STATE ADDR ROLE AVAILABILITY LEADER INSTANCE UPDATED HOSTNAME` (`-` for none).
     pub fn parse_line(line: &str) -> Option<SwarmNode> {
         let f: Vec<&str> = line.split_whitespace().collect();
-        if f.len() < 8 || !crate::safe::is_node_id(f[0]) {
+        if f.len() < 9 || !crate::safe::is_node_id(f[0]) {
             return None;
         }
         let status = match f[1] {
@@ -202,14 +201,16 @@ impl SwarmNode {
         Some(SwarmNode {
             id: f[0].to_string(),
             status,
-            addr: f[2].parse().ok(),
+            // Managers report `ip:2377`.
+            addr: f[2].split(':').next().and_then(|a| a.parse().ok()),
             role: Role::parse(f[3])?,
             availability,
             leader: f[5] == "true",
             instance_id: Some(f[6])
                 .filter(|s| crate::safe::is_instance_id(s))
                 .map(str::to_string),
-            hostname: f[7].to_string(),
+            updated_unix: f[7].parse().ok(),
+            hostname: f[8].to_string(),
         })
     }
 }
@@ -252,9 +253,7 @@ impl SwarmView {
 
     /// Managers that count towards raft quorum and are reachable.
     pub fn reachable_managers(&self) -> usize {
-        self.managers()
-            .filter(|n| n.status == NodeStatus::Ready)
-            .count()
+        self.managers().filter(|n| n.status == NodeStatus::Ready).count()
     }
 }
 
@@ -278,9 +277,7 @@ impl Probe {
                 match k {
                     "swarm" => state = Some(v.to_string()),
                     "control" => control = v == "true",
-                    "nodeid" => {
-                        node_id = Some(v.to_string()).filter(|s| crate::safe::is_node_id(s))
-                    }
+                    "nodeid" => node_id = Some(v.to_string()).filter(|s| crate::safe::is_node_id(s)),
                     _ => {}
                 }
             }
@@ -314,8 +311,8 @@ mod tests {
 
     #[test]
     fn parses_node_lines() {
-        let out = "abcdefghijklmnopqrstuvwx1 ready 10.0.1.4 manager active true i-0123456789abcdef0 ip-10-0-1-4\n\
-                   abcdefghijklmnopqrstuvwx2 down 10.0.1.5 worker drain false - ip-10-0-1-5\n\
+        let out = "abcdefghijklmnopqrstuvwx1 ready 10.0.1.4:2377 manager active true i-0123456789abcdef0 1700000000 ip-10-0-1-4\n\
+                   abcdefghijklmnopqrstuvwx2 down 10.0.1.5 worker drain false - 1700000001 ip-10-0-1-5\n\
                    garbage line\n";
         let v = SwarmView::parse(out);
         assert_eq!(v.nodes.len(), 2);
@@ -323,14 +320,14 @@ mod tests {
         assert!(v.nodes[0].leader);
         assert_eq!(v.nodes[1].status, NodeStatus::Down);
         assert_eq!(v.nodes[1].instance_id, None);
+        assert_eq!(v.nodes[0].addr, Some("10.0.1.4".parse().unwrap()));
+        assert_eq!(v.nodes[1].updated_unix, Some(1700000001));
         assert_eq!(
             v.node_of("i-0123456789abcdef0", None).unwrap().id,
             "abcdefghijklmnopqrstuvwx1"
         );
         assert_eq!(
-            v.node_of("i-99999999", Some("10.0.1.5".parse().unwrap()))
-                .unwrap()
-                .id,
+            v.node_of("i-99999999", Some("10.0.1.5".parse().unwrap())).unwrap().id,
             "abcdefghijklmnopqrstuvwx2"
         );
         assert_eq!(v.reachable_managers(), 1);
@@ -338,8 +335,7 @@ mod tests {
 
     #[test]
     fn parses_probe() {
-        let p =
-            Probe::parse("swarm=active\ncontrol=true\nnodeid=abcdefghijklmnopqrstuvwx1\n").unwrap();
+        let p = Probe::parse("swarm=active\ncontrol=true\nnodeid=abcdefghijklmnopqrstuvwx1\n").unwrap();
         assert!(p.is_live_manager());
         assert!(Probe::parse("nothing useful").is_none());
     }
@@ -349,10 +345,7 @@ mod tests {
         let cfg = crate::Config::for_tests();
         let g = |tags: &[(&str, &str)]| Group {
             name: "g".into(),
-            tags: tags
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
+            tags: tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             instances: vec![],
         };
         assert_eq!(membership(&g(&[]), &cfg), Membership::Unmanaged);
@@ -361,10 +354,7 @@ mod tests {
             Membership::Misconfigured(_)
         ));
         assert!(matches!(
-            membership(
-                &g(&[("swarm:cluster", "c$(reboot)"), ("swarm:role", "worker")]),
-                &cfg
-            ),
+            membership(&g(&[("swarm:cluster", "c$(reboot)"), ("swarm:role", "worker")]), &cfg),
             Membership::Misconfigured(_)
         ));
         assert_eq!(

@@ -15,11 +15,7 @@ pub struct LockEntry {
 
 impl LockEntry {
     pub fn parse(lock_path: &str, name: &str, value: &str) -> Option<LockEntry> {
-        let generation = name
-            .strip_prefix(lock_path)?
-            .trim_start_matches('/')
-            .parse()
-            .ok()?;
+        let generation = name.strip_prefix(lock_path)?.trim_start_matches('/').parse().ok()?;
         let (holder, at) = value.split_once(' ')?;
         Some(LockEntry {
             generation,
@@ -72,10 +68,7 @@ pub enum JoinDecision {
     /// already, after a crash mid-init), then init.
     Init { generation: u32, held: bool },
     /// Join through this live manager.
-    JoinVia {
-        manager: String,
-        manager_ip: Ipv4Addr,
-    },
+    JoinVia { manager: String, manager_ip: Ipv4Addr },
     /// Not decidable yet: the lock table must be read first.
     NeedLocks,
     /// A swarm is being formed elsewhere, or a worker waits for the first manager.
@@ -120,9 +113,7 @@ pub fn decide_join(s: &JoinSnapshot) -> JoinDecision {
         };
     }
     if s.role == Role::Worker {
-        return JoinDecision::Wait(
-            "no live manager yet: a worker waits for the first manager".into(),
-        );
+        return JoinDecision::Wait("no live manager yet: a worker waits for the first manager".into());
     }
     let Some(locks) = &s.locks else {
         return JoinDecision::NeedLocks;
@@ -246,6 +237,7 @@ mod tests {
             id: id.into(),
             state: InstanceState::Running,
             private_ip: Some("10.0.1.10".parse().unwrap()),
+            launched_unix: Some(0),
         })
     }
     fn probe(state: &str, control: bool) -> Option<Probe> {
@@ -333,10 +325,7 @@ mod tests {
 
     #[test]
     fn workers_wait_for_the_first_manager() {
-        assert!(matches!(
-            decide_join(&snap(Role::Worker)),
-            JoinDecision::Wait(_)
-        ));
+        assert!(matches!(decide_join(&snap(Role::Worker)), JoinDecision::Wait(_)));
     }
 
     #[test]
@@ -412,12 +401,7 @@ mod tests {
 
     #[test]
     fn lock_entries_parse() {
-        let e = LockEntry::parse(
-            "/swarm/c/init-lock",
-            "/swarm/c/init-lock/7",
-            "i-00000001 123",
-        )
-        .unwrap();
+        let e = LockEntry::parse("/swarm/c/init-lock", "/swarm/c/init-lock/7", "i-00000001 123").unwrap();
         assert_eq!(e.generation, 7);
         assert_eq!(e.holder, "i-00000001");
         assert!(LockEntry::parse("/swarm/c/init-lock", "/swarm/c/other/7", "i-1 1").is_none());
@@ -434,6 +418,7 @@ mod tests {
             availability: Availability::Active,
             leader: false,
             instance_id: Some("i-00000001".into()),
+            updated_unix: None,
         }
     }
     fn retire(role: Role) -> RetireSnapshot {
@@ -464,16 +449,10 @@ mod tests {
             steps,
             vec![
                 RetireStep::RemoveRecords(s.records.clone()),
-                RetireStep::Drain {
-                    node_id: NID.into()
-                },
-                RetireStep::Demote {
-                    node_id: NID.into()
-                },
+                RetireStep::Drain { node_id: NID.into() },
+                RetireStep::Demote { node_id: NID.into() },
                 RetireStep::Leave,
-                RetireStep::RemoveNode {
-                    node_id: NID.into()
-                },
+                RetireStep::RemoveNode { node_id: NID.into() },
                 RetireStep::Finish,
             ]
         );
@@ -486,13 +465,9 @@ mod tests {
         assert_eq!(
             plan_retire(&s),
             vec![
-                RetireStep::Drain {
-                    node_id: NID.into()
-                },
+                RetireStep::Drain { node_id: NID.into() },
                 RetireStep::Leave,
-                RetireStep::RemoveNode {
-                    node_id: NID.into()
-                },
+                RetireStep::RemoveNode { node_id: NID.into() },
                 RetireStep::Finish,
             ]
         );
@@ -533,12 +508,8 @@ mod tests {
         assert_eq!(
             plan_retire(&s),
             vec![
-                RetireStep::Drain {
-                    node_id: NID.into()
-                },
-                RetireStep::RemoveNode {
-                    node_id: NID.into()
-                },
+                RetireStep::Drain { node_id: NID.into() },
+                RetireStep::RemoveNode { node_id: NID.into() },
                 RetireStep::Finish
             ]
         );
@@ -551,8 +522,6 @@ mod tests {
         s.operator = None;
         assert!(matches!(plan_retire(&s)[0], RetireStep::Note(_)));
         s.self_is_last_manager = true;
-        assert!(
-            matches!(&plan_retire(&s)[0], RetireStep::Note(n) if n.contains("last live manager"))
-        );
+        assert!(matches!(&plan_retire(&s)[0], RetireStep::Note(n) if n.contains("last live manager")));
     }
 }

@@ -52,13 +52,15 @@ pub trait Fleet {
     async fn describe_groups(&self, names: &[String]) -> PortResult<Vec<Group>>;
     /// Every group carrying `tag_key = value`.
     async fn groups_tagged(&self, tag_key: &str, value: &str) -> PortResult<Vec<Group>>;
+    /// Every group carrying the tag key, whatever its value (all clusters).
+    async fn groups_with_tag_key(&self, tag_key: &str) -> PortResult<Vec<Group>>;
+    /// (instance, group) for each instance that belongs to an Auto Scaling group.
+    async fn instance_groups(&self, ids: &[String]) -> PortResult<Vec<(String, String)>>;
+    /// (hook name, transition) of a group's lifecycle hooks.
+    async fn lifecycle_hooks(&self, group: &str) -> PortResult<Vec<(String, String)>>;
     /// Instances by id; ids that do not exist are simply absent from the answer.
     async fn describe_instances(&self, ids: &[String]) -> PortResult<Vec<Instance>>;
-    async fn complete_action(
-        &self,
-        action: &LifecycleAction,
-        result: ActionResult,
-    ) -> PortResult<()>;
+    async fn complete_action(&self, action: &LifecycleAction, result: ActionResult) -> PortResult<()>;
     async fn record_heartbeat(&self, action: &LifecycleAction) -> PortResult<()>;
 }
 
@@ -87,18 +89,8 @@ impl CommandResult {
     }
     /// A short reason for logs: status, exit code and the last line of stderr.
     pub fn summary(&self) -> String {
-        let last = self
-            .stderr
-            .lines()
-            .rev()
-            .find(|l| !l.trim().is_empty())
-            .unwrap_or("");
-        format!(
-            "{:?} exit {}: {}",
-            self.status,
-            self.exit_code,
-            crate::redact(last)
-        )
+        let last = self.stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
+        format!("{:?} exit {}: {}", self.status, self.exit_code, crate::redact(last))
     }
 }
 
@@ -126,12 +118,7 @@ pub enum RecordChange {
 pub trait Dns {
     async fn manager_records(&self, zone: &str, name: &str) -> PortResult<Vec<ManagerRecord>>;
     /// Submits one change batch; returns its change id.
-    async fn change(
-        &self,
-        zone: &str,
-        name: &str,
-        changes: Vec<RecordChange>,
-    ) -> PortResult<String>;
+    async fn change(&self, zone: &str, name: &str, changes: Vec<RecordChange>) -> PortResult<String>;
     async fn is_insync(&self, change_id: &str) -> PortResult<bool>;
 }
 

@@ -6,16 +6,12 @@ pub fn is_instance_id(s: &str) -> bool {
     s.len() >= 10
         && s.len() <= 19
         && s.starts_with("i-")
-        && s[2..]
-            .chars()
-            .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+        && s[2..].chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
 }
 
 /// Swarm node ids are 25 lowercase alphanumerics.
 pub fn is_node_id(s: &str) -> bool {
-    s.len() == 25
-        && s.chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+    s.len() == 25 && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
 }
 
 /// Cluster names: tag values that also name SSM parameters and DNS labels.
@@ -27,10 +23,7 @@ pub fn is_cluster_name(s: &str) -> bool {
 }
 
 pub fn is_parameter_path(s: &str) -> bool {
-    s.starts_with('/')
-        && s.len() <= 900
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "/_.-".contains(c))
+    s.starts_with('/') && s.len() <= 900 && s.chars().all(|c| c.is_ascii_alphanumeric() || "/_.-".contains(c))
 }
 
 /// A DNS name: labels of letters, digits and hyphens, an optional trailing dot.
@@ -95,10 +88,7 @@ mod tests {
         assert_eq!(cmds.len(), 2);
         // The value is a single shell word: bash would assign it verbatim.
         let words = shlex::split(cmds[0].trim_start_matches("export ")).unwrap();
-        assert_eq!(
-            words,
-            vec!["NAME=x'; touch /tmp/pwned; echo '$(id)\n".to_string()]
-        );
+        assert_eq!(words, vec!["NAME=x'; touch /tmp/pwned; echo '$(id)\n".to_string()]);
         assert_eq!(cmds[1], "echo \"$NAME\"");
     }
 }

@@ -10,14 +10,7 @@ pub fn metric(cluster: &str, role: &str, name: &str, value: f64, unit: &str) {
     println!("{}", emf_line(cluster, role, name, value, unit, now_ms()));
 }
 
-pub fn emf_line(
-    cluster: &str,
-    role: &str,
-    name: &str,
-    value: f64,
-    unit: &str,
-    ts_ms: u128,
-) -> String {
+pub fn emf_line(cluster: &str, role: &str, name: &str, value: f64, unit: &str, ts_ms: u128) -> String {
     json!({
         "_aws": {
             "Timestamp": ts_ms as u64,
@@ -46,12 +39,8 @@ mod tests {
     #[test]
     fn emf_shape() {
         let v: serde_json::Value =
-            serde_json::from_str(&super::emf_line("c", "manager", "Joins", 1.0, "Count", 5))
-                .unwrap();
-        assert_eq!(
-            v["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Name"],
-            "Joins"
-        );
+            serde_json::from_str(&super::emf_line("c", "manager", "Joins", 1.0, "Count", 5)).unwrap();
+        assert_eq!(v["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Name"], "Joins");
         assert_eq!(v["Joins"], 1.0);
         assert_eq!(v["Cluster"], "c");
     }

@@ -17,32 +17,17 @@ fn launch_fixtures_are_joins() {
     ] {
         let (meta, intent) = lifecycle_intent(&fixture(f)).unwrap();
         assert!(!meta.id.is_empty());
-        assert!(
-            matches!(
-                intent,
-                Intent::Join {
-                    action: Some(_),
-                    ..
-                }
-            ),
-            "{f}"
-        );
+        assert!(matches!(intent, Intent::Join { action: Some(_), .. }), "{f}");
     }
 }
 
 #[test]
 fn terminate_fixtures_are_retires() {
-    for f in [
-        "lifecycle-terminate-manager.json",
-        "lifecycle-terminate-worker.json",
-    ] {
+    for f in ["lifecycle-terminate-manager.json", "lifecycle-terminate-worker.json"] {
         assert!(
             matches!(
                 lifecycle_intent(&fixture(f)).unwrap().1,
-                Intent::Retire {
-                    action: Some(_),
-                    ..
-                }
+                Intent::Retire { action: Some(_), .. }
             ),
             "{f}"
         );

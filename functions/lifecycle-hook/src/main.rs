@@ -17,8 +17,7 @@ async fn handle(h: &Handler, event: LambdaEvent<Value>) -> Result<Value, Error> 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     swarm_aws::runtime::init_tracing();
-    let cfg = Config::from_env()
-        .inspect_err(|e| tracing::error!(step = "config", outcome = "invalid", error = %e))?;
+    let cfg = Config::from_env().inspect_err(|e| tracing::error!(step = "config", outcome = "invalid", error = %e))?;
     let a = Adapters::from_env().await;
     let h = Lifecycle {
         fleet: a.fleet,

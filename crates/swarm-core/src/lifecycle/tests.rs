@@ -62,10 +62,7 @@ async fn three_managers_and_a_worker(l: &L, w: &World) {
     for (id, ip) in [(M1, "10.0.1.11"), (M2, "10.0.1.12"), (M3, "10.0.1.13")] {
         assert_eq!(launch(l, w, "mgr", id, ip).await.result, Some("CONTINUE"));
     }
-    assert_eq!(
-        launch(l, w, "wrk", W1, "10.0.1.21").await.result,
-        Some("CONTINUE")
-    );
+    assert_eq!(launch(l, w, "wrk", W1, "10.0.1.21").await.result, Some("CONTINUE"));
 }
 
 #[tokio::test(start_paused = true)]
@@ -95,20 +92,13 @@ async fn concurrent_first_managers_init_exactly_once() {
         event("launch", "mgr", M2),
         event("launch", "mgr", M3),
     );
-    let (a, b, c) = tokio::join!(
-        l.handle(&e1, None),
-        l.handle(&e2, None),
-        l.handle(&e3, None)
-    );
+    let (a, b, c) = tokio::join!(l.handle(&e1, None), l.handle(&e2, None), l.handle(&e3, None));
     for o in [a, b, c] {
         assert_eq!(o.unwrap().result, Some("CONTINUE"));
     }
     let s = w.state();
     assert_eq!(s.swarm_inits, 1, "exactly one swarm init");
-    assert_eq!(
-        s.nodes.values().filter(|n| n.role == Role::Manager).count(),
-        3
-    );
+    assert_eq!(s.nodes.values().filter(|n| n.role == Role::Manager).count(), 3);
     assert_eq!(s.records.len(), 3);
 }
 
@@ -178,10 +168,7 @@ async fn unmanaged_group_and_bad_input_do_nothing() {
     assert_eq!(o.outcome, "ignored");
     let o = l.handle(&json!({"garbage": true}), None).await.unwrap();
     assert_eq!(o.outcome, "invalid");
-    let o = l
-        .handle(&event("launch", "missing-group", M1), None)
-        .await
-        .unwrap();
+    let o = l.handle(&event("launch", "missing-group", M1), None).await.unwrap();
     assert_eq!(o.outcome, "ignored");
     let s = w.state();
     assert!(s.commands.is_empty() && s.completed.is_empty());
@@ -209,10 +196,7 @@ async fn manager_termination_removes_dns_first_and_is_held() {
     three_managers_and_a_worker(&l, &w).await;
     w.set_lifecycle(M1, "Terminating:Wait");
     w.state().commands.clear();
-    let o = l
-        .handle(&event("terminate", "mgr", M1), None)
-        .await
-        .unwrap();
+    let o = l.handle(&event("terminate", "mgr", M1), None).await.unwrap();
     assert_eq!(o.outcome, "held", "{o:?}");
     let s = w.state();
     assert_eq!(s.records.len(), 2);
@@ -242,10 +226,7 @@ async fn manager_termination_after_the_hold_completes_at_once() {
     let l = lifecycle(&w, c);
     three_managers_and_a_worker(&l, &w).await;
     w.set_lifecycle(M2, "Terminating:Wait");
-    let o = l
-        .handle(&event("terminate", "mgr", M2), None)
-        .await
-        .unwrap();
+    let o = l.handle(&event("terminate", "mgr", M2), None).await.unwrap();
     assert_eq!((o.outcome, o.result), ("completed", Some("CONTINUE")));
 }
 
@@ -255,18 +236,12 @@ async fn worker_termination_completes_and_removes_the_node() {
     let l = lifecycle(&w, cfg());
     three_managers_and_a_worker(&l, &w).await;
     w.set_lifecycle(W1, "Terminating:Wait");
-    let o = l
-        .handle(&event("terminate", "wrk", W1), None)
-        .await
-        .unwrap();
+    let o = l.handle(&event("terminate", "wrk", W1), None).await.unwrap();
     assert_eq!((o.outcome, o.result), ("completed", Some("CONTINUE")));
     assert!(w.node_of(W1).is_none());
     assert_eq!(w.state().records.len(), 3);
     // Redelivery: nothing left to do, no error.
-    let o = l
-        .handle(&event("terminate", "wrk", W1), None)
-        .await
-        .unwrap();
+    let o = l.handle(&event("terminate", "wrk", W1), None).await.unwrap();
     assert_eq!(o.outcome, "already-ended");
 }
 
@@ -277,10 +252,7 @@ async fn terminate_before_launch_was_handled() {
     launch(&l, &w, "mgr", M1, "10.0.1.11").await;
     w.launch("wrk", W1, "10.0.1.21");
     w.set_lifecycle(W1, "Terminating:Wait");
-    let o = l
-        .handle(&event("terminate", "wrk", W1), None)
-        .await
-        .unwrap();
+    let o = l.handle(&event("terminate", "wrk", W1), None).await.unwrap();
     assert_eq!(o.result, Some("CONTINUE"));
     assert!(w.node_of(W1).is_none());
 }
@@ -305,10 +277,7 @@ async fn two_of_three_managers_leaving_at_once_keep_a_manager() {
     assert_eq!(managers.len(), 1);
     assert_eq!(managers[0].instance_id, M3);
     assert_eq!(
-        s.records
-            .iter()
-            .map(|r| r.set_identifier.as_str())
-            .collect::<Vec<_>>(),
+        s.records.iter().map(|r| r.set_identifier.as_str()).collect::<Vec<_>>(),
         vec![M3]
     );
 }
@@ -325,9 +294,7 @@ async fn dry_run_changes_nothing() {
     let o = l.handle(&event("launch", "mgr", M1), None).await.unwrap();
     assert_eq!(o.outcome, "dry-run");
     let s = w.state();
-    assert!(
-        s.nodes.is_empty() && s.records.is_empty() && s.completed.is_empty() && s.params.is_empty()
-    );
+    assert!(s.nodes.is_empty() && s.records.is_empty() && s.completed.is_empty() && s.params.is_empty());
     assert!(s.commands.iter().all(|(_, n)| *n == "probe"));
 }
 
@@ -337,10 +304,7 @@ async fn missing_token_is_republished_then_join_succeeds() {
     let l = lifecycle(&w, cfg());
     launch(&l, &w, "mgr", M1, "10.0.1.11").await;
     w.state().params.retain(|k, _| !k.contains("join-token"));
-    assert_eq!(
-        launch(&l, &w, "wrk", W1, "10.0.1.21").await.result,
-        Some("CONTINUE")
-    );
+    assert_eq!(launch(&l, &w, "wrk", W1, "10.0.1.21").await.result, Some("CONTINUE"));
     assert!(w
         .state()
         .commands
@@ -351,14 +315,10 @@ async fn missing_token_is_republished_then_join_succeeds() {
 #[tokio::test(start_paused = true)]
 async fn stale_init_lock_of_a_dead_manager_does_not_block() {
     let w = cluster();
-    w.state().params.insert(
-        "/swarm/blue/init-lock/0".into(),
-        "i-00000000000000ff 1".into(),
-    );
+    w.state()
+        .params
+        .insert("/swarm/blue/init-lock/0".into(), "i-00000000000000ff 1".into());
     let l = lifecycle(&w, cfg());
-    assert_eq!(
-        launch(&l, &w, "mgr", M1, "10.0.1.11").await.result,
-        Some("CONTINUE")
-    );
+    assert_eq!(launch(&l, &w, "mgr", M1, "10.0.1.11").await.result, Some("CONTINUE"));
     assert!(w.state().params.contains_key("/swarm/blue/init-lock/1"));
 }
