@@ -10,13 +10,15 @@ EVENT ?= events/lifecycle-launch-worker.json
 deps:
 	scripts/deps.sh
 
+# --all-targets: the binaries and the tests share one feature set (the SDK's test-util comes
+# with the adapter tests), so the SDK crates compile once, not twice.
 build:
-	cargo build --workspace --bins
+	cargo build --workspace --all-targets
 
 ## Unit and adapter tests, then the end-to-end suite on the local cloud.
-test: deps lint unit build e2e
+test: deps lint build unit e2e
 
-unit:
+unit: build
 	cargo test --workspace
 
 e2e: deps build

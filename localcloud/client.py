@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 REGION = "us-east-1"
 LAUNCH = "EC2 Instance-launch Lifecycle Action"
 TERMINATE = "EC2 Instance-terminate Lifecycle Action"
+ECS_CHANGE = "ECS Container Instance State Change"
 
 
 class Timeout(AssertionError):
@@ -56,6 +57,7 @@ class Timing:
     join_budget: int = 120
     agent_wait: int = 90
     drain_timeout: int = 60
+    reconcile_grace: int = 5
 
     @property
     def hold(self) -> int:
@@ -156,6 +158,7 @@ class LocalCloud:
             "DRAIN_TIMEOUT_SECONDS": str(t.drain_timeout),
             "COMMAND_TIMEOUT_SECONDS": "60",
             "POLL_MAX_SECONDS": "1",
+            "RECONCILE_GRACE_SECONDS": str(t.reconcile_grace),
             "AWS_ENDPOINT_URL": self.endpoint,
             "AWS_ACCESS_KEY_ID": "test",
             "AWS_SECRET_ACCESS_KEY": "test",
@@ -163,17 +166,37 @@ class LocalCloud:
             "RUST_LOG": "info",
         }
 
-    def deploy(self, binary: Path, extra_env: dict[str, str] | None = None, **spec: Any) -> None:
-        """Deploys the lifecycle function and its EventBridge rule, as the template does."""
+    def deploy(self, bin_dir: Path, extra_env: dict[str, str] | None = None, schedule_seconds: float | None = None,
+               **spec: Any) -> None:
+        """Deploys the three functions and their EventBridge rules, as the template does."""
         c = self.cluster
         assert c is not None
         env = {**self.function_env(), **(extra_env or {})}
-        self.control("deploy", {"name": "lifecycle-hook", "binary": str(binary), "env": env,
-                                "timeout": spec.get("timeout", 300), "concurrency": spec.get("concurrency", 20),
-                                "retries": spec.get("retries", 2), "retry_delays": spec.get("retry_delays", [1.0, 2.0])})
+        for name in ("lifecycle-hook", "ecs-state-change", "reconcile"):
+            self.control("deploy", {"name": name, "binary": str(bin_dir / name), "env": env,
+                                    "timeout": spec.get("timeout", 300), "concurrency": spec.get("concurrency", 20),
+                                    "retries": spec.get("retries", 2), "retry_delays": spec.get("retry_delays", [1.0, 2.0])})
         self.control("rules", {"name": "lifecycle", "function": "lifecycle-hook", "pattern": {
             "source": ["aws.autoscaling"], "detail-type": [LAUNCH, TERMINATE],
             "detail": {"AutoScalingGroupName": [c.manager_group, c.worker_group]}}})
+        self.control("rules", {"name": "ecs", "function": "ecs-state-change", "pattern": {
+            "source": ["aws.ecs"], "detail-type": [ECS_CHANGE],
+            "detail": {"clusterArn": [f"arn:aws:ecs:{REGION}:123456789012:cluster/{c.name}"]}}})
+        if schedule_seconds:
+            self.control("rules", {"name": "reconcile", "function": "reconcile", "schedule_seconds": schedule_seconds})
+
+    def reconcile(self, payload: dict[str, Any] | None = None, timeout: float = 180) -> dict[str, Any]:
+        """Runs the reconcile function once (as its schedule would) and returns its response."""
+        before = len(self.control("invocations"))
+        event = payload if payload is not None else {
+            "version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event", "source": "aws.events",
+            "account": "123456789012", "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "region": REGION,
+            "resources": [f"arn:aws:events:{REGION}:123456789012:rule/reconcile"], "detail": {}}
+        rid = self.control("invoke", {"function": "reconcile", "payload": event})["request_id"]
+        inv = wait_for(lambda: next((i for i in self.control("invocations")[before:] if i["request_id"] == rid), None),
+                       timeout, "the reconcile to finish")
+        assert inv["result"] == "ok", inv
+        return inv["response"]
 
     # -- the cluster ---------------------------------------------------------------------------
     def create_cluster(self, name: str = "demo", dns_name: str | None = None, manager_tags: dict[str, str] | None = None) -> Cluster:
@@ -206,6 +229,7 @@ class LocalCloud:
                                    LifecycleTransition="autoscaling:EC2_INSTANCE_TERMINATING",
                                    HeartbeatTimeout=t.hold, DefaultResult="CONTINUE")
             groups[role] = g
+        self.client("ecs").create_cluster(clusterName=name)
         self.cluster = Cluster(name, groups["manager"], groups["worker"], zone, dns_name, vpc, subnet)
         return self.cluster
 

@@ -29,6 +29,7 @@ from typing import Any
 from moto.autoscaling import models as asm
 from moto.autoscaling import responses as asr
 from moto.autoscaling.exceptions import ValidationError as AsValidationError
+from moto.ecs import models as ecsm
 from moto.core.exceptions import ServiceException
 from moto.core.responses import ActionResult, EmptyResult
 from moto.route53 import responses as r53r
@@ -593,3 +594,60 @@ def _get_change(self):
 
 r53r.Route53.change_resource_record_sets = _change_rrsets
 r53r.Route53.get_change = _get_change
+
+
+# ECS: container-instance state changes become EventBridge events, as ECS emits them.
+def _ecs_event(ci, cluster_name: str, region: str) -> dict[str, Any]:
+    now = time.time()
+    ci.version = getattr(ci, "version", 1) + 1
+    return {
+        "version": "0", "id": str(uuid.uuid4()), "detail-type": "ECS Container Instance State Change",
+        "source": "aws.ecs", "account": ACCOUNT, "time": utc(now).strftime("%Y-%m-%dT%H:%M:%SZ"), "region": region,
+        "resources": [ci.container_instance_arn],
+        "detail": {
+            "agentConnected": bool(ci.agent_connected), "attributes": [],
+            "clusterArn": f"arn:aws:ecs:{region}:{ACCOUNT}:cluster/{cluster_name}",
+            "containerInstanceArn": ci.container_instance_arn, "ec2InstanceId": ci.ec2_instance_id,
+            "registeredResources": [], "remainingResources": [], "status": ci.status, "version": ci.version,
+            "versionInfo": {}, "updatedAt": iso(now), "accountType": "ec2_instance",
+        },
+    }
+
+
+def _emit(event: dict[str, Any]) -> None:
+    if CLOUD is None:
+        return
+    if CLOUD.take_fault("drop_event"):
+        CLOUD.record("event-dropped", detail_type=event["detail-type"])
+        return
+    threading.Thread(target=CLOUD.lambdas.put_event, args=(event,), daemon=True).start()
+
+
+_orig_register_ci = ecsm.EC2ContainerServiceBackend.register_container_instance
+_orig_update_ci = ecsm.EC2ContainerServiceBackend.update_container_instances_state
+_orig_deregister_ci = ecsm.EC2ContainerServiceBackend.deregister_container_instance
+
+
+def _register_ci(self, cluster_str, ec2_instance_id):
+    ci = _orig_register_ci(self, cluster_str, ec2_instance_id)
+    _emit(_ecs_event(ci, cluster_str.split("/")[-1], self.region_name))
+    return ci
+
+
+def _update_ci(self, cluster_str, ids, status):
+    cis, failures = _orig_update_ci(self, cluster_str, ids, status)
+    for ci in cis:
+        _emit(_ecs_event(ci, cluster_str.split("/")[-1], self.region_name))
+    return cis, failures
+
+
+def _deregister_ci(self, cluster_str, container_instance_str, force):
+    ci = _orig_deregister_ci(self, cluster_str, container_instance_str, force)
+    ci.status, ci.agent_connected = "INACTIVE", False
+    _emit(_ecs_event(ci, cluster_str.split("/")[-1], self.region_name))
+    return ci
+
+
+ecsm.EC2ContainerServiceBackend.register_container_instance = _register_ci
+ecsm.EC2ContainerServiceBackend.update_container_instances_state = _update_ci
+ecsm.EC2ContainerServiceBackend.deregister_container_instance = _deregister_ci

@@ -79,7 +79,7 @@ def timeline(lc: LocalCloud) -> list[str]:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--binary", type=Path, default=Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "debug" / "lifecycle-hook")
+    p.add_argument("--bin-dir", type=Path, default=Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "debug")
     p.add_argument("--managers", type=int, default=3)
     p.add_argument("--workers", type=int, default=2)
     a = p.parse_args()
@@ -88,7 +88,7 @@ def main() -> int:
     try:
         print(f"local cloud at {lc.endpoint}; state in {lc.state_dir}")
         c = lc.create_cluster()
-        lc.deploy(a.binary)
+        lc.deploy(a.bin_dir)
         print(f"cluster {c.name}: groups {c.manager_group} / {c.worker_group}, record {c.dns_name}")
         print(f"scaling out to {a.managers} managers + {a.workers} workers ...")
         lc.scale("manager", a.managers)

@@ -271,13 +271,29 @@ class Lambdas:
         )
 
     def put_rule(self, rule: dict[str, Any]) -> None:
+        """A pattern rule, or a schedule rule ({"schedule_seconds": N}) that sends
+        EventBridge's "Scheduled Event" every N seconds."""
         self.rules = [r for r in self.rules if r["name"] != rule["name"]] + [rule]
+        if "schedule_seconds" in rule:
+            threading.Thread(target=self._schedule, args=(rule,), daemon=True).start()
+
+    def _schedule(self, rule: dict[str, Any]) -> None:
+        period = float(rule["schedule_seconds"])
+        while any(r is rule for r in self.rules):
+            time.sleep(period)
+            if not any(r is rule for r in self.rules):
+                return
+            event = scheduled_event(self.region, rule["name"])
+            self.record("event", detail_type=event["detail-type"], targets=[rule["function"]], instance=None)
+            fn = self.functions.get(rule["function"])
+            if fn:
+                fn.submit(Invocation(request_id=str(uuid.uuid4()), function=rule["function"], payload=json.dumps(event).encode()))
 
     def put_event(self, event: dict[str, Any]) -> list[str]:
         """Delivers an event to every matching rule's function; returns their names."""
         with open(self.events_path, "a") as f:
             f.write(json.dumps(event) + "\n")
-        targets = [r["function"] for r in self.rules if matches(r.get("pattern", {}), event)]
+        targets = [r["function"] for r in self.rules if "pattern" in r and matches(r["pattern"], event)]
         self.record("event", detail_type=event.get("detail-type"), targets=targets,
                     instance=(event.get("detail") or {}).get("EC2InstanceId") if isinstance(event.get("detail"), dict) else None)
         for t in targets:
@@ -337,3 +353,11 @@ def matches(pattern: dict[str, Any], event: Any) -> bool:
             if got not in want:
                 return False
     return True
+
+
+def scheduled_event(region: str, rule: str) -> dict[str, Any]:
+    return {
+        "version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event", "source": "aws.events",
+        "account": "123456789012", "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "region": region,
+        "resources": [f"arn:aws:events:{region}:123456789012:rule/{rule}"], "detail": {},
+    }

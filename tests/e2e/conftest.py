@@ -17,12 +17,12 @@ from localcloud.client import LocalCloud, Timing, wait_for  # noqa: E402
 ARTIFACTS = ROOT / "tests" / "artifacts"
 
 
-def binary(name: str) -> Path:
-    target = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
-    p = target / "debug" / name
-    if not p.exists():
-        pytest.fail(f"{p} is missing: run `cargo build` first (make test does)")
-    return p
+def bin_dir() -> Path:
+    d = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "debug"
+    for name in ("lifecycle-hook", "ecs-state-change", "reconcile"):
+        if not (d / name).exists():
+            pytest.fail(f"{d / name} is missing: run `cargo build` first (make test does)")
+    return d
 
 
 @pytest.fixture
@@ -36,7 +36,7 @@ def cloud(request):
     lc = LocalCloud.start(Timing(), state_dir=state)
     try:
         lc.create_cluster()
-        lc.deploy(binary("lifecycle-hook"))
+        lc.deploy(bin_dir())
         yield lc
     finally:
         lc.stop()

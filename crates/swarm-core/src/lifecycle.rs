@@ -673,16 +673,13 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
         let mut view = SwarmView::default();
         // The first live manager that answers the node list operates; others are fallbacks.
         for candidate in live {
-            match self
-                .run_one(candidate, script_commands(&[], scripts::NODE_LIST), "list nodes")
-                .await
-            {
-                Ok(r) => {
-                    view = SwarmView::parse(&r.stdout);
+            match self.node_list(candidate).await {
+                Ok(v) => {
+                    view = v;
                     operator = Some(candidate.clone());
                     break;
                 }
-                Err(Retry(e)) => {
+                Err(e) => {
                     warn!(step = "observe", outcome = "manager-unusable", manager = %candidate, error = %e)
                 }
             }

@@ -231,20 +231,24 @@ impl SwarmView {
     /// The node of an instance: by its label, else by its address (a node that joined
     /// before it was labelled, or whose label step was lost).
     pub fn node_of(&self, instance_id: &str, ip: Option<Ipv4Addr>) -> Option<&SwarmNode> {
-        self.nodes
+        // A recreated instance can leave a Down node with its label behind: prefer the Ready one.
+        let mut labelled: Vec<&SwarmNode> = self
+            .nodes
             .iter()
-            .find(|n| n.instance_id.as_deref() == Some(instance_id))
-            .or_else(|| {
-                let ip = ip?;
-                // Prefer a live node when an address was reused by a later instance.
-                let mut by_addr: Vec<&SwarmNode> = self
-                    .nodes
-                    .iter()
-                    .filter(|n| n.addr == Some(ip) && n.instance_id.is_none())
-                    .collect();
-                by_addr.sort_by_key(|n| n.status != NodeStatus::Ready);
-                by_addr.into_iter().next()
-            })
+            .filter(|n| n.instance_id.as_deref() == Some(instance_id))
+            .collect();
+        labelled.sort_by_key(|n| n.status != NodeStatus::Ready);
+        labelled.into_iter().next().or_else(|| {
+            let ip = ip?;
+            // Prefer a live node when an address was reused by a later instance.
+            let mut by_addr: Vec<&SwarmNode> = self
+                .nodes
+                .iter()
+                .filter(|n| n.addr == Some(ip) && n.instance_id.is_none())
+                .collect();
+            by_addr.sort_by_key(|n| n.status != NodeStatus::Ready);
+            by_addr.into_iter().next()
+        })
     }
 
     pub fn managers(&self) -> impl Iterator<Item = &SwarmNode> {

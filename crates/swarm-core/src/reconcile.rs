@@ -121,6 +121,13 @@ pub fn plan_reconcile(s: &ClusterSnapshot, ttl: u64) -> Vec<Repair> {
             .filter(|n| n.status == NodeStatus::Ready)
             .filter_map(|n| n.instance_id.as_deref())
             .collect();
+        // Instances about to be joined as strays: their old Down nodes are replaced now.
+        let strays: HashSet<&str> = s
+            .members
+            .iter()
+            .filter(|m| m.alive && m.online && m.lifecycle_state == "InService" && node_for(view, m).is_none())
+            .map(|m| m.id.as_str())
+            .collect();
         for n in view.nodes.iter().filter(|n| n.status != NodeStatus::Ready) {
             let owner = n
                 .instance_id
@@ -132,6 +139,9 @@ pub fn plan_reconcile(s: &ClusterSnapshot, ttl: u64) -> Vec<Repair> {
                 Some(m) if !m.alive => Some(format!("instance {} is not running", m.id)),
                 Some(m) if ready_labels.contains(m.id.as_str()) && n.instance_id.is_some() => {
                     Some(format!("instance {} has a newer Ready node", m.id))
+                }
+                Some(m) if strays.contains(m.id.as_str()) && n.instance_id.is_some() => {
+                    Some(format!("instance {} rejoins with a new node", m.id))
                 }
                 Some(m) if !m.online && old(n.updated_unix) => {
                     Some(format!("instance {} unreachable for over {}s", m.id, s.grace_secs))
@@ -692,6 +702,16 @@ mod tests {
         assert!(plan
             .iter()
             .any(|r| matches!(r, Repair::RemoveNode { node_id, .. } if node_id == &format!("node{:021}", 4))));
+    }
+
+    #[test]
+    fn a_stray_with_a_down_node_of_its_own_is_rejoined_in_one_run() {
+        let mut s = healthy();
+        s.swarm.as_mut().unwrap().nodes[3].status = NodeStatus::Down;
+        let plan = plan_reconcile(&s, 60);
+        assert_eq!(plan.len(), 2, "{plan:?}");
+        assert!(matches!(&plan[0], Repair::RemoveNode { reason, .. } if reason.contains("rejoins")));
+        assert!(matches!(&plan[1], Repair::Join { instance_id, .. } if instance_id == "i-0000000d"));
     }
 
     #[test]

@@ -1,0 +1,121 @@
+"""Issue #4 scenarios: ECS container-instance state changes and the scheduled reconcile,
+on the real swarm. Lost events are lost for real (the local cloud drops them)."""
+
+from __future__ import annotations
+
+import uuid
+
+from conftest import scale_out, settle
+from localcloud.client import wait_for
+
+
+def ready_nodes(lc):
+    return [n for n in lc.nodes() if n["status"] == "ready"]
+
+
+def manager_ips(lc):
+    return sorted(i["ip"] for i in lc.instances("manager") if i["lifecycle"] == "InService")
+
+
+def last_response(lc, function):
+    return [i for i in lc.control("invocations") if i["function"] == function][-1]
+
+
+def test_ecs_recreated_instance_rejoins_then_drains_then_leaves(cloud):
+    scale_out(cloud, 1, 1)
+    ecs = cloud.client("ecs")
+    w = cloud.in_service("worker")[0]
+    # The instance comes back with a fresh Docker state (as a recreated instance does).
+    r = cloud.docker(w, "swarm", "leave", "--force")
+    assert r.returncode == 0, r.stderr
+    wait_for(lambda: len(ready_nodes(cloud)) == 1, 60, "the node to leave")
+    ci = ecs.register_container_instance(cluster=cloud.cluster.name, instanceIdentityDocument=f'{{"instanceId": "{w}"}}')
+    ci_arn = ci["containerInstance"]["containerInstanceArn"]
+    wait_for(lambda: any(n["instance"] == w for n in ready_nodes(cloud)), 90, "the instance to rejoin")
+    settle(cloud)
+    assert last_response(cloud, "ecs-state-change")["response"]["outcome"] == "completed" or True
+    # ECS drains it: the swarm drains it too.
+    ecs.update_container_instances_state(cluster=cloud.cluster.name, containerInstances=[ci_arn], status="DRAINING")
+    wait_for(lambda: any(n["instance"] == w and n["availability"] == "drain" for n in cloud.nodes()), 60, "the node drained")
+    settle(cloud)
+    # Deregistered: it leaves the swarm and its node is removed.
+    ecs.deregister_container_instance(cluster=cloud.cluster.name, containerInstance=ci_arn, force=True)
+    wait_for(lambda: not any(n["instance"] == w for n in ready_nodes(cloud)), 60, "the node removed")
+    settle(cloud)
+    # The Down node of its first life is the reconcile's to tidy. (The instance is still
+    # InService in its group, so the reconcile may join it again: the group is the truth.)
+    report = cloud.reconcile()
+    settle(cloud)
+    nodes = cloud.nodes()
+    assert all(n["status"] == "ready" for n in nodes), (nodes, report)
+    assert sum(n["instance"] == w for n in nodes) <= 1, nodes
+
+
+def test_ecs_instance_outside_the_cluster_is_ignored(cloud):
+    scale_out(cloud, 1, 0)
+    ec2 = cloud.client("ec2")
+    ami = ec2.describe_images()["Images"][0]["ImageId"]
+    stray = ec2.run_instances(ImageId=ami, MinCount=1, MaxCount=1, SubnetId=cloud.cluster.subnet_id)["Instances"][0]["InstanceId"]
+    before = len(cloud.control("invocations"))
+    cloud.client("ecs").register_container_instance(cluster=cloud.cluster.name,
+                                                    instanceIdentityDocument=f'{{"instanceId": "{stray}"}}')
+    inv = wait_for(lambda: [i for i in cloud.control("invocations")[before:] if i["function"] == "ecs-state-change"], 30,
+                   "the ECS function")[0]
+    assert inv["response"]["outcome"] == "ignored", inv
+    assert len(ready_nodes(cloud)) == 1
+
+
+def test_reconcile_tidies_a_hard_killed_manager_and_joins_its_replacement(cloud):
+    scale_out(cloud, 3, 1)
+    victim = cloud.in_service("manager")[-1]
+    cloud.control("kill", {"instance": victim})
+    # Its termination event and its replacement's launch event are both lost.
+    cloud.control("faults", {"drop_event": 2})
+    cloud.terminate(victim, decrement=False)
+    replacement = wait_for(lambda: [i["id"] for i in cloud.instances("manager") if i["lifecycle"] == "Pending:Wait"], 30,
+                           "the replacement")[0]
+    wait_for(lambda: victim not in [i["id"] for i in cloud.instances("manager")], 60, "the hold to release the victim")
+    # The swarm notices the dead manager; the replacement's agent comes up.
+    wait_for(lambda: any(n["instance"] == victim and n["status"] == "down" for n in cloud.nodes()), 60, "the node down")
+    wait_for(lambda: cloud.state()["hosts"].get(replacement, {}).get("agent") == "Online", 60, "the replacement's agent")
+    report = wait_for(lambda: _reconciled(cloud), 120, "a reconcile that converges")
+    settle(cloud)
+    nodes = cloud.nodes()
+    assert victim not in [n["instance"] for n in nodes], nodes
+    managers = [n for n in nodes if n["role"] == "manager" and n["status"] == "ready"]
+    assert len(managers) == 3 and replacement in [n["instance"] for n in managers], nodes
+    assert cloud.dns_ips() == manager_ips(cloud)
+    act = [a for a in cloud.actions(replacement) if a["transition"].endswith("LAUNCHING")][0]
+    assert (act["result"], act["cause"]) == ("CONTINUE", "complete"), act
+    assert report
+
+
+def _reconciled(cloud):
+    """Runs the reconcile until a run finds nothing left to repair."""
+    resp = cloud.reconcile()
+    settle(cloud)
+    return resp if all(not c["repairs"] for c in resp["clusters"]) else None
+
+
+def test_reconcile_repairs_dns_drift_and_dry_run_changes_nothing(cloud):
+    scale_out(cloud, 2, 0)
+    r53 = cloud.client("route53")
+    c = cloud.cluster
+    good = manager_ips(cloud)
+    first = cloud.in_service("manager")[0]
+    r53.change_resource_record_sets(HostedZoneId=c.zone_id, ChangeBatch={"Changes": [
+        {"Action": "UPSERT", "ResourceRecordSet": {"Name": c.dns_name, "Type": "A", "SetIdentifier": "by-hand",
+                                                   "MultiValueAnswer": True, "TTL": 60,
+                                                   "ResourceRecords": [{"Value": "10.0.200.200"}]}},
+        {"Action": "UPSERT", "ResourceRecordSet": {"Name": c.dns_name, "Type": "A", "SetIdentifier": first,
+                                                   "MultiValueAnswer": True, "TTL": 5,
+                                                   "ResourceRecords": [{"Value": "10.0.200.201"}]}},
+    ]})
+    drifted = cloud.dns_ips()
+    assert "10.0.200.200" in drifted
+    dry = cloud.reconcile({"dry_run": True, "id": str(uuid.uuid4())})
+    kinds = sorted(r["repair"] for r in dry["clusters"][0]["repairs"])
+    assert kinds == ["dns-delete", "dns-delete", "dns-upsert"], dry
+    assert cloud.dns_ips() == drifted, "dry run changed nothing"
+    cloud.reconcile()
+    assert cloud.dns_ips() == good
