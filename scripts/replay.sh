@@ -6,7 +6,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 EVENT=${1:?usage: scripts/replay.sh events/FILE.json}
-FUNCTION=${FUNCTION:-lifecycle-hook}
+# The function that subscribes to the fixture's event source.
+case "$(basename "$EVENT")" in
+  ecs-*) default=ecs-state-change ;;
+  scheduled-*|reconcile-*) default=reconcile ;;
+  *) default=lifecycle-hook ;;
+esac
+FUNCTION=${FUNCTION:-$default}
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 wait_port() { python3 - "$1" <<'PY'
 import socket, sys, time

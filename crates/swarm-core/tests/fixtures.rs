@@ -1,6 +1,6 @@
 //! Every fixture in events/ parses to the intent (or the error) its name promises.
 
-use swarm_core::event::{lifecycle_intent, EventError, Intent};
+use swarm_core::event::{ecs_change, envelope, lifecycle_intent, EcsChange, EventError, Intent, SCHEDULED_DETAIL_TYPE};
 
 fn fixture(name: &str) -> serde_json::Value {
     let path = format!("{}/../../events/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -47,6 +47,23 @@ fn malformed_and_test_notifications_are_rejected() {
 }
 
 #[test]
+fn ecs_fixtures_map_to_changes() {
+    for (f, want) in [
+        ("ecs-instance-active.json", EcsChange::Active),
+        ("ecs-instance-draining.json", EcsChange::Draining),
+        ("ecs-instance-deregistered.json", EcsChange::Deregistered),
+    ] {
+        assert_eq!(ecs_change(&fixture(f)).unwrap().2, want, "{f}");
+    }
+}
+
+#[test]
+fn the_schedule_fixture_is_an_eventbridge_scheduled_event() {
+    let e = envelope(&fixture("scheduled-reconcile.json")).unwrap();
+    assert_eq!((e.source.as_str(), e.detail_type.as_str()), ("aws.events", SCHEDULED_DETAIL_TYPE));
+}
+
+#[test]
 fn every_fixture_is_covered() {
     let dir = format!("{}/../../events", env!("CARGO_MANIFEST_DIR"));
     let names: Vec<String> = std::fs::read_dir(dir)
@@ -55,9 +72,9 @@ fn every_fixture_is_covered() {
         .collect();
     for n in &names {
         assert!(n.ends_with(".json"), "{n}");
-        if n.starts_with("lifecycle-") {
-            let _ = lifecycle_intent(&fixture(n)); // parses or errors; never panics
-        }
+        // Every fixture parses or errors in every parser; none panics.
+        let _ = lifecycle_intent(&fixture(n));
+        let _ = ecs_change(&fixture(n));
     }
-    assert!(names.len() >= 7);
+    assert!(names.len() >= 12);
 }
