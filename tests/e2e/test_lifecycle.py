@@ -163,3 +163,23 @@ def test_unmanaged_group_is_ignored(cloud):
     inv = cloud.control("invocations")[0]
     assert inv["response"]["outcome"] == "ignored", inv
     assert not [line for line in cloud.state_dir.joinpath("timeline.jsonl").read_text().splitlines() if '"command"' in line]
+
+
+def test_two_of_three_managers_terminated_at_once_keep_a_writable_swarm(cloud):
+    scale_out(cloud, 3, 1)
+    create_service(cloud, 2)
+    a, b, survivor = cloud.in_service("manager")
+    survivor_ip = cloud.state()["hosts"][survivor]["ip"]
+    cloud.terminate(a)
+    cloud.terminate(b)
+    # Writable while both leave.
+    r = cloud.docker(survivor, "service", "create", "--detach", "--name", "during", "busybox:local", "sleep", "1000000")
+    assert r.returncode == 0, r.stderr
+    wait_for(lambda: not {a, b} & {i["id"] for i in cloud.instances("manager")}, 90, "both managers terminated")
+    settle(cloud)
+    nodes = cloud.nodes(via=survivor)
+    assert [n["instance"] for n in nodes if n["role"] == "manager"] == [survivor], nodes
+    assert cloud.dns_ips() == [survivor_ip]
+    # And writable after.
+    r = cloud.docker(survivor, "service", "create", "--detach", "--name", "after", "busybox:local", "sleep", "1000000")
+    assert r.returncode == 0, r.stderr
