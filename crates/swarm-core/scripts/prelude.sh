@@ -14,7 +14,8 @@ publish_tokens() {
   trap 'rm -f "$tmp"' RETURN
   for role in worker manager; do
     docker swarm join-token -q "$role" | tr -d '\n' > "$tmp"
+    # shellcheck disable=SC2086
     aws ssm put-parameter --name "$TOKEN_PREFIX/$role" --type SecureString --overwrite \
-      --value "file://$tmp" > /dev/null 2> >(redact >&2)
+      ${TOKEN_KMS_KEY:+--key-id "$TOKEN_KMS_KEY"} --value "file://$tmp" > /dev/null 2> >(redact >&2)
   done
 }

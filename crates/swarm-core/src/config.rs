@@ -47,6 +47,8 @@ pub struct Config {
     pub reconcile_grace: Duration,
     /// Upper bound of any backoff sleep between polls.
     pub poll_max: Duration,
+    /// KMS key (id, ARN or alias) for the SecureString join tokens; None: aws/ssm.
+    pub token_kms_key: Option<String>,
     /// Log every action that would be taken, change nothing.
     pub dry_run: bool,
 }
@@ -127,7 +129,19 @@ impl Config {
             }
             Ok(v)
         };
+        let token_kms_key = match get("TOKEN_KMS_KEY").filter(|v| !v.trim().is_empty()) {
+            None => None,
+            Some(k) if k.len() <= 2048 && k.chars().all(|c| c.is_ascii_alphanumeric() || ":/_-".contains(c)) => Some(k),
+            Some(k) => {
+                return Err(ConfigError::Invalid {
+                    name: "TOKEN_KMS_KEY",
+                    value: k,
+                    reason: "expected a KMS key id, ARN or alias/NAME".into(),
+                })
+            }
+        };
         Ok(Config {
+            token_kms_key,
             hosted_zone_id,
             cluster_tag: tag("CLUSTER_TAG", "swarm:cluster")?,
             role_tag: tag("ROLE_TAG", "swarm:role")?,

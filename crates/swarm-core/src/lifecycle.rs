@@ -253,13 +253,17 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
         let mut backoff = Backoff::new(self.cfg.poll_max);
         // The agent needs 30-90 s after launch on AWS: wait for it with bounded backoff.
         let agent_end = clamp(Instant::now() + self.cfg.agent_wait, Some(end));
+        let mut polls: u32 = 0;
         loop {
             match self.remote.online(&[id.to_string()]).await {
                 Ok(on) if on.iter().any(|x| x == id) => break,
                 Ok(_) => {}
                 Err(e) => warn!(step = "wait-agent", outcome = "retry", error = %e),
             }
-            if self.cfg.dry_run || Instant::now() >= agent_end {
+            // An instance that is gone never comes Online: look at once, then now and then.
+            let check = polls % 8 == 0;
+            polls += 1;
+            if self.cfg.dry_run || check || Instant::now() >= agent_end {
                 let inst = self
                     .fleet
                     .describe_instances(&[id.to_string()])
@@ -278,8 +282,10 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
                     );
                     return Ok(Outcome::new("dry-run", Some(id), "agent offline; would wait"));
                 }
-                let reason = format!("SSM agent not Online after {}s", self.cfg.agent_wait.as_secs());
-                return self.finish(intent, ActionResult::Abandon, &reason).await;
+                if Instant::now() >= agent_end {
+                    let reason = format!("SSM agent not Online after {}s", self.cfg.agent_wait.as_secs());
+                    return self.finish(intent, ActionResult::Abandon, &reason).await;
+                }
             }
             backoff.wait(agent_end).await;
         }
@@ -457,10 +463,8 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
         let cmds = script_commands(
             &[
                 ("ADVERTISE_ADDR", ip.to_string()),
-                (
-                    "TOKEN_PREFIX",
-                    format!("{}/{}/join-token", self.cfg.parameter_prefix, m.cluster),
-                ),
+                ("TOKEN_PREFIX", self.token_prefix(&m.cluster)),
+                ("TOKEN_KMS_KEY", self.cfg.token_kms_key.clone().unwrap_or_default()),
             ],
             scripts::INIT,
         );
@@ -494,10 +498,10 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
             // Token missing or rotated: publish it again from the manager, then retry once.
             info!(step = "publish-tokens", outcome = "needed", via = manager);
             let publish = script_commands(
-                &[(
-                    "TOKEN_PREFIX",
-                    format!("{}/{}/join-token", self.cfg.parameter_prefix, m.cluster),
-                )],
+                &[
+                    ("TOKEN_PREFIX", self.token_prefix(&m.cluster)),
+                    ("TOKEN_KMS_KEY", self.cfg.token_kms_key.clone().unwrap_or_default()),
+                ],
                 scripts::PUBLISH_TOKENS,
             );
             self.run_one(manager, publish, "publish join tokens").await?;
@@ -509,6 +513,10 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
         info!(step = "join", outcome = "ok", via = manager, role = %m.role);
         let node_id = output_value(&r.stdout, "nodeid").map(str::to_string);
         self.verify_ready(id, node_id, manager, end).await
+    }
+
+    fn token_prefix(&self, cluster: &str) -> String {
+        format!("{}/{}/join-token", self.cfg.parameter_prefix, cluster)
     }
 
     /// Waits on a manager until the node is Ready, and labels it with its instance id.

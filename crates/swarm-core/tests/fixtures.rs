@@ -60,7 +60,10 @@ fn ecs_fixtures_map_to_changes() {
 #[test]
 fn the_schedule_fixture_is_an_eventbridge_scheduled_event() {
     let e = envelope(&fixture("scheduled-reconcile.json")).unwrap();
-    assert_eq!((e.source.as_str(), e.detail_type.as_str()), ("aws.events", SCHEDULED_DETAIL_TYPE));
+    assert_eq!(
+        (e.source.as_str(), e.detail_type.as_str()),
+        ("aws.events", SCHEDULED_DETAIL_TYPE)
+    );
 }
 
 #[test]

@@ -184,9 +184,11 @@ async fn launch_of_a_vanished_instance_is_abandoned_without_commands() {
         s.instances.get_mut(M1).unwrap().state = InstanceState::Terminated;
         s.online.clear();
     }
+    let started = Instant::now();
     let o = l.handle(&event("launch", "mgr", M1), None).await.unwrap();
     assert_eq!(o.result, Some("ABANDON"));
     assert!(w.state().commands.is_empty());
+    assert!(started.elapsed() < Duration::from_secs(1), "no wait for an agent that never comes");
 }
 
 #[tokio::test(start_paused = true)]
