@@ -5,7 +5,9 @@ export CARGO_TARGET_DIR
 PYTHON ?= python3
 EVENT ?= events/lifecycle-launch-worker.json
 
-.PHONY: deps build test unit e2e demo replay lint clean-cloud package
+ARCH ?= x86_64
+
+.PHONY: deps build test unit e2e demo replay lint infra-check package deploy clean-cloud
 
 deps:
 	scripts/deps.sh
@@ -16,7 +18,7 @@ build:
 	cargo build --workspace --all-targets
 
 ## Unit and adapter tests, then the end-to-end suite on the local cloud.
-test: deps lint build unit e2e
+test: deps lint infra-check build unit e2e
 
 unit: build
 	cargo test --workspace
@@ -35,6 +37,20 @@ replay:
 
 lint:
 	cargo fmt --all -- --check
+
+## cfn-lint, checkov and the cfn-guard rules on infra/template.yaml.
+infra-check:
+	WITH_INFRA=1 scripts/deps.sh
+	scripts/infra-check.sh
+
+## Release zips for provided.al2023 (ARCH=arm64 needs the aarch64 Rust target). The dry path.
+package: infra-check
+	WITH_CARGO_LAMBDA=1 scripts/deps.sh
+	cargo lambda build --release --output-format zip $(if $(filter arm64,$(ARCH)),--arm64,--x86-64)
+
+## Upload and deploy: make deploy STACK=swarm BUCKET=artefacts PARAMS="VpcId=… SubnetIds=a,b,c"
+deploy: package
+	scripts/deploy.sh
 
 ## Remove namespaces, links, daemons and mounts a killed local cloud left behind.
 clean-cloud:

@@ -17,6 +17,15 @@ if ((${#need[@]})); then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore -r localcloud/requirements.txt
+if [ "${WITH_INFRA:-0}" = 1 ]; then
+  # Template checkers in their own venv (outside the clone): checkov pins its own boto3.
+  venv=${INFRA_VENV:-/var/cache/swarm-lifecycle/infra-venv}
+  [ -x "$venv/bin/checkov" ] && [ -x "$venv/bin/cfn-lint" ] || {
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check cfn-lint checkov
+  }
+  command -v cfn-guard >/dev/null || cargo install --locked cfn-guard --version 3.2.1
+fi
 if [ "${WITH_CARGO_LAMBDA:-0}" = 1 ] && ! command -v cargo-lambda >/dev/null; then
   python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore cargo-lambda
 fi
