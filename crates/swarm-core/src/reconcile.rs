@@ -92,19 +92,40 @@ fn leaving(state: &str) -> bool {
     state.starts_with("Terminating") || state.starts_with("Detach") || state == "Terminated" || state == "Standby"
 }
 
-/// The node of a member instance: by label, else by address.
-fn node_for<'a>(view: &'a SwarmView, m: &MemberInstance) -> Option<&'a SwarmNode> {
-    let ready = |n: &&SwarmNode| n.status == NodeStatus::Ready;
-    view.nodes
-        .iter()
-        .filter(ready)
-        .find(|n| n.instance_id.as_deref() == Some(m.id.as_str()))
-        .or_else(|| {
-            view.nodes
-                .iter()
-                .filter(ready)
-                .find(|n| n.instance_id.is_none() && n.addr.is_some() && n.addr == m.ip)
-        })
+/// Ready nodes by instance label and, for unlabelled ones, by address: one pass, so the plan
+/// stays linear in the cluster size.
+struct ReadyIndex<'a> {
+    by_label: HashMap<&'a str, &'a SwarmNode>,
+    by_addr: HashMap<std::net::Ipv4Addr, &'a SwarmNode>,
+}
+
+impl<'a> ReadyIndex<'a> {
+    fn new(view: &'a SwarmView) -> Self {
+        let mut idx = ReadyIndex {
+            by_label: HashMap::new(),
+            by_addr: HashMap::new(),
+        };
+        for n in view.nodes.iter().filter(|n| n.status == NodeStatus::Ready) {
+            match (&n.instance_id, n.addr) {
+                (Some(id), _) => {
+                    idx.by_label.entry(id.as_str()).or_insert(n);
+                }
+                (None, Some(a)) => {
+                    idx.by_addr.entry(a).or_insert(n);
+                }
+                (None, None) => {}
+            }
+        }
+        idx
+    }
+
+    /// The Ready node of a member instance: by label, else by address.
+    fn node_for(&self, m: &MemberInstance) -> Option<&'a SwarmNode> {
+        self.by_label
+            .get(m.id.as_str())
+            .or_else(|| m.ip.and_then(|ip| self.by_addr.get(&ip)))
+            .copied()
+    }
 }
 
 /// The repairs that make the cluster match its groups. Pure; every branch is unit-tested.
@@ -114,18 +135,13 @@ pub fn plan_reconcile(s: &ClusterSnapshot, ttl: u64) -> Vec<Repair> {
     let old = |t: Option<u64>| t.is_some_and(|t| s.now_unix.saturating_sub(t) >= s.grace_secs);
 
     if let Some(view) = &s.swarm {
+        let ready = ReadyIndex::new(view);
         // 1. Nodes that are not Ready and whose instance is gone, replaced, or unreachable too long.
-        let ready_labels: HashSet<&str> = view
-            .nodes
-            .iter()
-            .filter(|n| n.status == NodeStatus::Ready)
-            .filter_map(|n| n.instance_id.as_deref())
-            .collect();
         // Instances about to be joined as strays: their old Down nodes are replaced now.
         let strays: HashSet<&str> = s
             .members
             .iter()
-            .filter(|m| m.alive && m.online && m.lifecycle_state == "InService" && node_for(view, m).is_none())
+            .filter(|m| m.alive && m.online && m.lifecycle_state == "InService" && ready.node_for(m).is_none())
             .map(|m| m.id.as_str())
             .collect();
         for n in view.nodes.iter().filter(|n| n.status != NodeStatus::Ready) {
@@ -137,7 +153,7 @@ pub fn plan_reconcile(s: &ClusterSnapshot, ttl: u64) -> Vec<Repair> {
             let reason = match owner {
                 None => Some("its instance is gone".to_string()),
                 Some(m) if !m.alive => Some(format!("instance {} is not running", m.id)),
-                Some(m) if ready_labels.contains(m.id.as_str()) && n.instance_id.is_some() => {
+                Some(m) if ready.by_label.contains_key(m.id.as_str()) && n.instance_id.is_some() => {
                     Some(format!("instance {} has a newer Ready node", m.id))
                 }
                 Some(m) if strays.contains(m.id.as_str()) && n.instance_id.is_some() => {
@@ -159,7 +175,7 @@ pub fn plan_reconcile(s: &ClusterSnapshot, ttl: u64) -> Vec<Repair> {
 
         // 2. Running instances that are not in the swarm; waiting actions that can be finished.
         for m in s.members.iter().filter(|m| m.alive && !leaving(&m.lifecycle_state)) {
-            let node = node_for(view, m);
+            let node = ready.node_for(m);
             let waiting = m.lifecycle_state == "Pending:Wait";
             match (node, waiting) {
                 (Some(_), true) if old(m.launched_unix) => out.push(Repair::CompleteLaunch {
@@ -184,7 +200,7 @@ pub fn plan_reconcile(s: &ClusterSnapshot, ttl: u64) -> Vec<Repair> {
             .iter()
             .filter(|m| m.lifecycle_state == "Terminating:Wait" && m.role == Role::Worker)
         {
-            if node_for(view, m).is_none() && old(m.launched_unix) {
+            if ready.node_for(m).is_none() && old(m.launched_unix) {
                 out.push(Repair::CompleteTermination {
                     instance_id: m.id.clone(),
                     group: m.group.clone(),
@@ -195,11 +211,12 @@ pub fn plan_reconcile(s: &ClusterSnapshot, ttl: u64) -> Vec<Repair> {
 
     // 3. The manager record holds exactly the live managers' IPs.
     if let (Some(_), Some(view)) = (&s.dns_name, &s.swarm) {
+        let ready = ReadyIndex::new(view);
         let desired: HashMap<&str, std::net::Ipv4Addr> = s
             .members
             .iter()
             .filter(|m| m.role == Role::Manager && m.alive && m.lifecycle_state == "InService")
-            .filter(|m| node_for(view, m).is_some_and(|n| n.role == Role::Manager))
+            .filter(|m| ready.node_for(m).is_some_and(|n| n.role == Role::Manager))
             .filter_map(|m| m.ip.map(|ip| (m.id.as_str(), ip)))
             .collect();
         for r in &s.records {
@@ -226,6 +243,77 @@ pub fn plan_reconcile(s: &ClusterSnapshot, ttl: u64) -> Vec<Repair> {
         }
     }
     out
+}
+
+/// A synthetic cluster of `n` instances (3 managers), with 1% of nodes down and gone,
+/// 1% strays and a drifted record: what `make bench` measures.
+pub fn synthetic(n: usize) -> ClusterSnapshot {
+    let ip = |i: usize| format!("10.{}.{}.{}", (i >> 16) & 255, (i >> 8) & 255, i & 255);
+    let mut s = ClusterSnapshot {
+        cluster: "big".into(),
+        dns_name: Some("m.big.internal".into()),
+        now_unix: 10_000,
+        grace_secs: 300,
+        swarm: Some(SwarmView::default()),
+        ..Default::default()
+    };
+    for i in 0..n {
+        let role = if i < 3 { Role::Manager } else { Role::Worker };
+        let id = format!("i-{i:017x}");
+        let stray = i % 100 == 50;
+        let gone = i % 100 == 99;
+        if !gone {
+            s.members.push(synthetic_member(&id, role, &ip(i)));
+        }
+        if !stray {
+            let nd = synthetic_node(i, &id, &ip(i), role, !gone);
+            s.swarm.as_mut().expect("synthetic swarm").nodes.push(nd);
+        }
+        if role == Role::Manager {
+            s.records.push(ManagerRecord {
+                set_identifier: id.clone(),
+                ip: ip(i).parse().expect("ip"),
+                ttl: 60,
+            });
+        }
+    }
+    s.records.push(ManagerRecord {
+        set_identifier: "manual".into(),
+        ip: "10.255.255.255".parse().expect("ip"),
+        ttl: 60,
+    });
+    s
+}
+
+fn synthetic_member(id: &str, role: Role, ip: &str) -> MemberInstance {
+    MemberInstance {
+        id: id.into(),
+        group: if role == Role::Manager {
+            "mgr".into()
+        } else {
+            "wrk".into()
+        },
+        role,
+        lifecycle_state: "InService".into(),
+        alive: true,
+        ip: ip.parse().ok(),
+        launched_unix: Some(0),
+        online: true,
+    }
+}
+
+fn synthetic_node(i: usize, id: &str, ip: &str, role: Role, ready: bool) -> SwarmNode {
+    SwarmNode {
+        id: format!("n{i:024}"),
+        hostname: format!("h{i}"),
+        addr: ip.parse().ok(),
+        role,
+        status: if ready { NodeStatus::Ready } else { NodeStatus::Down },
+        availability: crate::model::Availability::Active,
+        leader: false,
+        instance_id: Some(id.to_string()),
+        updated_unix: Some(1000),
+    }
 }
 
 /// What one reconcile run did for one cluster.
@@ -798,42 +886,9 @@ mod tests {
         assert_eq!(plan_reconcile(&s, 60), vec![]);
     }
 
-    /// A synthetic cluster of `n` instances (3 managers), with 1% of nodes down and gone,
-    /// 1% strays and a drifted record: what `make bench` measures.
-    pub fn synthetic(n: usize) -> ClusterSnapshot {
-        let ip = |i: usize| format!("10.{}.{}.{}", (i >> 16) & 255, (i >> 8) & 255, i & 255);
-        let mut s = ClusterSnapshot {
-            cluster: "big".into(),
-            dns_name: Some("m.big.internal".into()),
-            now_unix: 10_000,
-            grace_secs: 300,
-            swarm: Some(SwarmView::default()),
-            ..Default::default()
-        };
-        for i in 0..n {
-            let role = if i < 3 { Role::Manager } else { Role::Worker };
-            let id = format!("i-{i:017x}");
-            let stray = i % 100 == 50;
-            let gone = i % 100 == 99;
-            if !gone {
-                s.members.push(member(&id, role, "InService", &ip(i)));
-            }
-            if !stray {
-                let mut nd = node(i as u32, Some(&id), &ip(i), role, !gone);
-                nd.id = format!("n{i:024}");
-                s.swarm.as_mut().unwrap().nodes.push(nd);
-            }
-            if role == Role::Manager {
-                s.records.push(rec(&id, &ip(i)));
-            }
-        }
-        s.records.push(rec("manual", "10.255.255.255"));
-        s
-    }
-
     #[test]
     fn synthetic_thousand_node_cluster_plans_every_difference() {
-        let s = synthetic(1000);
+        let s = super::synthetic(1000);
         let plan = plan_reconcile(&s, 60);
         assert_eq!(
             plan.iter().filter(|r| matches!(r, Repair::RemoveNode { .. })).count(),

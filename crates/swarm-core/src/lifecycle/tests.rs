@@ -188,7 +188,10 @@ async fn launch_of_a_vanished_instance_is_abandoned_without_commands() {
     let o = l.handle(&event("launch", "mgr", M1), None).await.unwrap();
     assert_eq!(o.result, Some("ABANDON"));
     assert!(w.state().commands.is_empty());
-    assert!(started.elapsed() < Duration::from_secs(1), "no wait for an agent that never comes");
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "no wait for an agent that never comes"
+    );
 }
 
 #[tokio::test(start_paused = true)]
