@@ -305,6 +305,10 @@ class Cloud:
             inv.status, inv.details, inv.code, inv.end = "Failed", "Undeliverable", -1, time.time()
             return
         inv.status = inv.details = "InProgress"
+        if self.take_fault(f"fail_command:{inv.comment}"):
+            inv.stderr = "injected failure"
+            inv.code, inv.status, inv.details, inv.end = 1, "Failed", "Failed", time.time()
+            return
         cmd_dir = host.root / "ssm" / inv.command_id
         cmd_dir.mkdir(parents=True, exist_ok=True)
         script = cmd_dir / "_script.sh"

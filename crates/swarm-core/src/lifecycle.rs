@@ -290,6 +290,8 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
             backoff.wait(agent_end).await;
         }
         info!(step = "wait-agent", outcome = "online");
+        // The join budget starts once the agent answers.
+        let end = clamp(Instant::now() + self.cfg.join_budget, Some(end));
 
         let mut backoff = Backoff::new(self.cfg.poll_max);
         let mut last_reason = String::from("no attempt finished");

@@ -1,0 +1,88 @@
+"""Faults injected by the local cloud, races and hostile input, on the real swarm: the final
+state of swarm, DNS and lifecycle actions is asserted, not exit codes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from conftest import bin_dir, scale_out, settle
+from localcloud.client import wait_for
+
+
+def ready(lc):
+    return [n for n in lc.nodes() if n["status"] == "ready"]
+
+
+def manager_ips(lc):
+    return sorted(i["ip"] for i in lc.instances("manager") if i["lifecycle"] == "InService")
+
+
+def test_throttling_transient_errors_and_route53_conflicts_are_retried(cloud):
+    scale_out(cloud, 1, 0)
+    cloud.control("faults", {"ssm_throttle": 2, "ssm_get_error": 2, "route53_prior_request": 1, "route53_throttle": 1})
+    cloud.scale("manager", 2)
+    wait_for(lambda: len(cloud.in_service("manager")) == 2, 120, "the second manager")
+    settle(cloud)
+    assert len([n for n in ready(cloud) if n["role"] == "manager"]) == 2
+    assert cloud.dns_ips() == manager_ips(cloud)
+    faults = cloud.state()["faults"]
+    assert all(v == 0 for v in faults.values()), f"every injected fault was hit: {faults}"
+
+
+def test_agent_offline_for_a_while_still_joins(cloud):
+    scale_out(cloud, 1, 0)
+    cloud.scale("worker", 1)
+    w = wait_for(lambda: [i["id"] for i in cloud.instances("worker")], 30, "a worker")[0]
+    cloud.control("faults", {"offline": {w: 20}})
+    wait_for(lambda: w in cloud.in_service("worker"), 120, "the worker in service")
+    act = [a for a in cloud.actions(w) if a["transition"].endswith("LAUNCHING")][0]
+    assert (act["result"], act["cause"]) == ("CONTINUE", "complete")
+    assert act["ended"] - act["started"] >= 20, "it waited for the agent"
+
+
+def test_failed_join_is_abandoned_and_the_replacement_joins(cloud):
+    scale_out(cloud, 1, 0)
+    # A join that keeps failing is retried within its budget, then abandoned: a short budget here.
+    cloud.deploy(bin_dir(), extra_env={"JOIN_BUDGET_SECONDS": "15"})
+    cloud.control("faults", {"fail_command:swarm join": 100})
+    cloud.scale("worker", 1)
+    first = wait_for(lambda: [i["id"] for i in cloud.instances("worker")], 30, "a worker")[0]
+    wait_for(lambda: any(a["instance_id"] == first and a["result"] == "ABANDON" for a in cloud.actions()), 90,
+             "the launch abandoned")
+    abandons = [line for line in cloud.function_log() if line.get("outcome") == "abandoned"]
+    assert abandons and "injected failure" in abandons[0].get("reason", ""), abandons
+    cloud.control("faults", {"fail_command:swarm join": 0})
+    wait_for(lambda: len(cloud.in_service("worker")) == 1, 180, "a replacement in service")
+    settle(cloud)
+    assert len(ready(cloud)) == 2
+
+
+def test_a_killed_invocation_is_finished_by_the_retry(cloud):
+    scale_out(cloud, 1, 0)
+    cloud.scale("worker", 1)
+    w = wait_for(lambda: [i["id"] for i in cloud.instances("worker")], 30, "a worker")[0]
+    # Kill the function while it waits for the worker's agent.
+    wait_for(lambda: cloud.control("kill-invocations", {"function": "lifecycle-hook"})["killed"], 30, "a running invocation")
+    wait_for(lambda: w in cloud.in_service("worker"), 120, "the worker in service")
+    invs = [i for i in cloud.control("invocations") if i["function"] == "lifecycle-hook"]
+    assert any(i["result"] == "crash" for i in invs) and any(i["attempt"] >= 1 and i["result"] == "ok" for i in invs), invs
+    assert any(n["instance"] == w for n in ready(cloud))
+
+
+def test_shell_metacharacters_in_tags_never_run(cloud):
+    marker = Path("/tmp/localcloud-pwned")
+    marker.unlink(missing_ok=True)
+    asg = cloud.client("autoscaling")
+    evil = 'x$(touch /tmp/localcloud-pwned)`touch /tmp/localcloud-pwned`;touch /tmp/localcloud-pwned\n'
+    asg.create_or_update_tags(Tags=[
+        {"ResourceId": cloud.cluster.worker_group, "ResourceType": "auto-scaling-group", "Key": "swarm:cluster",
+         "Value": evil, "PropagateAtLaunch": True}])
+    scale_out(cloud, 1, 0)
+    cloud.scale("worker", 1)
+    w = wait_for(lambda: [i["id"] for i in cloud.instances("worker")], 30, "a worker")[0]
+    wait_for(lambda: any(a["instance_id"] == w and a["ended"] for a in cloud.actions()), 60, "the launch handled")
+    act = [a for a in cloud.actions(w)][0]
+    assert act["result"] == "ABANDON", act
+    errors = [line for line in cloud.function_log() if line.get("outcome") == "misconfigured"]
+    assert errors, "the bad tag is reported"
+    assert not marker.exists(), "an injected command ran"
