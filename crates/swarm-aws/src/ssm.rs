@@ -90,6 +90,7 @@ impl Remote for AwsRemote {
                     .client
                     .describe_instance_information()
                     .filters(filter)
+                    .max_results(50)
                     .set_next_token(token)
                     .send()
                     .await
