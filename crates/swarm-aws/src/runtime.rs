@@ -27,3 +27,22 @@ pub fn deadline(ctx: &lambda_runtime::Context) -> tokio::time::Instant {
     let left = Duration::from_millis(ctx.deadline.saturating_sub(now_ms)).saturating_sub(Duration::from_secs(5));
     tokio::time::Instant::now() + left
 }
+
+/// The workflows over the real adapters: what every function binary runs.
+pub type AwsLifecycle = swarm_core::Lifecycle<crate::AwsFleet, crate::AwsRemote, crate::AwsDns, crate::AwsParameters>;
+
+/// The cold start every function shares: JSON logs, the configuration validated (a bad one
+/// fails the init with the variable named), the SDK clients.
+pub async fn cold_start() -> Result<AwsLifecycle, swarm_core::config::ConfigError> {
+    init_tracing();
+    let cfg = swarm_core::Config::from_env()
+        .inspect_err(|e| tracing::error!(step = "config", outcome = "invalid", error = %e))?;
+    let a = crate::Adapters::from_env().await;
+    Ok(swarm_core::Lifecycle {
+        fleet: a.fleet,
+        remote: a.remote,
+        dns: a.dns,
+        params: a.params,
+        cfg,
+    })
+}

@@ -2,29 +2,15 @@
 
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::Value;
-use swarm_aws::{Adapters, AwsDns, AwsFleet, AwsParameters, AwsRemote};
-use swarm_core::lifecycle::Lifecycle;
-use swarm_core::Config;
+use swarm_aws::runtime::{cold_start, deadline, AwsLifecycle};
 
-type Handler = Lifecycle<AwsFleet, AwsRemote, AwsDns, AwsParameters>;
-
-async fn handle(h: &Handler, event: LambdaEvent<Value>) -> Result<Value, Error> {
-    let deadline = swarm_aws::runtime::deadline(&event.context);
-    let outcome = h.handle(&event.payload, Some(deadline)).await?;
+async fn handle(h: &AwsLifecycle, event: LambdaEvent<Value>) -> Result<Value, Error> {
+    let outcome = h.handle(&event.payload, Some(deadline(&event.context))).await?;
     Ok(serde_json::to_value(outcome)?)
 }
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    swarm_aws::runtime::init_tracing();
-    let cfg = Config::from_env().inspect_err(|e| tracing::error!(step = "config", outcome = "invalid", error = %e))?;
-    let a = Adapters::from_env().await;
-    let h = Lifecycle {
-        fleet: a.fleet,
-        remote: a.remote,
-        dns: a.dns,
-        params: a.params,
-        cfg,
-    };
+    let h = cold_start().await?;
     lambda_runtime::run(service_fn(|e| handle(&h, e))).await
 }

@@ -3,12 +3,9 @@
 
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::{json, Value};
-use swarm_aws::{Adapters, AwsDns, AwsFleet, AwsParameters, AwsRemote};
-use swarm_core::{Config, Lifecycle};
+use swarm_aws::runtime::{cold_start, AwsLifecycle};
 
-type Handler = Lifecycle<AwsFleet, AwsRemote, AwsDns, AwsParameters>;
-
-async fn handle(h: &Handler, event: LambdaEvent<Value>) -> Result<Value, Error> {
+async fn handle(h: &AwsLifecycle, event: LambdaEvent<Value>) -> Result<Value, Error> {
     let p = &event.payload;
     let cluster = p.get("cluster").and_then(Value::as_str);
     let dry_run = p.get("dry_run").and_then(Value::as_bool).unwrap_or(false);
@@ -19,15 +16,6 @@ async fn handle(h: &Handler, event: LambdaEvent<Value>) -> Result<Value, Error> 
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    swarm_aws::runtime::init_tracing();
-    let cfg = Config::from_env().inspect_err(|e| tracing::error!(step = "config", outcome = "invalid", error = %e))?;
-    let a = Adapters::from_env().await;
-    let h = Lifecycle {
-        fleet: a.fleet,
-        remote: a.remote,
-        dns: a.dns,
-        params: a.params,
-        cfg,
-    };
+    let h = cold_start().await?;
     lambda_runtime::run(service_fn(|e| handle(&h, e))).await
 }
