@@ -86,3 +86,31 @@ def test_shell_metacharacters_in_tags_never_run(cloud):
     errors = [line for line in cloud.function_log() if line.get("outcome") == "misconfigured"]
     assert errors, "the bad tag is reported"
     assert not marker.exists(), "an injected command ran"
+
+
+def test_ten_instances_in_the_same_second_form_one_swarm(cloud):
+    scale_out(cloud, 3, 7, timeout=300)
+    nodes = ready(cloud)
+    assert sum(n["role"] == "manager" for n in nodes) == 3 and sum(n["role"] == "worker" for n in nodes) == 7, nodes
+    ids = {n["id"] for n in cloud.nodes()}
+    for m in cloud.in_service("manager"):
+        assert {n["id"] for n in cloud.nodes(via=m)} == ids, "one swarm, seen alike by every manager"
+    launches = [a for a in cloud.actions() if a["transition"].endswith("LAUNCHING")]
+    assert len(launches) == 10 and all((a["result"], a["cause"]) == ("CONTINUE", "complete") for a in launches)
+    assert cloud.dns_ips() == manager_ips(cloud)
+
+
+def test_the_leader_terminated(cloud):
+    scale_out(cloud, 3, 1)
+    leader = next(n["instance"] for n in cloud.nodes() if n["leader"] == "true")
+    cloud.terminate(leader)
+    wait_for(lambda: leader not in [i["id"] for i in cloud.instances("manager")], 90, "the leader terminated")
+    settle(cloud)
+    nodes = cloud.nodes()
+    assert leader not in [n["instance"] for n in nodes]
+    assert sum(n["leader"] == "true" for n in nodes) == 1, "a new leader"
+    assert sum(n["role"] == "manager" for n in nodes) == 2
+    assert cloud.dns_ips() == manager_ips(cloud)
+    m = cloud.in_service("manager")[0]
+    r = cloud.docker(m, "service", "create", "--detach", "--name", "after", "busybox:local", "sleep", "1000000")
+    assert r.returncode == 0, r.stderr
