@@ -7,7 +7,7 @@ EVENT ?= events/lifecycle-launch-worker.json
 
 ARCH ?= x86_64
 
-.PHONY: deps build test unit e2e demo replay lint infra-check package deploy clean-cloud
+.PHONY: deps build test unit e2e demo replay lint infra-check package deploy bench clean-cloud
 
 deps:
 	scripts/deps.sh
@@ -51,6 +51,10 @@ package: infra-check
 ## Upload and deploy: make deploy STACK=swarm BUCKET=artefacts PARAMS="VpcId=… SubnetIds=a,b,c"
 deploy: package
 	scripts/deploy.sh
+
+## Release artefacts measured on the local cloud: writes BENCH.md and bench/results.json.
+bench: deps package
+	$(PYTHON) bench/run.py
 
 ## Remove namespaces, links, daemons and mounts a killed local cloud left behind.
 clean-cloud:

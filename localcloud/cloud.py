@@ -124,12 +124,34 @@ class Cloud:
         self.lambdas = Lambdas(state_dir, self.region, self.record)
         self.stopping = threading.Event()
         self.host_errors: dict[str, str] = {}
+        self.api_calls: list[dict[str, Any]] = []
 
     # -- timeline -----------------------------------------------------------
     def record(self, kind: str, **fields: Any) -> None:
         rec = {"t": round(time.time() - self.t0, 3), "ts": time.time(), "kind": kind, **fields}
         with open(self.timeline_path, "a") as f:
             f.write(json.dumps(rec, default=str) + "\n")
+
+    # -- API call accounting (for the benchmark) -----------------------------------
+    def count_call(self, environ: dict[str, Any]) -> None:
+        """Records who called which operation: the functions (aws-sdk-rust), the instances'
+        AWS CLI, or the test driver (boto3)."""
+        ua = environ.get("HTTP_USER_AGENT", "")
+        caller = "function" if "aws-sdk-rust" in ua else "instance" if "aws-cli" in ua else "driver"
+        auth = environ.get("HTTP_AUTHORIZATION", "")
+        service = auth.split("Credential=")[1].split("/")[3] if "Credential=" in auth else "?"
+        op = environ.get("HTTP_X_AMZ_TARGET", "").split(".")[-1]
+        if not op and environ.get("REQUEST_METHOD") == "POST" and service in ("autoscaling", "ec2"):
+            import io
+            from urllib.parse import parse_qs
+
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            body = environ["wsgi.input"].read(length) if length else b""
+            environ["wsgi.input"] = io.BytesIO(body)
+            op = (parse_qs(body.decode(errors="replace")).get("Action") or ["?"])[0]
+        if not op:
+            op = f"{environ.get('REQUEST_METHOD')} {environ.get('PATH_INFO', '').split('/')[2] if environ.get('PATH_INFO', '').count('/') > 1 else ''}"
+        self.api_calls.append({"t": time.time(), "caller": caller, "service": service, "op": op})
 
     # -- faults ---------------------------------------------------------------
     def take_fault(self, name: str) -> bool:

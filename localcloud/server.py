@@ -34,6 +34,8 @@ def control(cloud: Cloud, request: Request) -> Response:
         out = {"request_id": cloud.lambdas.invoke_raw(body["function"], json.dumps(body["payload"]).encode())}
     elif path == "invocations":
         out = cloud.lambdas.invocations
+    elif path == "api-calls":
+        out = cloud.api_calls
     elif path == "faults":
         with LOCK:
             for k, v in (body or {}).items():
@@ -62,6 +64,7 @@ def build_app(cloud: Cloud):
     def app(environ, start_response):
         if environ.get("PATH_INFO", "").startswith("/_localcloud/"):
             return control(cloud, Request(environ))(environ, start_response)
+        cloud.count_call(environ)
         with LOCK:
             # Materialise the response under the lock: moto is not thread-safe.
             return list(moto_app(environ, start_response))
