@@ -49,8 +49,10 @@ def test_failed_join_is_abandoned_and_the_replacement_joins(cloud):
     first = wait_for(lambda: [i["id"] for i in cloud.instances("worker")], 30, "a worker")[0]
     wait_for(lambda: any(a["instance_id"] == first and a["result"] == "ABANDON" for a in cloud.actions()), 90,
              "the launch abandoned")
-    abandons = [line for line in cloud.function_log() if line.get("outcome") == "abandoned"]
-    assert abandons and "injected failure" in abandons[0].get("reason", ""), abandons
+    # The function logs the abandon once CompleteLifecycleAction has returned: wait for the line.
+    abandons = wait_for(lambda: [line for line in cloud.function_log() if line.get("outcome") == "abandoned"], 30,
+                        "the abandon logged")
+    assert "injected failure" in abandons[0].get("reason", ""), abandons
     cloud.control("faults", {"fail_command:swarm join": 0})
     wait_for(lambda: len(cloud.in_service("worker")) == 1, 180, "a replacement in service")
     settle(cloud)
