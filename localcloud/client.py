@@ -31,6 +31,22 @@ class Timeout(AssertionError):
     pass
 
 
+def leftovers_on_machine() -> list[str]:
+    """Host processes, namespaces and links of a local cloud that still exist."""
+    out = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if "/tmp/lch-" in cmd:
+                out.append(f"process {proc.name}: {cmd[:80]}")
+    ns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.split()
+    out += [f"netns {n}" for n in ns if n.startswith("lc-")]
+    return out
+
+
 def wait_for(cond: Callable[[], Any], timeout: float, what: str, interval: float = 0.2) -> Any:
     """Polls `cond` until it returns something truthy; fails with `what` after `timeout` s."""
     end = time.time() + timeout
@@ -109,7 +125,8 @@ class LocalCloud:
             raise RuntimeError(f"local cloud exited: {(state_dir / 'cloud.log').read_text()[-3000:]}")
         return cls(state_dir=state_dir, proc=proc, endpoint=ep.read_text().strip(), timing=timing)
 
-    def stop(self) -> None:
+    def stop(self) -> list[str]:
+        """Stops the cloud; returns what its own teardown left behind (then removes that too)."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -117,7 +134,9 @@ class LocalCloud:
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
+        leftovers = leftovers_on_machine()
         subprocess.run([sys.executable, "-m", "localcloud", "clean", "--state-dir", str(self.state_dir)], cwd=ROOT, capture_output=True)
+        return leftovers
 
     def __enter__(self) -> "LocalCloud":
         return self

@@ -124,8 +124,8 @@ def main() -> int:
         print("interrupted: tearing down")
         return 130
     finally:
-        lc.stop()
-        print("torn down: no namespace, daemon or mount left")
+        left = lc.stop()
+        print("torn down: no namespace, daemon or mount left" if not left else f"teardown left (now removed): {left}")
 
 
 if __name__ == "__main__":

@@ -69,6 +69,7 @@ class Hosts:
         self.gateway = gateway
         self.hosts: dict[str, Host] = {}
         self.lock = threading.Lock()
+        self.closing = False  # set by destroy_all: a host still starting then destroys itself
         self.counter = 0
         self.image_tar = state_dir / "busybox.tar"
         # Hosts live under a short path: containerd's sockets must fit in 108 bytes.
@@ -117,6 +118,8 @@ class Hosts:
             hostname=hostname,
         )
         with self.lock:
+            if self.closing:
+                raise RuntimeError("the cloud is shutting down")
             self.hosts[instance_id] = host
         for d in ("data", "exec", "run", "home", "ssm"):
             (host.root / d).mkdir(parents=True, exist_ok=True)
@@ -156,6 +159,9 @@ class Hosts:
         if r.returncode != 0:
             raise RuntimeError(f"image import on {instance_id} failed: {r.stderr}")
         host.ready_at = time.time()
+        if self.closing:  # the cloud stopped while this host was starting
+            self.destroy(instance_id)
+            raise RuntimeError("the cloud is shutting down")
         return host
 
     def kill_hard(self, instance_id: str) -> bool:
@@ -203,8 +209,11 @@ class Hosts:
         host.dead = True
 
     def destroy_all(self) -> None:
+        with self.lock:
+            self.closing = True
         for iid in list(self.hosts):
             self.destroy(iid)
+        _kill_processes_under(self.hosts_root)
         sh("ip", "link", "del", self.bridge, check=False)
         shutil.rmtree(self.hosts_root, ignore_errors=True)
 
@@ -218,6 +227,26 @@ def _child_of(pid: int) -> int | None:
     except (FileNotFoundError, ProcessLookupError):
         return None
     return None
+
+
+def _kill_processes_under(root: Path | str) -> list[int]:
+    """SIGKILLs every process whose command line names a path under `root` (a host's
+    unshare, dockerd, containerd, shims): what a crashed or interrupted cloud can leave."""
+    killed = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if str(root) in cmd:
+            try:
+                os.kill(int(proc.name), signal.SIGKILL)
+                killed.append(int(proc.name))
+            except ProcessLookupError:
+                pass
+    return killed
 
 
 def _unmount_below(root: Path) -> None:
@@ -248,6 +277,8 @@ def clean_leftovers(state_root: Path | None = None, bridge: str = "lcbr0") -> li
         if name.startswith(VETH_PREFIX) or name == bridge:
             sh("ip", "link", "del", name, check=False)
             removed.append(f"link {name}")
+    for pid in _kill_processes_under(f"/tmp/{HOSTS_ROOT_PREFIX}"):
+        removed.append(f"process {pid}")
     for root in Path("/tmp").glob(f"{HOSTS_ROOT_PREFIX}*"):
         _unmount_below(root)
         shutil.rmtree(root, ignore_errors=True)

@@ -39,7 +39,8 @@ def cloud(request):
         lc.deploy(bin_dir())
         yield lc
     finally:
-        lc.stop()
+        leftovers = lc.stop()
+        assert leftovers == [], f"the cloud's teardown left {leftovers}"
 
 
 def settle(lc: LocalCloud, timeout: float = 120) -> None:
