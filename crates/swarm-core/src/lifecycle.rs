@@ -415,13 +415,18 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
             return Ok(HashMap::new());
         }
         let online = self.remote.online(ids).await?;
+        self.probe_online(&online).await
+    }
+
+    /// Probes instances already known to be online, in one command.
+    pub(crate) async fn probe_online(&self, online: &[String]) -> PortResult<HashMap<String, Probe>> {
         if online.is_empty() {
             return Ok(HashMap::new());
         }
         let results = self
             .remote
             .run(
-                &online,
+                online,
                 script_commands(&[], scripts::PROBE),
                 self.cfg.command_timeout.min(Duration::from_secs(30)),
                 "swarm probe",
@@ -673,7 +678,8 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
         } else {
             self.remote.online(&alive).await?.into_iter().collect()
         };
-        let probes = self.probe(&online.iter().cloned().collect::<Vec<_>>()).await?;
+        // `online` was just read: probe it without asking SSM again.
+        let probes = self.probe_online(&online.iter().cloned().collect::<Vec<_>>()).await?;
         let mut live: Vec<&String> = peer_ids
             .iter()
             .filter(|p| probes.get(*p).is_some_and(Probe::is_live_manager))

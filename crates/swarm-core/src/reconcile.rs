@@ -7,7 +7,7 @@ use serde::Serialize;
 use tracing::{error, info, info_span, warn, Instrument};
 
 use crate::event::{Intent, LifecycleAction, LAUNCHING, TERMINATING};
-use crate::model::{membership, ManagerRecord, Membership, NodeStatus, Probe, Role, SwarmNode, SwarmView};
+use crate::model::{membership, ManagerRecord, Membership, NodeStatus, Role, SwarmNode, SwarmView};
 use crate::ports::{ActionResult, Dns, Fleet, Parameters, PortError, PortResult, RecordChange, Remote};
 use crate::safe::script_commands;
 use crate::scripts;
@@ -429,24 +429,14 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
             .filter(|m| m.role == Role::Manager && m.online)
             .map(|m| m.id.clone())
             .collect();
-        let mut live = Vec::new();
-        if !managers.is_empty() {
-            let probes = self
-                .remote
-                .run(
-                    &managers,
-                    script_commands(&[], scripts::PROBE),
-                    self.cfg.command_timeout,
-                    "swarm probe",
-                )
-                .await?;
-            live = probes
-                .into_iter()
-                .filter(|r| r.ok() && Probe::parse(&r.stdout).is_some_and(|p| p.is_live_manager()))
-                .map(|r| r.instance_id)
-                .collect();
-            live.sort();
-        }
+        let mut live: Vec<String> = self
+            .probe_online(&managers)
+            .await?
+            .into_iter()
+            .filter(|(_, p)| p.is_live_manager())
+            .map(|(id, _)| id)
+            .collect();
+        live.sort();
         let mut swarm = None;
         for m in &live {
             match self.node_list(m).await {
