@@ -7,7 +7,7 @@ EVENT ?= events/lifecycle-launch-worker.json
 
 ARCH ?= x86_64
 
-.PHONY: deps build test unit e2e demo replay lint infra-check package deploy bench clean-cloud
+.PHONY: deps build test unit e2e demo replay lint infra-check package deploy bench bench-profiles fuzz clean-cloud
 
 deps:
 	scripts/deps.sh
@@ -55,6 +55,21 @@ deploy: package
 ## Release artefacts measured on the local cloud: writes BENCH.md and bench/results.json.
 bench: deps package
 	$(PYTHON) bench/run.py
+
+## Release-profile variants (opt-level, LTO, codegen-units) built and measured: bench/profiles.json.
+bench-profiles:
+	$(PYTHON) bench/profiles.py
+
+## cargo-fuzz on the event, command-output and quoting parsers, FUZZ_RUNS each (default 1,000,000),
+## then the corpus is minimised in place. `cargo test` replays the committed corpus.
+FUZZ_RUNS ?= 1000000
+fuzz:
+	WITH_CARGO_FUZZ=1 scripts/deps.sh
+	cd fuzz && for t in events command_output script_quoting; do \
+	  RUSTC_BOOTSTRAP=1 cargo fuzz run -O $$t -- -runs=$(FUZZ_RUNS) -max_len=4096 \
+	    $$( [ $$t = events ] && echo -dict=events.dict ) || exit 1; \
+	  RUSTC_BOOTSTRAP=1 cargo fuzz cmin -O $$t || exit 1; \
+	done
 
 ## Remove namespaces, links, daemons and mounts a killed local cloud left behind.
 clean-cloud:

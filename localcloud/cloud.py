@@ -318,6 +318,9 @@ class Cloud:
             "AWS_REGION": self.region,
             "AWS_PAGER": "",
             "LANG": "C.UTF-8",
+            # Set by the SSM agent for every Run Command script.
+            "AWS_SSM_INSTANCE_ID": host.instance_id,
+            "AWS_SSM_REGION_NAME": self.region,
         }
 
     def execute(self, inv: Invocation, commands: list[str], timeout: float, workdir: str | None) -> None:
@@ -557,13 +560,15 @@ def _list_command_invocations(self):
     rows = [inv for (c, i), inv in CLOUD.invocations.items() if (not cid or c == cid) and (not iid or i == iid)]
     out = []
     for inv in rows:
-        v = _invocation_view(inv)
+        # The plugin's combined output as AWS gives it: stdout, then stderr after a marker,
+        # cut to 2,500 characters (GetCommandInvocation has the full 24,000).
+        combined = inv.stdout + (f"\n----------ERROR-------\n{inv.stderr}" if inv.stderr else "")
         out.append({
             "CommandId": inv.command_id, "InstanceId": inv.instance_id, "Comment": inv.comment,
             "DocumentName": inv.document, "RequestedDateTime": utc(inv.requested), "Status": inv.status,
             "StatusDetails": inv.details,
             "CommandPlugins": [{"Name": "aws:runShellScript", "Status": inv.status, "StatusDetails": inv.details,
-                                "ResponseCode": inv.code, "Output": (v["StandardOutputContent"] + v["StandardErrorContent"])[:2500]}]
+                                "ResponseCode": inv.code, "Output": combined[:2500]}]
             if self._get_param("Details") else [],
         })
     return ActionResult({"CommandInvocations": out})

@@ -26,6 +26,9 @@ if [ "${WITH_INFRA:-0}" = 1 ]; then
   }
   command -v cfn-guard >/dev/null || cargo install --locked cfn-guard --version 3.2.1
 fi
+if [ "${WITH_CARGO_FUZZ:-0}" = 1 ] && ! command -v cargo-fuzz >/dev/null; then
+  cargo install --locked cargo-fuzz
+fi
 if [ "${WITH_CARGO_LAMBDA:-0}" = 1 ] && ! command -v cargo-lambda >/dev/null; then
   python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore cargo-lambda
 fi

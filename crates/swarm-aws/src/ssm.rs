@@ -1,3 +1,4 @@
+use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_sdk_ssm::types::{CommandInvocationStatus, InstanceInformationStringFilter, ParameterType, PingStatus};
@@ -19,8 +20,10 @@ impl AwsRemote {
 
     /// Polls one invocation until it is final or `end` passes.
     async fn wait(&self, command_id: &str, instance_id: &str, end: Instant) -> PortResult<CommandResult> {
-        let mut delay = Duration::from_millis(200);
+        let mut delay = FIRST_POLL;
         loop {
+            tokio::time::sleep(delay.min(end.saturating_duration_since(Instant::now()))).await;
+            delay = (delay * 3 / 2).min(MAX_POLL);
             let resp = self
                 .client
                 .get_command_invocation()
@@ -30,21 +33,7 @@ impl AwsRemote {
                 .await;
             match resp {
                 Ok(r) => {
-                    let status = match r.status() {
-                        Some(CommandInvocationStatus::Success) => Some(CommandStatus::Success),
-                        Some(CommandInvocationStatus::Failed) => Some(CommandStatus::Failed),
-                        Some(CommandInvocationStatus::TimedOut) => Some(CommandStatus::TimedOut),
-                        Some(CommandInvocationStatus::Cancelled) => Some(CommandStatus::Cancelled),
-                        _ => None,
-                    };
-                    if let Some(status) = status {
-                        // Undeliverable: AWS reports Failed with StatusDetails "Undeliverable"/"Terminated".
-                        let status = match r.status_details() {
-                            Some("Undeliverable") | Some("Terminated") | Some("DeliveryTimedOut") => {
-                                CommandStatus::Undeliverable
-                            }
-                            _ => status,
-                        };
+                    if let Some(status) = final_status(r.status(), r.status_details()) {
                         return Ok(CommandResult {
                             instance_id: instance_id.to_string(),
                             status,
@@ -61,17 +50,113 @@ impl AwsRemote {
                 Err(e) => return Err(aws_error("GetCommandInvocation", &e)),
             }
             if Instant::now() >= end {
-                return Ok(CommandResult {
-                    instance_id: instance_id.to_string(),
-                    status: CommandStatus::TimedOut,
-                    exit_code: -1,
-                    stdout: String::new(),
-                    stderr: "no final status before the deadline".into(),
-                });
+                return Ok(timed_out(instance_id));
             }
-            tokio::time::sleep(delay.min(end.saturating_duration_since(Instant::now()))).await;
-            delay = (delay * 3 / 2).min(Duration::from_secs(2));
         }
+    }
+
+    /// Polls every invocation of a command with one ListCommandInvocations a round (not one
+    /// GetCommandInvocation per instance); only an output that may be truncated is fetched
+    /// again in full.
+    async fn wait_all(&self, command_id: &str, ids: &[String], end: Instant) -> PortResult<Vec<CommandResult>> {
+        let mut done: HashMap<String, CommandResult> = HashMap::new();
+        let mut delay = FIRST_POLL;
+        while done.len() < ids.len() {
+            tokio::time::sleep(delay.min(end.saturating_duration_since(Instant::now()))).await;
+            delay = (delay * 3 / 2).min(MAX_POLL);
+            let mut token = None;
+            loop {
+                let resp = self
+                    .client
+                    .list_command_invocations()
+                    .command_id(command_id)
+                    .details(true)
+                    .set_next_token(token)
+                    .send()
+                    .await
+                    .map_err(|e| aws_error("ListCommandInvocations", &e))?;
+                for inv in resp.command_invocations() {
+                    let Some(id) = inv.instance_id() else { continue };
+                    if done.contains_key(id) {
+                        continue;
+                    }
+                    let Some(status) = final_status(inv.status(), inv.status_details()) else {
+                        continue;
+                    };
+                    let plugin = inv.command_plugins().first();
+                    let output = plugin.and_then(|p| p.output()).unwrap_or_default();
+                    let result = if output.len() >= PLUGIN_OUTPUT_SAFE {
+                        self.wait(command_id, id, Instant::now()).await?
+                    } else {
+                        let (stdout, stderr) = split_plugin_output(output);
+                        CommandResult {
+                            instance_id: id.to_string(),
+                            status,
+                            exit_code: plugin.map(|p| p.response_code()).unwrap_or(-1),
+                            stdout,
+                            stderr,
+                        }
+                    };
+                    done.insert(id.to_string(), result);
+                }
+                token = resp.next_token().map(str::to_string);
+                if token.is_none() {
+                    break;
+                }
+            }
+            if done.len() < ids.len() && Instant::now() >= end {
+                break;
+            }
+        }
+        Ok(ids
+            .iter()
+            .map(|id| done.remove(id).unwrap_or_else(|| timed_out(id)))
+            .collect())
+    }
+}
+
+/// First poll after this long: a command takes at least a few hundred milliseconds to be
+/// delivered and run, so asking sooner only spends API calls.
+const FIRST_POLL: Duration = Duration::from_millis(400);
+const MAX_POLL: Duration = Duration::from_secs(2);
+/// ListCommandInvocations returns at most the first 2,500 characters of a plugin's output;
+/// anything this long may be cut and is read again with GetCommandInvocation.
+const PLUGIN_OUTPUT_SAFE: usize = 2400;
+/// How a plugin's combined output separates standard error from standard output.
+const ERROR_MARKER: &str = "----------ERROR-------";
+
+fn final_status(status: Option<&CommandInvocationStatus>, details: Option<&str>) -> Option<CommandStatus> {
+    let status = match status? {
+        CommandInvocationStatus::Success => CommandStatus::Success,
+        CommandInvocationStatus::Failed => CommandStatus::Failed,
+        CommandInvocationStatus::TimedOut => CommandStatus::TimedOut,
+        CommandInvocationStatus::Cancelled => CommandStatus::Cancelled,
+        _ => return None,
+    };
+    // Undeliverable: AWS reports Failed with StatusDetails "Undeliverable"/"Terminated".
+    Some(match details {
+        Some("Undeliverable") | Some("Terminated") | Some("DeliveryTimedOut") => CommandStatus::Undeliverable,
+        _ => status,
+    })
+}
+
+fn split_plugin_output(output: &str) -> (String, String) {
+    match output.split_once(ERROR_MARKER) {
+        Some((out, err)) => (
+            out.strip_suffix('\n').unwrap_or(out).to_string(),
+            err.strip_prefix('\n').unwrap_or(err).to_string(),
+        ),
+        None => (output.to_string(), String::new()),
+    }
+}
+
+fn timed_out(instance_id: &str) -> CommandResult {
+    CommandResult {
+        instance_id: instance_id.to_string(),
+        status: CommandStatus::TimedOut,
+        exit_code: -1,
+        stdout: String::new(),
+        stderr: "no final status before the deadline".into(),
     }
 }
 
@@ -146,8 +231,10 @@ impl Remote for AwsRemote {
                 .and_then(|c| c.command_id())
                 .unwrap_or_default()
                 .to_string();
-            for id in chunk {
-                results.push(self.wait(&command_id, id, end).await?);
+            if let [one] = chunk {
+                results.push(self.wait(&command_id, one, end).await?);
+            } else {
+                results.extend(self.wait_all(&command_id, chunk, end).await?);
             }
         }
         Ok(results)

@@ -260,3 +260,83 @@ async fn commands_run_shell_script_and_wait_through_invocation_does_not_exist() 
     assert_eq!((res[0].exit_code, res[0].stderr.as_str()), (3, "token missing"));
     assert_eq!(get.num_calls(), 3);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_command_on_several_instances_is_polled_with_one_list_call_a_round() {
+    use aws_sdk_ssm::operation::list_command_invocations::ListCommandInvocationsOutput;
+    use aws_sdk_ssm::types::{CommandInvocation, CommandPlugin};
+    let inv = |id: &str, status: CommandInvocationStatus, code: i32, output: &str| {
+        CommandInvocation::builder()
+            .instance_id(id)
+            .status(status.clone())
+            .status_details(status.as_str())
+            .command_plugins(
+                CommandPlugin::builder()
+                    .name("aws:runShellScript")
+                    .response_code(code)
+                    .output(output)
+                    .build(),
+            )
+            .build()
+    };
+    let send = mock!(aws_sdk_ssm::Client::send_command).then_output(|| {
+        SendCommandOutput::builder()
+            .command(Command::builder().command_id("cmd-2").build())
+            .build()
+    });
+    let long = "x".repeat(2500);
+    let list = mock!(aws_sdk_ssm::Client::list_command_invocations)
+        .match_requests(|r| r.command_id() == Some("cmd-2") && r.details() == Some(true))
+        .sequence()
+        .output(move || {
+            ListCommandInvocationsOutput::builder()
+                .command_invocations(inv("i-1", CommandInvocationStatus::Success, 0, "swarm=active\n"))
+                .command_invocations(inv("i-2", CommandInvocationStatus::InProgress, -1, ""))
+                .build()
+        })
+        .output(move || {
+            ListCommandInvocationsOutput::builder()
+                .command_invocations(inv("i-1", CommandInvocationStatus::Success, 0, "swarm=active\n"))
+                .command_invocations(inv(
+                    "i-2",
+                    CommandInvocationStatus::Failed,
+                    4,
+                    "control=true\n\n----------ERROR-------\nno Ready node",
+                ))
+                .command_invocations(inv("i-3", CommandInvocationStatus::Success, 0, &long))
+                .build()
+        })
+        .build();
+    // An output that may have been cut is read again in full.
+    let get = mock!(aws_sdk_ssm::Client::get_command_invocation)
+        .match_requests(|r| r.instance_id() == Some("i-3"))
+        .then_output(|| {
+            GetCommandInvocationOutput::builder()
+                .status(CommandInvocationStatus::Success)
+                .response_code(0)
+                .standard_output_content("full output")
+                .build()
+        });
+    let r = AwsRemote::new(mock_client!(aws_sdk_ssm, RuleMode::MatchAny, [&send, &list, &get]));
+    let ids: Vec<String> = vec!["i-1".into(), "i-2".into(), "i-3".into()];
+    let res = r
+        .run(&ids, vec!["true".into()], Duration::from_secs(60), "test")
+        .await
+        .unwrap();
+    assert_eq!(list.num_calls(), 2);
+    assert_eq!(get.num_calls(), 1);
+    assert_eq!(
+        (res[0].status, res[0].stdout.as_str()),
+        (CommandStatus::Success, "swarm=active\n")
+    );
+    assert_eq!(
+        (
+            res[1].status,
+            res[1].exit_code,
+            res[1].stdout.as_str(),
+            res[1].stderr.as_str()
+        ),
+        (CommandStatus::Failed, 4, "control=true\n", "no Ready node")
+    );
+    assert_eq!(res[2].stdout, "full output");
+}

@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod event;
+pub mod fuzzing;
 pub mod lifecycle;
 pub mod memory;
 pub mod model;

@@ -55,6 +55,8 @@ struct Member {
     cluster: String,
     role: Role,
     dns_name: Option<String>,
+    /// The cluster's groups as read at the start of the invocation.
+    groups: Vec<Group>,
 }
 
 pub(crate) fn unix_now() -> u64 {
@@ -167,12 +169,24 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
         let started = Instant::now();
         let group_name = intent.group().to_string();
         let id = intent.instance_id().to_string();
-        let group = self
-            .retry("describe_group", || {
-                self.fleet.describe_groups(std::slice::from_ref(&group_name))
+        // One call finds the event's group and its cluster's other groups.
+        let tagged = self
+            .retry("describe_groups", || {
+                self.fleet.groups_with_tag_key(&self.cfg.cluster_tag)
             })
             .await?;
-        let Some(group) = group.into_iter().next() else {
+        let group = match tagged.iter().find(|g| g.name == group_name) {
+            Some(g) => Some(g.clone()),
+            // Untagged or gone: ask for it by name to tell which.
+            None => self
+                .retry("describe_group", || {
+                    self.fleet.describe_groups(std::slice::from_ref(&group_name))
+                })
+                .await?
+                .into_iter()
+                .next(),
+        };
+        let Some(group) = group else {
             warn!(step = "group", outcome = "ignored", "Auto Scaling group not found");
             return Ok(Outcome::new("ignored", Some(&id), "group not found"));
         };
@@ -204,6 +218,10 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
                 role,
                 dns_name,
             } => Member {
+                groups: tagged
+                    .into_iter()
+                    .filter(|g| g.tag(&self.cfg.cluster_tag) == Some(cluster.as_str()))
+                    .collect(),
                 cluster,
                 role,
                 dns_name,
@@ -250,6 +268,11 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
 
     async fn join(&self, intent: &Intent, m: &Member, end: Instant) -> Result<Outcome, PortError> {
         let id = intent.instance_id();
+        if !self.cfg.dry_run {
+            if let Some(done) = self.join_fast(intent, m, end).await {
+                return done;
+            }
+        }
         let mut backoff = Backoff::new(self.cfg.poll_max);
         // The agent needs 30-90 s after launch on AWS: wait for it with bounded backoff.
         let agent_end = clamp(Instant::now() + self.cfg.agent_wait, Some(end));
@@ -295,12 +318,13 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
 
         let mut backoff = Backoff::new(self.cfg.poll_max);
         let mut last_reason = String::from("no attempt finished");
+        let mut groups = Some(m.groups.clone());
         loop {
             if Instant::now() >= end {
                 let reason = format!("could not join within budget: {last_reason}");
                 return self.finish(intent, ActionResult::Abandon, &reason).await;
             }
-            let snap = match self.observe_join(id, m).await {
+            let snap = match self.observe_join(id, m, groups.take()).await {
                 Ok(s) => s,
                 Err(e) => {
                     warn!(step = "observe", outcome = "retry", error = %e);
@@ -357,28 +381,135 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
                     continue;
                 }
             }
-            if m.role == Role::Manager {
-                if let (Some(name), Some(ip)) = (&m.dns_name, ip) {
-                    let record = ManagerRecord {
-                        set_identifier: id.to_string(),
-                        ip,
-                        ttl: self.cfg.dns_ttl.as_secs(),
-                    };
-                    if let Err(e) = self.change_and_wait(name, RecordChange::Upsert(record), end).await {
-                        // The node is in the swarm; the reconcile repairs the record.
-                        error!(step = "dns-add", outcome = "failed", error = %e);
-                    } else {
-                        metric(&m.cluster, m.role.as_str(), "DnsChanges", 1.0, "Count");
-                    }
-                }
-            }
-            metric(&m.cluster, m.role.as_str(), "Joins", 1.0, "Count");
-            return self.finish(intent, ActionResult::Continue, "node is Ready").await;
+            return self.joined(intent, m, ip, end).await;
         }
     }
 
-    async fn observe_join(&self, id: &str, m: &Member) -> PortResult<JoinSnapshot> {
-        let groups = self.fleet.groups_tagged(&self.cfg.cluster_tag, &m.cluster).await?;
+    /// The node is Ready: a manager's address goes into the manager name, then CONTINUE.
+    async fn joined(
+        &self,
+        intent: &Intent,
+        m: &Member,
+        ip: Option<Ipv4Addr>,
+        end: Instant,
+    ) -> Result<Outcome, PortError> {
+        let id = intent.instance_id();
+        if m.role == Role::Manager {
+            if let (Some(name), Some(ip)) = (&m.dns_name, ip) {
+                let record = ManagerRecord {
+                    set_identifier: id.to_string(),
+                    ip,
+                    ttl: self.cfg.dns_ttl.as_secs(),
+                };
+                if let Err(e) = self.change_and_wait(name, RecordChange::Upsert(record), end).await {
+                    // The node is in the swarm; the reconcile repairs the record.
+                    error!(step = "dns-add", outcome = "failed", error = %e);
+                } else {
+                    metric(&m.cluster, m.role.as_str(), "DnsChanges", 1.0, "Count");
+                }
+            }
+        }
+        metric(&m.cluster, m.role.as_str(), "Joins", 1.0, "Count");
+        self.finish(intent, ActionResult::Continue, "node is Ready").await
+    }
+
+    /// The common case in one command: the cluster has managers, so the instance joins
+    /// through whichever accepts it while those managers wait for its node to be Ready
+    /// (scripts/join-ready.sh). None when that did not settle it (no swarm yet, agent
+    /// offline, token missing, …): the observing loop takes over and decides.
+    async fn join_fast(&self, intent: &Intent, m: &Member, end: Instant) -> Option<Result<Outcome, PortError>> {
+        let id = intent.instance_id();
+        let peer_ids = manager_ids(&m.groups, &self.cfg, id);
+        if peer_ids.is_empty() {
+            return None;
+        }
+        let mut ids = vec![id.to_string()];
+        ids.extend(peer_ids.iter().cloned());
+        let instances = self.fleet.describe_instances(&ids).await.ok()?;
+        let alive_ip = |i: &str| {
+            instances
+                .iter()
+                .find(|x| x.id == i && x.state.is_alive())
+                .and_then(|x| x.private_ip)
+        };
+        let ip = alive_ip(id)?;
+        let peers: Vec<(&String, Ipv4Addr)> = peer_ids.iter().filter_map(|p| Some((p, alive_ip(p)?))).collect();
+        if peers.is_empty() {
+            return None;
+        }
+        let wait = end
+            .saturating_duration_since(Instant::now())
+            .min(self.cfg.command_timeout.saturating_sub(Duration::from_secs(5)))
+            .min(Duration::from_secs(30))
+            .as_secs()
+            .max(1);
+        let addrs: Vec<String> = peers.iter().map(|(_, a)| a.to_string()).collect();
+        let cmds = script_commands(
+            &[
+                ("JOIN_INSTANCE", id.to_string()),
+                ("JOIN_ADDR", ip.to_string()),
+                ("MANAGER_ADDRS", addrs.join(" ")),
+                ("TOKEN_PARAMETER", self.cfg.token_parameter(&m.cluster, m.role)),
+                ("WAIT_SECONDS", wait.to_string()),
+            ],
+            scripts::JOIN_READY,
+        );
+        let mut targets = ids.clone();
+        targets.retain(|t| t == id || peers.iter().any(|(p, _)| *p == t));
+        let timeout = self.cfg.command_timeout;
+        let results = match self.remote.run(&targets, cmds.clone(), timeout, "swarm join").await {
+            Ok(r) => r,
+            Err(PortError::NotOnline(_)) => {
+                // Some agent is offline: go on with the online ones if the instance is among them.
+                let online = self.remote.online(&targets).await.ok()?;
+                if !online.iter().any(|o| o == id) || online.len() < 2 {
+                    return None;
+                }
+                targets.retain(|t| online.contains(t));
+                self.remote.run(&targets, cmds, timeout, "swarm join").await.ok()?
+            }
+            Err(e) => {
+                warn!(step = "join", outcome = "retry", error = %e);
+                return None;
+            }
+        };
+        let mine = results.iter().find(|r| r.instance_id == id)?;
+        let ready = results
+            .iter()
+            .find(|r| r.instance_id != id && r.ok() && output_value(&r.stdout, "state") == Some("ready"));
+        match ready {
+            Some(r) if mine.ok() => {
+                info!(
+                    step = "join",
+                    outcome = "ok",
+                    via = output_value(&mine.stdout, "via").unwrap_or("already a member"),
+                    role = %m.role
+                );
+                info!(
+                    step = "ready",
+                    outcome = "ok",
+                    node_id = output_value(&r.stdout, "nodeid").unwrap_or(""),
+                    via = %r.instance_id
+                );
+                Some(self.joined(intent, m, Some(ip), end).await)
+            }
+            _ => {
+                info!(
+                    step = "join",
+                    outcome = "observe",
+                    result = %mine.summary(),
+                    "one-command join did not settle it"
+                );
+                None
+            }
+        }
+    }
+
+    async fn observe_join(&self, id: &str, m: &Member, groups: Option<Vec<Group>>) -> PortResult<JoinSnapshot> {
+        let groups = match groups {
+            Some(g) => g,
+            None => self.fleet.groups_tagged(&self.cfg.cluster_tag, &m.cluster).await?,
+        };
         let peer_ids = manager_ids(&groups, &self.cfg, id);
         let mut ids = vec![id.to_string()];
         ids.extend(peer_ids.iter().cloned());
@@ -416,6 +547,53 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
         }
         let online = self.remote.online(ids).await?;
         self.probe_online(&online).await
+    }
+
+    /// Probes instances already known to be online and, in the same command, has `list_on`
+    /// list the swarm's nodes when it is a live manager.
+    async fn probe_and_list(
+        &self,
+        online: &[String],
+        list_on: Option<&str>,
+    ) -> PortResult<(HashMap<String, Probe>, Option<(String, SwarmView)>)> {
+        if online.is_empty() {
+            return Ok((HashMap::new(), None));
+        }
+        let cmds = script_commands(
+            &[
+                ("LIST_ON", list_on.unwrap_or("-").to_string()),
+                ("OFFSET", "0".into()),
+                ("LIMIT", NODE_PAGE.to_string()),
+            ],
+            scripts::PROBE_LIST,
+        );
+        let results = self
+            .remote
+            .run(
+                online,
+                cmds,
+                self.cfg.command_timeout.min(Duration::from_secs(30)),
+                "swarm probe",
+            )
+            .await?;
+        let mut listed = None;
+        let mut probes = HashMap::new();
+        for r in results.into_iter().filter(|r| r.ok()) {
+            let Some(p) = Probe::parse(&r.stdout) else { continue };
+            if Some(r.instance_id.as_str()) == list_on && p.is_live_manager() {
+                if let Some(total) = output_value(&r.stdout, "total").and_then(|t| t.parse::<usize>().ok()) {
+                    let first = SwarmView::parse(&r.stdout);
+                    match self.node_pages(&r.instance_id, first, NODE_PAGE, total).await {
+                        Ok(view) => listed = Some((r.instance_id.clone(), view)),
+                        Err(e) => {
+                            warn!(step = "observe", outcome = "manager-unusable", manager = %r.instance_id, error = %e)
+                        }
+                    }
+                }
+            }
+            probes.insert(r.instance_id, p);
+        }
+        Ok((probes, listed))
     }
 
     /// Probes instances already known to be online, in one command.
@@ -661,8 +839,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
     }
 
     async fn observe_retire(&self, id: &str, m: &Member) -> PortResult<RetireSnapshot> {
-        let groups = self.fleet.groups_tagged(&self.cfg.cluster_tag, &m.cluster).await?;
-        let peer_ids = manager_ids(&groups, &self.cfg, id);
+        let peer_ids = manager_ids(&m.groups, &self.cfg, id);
         let mut ids = vec![id.to_string()];
         ids.extend(peer_ids.iter().cloned());
         let instances = self.fleet.describe_instances(&ids).await?;
@@ -678,8 +855,11 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
         } else {
             self.remote.online(&alive).await?.into_iter().collect()
         };
-        // `online` was just read: probe it without asking SSM again.
-        let probes = self.probe_online(&online.iter().cloned().collect::<Vec<_>>()).await?;
+        // One command probes every online instance; the first online manager also lists the nodes.
+        let mut online_ids: Vec<String> = online.iter().cloned().collect();
+        online_ids.sort();
+        let list_on = peer_ids.iter().find(|p| online.contains(*p)).cloned();
+        let (probes, listed) = self.probe_and_list(&online_ids, list_on.as_deref()).await?;
         let mut live: Vec<&String> = peer_ids
             .iter()
             .filter(|p| probes.get(*p).is_some_and(Probe::is_live_manager))
@@ -687,8 +867,12 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
         live.sort();
         let mut operator = None;
         let mut view = SwarmView::default();
-        // The first live manager that answers the node list operates; others are fallbacks.
-        for candidate in live {
+        if let Some((on, v)) = listed {
+            view = v;
+            operator = Some(on);
+        }
+        // Else the first live manager that answers the node list operates; others are fallbacks.
+        for candidate in live.into_iter().filter(|_| operator.is_none()) {
             match self.node_list(candidate).await {
                 Ok(v) => {
                     view = v;
@@ -872,24 +1056,30 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
     /// The swarm's nodes as `on` sees them, a page at a time: SSM keeps 24,000 characters
     /// of output, about 150 nodes.
     pub(crate) async fn node_list(&self, on: &str) -> Result<SwarmView, String> {
-        const PAGE: usize = 150;
-        let mut view = SwarmView::default();
-        let mut offset = 0;
-        loop {
+        self.node_pages(on, SwarmView::default(), 0, usize::MAX).await
+    }
+
+    /// Reads the pages of the node list from `offset` on, after `view` (pages read already).
+    async fn node_pages(
+        &self,
+        on: &str,
+        mut view: SwarmView,
+        mut offset: usize,
+        mut total: usize,
+    ) -> Result<SwarmView, String> {
+        while offset < total {
             let cmds = script_commands(
-                &[("OFFSET", offset.to_string()), ("LIMIT", PAGE.to_string())],
+                &[("OFFSET", offset.to_string()), ("LIMIT", NODE_PAGE.to_string())],
                 scripts::NODE_LIST,
             );
             let r = self.run_one(on, cmds, "list nodes").await.map_err(|Retry(e)| e)?;
-            let total: usize = output_value(&r.stdout, "total")
+            total = output_value(&r.stdout, "total")
                 .and_then(|t| t.parse().ok())
                 .unwrap_or(0);
             view.nodes.extend(SwarmView::parse(&r.stdout).nodes);
-            offset += PAGE;
-            if offset >= total {
-                return Ok(view);
-            }
+            offset += NODE_PAGE;
         }
+        Ok(view)
     }
 
     async fn run_raw(&self, on: &str, cmds: Vec<String>, what: &str) -> Result<CommandResult, Retry> {
@@ -932,6 +1122,9 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
         }
     }
 }
+
+/// Nodes a page of the node list: SSM keeps 24,000 characters of output, about 150 nodes.
+const NODE_PAGE: usize = 150;
 
 /// A failed attempt that the next round may fix.
 #[derive(Debug)]

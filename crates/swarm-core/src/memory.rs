@@ -114,6 +114,8 @@ fn env_of(commands: &[String]) -> HashMap<String, String> {
 fn script_name(script: &str) -> &'static str {
     [
         (scripts::PROBE, "probe"),
+        (scripts::PROBE_LIST, "probe-list"),
+        (scripts::JOIN_READY, "join-ready"),
         (scripts::INIT, "init"),
         (scripts::PUBLISH_TOKENS, "publish-tokens"),
         (scripts::JOIN, "join"),
@@ -158,6 +160,56 @@ impl State {
     fn exec(&mut self, on: &str, name: &'static str, env: &HashMap<String, String>) -> (i32, String, String) {
         let var = |k: &str| env.get(k).cloned().unwrap_or_default();
         match name {
+            "probe-list" => {
+                let (code, mut out, err) = self.exec(on, "probe", env);
+                let live_manager = self.node_of_instance(on).is_some_and(|n| n.role == Role::Manager);
+                if on == var("LIST_ON") && live_manager {
+                    out.push_str(&self.exec(on, "node-list", env).1);
+                }
+                (code, out, err)
+            }
+            "join-ready" if on == var("JOIN_INSTANCE") => {
+                if let Some(n) = self.node_of_instance(on) {
+                    return (0, format!("already=true\nnodeid={}\n", n.id), String::new());
+                }
+                let param = var("TOKEN_PARAMETER");
+                if !self.params.contains_key(&param) {
+                    return (3, String::new(), "join token parameter missing".into());
+                }
+                let addrs = var("MANAGER_ADDRS");
+                let via = addrs.split_whitespace().find(|a| {
+                    self.nodes
+                        .values()
+                        .any(|n| n.addr.to_string() == *a && n.role == Role::Manager && n.ready)
+                });
+                let Some(via) = via.map(str::to_string) else {
+                    return (1, String::new(), "no manager accepted the join".into());
+                };
+                let role = if param.ends_with("/manager") {
+                    Role::Manager
+                } else {
+                    Role::Worker
+                };
+                let id = self.new_node(on, role);
+                (0, format!("already=false\nvia={via}\nnodeid={id}\n"), String::new())
+            }
+            "join-ready" => {
+                if !self.node_of_instance(on).is_some_and(|n| n.role == Role::Manager) {
+                    return (0, "control=false\n".into(), String::new());
+                }
+                let addr = var("JOIN_ADDR");
+                match self.nodes.values_mut().find(|n| n.ready && n.addr.to_string() == addr) {
+                    Some(n) => {
+                        n.labelled = true;
+                        (
+                            0,
+                            format!("control=true\nnodeid={}\nstate=ready\n", n.id),
+                            String::new(),
+                        )
+                    }
+                    None => (4, "control=true\n".into(), "no Ready node".into()),
+                }
+            }
             "probe" => match self.node_of_instance(on) {
                 Some(n) => (
                     0,

@@ -2,15 +2,17 @@
 //! prelude; inputs are passed as quoted environment assignments (see `safe::script_commands`).
 
 macro_rules! script {
-    ($name:ident, $file:literal) => {
+    ($name:ident, $($file:literal),+) => {
         pub const $name: &str = concat!(
             include_str!("../scripts/prelude.sh"),
-            include_str!(concat!("../scripts/", $file))
+            $(include_str!(concat!("../scripts/", $file))),+
         );
     };
 }
 
 script!(PROBE, "probe.sh");
+script!(PROBE_LIST, "probe.sh", "list-if-asked.sh", "node-list.sh");
+script!(JOIN_READY, "join-ready.sh");
 script!(INIT, "init.sh");
 script!(PUBLISH_TOKENS, "publish-tokens.sh");
 script!(JOIN, "join.sh");
@@ -38,6 +40,8 @@ mod tests {
     fn scripts_never_print_tokens_themselves() {
         for s in [
             PROBE,
+            PROBE_LIST,
+            JOIN_READY,
             INIT,
             PUBLISH_TOKENS,
             JOIN,

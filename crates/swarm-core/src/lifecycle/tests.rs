@@ -114,6 +114,50 @@ async fn worker_joins_through_a_manager_and_gets_no_dns() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_join_into_a_running_swarm_is_one_command() {
+    let w = cluster();
+    let l = lifecycle(&w, cfg());
+    launch(&l, &w, "mgr", M1, "10.0.1.11").await;
+    w.state().commands.clear();
+    let o = launch(&l, &w, "wrk", W1, "10.0.1.21").await;
+    assert_eq!(o.result, Some("CONTINUE"));
+    let s = w.state();
+    // The worker joins and the manager confirms it Ready, in the same command.
+    assert_eq!(
+        s.commands,
+        vec![(W1.to_string(), "join-ready"), (M1.to_string(), "join-ready")]
+    );
+    drop(s);
+    assert!(w.node_of(W1).unwrap().labelled);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_join_through_a_manager_whose_agent_is_offline_uses_the_others() {
+    let w = cluster();
+    let l = lifecycle(&w, cfg());
+    launch(&l, &w, "mgr", M1, "10.0.1.11").await;
+    launch(&l, &w, "mgr", M2, "10.0.1.12").await;
+    w.state().online.remove(M1);
+    let o = launch(&l, &w, "wrk", W1, "10.0.1.21").await;
+    assert_eq!(o.result, Some("CONTINUE"));
+    assert!(w.node_of(W1).unwrap().labelled);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_manager_is_retired_with_one_probe_that_also_lists_the_nodes() {
+    let w = cluster();
+    let l = lifecycle(&w, cfg());
+    three_managers_and_a_worker(&l, &w).await;
+    w.state().commands.clear();
+    w.set_lifecycle(M3, "Terminating:Wait");
+    l.handle(&event("terminate", "mgr", M3), None).await.unwrap();
+    let names: Vec<&str> = w.state().commands.iter().map(|(_, n)| *n).collect();
+    assert!(!names.contains(&"node-list"), "{names:?}");
+    assert_eq!(names.iter().filter(|n| **n == "probe-list").count(), 3, "{names:?}");
+    assert!(w.node_of(M3).is_none());
+}
+
+#[tokio::test(start_paused = true)]
 async fn worker_without_managers_is_abandoned_after_its_budget() {
     let w = cluster();
     let l = lifecycle(&w, cfg());
@@ -149,7 +193,7 @@ async fn failing_join_is_abandoned() {
     let w = cluster();
     let l = lifecycle(&w, cfg());
     launch(&l, &w, "mgr", M1, "10.0.1.11").await;
-    w.state().failing.insert("join");
+    w.state().failing.extend(["join-ready", "join"]);
     let o = launch(&l, &w, "wrk", W1, "10.0.1.21").await;
     assert_eq!(o.result, Some("ABANDON"));
     assert!(o.detail.contains("injected failure"), "{}", o.detail);

@@ -1,0 +1,57 @@
+# Joins JOIN_INSTANCE and confirms it Ready in one command, sent to the joining instance and
+# to the cluster's other managers; each runs its half (AWS_SSM_INSTANCE_ID is set by the SSM
+# agent). The token is read on the joining instance from Parameter Store, never printed.
+# In: JOIN_INSTANCE, JOIN_ADDR, MANAGER_ADDRS (space-separated), TOKEN_PARAMETER, WAIT_SECONDS.
+# Joining half: exit 3 token missing or rejected, exit 1 no manager accepted the join.
+# Manager half: control=false when not a live manager; exit 4 no Ready node in time.
+if [ "${AWS_SSM_INSTANCE_ID:-}" = "$JOIN_INSTANCE" ]; then
+  state=$(swarm_state)
+  if [ "$state" = active ]; then
+    echo "already=true"; echo "nodeid=$(node_id)"; exit 0
+  fi
+  if ! token=$(aws ssm get-parameter --name "$TOKEN_PARAMETER" --with-decryption \
+        --query Parameter.Value --output text 2>/dev/null) || [ -z "$token" ]; then
+    echo "join token parameter $TOKEN_PARAMETER is missing or unreadable" >&2
+    exit 3
+  fi
+  joined="" out=""
+  for addr in $MANAGER_ADDRS; do
+    state=$(swarm_state)
+    if [ "$state" = pending ] || [ "$state" = error ]; then
+      # A join that timed out keeps retrying in the background: start clean.
+      docker swarm leave --force >/dev/null 2>&1 || true
+    fi
+    if out=$(timeout 30 docker swarm join --advertise-addr "$JOIN_ADDR" --token "$token" "$addr:2377" 2>&1); then
+      joined=$addr; break
+    fi
+    case "$out" in *"invalid join token"*) break ;; esac
+  done
+  unset token
+  if [ -z "$joined" ]; then
+    printf '%s\n' "$out" | redact >&2
+    case "$out" in *"token"*) exit 3 ;; esac
+    exit 1
+  fi
+  echo "already=false"; echo "via=$joined"; echo "nodeid=$(node_id)"
+  exit 0
+fi
+if [ "$(docker info --format '{{.Swarm.ControlAvailable}}' 2>/dev/null)" != true ]; then
+  echo "control=false"; exit 0
+fi
+echo "control=true"
+deadline=$((SECONDS + WAIT_SECONDS))
+while :; do
+  # The Ready node at the joining instance's address: a stale node there is down, not ready.
+  node=$(docker node ls -q | xargs -r docker node inspect --format \
+      '{{.ID}} {{.Status.State}} {{if .ManagerStatus}}{{.ManagerStatus.Addr}}{{else}}{{.Status.Addr}}{{end}}' 2>/dev/null \
+    | awk -v a="$JOIN_ADDR" '$2 == "ready" && ($3 == a || index($3, a ":") == 1) { print $1; exit }')
+  [ -n "$node" ] && break
+  if [ "$SECONDS" -ge "$deadline" ]; then
+    echo "no Ready node at $JOIN_ADDR after ${WAIT_SECONDS}s" >&2
+    exit 4
+  fi
+  sleep 0.5
+done
+docker node update --label-add "swarm.instance-id=$JOIN_INSTANCE" "$node" >/dev/null
+echo "nodeid=$node"
+echo "state=ready"
