@@ -15,6 +15,7 @@ moto runs in this process; every AWS request holds one lock (moto is not thread-
 from __future__ import annotations
 
 import json
+import random
 import os
 import subprocess
 import sys
@@ -117,6 +118,8 @@ class Cloud:
         self.command_log = state_dir / "ssm-commands.jsonl"
         self.changes: dict[str, float] = {}  # Route 53 change id -> submitted
         self.faults: dict[str, Any] = {}
+        # Events captured by the hold_events fault, delivered later by release_events.
+        self.held_events: list[dict[str, Any]] = []
         self.offline_until: dict[str, float] = {}
         self.timeline_path = state_dir / "timeline.jsonl"
         self.t0 = time.time()
@@ -163,6 +166,30 @@ class Cloud:
                 self.record("fault", name=name, left=n - 1)
                 return True
         return False
+
+    def deliver(self, event: dict[str, Any], instance: str | None = None) -> None:
+        """EventBridge delivery, subject to the drop_event and hold_events faults."""
+        if self.take_fault("drop_event"):
+            self.record("event-dropped", instance=instance, detail_type=event.get("detail-type"))
+            return
+        if self.take_fault("hold_events"):
+            with LOCK:
+                self.held_events.append(event)
+            self.record("event-held", instance=instance, detail_type=event.get("detail-type"))
+            return
+        threading.Thread(target=self.lambdas.put_event, args=(event,), daemon=True).start()
+
+    def release_events(self, seed: int, copies: int = 1) -> list[str]:
+        """Delivers the held events, each `copies` times, in an order shuffled by `seed`."""
+        with LOCK:
+            batch = [e for e in self.held_events for _ in range(copies)]
+            self.held_events = []
+        random.Random(seed).shuffle(batch)
+        order = [f"{e['detail-type']}:{(e.get('detail') or {}).get('EC2InstanceId')}" for e in batch]
+        self.record("events-released", seed=seed, order=order)
+        for e in batch:
+            self.lambdas.put_event(e)
+        return order
 
     # -- Auto Scaling ---------------------------------------------------------
     def backend(self):
@@ -239,10 +266,7 @@ class Cloud:
             "detail": detail,
         }
         self.record("hook-wait", instance=iid, group=group, transition="launch" if launching else "terminate", heartbeat_timeout=hb)
-        if not self.take_fault("drop_event"):
-            threading.Thread(target=self.lambdas.put_event, args=(event,), daemon=True).start()
-        else:
-            self.record("event-dropped", instance=iid)
+        self.deliver(event, instance=iid)
 
     def _find_state(self, iid: str):
         for g in self.backend().autoscaling_groups.values():
@@ -334,6 +358,9 @@ class Cloud:
             inv.stderr = "injected failure"
             inv.code, inv.status, inv.details, inv.end = 1, "Failed", "Failed", time.time()
             return
+        if self.take_fault(f"hang_command:{inv.comment}"):
+            # The script hangs (a stuck daemon, say): the execution timeout ends it, as on AWS.
+            commands = ["exec sleep 2147483"]
         cmd_dir = host.root / "ssm" / inv.command_id
         cmd_dir.mkdir(parents=True, exist_ok=True)
         script = cmd_dir / "_script.sh"
@@ -648,10 +675,7 @@ def _ecs_event(ci, cluster_name: str, region: str) -> dict[str, Any]:
 def _emit(event: dict[str, Any]) -> None:
     if CLOUD is None:
         return
-    if CLOUD.take_fault("drop_event"):
-        CLOUD.record("event-dropped", detail_type=event["detail-type"])
-        return
-    threading.Thread(target=CLOUD.lambdas.put_event, args=(event,), daemon=True).start()
+    CLOUD.deliver(event, instance=(event.get("detail") or {}).get("ec2InstanceId"))
 
 
 _orig_register_ci = ecsm.EC2ContainerServiceBackend.register_container_instance

@@ -3,6 +3,8 @@ state of swarm, DNS and lifecycle actions is asserted, not exit codes."""
 
 from __future__ import annotations
 
+import os
+import random
 from pathlib import Path
 
 from conftest import bin_dir, scale_out, settle
@@ -116,3 +118,90 @@ def test_the_leader_terminated(cloud):
     m = cloud.in_service("manager")[0]
     r = cloud.docker(m, "service", "create", "--detach", "--name", "after", "busybox:local", "sleep", "1000000")
     assert r.returncode == 0, r.stderr
+
+
+def test_timed_out_commands_abandon_a_launch_and_a_terminate_still_proceeds(cloud):
+    scale_out(cloud, 1, 1)
+    old = cloud.in_service("worker")[0]
+    cloud.deploy(bin_dir(), extra_env={"JOIN_BUDGET_SECONDS": "15", "COMMAND_TIMEOUT_SECONDS": "10",
+                                       "DRAIN_TIMEOUT_SECONDS": "8"})
+    # Every join command hangs until SSM's execution timeout ends it (status TimedOut).
+    cloud.control("faults", {"hang_command:swarm join": 100})
+    cloud.scale("worker", 2)
+    new = wait_for(lambda: [i["id"] for i in cloud.instances("worker") if i["id"] != old], 30, "a new worker")[0]
+    wait_for(lambda: any(a["instance_id"] == new and a["result"] == "ABANDON" for a in cloud.actions()), 120,
+             "the launch abandoned")
+    abandons = wait_for(lambda: [line for line in cloud.function_log() if line.get("outcome") == "abandoned"], 30,
+                        "the abandon logged")
+    assert "TimedOut" in abandons[0].get("reason", ""), abandons
+    assert new not in [n["instance"] for n in ready(cloud)]
+    cloud.control("faults", {"hang_command:swarm join": 0})
+    wait_for(lambda: len(cloud.in_service("worker")) == 2, 180, "a replacement in service")
+    settle(cloud)
+    # A terminate whose drain hangs: the drain gives up at its timeout, the node is still
+    # removed, and the function (not the hook's timeout) completes the action.
+    cloud.control("faults", {"hang_command:drain": 100})
+    cloud.terminate(old)
+    wait_for(lambda: old not in [i["id"] for i in cloud.instances("worker")], 120, "the old worker terminated")
+    settle(cloud)
+    cloud.control("faults", {"hang_command:drain": 0})
+    assert old not in [n["instance"] for n in cloud.nodes()]
+    act = [a for a in cloud.actions(old) if a["transition"].endswith("TERMINATING")][0]
+    assert (act["result"], act["cause"]) == ("CONTINUE", "complete"), act
+    drains = [line for line in cloud.function_log() if line.get("step") == "drain"]
+    assert any(line.get("outcome") == "timeout" for line in drains), drains
+    assert len(ready(cloud)) == 2, "the manager and the replacement worker"
+
+
+def test_the_operating_manager_killed_mid_drain_is_replaced_by_another(cloud):
+    scale_out(cloud, 3, 2)
+    m = cloud.in_service("manager")[0]
+    # A task that takes ~8 s to stop (PID 1 ignores SIGTERM), so the drain is still running
+    # when its manager is killed.
+    r = cloud.docker(m, "service", "create", "--detach", "--name", "slow", "--replicas", "2",
+                     "--constraint", "node.role==worker", "--stop-grace-period", "8s", "busybox:local", "sleep", "1000000")
+    assert r.returncode == 0, r.stderr
+    wait_for(lambda: cloud.docker(m, "service", "ls", "--format", "{{.Replicas}}").stdout.strip() == "2/2", 60,
+             "the service running")
+    leaving = cloud.in_service("worker")[0]
+    cloud.terminate(leaving, decrement=False)
+    started = wait_for(lambda: [line for line in cloud.function_log()
+                                if line.get("step") == "drain" and line.get("outcome") == "started"], 60, "the drain")
+    operator = started[0]["via"]
+    assert cloud.control("kill", {"instance": operator})["killed"]
+    wait_for(lambda: leaving not in [i["id"] for i in cloud.instances("worker")], 120, "the worker terminated")
+    wait_for(lambda: len(cloud.in_service("worker")) == 2, 180, "its replacement in service")
+    survivor = next(i for i in cloud.in_service("manager") if i != operator)
+    wait_for(lambda: leaving not in [n["instance"] for n in cloud.nodes(via=survivor)], 60, "the node removed")
+    log = cloud.function_log()
+    assert any(line.get("outcome") == "manager-unreachable" and line.get("manager") == operator for line in log), \
+        [line for line in log if line.get("step") in ("drain", "remove node")]
+    act = [a for a in cloud.actions(leaving) if a["transition"].endswith("TERMINATING")][0]
+    assert (act["result"], act["cause"]) == ("CONTINUE", "complete"), act
+
+
+def test_shuffled_and_duplicated_events_converge(cloud):
+    scale_out(cloud, 3, 2)
+    leaving_manager = cloud.in_service("manager")[-1]
+    leaving_worker = cloud.in_service("worker")[0]
+    # The next four events (two launches, two terminations) are held, then delivered twice
+    # each in a shuffled order.
+    cloud.control("faults", {"hold_events": 4})
+    cloud.terminate(leaving_manager)
+    cloud.terminate(leaving_worker)
+    cloud.scale("worker", 3)  # after the decrement: 1 → 3, two launches
+    wait_for(lambda: cloud.state()["faults"].get("hold_events") == 0, 60, "four events held")
+    seed = int(os.environ.get("SHUFFLE_SEED", "0")) or random.randrange(1, 1 << 30)
+    order = cloud.control("release-events", {"seed": seed, "copies": 2})["order"]
+    print(f"shuffle seed {seed}: {order}")
+    wait_for(lambda: len(cloud.in_service("worker")) == 3 and len(cloud.in_service("manager")) == 2, 180,
+             f"the group sizes reached (seed {seed})")
+    settle(cloud)
+    nodes = ready(cloud)
+    assert sorted(n["instance"] for n in nodes) == sorted(cloud.in_service("manager") + cloud.in_service("worker")), \
+        (seed, nodes)
+    assert all(n["instance"] not in (leaving_manager, leaving_worker) for n in cloud.nodes()), seed
+    assert cloud.dns_ips() == manager_ips(cloud), seed
+    acts = [a for a in cloud.actions() if a["instance_id"] in (leaving_manager, leaving_worker)
+            or a["transition"].endswith("LAUNCHING")]
+    assert all(a["result"] == "CONTINUE" for a in acts), (seed, acts)

@@ -202,7 +202,9 @@ impl Remote for AwsRemote {
         timeout: Duration,
         comment: &str,
     ) -> PortResult<Vec<CommandResult>> {
-        let secs = timeout.as_secs().max(30);
+        // The script is killed after executionTimeout (≥ 1 s); delivery may take up to
+        // TimeoutSeconds, which AWS requires to be at least 30.
+        let secs = timeout.as_secs().max(1);
         let end = Instant::now() + timeout + Duration::from_secs(10);
         let mut results = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(50) {
@@ -213,7 +215,7 @@ impl Remote for AwsRemote {
                 .set_instance_ids(Some(chunk.to_vec()))
                 .parameters("commands", commands.clone())
                 .parameters("executionTimeout", vec![secs.to_string()])
-                .timeout_seconds(secs as i32)
+                .timeout_seconds(secs.max(30) as i32)
                 .comment(comment.chars().take(100).collect::<String>())
                 .send()
                 .await

@@ -1,5 +1,6 @@
 # On a manager: waits until NODE_ID is Ready, then labels it with its instance id.
 # In: NODE_ID, INSTANCE_ID, WAIT_SECONDS. Exit 4: not Ready in time.
+require_manager
 deadline=$((SECONDS + WAIT_SECONDS))
 while :; do
   st=$(docker node inspect "$NODE_ID" --format '{{.Status.State}}' 2>/dev/null || echo missing)

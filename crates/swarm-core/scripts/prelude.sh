@@ -19,3 +19,11 @@ publish_tokens() {
       ${TOKEN_KMS_KEY:+--key-id "$TOKEN_KMS_KEY"} --value "file://$tmp" > /dev/null 2> >(redact >&2)
   done
 }
+# Scripts that act through a manager stop here (exit 6) when this instance cannot: its
+# daemon is down or it is no longer a manager. The caller then uses another manager.
+require_manager() {
+  if [ "$(docker info --format '{{.Swarm.ControlAvailable}}' 2>/dev/null)" != true ]; then
+    echo "this instance is not a reachable swarm manager" >&2
+    exit 6
+  fi
+}

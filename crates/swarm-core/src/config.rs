@@ -170,6 +170,14 @@ impl Config {
         self.dns_ttl + self.hold_extra
     }
 
+    /// The longest a script may wait on an instance: it must finish inside the command's
+    /// execution timeout, or SSM kills it and its answer is lost.
+    pub fn script_wait_max(&self) -> Duration {
+        self.command_timeout
+            .saturating_sub(Duration::from_secs(5))
+            .max(Duration::from_secs(1))
+    }
+
     pub fn token_parameter(&self, cluster: &str, role: crate::model::Role) -> String {
         format!("{}/{}/join-token/{}", self.parameter_prefix, cluster, role.as_str())
     }

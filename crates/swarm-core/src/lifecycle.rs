@@ -14,7 +14,9 @@ use tracing::{error, info, info_span, warn, Instrument};
 use crate::event::{self, EventError, Intent};
 use crate::model::{membership, Group, Instance, ManagerRecord, Membership, NodeStatus, Probe, Role, SwarmView};
 use crate::plan::{self, JoinDecision, JoinSnapshot, LockEntry, Peer, RetireSnapshot, RetireStep};
-use crate::ports::{ActionResult, CommandResult, Dns, Fleet, Parameters, PortError, PortResult, RecordChange, Remote};
+use crate::ports::{
+    ActionResult, CommandResult, CommandStatus, Dns, Fleet, Parameters, PortError, PortResult, RecordChange, Remote,
+};
 use crate::safe::script_commands;
 use crate::scripts::{self, output_value};
 use crate::telemetry::metric;
@@ -433,39 +435,45 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
                 .and_then(|x| x.private_ip)
         };
         let ip = alive_ip(id)?;
-        let peers: Vec<(&String, Ipv4Addr)> = peer_ids.iter().filter_map(|p| Some((p, alive_ip(p)?))).collect();
+        let mut peers: Vec<(&String, Ipv4Addr)> = peer_ids.iter().filter_map(|p| Some((p, alive_ip(p)?))).collect();
         if peers.is_empty() {
             return None;
         }
         let wait = end
             .saturating_duration_since(Instant::now())
-            .min(self.cfg.command_timeout.saturating_sub(Duration::from_secs(5)))
+            .min(self.cfg.script_wait_max())
             .min(Duration::from_secs(30))
             .as_secs()
             .max(1);
-        let addrs: Vec<String> = peers.iter().map(|(_, a)| a.to_string()).collect();
-        let cmds = script_commands(
-            &[
-                ("JOIN_INSTANCE", id.to_string()),
-                ("JOIN_ADDR", ip.to_string()),
-                ("MANAGER_ADDRS", addrs.join(" ")),
-                ("TOKEN_PARAMETER", self.cfg.token_parameter(&m.cluster, m.role)),
-                ("WAIT_SECONDS", wait.to_string()),
-            ],
-            scripts::JOIN_READY,
-        );
-        let mut targets = ids.clone();
-        targets.retain(|t| t == id || peers.iter().any(|(p, _)| *p == t));
+        let command = |peers: &[(&String, Ipv4Addr)]| {
+            let addrs: Vec<String> = peers.iter().map(|(_, a)| a.to_string()).collect();
+            let cmds = script_commands(
+                &[
+                    ("JOIN_INSTANCE", id.to_string()),
+                    ("JOIN_ADDR", ip.to_string()),
+                    ("MANAGER_ADDRS", addrs.join(" ")),
+                    ("TOKEN_PARAMETER", self.cfg.token_parameter(&m.cluster, m.role)),
+                    ("WAIT_SECONDS", wait.to_string()),
+                ],
+                scripts::JOIN_READY,
+            );
+            let mut targets = vec![id.to_string()];
+            targets.extend(peers.iter().map(|(p, _)| (*p).clone()));
+            (targets, cmds)
+        };
         let timeout = self.cfg.command_timeout;
-        let results = match self.remote.run(&targets, cmds.clone(), timeout, "swarm join").await {
+        let (targets, cmds) = command(&peers);
+        let results = match self.remote.run(&targets, cmds, timeout, "swarm join").await {
             Ok(r) => r,
             Err(PortError::NotOnline(_)) => {
-                // Some agent is offline: go on with the online ones if the instance is among them.
+                // Some agent is offline (or the instance's own is not up yet): go on with the
+                // managers that answer, if the instance is online; else the agent wait decides.
                 let online = self.remote.online(&targets).await.ok()?;
-                if !online.iter().any(|o| o == id) || online.len() < 2 {
+                peers.retain(|(p, _)| online.contains(p));
+                if !online.iter().any(|o| o == id) || peers.is_empty() {
                     return None;
                 }
-                targets.retain(|t| online.contains(t));
+                let (targets, cmds) = command(&peers);
                 self.remote.run(&targets, cmds, timeout, "swarm join").await.ok()?
             }
             Err(e) => {
@@ -712,6 +720,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
         let wait = end
             .saturating_duration_since(Instant::now())
             .min(Duration::from_secs(60))
+            .min(self.cfg.script_wait_max())
             .as_secs()
             .max(1);
         let cmds = script_commands(
@@ -731,7 +740,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
 
     async fn retire(&self, intent: &Intent, m: &Member, end: Instant) -> Result<Outcome, PortError> {
         let id = intent.instance_id();
-        let snap = self.observe_retire(id, m).await?;
+        let (snap, mut operators) = self.observe_retire(id, m).await?;
         let steps = plan::plan_retire(&snap);
         info!(step = "plan", steps = ?steps);
         if self.cfg.dry_run {
@@ -741,7 +750,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
         let holds = m.role == Role::Manager && m.dns_name.is_some() && intent.action().is_some();
         let mut hold_started: Option<Instant> = None;
         let mut last_heartbeat = Instant::now();
-        let operator = snap.operator.clone().unwrap_or_default();
+        let (mut demote, mut leave) = (false, false);
         for step in steps {
             match step {
                 RetireStep::RemoveRecords(records) => {
@@ -768,33 +777,18 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
                         last_heartbeat = Instant::now();
                     }
                     let drain_end = clamp(Instant::now() + self.cfg.drain_timeout, Some(end));
-                    self.drain(intent, &operator, &node_id, drain_end, &mut last_heartbeat)
+                    self.drain(intent, &mut operators, &node_id, drain_end, &mut last_heartbeat)
                         .await;
                     metric(&m.cluster, m.role.as_str(), "Drains", 1.0, "Count");
                 }
-                RetireStep::Demote { node_id } => {
-                    let cmds = script_commands(&[("NODE_ID", node_id)], scripts::DEMOTE);
-                    match self.run_one(&operator, cmds, "demote").await {
-                        Ok(_) => info!(step = "demote", outcome = "ok"),
-                        Err(Retry(e)) => error!(step = "demote", outcome = "failed", error = %e),
-                    }
-                }
-                RetireStep::Leave => match self
-                    .run_one(id, script_commands(&[], scripts::LEAVE), "leave swarm")
-                    .await
-                {
-                    Ok(_) => info!(step = "leave", outcome = "ok"),
-                    Err(Retry(e)) => warn!(step = "leave", outcome = "failed", error = %e),
-                },
+                // Demote, leave and remove run as one command (scripts/retire-node.sh).
+                RetireStep::Demote { .. } => demote = true,
+                RetireStep::Leave => leave = true,
                 RetireStep::RemoveNode { node_id } => {
-                    let cmds = script_commands(&[("NODE_ID", node_id)], scripts::REMOVE);
-                    match self.run_one(&operator, cmds, "remove node").await {
-                        Ok(_) => {
-                            info!(step = "remove", outcome = "ok");
-                            metric(&m.cluster, m.role.as_str(), "Removals", 1.0, "Count");
-                        }
-                        Err(Retry(e)) => error!(step = "remove", outcome = "failed", error = %e),
-                    }
+                    let tail = Tail { node_id, demote, leave };
+                    self.retire_node(intent, &mut operators, tail, &mut last_heartbeat)
+                        .await;
+                    metric(&m.cluster, m.role.as_str(), "Removals", 1.0, "Count");
                 }
                 RetireStep::Note(note) => info!(step = "swarm", outcome = "skipped", %note),
                 RetireStep::Finish => {}
@@ -824,8 +818,8 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
     /// ECS DRAINING: the node stops taking tasks, its tasks move; it stays in the swarm.
     async fn drain_only(&self, intent: &Intent, m: &Member, end: Instant) -> Result<Outcome, PortError> {
         let id = intent.instance_id();
-        let snap = self.observe_retire(id, m).await?;
-        let (Some(operator), Some(node)) = (snap.operator, snap.node) else {
+        let (snap, mut operators) = self.observe_retire(id, m).await?;
+        let (Some(_), Some(node)) = (snap.operator, snap.node) else {
             info!(step = "drain", outcome = "skipped", "no node or no live manager");
             return Ok(Outcome::new("done", Some(id), "nothing to drain"));
         };
@@ -833,12 +827,14 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
             return Ok(Outcome::new("dry-run", Some(id), format!("would drain {}", node.id)));
         }
         let mut last = Instant::now();
-        self.drain(intent, &operator, &node.id, end, &mut last).await;
+        self.drain(intent, &mut operators, &node.id, end, &mut last).await;
         metric(&m.cluster, m.role.as_str(), "Drains", 1.0, "Count");
         Ok(Outcome::new("done", Some(id), "node drained"))
     }
 
-    async fn observe_retire(&self, id: &str, m: &Member) -> PortResult<RetireSnapshot> {
+    /// The snapshot for the planner, and the live managers that can operate, the chosen
+    /// one first (the others take over if it becomes unreachable).
+    async fn observe_retire(&self, id: &str, m: &Member) -> PortResult<(RetireSnapshot, Vec<String>)> {
         let peer_ids = manager_ids(&m.groups, &self.cfg, id);
         let mut ids = vec![id.to_string()];
         ids.extend(peer_ids.iter().cloned());
@@ -872,7 +868,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
             operator = Some(on);
         }
         // Else the first live manager that answers the node list operates; others are fallbacks.
-        for candidate in live.into_iter().filter(|_| operator.is_none()) {
+        for candidate in live.iter().copied().filter(|_| operator.is_none()) {
             match self.node_list(candidate).await {
                 Ok(v) => {
                     view = v;
@@ -900,7 +896,9 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
                 .collect(),
             _ => vec![],
         };
-        Ok(RetireSnapshot {
+        let mut operators: Vec<String> = operator.iter().cloned().collect();
+        operators.extend(live.into_iter().filter(|c| Some(*c) != operator.as_ref()).cloned());
+        let snap = RetireSnapshot {
             instance_id: id.to_string(),
             role: m.role,
             has_dns: m.dns_name.is_some(),
@@ -911,24 +909,165 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
             node,
             other_ready_managers,
             self_online: online.contains(id),
-        })
+        };
+        Ok((snap, operators))
     }
 
-    async fn drain(&self, intent: &Intent, operator: &str, node_id: &str, end: Instant, last_heartbeat: &mut Instant) {
-        let hb_every = self.cfg.terminate_heartbeat_timeout.mul_f64(0.5);
-        // Each poll returns well inside the hook timeout, so a heartbeat is never late.
-        let poll = self
-            .cfg
+    /// Demotes (if asked), has the instance leave (if it is up) and removes its node, in one
+    /// command to the operator and the instance; another manager takes over from an
+    /// unreachable operator, and an instance that cannot be reached is removed all the same.
+    async fn retire_node(&self, intent: &Intent, ops: &mut Vec<String>, tail: Tail, last_heartbeat: &mut Instant) {
+        let id = intent.instance_id();
+        let wait = self.hook_slice();
+        let limit = self.slice_limit(wait);
+        let mut leave = tail.leave;
+        while let Some(op) = ops.first().cloned() {
+            self.rearm(intent, last_heartbeat, limit).await;
+            let cmds = script_commands(
+                &[
+                    ("NODE_ID", tail.node_id.clone()),
+                    ("LEAVING_INSTANCE", id.to_string()),
+                    ("DEMOTE", tail.demote.to_string()),
+                    ("SELF_LEAVES", leave.to_string()),
+                    ("WAIT_SECONDS", wait.as_secs().max(1).to_string()),
+                ],
+                scripts::RETIRE_NODE,
+            );
+            let mut targets = vec![op.clone()];
+            if leave {
+                targets.push(id.to_string());
+            }
+            let results = match self.remote.run(&targets, cmds, limit, "retire node").await {
+                Ok(r) => r,
+                Err(PortError::NotOnline(e)) if leave => {
+                    warn!(step = "leave", outcome = "unreachable", error = %e, "removing the node without it");
+                    leave = false;
+                    continue;
+                }
+                Err(PortError::NotOnline(e)) => {
+                    warn!(step = "remove", outcome = "manager-unreachable", manager = %op, error = %e);
+                    ops.remove(0);
+                    continue;
+                }
+                Err(e) => {
+                    error!(step = "remove", outcome = "failed", error = %e);
+                    return;
+                }
+            };
+            if let Some(r) = results.iter().find(|r| r.instance_id == id) {
+                if r.ok() {
+                    info!(step = "leave", outcome = "ok");
+                } else {
+                    warn!(step = "leave", outcome = "failed", result = %r.summary());
+                }
+            }
+            let Some(r) = results.into_iter().find(|r| r.instance_id == op) else {
+                error!(step = "remove", outcome = "failed", "no result from {op}");
+                return;
+            };
+            if r.status == CommandStatus::Undeliverable || r.exit_code == EXIT_NOT_A_MANAGER {
+                ops.remove(0);
+                warn!(step = "remove", outcome = "manager-unreachable", manager = %op, result = %r.summary(), next = ops.first().map(String::as_str).unwrap_or("none"));
+                continue;
+            }
+            if r.ok() {
+                if tail.demote {
+                    info!(step = "demote", outcome = "ok");
+                }
+                info!(step = "remove", outcome = "ok", via = %op);
+            } else {
+                error!(step = "remove", outcome = "failed", via = %op, result = %r.summary());
+            }
+            return;
+        }
+        error!(step = "remove", outcome = "failed", "no reachable manager left");
+    }
+
+    /// How long a script may wait inside a held lifecycle action: a slice of the hook's
+    /// heartbeat timeout, so that a heartbeat sent before the command always covers it.
+    fn hook_slice(&self) -> Duration {
+        self.cfg
             .terminate_heartbeat_timeout
             .mul_f64(0.3)
-            .clamp(Duration::from_secs(1), Duration::from_secs(20));
+            .clamp(Duration::from_secs(1), Duration::from_secs(20))
+            .min(self.cfg.script_wait_max())
+    }
+
+    /// The execution timeout of a command that waits `wait`: SSM kills it soon after.
+    fn slice_limit(&self, wait: Duration) -> Duration {
+        wait + self
+            .cfg
+            .terminate_heartbeat_timeout
+            .mul_f64(0.2)
+            .clamp(Duration::from_secs(1), Duration::from_secs(10))
+    }
+
+    /// Re-arms the action unless its deadline outlasts a command that may take `worst_case`.
+    async fn rearm(&self, intent: &Intent, last_heartbeat: &mut Instant, worst_case: Duration) {
+        if last_heartbeat.elapsed() + worst_case + Duration::from_secs(2) >= self.cfg.terminate_heartbeat_timeout {
+            self.heartbeat(intent).await;
+            *last_heartbeat = Instant::now();
+        }
+    }
+
+    /// Runs a script through the first operator; when that manager cannot be reached (agent
+    /// offline, instance gone, daemon down, no longer a manager) the next one takes over.
+    async fn on_operator(
+        &self,
+        ops: &mut Vec<String>,
+        cmds: Vec<String>,
+        timeout: Duration,
+        what: &str,
+    ) -> Result<CommandResult, Retry> {
+        while let Some(op) = ops.first().cloned() {
+            let reason = match self
+                .remote
+                .run(std::slice::from_ref(&op), cmds.clone(), timeout, what)
+                .await
+            {
+                Ok(rs) => match rs.into_iter().find(|r| r.instance_id == op) {
+                    Some(r) if r.ok() => return Ok(r),
+                    Some(r) if r.status == CommandStatus::Undeliverable || r.exit_code == EXIT_NOT_A_MANAGER => {
+                        r.summary()
+                    }
+                    Some(r) => return Err(Retry(format!("{what} on {op}: {}", r.summary()))),
+                    None => return Err(Retry(format!("{what} on {op}: no result"))),
+                },
+                Err(e @ PortError::NotOnline(_)) => e.to_string(),
+                Err(e) => return Err(retry(e)),
+            };
+            ops.remove(0);
+            warn!(step = what, outcome = "manager-unreachable", manager = %op, %reason, next = ops.first().map(String::as_str).unwrap_or("none"));
+        }
+        Err(Retry(format!("{what}: no reachable manager left")))
+    }
+
+    async fn drain(
+        &self,
+        intent: &Intent,
+        ops: &mut Vec<String>,
+        node_id: &str,
+        end: Instant,
+        last_heartbeat: &mut Instant,
+    ) {
+        info!(
+            step = "drain",
+            outcome = "started",
+            via = ops.first().map(String::as_str).unwrap_or("none")
+        );
+        let mut backoff = Backoff::new(self.cfg.poll_max);
+        // Each drain command waits a slice of the hook timeout, and SSM kills it soon after
+        // (a hung daemon included), so a heartbeat sent before it always covers it.
+        let poll = self.hook_slice();
+        let limit = self.slice_limit(poll);
         loop {
+            self.rearm(intent, last_heartbeat, limit).await;
             let wait = end.saturating_duration_since(Instant::now()).min(poll).as_secs();
             let cmds = script_commands(
                 &[("NODE_ID", node_id.to_string()), ("WAIT_SECONDS", wait.to_string())],
                 scripts::DRAIN,
             );
-            let (remaining, pending) = match self.run_one(operator, cmds, "drain").await {
+            let (remaining, pending) = match self.on_operator(ops, cmds, limit, "drain").await {
                 Ok(r) => (
                     output_value(&r.stdout, "remaining")
                         .and_then(|v| v.parse::<u32>().ok())
@@ -937,8 +1076,14 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
                         .and_then(|v| v.parse::<u32>().ok())
                         .unwrap_or(u32::MAX),
                 ),
+                Err(Retry(e)) if ops.is_empty() => {
+                    warn!(step = "drain", outcome = "failed", error = %e, "no manager can drain");
+                    return;
+                }
                 Err(Retry(e)) => {
                     warn!(step = "drain", outcome = "retry", error = %e);
+                    // A failing command returns at once: pace the retries.
+                    backoff.wait(end).await;
                     (u32::MAX, u32::MAX)
                 }
             };
@@ -955,11 +1100,6 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
                     "drain timed out; removing anyway"
                 );
                 return;
-            }
-            // A drain that outlasts the hook timeout must keep the instance alive.
-            if last_heartbeat.elapsed() >= hb_every {
-                self.heartbeat(intent).await;
-                *last_heartbeat = Instant::now();
             }
         }
     }
@@ -1123,8 +1263,18 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
     }
 }
 
+/// Exit code of scripts run through a manager that cannot act as one (`require_manager`).
+const EXIT_NOT_A_MANAGER: i32 = 6;
+
 /// Nodes a page of the node list: SSM keeps 24,000 characters of output, about 150 nodes.
 const NODE_PAGE: usize = 150;
+
+/// The end of a retirement: one command takes the node out of the swarm.
+struct Tail {
+    node_id: String,
+    demote: bool,
+    leave: bool,
+}
 
 /// A failed attempt that the next round may fix.
 #[derive(Debug)]

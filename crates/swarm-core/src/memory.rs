@@ -39,6 +39,8 @@ pub struct State {
     pub commands: Vec<(String, &'static str)>,
     /// Scripts that fail (exit 1) when run on any instance.
     pub failing: HashSet<&'static str>,
+    /// (instance, script) pairs that cannot be delivered: the instance became unreachable.
+    pub undeliverable: HashSet<(String, &'static str)>,
     pub swarm_inits: u32,
     next_node: u32,
     changes: u32,
@@ -116,6 +118,7 @@ fn script_name(script: &str) -> &'static str {
         (scripts::PROBE, "probe"),
         (scripts::PROBE_LIST, "probe-list"),
         (scripts::JOIN_READY, "join-ready"),
+        (scripts::RETIRE_NODE, "retire-node"),
         (scripts::INIT, "init"),
         (scripts::PUBLISH_TOKENS, "publish-tokens"),
         (scripts::JOIN, "join"),
@@ -123,7 +126,6 @@ fn script_name(script: &str) -> &'static str {
         (scripts::NODE_LIST, "node-list"),
         (scripts::DRAIN, "drain"),
         (scripts::DEMOTE, "demote"),
-        (scripts::LEAVE, "leave"),
         (scripts::REMOVE, "remove"),
     ]
     .into_iter()
@@ -159,6 +161,14 @@ impl State {
 
     fn exec(&mut self, on: &str, name: &'static str, env: &HashMap<String, String>) -> (i32, String, String) {
         let var = |k: &str| env.get(k).cloned().unwrap_or_default();
+        let via_manager = matches!(name, "drain" | "demote" | "remove" | "node-ready");
+        if via_manager && !self.node_of_instance(on).is_some_and(|n| n.role == Role::Manager) {
+            return (
+                6,
+                String::new(),
+                "this instance is not a reachable swarm manager".into(),
+            );
+        }
         match name {
             "probe-list" => {
                 let (code, mut out, err) = self.exec(on, "probe", env);
@@ -192,6 +202,34 @@ impl State {
                 };
                 let id = self.new_node(on, role);
                 (0, format!("already=false\nvia={via}\nnodeid={id}\n"), String::new())
+            }
+            "retire-node" if on == var("LEAVING_INSTANCE") => match self.node_of_instance(on) {
+                None => (0, "left=already\n".into(), String::new()),
+                Some(n) if n.role == Role::Manager => (5, String::new(), "still a manager".into()),
+                Some(n) => {
+                    let id = n.id.clone();
+                    self.nodes.get_mut(&id).expect("node").ready = false;
+                    (0, "left=true\n".into(), String::new())
+                }
+            },
+            "retire-node" => {
+                if !self.node_of_instance(on).is_some_and(|n| n.role == Role::Manager) {
+                    return (
+                        6,
+                        String::new(),
+                        "this instance is not a reachable swarm manager".into(),
+                    );
+                }
+                if !self.nodes.contains_key(&var("NODE_ID")) {
+                    return (0, "removed=already\n".into(), String::new());
+                }
+                if var("DEMOTE") == "true" {
+                    let (code, _, err) = self.exec(on, "demote", env);
+                    if code != 0 {
+                        return (code, String::new(), err);
+                    }
+                }
+                self.exec(on, "remove", env)
             }
             "join-ready" => {
                 if !self.node_of_instance(on).is_some_and(|n| n.role == Role::Manager) {
@@ -320,22 +358,6 @@ impl State {
                     None => (0, "demoted=true\n".into(), String::new()),
                 }
             }
-            "leave" => {
-                let ids: Vec<String> = self
-                    .nodes
-                    .values()
-                    .filter(|n| n.instance_id == on)
-                    .map(|n| n.id.clone())
-                    .collect();
-                for id in ids {
-                    let n = self.nodes.get_mut(&id).expect("node");
-                    if n.role == Role::Manager {
-                        return (1, String::new(), "manager must be demoted first".into());
-                    }
-                    n.ready = false;
-                }
-                (0, "left=true\n".into(), String::new())
-            }
             "remove" => {
                 let id = var("NODE_ID");
                 match self.nodes.get(&id) {
@@ -457,6 +479,15 @@ impl Remote for World {
             .iter()
             .map(|id| {
                 s.commands.push((id.clone(), name));
+                if s.undeliverable.contains(&(id.clone(), name)) {
+                    return CommandResult {
+                        instance_id: id.clone(),
+                        status: CommandStatus::Undeliverable,
+                        exit_code: -1,
+                        stdout: String::new(),
+                        stderr: String::new(),
+                    };
+                }
                 let (code, stdout, stderr) = if s.failing.contains(name) {
                     (1, String::new(), "injected failure".into())
                 } else {

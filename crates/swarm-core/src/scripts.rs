@@ -13,6 +13,7 @@ macro_rules! script {
 script!(PROBE, "probe.sh");
 script!(PROBE_LIST, "probe.sh", "list-if-asked.sh", "node-list.sh");
 script!(JOIN_READY, "join-ready.sh");
+script!(RETIRE_NODE, "retire-node.sh");
 script!(INIT, "init.sh");
 script!(PUBLISH_TOKENS, "publish-tokens.sh");
 script!(JOIN, "join.sh");
@@ -20,7 +21,6 @@ script!(NODE_READY, "node-ready.sh");
 script!(NODE_LIST, "node-list.sh");
 script!(DRAIN, "drain.sh");
 script!(DEMOTE, "demote.sh");
-script!(LEAVE, "leave.sh");
 script!(REMOVE, "remove.sh");
 
 /// Reads `key=value` from a script's output.
@@ -42,6 +42,7 @@ mod tests {
             PROBE,
             PROBE_LIST,
             JOIN_READY,
+            RETIRE_NODE,
             INIT,
             PUBLISH_TOKENS,
             JOIN,
@@ -49,7 +50,6 @@ mod tests {
             NODE_LIST,
             DRAIN,
             DEMOTE,
-            LEAVE,
             REMOVE,
         ] {
             assert!(s.starts_with("# Shared prelude"));

@@ -158,6 +158,24 @@ async fn a_manager_is_retired_with_one_probe_that_also_lists_the_nodes() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn an_operator_unreachable_mid_retire_is_replaced_by_another_manager() {
+    let w = cluster();
+    let l = lifecycle(&w, cfg());
+    three_managers_and_a_worker(&l, &w).await;
+    // M1 answers the probe and lists the nodes, then cannot be reached for the drain.
+    w.state().undeliverable.insert((M1.to_string(), "drain"));
+    w.state().commands.clear();
+    w.set_lifecycle(W1, "Terminating:Wait");
+    let o = l.handle(&event("terminate", "wrk", W1), None).await.unwrap();
+    assert_eq!(o.result, Some("CONTINUE"));
+    assert!(w.node_of(W1).is_none(), "the worker's node was removed");
+    let cmds = w.state().commands.clone();
+    assert!(cmds.contains(&(M2.to_string(), "drain")), "{cmds:?}");
+    assert!(cmds.contains(&(M2.to_string(), "retire-node")), "{cmds:?}");
+    assert!(!cmds.contains(&(M1.to_string(), "retire-node")), "{cmds:?}");
+}
+
+#[tokio::test(start_paused = true)]
 async fn worker_without_managers_is_abandoned_after_its_budget() {
     let w = cluster();
     let l = lifecycle(&w, cfg());
@@ -257,13 +275,14 @@ async fn manager_termination_removes_dns_first_and_is_held() {
         "only the launch: the hook timeout releases a manager"
     );
     assert!(!s.nodes.values().any(|n| n.instance_id == M1));
-    let order: Vec<&str> = s
+    // Drain through a manager, then one command: that manager demotes and removes, M1 leaves.
+    let order: Vec<(&str, &str)> = s
         .commands
         .iter()
-        .map(|(_, n)| *n)
-        .filter(|n| ["drain", "demote", "leave", "remove"].contains(n))
+        .map(|(i, n)| (i.as_str(), *n))
+        .filter(|(_, n)| ["drain", "retire-node"].contains(n))
         .collect();
-    assert_eq!(order, vec!["drain", "demote", "leave", "remove"]);
+    assert_eq!(order, vec![(M2, "drain"), (M2, "retire-node"), (M1, "retire-node")]);
 }
 
 #[tokio::test(start_paused = true)]

@@ -1,0 +1,46 @@
+# Takes NODE_ID out of the swarm in one command, sent to a manager (the operator) and, while
+# it is up, to the leaving instance LEAVING_INSTANCE; each runs its half (AWS_SSM_INSTANCE_ID
+# is set by the SSM agent).
+# In: NODE_ID, LEAVING_INSTANCE, DEMOTE, SELF_LEAVES (true|false), WAIT_SECONDS.
+# Operator: demotes (DEMOTE), waits for the instance to leave (SELF_LEAVES), removes the node.
+#   Exit 5: still a manager, not removed; exit 6: cannot act as a manager.
+# Leaving instance: waits until it is demoted (DEMOTE), then leaves (never --force: a manager
+#   that left undemoted would stay a raft member). Exit 5: not demoted in time.
+deadline=$((SECONDS + WAIT_SECONDS))
+if [ "${AWS_SSM_INSTANCE_ID:-}" = "$LEAVING_INSTANCE" ]; then
+  if [ "$(swarm_state)" != active ]; then
+    echo "left=already"; exit 0
+  fi
+  if [ "$DEMOTE" = true ]; then
+    while [ "$(docker info --format '{{.Swarm.ControlAvailable}}' 2>/dev/null)" = true ]; do
+      if [ "$SECONDS" -ge "$deadline" ]; then
+        echo "still a manager after ${WAIT_SECONDS}s: not leaving" >&2; exit 5
+      fi
+      sleep 0.5
+    done
+  fi
+  docker swarm leave 2>&1 >/dev/null | redact >&2
+  echo "left=true"
+  exit 0
+fi
+require_manager
+node_role() { docker node inspect "$NODE_ID" --format '{{.Spec.Role}}' 2>/dev/null || echo gone; }
+if [ "$(node_role)" = gone ]; then
+  echo "removed=already"; exit 0
+fi
+if [ "$DEMOTE" = true ] && [ "$(node_role)" = manager ]; then
+  # The swarm refuses a demotion that would lose quorum.
+  docker node demote "$NODE_ID" 2>&1 >/dev/null | redact >&2
+  echo "demoted=true"
+fi
+if [ "$SELF_LEAVES" = true ]; then
+  while [ "$(docker node inspect "$NODE_ID" --format '{{.Status.State}}' 2>/dev/null || echo gone)" = ready ]; do
+    [ "$SECONDS" -ge "$deadline" ] && break
+    sleep 0.5
+  done
+fi
+case "$(node_role)" in
+  gone) echo "removed=already" ;;
+  manager) echo "node $NODE_ID is still a manager; not removing" >&2; exit 5 ;;
+  *) docker node rm --force "$NODE_ID" >/dev/null; echo "removed=true" ;;
+esac
