@@ -13,8 +13,7 @@ pub struct AwsDns {
     client: aws_sdk_route53::Client,
 }
 
-/// Change id returned when a DELETE found nothing to delete: already in sync.
-const NOTHING_CHANGED: &str = "unchanged";
+use swarm_core::ports::UNCHANGED as NOTHING_CHANGED;
 
 impl AwsDns {
     pub fn new(client: aws_sdk_route53::Client) -> Self {

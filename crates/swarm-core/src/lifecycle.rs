@@ -270,18 +270,16 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
 
     async fn join(&self, intent: &Intent, m: &Member, end: Instant) -> Result<Outcome, PortError> {
         let id = intent.instance_id();
-        if !self.cfg.dry_run {
-            if let Some(done) = self.join_fast(intent, m, end).await {
-                return done;
-            }
-        }
         let mut backoff = Backoff::new(self.cfg.poll_max);
         // The agent needs 30-90 s after launch on AWS: wait for it with bounded backoff.
         let agent_end = clamp(Instant::now() + self.cfg.agent_wait, Some(end));
         let mut polls: u32 = 0;
-        loop {
-            match self.remote.online(&[id.to_string()]).await {
-                Ok(on) if on.iter().any(|x| x == id) => break,
+        // The same call tells which of the cluster's managers can take a command.
+        let mut ask = vec![id.to_string()];
+        ask.extend(manager_ids(&m.groups, &self.cfg, id));
+        let online_managers = loop {
+            match self.remote.online(&ask).await {
+                Ok(on) if on.iter().any(|x| x == id) => break on,
                 Ok(_) => {}
                 Err(e) => warn!(step = "wait-agent", outcome = "retry", error = %e),
             }
@@ -313,10 +311,13 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
                 }
             }
             backoff.wait(agent_end).await;
-        }
+        };
         info!(step = "wait-agent", outcome = "online");
         // The join budget starts once the agent answers.
         let end = clamp(Instant::now() + self.cfg.join_budget, Some(end));
+        if let Some(done) = self.join_fast(intent, m, &online_managers, end).await {
+            return done;
+        }
 
         let mut backoff = Backoff::new(self.cfg.poll_max);
         let mut last_reason = String::from("no attempt finished");
@@ -419,9 +420,18 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
     /// through whichever accepts it while those managers wait for its node to be Ready
     /// (scripts/join-ready.sh). None when that did not settle it (no swarm yet, agent
     /// offline, token missing, …): the observing loop takes over and decides.
-    async fn join_fast(&self, intent: &Intent, m: &Member, end: Instant) -> Option<Result<Outcome, PortError>> {
+    async fn join_fast(
+        &self,
+        intent: &Intent,
+        m: &Member,
+        online: &[String],
+        end: Instant,
+    ) -> Option<Result<Outcome, PortError>> {
         let id = intent.instance_id();
-        let peer_ids = manager_ids(&m.groups, &self.cfg, id);
+        let peer_ids: Vec<String> = manager_ids(&m.groups, &self.cfg, id)
+            .into_iter()
+            .filter(|p| online.contains(p))
+            .collect();
         if peer_ids.is_empty() {
             return None;
         }
@@ -559,7 +569,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
 
     /// Probes instances already known to be online and, in the same command, has `list_on`
     /// list the swarm's nodes when it is a live manager.
-    async fn probe_and_list(
+    pub(crate) async fn probe_and_list(
         &self,
         online: &[String],
         list_on: Option<&str>,
@@ -755,11 +765,16 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
             match step {
                 RetireStep::RemoveRecords(records) => {
                     let name = m.dns_name.clone().unwrap_or_default();
+                    let mut removed = false;
                     for r in records {
-                        self.change_and_wait(&name, RecordChange::Delete(r), end).await?;
+                        removed |= self.remove_record(&name, id, r, end).await?;
                     }
-                    info!(step = "dns-remove", outcome = "insync");
-                    metric(&m.cluster, m.role.as_str(), "DnsChanges", 1.0, "Count");
+                    if removed {
+                        info!(step = "dns-remove", outcome = "insync");
+                        metric(&m.cluster, m.role.as_str(), "DnsChanges", 1.0, "Count");
+                    } else {
+                        info!(step = "dns-remove", outcome = "already-absent");
+                    }
                     hold_started = Some(Instant::now());
                     self.heartbeat(intent).await;
                     last_heartbeat = Instant::now();
@@ -846,6 +861,8 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
             .filter(|i| by_id.get(i.as_str()).is_some_and(|x| x.state.is_alive()))
             .cloned()
             .collect();
+        // Only Online agents are sent the probe: on AWS a command to a disconnected agent
+        // waits out its delivery timeout.
         let online: HashSet<String> = if alive.is_empty() {
             HashSet::new()
         } else {
@@ -886,13 +903,20 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
             .managers()
             .filter(|n| n.status == NodeStatus::Ready && Some(&n.id) != node.as_ref().map(|x| &x.id))
             .count();
-        let records = match (&m.dns_name, m.role) {
-            (Some(name), Role::Manager) => self
+        let records = match (&m.dns_name, m.role, ip) {
+            // The record as this function writes it: deleting it needs no read first
+            // (remove_record reads the name when it is not there).
+            (Some(_), Role::Manager, Some(ip)) => vec![ManagerRecord {
+                set_identifier: id.to_string(),
+                ip,
+                ttl: self.cfg.dns_ttl.as_secs(),
+            }],
+            (Some(name), Role::Manager, None) => self
                 .dns
                 .manager_records(&self.cfg.hosted_zone_id, name)
                 .await?
                 .into_iter()
-                .filter(|r| r.set_identifier == id || Some(r.ip) == ip)
+                .filter(|r| r.set_identifier == id)
                 .collect(),
             _ => vec![],
         };
@@ -1106,16 +1130,48 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
 
     // ---------------------------------------------------------------- shared steps
 
-    async fn change_and_wait(&self, name: &str, change: RecordChange, end: Instant) -> Result<(), PortError> {
+    /// Deletes the instance's record as this function writes it; when that is not there (a
+    /// redelivery, or a record written with other values) the name is read and whatever it
+    /// holds for the instance is deleted. Ok(false): nothing was there.
+    async fn remove_record(&self, name: &str, id: &str, expected: ManagerRecord, end: Instant) -> PortResult<bool> {
+        let zone = &self.cfg.hosted_zone_id;
+        let ip = expected.ip;
+        if self.change_and_wait(name, RecordChange::Delete(expected), end).await? {
+            return Ok(true);
+        }
+        let found: Vec<ManagerRecord> = self
+            .retry("list_records", || self.dns.manager_records(zone, name))
+            .await?
+            .into_iter()
+            .filter(|r| r.set_identifier == id || r.ip == ip)
+            .collect();
+        let mut removed = false;
+        for r in found {
+            removed |= self.change_and_wait(name, RecordChange::Delete(r), end).await?;
+        }
+        Ok(removed)
+    }
+
+    /// Submits one change and waits for INSYNC; Ok(false) when a DELETE found nothing.
+    async fn change_and_wait(&self, name: &str, change: RecordChange, end: Instant) -> Result<bool, PortError> {
         let zone = &self.cfg.hosted_zone_id;
         let change_id = self
             .retry("change_record", || self.dns.change(zone, name, vec![change.clone()]))
             .await?;
-        let mut backoff = Backoff::new(self.cfg.poll_max.min(Duration::from_secs(2)));
+        if change_id == crate::ports::UNCHANGED {
+            return Ok(false);
+        }
+        // Route 53 takes a second or more to propagate: asking sooner only spends calls.
+        let mut backoff = Backoff {
+            next: Duration::from_secs(1),
+            max: self.cfg.poll_max.max(Duration::from_secs(1)),
+        };
+        let first = clamp(Instant::now() + Duration::from_secs(1), Some(end));
+        tokio::time::sleep_until(first).await;
         let wait_end = clamp(Instant::now() + Duration::from_secs(300), Some(end));
         loop {
             match self.dns.is_insync(&change_id).await {
-                Ok(true) => return Ok(()),
+                Ok(true) => return Ok(true),
                 Ok(false) => {}
                 Err(e) => warn!(step = "dns-wait", outcome = "retry", error = %e),
             }

@@ -521,7 +521,13 @@ impl Dns for World {
                     s.records.retain(|x| x.set_identifier != r.set_identifier);
                     s.records.push(r);
                 }
-                RecordChange::Delete(r) => s.records.retain(|x| x.set_identifier != r.set_identifier),
+                // Route 53 deletes only an exact match, else the batch fails with "not found".
+                RecordChange::Delete(r) => {
+                    if !s.records.contains(&r) {
+                        return Ok(UNCHANGED.to_string());
+                    }
+                    s.records.retain(|x| *x != r);
+                }
             }
         }
         s.changes += 1;

@@ -114,10 +114,14 @@ pub enum RecordChange {
     Delete(ManagerRecord),
 }
 
+/// The change id `Dns::change` returns when a DELETE found nothing to delete.
+pub const UNCHANGED: &str = "unchanged";
+
 /// Route 53.
 pub trait Dns {
     async fn manager_records(&self, zone: &str, name: &str) -> PortResult<Vec<ManagerRecord>>;
-    /// Submits one change batch; returns its change id.
+    /// Submits one change batch; returns its change id, or `UNCHANGED` when the batch only
+    /// deletes and a record to delete was not there (exactly as given: name, set, value, TTL).
     async fn change(&self, zone: &str, name: &str, changes: Vec<RecordChange>) -> PortResult<String>;
     async fn is_insync(&self, change_id: &str) -> PortResult<bool>;
 }

@@ -423,22 +423,24 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
         for m in members.iter_mut() {
             m.online = online.contains(&m.id);
         }
-        // Probe the managers in one command; the lowest live one lists the nodes.
-        let managers: Vec<String> = members
+        // Probe the managers in one command; the lowest also lists the nodes, and when it
+        // cannot, the next live one does.
+        let mut managers: Vec<String> = members
             .iter()
             .filter(|m| m.role == Role::Manager && m.online)
             .map(|m| m.id.clone())
             .collect();
-        let mut live: Vec<String> = self
-            .probe_online(&managers)
-            .await?
+        managers.sort();
+        let (probes, mut swarm) = self
+            .probe_and_list(&managers, managers.first().map(String::as_str))
+            .await?;
+        let mut live: Vec<String> = probes
             .into_iter()
             .filter(|(_, p)| p.is_live_manager())
             .map(|(id, _)| id)
             .collect();
         live.sort();
-        let mut swarm = None;
-        for m in &live {
+        for m in live.iter().filter(|_| swarm.is_none()) {
             match self.node_list(m).await {
                 Ok(v) => {
                     swarm = Some((m.clone(), v));

@@ -176,6 +176,23 @@ async fn an_operator_unreachable_mid_retire_is_replaced_by_another_manager() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_manager_record_written_with_other_values_is_still_removed() {
+    let w = cluster();
+    let l = lifecycle(&w, cfg());
+    three_managers_and_a_worker(&l, &w).await;
+    // Written by hand (or by an older configuration) with another TTL: the exact DELETE
+    // finds nothing, so the name is read and the instance's record deleted as it is.
+    for r in w.state().records.iter_mut().filter(|r| r.set_identifier == M3) {
+        r.ttl = 300;
+    }
+    w.set_lifecycle(M3, "Terminating:Wait");
+    let o = l.handle(&event("terminate", "mgr", M3), None).await.unwrap();
+    assert_eq!(o.outcome, "held", "{o:?}");
+    assert!(!w.state().records.iter().any(|r| r.set_identifier == M3));
+    assert_eq!(w.state().records.len(), 2);
+}
+
+#[tokio::test(start_paused = true)]
 async fn worker_without_managers_is_abandoned_after_its_budget() {
     let w = cluster();
     let l = lifecycle(&w, cfg());
