@@ -30,12 +30,17 @@ VARIANTS = [
 ]
 
 
+# Build from this tree (PROFILE_SRC, e.g. a `git worktree` of a commit) so that edits made
+# while the variants build cannot mix into them.
+SRC = Path(os.environ.get("PROFILE_SRC", ROOT))
+
+
 def build(name: str, opt: str, lto: str, cgu: str, target: Path) -> dict:
     env = dict(os.environ, CARGO_TARGET_DIR=str(target), CARGO_PROFILE_RELEASE_OPT_LEVEL=opt,
                CARGO_PROFILE_RELEASE_LTO=lto, CARGO_PROFILE_RELEASE_CODEGEN_UNITS=cgu,
                CARGO_PROFILE_RELEASE_STRIP="true")
     t0 = time.time()
-    subprocess.run(["cargo", "build", "--release", "--locked", "-q", "-p", "lifecycle-hook"], cwd=ROOT, env=env, check=True)
+    subprocess.run(["cargo", "build", "--release", "--locked", "-q", "-p", "lifecycle-hook"], cwd=SRC, env=env, check=True)
     build_s = round(time.time() - t0, 1)
     binary = target / "release" / "lifecycle-hook"
     zpath = target / f"{name.split()[0]}.zip"

@@ -582,6 +582,9 @@ def _get_command_invocation(self):
 
 
 def _list_command_invocations(self):
+    # The same transient fault as GetCommandInvocation: both are how a caller polls.
+    if CLOUD.take_fault("ssm_get_error"):
+        raise AwsError("InternalServerError", "An internal error occurred (injected)")
     cid = self._get_param("CommandId")
     iid = self._get_param("InstanceId")
     rows = [inv for (c, i), inv in CLOUD.invocations.items() if (not cid or c == cid) and (not iid or i == iid)]

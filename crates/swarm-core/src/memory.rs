@@ -159,6 +159,31 @@ impl State {
         id
     }
 
+    /// Joins `on` through the first of `addrs` that is a Ready manager (both join scripts).
+    fn sim_join(&mut self, on: &str, param: &str, addrs: &[String]) -> (i32, String, String) {
+        if let Some(n) = self.node_of_instance(on) {
+            return (0, format!("already=true\nnodeid={}\n", n.id), String::new());
+        }
+        if !self.params.contains_key(param) {
+            return (3, String::new(), "join token parameter missing".into());
+        }
+        let via = addrs.iter().find(|a| {
+            self.nodes
+                .values()
+                .any(|n| n.addr.to_string() == **a && n.role == Role::Manager && n.ready)
+        });
+        let Some(via) = via.cloned() else {
+            return (1, String::new(), "no manager accepted the join".into());
+        };
+        let role = if param.ends_with("/manager") {
+            Role::Manager
+        } else {
+            Role::Worker
+        };
+        let id = self.new_node(on, role);
+        (0, format!("already=false\nvia={via}\nnodeid={id}\n"), String::new())
+    }
+
     fn exec(&mut self, on: &str, name: &'static str, env: &HashMap<String, String>) -> (i32, String, String) {
         let var = |k: &str| env.get(k).cloned().unwrap_or_default();
         let via_manager = matches!(name, "drain" | "demote" | "remove" | "node-ready");
@@ -179,29 +204,8 @@ impl State {
                 (code, out, err)
             }
             "join-ready" if on == var("JOIN_INSTANCE") => {
-                if let Some(n) = self.node_of_instance(on) {
-                    return (0, format!("already=true\nnodeid={}\n", n.id), String::new());
-                }
-                let param = var("TOKEN_PARAMETER");
-                if !self.params.contains_key(&param) {
-                    return (3, String::new(), "join token parameter missing".into());
-                }
-                let addrs = var("MANAGER_ADDRS");
-                let via = addrs.split_whitespace().find(|a| {
-                    self.nodes
-                        .values()
-                        .any(|n| n.addr.to_string() == *a && n.role == Role::Manager && n.ready)
-                });
-                let Some(via) = via.map(str::to_string) else {
-                    return (1, String::new(), "no manager accepted the join".into());
-                };
-                let role = if param.ends_with("/manager") {
-                    Role::Manager
-                } else {
-                    Role::Worker
-                };
-                let id = self.new_node(on, role);
-                (0, format!("already=false\nvia={via}\nnodeid={id}\n"), String::new())
+                let addrs: Vec<String> = var("MANAGER_ADDRS").split_whitespace().map(str::to_string).collect();
+                self.sim_join(on, &var("TOKEN_PARAMETER"), &addrs)
             }
             "retire-node" if on == var("LEAVING_INSTANCE") => match self.node_of_instance(on) {
                 None => (0, "left=already\n".into(), String::new()),
@@ -279,30 +283,7 @@ impl State {
                     .insert(format!("{prefix}/manager"), "SWMTKN-1-sim-manager".into());
                 (0, "published=true\n".into(), String::new())
             }
-            "join" => {
-                if let Some(n) = self.node_of_instance(on) {
-                    return (0, format!("already=true\nnodeid={}\n", n.id), String::new());
-                }
-                let param = var("TOKEN_PARAMETER");
-                if !self.params.contains_key(&param) {
-                    return (3, String::new(), "join token parameter missing".into());
-                }
-                let mgr: Ipv4Addr = var("MANAGER_ADDR").parse().unwrap_or(Ipv4Addr::UNSPECIFIED);
-                if !self
-                    .nodes
-                    .values()
-                    .any(|n| n.addr == mgr && n.role == Role::Manager && n.ready)
-                {
-                    return (1, String::new(), "manager unreachable".into());
-                }
-                let role = if param.ends_with("/manager") {
-                    Role::Manager
-                } else {
-                    Role::Worker
-                };
-                let id = self.new_node(on, role);
-                (0, format!("already=false\nnodeid={id}\n"), String::new())
-            }
+            "join" => self.sim_join(on, &var("TOKEN_PARAMETER"), &[var("MANAGER_ADDR")]),
             "node-ready" => match self.nodes.get_mut(&var("NODE_ID")) {
                 Some(n) if n.ready => {
                     n.labelled = true;
