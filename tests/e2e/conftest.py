@@ -25,6 +25,10 @@ def bin_dir() -> Path:
     return d
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "timing(**constants): the scenario's local-cloud Timing")
+
+
 @pytest.fixture
 def cloud(request):
     """A fresh local cloud with an empty cluster and the lifecycle function deployed."""
@@ -33,7 +37,9 @@ def cloud(request):
         import shutil
 
         shutil.rmtree(state, ignore_errors=True)
-    lc = LocalCloud.start(Timing(), state_dir=state)
+    # @pytest.mark.timing(hold_extra=15): a scenario that needs other time constants.
+    marker = request.node.get_closest_marker("timing")
+    lc = LocalCloud.start(Timing(**(marker.kwargs if marker else {})), state_dir=state)
     try:
         lc.create_cluster()
         lc.deploy(bin_dir())

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from conftest import scale_out, settle
 from localcloud.client import LAUNCH, TERMINATE, wait_for
 
@@ -69,6 +71,9 @@ def test_worker_termination(cloud):
     assert cloud.dns_ips() == manager_ips(cloud)
 
 
+# A hold that outlasts the drain and the removal, as TTL + 120 s does on AWS: the function
+# then never has to re-arm the action after INSYNC, and the release comes right on time.
+@pytest.mark.timing(hold_extra=15)
 def test_manager_termination_dns_first_and_held(cloud):
     scale_out(cloud, 3, 1)
     create_service(cloud, 3)
@@ -90,6 +95,9 @@ def test_manager_termination_dns_first_and_held(cloud):
     nodes = cloud.nodes()
     assert victim not in [n["instance"] for n in nodes]
     assert sum(n["role"] == "manager" for n in nodes) == 2
+    steps = {(line.get("step"), line.get("outcome")) for line in cloud.function_log()
+             if (line.get("span") or {}).get("instance_id") == victim}
+    assert {("demote", "ok"), ("leave", "ok"), ("remove", "ok")} <= steps, steps
     # The swarm is still writable.
     m = cloud.in_service("manager")[0]
     r = cloud.docker(m, "service", "scale", "--detach", "web=4")

@@ -942,7 +942,14 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
     /// unreachable operator, and an instance that cannot be reached is removed all the same.
     async fn retire_node(&self, intent: &Intent, ops: &mut Vec<String>, tail: Tail, last_heartbeat: &mut Instant) {
         let id = intent.instance_id();
-        let wait = self.hook_slice();
+        // The instance leaves only once its demotion has gone through raft, which can take
+        // seconds: this command gets half the hook timeout (the drain gets 0.3 of it).
+        let wait = self
+            .cfg
+            .terminate_heartbeat_timeout
+            .mul_f64(0.5)
+            .clamp(Duration::from_secs(2), Duration::from_secs(20))
+            .min(self.cfg.script_wait_max());
         let limit = self.slice_limit(wait);
         let mut leave = tail.leave;
         while let Some(op) = ops.first().cloned() {
@@ -1028,7 +1035,8 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
 
     /// Re-arms the action unless its deadline outlasts a command that may take `worst_case`.
     async fn rearm(&self, intent: &Intent, last_heartbeat: &mut Instant, worst_case: Duration) {
-        if last_heartbeat.elapsed() + worst_case + Duration::from_secs(2) >= self.cfg.terminate_heartbeat_timeout {
+        // One second for the command's delivery: the script is killed `worst_case` after it starts.
+        if last_heartbeat.elapsed() + worst_case + Duration::from_secs(1) >= self.cfg.terminate_heartbeat_timeout {
             self.heartbeat(intent).await;
             *last_heartbeat = Instant::now();
         }
