@@ -1,8 +1,8 @@
 # Takes NODE_ID out of the swarm in one command, sent to a manager (the operator) and, while
 # it is up, to the leaving instance LEAVING_INSTANCE; each runs its half (AWS_SSM_INSTANCE_ID
 # is set by the SSM agent).
-# In: NODE_ID, LEAVING_INSTANCE, DEMOTE, SELF_LEAVES (true|false), WAIT_SECONDS.
-# Operator: demotes (DEMOTE), waits for the instance to leave (SELF_LEAVES), removes the node.
+# In: NODE_ID, LEAVING_INSTANCE, DEMOTE (true|false), WAIT_SECONDS.
+# Operator: demotes (DEMOTE), waits until the swarm has taken the node out of raft, removes it.
 #   Exit 5: still a manager, not removed; exit 6: cannot act as a manager.
 # Leaving instance: waits until it is demoted (DEMOTE), then leaves (never --force: a manager
 #   that left undemoted would stay a raft member). Exit 5: not demoted in time.
@@ -16,10 +16,16 @@ if [ "${AWS_SSM_INSTANCE_ID:-}" = "$LEAVING_INSTANCE" ]; then
       if [ "$SECONDS" -ge "$deadline" ]; then
         echo "still a manager after ${WAIT_SECONDS}s: not leaving" >&2; exit 5
       fi
-      sleep 0.5
+      sleep 0.2
     done
   fi
-  docker swarm leave 2>&1 >/dev/null | redact >&2
+  if ! out=$(docker swarm leave 2>&1); then
+    # The operator may have removed the node first: out of the swarm either way.
+    if [ "$(swarm_state)" = active ]; then
+      printf '%s\n' "$out" | redact >&2; exit 1
+    fi
+    echo "left=removed"; exit 0
+  fi
   echo "left=true"
   exit 0
 fi
@@ -33,12 +39,12 @@ if [ "$DEMOTE" = true ] && [ "$(node_role)" = manager ]; then
   docker node demote "$NODE_ID" 2>&1 >/dev/null | redact >&2
   echo "demoted=true"
 fi
-if [ "$SELF_LEAVES" = true ]; then
-  while [ "$(docker node inspect "$NODE_ID" --format '{{.Status.State}}' 2>/dev/null || echo gone)" = ready ]; do
-    [ "$SECONDS" -ge "$deadline" ] && break
-    sleep 0.5
-  done
-fi
+# A demoted node stays a raft member until the swarm has reconfigured raft; rm refuses it
+# until then. The instance leaves meanwhile, or is removed all the same.
+while [ "$(docker node inspect "$NODE_ID" --format '{{if .ManagerStatus}}member{{end}}' 2>/dev/null)" = member ]; do
+  [ "$SECONDS" -ge "$deadline" ] && break
+  sleep 0.2
+done
 case "$(node_role)" in
   gone) echo "removed=already" ;;
   manager) echo "node $NODE_ID is still a manager; not removing" >&2; exit 5 ;;
