@@ -146,7 +146,8 @@ class Scenario:
         released = next(e["ts"] for e in tl if e["kind"] == "action-ended" and e.get("instance") == instance
                         and e["transition"] == "terminate")
         if change:
-            insync = self.lc.timeline()[0]["ts"] + change["insync_at"]
+            # insync_at is relative to the cloud's start: the first event's ts minus its t.
+            insync = tl[0]["ts"] - tl[0]["t"] + change["insync_at"]
             out["dns_insync_s"] = round(insync - event, 2)
             out["hold_error_s"] = round(released - (insync + self.t.hold), 2)
         invs = [i for i in self.lc.control("invocations") if (i.get("response") or {}).get("instance_id") == instance
