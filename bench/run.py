@@ -103,14 +103,16 @@ class Scenario:
                 if (i.get("response") or {}).get("instance_id") == instance and i["function"] == "lifecycle-hook"
                 and i["started"] >= since]
         calls = self.lc.control("api-calls")
-        # A launch waits for the instance's SSM agent (30-90 s on AWS): the polls made before
-        # the agent came Online depend on that delay, so they are counted apart.
+        # A launch waits for the instance's SSM agent (30-90 s on AWS): the polls of that wait
+        # (DescribeInstanceInformation, and DescribeInstances to see the instance is still
+        # there) made before the agent came Online depend on that delay, so they are counted apart.
         ready = next((e["ts"] for e in self.lc.timeline() if e["kind"] == "host-ready" and e.get("instance") == instance), None)
         online_at = ready + self.t.agent_delay if ready is not None and kind.startswith(("join", "init")) else 0
         for inv in invs:
             start, end = inv["started"], inv["started"] + inv["duration_ms"] / 1000
             n = [c for c in calls if c["caller"] == "function" and start <= c["t"] <= end]
-            after = [c for c in n if c["t"] >= online_at]
+            waiting = ("ssm:DescribeInstanceInformation", "ec2:DescribeInstances")
+            after = [c for c in n if c["t"] >= online_at or f"{c['service']}:{c['op']}" not in waiting]
             self.rows.setdefault(kind, []).append({
                 "instance": instance, "duration_ms": inv["duration_ms"], "max_rss_kb": inv["max_rss_kb"],
                 "api_calls": len(n), "api_calls_after_agent": len(after),
