@@ -564,7 +564,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
             return Ok(HashMap::new());
         }
         let online = self.remote.online(ids).await?;
-        self.probe_online(&online).await
+        Ok(self.probe_and_list(&online, None).await?.0)
     }
 
     /// Probes instances already known to be online and, in the same command, has `list_on`
@@ -612,27 +612,6 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
             probes.insert(r.instance_id, p);
         }
         Ok((probes, listed))
-    }
-
-    /// Probes instances already known to be online, in one command.
-    pub(crate) async fn probe_online(&self, online: &[String]) -> PortResult<HashMap<String, Probe>> {
-        if online.is_empty() {
-            return Ok(HashMap::new());
-        }
-        let results = self
-            .remote
-            .run(
-                online,
-                script_commands(&[], scripts::PROBE),
-                self.cfg.command_timeout.min(Duration::from_secs(30)),
-                "swarm probe",
-            )
-            .await?;
-        Ok(results
-            .into_iter()
-            .filter(|r| r.ok())
-            .filter_map(|r| Probe::parse(&r.stdout).map(|p| (r.instance_id, p)))
-            .collect())
     }
 
     async fn init(
@@ -994,7 +973,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
                 error!(step = "remove", outcome = "failed", "no result from {op}");
                 return;
             };
-            if r.status == CommandStatus::Undeliverable || r.exit_code == EXIT_NOT_A_MANAGER {
+            if cannot_operate(&r) {
                 ops.remove(0);
                 warn!(step = "remove", outcome = "manager-unreachable", manager = %op, result = %r.summary(), next = ops.first().map(String::as_str).unwrap_or("none"));
                 continue;
@@ -1057,9 +1036,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
             {
                 Ok(rs) => match rs.into_iter().find(|r| r.instance_id == op) {
                     Some(r) if r.ok() => return Ok(r),
-                    Some(r) if r.status == CommandStatus::Undeliverable || r.exit_code == EXIT_NOT_A_MANAGER => {
-                        r.summary()
-                    }
+                    Some(r) if cannot_operate(&r) => r.summary(),
                     Some(r) => return Err(Retry(format!("{what} on {op}: {}", r.summary()))),
                     None => return Err(Retry(format!("{what} on {op}: no result"))),
                 },
@@ -1327,6 +1304,12 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
 
 /// Exit code of scripts run through a manager that cannot act as one (`require_manager`).
 const EXIT_NOT_A_MANAGER: i32 = 6;
+
+/// The manager a command went to cannot act as one: it was unreachable, or its script
+/// found it is no longer a reachable manager (`require_manager`).
+fn cannot_operate(r: &CommandResult) -> bool {
+    r.status == CommandStatus::Undeliverable || r.exit_code == EXIT_NOT_A_MANAGER
+}
 
 /// Nodes a page of the node list: SSM keeps 24,000 characters of output, about 150 nodes.
 const NODE_PAGE: usize = 150;

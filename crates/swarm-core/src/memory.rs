@@ -115,7 +115,6 @@ fn env_of(commands: &[String]) -> HashMap<String, String> {
 
 fn script_name(script: &str) -> &'static str {
     [
-        (scripts::PROBE, "probe"),
         (scripts::PROBE_LIST, "probe-list"),
         (scripts::JOIN_READY, "join-ready"),
         (scripts::RETIRE_NODE, "retire-node"),

@@ -10,7 +10,6 @@ macro_rules! script {
     };
 }
 
-script!(PROBE, "probe.sh");
 script!(PROBE_LIST, "probe.sh", "list-if-asked.sh", "node-list.sh");
 script!(JOIN_READY, "join-ready.sh");
 script!(RETIRE_NODE, "retire-node.sh");
@@ -39,7 +38,6 @@ mod tests {
     #[test]
     fn scripts_never_print_tokens_themselves() {
         for s in [
-            PROBE,
             PROBE_LIST,
             JOIN_READY,
             RETIRE_NODE,

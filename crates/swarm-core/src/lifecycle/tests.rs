@@ -380,7 +380,7 @@ async fn dry_run_changes_nothing() {
     assert_eq!(o.outcome, "dry-run");
     let s = w.state();
     assert!(s.nodes.is_empty() && s.records.is_empty() && s.completed.is_empty() && s.params.is_empty());
-    assert!(s.commands.iter().all(|(_, n)| *n == "probe"));
+    assert!(s.commands.iter().all(|(_, n)| *n == "probe-list"));
 }
 
 #[tokio::test(start_paused = true)]
