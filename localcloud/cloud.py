@@ -179,16 +179,22 @@ class Cloud:
             return
         threading.Thread(target=self.lambdas.put_event, args=(event,), daemon=True).start()
 
-    def release_events(self, seed: int, copies: int = 1) -> list[str]:
-        """Delivers the held events, each `copies` times, in an order shuffled by `seed`."""
+    def release_events(self, seed: int, copies: int = 1, spacing: float = 0.0) -> list[str]:
+        """Delivers the held events, each `copies` times, in an order shuffled by `seed`,
+        `spacing` seconds apart (EventBridge's duplicates do not all arrive at once)."""
         with LOCK:
             batch = [e for e in self.held_events for _ in range(copies)]
             self.held_events = []
         random.Random(seed).shuffle(batch)
         order = [f"{e['detail-type']}:{(e.get('detail') or {}).get('EC2InstanceId')}" for e in batch]
         self.record("events-released", seed=seed, order=order)
-        for e in batch:
-            self.lambdas.put_event(e)
+        def deliver() -> None:
+            for i, e in enumerate(batch):
+                if i and spacing:
+                    time.sleep(spacing)
+                self.lambdas.put_event(e)
+
+        threading.Thread(target=deliver, daemon=True).start()
         return order
 
     # -- Auto Scaling ---------------------------------------------------------

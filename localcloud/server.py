@@ -47,7 +47,8 @@ def control(cloud: Cloud, request: Request) -> Response:
         cloud.record("faults-set", faults=body)
         out = {"faults": cloud.faults}
     elif path == "release-events":
-        out = {"order": cloud.release_events(int(body.get("seed", 0)), int(body.get("copies", 1)))}
+        out = {"order": cloud.release_events(int(body.get("seed", 0)), int(body.get("copies", 1)),
+                                            float(body.get("spacing", 0)))}
     elif path == "kill":
         out = {"killed": cloud.hosts.kill_hard(body["instance"])}
         cloud.record("host-killed", instance=body["instance"])

@@ -205,3 +205,20 @@ def test_shuffled_and_duplicated_events_converge(cloud):
     acts = [a for a in cloud.actions() if a["instance_id"] in (leaving_manager, leaving_worker)
             or a["transition"].endswith("LAUNCHING")]
     assert all(a["result"] == "CONTINUE" for a in acts), (seed, acts)
+
+
+def test_one_launch_delivered_four_times_in_a_second_joins_one_node(cloud):
+    scale_out(cloud, 1, 0)
+    cloud.control("faults", {"hold_events": 1})
+    cloud.scale("worker", 1)
+    wait_for(lambda: cloud.state()["faults"].get("hold_events") == 0, 60, "the launch event held")
+    # Four invocations, 0.3 s apart, race into the same join: the instance must end up as one
+    # node, not a node plus the ghost of a join that a later command found "pending" and reset.
+    cloud.control("release-events", {"seed": 1, "copies": 4, "spacing": 0.3})
+    wait_for(lambda: len(cloud.in_service("worker")) == 1, 120, "the worker in service")
+    settle(cloud)
+    worker = cloud.instances("worker")[0]
+    at_addr = [n for n in cloud.nodes() if n["addr"] == worker["ip"]]
+    assert [(n["instance"], n["status"]) for n in at_addr] == [(worker["id"], "ready")], at_addr
+    acts = cloud.actions(worker["id"])
+    assert [a["result"] for a in acts] == ["CONTINUE"], acts

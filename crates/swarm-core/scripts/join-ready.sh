@@ -5,6 +5,7 @@
 # Joining half: exit 3 token missing or rejected, exit 1 no manager accepted the join.
 # Manager half: control=false when not a live manager; exit 4 no Ready node in time.
 if [ "${AWS_SSM_INSTANCE_ID:-}" = "$JOIN_INSTANCE" ]; then
+  join_lock
   state=$(swarm_state)
   if [ "$state" = active ]; then
     echo "already=true"; echo "nodeid=$(node_id)"; exit 0
@@ -41,10 +42,11 @@ fi
 echo "control=true"
 deadline=$((SECONDS + WAIT_SECONDS))
 while :; do
-  # The Ready node at the joining instance's address: a stale node there is down, not ready.
+  # The newest Ready node at the joining instance's address: a stale node there is down, or,
+  # for a few seconds after a join was cut short, still Ready but older.
   node=$(docker node ls -q | xargs -r docker node inspect --format \
-      '{{.ID}} {{.Status.State}} {{if .ManagerStatus}}{{.ManagerStatus.Addr}}{{else}}{{.Status.Addr}}{{end}}' 2>/dev/null \
-    | awk -v a="$JOIN_ADDR" '$2 == "ready" && ($3 == a || index($3, a ":") == 1) { print $1; exit }')
+      '{{.CreatedAt.UnixNano}} {{.ID}} {{.Status.State}} {{if .ManagerStatus}}{{.ManagerStatus.Addr}}{{else}}{{.Status.Addr}}{{end}}' 2>/dev/null \
+    | awk -v a="$JOIN_ADDR" '$3 == "ready" && ($4 == a || index($4, a ":") == 1)' | sort -rn | awk 'NR == 1 { print $2 }')
   [ -n "$node" ] && break
   if [ "$SECONDS" -ge "$deadline" ]; then
     echo "no Ready node at $JOIN_ADDR after ${WAIT_SECONDS}s" >&2

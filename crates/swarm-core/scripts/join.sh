@@ -1,6 +1,7 @@
 # Joins this instance to the swarm through MANAGER_ADDR. The token is read here, on the
 # instance, from Parameter Store; it is never printed.
 # In: MANAGER_ADDR, ADVERTISE_ADDR, TOKEN_PARAMETER. Exit 3: token missing or rejected.
+join_lock
 state=$(swarm_state)
 if [ "$state" = active ]; then
   echo "already=true"

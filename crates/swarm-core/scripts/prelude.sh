@@ -19,6 +19,13 @@ publish_tokens() {
       ${TOKEN_KMS_KEY:+--key-id "$TOKEN_KMS_KEY"} --value "file://$tmp" > /dev/null 2> >(redact >&2)
   done
 }
+# One join at a time on this instance: EventBridge delivers at least once, and a second
+# command that saw the first's join as "pending" would otherwise reset it and join again,
+# leaving a ghost node Ready at this address until its heartbeat lapses.
+join_lock() {
+  exec 9> "${SWARM_LOCK_DIR:-/run/lock}/swarm-lifecycle-join-${AWS_SSM_INSTANCE_ID:-local}.lock"
+  flock 9
+}
 # Scripts that act through a manager stop here (exit 6) when this instance cannot: its
 # daemon is down or it is no longer a manager. The caller then uses another manager.
 require_manager() {

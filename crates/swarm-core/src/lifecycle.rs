@@ -503,12 +503,24 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
                     via = output_value(&mine.stdout, "via").unwrap_or("already a member"),
                     role = %m.role
                 );
-                info!(
-                    step = "ready",
-                    outcome = "ok",
-                    node_id = output_value(&r.stdout, "nodeid").unwrap_or(""),
-                    via = %r.instance_id
-                );
+                let own = output_value(&mine.stdout, "nodeid");
+                let labelled = output_value(&r.stdout, "nodeid");
+                if own.is_some() && own != labelled {
+                    // The manager found another Ready node at this address (a ghost of an
+                    // earlier join that has not timed out yet): the instance's own node is
+                    // the one to wait for and label.
+                    warn!(step = "ready", outcome = "other-node", node_id = labelled.unwrap_or(""),
+                          own = own.unwrap_or(""), via = %r.instance_id);
+                    if let Err(e) = self
+                        .verify_ready(id, own.map(str::to_string), &r.instance_id, end)
+                        .await
+                    {
+                        warn!(step = "ready", outcome = "retry", error = %e.0);
+                        return None;
+                    }
+                } else {
+                    info!(step = "ready", outcome = "ok", node_id = labelled.unwrap_or(""), via = %r.instance_id);
+                }
                 Some(self.joined(intent, m, Some(ip), end).await)
             }
             _ => {

@@ -132,6 +132,33 @@ async fn a_join_into_a_running_swarm_is_one_command() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_ghost_node_at_the_joining_address_does_not_take_the_label() {
+    let w = cluster();
+    let l = lifecycle(&w, cfg());
+    launch(&l, &w, "mgr", M1, "10.0.1.11").await;
+    // What a join cut short leaves behind: a node at the same address the manager still
+    // reports Ready (it sorts first, so the manager's half finds it before the real one).
+    let ghost = "a".repeat(25);
+    w.state().nodes.insert(
+        ghost.clone(),
+        crate::memory::SimNode {
+            id: ghost.clone(),
+            instance_id: String::new(),
+            addr: "10.0.1.21".parse().unwrap(),
+            role: Role::Worker,
+            ready: true,
+            drained: false,
+            labelled: false,
+            updated: 0,
+        },
+    );
+    w.state().commands.clear();
+    assert_eq!(launch(&l, &w, "wrk", W1, "10.0.1.21").await.result, Some("CONTINUE"));
+    assert!(w.node_of(W1).unwrap().labelled, "the instance's own node is labelled");
+    assert_eq!(w.state().commands.last(), Some(&(M1.to_string(), "node-ready")));
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_join_through_a_manager_whose_agent_is_offline_uses_the_others() {
     let w = cluster();
     let l = lifecycle(&w, cfg());
