@@ -15,8 +15,9 @@ moto runs in this process; every AWS request holds one lock (moto is not thread-
 from __future__ import annotations
 
 import json
-import random
 import os
+import random
+import shutil
 import subprocess
 import sys
 import threading
@@ -116,6 +117,7 @@ class Cloud:
         self.history: list[Action] = []
         self.invocations: dict[tuple[str, str], Invocation] = {}
         self.command_log = state_dir / "ssm-commands.jsonl"
+        self.argv_bin = self.record_argv(state_dir)
         self.changes: dict[str, float] = {}  # Route 53 change id -> submitted
         self.faults: dict[str, Any] = {}
         # Events captured by the hold_events fault, delivered later by release_events.
@@ -335,10 +337,30 @@ class Cloud:
         online_at = max(h.ready_at + self.agent_delay, self.offline_until.get(iid, 0))
         return "Online" if time.time() >= online_at else None
 
+    @staticmethod
+    def record_argv(state_dir: Path) -> Path:
+        """Wrappers for the programs the scripts run that log each command line to argv.log:
+        what `ps` shows every user of an instance, so the secrets scan covers it too."""
+        bin_dir = state_dir / "argv-bin"
+        bin_dir.mkdir(parents=True, exist_ok=True)
+        search = f"/usr/sbin:/usr/bin:/sbin:/bin:{os.path.dirname(sys.executable)}"
+        for prog in ("docker", "aws", "curl"):
+            real = shutil.which(prog, path=search)
+            if real is None:
+                continue
+            wrapper = bin_dir / prog
+            wrapper.write_text(
+                "#!/bin/sh\n"
+                f"printf '%s %s\\n' \"$AWS_SSM_INSTANCE_ID\" \"{prog} $*\" >> '{state_dir / 'argv.log'}'\n"
+                f"exec '{real}' \"$@\"\n"
+            )
+            wrapper.chmod(0o755)
+        return bin_dir
+
     def instance_env(self, host) -> dict[str, str]:
         """What the instance's shell sees: its docker, the AWS CLI, instance-profile credentials."""
         return {
-            "PATH": f"/usr/sbin:/usr/bin:/sbin:/bin:{os.path.dirname(sys.executable)}",
+            "PATH": f"{self.argv_bin}:/usr/sbin:/usr/bin:/sbin:/bin:{os.path.dirname(sys.executable)}",
             "HOME": str(host.root / "home"),
             "DOCKER_HOST": f"unix://{host.sock}",
             "AWS_ENDPOINT_URL": f"http://{self.gateway}:{self.port}",

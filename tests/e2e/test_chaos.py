@@ -140,11 +140,11 @@ def test_timed_out_commands_abandon_a_launch_and_a_terminate_still_proceeds(clou
     settle(cloud)
     # A terminate whose drain hangs: the drain gives up at its timeout, the node is still
     # removed, and the function (not the hook's timeout) completes the action.
-    cloud.control("faults", {"hang_command:drain": 100})
+    cloud.control("faults", {"hang_command:drain and retire node": 100, "hang_command:drain": 100})
     cloud.terminate(old)
     wait_for(lambda: old not in [i["id"] for i in cloud.instances("worker")], 120, "the old worker terminated")
     settle(cloud)
-    cloud.control("faults", {"hang_command:drain": 0})
+    cloud.control("faults", {"hang_command:drain and retire node": 0, "hang_command:drain": 0})
     assert old not in [n["instance"] for n in cloud.nodes()]
     act = [a for a in cloud.actions(old) if a["transition"].endswith("TERMINATING")][0]
     assert (act["result"], act["cause"]) == ("CONTINUE", "complete"), act

@@ -85,7 +85,7 @@ def test_manager_termination_dns_first_and_held(cloud):
     settle(cloud)
     tl = cloud.timeline()
     delete = next(e for e in tl if e["kind"] == "dns-change" and any(c["action"] == "DELETE" and c["set"] == victim for c in e["changes"]))
-    first_drain = next(e for e in tl if e["kind"] == "command" and e["comment"] == "drain")
+    first_drain = next(e for e in tl if e["kind"] == "command" and e["comment"] in ("drain", "drain and retire node"))
     assert delete["t"] < first_drain["t"], "DNS is updated before the drain"
     insync = delete["insync_at"]
     released = next(e for e in tl if e["kind"] == "action-ended" and e["instance"] == victim and e["transition"] == "terminate")

@@ -1,5 +1,5 @@
-"""Join tokens never appear in command parameters, command output, function logs or anything
-the suite records."""
+"""Join tokens never appear in command parameters, command output, command lines on the
+instances, function logs or anything the suite records."""
 
 from __future__ import annotations
 
@@ -23,5 +23,8 @@ def test_no_join_token_in_any_artefact(cloud):
     files = cloud.artefacts()
     assert any(f.name == "ssm-commands.jsonl" for f in files)
     assert any(f.name == "lifecycle-hook.log" for f in files)
+    # Every command line the instances ran (what `ps` shows any local user), joins included.
+    argv = next(f for f in files if f.name == "argv.log").read_text()
+    assert "/swarm/join" in argv and "docker " in argv, argv[-2000:]
     hits = [str(f) for f in files if TOKEN.search(f.read_bytes()) or real.encode() in f.read_bytes()]
     assert hits == [], f"join token found in {hits}"

@@ -10,11 +10,7 @@ if [ "${AWS_SSM_INSTANCE_ID:-}" = "$JOIN_INSTANCE" ]; then
   if [ "$state" = active ]; then
     echo "already=true"; echo "nodeid=$(node_id)"; exit 0
   fi
-  if ! token=$(aws ssm get-parameter --name "$TOKEN_PARAMETER" --with-decryption \
-        --query Parameter.Value --output text 2>/dev/null) || [ -z "$token" ]; then
-    echo "join token parameter $TOKEN_PARAMETER is missing or unreadable" >&2
-    exit 3
-  fi
+  read_join_token
   joined="" out=""
   for addr in $MANAGER_ADDRS; do
     state=$(swarm_state)
@@ -22,7 +18,7 @@ if [ "${AWS_SSM_INSTANCE_ID:-}" = "$JOIN_INSTANCE" ]; then
       # A join that timed out keeps retrying in the background: start clean.
       docker swarm leave --force >/dev/null 2>&1 || true
     fi
-    if out=$(timeout 30 docker swarm join --advertise-addr "$JOIN_ADDR" --token "$token" "$addr:2377" 2>&1); then
+    if out=$(engine_join "$addr" "$JOIN_ADDR" 2>&1); then
       joined=$addr; break
     fi
     case "$out" in *"invalid join token"*) break ;; esac

@@ -12,12 +12,8 @@ if [ "$state" = pending ] || [ "$state" = error ]; then
   # A join that timed out earlier keeps retrying in the background: start clean.
   docker swarm leave --force >/dev/null 2>&1 || true
 fi
-if ! token=$(aws ssm get-parameter --name "$TOKEN_PARAMETER" --with-decryption \
-      --query Parameter.Value --output text 2>/dev/null) || [ -z "$token" ]; then
-  echo "join token parameter $TOKEN_PARAMETER is missing or unreadable" >&2
-  exit 3
-fi
-if ! out=$(docker swarm join --advertise-addr "$ADVERTISE_ADDR" --token "$token" "$MANAGER_ADDR:2377" 2>&1); then
+read_join_token
+if ! out=$(engine_join "$MANAGER_ADDR" "$ADVERTISE_ADDR" 2>&1); then
   unset token
   printf '%s\n' "$out" | redact >&2
   case "$out" in

@@ -19,12 +19,61 @@ publish_tokens() {
       ${TOKEN_KMS_KEY:+--key-id "$TOKEN_KMS_KEY"} --value "file://$tmp" > /dev/null 2> >(redact >&2)
   done
 }
+# Reads the join token from Parameter Store into $token (exit 3 when missing or not a token).
+read_join_token() {
+  if ! token=$(aws ssm get-parameter --name "$TOKEN_PARAMETER" --with-decryption \
+        --query Parameter.Value --output text 2>/dev/null) || [ -z "$token" ]; then
+    echo "join token parameter $TOKEN_PARAMETER is missing or unreadable" >&2
+    exit 3
+  fi
+  # It goes into a JSON body below: anything but a token's characters is refused.
+  if ! [[ $token =~ ^SWMTKN-[0-9A-Za-z-]+$ ]]; then
+    unset token
+    echo "join token parameter $TOKEN_PARAMETER does not hold a swarm join token" >&2
+    exit 3
+  fi
+}
+# Joins the swarm at $1:2377, advertising $2, with $token, through the Engine API: the CLI
+# takes the token as an argument, and argv is readable by any local user. printf is a
+# builtin, so the token only ever reaches a private file. On failure, prints why.
+engine_join() {
+  local body resp code sock=${DOCKER_HOST:-unix:///var/run/docker.sock}
+  body=$(mktemp) resp=$(mktemp)
+  trap 'rm -f "$body" "$resp"' RETURN
+  printf '{"ListenAddr":"0.0.0.0:2377","AdvertiseAddr":"%s","RemoteAddrs":["%s:2377"],"JoinToken":"%s"}' \
+    "$2" "$1" "$token" > "$body"
+  code=$(curl -s --max-time 30 --unix-socket "${sock#unix://}" -H 'Content-Type: application/json' \
+    --data-binary "@$body" -o "$resp" -w '%{http_code}' http://localhost/swarm/join) || code="curl exit $?"
+  [ "$code" = 200 ] && return 0
+  # The daemon answers {"message":"..."}; a timed-out join goes on in the background.
+  sed -n 's/.*"message":"\(.*\)".*/\1/p' "$resp" | grep . || echo "swarm join via $1: $code"
+  return 1
+}
 # One join at a time on this instance: EventBridge delivers at least once, and a second
 # command that saw the first's join as "pending" would otherwise reset it and join again,
 # leaving a ghost node Ready at this address until its heartbeat lapses.
 join_lock() {
   exec 9> "${SWARM_LOCK_DIR:-/run/lock}/swarm-lifecycle-join-${AWS_SSM_INSTANCE_ID:-local}.lock"
   flock 9
+}
+# On a manager: drains node $1 and waits up to $2 seconds for its tasks to stop there and for
+# every replicated service to be back at its count elsewhere. Sets and prints remaining, pending.
+drain_node() {
+  local deadline=$((SECONDS + $2))
+  if [ "$(docker node inspect "$1" --format '{{.Spec.Availability}}')" != drain ]; then
+    docker node update --availability drain "$1" >/dev/null
+  fi
+  while :; do
+    remaining=$(docker node ps "$1" --format '{{.DesiredState}} {{.CurrentState}}' 2>/dev/null \
+      | grep -c -E '^Running|^[A-Za-z]+ Running' || true)
+    pending=$(docker service ls --format '{{.Mode}} {{.Replicas}}' 2>/dev/null \
+      | awk '$1=="replicated" { split($2, r, "/"); if (r[1]+0 < r[2]+0) n++ } END { print n+0 }')
+    if [ "$remaining" -eq 0 ] && [ "$pending" -eq 0 ]; then break; fi
+    [ "$SECONDS" -ge "$deadline" ] && break
+    sleep 0.5
+  done
+  echo "remaining=$remaining"
+  echo "pending=$pending"
 }
 # Scripts that act through a manager stop here (exit 6) when this instance cannot: its
 # daemon is down or it is no longer a manager. The caller then uses another manager.

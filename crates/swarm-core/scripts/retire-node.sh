@@ -1,20 +1,32 @@
 # Takes NODE_ID out of the swarm in one command, sent to a manager (the operator) and, while
 # it is up, to the leaving instance LEAVING_INSTANCE; each runs its half (AWS_SSM_INSTANCE_ID
 # is set by the SSM agent).
-# In: NODE_ID, LEAVING_INSTANCE, DEMOTE (true|false), WAIT_SECONDS.
-# Operator: demotes (DEMOTE), waits until the swarm has taken the node out of raft, removes it.
-#   Exit 5: still a manager, not removed; exit 6: cannot act as a manager.
-# Leaving instance: waits until it is demoted (DEMOTE), then leaves (never --force: a manager
-#   that left undemoted would stay a raft member). Exit 5: not demoted in time.
-deadline=$((SECONDS + WAIT_SECONDS))
+# In: NODE_ID, LEAVING_INSTANCE, DEMOTE (true|false), DRAIN_SECONDS (0: drained already),
+#   WAIT_SECONDS.
+# Operator: drains first (DRAIN_SECONDS), and stops there with drained=false when the tasks
+#   have not moved by then; demotes (DEMOTE), waits until the swarm has taken the node out of
+#   raft, removes it. Exit 5: still a manager, not removed; exit 6: cannot act as a manager.
+# Leaving instance: waits until no swarm task runs here (DRAIN_SECONDS) and it is demoted
+#   (DEMOTE), then leaves (never --force: a manager that left undemoted would stay a raft
+#   member). Exit 5: tasks still here, or not demoted, in time.
 if [ "${AWS_SSM_INSTANCE_ID:-}" = "$LEAVING_INSTANCE" ]; then
+  deadline=$((SECONDS + DRAIN_SECONDS + WAIT_SECONDS))
   if [ "$(swarm_state)" != active ]; then
     echo "left=already"; exit 0
+  fi
+  if [ "$DRAIN_SECONDS" -gt 0 ]; then
+    drain_deadline=$((SECONDS + DRAIN_SECONDS))
+    while [ -n "$(docker ps -q --filter label=com.docker.swarm.task.id)" ]; do
+      if [ "$SECONDS" -ge "$drain_deadline" ]; then
+        echo "swarm tasks still run here after ${DRAIN_SECONDS}s: not leaving" >&2; exit 5
+      fi
+      sleep 0.2
+    done
   fi
   if [ "$DEMOTE" = true ]; then
     while [ "$(docker info --format '{{.Swarm.ControlAvailable}}' 2>/dev/null)" = true ]; do
       if [ "$SECONDS" -ge "$deadline" ]; then
-        echo "still a manager after ${WAIT_SECONDS}s: not leaving" >&2; exit 5
+        echo "still a manager: not leaving" >&2; exit 5
       fi
       sleep 0.2
     done
@@ -34,6 +46,14 @@ node_role() { docker node inspect "$NODE_ID" --format '{{.Spec.Role}}' 2>/dev/nu
 if [ "$(node_role)" = gone ]; then
   echo "removed=already"; exit 0
 fi
+if [ "$DRAIN_SECONDS" -gt 0 ]; then
+  drain_node "$NODE_ID" "$DRAIN_SECONDS"
+  if [ "$remaining" -ne 0 ] || [ "$pending" -ne 0 ]; then
+    echo "drained=false"; exit 0
+  fi
+  echo "drained=true"
+fi
+deadline=$((SECONDS + WAIT_SECONDS))
 if [ "$DEMOTE" = true ] && [ "$(node_role)" = manager ]; then
   # The swarm refuses a demotion that would lose quorum.
   docker node demote "$NODE_ID" 2>&1 >/dev/null | redact >&2

@@ -752,6 +752,8 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
         let mut hold_started: Option<Instant> = None;
         let mut last_heartbeat = Instant::now();
         let (mut demote, mut leave) = (false, false);
+        // The drain waits for the removal step, so both usually go in one command.
+        let mut drain: Option<String> = None;
         for step in steps {
             match step {
                 RetireStep::RemoveRecords(records) => {
@@ -782,23 +784,34 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
                         self.heartbeat(intent).await;
                         last_heartbeat = Instant::now();
                     }
-                    let drain_end = clamp(Instant::now() + self.cfg.drain_timeout, Some(end));
-                    self.drain(intent, &mut operators, &node_id, drain_end, &mut last_heartbeat)
-                        .await;
-                    metric(&m.cluster, m.role.as_str(), "Drains", 1.0, "Count");
+                    drain = Some(node_id);
                 }
-                // Demote, leave and remove run as one command (scripts/retire-node.sh).
+                // Drain, demote, leave and remove run as one command (scripts/retire-node.sh).
                 RetireStep::Demote { .. } => demote = true,
                 RetireStep::Leave => leave = true,
                 RetireStep::RemoveNode { node_id } => {
+                    let drain_end = clamp(Instant::now() + self.cfg.drain_timeout, Some(end));
                     let tail = Tail { node_id, demote, leave };
-                    self.retire_node(intent, &mut operators, tail, &mut last_heartbeat)
-                        .await;
+                    if drain.take().is_some() {
+                        metric(&m.cluster, m.role.as_str(), "Drains", 1.0, "Count");
+                        self.drain_and_retire(intent, &mut operators, tail, drain_end, &mut last_heartbeat)
+                            .await;
+                    } else {
+                        self.retire_node(intent, &mut operators, &tail, None, &mut last_heartbeat)
+                            .await;
+                    }
                     metric(&m.cluster, m.role.as_str(), "Removals", 1.0, "Count");
                 }
                 RetireStep::Note(note) => info!(step = "swarm", outcome = "skipped", %note),
                 RetireStep::Finish => {}
             }
+        }
+        if let Some(node_id) = drain {
+            // Nothing removes the node (the last ready manager): it is drained all the same.
+            let drain_end = clamp(Instant::now() + self.cfg.drain_timeout, Some(end));
+            self.drain(intent, &mut operators, &node_id, drain_end, &mut last_heartbeat)
+                .await;
+            metric(&m.cluster, m.role.as_str(), "Drains", 1.0, "Count");
         }
         if holds {
             let started = hold_started.unwrap_or(last_heartbeat);
@@ -928,11 +941,47 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
         Ok((snap, operators))
     }
 
-    /// Demotes (if asked), has the instance leave (if it is up) and removes its node, in one
-    /// command to the operator and the instance; another manager takes over from an
-    /// unreachable operator, and an instance that cannot be reached is removed all the same.
-    async fn retire_node(&self, intent: &Intent, ops: &mut Vec<String>, tail: Tail, last_heartbeat: &mut Instant) {
+    /// The common case in one command: the operator drains, demotes and removes the node
+    /// while the instance leaves once its tasks are gone. When the tasks take longer than a
+    /// slice of the hook timeout, or that command fails, the drain goes on by itself
+    /// (`drain`) and the node is retired after it.
+    async fn drain_and_retire(
+        &self,
+        intent: &Intent,
+        ops: &mut Vec<String>,
+        tail: Tail,
+        drain_end: Instant,
+        last_heartbeat: &mut Instant,
+    ) {
+        info!(
+            step = "drain",
+            outcome = "started",
+            via = ops.first().map(String::as_str).unwrap_or("none")
+        );
+        let slice = self
+            .hook_slice()
+            .min(drain_end.saturating_duration_since(Instant::now()));
+        if self.retire_node(intent, ops, &tail, Some(slice), last_heartbeat).await {
+            return;
+        }
+        self.drain(intent, ops, &tail.node_id, drain_end, last_heartbeat).await;
+        self.retire_node(intent, ops, &tail, None, last_heartbeat).await;
+    }
+
+    /// Drains (for `drain` at most, if given), demotes (if asked), has the instance leave (if
+    /// it is up) and removes its node, in one command to the operator and the instance;
+    /// another manager takes over from an unreachable operator, and an instance that cannot
+    /// be reached is removed all the same. False: the drain did not finish, nothing else done.
+    async fn retire_node(
+        &self,
+        intent: &Intent,
+        ops: &mut Vec<String>,
+        tail: &Tail,
+        drain: Option<Duration>,
+        last_heartbeat: &mut Instant,
+    ) -> bool {
         let id = intent.instance_id();
+        let drain_secs = drain.map(|d| d.as_secs().max(1)).unwrap_or(0);
         // The instance leaves once its demotion has gone through raft (about a second; more
         // under load): a slice of the hook timeout, as the drain, and at least 3 s. If that
         // is not enough, the node is still removed and the missed leave is logged.
@@ -940,7 +989,13 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
             .hook_slice()
             .max(Duration::from_secs(3))
             .min(self.cfg.script_wait_max());
-        let limit = self.slice_limit(wait);
+        let limit = self.slice_limit(wait + Duration::from_secs(drain_secs));
+        // Its own name, so that a fault (or a reader of the SSM history) can tell it apart.
+        let what = if drain.is_some() {
+            "drain and retire node"
+        } else {
+            "retire node"
+        };
         let mut leave = tail.leave;
         while let Some(op) = ops.first().cloned() {
             self.rearm(intent, last_heartbeat, limit).await;
@@ -949,6 +1004,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
                     ("NODE_ID", tail.node_id.clone()),
                     ("LEAVING_INSTANCE", id.to_string()),
                     ("DEMOTE", tail.demote.to_string()),
+                    ("DRAIN_SECONDS", drain_secs.to_string()),
                     ("WAIT_SECONDS", wait.as_secs().max(1).to_string()),
                 ],
                 scripts::RETIRE_NODE,
@@ -957,7 +1013,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
             if leave {
                 targets.push(id.to_string());
             }
-            let results = match self.remote.run(&targets, cmds, limit, "retire node").await {
+            let results = match self.remote.run(&targets, cmds, limit, what).await {
                 Ok(r) => r,
                 Err(PortError::NotOnline(e)) if leave => {
                     warn!(step = "leave", outcome = "unreachable", error = %e, "removing the node without it");
@@ -969,28 +1025,52 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
                     ops.remove(0);
                     continue;
                 }
+                Err(e) if drain.is_some() => {
+                    warn!(step = "drain", outcome = "retry", error = %e);
+                    return false;
+                }
                 Err(e) => {
                     error!(step = "remove", outcome = "failed", error = %e);
-                    return;
+                    return true;
                 }
             };
-            if let Some(r) = results.iter().find(|r| r.instance_id == id) {
-                if r.ok() {
-                    info!(step = "leave", outcome = "ok");
-                } else {
-                    warn!(step = "leave", outcome = "failed", result = %r.summary());
-                }
-            }
-            let Some(r) = results.into_iter().find(|r| r.instance_id == op) else {
+            let Some(r) = results.iter().find(|r| r.instance_id == op) else {
                 error!(step = "remove", outcome = "failed", "no result from {op}");
-                return;
+                return true;
             };
-            if cannot_operate(&r) {
+            if cannot_operate(r) {
                 ops.remove(0);
                 warn!(step = "remove", outcome = "manager-unreachable", manager = %op, result = %r.summary(), next = ops.first().map(String::as_str).unwrap_or("none"));
                 continue;
             }
+            let drained = output_value(&r.stdout, "drained");
+            let settled = r.ok() && drained != Some("false");
+            if let Some(me) = results.iter().find(|r| r.instance_id == id) {
+                match (me.ok(), settled) {
+                    (true, _) => info!(step = "leave", outcome = "ok"),
+                    // It leaves in the next command, once the drain is done.
+                    (false, false) => info!(step = "leave", outcome = "after-drain", result = %me.summary()),
+                    (false, true) => warn!(step = "leave", outcome = "failed", result = %me.summary()),
+                }
+            }
+            if drain.is_some() && !settled {
+                if r.ok() {
+                    info!(
+                        step = "drain",
+                        outcome = "in-progress",
+                        remaining = output_value(&r.stdout, "remaining").unwrap_or(""),
+                        pending = output_value(&r.stdout, "pending").unwrap_or(""),
+                        "tasks still moving; the drain goes on by itself"
+                    );
+                } else {
+                    warn!(step = "drain", outcome = "retry", via = %op, result = %r.summary());
+                }
+                return false;
+            }
             if r.ok() {
+                if drained == Some("true") {
+                    info!(step = "drain", outcome = "ok", "tasks moved");
+                }
                 if tail.demote {
                     info!(step = "demote", outcome = "ok");
                 }
@@ -998,9 +1078,10 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
             } else {
                 error!(step = "remove", outcome = "failed", via = %op, result = %r.summary());
             }
-            return;
+            return true;
         }
         error!(step = "remove", outcome = "failed", "no reachable manager left");
+        true
     }
 
     /// How long a script may wait inside a held lifecycle action: a slice of the hook's

@@ -41,6 +41,8 @@ pub struct State {
     pub failing: HashSet<&'static str>,
     /// (instance, script) pairs that cannot be delivered: the instance became unreachable.
     pub undeliverable: HashSet<(String, &'static str)>,
+    /// Drain attempts that end with tasks still moving (each one uses one up).
+    pub slow_drains: u32,
     pub swarm_inits: u32,
     next_node: u32,
     changes: u32,
@@ -226,13 +228,22 @@ impl State {
                 if !self.nodes.contains_key(&var("NODE_ID")) {
                     return (0, "removed=already\n".into(), String::new());
                 }
+                let mut out = String::new();
+                if var("DRAIN_SECONDS") != "0" {
+                    let (_, drained, _) = self.exec(on, "drain", env);
+                    if !drained.starts_with("remaining=0\n") {
+                        return (0, format!("{drained}drained=false\n"), String::new());
+                    }
+                    out = format!("{drained}drained=true\n");
+                }
                 if var("DEMOTE") == "true" {
                     let (code, _, err) = self.exec(on, "demote", env);
                     if code != 0 {
-                        return (code, String::new(), err);
+                        return (code, out, err);
                     }
                 }
-                self.exec(on, "remove", env)
+                let (code, removed, err) = self.exec(on, "remove", env);
+                (code, out + &removed, err)
             }
             "join-ready" => {
                 if !self.node_of_instance(on).is_some_and(|n| n.role == Role::Manager) {
@@ -318,6 +329,10 @@ impl State {
             "drain" => {
                 if let Some(n) = self.nodes.get_mut(&var("NODE_ID")) {
                     n.drained = true;
+                }
+                if self.slow_drains > 0 {
+                    self.slow_drains -= 1;
+                    return (0, "remaining=1\npending=0\n".into(), String::new());
                 }
                 (0, "remaining=0\npending=0\n".into(), String::new())
             }

@@ -53,6 +53,8 @@ mod tests {
             assert!(s.starts_with("# Shared prelude"));
             assert!(!s.contains("echo \"$token"), "a script echoes the token");
             assert!(!s.contains("set -x"), "tracing would print the token");
+            // argv is readable by every local user (ps, /proc): the join goes through the API.
+            assert!(!s.contains("--token"), "a script puts the token in a command line");
         }
     }
 

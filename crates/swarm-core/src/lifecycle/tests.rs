@@ -190,16 +190,19 @@ async fn an_operator_unreachable_mid_retire_is_replaced_by_another_manager() {
     let l = lifecycle(&w, cfg());
     three_managers_and_a_worker(&l, &w).await;
     // M1 answers the probe and lists the nodes, then cannot be reached for the drain.
-    w.state().undeliverable.insert((M1.to_string(), "drain"));
+    w.state().undeliverable.insert((M1.to_string(), "retire-node"));
     w.state().commands.clear();
     w.set_lifecycle(W1, "Terminating:Wait");
     let o = l.handle(&event("terminate", "wrk", W1), None).await.unwrap();
     assert_eq!(o.result, Some("CONTINUE"));
     assert!(w.node_of(W1).is_none(), "the worker's node was removed");
     let cmds = w.state().commands.clone();
-    assert!(cmds.contains(&(M2.to_string(), "drain")), "{cmds:?}");
+    assert!(cmds.contains(&(M1.to_string(), "retire-node")), "{cmds:?}");
     assert!(cmds.contains(&(M2.to_string(), "retire-node")), "{cmds:?}");
-    assert!(!cmds.contains(&(M1.to_string(), "retire-node")), "{cmds:?}");
+    assert!(
+        w.node_of(W1).is_none() && w.state().nodes.values().all(|n| n.ready),
+        "{cmds:?}"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -319,14 +322,14 @@ async fn manager_termination_removes_dns_first_and_is_held() {
         "only the launch: the hook timeout releases a manager"
     );
     assert!(!s.nodes.values().any(|n| n.instance_id == M1));
-    // Drain through a manager, then one command: that manager demotes and removes, M1 leaves.
+    // One command: that manager drains, demotes and removes, M1 leaves.
     let order: Vec<(&str, &str)> = s
         .commands
         .iter()
         .map(|(i, n)| (i.as_str(), *n))
         .filter(|(_, n)| ["drain", "retire-node"].contains(n))
         .collect();
-    assert_eq!(order, vec![(M2, "drain"), (M2, "retire-node"), (M1, "retire-node")]);
+    assert_eq!(order, vec![(M2, "retire-node"), (M1, "retire-node")]);
 }
 
 #[tokio::test(start_paused = true)]
@@ -355,6 +358,29 @@ async fn worker_termination_completes_and_removes_the_node() {
     // Redelivery: nothing left to do, no error.
     let o = l.handle(&event("terminate", "wrk", W1), None).await.unwrap();
     assert_eq!(o.outcome, "already-ended");
+}
+
+#[tokio::test(start_paused = true)]
+async fn tasks_slower_than_a_slice_are_drained_apart_then_the_node_retired() {
+    let w = cluster();
+    let l = lifecycle(&w, cfg());
+    three_managers_and_a_worker(&l, &w).await;
+    // The drain inside the one-command retirement ends with tasks still moving, and so
+    // does the first drain command after it.
+    w.state().slow_drains = 2;
+    w.state().commands.clear();
+    w.set_lifecycle(W1, "Terminating:Wait");
+    let o = l.handle(&event("terminate", "wrk", W1), None).await.unwrap();
+    assert_eq!((o.outcome, o.result), ("completed", Some("CONTINUE")));
+    assert!(w.node_of(W1).is_none());
+    let on_managers: Vec<&str> = w
+        .state()
+        .commands
+        .iter()
+        .filter(|(i, n)| i != W1 && ["drain", "retire-node"].contains(n))
+        .map(|(_, n)| *n)
+        .collect();
+    assert_eq!(on_managers, vec!["retire-node", "drain", "drain", "retire-node"]);
 }
 
 #[tokio::test(start_paused = true)]
