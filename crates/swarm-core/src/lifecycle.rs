@@ -953,11 +953,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
         drain_end: Instant,
         last_heartbeat: &mut Instant,
     ) {
-        info!(
-            step = "drain",
-            outcome = "started",
-            via = ops.first().map(String::as_str).unwrap_or("none")
-        );
+        drain_started(ops);
         let slice = self
             .hook_slice()
             .min(drain_end.saturating_duration_since(Instant::now()));
@@ -1150,11 +1146,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
         end: Instant,
         last_heartbeat: &mut Instant,
     ) {
-        info!(
-            step = "drain",
-            outcome = "started",
-            via = ops.first().map(String::as_str).unwrap_or("none")
-        );
+        drain_started(ops);
         let mut backoff = Backoff::new(self.cfg.poll_max);
         // Each drain command waits a slice of the hook timeout, and SSM kills it soon after
         // (a hung daemon included), so a heartbeat sent before it always covers it.
@@ -1406,6 +1398,15 @@ fn cannot_operate(r: &CommandResult) -> bool {
 
 /// Nodes a page of the node list: SSM keeps 24,000 characters of output, about 150 nodes.
 const NODE_PAGE: usize = 150;
+
+/// Which manager a drain goes through (read by the operator-killed scenario).
+fn drain_started(ops: &[String]) {
+    info!(
+        step = "drain",
+        outcome = "started",
+        via = ops.first().map(String::as_str).unwrap_or("none")
+    );
+}
 
 /// The end of a retirement: one command takes the node out of the swarm.
 struct Tail {
