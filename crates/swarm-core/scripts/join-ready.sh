@@ -5,31 +5,7 @@
 # Joining half: exit 3 token missing or rejected, exit 1 no manager accepted the join.
 # Manager half: control=false when not a live manager; exit 4 no Ready node in time.
 if [ "${AWS_SSM_INSTANCE_ID:-}" = "$JOIN_INSTANCE" ]; then
-  join_lock
-  state=$(swarm_state)
-  if [ "$state" = active ]; then
-    echo "already=true"; echo "nodeid=$(node_id)"; exit 0
-  fi
-  read_join_token
-  joined="" out=""
-  for addr in $MANAGER_ADDRS; do
-    state=$(swarm_state)
-    if [ "$state" = pending ] || [ "$state" = error ]; then
-      # A join that timed out keeps retrying in the background: start clean.
-      docker swarm leave --force >/dev/null 2>&1 || true
-    fi
-    if out=$(engine_join "$addr" "$JOIN_ADDR" 2>&1); then
-      joined=$addr; break
-    fi
-    case "$out" in *"invalid join token"*) break ;; esac
-  done
-  unset token
-  if [ -z "$joined" ]; then
-    printf '%s\n' "$out" | redact >&2
-    case "$out" in *"token"*) exit 3 ;; esac
-    exit 1
-  fi
-  echo "already=false"; echo "via=$joined"; echo "nodeid=$(node_id)"
+  join_swarm "$MANAGER_ADDRS" "$JOIN_ADDR"
   exit 0
 fi
 if [ "$(docker info --format '{{.Swarm.ControlAvailable}}' 2>/dev/null)" != true ]; then

@@ -49,6 +49,36 @@ engine_join() {
   sed -n 's/.*"message":"\(.*\)".*/\1/p' "$resp" | grep . || echo "swarm join via $1: $code"
   return 1
 }
+# Joins this instance through the first of the managers $1 (space-separated addresses) that
+# accepts it, advertising $2, and prints already=, via= and nodeid=. The token is read here
+# from Parameter Store and never printed. Exit 3: token missing or rejected; 1: no manager
+# accepted the join.
+join_swarm() {
+  local addr joined="" out="" state
+  join_lock
+  if [ "$(swarm_state)" = active ]; then
+    echo "already=true"; echo "nodeid=$(node_id)"; return 0
+  fi
+  read_join_token
+  for addr in $1; do
+    state=$(swarm_state)
+    if [ "$state" = pending ] || [ "$state" = error ]; then
+      # A join that timed out keeps retrying in the background: start clean.
+      docker swarm leave --force >/dev/null 2>&1 || true
+    fi
+    if out=$(engine_join "$addr" "$2" 2>&1); then
+      joined=$addr; break
+    fi
+    case "$out" in *"invalid join token"*) break ;; esac
+  done
+  unset token
+  if [ -z "$joined" ]; then
+    printf '%s\n' "$out" | redact >&2
+    case "$out" in *"token"*) exit 3 ;; esac
+    exit 1
+  fi
+  echo "already=false"; echo "via=$joined"; echo "nodeid=$(node_id)"
+}
 # One join at a time on this instance: EventBridge delivers at least once, and a second
 # command that saw the first's join as "pending" would otherwise reset it and join again,
 # leaving a ghost node Ready at this address until its heartbeat lapses.

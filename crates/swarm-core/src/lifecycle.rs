@@ -790,9 +790,9 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
                 RetireStep::Demote { .. } => demote = true,
                 RetireStep::Leave => leave = true,
                 RetireStep::RemoveNode { node_id } => {
-                    let drain_end = clamp(Instant::now() + self.cfg.drain_timeout, Some(end));
                     let tail = Tail { node_id, demote, leave };
                     if drain.take().is_some() {
+                        let drain_end = clamp(Instant::now() + self.cfg.drain_timeout, Some(end));
                         metric(&m.cluster, m.role.as_str(), "Drains", 1.0, "Count");
                         self.drain_and_retire(intent, &mut operators, tail, drain_end, &mut last_heartbeat)
                             .await;
