@@ -7,7 +7,7 @@ EVENT ?= events/lifecycle-launch-worker.json
 
 ARCH ?= x86_64
 
-.PHONY: deps build test unit e2e demo replay lint infra-check package deploy bench bench-profiles fuzz clean-cloud
+.PHONY: deps build test unit e2e e2e-repeat iam-report demo replay lint infra-check package deploy bench bench-profiles fuzz clean-cloud
 
 deps:
 	scripts/deps.sh
@@ -26,6 +26,16 @@ unit: build
 e2e: deps build
 	$(PYTHON) -m pytest tests/e2e -q
 
+## Flakiness: the selected scenarios N times on fresh clouds, pass counts per scenario.
+## make e2e-repeat N=5 K='manager_termination or chaos'
+e2e-repeat: deps build
+	N=$(or $(N),5) K="$(K)" scripts/e2e-repeat.sh
+
+## Per role of infra/template.yaml: every granted action and how often the scenarios used it
+## (after `make e2e`); exit 1 if a grant is unused and carries no reason in the template.
+iam-report:
+	$(PYTHON) -m localcloud.iam_report
+
 ## A 5-node swarm formed and shrunk by the real function, with its timeline. Under 3 minutes.
 demo: deps build
 	$(PYTHON) -m localcloud.demo
@@ -35,8 +45,11 @@ replay:
 	WITH_CARGO_LAMBDA=1 scripts/deps.sh
 	scripts/replay.sh $(EVENT)
 
+## rustfmt, and shellcheck on every instance script as it is sent (prelude + script, bash).
 lint:
 	cargo fmt --all -- --check
+	WITH_LINT=1 scripts/deps.sh
+	scripts/shellcheck.sh
 
 ## cfn-lint, checkov and the cfn-guard rules on infra/template.yaml.
 infra-check:

@@ -20,6 +20,8 @@ from typing import Any, Callable
 import boto3
 from botocore.config import Config as BotoConfig
 
+from .iam import ADMIN_KEY, FUNCTION_ROLES, INSTANCE_ROLES
+
 ROOT = Path(__file__).resolve().parent.parent
 REGION = "us-east-1"
 LAUNCH = "EC2 Instance-launch Lifecycle Action"
@@ -99,6 +101,7 @@ class LocalCloud:
     timing: Timing
     cluster: Cluster | None = None
     clients: dict[str, Any] = field(default_factory=dict)
+    role_keys: dict[str, str] = field(default_factory=dict)  # template role -> its access key
 
     # -- lifecycle ----------------------------------------------------------------
     @classmethod
@@ -149,7 +152,7 @@ class LocalCloud:
         if service not in self.clients:
             self.clients[service] = boto3.client(
                 service, endpoint_url=self.endpoint, region_name=REGION,
-                aws_access_key_id="test", aws_secret_access_key="test",
+                aws_access_key_id=ADMIN_KEY, aws_secret_access_key="test",
                 config=BotoConfig(retries={"max_attempts": 2, "mode": "standard"}),
             )
         return self.clients[service]
@@ -179,11 +182,16 @@ class LocalCloud:
             "POLL_MAX_SECONDS": "1",
             "RECONCILE_GRACE_SECONDS": str(t.reconcile_grace),
             "AWS_ENDPOINT_URL": self.endpoint,
-            "AWS_ACCESS_KEY_ID": "test",
-            "AWS_SECRET_ACCESS_KEY": "test",
+            "AWS_SECRET_ACCESS_KEY": "role-session",
+            "AWS_SESSION_TOKEN": "role-session",
             "AWS_REGION": REGION,
+            "TOKEN_KMS_KEY": f"alias/swarm-{c.name}-tokens",  # as the template sets it
             "RUST_LOG": "info",
         }
+
+    def denials(self) -> list[dict[str, Any]]:
+        """Every request the cloud refused on IAM's grounds, with principal, action, resource."""
+        return self.control("iam-report")["denials"]
 
     def deploy(self, bin_dir: Path, extra_env: dict[str, str] | None = None, schedule_seconds: float | None = None,
                **spec: Any) -> None:
@@ -192,7 +200,9 @@ class LocalCloud:
         assert c is not None
         env = {**self.function_env(), **(extra_env or {})}
         for name in ("lifecycle-hook", "ecs-state-change", "reconcile"):
-            self.control("deploy", {"name": name, "binary": str(bin_dir / name), "env": env,
+            # Each function runs with its own role's credentials, as Lambda gives them.
+            role_env = {"AWS_ACCESS_KEY_ID": self.role_keys[FUNCTION_ROLES[name]]}
+            self.control("deploy", {"name": name, "binary": str(bin_dir / name), "env": {**env, **role_env},
                                     "timeout": spec.get("timeout", 300), "concurrency": spec.get("concurrency", 20),
                                     "retries": spec.get("retries", 2), "retry_delays": spec.get("retry_delays", [1.0, 2.0])})
         self.control("rules", {"name": "lifecycle", "function": "lifecycle-hook", "pattern": {
@@ -218,7 +228,10 @@ class LocalCloud:
         return inv["response"]
 
     # -- the cluster ---------------------------------------------------------------------------
-    def create_cluster(self, name: str = "demo", dns_name: str | None = None, manager_tags: dict[str, str] | None = None) -> Cluster:
+    def create_cluster(self, name: str = "demo", dns_name: str | None = None, manager_tags: dict[str, str] | None = None,
+                       template: Path | None = None) -> Cluster:
+        """The cluster's resources through the AWS APIs, and the template's IAM (roles, instance
+        profiles, the token key's policy) rendered with its parameters and enforced from now on."""
         ec2, asg, r53 = self.client("ec2"), self.client("autoscaling"), self.client("route53")
         vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
         subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.0.0/16", AvailabilityZone=f"{REGION}a")["Subnet"]["SubnetId"]
@@ -228,6 +241,12 @@ class LocalCloud:
         zone = r53.create_hosted_zone(Name=f"{name}.swarm.internal", CallerReference=str(uuid.uuid4()),
                                       HostedZoneConfig={"PrivateZone": True, "Comment": "swarm"},
                                       VPC={"VPCRegion": REGION, "VPCId": vpc})["HostedZone"]["Id"]
+        self.role_keys = self.control("iam", {
+            "template": str(template) if template else None,
+            "params": {"ClusterName": name, "HostedZoneId": zone.split("/")[-1], "ManagerRecordName": dns_name,
+                       "DnsTtl": self.timing.dns_ttl, "HoldExtra": self.timing.hold_extra},
+            "profiles": {f"{name}-managers": INSTANCE_ROLES["manager"], f"{name}-workers": INSTANCE_ROLES["worker"]},
+        })["keys"]
         t = self.timing
         groups = {}
         for role in ("manager", "worker"):

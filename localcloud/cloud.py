@@ -38,6 +38,7 @@ from moto.route53 import responses as r53r
 from moto.ssm import responses as ssmr
 
 from .hosts import Hosts
+from .iam import Authority
 from .lambdas import Lambdas
 
 ACCOUNT = "123456789012"
@@ -130,6 +131,9 @@ class Cloud:
         self.stopping = threading.Event()
         self.host_errors: dict[str, str] = {}
         self.api_calls: list[dict[str, Any]] = []
+        self.iam = Authority(self.region, ACCOUNT)
+        self.profiles: dict[str, str] = {}  # group -> instance profile's role (logical id)
+        self.role_keys: dict[str, str] = {}  # role (logical id) -> its access key
 
     # -- timeline -----------------------------------------------------------
     def record(self, kind: str, **fields: Any) -> None:
@@ -138,25 +142,13 @@ class Cloud:
             f.write(json.dumps(rec, default=str) + "\n")
 
     # -- API call accounting (for the benchmark) -----------------------------------
-    def count_call(self, environ: dict[str, Any]) -> None:
+    def count_call(self, environ: dict[str, Any], req: Any) -> str:
         """Records who called which operation: the functions (aws-sdk-rust), the instances'
-        AWS CLI, or the test driver (boto3)."""
+        AWS CLI, or the test driver (boto3). Returns the caller."""
         ua = environ.get("HTTP_USER_AGENT", "")
         caller = "function" if "aws-sdk-rust" in ua else "instance" if "aws-cli" in ua else "driver"
-        auth = environ.get("HTTP_AUTHORIZATION", "")
-        service = auth.split("Credential=")[1].split("/")[3] if "Credential=" in auth else "?"
-        op = environ.get("HTTP_X_AMZ_TARGET", "").split(".")[-1]
-        if not op and environ.get("REQUEST_METHOD") == "POST" and service in ("autoscaling", "ec2"):
-            import io
-            from urllib.parse import parse_qs
-
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-            body = environ["wsgi.input"].read(length) if length else b""
-            environ["wsgi.input"] = io.BytesIO(body)
-            op = (parse_qs(body.decode(errors="replace")).get("Action") or ["?"])[0]
-        if not op:
-            op = f"{environ.get('REQUEST_METHOD')} {environ.get('PATH_INFO', '').split('/')[2] if environ.get('PATH_INFO', '').count('/') > 1 else ''}"
-        self.api_calls.append({"t": time.time(), "caller": caller, "service": service, "op": op})
+        self.api_calls.append({"t": time.time(), "caller": caller, "service": req.service, "op": req.operation})
+        return caller
 
     # -- faults ---------------------------------------------------------------
     def take_fault(self, name: str) -> bool:
@@ -358,22 +350,66 @@ class Cloud:
         return bin_dir
 
     def instance_env(self, host) -> dict[str, str]:
-        """What the instance's shell sees: its docker, the AWS CLI, instance-profile credentials."""
+        """The environment the SSM agent gives a script: the agent's own (a systemd service: the
+        default PATH, no HOME, no AWS credentials or region) plus AWS_SSM_* (agent/executers/
+        executers.go, prepareEnvironment). Credentials come from the instance metadata service.
+        Two things are the simulation's: DOCKER_HOST (each host's dockerd has its own socket)
+        and AWS_ENDPOINT_URL (the VPC's endpoint is this cloud); and the argv-recording
+        wrappers stand first in PATH."""
         return {
-            "PATH": f"{self.argv_bin}:/usr/sbin:/usr/bin:/sbin:/bin:{os.path.dirname(sys.executable)}",
-            "HOME": str(host.root / "home"),
+            "PATH": f"{self.argv_bin}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
             "DOCKER_HOST": f"unix://{host.sock}",
             "AWS_ENDPOINT_URL": f"http://{self.gateway}:{self.port}",
-            "AWS_ACCESS_KEY_ID": "instance-profile",
-            "AWS_SECRET_ACCESS_KEY": "instance-profile",
-            "AWS_DEFAULT_REGION": self.region,
-            "AWS_REGION": self.region,
-            "AWS_PAGER": "",
             "LANG": "C.UTF-8",
             # Set by the SSM agent for every Run Command script.
             "AWS_SSM_INSTANCE_ID": host.instance_id,
             "AWS_SSM_REGION_NAME": self.region,
+            "AWS_SSM_PLATFORM_NAME": "Amazon Linux",
+            "AWS_SSM_PLATFORM_VERSION": "2023",
         }
+
+    # -- IAM: what a request's context needs from the cloud's state -----------------------
+    def instance_tags(self, iid: str) -> dict[str, str]:
+        with LOCK:
+            ec2 = self.backend().ec2_backend
+            return {t["key"]: t["value"] for t in ec2.describe_tags(filters={"resource-id": [iid]})}
+
+    def group_arn(self, name: str) -> str | None:
+        with LOCK:
+            g = self.backend().autoscaling_groups.get(name)
+            return g.arn if g else None
+
+    def parameter_key(self, name: str) -> str | None:
+        """The KMS key of a SecureString parameter (None: not one, or no such parameter)."""
+        from moto.ssm.models import ssm_backends
+
+        with LOCK:
+            p = ssm_backends[ACCOUNT][self.region].get_parameter(name)
+            return (p.keyid or "alias/aws/ssm") if p is not None and p.parameter_type == "SecureString" else None
+
+    def load_iam(self, spec: dict[str, Any]) -> dict[str, str]:
+        """Principals from the template (rendered with the scenario's parameters): each role's
+        access key, and which group's instances carry which role."""
+        from pathlib import Path as _P
+
+        from .iam import TEMPLATE
+
+        self.role_keys = self.iam.load(_P(spec.get("template") or TEMPLATE), spec.get("params", {}),
+                                       spec.get("physical", {}))
+        self.profiles = dict(spec.get("profiles", {}))
+        self.record("iam-loaded", roles=sorted(self.role_keys), profiles=self.profiles)
+        return self.role_keys
+
+    def metadata_for(self, ip: str) -> dict[str, Any] | None:
+        """The instance metadata service's view of the instance at `ip`."""
+        host = next((h for h in self.hosts.hosts.values() if h.ip == ip), None)
+        if host is None:
+            return None
+        with LOCK:
+            group, _ = self._find_state(host.instance_id)
+        role = self.profiles.get(group.name) if group else None
+        return {"instance_id": host.instance_id, "region": self.region, "ip": ip, "role": role,
+                "access_key": self.role_keys.get(role or "", "")}
 
     def execute(self, inv: Invocation, commands: list[str], timeout: float, workdir: str | None) -> None:
         host = self.hosts.hosts.get(inv.instance_id)
@@ -393,9 +429,13 @@ class Cloud:
         cmd_dir.mkdir(parents=True, exist_ok=True)
         script = cmd_dir / "_script.sh"
         script.write_text("\n".join(commands) + "\n")
-        argv = ["nsenter", "-t", str(host.init_pid), "-n", "-u", "-m", "-p", "--", "bash", str(script)]
+        script.chmod(0o700)
+        # The agent runs `sh -c <script path>` (runshellscript.go: shellCommand "sh", shellArgs
+        # "-c"): the kernel honours a #! line, otherwise sh (here dash, as on Debian/Ubuntu)
+        # reads the file. The working directory is the command's own orchestration directory.
+        argv = ["nsenter", "-t", str(host.init_pid), "-n", "-u", "-m", "-p", "--", "/bin/sh", "-c", str(script)]
         try:
-            p = subprocess.Popen(argv, env=self.instance_env(host), cwd=workdir or str(host.root / "home"),
+            p = subprocess.Popen(argv, env=self.instance_env(host), cwd=workdir or str(cmd_dir),
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
             try:
                 out, err = p.communicate(timeout=timeout)
@@ -651,14 +691,18 @@ def _change_rrsets(self):
     for c in self._get_param("ChangeBatch.Changes") or []:
         rs = c["ResourceRecordSet"]
         if c["Action"] == "DELETE":
+            # "To delete a resource record set, you must specify all the same values that you
+            # specified when you created it" (ChangeResourceRecordSets, API reference).
             name = rs["Name"].rstrip(".").lower()
-            found = any(r.name.rstrip(".").lower() == name and r.type == rs["Type"]
-                        and r.set_identifier == rs.get("SetIdentifier") for r in zone.rrsets)
-            if not found:
-                raise AwsError(
-                    "InvalidChangeBatch",
-                    f"Tried to delete resource record set [name='{rs['Name']}', type='{rs['Type']}', "
-                    f"set-identifier='{rs.get('SetIdentifier')}'] but it was not found")
+            found = next((r for r in zone.rrsets if r.name.rstrip(".").lower() == name and r.type == rs["Type"]
+                          and r.set_identifier == rs.get("SetIdentifier")), None)
+            what = (f"[name='{rs['Name']}', type='{rs['Type']}', set-identifier='{rs.get('SetIdentifier')}']")
+            if found is None:
+                raise AwsError("InvalidChangeBatch", f"Tried to delete resource record set {what} but it was not found")
+            values = lambda rrs: sorted(r if isinstance(r, str) else r.get("Value") for r in rrs or [])  # noqa: E731
+            if int(found.ttl or 0) != int(rs.get("TTL") or 0) or values(found.records) != values(rs.get("ResourceRecords")):
+                raise AwsError("InvalidChangeBatch", f"Tried to delete resource record set {what} but the values "
+                                                     "provided do not match the current values")
     result = _orig_change_rrsets(self)
     cid = "/change/C" + uuid.uuid4().hex[:12].upper()
     now = time.time()

@@ -24,6 +24,7 @@ VETH_PREFIX = "lcv"
 HOSTS_ROOT_PREFIX = "lch-"
 BUSYBOX = "/bin/busybox"
 IMAGE = "busybox:local"
+IMDS_ADDRESS = "169.254.169.254"
 
 
 def sh(*args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -82,6 +83,7 @@ class Hosts:
         if sh("ip", "link", "show", self.bridge, check=False).returncode != 0:
             sh("ip", "link", "add", self.bridge, "type", "bridge")
         sh("ip", "addr", "replace", f"{self.gateway}/{self.prefix}", "dev", self.bridge)
+        sh("ip", "addr", "replace", f"{IMDS_ADDRESS}/32", "dev", self.bridge)
         sh("ip", "link", "set", self.bridge, "up")
         self._build_image()
 
@@ -129,9 +131,12 @@ class Hosts:
         sh("ip", "-n", host.netns, "addr", "add", f"{ip}/{self.prefix}", "dev", "eth0")
         sh("ip", "-n", host.netns, "link", "set", "eth0", "up")
         sh("ip", "-n", host.netns, "link", "set", "lo", "up")
+        # The instance metadata service answers at its link-local address through the gateway.
+        sh("ip", "-n", host.netns, "route", "add", f"{IMDS_ADDRESS}/32", "via", self.gateway)
         # `ip netns exec` would remount /sys and hide the cgroups: enter with nsenter.
         inner = (
-            f"hostname {hostname}; exec nsenter --net=/var/run/netns/{host.netns} "
+            # No AWS configuration of this machine's leaks into the instance (a fresh image has none).
+            f"hostname {hostname}; if [ -d /root/.aws ]; then mount -t tmpfs -o mode=0700 tmpfs /root/.aws; fi; exec nsenter --net=/var/run/netns/{host.netns} "
             f"dockerd --data-root {host.root}/data --exec-root {host.root}/exec "
             f"-H unix://{host.sock} --pidfile {host.root}/run/docker.pid "
             f"--bridge=none --iptables=false --ip-masq=false --userland-proxy=false"

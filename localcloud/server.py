@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import json
 import signal
+import uuid
 import threading
 import time
 from pathlib import Path
@@ -14,6 +16,7 @@ from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
 from . import cloud as cloudmod
+from . import iam, imds
 from .cloud import LOCK, Cloud
 
 
@@ -36,6 +39,10 @@ def control(cloud: Cloud, request: Request) -> Response:
         out = cloud.lambdas.invocations
     elif path == "api-calls":
         out = cloud.api_calls
+    elif path == "iam":  # the template's principals, rendered with the scenario's parameters
+        out = {"keys": cloud.load_iam(body)}
+    elif path == "iam-report":
+        out = cloud.iam.report()
     elif path == "faults":
         with LOCK:
             for k, v in (body or {}).items():
@@ -67,7 +74,20 @@ def build_app(cloud: Cloud):
     def app(environ, start_response):
         if environ.get("PATH_INFO", "").startswith("/_localcloud/"):
             return control(cloud, Request(environ))(environ, start_response)
-        cloud.count_call(environ)
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        environ["wsgi.input"] = io.BytesIO(body)
+        req = iam.parse_request(environ, body)
+        caller = cloud.count_call(environ, req)
+        denial = cloud.iam.authorize(req, cloud, caller)
+        if denial is not None:
+            cloud.record("denied", caller=caller, principal=denial["principal"], action=denial["action"],
+                         resource=denial["resource"])
+            status, ctype, payload = iam.denial_response(req, denial)
+            start_response(f"{status} {'Bad Request' if status == 400 else 'Forbidden'}",
+                           [("Content-Type", ctype), ("Content-Length", str(len(payload))),
+                            ("x-amzn-RequestId", str(uuid.uuid4()))])
+            return [payload]
         with LOCK:
             # Materialise the response under the lock: moto is not thread-safe.
             return list(moto_app(environ, start_response))
@@ -97,6 +117,7 @@ def serve(state_dir: Path, cfg: dict[str, Any]) -> None:
         servers.append(make_server(cloud.gateway, cloud.port, app, threaded=True))
         for s in servers:
             threading.Thread(target=s.serve_forever, daemon=True).start()
+        servers.append(imds.serve(cloud.metadata_for, cloud.record))
         (state_dir / "endpoint").write_text(f"http://127.0.0.1:{cloud.port}\n")
         cloud.record("cloud-up", port=cloud.port)
         while not stop.is_set():
@@ -104,6 +125,8 @@ def serve(state_dir: Path, cfg: dict[str, Any]) -> None:
             stop.wait(0.05)
     finally:
         cloud.record("cloud-down")
+        # What each principal was granted, used and denied: `make iam-report` reads these.
+        (state_dir / "iam-report.json").write_text(json.dumps(cloud.iam.report(), indent=1, default=str))
         for s in servers:
             s.shutdown()
         cloud.lambdas.stop()

@@ -27,6 +27,24 @@ def bin_dir() -> Path:
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "timing(**constants): the scenario's local-cloud Timing")
+    config.addinivalue_line("markers", "expect_denials: the scenario asserts IAM denials itself")
+    config.addinivalue_line("markers", "template_without(role, action): the template with one action removed from a role")
+
+
+def edited_template(state: Path, role: str, action: str) -> Path:
+    """infra/template.yaml with `action` taken out of every statement of `role`."""
+    lines = (ROOT / "infra" / "template.yaml").read_text().splitlines(keepends=True)
+    out, inside = [], False
+    for line in lines:
+        if line.startswith("  ") and not line.startswith("   ") and line.strip().endswith(":"):
+            inside = line.strip() == f"{role}:"
+        if inside and line.strip() in (f"- {action}",):
+            continue
+        out.append(line.replace(f", {action}]", "]").replace(f"[{action}, ", "[") if inside else line)
+    path = state / "template-edited.yaml"
+    path.write_text("".join(out))
+    assert path.read_text() != (ROOT / "infra" / "template.yaml").read_text(), f"{role} does not grant {action}"
+    return path
 
 
 @pytest.fixture
@@ -40,13 +58,20 @@ def cloud(request):
     # @pytest.mark.timing(hold_extra=15): a scenario that needs other time constants.
     marker = request.node.get_closest_marker("timing")
     lc = LocalCloud.start(Timing(**(marker.kwargs if marker else {})), state_dir=state)
+    denials = []
     try:
-        lc.create_cluster()
+        edit = request.node.get_closest_marker("template_without")
+        lc.create_cluster(template=edited_template(state, **edit.kwargs) if edit else None)
         lc.deploy(bin_dir())
         yield lc
+        if not request.node.get_closest_marker("expect_denials"):
+            denials = lc.denials()
     finally:
         leftovers = lc.stop()
         assert leftovers == [], f"the cloud's teardown left {leftovers}"
+    # A denial in a green path is a defect of the template or the code: name it.
+    assert denials == [], "IAM denied: " + "; ".join(
+        f"{d['principal']} ({d['caller']}) {d['action']} on {d['resource']}" for d in denials)
 
 
 def settle(lc: LocalCloud, timeout: float = 120) -> None:

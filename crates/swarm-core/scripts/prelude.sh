@@ -1,7 +1,10 @@
+#!/bin/bash
 # Shared prelude of every script run through AWS-RunShellScript.
 # Inputs arrive as exported, single-quoted variables set before this text.
 set -euo pipefail
 umask 077
+# AWS CLI v1 takes no region from the instance metadata (v2 does): the agent names it.
+export AWS_DEFAULT_REGION="${AWS_DEFAULT_REGION:-${AWS_SSM_REGION_NAME:-}}"
 # Join tokens must never reach command output: mask anything shaped like one.
 redact() { sed -E 's/SWMTKN-[0-9A-Za-z-]+/SWMTKN-<redacted>/g'; }
 swarm_state() { docker info --format '{{.Swarm.LocalNodeState}}' 2>/dev/null || echo error; }

@@ -41,8 +41,17 @@ pub fn is_dns_name(s: &str) -> bool {
 
 /// Builds the `commands` of an AWS-RunShellScript invocation: one assignment a variable,
 /// every value single-quoted, then the script itself. Never interpolates into the script.
+/// The agent writes the commands to a file and runs `sh -c <file>`, so a script's `#!` line
+/// goes first: it is what picks the shell (the scripts need bash; `sh` is dash on Ubuntu).
 pub fn script_commands(vars: &[(&str, String)], script: &str) -> Vec<String> {
-    let mut out = Vec::with_capacity(vars.len() + 1);
+    let mut out = Vec::with_capacity(vars.len() + 2);
+    let script = match script.split_once('\n') {
+        Some((shebang, rest)) if shebang.starts_with("#!") => {
+            out.push(shebang.to_string());
+            rest
+        }
+        _ => script,
+    };
     for (name, value) in vars {
         debug_assert!(name.chars().all(|c| c.is_ascii_uppercase() || c == '_'));
         // shlex's quoting refuses NUL bytes; a value with one is replaced by an empty string.
@@ -90,5 +99,11 @@ mod tests {
         let words = shlex::split(cmds[0].trim_start_matches("export ")).unwrap();
         assert_eq!(words, vec!["NAME=x'; touch /tmp/pwned; echo '$(id)\n".to_string()]);
         assert_eq!(cmds[1], "echo \"$NAME\"");
+    }
+
+    #[test]
+    fn the_shebang_line_goes_first() {
+        let cmds = script_commands(&[("A", "1".into())], "#!/bin/bash\nset -o pipefail\n");
+        assert_eq!(cmds, vec!["#!/bin/bash", "export A=1", "set -o pipefail\n"]);
     }
 }

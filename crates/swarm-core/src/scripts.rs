@@ -50,7 +50,8 @@ mod tests {
             DEMOTE,
             REMOVE,
         ] {
-            assert!(s.starts_with("# Shared prelude"));
+            // The agent runs `sh -c <file>`: the #! line is what makes it bash.
+            assert!(s.starts_with("#!/bin/bash\n# Shared prelude"));
             assert!(!s.contains("echo \"$token"), "a script echoes the token");
             assert!(!s.contains("set -x"), "tracing would print the token");
             // argv is readable by every local user (ps, /proc): the join goes through the API.

@@ -1,0 +1,54 @@
+"""IAM from infra/template.yaml, enforced by the local cloud: what the roles allow and refuse
+on the instances themselves, and that a statement missing from a function role fails the
+suite with the denied action named."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import scale_out
+from localcloud.client import wait_for
+
+READ_TOKEN = ("aws ssm get-parameter --region \"$AWS_SSM_REGION_NAME\" --name {name} --with-decryption --query Parameter.Value --output text "
+              "| grep -c '^SWMTKN-'")  # prints 1 for a token, never the token itself
+
+
+def run_on(lc, instance: str, command: str) -> dict:
+    """Runs one command through SSM on `instance`, as an operator would; the instance's own
+    credentials (its instance profile, from the metadata service) do the AWS calls."""
+    ssm = lc.client("ssm")
+    cid = ssm.send_command(InstanceIds=[instance], DocumentName="AWS-RunShellScript",
+                           Parameters={"commands": [command]})["Command"]["CommandId"]
+    return wait_for(lambda: (lambda r: r if r["Status"] in ("Success", "Failed") else None)(
+        ssm.get_command_invocation(CommandId=cid, InstanceId=instance)), 60, "the command to finish")
+
+
+@pytest.mark.expect_denials
+def test_worker_cannot_read_the_manager_token(cloud):
+    scale_out(cloud, 1, 1)
+    manager, worker = cloud.in_service("manager")[0], cloud.in_service("worker")[0]
+    prefix = "/swarm/demo/join-token"
+    own = run_on(cloud, worker, READ_TOKEN.format(name=f"{prefix}/worker"))
+    assert own["Status"] == "Success" and own["StandardOutputContent"].strip() == "1", own
+    stolen = run_on(cloud, worker, READ_TOKEN.format(name=f"{prefix}/manager"))
+    assert stolen["StandardOutputContent"].strip() == "0", "the worker read the manager token"
+    assert "AccessDenied" in stolen["StandardErrorContent"], stolen["StandardErrorContent"]
+    managers = run_on(cloud, manager, READ_TOKEN.format(name=f"{prefix}/manager"))
+    assert managers["Status"] == "Success" and managers["StandardOutputContent"].strip() == "1", managers
+    denials = cloud.denials()
+    assert [(d["principal"], d["action"], d["resource"].split(":")[-1]) for d in denials] == [
+        ("WorkerRole", denials[0]["action"], f"parameter{prefix}/manager")], denials
+    assert denials[0]["action"] in ("ssm:GetParameter", "kms:Decrypt")
+
+
+@pytest.mark.expect_denials
+@pytest.mark.template_without(role="LifecycleRole", action="ssm:ListCommandInvocations")
+def test_a_statement_missing_from_a_role_is_denied_and_named(cloud):
+    """The proof that enforcement can fail a scenario: the lifecycle role without
+    ssm:ListCommandInvocations cannot poll the worker's join (a command to several instances)."""
+    cloud.scale("manager", 1)
+    cloud.scale("worker", 1)
+    denied = wait_for(lambda: [d for d in cloud.denials() if d["action"] == "ssm:ListCommandInvocations"], 120,
+                      "the missing permission to be denied")
+    assert denied[0]["principal"] == "LifecycleRole" and denied[0]["caller"] == "function", denied
+    assert "not authorized to perform: ssm:ListCommandInvocations" in denied[0]["message"]
