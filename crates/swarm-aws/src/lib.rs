@@ -36,6 +36,16 @@ impl Adapters {
     }
 }
 
+/// The codes with which each service refuses a caller's credentials or permissions.
+const DENIED: &[&str] = &[
+    "AccessDenied",
+    "AccessDeniedException",
+    "UnauthorizedOperation",
+    "UnrecognizedClientException",
+    "InvalidClientTokenId",
+    "AuthFailure",
+];
+
 /// Maps an SDK error to a port error carrying the AWS error code and message.
 pub(crate) fn aws_error<E, R>(
     operation: &str,
@@ -47,6 +57,10 @@ where
 {
     use aws_smithy_types::error::metadata::ProvideErrorMetadata;
     match (err.code(), err.message()) {
+        (Some(code), msg) if DENIED.contains(&code) => PortError::Denied {
+            operation: operation.to_string(),
+            message: format!("{code}: {}", msg.unwrap_or("")),
+        },
         (Some(code), msg) => PortError::aws(operation, format!("{code}: {}", msg.unwrap_or(""))),
         _ => PortError::aws(operation, aws_smithy_types::error::display::DisplayErrorContext(err)),
     }

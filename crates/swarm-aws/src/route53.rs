@@ -85,9 +85,56 @@ impl Dns for AwsDns {
     }
 
     async fn change(&self, zone: &str, name: &str, changes: Vec<RecordChange>) -> PortResult<String> {
+        match self.send_changes(zone, name, &changes).await {
+            // Someone changed the record since it was read (its TTL, say): Route 53 deletes only
+            // an exact match, so read it again and delete what is there now.
+            Err(e) if is_stale_delete(&changes, &e) => {
+                let current = self.manager_records(zone, name).await?;
+                let fresh: Vec<RecordChange> = changes
+                    .iter()
+                    .filter_map(|c| {
+                        let RecordChange::Delete(r) = c else { return None };
+                        current
+                            .iter()
+                            .find(|x| x.set_identifier == r.set_identifier)
+                            .map(|x| RecordChange::Delete(x.clone()))
+                    })
+                    .collect();
+                if fresh.is_empty() {
+                    return Ok(NOTHING_CHANGED.to_string());
+                }
+                self.send_changes(zone, name, &fresh).await
+            }
+            other => other,
+        }
+    }
+
+    async fn is_insync(&self, change_id: &str) -> PortResult<bool> {
+        if change_id == NOTHING_CHANGED {
+            return Ok(true);
+        }
+        let resp = self
+            .client
+            .get_change()
+            .id(change_id.trim_start_matches("/change/"))
+            .send()
+            .await
+            .map_err(|e| aws_error("GetChange", &e))?;
+        Ok(resp.change_info().map(|c| c.status()) == Some(&ChangeStatus::Insync))
+    }
+}
+
+/// A batch of deletes that Route 53 refused because the values no longer match.
+fn is_stale_delete(changes: &[RecordChange], e: &PortError) -> bool {
+    changes.iter().all(|c| matches!(c, RecordChange::Delete(_)))
+        && matches!(e, PortError::Aws { message, .. } if message.contains(STALE))
+}
+
+impl AwsDns {
+    async fn send_changes(&self, zone: &str, name: &str, changes: &[RecordChange]) -> PortResult<String> {
         let only_deletes = changes.iter().all(|c| matches!(c, RecordChange::Delete(_)));
         let mut batch = ChangeBatch::builder().comment("swarm-lifecycle");
-        for c in &changes {
+        for c in changes {
             let (action, r) = match c {
                 RecordChange::Upsert(r) => (ChangeAction::Upsert, r),
                 RecordChange::Delete(r) => (ChangeAction::Delete, r),
@@ -121,21 +168,14 @@ impl Dns for AwsDns {
             {
                 Ok(NOTHING_CHANGED.to_string())
             }
+            // The modelled error carries its text in `messages`: keep the part that matters.
+            Err(e) if only_deletes && format!("{e:?}").contains(STALE) => {
+                Err(PortError::aws("ChangeResourceRecordSets", format!("InvalidChangeBatch: {STALE}")))
+            }
             Err(e) => Err(aws_error("ChangeResourceRecordSets", &e)),
         }
     }
-
-    async fn is_insync(&self, change_id: &str) -> PortResult<bool> {
-        if change_id == NOTHING_CHANGED {
-            return Ok(true);
-        }
-        let resp = self
-            .client
-            .get_change()
-            .id(change_id.trim_start_matches("/change/"))
-            .send()
-            .await
-            .map_err(|e| aws_error("GetChange", &e))?;
-        Ok(resp.change_info().map(|c| c.status()) == Some(&ChangeStatus::Insync))
-    }
 }
+
+/// Route 53's words for a DELETE whose values are not the record's current ones.
+const STALE: &str = "do not match the current values";

@@ -340,3 +340,84 @@ async fn a_command_on_several_instances_is_polled_with_one_list_call_a_round() {
     );
     assert_eq!(res[2].stdout, "full output");
 }
+
+#[tokio::test]
+async fn deleting_a_record_whose_values_changed_deletes_what_is_there() {
+    use aws_sdk_route53::operation::list_resource_record_sets::ListResourceRecordSetsOutput;
+    use aws_sdk_route53::types::{ResourceRecord, ResourceRecordSet};
+    // The record was written with TTL 60; someone changed it to 300 since.
+    let stale = mock!(aws_sdk_route53::Client::change_resource_record_sets)
+        .match_requests(|r| r.change_batch().unwrap().changes()[0].resource_record_set().unwrap().ttl() == Some(60))
+        .then_error(|| {
+            ChangeResourceRecordSetsError::InvalidChangeBatch(
+                aws_sdk_route53::types::error::InvalidChangeBatch::builder()
+                    .messages("Tried to delete resource record set [name='managers.blue.internal.', type='A', set-identifier='i-0123456789abcdef0'] but the values provided do not match the current values")
+                    .build(),
+            )
+        });
+    let list = mock!(aws_sdk_route53::Client::list_resource_record_sets).then_output(|| {
+        ListResourceRecordSetsOutput::builder()
+            .resource_record_sets(
+                ResourceRecordSet::builder()
+                    .name("managers.blue.internal.")
+                    .r#type(RrType::A)
+                    .set_identifier("i-0123456789abcdef0")
+                    .multi_value_answer(true)
+                    .ttl(300)
+                    .resource_records(ResourceRecord::builder().value("10.0.1.7").build().unwrap())
+                    .build()
+                    .unwrap(),
+            )
+            .is_truncated(false)
+            .max_items(100)
+            .build()
+            .unwrap()
+    });
+    let fresh = mock!(aws_sdk_route53::Client::change_resource_record_sets)
+        .match_requests(|r| {
+            let c = &r.change_batch().unwrap().changes()[0];
+            c.action() == &ChangeAction::Delete && c.resource_record_set().unwrap().ttl() == Some(300)
+        })
+        .then_output(|| {
+            ChangeResourceRecordSetsOutput::builder()
+                .change_info(
+                    ChangeInfo::builder()
+                        .id("/change/C2")
+                        .status(ChangeStatus::Pending)
+                        .submitted_at(aws_smithy_types::DateTime::from_secs(0))
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+        });
+    let dns = AwsDns::new(mock_client!(aws_sdk_route53, RuleMode::MatchAny, [&stale, &list, &fresh]));
+    let id = dns
+        .change("Z1", "managers.blue.internal", vec![RecordChange::Delete(record())])
+        .await
+        .unwrap();
+    assert_eq!(id, "/change/C2");
+    assert_eq!((stale.num_calls(), list.num_calls(), fresh.num_calls()), (1, 1, 1));
+}
+
+#[tokio::test]
+async fn a_denied_call_is_a_refusal_and_is_not_asked_again() {
+    use aws_sdk_ssm::operation::list_command_invocations::ListCommandInvocationsError;
+    let send = mock!(aws_sdk_ssm::Client::send_command).then_output(|| {
+        SendCommandOutput::builder()
+            .command(Command::builder().command_id("cmd-3").build())
+            .build()
+    });
+    let list = mock!(aws_sdk_ssm::Client::list_command_invocations).then_error(|| {
+        ListCommandInvocationsError::generic(
+            ErrorMetadata::builder()
+                .code("AccessDeniedException")
+                .message("User: arn:aws:sts::123456789012:assumed-role/LifecycleRole/x is not authorized to perform: ssm:ListCommandInvocations")
+                .build(),
+        )
+    });
+    let r = AwsRemote::new(mock_client!(aws_sdk_ssm, RuleMode::MatchAny, [&send, &list]));
+    let ids: Vec<String> = vec!["i-1".into(), "i-2".into()];
+    let res = r.run(&ids, vec!["true".into()], Duration::from_secs(60), "test").await;
+    assert!(matches!(res, Err(PortError::Denied { ref operation, .. }) if operation == "ListCommandInvocations"), "{res:?}");
+    assert_eq!(list.num_calls(), 1);
+}

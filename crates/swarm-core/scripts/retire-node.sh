@@ -2,7 +2,7 @@
 # it is up, to the leaving instance LEAVING_INSTANCE; each runs its half (AWS_SSM_INSTANCE_ID
 # is set by the SSM agent).
 # In: NODE_ID, LEAVING_INSTANCE, DEMOTE (true|false), DRAIN_SECONDS (0: drained already),
-#   WAIT_SECONDS.
+#   WAIT_SECONDS, INSTANCE_LEAVES (true: the leaving instance runs its half of this command).
 # Operator: drains first (DRAIN_SECONDS), and stops there with drained=false when the tasks
 #   have not moved by then; demotes (DEMOTE), waits until the swarm has taken the node out of
 #   raft, removes it. Exit 5: still a manager, not removed; exit 6: cannot act as a manager.
@@ -65,6 +65,15 @@ while [ "$(docker node inspect "$NODE_ID" --format '{{if .ManagerStatus}}member{
   [ "$SECONDS" -ge "$deadline" ] && break
   sleep 0.2
 done
+# A demoted node steps down only when it holds its new worker certificate; a node removed
+# before that can never get one and stays "a manager" on its own daemon, so it cannot leave.
+# When the instance runs its half, let it leave first (its node then goes down).
+if [ "${INSTANCE_LEAVES:-false}" = true ]; then
+  while [ "$(docker node inspect "$NODE_ID" --format '{{.Status.State}}' 2>/dev/null || echo gone)" = ready ]; do
+    [ "$SECONDS" -ge "$deadline" ] && break
+    sleep 0.2
+  done
+fi
 case "$(node_role)" in
   gone) echo "removed=already" ;;
   manager) echo "node $NODE_ID is still a manager; not removing" >&2; exit 5 ;;

@@ -263,7 +263,15 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
         } else {
             metric(&member.cluster, member.role.as_str(), "Failures", 1.0, "Count");
         }
-        outcome
+        match outcome {
+            // No retry can succeed (Lambda's own two included): say so once and stop. The
+            // action is left to the hook's DefaultResult; the Failures alarm tells someone.
+            Err(e @ PortError::Denied { .. }) => {
+                error!(step = "permission", outcome = "denied", error = %e, "a permission is missing from the function's role");
+                Ok(Outcome::new("denied", Some(&id), e.to_string()))
+            }
+            other => other,
+        }
     }
 
     // ---------------------------------------------------------------- join
@@ -281,6 +289,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
             match self.remote.online(&ask).await {
                 Ok(on) if on.iter().any(|x| x == id) => break on,
                 Ok(_) => {}
+                Err(e @ PortError::Denied { .. }) => return Err(e),
                 Err(e) => warn!(step = "wait-agent", outcome = "retry", error = %e),
             }
             // An instance that is gone never comes Online: look at once, then now and then.
@@ -329,6 +338,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
             }
             let snap = match self.observe_join(id, m, groups.take()).await {
                 Ok(s) => s,
+                Err(e @ PortError::Denied { .. }) => return Err(e),
                 Err(e) => {
                     warn!(step = "observe", outcome = "retry", error = %e);
                     last_reason = e.to_string();
@@ -377,7 +387,8 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
             };
             match attempt {
                 Ok(()) => {}
-                Err(Retry(reason)) => {
+                Err(Retry::Refused(e)) => return Err(e),
+                Err(Retry::Again(reason)) => {
                     warn!(step = "join", outcome = "retry", %reason);
                     last_reason = reason;
                     backoff.wait(end).await;
@@ -515,7 +526,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
                         .verify_ready(id, own.map(str::to_string), &r.instance_id, end)
                         .await
                     {
-                        warn!(step = "ready", outcome = "retry", error = %e.0);
+                        warn!(step = "ready", outcome = "retry", error = %e);
                         return None;
                     }
                 } else {
@@ -635,7 +646,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
         held: bool,
         end: Instant,
     ) -> Result<(), Retry> {
-        let ip = ip.ok_or_else(|| Retry("no private IP".into()))?;
+        let ip = ip.ok_or_else(|| Retry::Again("no private IP".into()))?;
         if !held {
             let name = format!("{}/{}", self.cfg.lock_path(&m.cluster), generation);
             let won = self
@@ -650,7 +661,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
                     generation,
                     "another manager initialises the swarm"
                 );
-                return Err(Retry("init lock taken by another manager".into()));
+                return Err(Retry::Again("init lock taken by another manager".into()));
             }
             info!(step = "init-lock", outcome = "acquired", generation);
         }
@@ -678,7 +689,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
         manager_ip: Ipv4Addr,
         end: Instant,
     ) -> Result<(), Retry> {
-        let ip = ip.ok_or_else(|| Retry("no private IP".into()))?;
+        let ip = ip.ok_or_else(|| Retry::Again("no private IP".into()))?;
         let cmds = script_commands(
             &[
                 ("MANAGER_ADDR", manager_ip.to_string()),
@@ -702,7 +713,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
             r = self.run_raw(id, cmds, "swarm join").await?;
         }
         if !r.ok() {
-            return Err(Retry(format!("join via {manager} failed: {}", r.summary())));
+            return Err(Retry::Again(format!("join via {manager} failed: {}", r.summary())));
         }
         info!(step = "join", outcome = "ok", via = manager, role = %m.role);
         let node_id = output_value(&r.stdout, "nodeid").map(str::to_string);
@@ -717,7 +728,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
     async fn verify_ready(&self, id: &str, node_id: Option<String>, on: &str, end: Instant) -> Result<(), Retry> {
         let node_id = node_id
             .filter(|n| crate::safe::is_node_id(n))
-            .ok_or_else(|| Retry("node id unknown".into()))?;
+            .ok_or_else(|| Retry::Again("node id unknown".into()))?;
         let wait = end
             .saturating_duration_since(Instant::now())
             .min(Duration::from_secs(60))
@@ -1002,6 +1013,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
                     ("DEMOTE", tail.demote.to_string()),
                     ("DRAIN_SECONDS", drain_secs.to_string()),
                     ("WAIT_SECONDS", wait.as_secs().max(1).to_string()),
+                    ("INSTANCE_LEAVES", leave.to_string()),
                 ],
                 scripts::RETIRE_NODE,
             );
@@ -1126,8 +1138,8 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
                 Ok(rs) => match rs.into_iter().find(|r| r.instance_id == op) {
                     Some(r) if r.ok() => return Ok(r),
                     Some(r) if cannot_operate(&r) => r.summary(),
-                    Some(r) => return Err(Retry(format!("{what} on {op}: {}", r.summary()))),
-                    None => return Err(Retry(format!("{what} on {op}: no result"))),
+                    Some(r) => return Err(Retry::Again(format!("{what} on {op}: {}", r.summary()))),
+                    None => return Err(Retry::Again(format!("{what} on {op}: no result"))),
                 },
                 Err(e @ PortError::NotOnline(_)) => e.to_string(),
                 Err(e) => return Err(retry(e)),
@@ -1135,7 +1147,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
             ops.remove(0);
             warn!(step = what, outcome = "manager-unreachable", manager = %op, %reason, next = ops.first().map(String::as_str).unwrap_or("none"));
         }
-        Err(Retry(format!("{what}: no reachable manager left")))
+        Err(Retry::Again(format!("{what}: no reachable manager left")))
     }
 
     async fn drain(
@@ -1168,11 +1180,11 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
                         .and_then(|v| v.parse::<u32>().ok())
                         .unwrap_or(u32::MAX),
                 ),
-                Err(Retry(e)) if ops.is_empty() => {
+                Err(e) if ops.is_empty() || matches!(e, Retry::Refused(_)) => {
                     warn!(step = "drain", outcome = "failed", error = %e, "no manager can drain");
                     return;
                 }
-                Err(Retry(e)) => {
+                Err(e) => {
                     warn!(step = "drain", outcome = "retry", error = %e);
                     // A failing command returns at once: pace the retries.
                     backoff.wait(end).await;
@@ -1314,7 +1326,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
 
     /// Runs a script and maps failure to its summary (for callers that only report).
     pub(crate) async fn run_checked(&self, on: &str, cmds: Vec<String>, what: &str) -> Result<(), String> {
-        self.run_one(on, cmds, what).await.map(|_| ()).map_err(|Retry(e)| e)
+        self.run_one(on, cmds, what).await.map(|_| ()).map_err(|r| r.to_string())
     }
 
     /// The swarm's nodes as `on` sees them, a page at a time: SSM keeps 24,000 characters
@@ -1336,7 +1348,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
                 &[("OFFSET", offset.to_string()), ("LIMIT", NODE_PAGE.to_string())],
                 scripts::NODE_LIST,
             );
-            let r = self.run_one(on, cmds, "list nodes").await.map_err(|Retry(e)| e)?;
+            let r = self.run_one(on, cmds, "list nodes").await.map_err(|r| r.to_string())?;
             total = output_value(&r.stdout, "total")
                 .and_then(|t| t.parse().ok())
                 .unwrap_or(0);
@@ -1355,7 +1367,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
         results
             .into_iter()
             .find(|r| r.instance_id == on)
-            .ok_or_else(|| Retry(format!("{what} on {on}: no result")))
+            .ok_or_else(|| Retry::Again(format!("{what} on {on}: no result")))
     }
 
     async fn run_one(&self, on: &str, cmds: Vec<String>, what: &str) -> Result<CommandResult, Retry> {
@@ -1363,7 +1375,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
         if r.ok() {
             Ok(r)
         } else {
-            Err(Retry(format!("{what} on {on}: {}", r.summary())))
+            Err(Retry::Again(format!("{what} on {on}: {}", r.summary())))
         }
     }
 
@@ -1415,12 +1427,27 @@ struct Tail {
     leave: bool,
 }
 
-/// A failed attempt that the next round may fix.
+/// A failed attempt: the next round may fix it, unless AWS refused the caller.
 #[derive(Debug)]
-struct Retry(String);
+enum Retry {
+    Again(String),
+    Refused(PortError),
+}
+
+impl std::fmt::Display for Retry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Retry::Again(reason) => f.write_str(reason),
+            Retry::Refused(e) => write!(f, "{e}"),
+        }
+    }
+}
 
 fn retry(e: PortError) -> Retry {
-    Retry(e.to_string())
+    match e {
+        e @ PortError::Denied { .. } => Retry::Refused(e),
+        e => Retry::Again(e.to_string()),
+    }
 }
 
 fn clamp(t: Instant, deadline: Option<Instant>) -> Instant {

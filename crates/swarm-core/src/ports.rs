@@ -19,6 +19,10 @@ pub enum PortError {
     NotOnline(String),
     #[error("{operation}: {message}")]
     Aws { operation: String, message: String },
+    /// AWS refused the caller (AccessDenied and kin): asking again cannot succeed, so it is
+    /// never retried; the permission is missing from the template.
+    #[error("{operation} denied: {message}")]
+    Denied { operation: String, message: String },
 }
 
 impl PortError {
