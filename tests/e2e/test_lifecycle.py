@@ -191,3 +191,22 @@ def test_two_of_three_managers_terminated_at_once_keep_a_writable_swarm(cloud):
     # And writable after.
     r = cloud.docker(survivor, "service", "create", "--detach", "--name", "after", "busybox:local", "sleep", "1000000")
     assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.timing(propagation=14.0)
+def test_slow_dns_change_does_not_release_a_manager_mid_retire(cloud):
+    """Route 53 takes longer to propagate than the terminate hook's timeout (hold 10 s): the
+    action is re-armed while the function waits for INSYNC, so the node is drained, demoted
+    and removed before the instance goes, and the hold still counts from INSYNC."""
+    scale_out(cloud, 3, 1, timeout=240)
+    victim = cloud.in_service("manager")[0]
+    cloud.terminate(victim)
+    wait_for(lambda: victim not in [i["id"] for i in cloud.instances("manager")], 90, "manager terminated")
+    settle(cloud)
+    tl = cloud.timeline()
+    released = next(e for e in tl if e["kind"] == "action-ended" and e["instance"] == victim and e["transition"] == "terminate")
+    retired = [e for e in tl if e["kind"] == "command" and e["comment"] in ("drain and retire node", "retire node")]
+    assert retired and retired[0]["t"] < released["t"], "the instance went before its node was retired"
+    insync = next(e for e in tl if e["kind"] == "dns-change" and any(c["set"] == victim for c in e["changes"]))["insync_at"]
+    assert released["t"] >= insync + cloud.timing.hold, (released, insync)
+    assert victim not in [n["instance"] for n in cloud.nodes()]

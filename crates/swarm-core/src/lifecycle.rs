@@ -415,7 +415,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
                     ip,
                     ttl: self.cfg.dns_ttl.as_secs(),
                 };
-                if let Err(e) = self.change_and_wait(name, RecordChange::Upsert(record), end).await {
+                if let Err(e) = self.change_and_wait(name, RecordChange::Upsert(record), end, None).await {
                     // The node is in the swarm; the reconcile repairs the record.
                     error!(step = "dns-add", outcome = "failed", error = %e);
                 } else {
@@ -761,6 +761,11 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
         // Only a terminating instance is held; an ECS deregistration has nothing to hold.
         let holds = m.role == Role::Manager && m.dns_name.is_some() && intent.action().is_some();
         let mut hold_started: Option<Instant> = None;
+        if holds {
+            // The action has waited since the event (and Route 53 may be slow): re-arm it now;
+            // the heartbeat at INSYNC still defines the hold.
+            self.heartbeat(intent).await;
+        }
         let mut last_heartbeat = Instant::now();
         let (mut demote, mut leave) = (false, false);
         // The drain waits for the removal step, so both usually go in one command.
@@ -771,7 +776,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
                     let name = m.dns_name.clone().unwrap_or_default();
                     let mut removed = false;
                     for r in records {
-                        removed |= self.remove_record(&name, id, r, end).await?;
+                        removed |= self.remove_record(&name, intent, r, end).await?;
                     }
                     if removed {
                         info!(step = "dns-remove", outcome = "insync");
@@ -1213,10 +1218,10 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
     /// Deletes the instance's record as this function writes it; when that is not there (a
     /// redelivery, or a record written with other values) the name is read and whatever it
     /// holds for the instance is deleted. Ok(false): nothing was there.
-    async fn remove_record(&self, name: &str, id: &str, expected: ManagerRecord, end: Instant) -> PortResult<bool> {
+    async fn remove_record(&self, name: &str, intent: &Intent, expected: ManagerRecord, end: Instant) -> PortResult<bool> {
         let zone = &self.cfg.hosted_zone_id;
-        let ip = expected.ip;
-        if self.change_and_wait(name, RecordChange::Delete(expected), end).await? {
+        let (id, ip) = (intent.instance_id(), expected.ip);
+        if self.change_and_wait(name, RecordChange::Delete(expected), end, Some(intent)).await? {
             return Ok(true);
         }
         let found: Vec<ManagerRecord> = self
@@ -1227,13 +1232,20 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
             .collect();
         let mut removed = false;
         for r in found {
-            removed |= self.change_and_wait(name, RecordChange::Delete(r), end).await?;
+            removed |= self.change_and_wait(name, RecordChange::Delete(r), end, Some(intent)).await?;
         }
         Ok(removed)
     }
 
-    /// Submits one change and waits for INSYNC; Ok(false) when a DELETE found nothing.
-    async fn change_and_wait(&self, name: &str, change: RecordChange, end: Instant) -> Result<bool, PortError> {
+    /// Submits one change and waits for INSYNC; Ok(false) when a DELETE found nothing. A held
+    /// action (`rearm`) is re-armed every slice of the hook timeout while Route 53 propagates.
+    async fn change_and_wait(
+        &self,
+        name: &str,
+        change: RecordChange,
+        end: Instant,
+        rearm: Option<&Intent>,
+    ) -> Result<bool, PortError> {
         let zone = &self.cfg.hosted_zone_id;
         let change_id = self
             .retry("change_record", || self.dns.change(zone, name, vec![change.clone()]))
@@ -1249,7 +1261,12 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
         let first = clamp(Instant::now() + Duration::from_secs(1), Some(end));
         tokio::time::sleep_until(first).await;
         let wait_end = clamp(Instant::now() + Duration::from_secs(300), Some(end));
+        let mut armed = Instant::now();
         loop {
+            if let Some(intent) = rearm.filter(|_| armed.elapsed() >= self.hook_slice()) {
+                self.heartbeat(intent).await;
+                armed = Instant::now();
+            }
             match self.dns.is_insync(&change_id).await {
                 Ok(true) => return Ok(true),
                 Ok(false) => {}

@@ -130,7 +130,8 @@ fn script_name(script: &str) -> &'static str {
         (scripts::REMOVE, "remove"),
     ]
     .into_iter()
-    .find(|(s, _)| *s == script)
+    // The #! line travels first, ahead of the inputs (safe::script_commands).
+    .find(|(s, _)| s.split_once('\n').is_some_and(|(_, body)| body == script))
     .map(|(_, n)| n)
     .unwrap_or("unknown")
 }

@@ -315,7 +315,8 @@ async fn manager_termination_removes_dns_first_and_is_held() {
     let s = w.state();
     assert_eq!(s.records.len(), 2);
     assert!(!s.records.iter().any(|r| r.set_identifier == M1));
-    assert_eq!(s.heartbeats, vec![M1.to_string()]);
+    // One on entry (the action has waited since the event), one at INSYNC (starts the hold).
+    assert_eq!(s.heartbeats, vec![M1.to_string(), M1.to_string()]);
     assert_eq!(
         s.completed.iter().filter(|(id, _)| id == M1).count(),
         1,
