@@ -169,9 +169,10 @@ impl AwsDns {
                 Ok(NOTHING_CHANGED.to_string())
             }
             // The modelled error carries its text in `messages`: keep the part that matters.
-            Err(e) if only_deletes && format!("{e:?}").contains(STALE) => {
-                Err(PortError::aws("ChangeResourceRecordSets", format!("InvalidChangeBatch: {STALE}")))
-            }
+            Err(e) if only_deletes && format!("{e:?}").contains(STALE) => Err(PortError::aws(
+                "ChangeResourceRecordSets",
+                format!("InvalidChangeBatch: {STALE}"),
+            )),
             Err(e) => Err(aws_error("ChangeResourceRecordSets", &e)),
         }
     }

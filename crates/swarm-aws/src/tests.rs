@@ -390,7 +390,11 @@ async fn deleting_a_record_whose_values_changed_deletes_what_is_there() {
                 )
                 .build()
         });
-    let dns = AwsDns::new(mock_client!(aws_sdk_route53, RuleMode::MatchAny, [&stale, &list, &fresh]));
+    let dns = AwsDns::new(mock_client!(
+        aws_sdk_route53,
+        RuleMode::MatchAny,
+        [&stale, &list, &fresh]
+    ));
     let id = dns
         .change("Z1", "managers.blue.internal", vec![RecordChange::Delete(record())])
         .await
@@ -418,6 +422,9 @@ async fn a_denied_call_is_a_refusal_and_is_not_asked_again() {
     let r = AwsRemote::new(mock_client!(aws_sdk_ssm, RuleMode::MatchAny, [&send, &list]));
     let ids: Vec<String> = vec!["i-1".into(), "i-2".into()];
     let res = r.run(&ids, vec!["true".into()], Duration::from_secs(60), "test").await;
-    assert!(matches!(res, Err(PortError::Denied { ref operation, .. }) if operation == "ListCommandInvocations"), "{res:?}");
+    assert!(
+        matches!(res, Err(PortError::Denied { ref operation, .. }) if operation == "ListCommandInvocations"),
+        "{res:?}"
+    );
     assert_eq!(list.num_calls(), 1);
 }

@@ -415,7 +415,10 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
                     ip,
                     ttl: self.cfg.dns_ttl.as_secs(),
                 };
-                if let Err(e) = self.change_and_wait(name, RecordChange::Upsert(record), end, None).await {
+                if let Err(e) = self
+                    .change_and_wait(name, RecordChange::Upsert(record), end, None)
+                    .await
+                {
                     // The node is in the swarm; the reconcile repairs the record.
                     error!(step = "dns-add", outcome = "failed", error = %e);
                 } else {
@@ -1218,10 +1221,19 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
     /// Deletes the instance's record as this function writes it; when that is not there (a
     /// redelivery, or a record written with other values) the name is read and whatever it
     /// holds for the instance is deleted. Ok(false): nothing was there.
-    async fn remove_record(&self, name: &str, intent: &Intent, expected: ManagerRecord, end: Instant) -> PortResult<bool> {
+    async fn remove_record(
+        &self,
+        name: &str,
+        intent: &Intent,
+        expected: ManagerRecord,
+        end: Instant,
+    ) -> PortResult<bool> {
         let zone = &self.cfg.hosted_zone_id;
         let (id, ip) = (intent.instance_id(), expected.ip);
-        if self.change_and_wait(name, RecordChange::Delete(expected), end, Some(intent)).await? {
+        if self
+            .change_and_wait(name, RecordChange::Delete(expected), end, Some(intent))
+            .await?
+        {
             return Ok(true);
         }
         let found: Vec<ManagerRecord> = self
@@ -1232,7 +1244,9 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
             .collect();
         let mut removed = false;
         for r in found {
-            removed |= self.change_and_wait(name, RecordChange::Delete(r), end, Some(intent)).await?;
+            removed |= self
+                .change_and_wait(name, RecordChange::Delete(r), end, Some(intent))
+                .await?;
         }
         Ok(removed)
     }
@@ -1343,7 +1357,10 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
 
     /// Runs a script and maps failure to its summary (for callers that only report).
     pub(crate) async fn run_checked(&self, on: &str, cmds: Vec<String>, what: &str) -> Result<(), String> {
-        self.run_one(on, cmds, what).await.map(|_| ()).map_err(|r| r.to_string())
+        self.run_one(on, cmds, what)
+            .await
+            .map(|_| ())
+            .map_err(|r| r.to_string())
     }
 
     /// The swarm's nodes as `on` sees them, a page at a time: SSM keeps 24,000 characters

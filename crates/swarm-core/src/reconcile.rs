@@ -2,6 +2,9 @@
 //! record, and repair the difference. Events get lost; this makes the cluster converge anyway.
 
 use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use serde::Serialize;
 use tracing::{error, info, info_span, warn, Instrument};
@@ -326,6 +329,19 @@ pub struct ClusterReport {
     pub nodes: usize,
     pub repairs: Vec<Repair>,
     pub failed: Vec<String>,
+    /// Repairs left to the next run: they could not finish before this run's deadline.
+    pub deferred: Vec<String>,
+}
+
+/// The order repairs run in: the cheap and safe first (the record, actions left waiting,
+/// Down nodes), joins (each may take the agent wait plus the join budget) last.
+fn phase(r: &Repair) -> u8 {
+    match r {
+        Repair::DnsDelete { .. } | Repair::DnsUpsert { .. } => 0,
+        Repair::CompleteLaunch { .. } | Repair::CompleteTermination { .. } => 1,
+        Repair::RemoveNode { .. } => 2,
+        Repair::Join { .. } => 3,
+    }
 }
 
 /// At most this many joins per run: each takes a few seconds; the next run does the rest.
@@ -334,7 +350,15 @@ const MAX_JOINS_PER_RUN: usize = 10;
 impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
     /// Reconciles every cluster whose groups carry the cluster tag.
     /// `dry_run` (or DRY_RUN) reports the difference without changing anything.
-    pub async fn reconcile_all(&self, only: Option<&str>, dry_run: bool) -> Result<Vec<ClusterReport>, PortError> {
+    /// Every run ends before `deadline` (the Lambda's): work that cannot finish by then is
+    /// left to the next run. A cluster that could not be reconciled fails the run (after the
+    /// others), so the function's error alarm fires.
+    pub async fn reconcile_all(
+        &self,
+        only: Option<&str>,
+        dry_run: bool,
+        deadline: Option<Instant>,
+    ) -> Result<Vec<ClusterReport>, PortError> {
         let groups = self.fleet.groups_with_tag_key(&self.cfg.cluster_tag).await?;
         let mut clusters: Vec<String> = groups
             .iter()
@@ -351,16 +375,23 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
         clusters.sort();
         clusters.dedup();
         let mut reports = Vec::new();
+        let mut failed = Vec::new();
         for cluster in clusters {
             let span = info_span!("reconcile", cluster = %cluster);
             match self
-                .reconcile_cluster(&cluster, &groups, dry_run || self.cfg.dry_run)
+                .reconcile_cluster(&cluster, &groups, dry_run || self.cfg.dry_run, deadline)
                 .instrument(span)
                 .await
             {
                 Ok(r) => reports.push(r),
-                Err(e) => error!(step = "reconcile", outcome = "failed", %cluster, error = %e),
+                Err(e) => {
+                    error!(step = "reconcile", outcome = "failed", %cluster, error = %e);
+                    failed.push(format!("{cluster}: {e}"));
+                }
             }
+        }
+        if !failed.is_empty() {
+            return Err(PortError::aws("reconcile", failed.join("; ")));
         }
         Ok(reports)
     }
@@ -471,9 +502,11 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
         cluster: &str,
         groups: &[crate::model::Group],
         dry_run: bool,
+        deadline: Option<Instant>,
     ) -> PortResult<ClusterReport> {
         let (snap, operator) = self.observe_cluster(cluster, groups).await?;
-        let repairs = plan_reconcile(&snap, self.cfg.dns_ttl.as_secs());
+        let mut repairs = plan_reconcile(&snap, self.cfg.dns_ttl.as_secs());
+        repairs.sort_by_key(phase);
         let mut report = ClusterReport {
             cluster: cluster.to_string(),
             dry_run,
@@ -482,6 +515,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
             nodes: snap.swarm.as_ref().map_or(0, |v| v.nodes.len()),
             repairs: repairs.clone(),
             failed: vec![],
+            deferred: vec![],
         };
         info!(
             step = "plan",
@@ -506,7 +540,23 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
                     .and_then(|hs| hs.into_iter().find(|(_, t)| *t == transition).map(|(n, _)| n))
             }
         };
+        // What the slowest step of each kind may take: a command, or a whole join.
+        let command_worst = self.cfg.command_timeout + Duration::from_secs(10);
+        let join_worst = self.cfg.agent_wait + self.cfg.join_budget + Duration::from_secs(10);
         for r in &repairs {
+            let worst = match phase(r) {
+                0 => Duration::from_secs(10), // one Route 53 call
+                3 => join_worst,
+                _ => command_worst,
+            };
+            if deadline.is_some_and(|d| Instant::now() + worst > d) {
+                info!(step = "repair", outcome = "deferred", repair = ?r, "no time left in this run");
+                report.deferred.push(format!("{r:?}"));
+                continue;
+            }
+            if phase(r) > 0 {
+                self.apply_dns(cluster, &snap, &mut dns_changes, &mut report).await;
+            }
             let result: Result<(), String> = match r {
                 Repair::RemoveNode {
                     node_id,
@@ -563,7 +613,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
                         group: group.clone(),
                         action,
                     };
-                    match self.handle_intent(intent, None).await {
+                    match self.handle_intent(intent, deadline).await {
                         Ok(o) if o.result != Some("ABANDON") => Ok(()),
                         Ok(o) => Err(o.detail),
                         Err(e) => Err(e.to_string()),
@@ -617,25 +667,39 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
                 report.failed.push(format!("{r:?}: {e}"));
             }
         }
-        if let (Some(name), false) = (&snap.dns_name, dns_changes.is_empty()) {
-            // One change batch per record: a failure of one does not hold back the others.
-            for c in dns_changes {
-                match self.dns.change(&self.cfg.hosted_zone_id, name, vec![c.clone()]).await {
-                    Ok(_) => metric(cluster, "manager", "DnsChanges", 1.0, "Count"),
-                    Err(e) => {
-                        warn!(step = "dns", outcome = "failed", change = ?c, error = %e);
-                        report.failed.push(format!("{c:?}: {e}"));
-                    }
-                }
-            }
-        }
+        self.apply_dns(cluster, &snap, &mut dns_changes, &mut report).await;
         info!(
             step = "reconcile",
             outcome = "done",
             repairs = report.repairs.len(),
-            failed = report.failed.len()
+            failed = report.failed.len(),
+            deferred = report.deferred.len()
         );
         Ok(report)
+    }
+
+    /// Submits the record changes gathered so far (first of all, before any slow repair).
+    async fn apply_dns(
+        &self,
+        cluster: &str,
+        snap: &ClusterSnapshot,
+        changes: &mut Vec<RecordChange>,
+        report: &mut ClusterReport,
+    ) {
+        let Some(name) = &snap.dns_name else {
+            changes.clear();
+            return;
+        };
+        // One change batch per record: a failure of one does not hold back the others.
+        for c in changes.drain(..) {
+            match self.dns.change(&self.cfg.hosted_zone_id, name, vec![c.clone()]).await {
+                Ok(_) => metric(cluster, "manager", "DnsChanges", 1.0, "Count"),
+                Err(e) => {
+                    warn!(step = "dns", outcome = "failed", change = ?c, error = %e);
+                    report.failed.push(format!("{c:?}: {e}"));
+                }
+            }
+        }
     }
 }
 

@@ -3,13 +3,15 @@
 
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::{json, Value};
-use swarm_aws::runtime::{cold_start, AwsLifecycle};
+use swarm_aws::runtime::{cold_start, deadline, AwsLifecycle};
 
 async fn handle(h: &AwsLifecycle, event: LambdaEvent<Value>) -> Result<Value, Error> {
     let p = &event.payload;
     let cluster = p.get("cluster").and_then(Value::as_str);
     let dry_run = p.get("dry_run").and_then(Value::as_bool).unwrap_or(false);
-    let reports = h.reconcile_all(cluster, dry_run).await?;
+    let reports = h
+        .reconcile_all(cluster, dry_run, Some(deadline(&event.context)))
+        .await?;
     tracing::info!(step = "report", outcome = "done", report = %json!(reports));
     Ok(json!({ "clusters": reports }))
 }

@@ -461,3 +461,33 @@ async fn stale_init_lock_of_a_dead_manager_does_not_block() {
     assert_eq!(launch(&l, &w, "mgr", M1, "10.0.1.11").await.result, Some("CONTINUE"));
     assert!(w.state().params.contains_key("/swarm/blue/init-lock/1"));
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_reconcile_repairs_dns_first_and_defers_joins_it_cannot_finish() {
+    let w = cluster();
+    let l = lifecycle(&w, cfg());
+    three_managers_and_a_worker(&l, &w).await;
+    const W2: &str = "i-00000000000000b2";
+    w.launch("wrk", W2, "10.0.1.22");
+    w.set_lifecycle(W2, "InService");
+    w.state().records.retain(|r| r.set_identifier != M2);
+    w.state().commands.clear();
+    // 30 s left: a join may take the agent wait (20 s) plus the join budget (60 s).
+    let reports = l
+        .reconcile_all(None, false, Some(Instant::now() + Duration::from_secs(30)))
+        .await
+        .unwrap();
+    let r = &reports[0];
+    assert_eq!(r.deferred.len(), 1, "{r:?}");
+    assert!(r.deferred[0].contains(W2), "{r:?}");
+    let s = w.state();
+    assert!(
+        s.records.iter().any(|x| x.set_identifier == M2),
+        "the record is repaired all the same"
+    );
+    assert!(
+        !s.commands.iter().any(|(i, _)| i == W2),
+        "no join was started: {:?}",
+        s.commands
+    );
+}
