@@ -85,3 +85,11 @@ def scale_out(lc: LocalCloud, managers: int, workers: int, timeout: float = 180)
     wait_for(lambda: len(lc.in_service("manager")) == managers and len(lc.in_service("worker")) == workers,
              timeout, f"{managers} managers and {workers} workers InService")
     settle(lc)
+
+
+def left_by_itself(lc: LocalCloud, instance: str) -> bool:
+    """The leaving instance's own `docker swarm leave` succeeded (the function's last leave
+    outcome for it is ok): it does not go on believing it is in a swarm."""
+    outcomes = [line.get("outcome") for line in lc.function_log()
+                if line.get("step") == "leave" and (line.get("span") or {}).get("instance_id") == instance]
+    return bool(outcomes) and outcomes[-1] == "ok"

@@ -7,7 +7,7 @@ import os
 import random
 from pathlib import Path
 
-from conftest import bin_dir, scale_out, settle
+from conftest import bin_dir, left_by_itself, scale_out, settle
 from localcloud.client import wait_for
 
 
@@ -112,6 +112,7 @@ def test_the_leader_terminated(cloud):
     settle(cloud)
     nodes = cloud.nodes()
     assert leader not in [n["instance"] for n in nodes]
+    assert left_by_itself(cloud, leader), "the leader's own leave failed"
     assert sum(n["leader"] == "true" for n in nodes) == 1, "a new leader"
     assert sum(n["role"] == "manager" for n in nodes) == 2
     assert cloud.dns_ips() == manager_ips(cloud)

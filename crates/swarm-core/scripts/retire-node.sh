@@ -42,7 +42,18 @@ if [ "${AWS_SSM_INSTANCE_ID:-}" = "$LEAVING_INSTANCE" ]; then
   exit 0
 fi
 require_manager
-node_role() { docker node inspect "$NODE_ID" --format '{{.Spec.Role}}' 2>/dev/null || echo gone; }
+# The node's field $1, "gone" when the node does not exist, "unknown" on any other error: while
+# raft elects a new leader (the leaving node may have been it) inspect fails for a moment,
+# and that must never read as "done".
+node_field() {
+  local out
+  if out=$(docker node inspect "$NODE_ID" --format "$1" 2>&1); then
+    printf '%s\n' "$out"
+  else
+    case "$out" in *"No such node"*|*"not found"*) echo gone ;; *) echo unknown ;; esac
+  fi
+}
+node_role() { node_field '{{.Spec.Role}}'; }
 if [ "$(node_role)" = gone ]; then
   echo "removed=already"; exit 0
 fi
@@ -60,8 +71,9 @@ if [ "$DEMOTE" = true ] && [ "$(node_role)" = manager ]; then
   echo "demoted=true"
 fi
 # A demoted node stays a raft member until the swarm has reconfigured raft; rm refuses it
-# until then. The instance leaves meanwhile, or is removed all the same.
-while [ "$(docker node inspect "$NODE_ID" --format '{{if .ManagerStatus}}member{{end}}' 2>/dev/null)" = member ]; do
+# until then.
+while :; do
+  case "$(node_field '{{if .ManagerStatus}}member{{else}}out{{end}}')" in out|gone) break ;; esac
   [ "$SECONDS" -ge "$deadline" ] && break
   sleep 0.2
 done
@@ -69,13 +81,19 @@ done
 # before that can never get one and stays "a manager" on its own daemon, so it cannot leave.
 # When the instance runs its half, let it leave first (its node then goes down).
 if [ "${INSTANCE_LEAVES:-false}" = true ]; then
-  while [ "$(docker node inspect "$NODE_ID" --format '{{.Status.State}}' 2>/dev/null || echo gone)" = ready ]; do
+  while :; do
+    case "$(node_field '{{.Status.State}}')" in ready|unknown) ;; *) break ;; esac
     [ "$SECONDS" -ge "$deadline" ] && break
     sleep 0.2
   done
 fi
-case "$(node_role)" in
+role=$(node_role)
+while [ "$role" = unknown ] && [ "$SECONDS" -lt "$deadline" ]; do
+  sleep 0.2; role=$(node_role)
+done
+case "$role" in
   gone) echo "removed=already" ;;
   manager) echo "node $NODE_ID is still a manager; not removing" >&2; exit 5 ;;
+  unknown) echo "node $NODE_ID cannot be inspected; not removing" >&2; exit 1 ;;
   *) docker node rm --force "$NODE_ID" >/dev/null; echo "removed=true" ;;
 esac

@@ -997,13 +997,13 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
     ) -> bool {
         let id = intent.instance_id();
         let drain_secs = drain.map(|d| d.as_secs().max(1)).unwrap_or(0);
-        // The instance leaves once its demotion has gone through raft (about a second; more
-        // under load): a slice of the hook timeout, as the drain, and at least 3 s. If that
-        // is not enough, the node is still removed and the missed leave is logged.
-        let wait = self
-            .hook_slice()
-            .max(Duration::from_secs(3))
-            .min(self.cfg.script_wait_max());
+        // The instance leaves once it has stepped down: a demoted follower does so at once, a
+        // demoted leader only after its daemon has shut its manager down, ~8.5 s later
+        // (measured, docker 28), and the daemon does not answer meanwhile. The wait is a
+        // condition: a slice of the hook timeout, at least STEP_DOWN for a manager. If that is
+        // not enough, the node is still removed and the missed leave is logged.
+        let floor = if tail.demote { STEP_DOWN } else { Duration::from_secs(3) };
+        let wait = self.hook_slice().max(floor).min(self.cfg.script_wait_max());
         let limit = self.slice_limit(wait + Duration::from_secs(drain_secs));
         // Its own name, so that a fault (or a reader of the SSM history) can tell it apart.
         let what = if drain.is_some() {
@@ -1432,6 +1432,9 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
         }
     }
 }
+
+/// How long a demoted manager may take to step down and leave (a leader: ~8.5 s measured).
+const STEP_DOWN: Duration = Duration::from_secs(15);
 
 /// Exit code of scripts run through a manager that cannot act as one (`require_manager`).
 const EXIT_NOT_A_MANAGER: i32 = 6;
