@@ -38,10 +38,18 @@ def test_ecs_recreated_instance_rejoins_then_drains_then_leaves(cloud):
     ecs.update_container_instances_state(cluster=cloud.cluster.name, containerInstances=[ci_arn], status="DRAINING")
     wait_for(lambda: any(n["instance"] == w and n["availability"] == "drain" for n in cloud.nodes()), 60, "the node drained")
     settle(cloud)
-    # Deregistered: it leaves the swarm and its node is removed.
-    ecs.deregister_container_instance(cluster=cloud.cluster.name, containerInstance=ci_arn, force=True)
-    wait_for(lambda: not any(n["instance"] == w for n in ready_nodes(cloud)), 60, "the node removed")
+    # ECS makes it ACTIVE again: the node takes tasks again (defect 6: it stayed drained).
+    ecs.update_container_instances_state(cluster=cloud.cluster.name, containerInstances=[ci_arn], status="ACTIVE")
+    wait_for(lambda: any(n["instance"] == w and n["availability"] == "active" for n in cloud.nodes()), 60, "the node active again")
     settle(cloud)
+    # Deregistered while its instance is still in service (an agent re-registering, or taken
+    # off ECS by hand): its tasks move, its node stays (defect 6: it was demoted and removed).
+    ecs.deregister_container_instance(cluster=cloud.cluster.name, containerInstance=ci_arn, force=True)
+    wait_for(lambda: any(n["instance"] == w and n["availability"] == "drain" for n in ready_nodes(cloud)), 60,
+             "the node drained again")
+    settle(cloud)
+    assert [line.get("outcome") for line in cloud.function_log("ecs-state-change")
+            if line.get("step") == "deregistered"] == ["drain-only"]
     # The Down node of its first life is the reconcile's to tidy. (The instance is still
     # InService in its group, so the reconcile may join it again: the group is the truth.)
     report = cloud.reconcile()

@@ -93,7 +93,7 @@ impl Fleet for AwsFleet {
         self.groups(None, Some(f)).await
     }
 
-    async fn instance_groups(&self, ids: &[String]) -> PortResult<Vec<(String, String)>> {
+    async fn instance_groups(&self, ids: &[String]) -> PortResult<Vec<(String, GroupInstance)>> {
         let mut out = Vec::new();
         for chunk in ids.chunks(50) {
             let mut token = None;
@@ -108,8 +108,11 @@ impl Fleet for AwsFleet {
                     .map_err(|e| aws_error("DescribeAutoScalingInstances", &e))?;
                 out.extend(resp.auto_scaling_instances().iter().map(|i| {
                     (
-                        i.instance_id().unwrap_or_default().to_string(),
                         i.auto_scaling_group_name().unwrap_or_default().to_string(),
+                        GroupInstance {
+                            id: i.instance_id().unwrap_or_default().to_string(),
+                            lifecycle_state: i.lifecycle_state().unwrap_or_default().to_string(),
+                        },
                     )
                 }));
                 token = resp.next_token().map(str::to_string);

@@ -1,7 +1,8 @@
 # Joins JOIN_INSTANCE and confirms it Ready in one command, sent to the joining instance and
 # to the cluster's other managers; each runs its half (AWS_SSM_INSTANCE_ID is set by the SSM
 # agent). The token is read on the joining instance from Parameter Store, never printed.
-# In: JOIN_INSTANCE, JOIN_ADDR, MANAGER_ADDRS (space-separated), TOKEN_PARAMETER, WAIT_SECONDS.
+# In: JOIN_INSTANCE, JOIN_ADDR, MANAGER_ADDRS (space-separated), TOKEN_PARAMETER, WAIT_SECONDS,
+#   REACTIVATE (true: a drained node is set active again, as ECS ACTIVE after DRAINING asks).
 # Joining half: exit 3 token missing or rejected, exit 1 no manager accepted the join.
 # Manager half: control=false when not a live manager; exit 4 no Ready node in time.
 if [ "${AWS_SSM_INSTANCE_ID:-}" = "$JOIN_INSTANCE" ]; then
@@ -27,5 +28,9 @@ while :; do
   sleep 0.5
 done
 docker node update --label-add "swarm.instance-id=$JOIN_INSTANCE" "$node" >/dev/null
+if [ "${REACTIVATE:-false}" = true ] && [ "$(docker node inspect "$node" --format '{{.Spec.Availability}}')" = drain ]; then
+  docker node update --availability active "$node" >/dev/null
+  echo "reactivated=true"
+fi
 echo "nodeid=$node"
 echo "state=ready"

@@ -136,7 +136,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
                     self.fleet.instance_groups(std::slice::from_ref(&instance_id))
                 })
                 .await?;
-            let Some((_, group)) = groups.into_iter().next() else {
+            let Some((group, member)) = groups.into_iter().next() else {
                 info!(
                     step = "group",
                     outcome = "ignored",
@@ -155,6 +155,14 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
                     action: None,
                 },
                 event::EcsChange::Draining => Intent::Drain { instance_id, group },
+                // Deregistered from ECS but still in service: an agent re-registering (an
+                // ACTIVE follows and reactivates it) or taken off ECS by hand. Its tasks move,
+                // the node stays; it leaves the swarm when its instance goes (terminate hook,
+                // or the reconcile).
+                event::EcsChange::Deregistered if member.lifecycle_state == "InService" => {
+                    info!(step = "deregistered", outcome = "drain-only", "instance still in service: drained, kept");
+                    Intent::Drain { instance_id, group }
+                }
                 event::EcsChange::Deregistered | event::EcsChange::Transitional => Intent::Retire {
                     instance_id,
                     group,
@@ -469,6 +477,13 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
             .min(Duration::from_secs(30))
             .as_secs()
             .max(1);
+        // An ECS ACTIVE (or a reconcile) of an instance in service undoes an earlier ECS
+        // DRAINING; never for a launch, nor for an instance that is leaving.
+        let reactivate = intent.action().is_none()
+            && m.groups
+                .iter()
+                .flat_map(|g| &g.instances)
+                .any(|i| i.id == id && i.lifecycle_state == "InService");
         let command = |peers: &[(&String, Ipv4Addr)]| {
             let addrs: Vec<String> = peers.iter().map(|(_, a)| a.to_string()).collect();
             let cmds = script_commands(
@@ -478,6 +493,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
                     ("MANAGER_ADDRS", addrs.join(" ")),
                     ("TOKEN_PARAMETER", self.cfg.token_parameter(&m.cluster, m.role)),
                     ("WAIT_SECONDS", wait.to_string()),
+                    ("REACTIVATE", reactivate.to_string()),
                 ],
                 scripts::JOIN_READY,
             );
@@ -534,6 +550,9 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
                     }
                 } else {
                     info!(step = "ready", outcome = "ok", node_id = labelled.unwrap_or(""), via = %r.instance_id);
+                }
+                if output_value(&r.stdout, "reactivated") == Some("true") {
+                    info!(step = "reactivate", outcome = "ok", "drained node set active again");
                 }
                 Some(self.joined(intent, m, Some(ip), end).await)
             }

@@ -398,12 +398,12 @@ impl Fleet for World {
             .cloned()
             .collect())
     }
-    async fn instance_groups(&self, ids: &[String]) -> PortResult<Vec<(String, String)>> {
+    async fn instance_groups(&self, ids: &[String]) -> PortResult<Vec<(String, GroupInstance)>> {
         let s = self.state();
         Ok(s.groups
             .iter()
-            .flat_map(|g| g.instances.iter().map(move |i| (i.id.clone(), g.name.clone())))
-            .filter(|(i, _)| ids.contains(i))
+            .flat_map(|g| g.instances.iter().map(move |i| (g.name.clone(), i.clone())))
+            .filter(|(_, i)| ids.contains(&i.id))
             .collect())
     }
     async fn lifecycle_hooks(&self, _group: &str) -> PortResult<Vec<(String, String)>> {

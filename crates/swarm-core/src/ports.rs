@@ -7,7 +7,7 @@ use std::time::Duration;
 use thiserror::Error;
 
 use crate::event::LifecycleAction;
-use crate::model::{Group, Instance, ManagerRecord};
+use crate::model::{Group, GroupInstance, Instance, ManagerRecord};
 
 #[derive(Debug, Clone, Error, PartialEq)]
 pub enum PortError {
@@ -59,7 +59,7 @@ pub trait Fleet {
     /// Every group carrying the tag key, whatever its value (all clusters).
     async fn groups_with_tag_key(&self, tag_key: &str) -> PortResult<Vec<Group>>;
     /// (instance, group) for each instance that belongs to an Auto Scaling group.
-    async fn instance_groups(&self, ids: &[String]) -> PortResult<Vec<(String, String)>>;
+    async fn instance_groups(&self, ids: &[String]) -> PortResult<Vec<(String, GroupInstance)>>;
     /// (hook name, transition) of a group's lifecycle hooks.
     async fn lifecycle_hooks(&self, group: &str) -> PortResult<Vec<(String, String)>>;
     /// Instances by id; ids that do not exist are simply absent from the answer.

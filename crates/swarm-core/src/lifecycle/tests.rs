@@ -491,3 +491,38 @@ async fn the_reconcile_repairs_dns_first_and_defers_joins_it_cannot_finish() {
         s.commands
     );
 }
+
+fn ecs_event(status: &str, id: &str) -> Value {
+    json!({
+        "version": "0", "id": format!("ev-ecs-{status}-{id}"), "detail-type": "ECS Container Instance State Change",
+        "source": "aws.ecs", "account": "123456789012", "time": "2026-11-21T00:00:00Z", "region": "us-east-1",
+        "resources": [], "detail": {
+            "agentConnected": status == "ACTIVE", "clusterArn": "arn:aws:ecs:us-east-1:123456789012:cluster/blue",
+            "containerInstanceArn": "arn:aws:ecs:us-east-1:123456789012:container-instance/x",
+            "ec2InstanceId": id, "status": status, "version": 2
+        }
+    })
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_ecs_deregistration_of_a_manager_in_service_drains_it_and_keeps_it() {
+    let w = cluster();
+    let l = lifecycle(&w, cfg());
+    three_managers_and_a_worker(&l, &w).await;
+    w.set_lifecycle(M1, "InService");
+    l.handle_ecs(&ecs_event("INACTIVE", M1), None).await.unwrap();
+    let s = w.state();
+    let node = s.nodes.values().find(|n| n.instance_id == M1).expect("the node is kept");
+    assert!(node.drained && node.role == Role::Manager, "{node:?}");
+    assert_eq!(s.records.len(), 3, "its record stays");
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_ecs_deregistration_of_a_leaving_instance_removes_its_node() {
+    let w = cluster();
+    let l = lifecycle(&w, cfg());
+    three_managers_and_a_worker(&l, &w).await;
+    w.set_lifecycle(W1, "Terminating:Wait");
+    l.handle_ecs(&ecs_event("INACTIVE", W1), None).await.unwrap();
+    assert!(!w.state().nodes.values().any(|n| n.instance_id == W1));
+}
