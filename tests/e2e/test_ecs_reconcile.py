@@ -127,3 +127,36 @@ def test_reconcile_repairs_dns_drift_and_dry_run_changes_nothing(cloud):
     assert cloud.dns_ips() == drifted, "dry run changed nothing"
     cloud.reconcile()
     assert cloud.dns_ips() == good
+
+
+def test_fifty_ecs_active_events_for_a_healthy_node_cost_one_check_each(cloud):
+    """ECS sends ACTIVE whenever its agent reconnects or tasks start and stop (defect 5: each
+    was a full join: a command to every manager, and for a manager a Route 53 write)."""
+    import json
+
+    scale_out(cloud, 3, 1)
+    w = cloud.in_service("worker")[0]
+    cloud.client("ecs").register_container_instance(cluster=cloud.cluster.name,
+                                                    instanceIdentityDocument=f'{{"instanceId": "{w}"}}')
+    settle(cloud)
+    active = [json.loads(line) for line in (cloud.state_dir / "events.jsonl").read_text().splitlines()]
+    active = [e for e in active if e.get("source") == "aws.ecs" and e["detail"]["status"] == "ACTIVE"][-1]
+    calls_before = len(cloud.control("api-calls"))
+    log = cloud.state_dir / "ssm-commands.jsonl"
+    sent_before = len(log.read_text().splitlines())
+    invocations_before = len(cloud.control("invocations"))
+    for _ in range(50):
+        cloud.control("events", active)
+    wait_for(lambda: len([i for i in cloud.control("invocations")[invocations_before:]
+                          if i["function"] == "ecs-state-change"]) == 50, 120, "50 invocations")
+    settle(cloud)
+    invs = [i for i in cloud.control("invocations")[invocations_before:] if i["function"] == "ecs-state-change"]
+    assert {i["response"]["outcome"] for i in invs} == {"already-member"}, invs[:3]
+    calls = [c for c in cloud.control("api-calls")[calls_before:] if c["caller"] == "function"]
+    sends = [json.loads(line) for line in log.read_text().splitlines()[sent_before:]]
+    sends = [s for s in sends if "sent_to" in s]
+    assert len(sends) == 50 and all(len(s["sent_to"]) == 1 for s in sends), "one command to one manager per event"
+    assert not [c for c in calls if c["service"] == "route53"], "no Route 53 call"
+    per_event = len(calls) / 50
+    assert per_event <= 8, f"{per_event} calls per event"
+    print(f"calls per healthy ACTIVE event: {per_event}")

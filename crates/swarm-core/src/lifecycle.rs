@@ -330,6 +330,14 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
             backoff.wait(agent_end).await;
         };
         info!(step = "wait-agent", outcome = "online");
+        // ECS says ACTIVE whenever its agent reconnects or tasks start and stop: for a node that
+        // is Ready and labelled already (and a manager's record in place), one command to one
+        // manager is all the event costs.
+        if intent.action().is_none() {
+            if let Some(done) = self.already_member(intent, m, &online_managers).await {
+                return done;
+            }
+        }
         // The join budget starts once the agent answers.
         let end = clamp(Instant::now() + self.cfg.join_budget, Some(end));
         if let Some(done) = self.join_fast(intent, m, &online_managers, end).await {
@@ -477,13 +485,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
             .min(Duration::from_secs(30))
             .as_secs()
             .max(1);
-        // An ECS ACTIVE (or a reconcile) of an instance in service undoes an earlier ECS
-        // DRAINING; never for a launch, nor for an instance that is leaving.
-        let reactivate = intent.action().is_none()
-            && m.groups
-                .iter()
-                .flat_map(|g| &g.instances)
-                .any(|i| i.id == id && i.lifecycle_state == "InService");
+        let reactivate = self.reactivates(intent, m);
         let command = |peers: &[(&String, Ipv4Addr)]| {
             let addrs: Vec<String> = peers.iter().map(|(_, a)| a.to_string()).collect();
             let cmds = script_commands(
@@ -566,6 +568,54 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
                 None
             }
         }
+    }
+
+    /// An ECS ACTIVE (or a reconcile) of an instance in service undoes an earlier ECS
+    /// DRAINING; never for a launch, nor for an instance that is leaving.
+    fn reactivates(&self, intent: &Intent, m: &Member) -> bool {
+        let id = intent.instance_id();
+        !self.cfg.dry_run
+            && intent.action().is_none()
+            && m.groups
+                .iter()
+                .flat_map(|g| &g.instances)
+                .any(|i| i.id == id && i.lifecycle_state == "InService")
+    }
+
+    /// The cheap check of an action-less join: Some(outcome) when the instance's node is Ready
+    /// and labelled (and a manager's record is there); None sends the join the whole way.
+    async fn already_member(
+        &self,
+        intent: &Intent,
+        m: &Member,
+        online: &[String],
+    ) -> Option<Result<Outcome, PortError>> {
+        let id = intent.instance_id();
+        let op = manager_ids(&m.groups, &self.cfg, id)
+            .into_iter()
+            .find(|p| online.contains(p))?;
+        let cmds = script_commands(
+            &[
+                ("INSTANCE_ID", id.to_string()),
+                ("REACTIVATE", self.reactivates(intent, m).to_string()),
+            ],
+            scripts::NODE_STATUS,
+        );
+        let r = self.run_one(&op, cmds, "node status").await.ok()?;
+        if output_value(&r.stdout, "state") != Some("ready") {
+            return None;
+        }
+        if let (Role::Manager, Some(name)) = (m.role, &m.dns_name) {
+            let records = self.dns.manager_records(&self.cfg.hosted_zone_id, name).await.ok()?;
+            if !records.iter().any(|x| x.set_identifier == id) {
+                return None;
+            }
+        }
+        if output_value(&r.stdout, "reactivated") == Some("true") {
+            info!(step = "reactivate", outcome = "ok", "drained node set active again");
+        }
+        info!(step = "join", outcome = "already-member", via = %op, "node Ready and labelled: nothing to do");
+        Some(Ok(Outcome::new("already-member", Some(id), "node Ready and labelled")))
     }
 
     async fn observe_join(&self, id: &str, m: &Member, groups: Option<Vec<Group>>) -> PortResult<JoinSnapshot> {

@@ -124,6 +124,7 @@ fn script_name(script: &str) -> &'static str {
         (scripts::PUBLISH_TOKENS, "publish-tokens"),
         (scripts::JOIN, "join"),
         (scripts::NODE_READY, "node-ready"),
+        (scripts::NODE_STATUS, "node-status"),
         (scripts::NODE_LIST, "node-list"),
         (scripts::DRAIN, "drain"),
         (scripts::DEMOTE, "demote"),
@@ -188,7 +189,7 @@ impl State {
 
     fn exec(&mut self, on: &str, name: &'static str, env: &HashMap<String, String>) -> (i32, String, String) {
         let var = |k: &str| env.get(k).cloned().unwrap_or_default();
-        let via_manager = matches!(name, "drain" | "demote" | "remove" | "node-ready");
+        let via_manager = matches!(name, "drain" | "demote" | "remove" | "node-ready" | "node-status");
         if via_manager && !self.node_of_instance(on).is_some_and(|n| n.role == Role::Manager) {
             return (
                 6,
@@ -295,6 +296,21 @@ impl State {
                 (0, "published=true\n".into(), String::new())
             }
             "join" => self.sim_join(on, &var("TOKEN_PARAMETER"), &[var("MANAGER_ADDR")]),
+            "node-status" => {
+                let reactivate = var("REACTIVATE") == "true";
+                match self.nodes.values_mut().find(|n| n.ready && n.labelled && n.instance_id == var("INSTANCE_ID")) {
+                    Some(n) => {
+                        let mut out = String::new();
+                        if reactivate && n.drained {
+                            n.drained = false;
+                            out.push_str("reactivated=true\n");
+                        }
+                        let role = if n.role == Role::Manager { "manager" } else { "worker" };
+                        (0, format!("{out}state=ready\nnodeid={}\nrole={role}\n", n.id), String::new())
+                    }
+                    None => (0, "state=missing\n".into(), String::new()),
+                }
+            }
             "node-ready" => match self.nodes.get_mut(&var("NODE_ID")) {
                 Some(n) if n.ready => {
                     n.labelled = true;

@@ -17,6 +17,7 @@ script!(INIT, "init.sh");
 script!(PUBLISH_TOKENS, "publish-tokens.sh");
 script!(JOIN, "join.sh");
 script!(NODE_READY, "node-ready.sh");
+script!(NODE_STATUS, "node-status.sh");
 script!(NODE_LIST, "node-list.sh");
 script!(DRAIN, "drain.sh");
 script!(DEMOTE, "demote.sh");
@@ -45,6 +46,7 @@ mod tests {
             PUBLISH_TOKENS,
             JOIN,
             NODE_READY,
+            NODE_STATUS,
             NODE_LIST,
             DRAIN,
             DEMOTE,

@@ -526,3 +526,35 @@ async fn an_ecs_deregistration_of_a_leaving_instance_removes_its_node() {
     l.handle_ecs(&ecs_event("INACTIVE", W1), None).await.unwrap();
     assert!(!w.state().nodes.values().any(|n| n.instance_id == W1));
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_ecs_active_for_a_healthy_node_costs_one_check_on_one_manager() {
+    let w = cluster();
+    let l = lifecycle(&w, cfg());
+    three_managers_and_a_worker(&l, &w).await;
+    for id in [M1, M2, M3, W1] {
+        w.set_lifecycle(id, "InService");
+    }
+    let records = w.state().records.clone();
+    for id in [W1, M2] {
+        w.state().commands.clear();
+        let o = l.handle_ecs(&ecs_event("ACTIVE", id), None).await.unwrap();
+        assert_eq!(o.outcome, "already-member", "{o:?}");
+        let s = w.state();
+        assert_eq!(s.commands.len(), 1, "one command: {:?}", s.commands);
+        assert_eq!(s.commands[0].1, "node-status");
+        assert_eq!(s.records, records, "no record written");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_ecs_active_after_draining_sets_the_node_active_again() {
+    let w = cluster();
+    let l = lifecycle(&w, cfg());
+    three_managers_and_a_worker(&l, &w).await;
+    w.set_lifecycle(W1, "InService");
+    l.handle_ecs(&ecs_event("DRAINING", W1), None).await.unwrap();
+    assert!(w.node_of(W1).unwrap().drained);
+    l.handle_ecs(&ecs_event("ACTIVE", W1), None).await.unwrap();
+    assert!(!w.node_of(W1).unwrap().drained, "ACTIVE undoes DRAINING");
+}
