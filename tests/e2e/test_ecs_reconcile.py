@@ -138,6 +138,9 @@ def test_fifty_ecs_active_events_for_a_healthy_node_cost_one_check_each(cloud):
     w = cloud.in_service("worker")[0]
     cloud.client("ecs").register_container_instance(cluster=cloud.cluster.name,
                                                     instanceIdentityDocument=f'{{"instanceId": "{w}"}}')
+    # The registration's own ACTIVE is delivered on a thread: wait for its invocation.
+    wait_for(lambda: any(i["function"] == "ecs-state-change" for i in cloud.control("invocations")), 60,
+             "the registration's event handled")
     settle(cloud)
     active = [json.loads(line) for line in (cloud.state_dir / "events.jsonl").read_text().splitlines()]
     active = [e for e in active if e.get("source") == "aws.ecs" and e["detail"]["status"] == "ACTIVE"][-1]
