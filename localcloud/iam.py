@@ -421,11 +421,11 @@ class Authority:
         if check.kms_key is None:
             return effect == "allow", effect if effect != "allow" else str(where)
         if effect == "explicit-deny":
-            return False, "explicit deny in an identity-based policy"
+            return False, "of an explicit deny in an identity-based policy"
         # KMS: the key policy decides; a statement for the account root delegates to IAM.
         k = self.key(check.kms_key)
         if k is None:
-            return False, "no such key"
+            return False, "the key does not exist"
         root = f"arn:aws:iam::{self.account}:root"
         direct = via_root = False
         for st in _as_list(k["policy"]["Statement"]):
@@ -434,11 +434,11 @@ class Authority:
                     via_root = via_root or st["Effect"] == "Allow"
                 continue
             if st["Effect"] == "Deny":
-                return False, "explicit deny in the key policy"
+                return False, "of an explicit deny in the key policy"
             direct = True
         if direct or (via_root and effect == "allow"):
             return True, "key policy"
-        return False, "no resource-based policy allows"
+        return False, f"no resource-based policy allows the {check.action} action"
 
     def authorize(self, req: Request, cloud: Any, caller: str) -> dict[str, Any] | None:
         """None when every check passes; else the denial (recorded) to answer with."""
@@ -461,7 +461,7 @@ class Authority:
             msg = "The security token included in the request is invalid."
         elif check.kms_key is not None:
             msg = (f"User: {principal.caller_arn} is not authorized to perform: {check.action} on resource: "
-                   f"{check.resource} because {why} the {check.action} action")
+                   f"{check.resource} because {why}")
         else:
             kind = "an explicit deny in an identity-based policy" if why == "explicit-deny" else \
                 f"no identity-based policy allows the {check.action} action"
