@@ -43,6 +43,20 @@ from .lambdas import Lambdas
 
 ACCOUNT = "123456789012"
 LOCK = threading.RLock()
+# Go's syscall.ForkLock, for the reason Go has one (the SSM agent is Go): a thread that forks
+# while another has a script file open for writing hands the child that descriptor until it
+# execs, and executing the script then fails with ETXTBSY ("Text file busy", exit 126).
+# Script files are written, and children forked, under this lock.
+FORK_LOCK = threading.Lock()
+_execute_child = subprocess.Popen._execute_child
+
+
+def _execute_child_under_fork_lock(self, *args, **kwargs):
+    with FORK_LOCK:
+        return _execute_child(self, *args, **kwargs)
+
+
+subprocess.Popen._execute_child = _execute_child_under_fork_lock
 CLOUD: "Cloud | None" = None
 OUTPUT_LIMIT = 24000  # GetCommandInvocation truncates each stream here
 
@@ -428,8 +442,9 @@ class Cloud:
         cmd_dir = host.root / "ssm" / inv.command_id
         cmd_dir.mkdir(parents=True, exist_ok=True)
         script = cmd_dir / "_script.sh"
-        script.write_text("\n".join(commands) + "\n")
-        script.chmod(0o700)
+        with FORK_LOCK:
+            script.write_text("\n".join(commands) + "\n")
+            script.chmod(0o700)
         # The agent runs `sh -c <script path>` (runshellscript.go: shellCommand "sh", shellArgs
         # "-c"): the kernel honours a #! line, otherwise sh (here dash, as on Debian/Ubuntu)
         # reads the file. The working directory is the command's own orchestration directory.
