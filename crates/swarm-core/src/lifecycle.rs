@@ -160,7 +160,11 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
                 // the node stays; it leaves the swarm when its instance goes (terminate hook,
                 // or the reconcile).
                 event::EcsChange::Deregistered if member.lifecycle_state == "InService" => {
-                    info!(step = "deregistered", outcome = "drain-only", "instance still in service: drained, kept");
+                    info!(
+                        step = "deregistered",
+                        outcome = "drain-only",
+                        "instance still in service: drained, kept"
+                    );
                     Intent::Drain { instance_id, group }
                 }
                 event::EcsChange::Deregistered | event::EcsChange::Transitional => Intent::Retire {

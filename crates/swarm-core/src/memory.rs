@@ -298,7 +298,11 @@ impl State {
             "join" => self.sim_join(on, &var("TOKEN_PARAMETER"), &[var("MANAGER_ADDR")]),
             "node-status" => {
                 let reactivate = var("REACTIVATE") == "true";
-                match self.nodes.values_mut().find(|n| n.ready && n.labelled && n.instance_id == var("INSTANCE_ID")) {
+                match self
+                    .nodes
+                    .values_mut()
+                    .find(|n| n.ready && n.labelled && n.instance_id == var("INSTANCE_ID"))
+                {
                     Some(n) => {
                         let mut out = String::new();
                         if reactivate && n.drained {
@@ -306,7 +310,11 @@ impl State {
                             out.push_str("reactivated=true\n");
                         }
                         let role = if n.role == Role::Manager { "manager" } else { "worker" };
-                        (0, format!("{out}state=ready\nnodeid={}\nrole={role}\n", n.id), String::new())
+                        (
+                            0,
+                            format!("{out}state=ready\nnodeid={}\nrole={role}\n", n.id),
+                            String::new(),
+                        )
                     }
                     None => (0, "state=missing\n".into(), String::new()),
                 }

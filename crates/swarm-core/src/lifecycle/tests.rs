@@ -512,7 +512,11 @@ async fn an_ecs_deregistration_of_a_manager_in_service_drains_it_and_keeps_it() 
     w.set_lifecycle(M1, "InService");
     l.handle_ecs(&ecs_event("INACTIVE", M1), None).await.unwrap();
     let s = w.state();
-    let node = s.nodes.values().find(|n| n.instance_id == M1).expect("the node is kept");
+    let node = s
+        .nodes
+        .values()
+        .find(|n| n.instance_id == M1)
+        .expect("the node is kept");
     assert!(node.drained && node.role == Role::Manager, "{node:?}");
     assert_eq!(s.records.len(), 3, "its record stays");
 }
