@@ -32,6 +32,7 @@ fn action() -> LifecycleAction {
         hook: "swarm-terminate".into(),
         token: "tok".into(),
         instance_id: "i-0123456789abcdef0".into(),
+        started_unix: None,
     }
 }
 

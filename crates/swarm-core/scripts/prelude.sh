@@ -59,6 +59,7 @@ engine_join() {
 join_swarm() {
   local addr joined="" out="" state
   join_lock
+  refuse_if_retired
   if [ "$(swarm_state)" = active ]; then
     echo "already=true"; echo "nodeid=$(node_id)"; return 0
   fi
@@ -87,7 +88,18 @@ join_swarm() {
 # leaving a ghost node Ready at this address until its heartbeat lapses.
 join_lock() {
   exec 9> "${SWARM_LOCK_DIR:-/run/lock}/swarm-lifecycle-join-${AWS_SSM_INSTANCE_ID:-local}.lock"
-  flock 9
+  flock ${1:+-w "$1"} 9
+}
+# Written (under the join lock) when this instance starts to leave: a join still in flight
+# has finished by then, and any later one (a redelivered launch) is refused with exit 7, so
+# no join can cross the instance's retirement and leave a ghost node behind. /run is tmpfs:
+# a reboot forgets it.
+retired_marker() { echo "${SWARM_LOCK_DIR:-/run/lock}/swarm-lifecycle-retired-${AWS_SSM_INSTANCE_ID:-local}"; }
+refuse_if_retired() {
+  if [ -e "$(retired_marker)" ]; then
+    echo "this instance is being retired: not joining" >&2
+    exit 7
+  fi
 }
 # On a manager: drains node $1 and waits up to $2 seconds for its tasks to stop there and for
 # every replicated service to be back at its count elsewhere. Sets and prints remaining, pending.

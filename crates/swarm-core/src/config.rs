@@ -33,6 +33,9 @@ pub struct Config {
     pub hold_extra: Duration,
     /// HeartbeatTimeout of the terminate hook; must equal dns_ttl + hold_extra.
     pub terminate_heartbeat_timeout: Duration,
+    /// HeartbeatTimeout of the launch hook: a join that runs longer than half of it
+    /// re-arms the action.
+    pub launch_heartbeat_timeout: Duration,
     /// How long to wait for a new instance's SSM agent to come Online.
     pub agent_wait: Duration,
     /// Budget for the whole join (swarm formation wait + join + Ready).
@@ -140,6 +143,19 @@ impl Config {
                 })
             }
         };
+        let agent_wait = secs("AGENT_WAIT_SECONDS", 300)?;
+        let join_budget = secs("JOIN_BUDGET_SECONDS", 300)?;
+        let launch_heartbeat_timeout = match get("LAUNCH_HEARTBEAT_TIMEOUT_SECONDS") {
+            None => agent_wait + join_budget,
+            Some(_) => secs("LAUNCH_HEARTBEAT_TIMEOUT_SECONDS", 0)?,
+        };
+        if launch_heartbeat_timeout < Duration::from_secs(30) {
+            return Err(ConfigError::Invalid {
+                name: "LAUNCH_HEARTBEAT_TIMEOUT_SECONDS",
+                value: format!("{}", launch_heartbeat_timeout.as_secs_f64()),
+                reason: "Auto Scaling's minimum heartbeat timeout is 30 seconds".into(),
+            });
+        }
         Ok(Config {
             token_kms_key,
             hosted_zone_id,
@@ -150,8 +166,9 @@ impl Config {
             dns_ttl,
             hold_extra,
             terminate_heartbeat_timeout,
-            agent_wait: secs("AGENT_WAIT_SECONDS", 300)?,
-            join_budget: secs("JOIN_BUDGET_SECONDS", 300)?,
+            launch_heartbeat_timeout,
+            agent_wait,
+            join_budget,
             drain_timeout: secs("DRAIN_TIMEOUT_SECONDS", 300)?,
             command_timeout: secs("COMMAND_TIMEOUT_SECONDS", 120)?,
             init_lock_lease: secs("INIT_LOCK_LEASE_SECONDS", 600)?,

@@ -101,6 +101,9 @@ pub struct LifecycleAction {
     pub hook: String,
     pub token: String,
     pub instance_id: String,
+    /// Unix seconds at which the action began (the event's `time`): its budgets count
+    /// from here, not from an invocation that may have waited in Lambda's queue.
+    pub started_unix: Option<u64>,
 }
 
 /// What an event asks for, whatever its source.
@@ -218,6 +221,7 @@ pub fn lifecycle_intent(raw: &Value) -> Result<(EventMeta, Intent), EventError> 
         hook: d.lifecycle_hook_name,
         token: d.lifecycle_action_token,
         instance_id: d.ec2_instance_id.clone(),
+        started_unix: ev.time.and_then(|t| u64::try_from(t.timestamp()).ok()),
     });
     let intent = if expect_transition == LAUNCHING {
         Intent::Join {

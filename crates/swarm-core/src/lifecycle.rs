@@ -245,8 +245,11 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
         info!(step = "start", cluster = %member.cluster, role = %member.role, "handling");
         let outcome = match &intent {
             Intent::Join { .. } => {
-                let budget_end = clamp(Instant::now() + self.cfg.agent_wait + self.cfg.join_budget, deadline);
-                self.join(&intent, &member, budget_end).await
+                // The budget counts from the action's start: the event may have waited in
+                // Lambda's queue, and the hook's clock has run all along.
+                let started = action_started(&intent);
+                let budget_end = clamp(started + self.cfg.agent_wait + self.cfg.join_budget, deadline);
+                self.join(&intent, &member, started, budget_end).await
             }
             Intent::Retire { .. } => {
                 let budget_end = clamp(
@@ -288,8 +291,18 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
 
     // ---------------------------------------------------------------- join
 
-    async fn join(&self, intent: &Intent, m: &Member, end: Instant) -> Result<Outcome, PortError> {
+    async fn join(&self, intent: &Intent, m: &Member, started: Instant, end: Instant) -> Result<Outcome, PortError> {
         let id = intent.instance_id();
+        if intent.action().is_some() && Instant::now() >= end {
+            let reason = format!(
+                "the launch budget was spent before the event was handled ({}s after the action began)",
+                started.elapsed().as_secs()
+            );
+            return self.finish(intent, ActionResult::Abandon, &reason).await;
+        }
+        // The hook's heartbeat timeout runs from the action's start: a join that outlasts half
+        // of it re-arms the action (and learns when the action has ended meanwhile).
+        let mut armed = started;
         let mut backoff = Backoff::new(self.cfg.poll_max);
         // The agent needs 30-90 s after launch on AWS: wait for it with bounded backoff.
         let agent_end = clamp(Instant::now() + self.cfg.agent_wait, Some(end));
@@ -303,6 +316,9 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
                 Ok(_) => {}
                 Err(e @ PortError::Denied { .. }) => return Err(e),
                 Err(e) => warn!(step = "wait-agent", outcome = "retry", error = %e),
+            }
+            if !self.keep_launch_alive(intent, &mut armed).await {
+                return Ok(self.ended(intent));
             }
             // An instance that is gone never comes Online: look at once, then now and then.
             let check = polls % 8 == 0;
@@ -352,6 +368,9 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
         let mut last_reason = String::from("no attempt finished");
         let mut groups = Some(m.groups.clone());
         loop {
+            if !self.keep_launch_alive(intent, &mut armed).await {
+                return Ok(self.ended(intent));
+            }
             if Instant::now() >= end {
                 let reason = format!("could not join within budget: {last_reason}");
                 return self.finish(intent, ActionResult::Abandon, &reason).await;
@@ -408,6 +427,11 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
             match attempt {
                 Ok(()) => {}
                 Err(Retry::Refused(e)) => return Err(e),
+                Err(Retry::Retiring) => {
+                    return self
+                        .finish(intent, ActionResult::Abandon, "the instance is being retired")
+                        .await
+                }
                 Err(Retry::Again(reason)) => {
                     warn!(step = "join", outcome = "retry", %reason);
                     last_reason = reason;
@@ -428,6 +452,28 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
         end: Instant,
     ) -> Result<Outcome, PortError> {
         let id = intent.instance_id();
+        // CONTINUE first: an answer that the action has ended tells whether the instance is
+        // still coming into service (a redelivery) or leaving (the hook timed out, or it was
+        // terminated mid-join). A leaving instance gets no record, and its node goes.
+        let done = self.finish(intent, ActionResult::Continue, "node is Ready").await?;
+        if done.outcome == "already-ended" && self.is_leaving(intent).await {
+            warn!(
+                step = "dns-add",
+                outcome = "skipped",
+                "the launch action ended and the instance is leaving: no record; its node is retired"
+            );
+            let retire = Intent::Retire {
+                instance_id: id.to_string(),
+                group: intent.group().to_string(),
+                action: None,
+            };
+            self.retire(&retire, m, end).await?;
+            return Ok(Outcome::new(
+                "already-ended",
+                Some(id),
+                "the launch action ended and the instance is leaving: node retired",
+            ));
+        }
         if m.role == Role::Manager {
             if let (Some(name), Some(ip)) = (&m.dns_name, ip) {
                 let record = ManagerRecord {
@@ -447,7 +493,58 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
             }
         }
         metric(&m.cluster, m.role.as_str(), "Joins", 1.0, "Count");
-        self.finish(intent, ActionResult::Continue, "node is Ready").await
+        Ok(done)
+    }
+
+    /// True when the instance is on its way out of its group (or gone): its launch action
+    /// ended without putting it in service. A failed read answers false: the record is
+    /// written and the reconcile repairs it, rather than a live node being removed.
+    async fn is_leaving(&self, intent: &Intent) -> bool {
+        let group = intent.group().to_string();
+        match self.fleet.describe_groups(std::slice::from_ref(&group)).await {
+            Ok(groups) => !groups
+                .iter()
+                .flat_map(|g| &g.instances)
+                .any(|i| i.id == intent.instance_id() && !i.is_leaving()),
+            Err(e) => {
+                warn!(step = "lifecycle-state", outcome = "unknown", error = %e);
+                false
+            }
+        }
+    }
+
+    /// Re-arms a launch action once half its heartbeat timeout has passed since it was last
+    /// armed. False: the action has ended (timed out, or superseded by a termination).
+    async fn keep_launch_alive(&self, intent: &Intent, armed: &mut Instant) -> bool {
+        let Some(action) = intent.action() else { return true };
+        if self.cfg.dry_run || armed.elapsed() < self.cfg.launch_heartbeat_timeout / 2 {
+            return true;
+        }
+        match self.fleet.record_heartbeat(action).await {
+            Ok(()) => {
+                info!(step = "heartbeat", outcome = "ok", "long join: launch action re-armed");
+                *armed = Instant::now();
+                true
+            }
+            Err(PortError::NoActiveAction(_)) => false,
+            Err(e) => {
+                warn!(step = "heartbeat", outcome = "failed", error = %e);
+                true
+            }
+        }
+    }
+
+    fn ended(&self, intent: &Intent) -> Outcome {
+        info!(
+            step = "join",
+            outcome = "already-ended",
+            "the launch action ended meanwhile: nothing joined, nothing written"
+        );
+        Outcome::new(
+            "already-ended",
+            Some(intent.instance_id()),
+            "the launch action ended before the join",
+        )
     }
 
     /// The common case in one command: the cluster has managers, so the instance joins
@@ -528,6 +625,12 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
             }
         };
         let mine = results.iter().find(|r| r.instance_id == id)?;
+        if mine.exit_code == EXIT_RETIRING {
+            return Some(
+                self.finish(intent, ActionResult::Abandon, "the instance is being retired")
+                    .await,
+            );
+        }
         let ready = results
             .iter()
             .find(|r| r.instance_id != id && r.ok() && output_value(&r.stdout, "state") == Some("ready"));
@@ -663,21 +766,25 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
             return Ok(HashMap::new());
         }
         let online = self.remote.online(ids).await?;
-        Ok(self.probe_and_list(&online, None).await?.0)
+        Ok(self.probe_and_list(&online, None, None).await?.0)
     }
 
     /// Probes instances already known to be online and, in the same command, has `list_on`
     /// list the swarm's nodes when it is a live manager.
+    /// `fence`: a leaving instance that first waits for a join in flight and refuses later
+    /// ones (`fence.sh`), so that its probe tells the node the retirement must remove.
     pub(crate) async fn probe_and_list(
         &self,
         online: &[String],
         list_on: Option<&str>,
+        fence: Option<&str>,
     ) -> PortResult<(HashMap<String, Probe>, Option<(String, SwarmView)>)> {
         if online.is_empty() {
             return Ok((HashMap::new(), None));
         }
         let cmds = script_commands(
             &[
+                ("FENCE", fence.unwrap_or("-").to_string()),
                 ("LIST_ON", list_on.unwrap_or("-").to_string()),
                 ("OFFSET", "0".into()),
                 ("LIMIT", NODE_PAGE.to_string()),
@@ -749,7 +856,13 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
             ],
             scripts::INIT,
         );
-        let r = self.run_one(id, cmds, "swarm init").await?;
+        let r = self.run_raw(id, cmds, "swarm init").await?;
+        if r.exit_code == EXIT_RETIRING {
+            return Err(Retry::Retiring);
+        }
+        if !r.ok() {
+            return Err(Retry::Again(format!("swarm init on {id}: {}", r.summary())));
+        }
         info!(step = "init", outcome = "ok");
         metric(&m.cluster, m.role.as_str(), "SwarmInits", 1.0, "Count");
         let node_id = output_value(&r.stdout, "nodeid").map(str::to_string);
@@ -787,6 +900,9 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
             );
             self.run_one(manager, publish, "publish join tokens").await?;
             r = self.run_raw(id, cmds, "swarm join").await?;
+        }
+        if r.exit_code == EXIT_RETIRING {
+            return Err(Retry::Retiring);
         }
         if !r.ok() {
             return Err(Retry::Again(format!("join via {manager} failed: {}", r.summary())));
@@ -828,7 +944,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
 
     async fn retire(&self, intent: &Intent, m: &Member, end: Instant) -> Result<Outcome, PortError> {
         let id = intent.instance_id();
-        let (snap, mut operators) = self.observe_retire(id, m).await?;
+        let (snap, mut operators) = self.observe_retire(id, m, true).await?;
         let steps = plan::plan_retire(&snap);
         info!(step = "plan", steps = ?steps);
         if self.cfg.dry_run {
@@ -929,7 +1045,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
     /// ECS DRAINING: the node stops taking tasks, its tasks move; it stays in the swarm.
     async fn drain_only(&self, intent: &Intent, m: &Member, end: Instant) -> Result<Outcome, PortError> {
         let id = intent.instance_id();
-        let (snap, mut operators) = self.observe_retire(id, m).await?;
+        let (snap, mut operators) = self.observe_retire(id, m, false).await?;
         let (Some(_), Some(node)) = (snap.operator, snap.node) else {
             info!(step = "drain", outcome = "skipped", "no node or no live manager");
             return Ok(Outcome::new("done", Some(id), "nothing to drain"));
@@ -945,7 +1061,9 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
 
     /// The snapshot for the planner, and the live managers that can operate, the chosen
     /// one first (the others take over if it becomes unreachable).
-    async fn observe_retire(&self, id: &str, m: &Member) -> PortResult<(RetireSnapshot, Vec<String>)> {
+    /// `fence`: the instance is leaving; a join in flight on it ends before it is probed, and
+    /// no later join is accepted.
+    async fn observe_retire(&self, id: &str, m: &Member, fence: bool) -> PortResult<(RetireSnapshot, Vec<String>)> {
         let peer_ids = manager_ids(&m.groups, &self.cfg, id);
         let mut ids = vec![id.to_string()];
         ids.extend(peer_ids.iter().cloned());
@@ -968,7 +1086,9 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
         let mut online_ids: Vec<String> = online.iter().cloned().collect();
         online_ids.sort();
         let list_on = peer_ids.iter().find(|p| online.contains(*p)).cloned();
-        let (probes, listed) = self.probe_and_list(&online_ids, list_on.as_deref()).await?;
+        let (probes, listed) = self
+            .probe_and_list(&online_ids, list_on.as_deref(), fence.then_some(id))
+            .await?;
         let mut live: Vec<&String> = peer_ids
             .iter()
             .filter(|p| probes.get(*p).is_some_and(Probe::is_live_manager))
@@ -994,7 +1114,23 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
             }
         }
         let ip = me.as_ref().and_then(|i| i.private_ip);
-        let node = view.node_of(id, ip).cloned();
+        let mut node = view.node_of(id, ip).cloned();
+        // The list ran while the instance waited for a join in flight: a node that join just
+        // made is not in it. Read the list again.
+        let joined_meanwhile = probes.get(id).and_then(|p| p.node_id.clone());
+        if let (None, Some(node_id), Some(op)) = (&node, &joined_meanwhile, &operator) {
+            info!(step = "observe", outcome = "joined-meanwhile", node_id = %node_id, "a join in flight ended before the retirement");
+            match self.node_list(op).await {
+                Ok(v) => {
+                    view = v;
+                    node = view
+                        .node_of(id, ip)
+                        .or_else(|| view.nodes.iter().find(|n| n.id == *node_id))
+                        .cloned();
+                }
+                Err(e) => warn!(step = "observe", outcome = "manager-unusable", manager = %op, error = %e),
+            }
+        }
         let other_ready_managers = view
             .managers()
             .filter(|n| n.status == NodeStatus::Ready && Some(&n.id) != node.as_ref().map(|x| &x.id))
@@ -1512,6 +1648,23 @@ const STEP_DOWN: Duration = Duration::from_secs(15);
 /// Exit code of scripts run through a manager that cannot act as one (`require_manager`).
 const EXIT_NOT_A_MANAGER: i32 = 6;
 
+/// Exit code of a join or init refused on an instance whose retirement has begun
+/// (`refuse_if_retired`).
+const EXIT_RETIRING: i32 = 7;
+
+/// When the intent's lifecycle action began, as an instant: the event's time, or now when the
+/// intent has no action (or no time, or a clock ahead of ours).
+fn action_started(intent: &Intent) -> Instant {
+    let age = intent
+        .action()
+        .and_then(|a| a.started_unix)
+        .map(|t| unix_now().saturating_sub(t))
+        .unwrap_or(0);
+    Instant::now()
+        .checked_sub(Duration::from_secs(age))
+        .unwrap_or_else(Instant::now)
+}
+
 /// The manager a command went to cannot act as one: it was unreachable, or its script
 /// found it is no longer a reachable manager (`require_manager`).
 fn cannot_operate(r: &CommandResult) -> bool {
@@ -1537,11 +1690,14 @@ struct Tail {
     leave: bool,
 }
 
-/// A failed attempt: the next round may fix it, unless AWS refused the caller.
+/// A failed attempt: the next round may fix it, unless AWS refused the caller or the
+/// instance is leaving.
 #[derive(Debug)]
 enum Retry {
     Again(String),
     Refused(PortError),
+    /// The instance refused to join: its retirement has begun (`fence.sh`).
+    Retiring,
 }
 
 impl std::fmt::Display for Retry {
@@ -1549,6 +1705,7 @@ impl std::fmt::Display for Retry {
         match self {
             Retry::Again(reason) => f.write_str(reason),
             Retry::Refused(e) => write!(f, "{e}"),
+            Retry::Retiring => f.write_str("the instance is being retired"),
         }
     }
 }

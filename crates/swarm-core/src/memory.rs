@@ -44,6 +44,11 @@ pub struct State {
     /// Drain attempts that end with tasks still moving (each one uses one up).
     pub slow_drains: u32,
     pub swarm_inits: u32,
+    /// Instances fenced by a retirement (`fence.sh`): they refuse to join or init.
+    pub retired: HashSet<String>,
+    /// Joins that land only when the next probe runs: a join in flight while a retirement
+    /// looks (instance, token parameter, manager addresses).
+    pub joins_in_flight: Vec<(String, String, Vec<String>)>,
     next_node: u32,
     changes: u32,
 }
@@ -163,7 +168,10 @@ impl State {
     }
 
     /// Joins `on` through the first of `addrs` that is a Ready manager (both join scripts).
-    fn sim_join(&mut self, on: &str, param: &str, addrs: &[String]) -> (i32, String, String) {
+    pub fn sim_join(&mut self, on: &str, param: &str, addrs: &[String]) -> (i32, String, String) {
+        if self.retired.contains(on) {
+            return (7, String::new(), "this instance is being retired: not joining".into());
+        }
         if let Some(n) = self.node_of_instance(on) {
             return (0, format!("already=true\nnodeid={}\n", n.id), String::new());
         }
@@ -199,6 +207,23 @@ impl State {
         }
         match name {
             "probe-list" => {
+                // A join in flight lands before its instance's fence (the join lock), so a
+                // manager that lists at the same moment may not show its node yet.
+                let landing: Vec<_> = self
+                    .joins_in_flight
+                    .iter()
+                    .filter(|(i, _, _)| i == on)
+                    .cloned()
+                    .collect();
+                self.joins_in_flight.retain(|(i, _, _)| i != on);
+                if on == var("FENCE") {
+                    for (i, param, addrs) in landing {
+                        self.sim_join(&i, &param, &addrs);
+                    }
+                    self.retired.insert(on.to_string());
+                } else {
+                    self.joins_in_flight.extend(landing);
+                }
                 let (code, mut out, err) = self.exec(on, "probe", env);
                 let live_manager = self.node_of_instance(on).is_some_and(|n| n.role == Role::Manager);
                 if on == var("LIST_ON") && live_manager {
@@ -273,6 +298,9 @@ impl State {
                 None => (0, "swarm=inactive\ncontrol=false\nnodeid=\n".into(), String::new()),
             },
             "init" => {
+                if self.retired.contains(on) {
+                    return (7, String::new(), "this instance is being retired: not joining".into());
+                }
                 let id = match self.node_of_instance(on) {
                     Some(n) => n.id.clone(),
                     None => {
@@ -460,7 +488,16 @@ impl Fleet for World {
         Ok(())
     }
     async fn record_heartbeat(&self, action: &LifecycleAction) -> PortResult<()> {
-        self.state().heartbeats.push(action.instance_id.clone());
+        let mut s = self.state();
+        let waiting = s
+            .groups
+            .iter()
+            .flat_map(|g| g.instances.iter())
+            .any(|i| i.id == action.instance_id && i.lifecycle_state.ends_with(":Wait"));
+        if !waiting {
+            return Err(PortError::NoActiveAction(action.instance_id.clone()));
+        }
+        s.heartbeats.push(action.instance_id.clone());
         Ok(())
     }
 }

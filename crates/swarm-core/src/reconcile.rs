@@ -463,7 +463,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
             .collect();
         managers.sort();
         let (probes, mut swarm) = self
-            .probe_and_list(&managers, managers.first().map(String::as_str))
+            .probe_and_list(&managers, managers.first().map(String::as_str), None)
             .await?;
         let mut live: Vec<String> = probes
             .into_iter()
@@ -604,6 +604,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
                             hook: h,
                             token: String::new(),
                             instance_id: instance_id.clone(),
+                            started_unix: None,
                         })
                     } else {
                         None
@@ -633,6 +634,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
                                 hook: h,
                                 token: String::new(),
                                 instance_id: instance_id.clone(),
+                                started_unix: None,
                             };
                             match self.fleet.complete_action(&a, ActionResult::Continue).await {
                                 Ok(()) | Err(PortError::NoActiveAction(_)) => Ok(()),

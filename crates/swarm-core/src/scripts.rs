@@ -10,7 +10,7 @@ macro_rules! script {
     };
 }
 
-script!(PROBE_LIST, "probe.sh", "list-if-asked.sh", "node-list.sh");
+script!(PROBE_LIST, "fence.sh", "probe.sh", "list-if-asked.sh", "node-list.sh");
 script!(JOIN_READY, "join-ready.sh");
 script!(RETIRE_NODE, "retire-node.sh");
 script!(INIT, "init.sh");

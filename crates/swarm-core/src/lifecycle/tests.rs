@@ -25,6 +25,14 @@ fn lifecycle(world: &World, cfg: Config) -> L {
 }
 
 fn event(kind: &str, group: &str, id: &str) -> Value {
+    event_aged(kind, group, id, 0)
+}
+
+/// An event whose lifecycle action began `age` seconds ago (it waited in Lambda's queue).
+fn event_aged(kind: &str, group: &str, id: &str, age: u64) -> Value {
+    let time = chrono::DateTime::from_timestamp((unix_now() - age) as i64, 0)
+        .expect("time")
+        .to_rfc3339();
     let (dt, tr) = if kind == "launch" {
         (event::LAUNCH_DETAIL_TYPE, event::LAUNCHING)
     } else {
@@ -32,7 +40,7 @@ fn event(kind: &str, group: &str, id: &str) -> Value {
     };
     json!({
         "version": "0", "id": format!("ev-{kind}-{id}"), "detail-type": dt, "source": "aws.autoscaling",
-        "account": "123456789012", "time": "2026-11-21T00:00:00Z", "region": "us-east-1", "resources": [],
+        "account": "123456789012", "time": time, "region": "us-east-1", "resources": [],
         "detail": {
             "LifecycleActionToken": format!("tok-{id}"), "AutoScalingGroupName": group,
             "LifecycleHookName": kind, "EC2InstanceId": id, "LifecycleTransition": tr
@@ -561,4 +569,100 @@ async fn an_ecs_active_after_draining_sets_the_node_active_again() {
     assert!(w.node_of(W1).unwrap().drained);
     l.handle_ecs(&ecs_event("ACTIVE", W1), None).await.unwrap();
     assert!(!w.node_of(W1).unwrap().drained, "ACTIVE undoes DRAINING");
+}
+
+// ---------------------------------------------------------------- found by review (#12)
+
+#[tokio::test(start_paused = true)]
+async fn a_queued_launch_counts_its_budget_from_the_event_time() {
+    let w = cluster();
+    let l = lifecycle(&w, cfg());
+    launch(&l, &w, "mgr", M1, "10.0.1.11").await;
+    w.launch("wrk", W1, "10.0.1.21");
+    w.state().commands.clear();
+    // The event waited behind other invocations longer than the whole join budget.
+    let age = (cfg().agent_wait + cfg().join_budget).as_secs() + 1;
+    let o = l.handle(&event_aged("launch", "wrk", W1, age), None).await.unwrap();
+    assert_eq!(o.result, Some("ABANDON"));
+    assert!(o.detail.contains("budget was spent"), "{}", o.detail);
+    assert!(w.state().commands.is_empty(), "no join was started");
+    assert!(w.node_of(W1).is_none());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_long_join_heartbeats_the_launch_action() {
+    let w = cluster();
+    let mut c = cfg();
+    c.agent_wait = Duration::from_secs(120);
+    c.launch_heartbeat_timeout = Duration::from_secs(40);
+    let l = lifecycle(&w, c);
+    launch(&l, &w, "mgr", M1, "10.0.1.11").await;
+    w.launch("wrk", W1, "10.0.1.21");
+    w.state().online.remove(W1);
+    // The agent comes online 70 s after the launch: longer than the hook's timeout.
+    let world = w.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(70)).await;
+        world.state().online.insert(W1.to_string());
+    });
+    let o = l.handle(&event("launch", "wrk", W1), None).await.unwrap();
+    assert_eq!(o.result, Some("CONTINUE"));
+    let beats = w.state().heartbeats.iter().filter(|i| *i == W1).count();
+    assert!(beats >= 3, "one heartbeat per half timeout: {beats}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_ended_launch_writes_no_record_and_its_node_is_retired() {
+    let w = cluster();
+    let l = lifecycle(&w, cfg());
+    launch(&l, &w, "mgr", M1, "10.0.1.11").await;
+    w.launch("mgr", M2, "10.0.1.12");
+    // The hook gave up on the launch (or the instance was terminated) while the event waited.
+    w.set_lifecycle(M2, "Terminating:Proceed");
+    let o = l.handle(&event("launch", "mgr", M2), None).await.unwrap();
+    assert_eq!(o.outcome, "already-ended");
+    let s = w.state();
+    assert!(
+        !s.records.iter().any(|r| r.set_identifier == M2),
+        "a record for a leaving instance"
+    );
+    assert!(
+        !s.nodes.values().any(|n| n.instance_id == M2),
+        "the leaving instance's node stayed"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_terminate_during_a_join_leaves_no_ghost_node() {
+    for (group, id, ip) in [("wrk", W1, "10.0.1.21"), ("mgr", M2, "10.0.1.12")] {
+        let w = cluster();
+        let l = lifecycle(&w, cfg());
+        launch(&l, &w, "mgr", M1, "10.0.1.11").await;
+        w.launch(group, id, ip);
+        // Its join is in flight (the launch's command is running) when the terminate comes.
+        let param = format!(
+            "/swarm/blue/join-token/{}",
+            if group == "mgr" { "manager" } else { "worker" }
+        );
+        w.state()
+            .joins_in_flight
+            .push((id.to_string(), param, vec!["10.0.1.11".into()]));
+        w.set_lifecycle(id, "Terminating:Wait");
+        let o = l.handle(&event("terminate", group, id), None).await.unwrap();
+        assert!(matches!(o.outcome, "completed" | "held"), "{o:?}");
+        // Whatever was in flight lands now, if the instance still accepts it.
+        let landing = std::mem::take(&mut w.state().joins_in_flight);
+        for (i, param, addrs) in landing {
+            w.state().sim_join(&i, &param, &addrs);
+        }
+        assert!(w.node_of(id).is_none(), "a node of {id} outlived its terminate action");
+        // A redelivered launch cannot bring it back either.
+        w.set_lifecycle(id, "Pending:Wait");
+        let o = l.handle(&event("launch", group, id), None).await.unwrap();
+        assert_eq!(o.result, Some("ABANDON"), "{o:?}");
+        assert!(
+            w.node_of(id).is_none(),
+            "a redelivered launch rejoined a retired instance"
+        );
+    }
 }
