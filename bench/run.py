@@ -100,7 +100,7 @@ class Scenario:
     def measure(self, kind: str, instance: str, since: float) -> None:
         """Attributes the function's invocations for `instance` after `since` (and their API calls)."""
         invs = [i for i in self.lc.control("invocations")
-                if (i.get("response") or {}).get("instance_id") == instance and i["function"] == "lifecycle-hook"
+                if (i.get("response") or {}).get("instance_id") == instance and i["function"] in ("launch-hook", "terminate-hook")
                 and i["started"] >= since]
         calls = self.lc.control("api-calls")
         # A launch waits for the instance's SSM agent (30-90 s on AWS): the polls of that wait

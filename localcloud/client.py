@@ -76,6 +76,7 @@ class Timing:
     agent_wait: int = 90
     drain_timeout: int = 60
     reconcile_grace: int = 5
+    shutdown: float = 2.0  # seconds an instance stays shutting-down (its OS still runs)
 
     @property
     def hold(self) -> int:
@@ -110,7 +111,8 @@ class LocalCloud:
         state_dir = state_dir or Path(tempfile.mkdtemp(prefix="localcloud-"))
         state_dir.mkdir(parents=True, exist_ok=True)
         subprocess.run([sys.executable, "-m", "localcloud", "clean"], cwd=ROOT, capture_output=True)
-        conf = {"agent_delay": timing.agent_delay, "route53_propagation": timing.propagation, **cfg}
+        conf = {"agent_delay": timing.agent_delay, "route53_propagation": timing.propagation,
+                "shutdown_seconds": timing.shutdown, **cfg}
         (state_dir / "config.json").write_text(json.dumps(conf))
         log = open(state_dir / "cloud.log", "w")
         proc = subprocess.Popen(
@@ -176,6 +178,7 @@ class LocalCloud:
             "DNS_TTL_SECONDS": str(t.dns_ttl),
             "HOLD_EXTRA_SECONDS": str(t.hold_extra),
             "AGENT_WAIT_SECONDS": str(t.agent_wait),
+            "LAUNCH_HEARTBEAT_TIMEOUT_SECONDS": str(t.launch_heartbeat),
             "JOIN_BUDGET_SECONDS": str(t.join_budget),
             "DRAIN_TIMEOUT_SECONDS": str(t.drain_timeout),
             "COMMAND_TIMEOUT_SECONDS": "60",
@@ -194,20 +197,27 @@ class LocalCloud:
         return self.control("iam-report")["denials"]
 
     def deploy(self, bin_dir: Path, extra_env: dict[str, str] | None = None, schedule_seconds: float | None = None,
-               **spec: Any) -> None:
-        """Deploys the three functions and their EventBridge rules, as the template does."""
+               concurrency: dict[str, int] | None = None, **spec: Any) -> None:
+        """Deploys the functions and their EventBridge rules, as the template does: launches and
+        terminations go to two functions of the one lifecycle-hook binary, so a termination
+        never waits behind joins; both log to one group. `concurrency`: per function."""
         c = self.cluster
         assert c is not None
         env = {**self.function_env(), **(extra_env or {})}
-        for name in ("lifecycle-hook", "ecs-state-change", "reconcile"):
+        binaries = {"launch-hook": "lifecycle-hook", "terminate-hook": "lifecycle-hook",
+                    "ecs-state-change": "ecs-state-change", "reconcile": "reconcile"}
+        for name, binary in binaries.items():
             # Each function runs with its own role's credentials, as Lambda gives them.
             role_env = {"AWS_ACCESS_KEY_ID": self.role_keys[FUNCTION_ROLES[name]]}
-            self.control("deploy", {"name": name, "binary": str(bin_dir / name), "env": {**env, **role_env},
-                                    "timeout": spec.get("timeout", 300), "concurrency": spec.get("concurrency", 20),
+            self.control("deploy", {"name": name, "binary": str(bin_dir / binary), "env": {**env, **role_env},
+                                    "log_group": binary, "timeout": spec.get("timeout", 300),
+                                    "concurrency": (concurrency or {}).get(name, 20),
                                     "retries": spec.get("retries", 2), "retry_delays": spec.get("retry_delays", [1.0, 2.0])})
-        self.control("rules", {"name": "lifecycle", "function": "lifecycle-hook", "pattern": {
-            "source": ["aws.autoscaling"], "detail-type": [LAUNCH, TERMINATE],
-            "detail": {"AutoScalingGroupName": [c.manager_group, c.worker_group]}}})
+        groups = {"AutoScalingGroupName": [c.manager_group, c.worker_group]}
+        self.control("rules", {"name": "launch", "function": "launch-hook", "pattern": {
+            "source": ["aws.autoscaling"], "detail-type": [LAUNCH], "detail": groups}})
+        self.control("rules", {"name": "terminate", "function": "terminate-hook", "pattern": {
+            "source": ["aws.autoscaling"], "detail-type": [TERMINATE], "detail": groups}})
         self.control("rules", {"name": "ecs", "function": "ecs-state-change", "pattern": {
             "source": ["aws.ecs"], "detail-type": [ECS_CHANGE],
             "detail": {"clusterArn": [f"arn:aws:ecs:{REGION}:123456789012:cluster/{c.name}"]}}})

@@ -31,6 +31,7 @@ from typing import Any
 from moto.autoscaling import models as asm
 from moto.autoscaling import responses as asr
 from moto.autoscaling.exceptions import ValidationError as AsValidationError
+from moto.ec2.models.instances import InstanceState as Ec2InstanceState
 from moto.ecs import models as ecsm
 from moto.core.exceptions import ServiceException
 from moto.core.responses import ActionResult, EmptyResult
@@ -125,6 +126,9 @@ class Cloud:
         self.agent_delay = float(cfg.get("agent_delay", 3.0))
         self.propagation = float(cfg.get("route53_propagation", 1.0))
         self.relaunch_abandoned = bool(cfg.get("relaunch_abandoned", True))
+        # "When you terminate an instance, it enters the shutting-down state and then the
+        # terminated state": its OS (and SSM agent) still runs meanwhile.
+        self.shutdown_seconds = float(cfg.get("shutdown_seconds", 2.0))
         net = cfg.get("network", {})
         self.gateway = net.get("gateway", "10.0.0.1")
         self.hosts = Hosts(state_dir, net.get("bridge", "lcbr0"), int(net.get("prefix", 16)), self.gateway)
@@ -147,6 +151,7 @@ class Cloud:
         self.api_calls: list[dict[str, Any]] = []
         self.iam = Authority(self.region, ACCOUNT)
         self.profiles: dict[str, str] = {}  # group -> instance profile's role (logical id)
+        self.launched_in: dict[str, str] = {}  # instance -> the group that launched it
         self.role_keys: dict[str, str] = {}  # role (logical id) -> its access key
 
     # -- timeline -----------------------------------------------------------
@@ -218,6 +223,7 @@ class Cloud:
     def on_launched(self, group, state) -> None:
         """Called (under LOCK) for every instance an Auto Scaling group launches."""
         iid = state.instance.id
+        self.launched_in[iid] = group.name
         hook = self.hook_for(group.name, "autoscaling:EC2_INSTANCE_LAUNCHING")
         self.record("instance-launched", instance=iid, group=group.name, ip=state.instance.private_ip)
         threading.Thread(target=self._start_host, args=(iid, state.instance.private_ip), daemon=True).start()
@@ -311,8 +317,20 @@ class Cloud:
         iid = state.instance.id
         state.lifecycle_state = "Terminating:Proceed"
         group.instance_states = [s for s in group.instance_states if s is not state]
-        group.autoscaling_backend.ec2_backend.terminate_instances([iid])
-        self.record("instance-terminated", instance=iid, group=group.name)
+        ec2 = group.autoscaling_backend.ec2_backend
+        if self.shutdown_seconds <= 0:
+            self._terminated(ec2, iid, group.name)
+            return
+        state.instance._state = Ec2InstanceState("shutting-down", 32)
+        self.record("instance-shutting-down", instance=iid, group=group.name)
+        timer = threading.Timer(self.shutdown_seconds, self._terminated, args=(ec2, iid, group.name))
+        timer.daemon = True
+        timer.start()
+
+    def _terminated(self, ec2, iid: str, group: str) -> None:
+        with LOCK:
+            ec2.terminate_instances([iid])
+        self.record("instance-terminated", instance=iid, group=group)
         threading.Thread(target=self.hosts.destroy, args=(iid,), daemon=True).start()
 
     def action_for(self, params: dict[str, Any]) -> Action:
@@ -419,9 +437,10 @@ class Cloud:
         host = next((h for h in self.hosts.hosts.values() if h.ip == ip), None)
         if host is None:
             return None
-        with LOCK:
-            group, _ = self._find_state(host.instance_id)
-        role = self.profiles.get(group.name) if group else None
+        # The profile belongs to the instance (its launch template), not to its place in the
+        # group: a terminating or shutting-down instance keeps its credentials.
+        group = self.launched_in.get(host.instance_id)
+        role = self.profiles.get(group) if group else None
         return {"instance_id": host.instance_id, "region": self.region, "ip": ip, "role": role,
                 "access_key": self.role_keys.get(role or "", "")}
 
@@ -436,6 +455,14 @@ class Cloud:
             inv.stderr = "injected failure"
             inv.code, inv.status, inv.details, inv.end = 1, "Failed", "Failed", time.time()
             return
+        delay = self.faults.pop(f"delay_command:{inv.comment}:{inv.instance_id}", 0)
+        if delay:
+            # The command is slow to start here (a busy host): it runs, late.
+            self.record("fault", name=f"delay_command:{inv.comment}", instance=inv.instance_id, seconds=delay)
+            time.sleep(float(delay))
+            if not host.alive:
+                inv.status, inv.details, inv.code, inv.end = "Failed", "Terminated", -1, time.time()
+                return
         if self.take_fault(f"hang_command:{inv.comment}"):
             # The script hangs (a stuck daemon, say): the execution timeout ends it, as on AWS.
             commands = ["exec sleep 2147483"]

@@ -34,7 +34,8 @@ POLICIES = Path(__file__).resolve().parent / "policies"
 ADMIN_KEY = "test"  # the test driver's credentials: an administrator, as a person deploying
 
 # The principals the template defines, and who uses them here.
-FUNCTION_ROLES = {"lifecycle-hook": "LifecycleRole", "ecs-state-change": "EcsRole", "reconcile": "ReconcileRole"}
+FUNCTION_ROLES = {"launch-hook": "LifecycleRole", "terminate-hook": "LifecycleRole", "ecs-state-change": "EcsRole",
+                  "reconcile": "ReconcileRole"}
 INSTANCE_ROLES = {"manager": "ManagerRole", "worker": "WorkerRole"}
 
 

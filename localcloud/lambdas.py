@@ -50,7 +50,8 @@ class Environment:
 
 class Function:
     def __init__(self, bus: "Lambdas", name: str, binary: str, env: dict[str, str], timeout: float, concurrency: int,
-                 memory: int = 256, retries: int = 2, retry_delays: tuple[float, ...] = (1.0, 2.0)):
+                 memory: int = 256, retries: int = 2, retry_delays: tuple[float, ...] = (1.0, 2.0),
+                 log_group: str | None = None):
         self.bus = bus
         self.name = name
         self.binary = binary
@@ -63,7 +64,9 @@ class Function:
         self.envs: list[Environment] = []
         self.backlog: "queue.Queue[Invocation]" = queue.Queue()
         self.lock = threading.Lock()
-        self.log_path = bus.state_dir / "logs" / f"{name}.log"
+        # Functions may share a log group (LoggingConfig.LogGroup), as the two hook functions do.
+        self.log_group = log_group or name
+        self.log_path = bus.state_dir / "logs" / f"{self.log_group}.log"
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
 
     def submit(self, inv: Invocation) -> None:
@@ -91,7 +94,7 @@ class Function:
             "AWS_LAMBDA_FUNCTION_NAME": self.name,
             "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(self.memory),
-            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{self.name}",
+            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{self.log_group}",
             "AWS_LAMBDA_LOG_STREAM_NAME": f"localcloud/{uuid.uuid4().hex}",
             "AWS_LAMBDA_LOG_FORMAT": "JSON",
         })
@@ -268,6 +271,7 @@ class Lambdas:
             int(spec.get("memory", 256)),
             int(spec.get("retries", 2)),
             tuple(spec.get("retry_delays", (1.0, 2.0))),
+            spec.get("log_group"),
         )
 
     def put_rule(self, rule: dict[str, Any]) -> None:

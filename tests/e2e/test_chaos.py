@@ -66,9 +66,9 @@ def test_a_killed_invocation_is_finished_by_the_retry(cloud):
     cloud.scale("worker", 1)
     w = wait_for(lambda: [i["id"] for i in cloud.instances("worker")], 30, "a worker")[0]
     # Kill the function while it waits for the worker's agent.
-    wait_for(lambda: cloud.control("kill-invocations", {"function": "lifecycle-hook"})["killed"], 30, "a running invocation")
+    wait_for(lambda: cloud.control("kill-invocations", {"function": "launch-hook"})["killed"], 30, "a running invocation")
     wait_for(lambda: w in cloud.in_service("worker"), 120, "the worker in service")
-    invs = [i for i in cloud.control("invocations") if i["function"] == "lifecycle-hook"]
+    invs = [i for i in cloud.control("invocations") if i["function"] == "launch-hook"]
     assert any(i["result"] == "crash" for i in invs) and any(i["attempt"] >= 1 and i["result"] == "ok" for i in invs), invs
     assert any(n["instance"] == w for n in ready(cloud))
 

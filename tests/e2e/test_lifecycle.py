@@ -152,7 +152,7 @@ def test_bad_input_is_logged_and_acknowledged(cloud):
                     "EC2InstanceId": "i-0123456789abcdef0; reboot", "LifecycleTransition": "autoscaling:EC2_INSTANCE_TERMINATING"}},
     ]
     for b in bad:
-        cloud.control("invoke", {"function": "lifecycle-hook", "payload": b})
+        cloud.control("invoke", {"function": "launch-hook", "payload": b})
     wait_for(lambda: len(cloud.control("invocations")) == len(bad), 30, "the invocations")
     invs = cloud.control("invocations")
     assert all(i["result"] == "ok" and i["attempt"] == 0 and i["response"]["outcome"] == "invalid" for i in invs), invs
@@ -167,7 +167,7 @@ def test_unmanaged_group_is_ignored(cloud):
                                   LaunchTemplate={"LaunchTemplateName": "demo-node", "Version": "$Latest"})
     asg.put_lifecycle_hook(LifecycleHookName="l", AutoScalingGroupName="other",
                            LifecycleTransition="autoscaling:EC2_INSTANCE_LAUNCHING", HeartbeatTimeout=30, DefaultResult="CONTINUE")
-    cloud.control("rules", {"name": "other", "function": "lifecycle-hook",
+    cloud.control("rules", {"name": "other", "function": "launch-hook",
                             "pattern": {"source": ["aws.autoscaling"], "detail": {"AutoScalingGroupName": ["other"]}}})
     asg.set_desired_capacity(AutoScalingGroupName="other", DesiredCapacity=1)
     wait_for(lambda: cloud.control("invocations"), 30, "the invocation")
@@ -214,3 +214,49 @@ def test_slow_dns_change_does_not_release_a_manager_mid_retire(cloud):
     insync = next(e for e in tl if e["kind"] == "dns-change" and any(c["set"] == victim for c in e["changes"]))["insync_at"]
     assert released["t"] >= insync + cloud.timing.hold, (released, insync)
     assert victim not in [n["instance"] for n in cloud.nodes()]
+
+
+# ---------------------------------------------------------------- found by review (#12)
+
+def test_a_terminate_does_not_wait_behind_joins(cloud):
+    """#12.7: launches and terminations go to two functions, so a termination is handled at
+    once even when every execution the launches may use is busy with a long join."""
+    from conftest import bin_dir
+
+    scale_out(cloud, 1, 1)
+    w1 = cloud.in_service("worker")[0]
+    # Reserved concurrency 1 for each; the next join hangs until its command times out (15 s),
+    # longer than the terminate hook's timeout (the hold, 10 s).
+    cloud.deploy(bin_dir(), extra_env={"COMMAND_TIMEOUT_SECONDS": "15"},
+                 concurrency={"launch-hook": 1, "terminate-hook": 1})
+    cloud.control("faults", {"hang_command:swarm join": 1})
+    cloud.scale("worker", 2)
+    wait_for(lambda: any(e["kind"] == "fault" and e.get("name") == "hang_command:swarm join" for e in cloud.timeline()),
+             60, "a join that hangs")
+    cloud.terminate(w1)
+    ended = wait_for(lambda: [a for a in cloud.actions(w1) if a["transition"].endswith("TERMINATING") and a["ended"]],
+                     60, "the termination to end")
+    assert ended[0]["cause"] == "complete", f"the terminate action of {w1} was not completed by the function: {ended}"
+    settle(cloud, 180)
+    assert not [n for n in cloud.nodes() if n["instance"] == w1], "the terminated worker's node is still there"
+    assert len(cloud.in_service("worker")) == 1
+
+
+@pytest.mark.timing(shutdown=10)
+def test_a_terminate_during_a_join_leaves_no_ghost_node(cloud):
+    """#12.11: the instance is terminated while its join command is in flight; no node of it
+    may outlive its terminate action (the instance runs on for a while shutting down)."""
+    scale_out(cloud, 1, 0)
+    cloud.scale("worker", 1)
+    w = wait_for(lambda: [i["id"] for i in cloud.instances("worker")], 30, "a worker launching")[0]
+    # Its join starts 5 s late on the instance: the terminate comes meanwhile.
+    cloud.control("faults", {f"delay_command:swarm join:{w}": 5})
+    wait_for(lambda: any(e["kind"] == "fault" and e.get("instance") == w for e in cloud.timeline()), 60,
+             "the worker's join in flight")
+    cloud.terminate(w)
+    wait_for(lambda: any(e["kind"] == "instance-terminated" and e.get("instance") == w for e in cloud.timeline()), 60,
+             "the worker terminated")
+    settle(cloud)
+    ghosts = [n for n in cloud.nodes() if n["instance"] == w or n["addr"] == next(
+        e["ip"] for e in cloud.timeline() if e["kind"] == "instance-launched" and e["instance"] == w)]
+    assert not ghosts, f"a node of the terminated {w} outlived its terminate action: {ghosts}"

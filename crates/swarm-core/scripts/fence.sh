@@ -2,6 +2,7 @@
 # to end, then refuses every later one, before it reports its state below.
 # In: FENCE (an instance id, or -).
 if [ "${AWS_SSM_INSTANCE_ID:-}" = "${FENCE:--}" ]; then
-  join_lock 20 || echo "a join still runs here after 20s" >&2
+  open_join_lock
+  flock -w 20 9 || echo "a join still runs here after 20s" >&2
   : > "$(retired_marker)"
 fi
