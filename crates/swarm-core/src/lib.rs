@@ -3,8 +3,10 @@
 
 pub mod config;
 pub mod event;
+#[cfg(any(test, feature = "testkit"))]
 pub mod fuzzing;
 pub mod lifecycle;
+#[cfg(any(test, feature = "testkit"))]
 pub mod memory;
 pub mod model;
 pub mod plan;

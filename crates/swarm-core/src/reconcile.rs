@@ -250,6 +250,7 @@ pub fn plan_reconcile(s: &ClusterSnapshot, ttl: u64) -> Vec<Repair> {
 
 /// A synthetic cluster of `n` instances (3 managers), with 1% of nodes down and gone,
 /// 1% strays and a drifted record: what `make bench` measures.
+#[cfg(any(test, feature = "testkit"))]
 pub fn synthetic(n: usize) -> ClusterSnapshot {
     let ip = |i: usize| format!("10.{}.{}.{}", (i >> 16) & 255, (i >> 8) & 255, i & 255);
     let mut s = ClusterSnapshot {
@@ -288,6 +289,7 @@ pub fn synthetic(n: usize) -> ClusterSnapshot {
     s
 }
 
+#[cfg(any(test, feature = "testkit"))]
 fn synthetic_member(id: &str, role: Role, ip: &str) -> MemberInstance {
     MemberInstance {
         id: id.into(),
@@ -305,6 +307,7 @@ fn synthetic_member(id: &str, role: Role, ip: &str) -> MemberInstance {
     }
 }
 
+#[cfg(any(test, feature = "testkit"))]
 fn synthetic_node(i: usize, id: &str, ip: &str, role: Role, ready: bool) -> SwarmNode {
     SwarmNode {
         id: format!("n{i:024}"),
