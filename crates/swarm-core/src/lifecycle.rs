@@ -18,23 +18,45 @@ use crate::ports::{
     ActionResult, CommandResult, CommandStatus, Dns, Fleet, Parameters, PortError, PortResult, RecordChange, Remote,
 };
 use crate::safe::script_commands;
-use crate::scripts::{self, output_value};
+use crate::scripts::{self, output_value, ScriptExit};
 use crate::telemetry::metric;
 use crate::Config;
 
 /// What an invocation did; also the function's response payload.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Outcome {
-    pub outcome: &'static str,
+    pub outcome: OutcomeKind,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub instance_id: Option<String>,
+    /// How the lifecycle action was (or will be, for a held one) completed.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub result: Option<&'static str>,
+    pub result: Option<ActionResult>,
     pub detail: String,
 }
 
+/// The kinds of outcome, serialized as the response's `outcome` ("already-ended", …).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OutcomeKind {
+    /// The lifecycle action was completed with `result`.
+    Completed,
+    /// A terminating manager is held; the hook's timeout releases it.
+    Held,
+    /// Work without a lifecycle action was done.
+    Done,
+    /// The lifecycle action had ended before this invocation could complete it.
+    AlreadyEnded,
+    /// The instance's node is Ready and labelled already.
+    AlreadyMember,
+    Ignored,
+    Invalid,
+    DryRun,
+    /// AWS refused the function's role: not retried.
+    Denied,
+}
+
 impl Outcome {
-    fn new(outcome: &'static str, instance_id: Option<&str>, detail: impl Into<String>) -> Self {
+    fn new(outcome: OutcomeKind, instance_id: Option<&str>, detail: impl Into<String>) -> Self {
         Outcome {
             outcome,
             instance_id: instance_id.map(str::to_string),
@@ -98,11 +120,11 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
             Ok(x) => x,
             Err(EventError::TestNotification) => {
                 info!(step = "parse", outcome = "ignored", "test notification");
-                return Ok(Outcome::new("ignored", None, "test notification"));
+                return Ok(Outcome::new(OutcomeKind::Ignored, None, "test notification"));
             }
             Err(e) => {
                 error!(step = "parse", outcome = "invalid", error = %e, "event rejected");
-                return Ok(Outcome::new("invalid", None, e.to_string()));
+                return Ok(Outcome::new(OutcomeKind::Invalid, None, e.to_string()));
             }
         };
         let span = info_span!(
@@ -122,14 +144,18 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
             Ok(x) => x,
             Err(e) => {
                 error!(step = "parse", outcome = "invalid", error = %e, "event rejected");
-                return Ok(Outcome::new("invalid", None, e.to_string()));
+                return Ok(Outcome::new(OutcomeKind::Invalid, None, e.to_string()));
             }
         };
         let span = info_span!("ecs", event_id = %meta.id, instance_id = %instance_id, change = ?change);
         async {
             if change == event::EcsChange::Transitional {
                 info!(step = "parse", outcome = "ignored", "transitional status");
-                return Ok(Outcome::new("ignored", Some(&instance_id), "transitional status"));
+                return Ok(Outcome::new(
+                    OutcomeKind::Ignored,
+                    Some(&instance_id),
+                    "transitional status",
+                ));
             }
             let groups = self
                 .retry("describe_instance_group", || {
@@ -143,7 +169,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
                     "instance is in no Auto Scaling group"
                 );
                 return Ok(Outcome::new(
-                    "ignored",
+                    OutcomeKind::Ignored,
                     Some(&instance_id),
                     "instance is in no Auto Scaling group",
                 ));
@@ -202,7 +228,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
         };
         let Some(group) = group else {
             warn!(step = "group", outcome = "ignored", "Auto Scaling group not found");
-            return Ok(Outcome::new("ignored", Some(&id), "group not found"));
+            return Ok(Outcome::new(OutcomeKind::Ignored, Some(&id), "group not found"));
         };
         let member = match membership(&group, &self.cfg) {
             Membership::Unmanaged => {
@@ -213,7 +239,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
                     self.cfg.cluster_tag
                 );
                 return Ok(Outcome::new(
-                    "ignored",
+                    OutcomeKind::Ignored,
                     Some(&id),
                     "group is not part of a swarm cluster",
                 ));
@@ -274,7 +300,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
             "Milliseconds",
         );
         if let Ok(o) = &outcome {
-            metric(&member.cluster, member.role.as_str(), &metric_name(o), 1.0, "Count");
+            metric(&member.cluster, member.role.as_str(), metric_name(o), 1.0, "Count");
         } else {
             metric(&member.cluster, member.role.as_str(), "Failures", 1.0, "Count");
         }
@@ -283,7 +309,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
             // action is left to the hook's DefaultResult; the Failures alarm tells someone.
             Err(e @ PortError::Denied { .. }) => {
                 error!(step = "permission", outcome = "denied", error = %e, "a permission is missing from the function's role");
-                Ok(Outcome::new("denied", Some(&id), e.to_string()))
+                Ok(Outcome::new(OutcomeKind::Denied, Some(&id), e.to_string()))
             }
             other => other,
         }
@@ -340,7 +366,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
                         outcome = "dry-run",
                         "agent offline; would wait for it"
                     );
-                    return Ok(Outcome::new("dry-run", Some(id), "agent offline; would wait"));
+                    return Ok(Outcome::new(OutcomeKind::DryRun, Some(id), "agent offline; would wait"));
                 }
                 if Instant::now() >= agent_end {
                     let reason = format!("SSM agent not Online after {}s", self.cfg.agent_wait.as_secs());
@@ -403,7 +429,11 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
             }
             info!(step = "plan", decision = ?decision);
             if self.cfg.dry_run {
-                return Ok(Outcome::new("dry-run", Some(id), format!("would {decision:?}")));
+                return Ok(Outcome::new(
+                    OutcomeKind::DryRun,
+                    Some(id),
+                    format!("would {decision:?}"),
+                ));
             }
             let ip = snap.instance.as_ref().and_then(|i| i.private_ip);
             let attempt = match decision {
@@ -456,7 +486,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
         // still coming into service (a redelivery) or leaving (the hook timed out, or it was
         // terminated mid-join). A leaving instance gets no record, and its node goes.
         let done = self.finish(intent, ActionResult::Continue, "node is Ready").await?;
-        if done.outcome == "already-ended" && self.is_leaving(intent).await {
+        if done.outcome == OutcomeKind::AlreadyEnded && self.is_leaving(intent).await {
             warn!(
                 step = "dns-add",
                 outcome = "skipped",
@@ -469,7 +499,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
             };
             self.retire(&retire, m, end).await?;
             return Ok(Outcome::new(
-                "already-ended",
+                OutcomeKind::AlreadyEnded,
                 Some(id),
                 "the launch action ended and the instance is leaving: node retired",
             ));
@@ -541,7 +571,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
             "the launch action ended meanwhile: nothing joined, nothing written"
         );
         Outcome::new(
-            "already-ended",
+            OutcomeKind::AlreadyEnded,
             Some(intent.instance_id()),
             "the launch action ended before the join",
         )
@@ -625,7 +655,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
             }
         };
         let mine = results.iter().find(|r| r.instance_id == id)?;
-        if mine.exit_code == EXIT_RETIRING {
+        if mine.exit() == Some(ScriptExit::Retiring) {
             return Some(
                 self.finish(intent, ActionResult::Abandon, "the instance is being retired")
                     .await,
@@ -722,7 +752,11 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
             info!(step = "reactivate", outcome = "ok", "drained node set active again");
         }
         info!(step = "join", outcome = "already-member", via = %op, "node Ready and labelled: nothing to do");
-        Some(Ok(Outcome::new("already-member", Some(id), "node Ready and labelled")))
+        Some(Ok(Outcome::new(
+            OutcomeKind::AlreadyMember,
+            Some(id),
+            "node Ready and labelled",
+        )))
     }
 
     async fn observe_join(&self, id: &str, m: &Member, groups: Option<Vec<Group>>) -> PortResult<JoinSnapshot> {
@@ -857,7 +891,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
             scripts::INIT,
         );
         let r = self.run_raw(id, cmds, "swarm init").await?;
-        if r.exit_code == EXIT_RETIRING {
+        if r.exit() == Some(ScriptExit::Retiring) {
             return Err(Retry::Retiring);
         }
         if !r.ok() {
@@ -888,7 +922,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
             scripts::JOIN,
         );
         let mut r = self.run_raw(id, cmds.clone(), "swarm join").await?;
-        if r.exit_code == 3 {
+        if r.exit() == Some(ScriptExit::TokenMissing) {
             // Token missing or rotated: publish it again from the manager, then retry once.
             info!(step = "publish-tokens", outcome = "needed", via = manager);
             let publish = script_commands(
@@ -901,7 +935,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
             self.run_one(manager, publish, "publish join tokens").await?;
             r = self.run_raw(id, cmds, "swarm join").await?;
         }
-        if r.exit_code == EXIT_RETIRING {
+        if r.exit() == Some(ScriptExit::Retiring) {
             return Err(Retry::Retiring);
         }
         if !r.ok() {
@@ -948,7 +982,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
         let steps = plan::plan_retire(&snap);
         info!(step = "plan", steps = ?steps);
         if self.cfg.dry_run {
-            return Ok(Outcome::new("dry-run", Some(id), format!("would {steps:?}")));
+            return Ok(Outcome::new(OutcomeKind::DryRun, Some(id), format!("would {steps:?}")));
         }
         // Only a terminating instance is held; an ECS deregistration has nothing to hold.
         let holds = m.role == Role::Manager && m.dns_name.is_some() && intent.action().is_some();
@@ -1034,8 +1068,12 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
                     release_in_secs = secs,
                     "termination held by the hook timeout"
                 );
-                let mut o = Outcome::new("held", Some(id), format!("released by the hook timeout in {secs:.1}s"));
-                o.result = Some("CONTINUE");
+                let mut o = Outcome::new(
+                    OutcomeKind::Held,
+                    Some(id),
+                    format!("released by the hook timeout in {secs:.1}s"),
+                );
+                o.result = Some(ActionResult::Continue);
                 return Ok(o);
             }
         }
@@ -1048,15 +1086,19 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
         let (snap, mut operators) = self.observe_retire(id, m, false).await?;
         let (Some(_), Some(node)) = (snap.operator, snap.node) else {
             info!(step = "drain", outcome = "skipped", "no node or no live manager");
-            return Ok(Outcome::new("done", Some(id), "nothing to drain"));
+            return Ok(Outcome::new(OutcomeKind::Done, Some(id), "nothing to drain"));
         };
         if self.cfg.dry_run {
-            return Ok(Outcome::new("dry-run", Some(id), format!("would drain {}", node.id)));
+            return Ok(Outcome::new(
+                OutcomeKind::DryRun,
+                Some(id),
+                format!("would drain {}", node.id),
+            ));
         }
         let mut last = Instant::now();
         self.drain(intent, &mut operators, &node.id, end, &mut last).await;
         metric(&m.cluster, m.role.as_str(), "Drains", 1.0, "Count");
-        Ok(Outcome::new("done", Some(id), "node drained"))
+        Ok(Outcome::new(OutcomeKind::Done, Some(id), "node drained"))
     }
 
     /// The snapshot for the planner, and the live managers that can operate, the chosen
@@ -1524,15 +1566,15 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
     /// longer waiting is not an error: a redelivery, or the hook timed out.
     async fn finish(&self, intent: &Intent, result: ActionResult, reason: &str) -> Result<Outcome, PortError> {
         let id = intent.instance_id();
-        let mut o = Outcome::new("completed", Some(id), reason);
-        o.result = Some(result.as_str());
+        let mut o = Outcome::new(OutcomeKind::Completed, Some(id), reason);
+        o.result = Some(result);
         let Some(action) = intent.action() else {
-            o.outcome = "done";
+            o.outcome = OutcomeKind::Done;
             return Ok(o);
         };
         if self.cfg.dry_run {
             info!(step = "complete", outcome = "dry-run", result = result.as_str(), %reason);
-            o.outcome = "dry-run";
+            o.outcome = OutcomeKind::DryRun;
             return Ok(o);
         }
         match self
@@ -1554,7 +1596,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
                     result = result.as_str(),
                     "lifecycle action already ended"
                 );
-                o.outcome = "already-ended";
+                o.outcome = OutcomeKind::AlreadyEnded;
                 Ok(o)
             }
             Err(e) => {
@@ -1645,13 +1687,6 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
 /// How long a demoted manager may take to step down and leave (a leader: ~8.5 s measured).
 const STEP_DOWN: Duration = Duration::from_secs(15);
 
-/// Exit code of scripts run through a manager that cannot act as one (`require_manager`).
-const EXIT_NOT_A_MANAGER: i32 = 6;
-
-/// Exit code of a join or init refused on an instance whose retirement has begun
-/// (`refuse_if_retired`).
-const EXIT_RETIRING: i32 = 7;
-
 /// When the intent's lifecycle action began, as an instant: the event's time, or now when the
 /// intent has no action (or no time, or a clock ahead of ours).
 fn action_started(intent: &Intent) -> Instant {
@@ -1668,7 +1703,7 @@ fn action_started(intent: &Intent) -> Instant {
 /// The manager a command went to cannot act as one: it was unreachable, or its script
 /// found it is no longer a reachable manager (`require_manager`).
 fn cannot_operate(r: &CommandResult) -> bool {
-    r.status == CommandStatus::Undeliverable || r.exit_code == EXIT_NOT_A_MANAGER
+    r.status == CommandStatus::Undeliverable || r.exit() == Some(ScriptExit::NotAManager)
 }
 
 /// Nodes a page of the node list: SSM keeps 24,000 characters of output, about 150 nodes.
@@ -1724,12 +1759,12 @@ fn clamp(t: Instant, deadline: Option<Instant>) -> Instant {
     }
 }
 
-fn metric_name(o: &Outcome) -> String {
+fn metric_name(o: &Outcome) -> &'static str {
     match (o.outcome, o.result) {
-        (_, Some("ABANDON")) => "AbandonedActions".into(),
-        ("completed", _) => "CompletedActions".into(),
-        ("held", _) => "HeldTerminations".into(),
-        _ => "IgnoredEvents".into(),
+        (_, Some(ActionResult::Abandon)) => "AbandonedActions",
+        (OutcomeKind::Completed, _) => "CompletedActions",
+        (OutcomeKind::Held, _) => "HeldTerminations",
+        _ => "IgnoredEvents",
     }
 }
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 use crate::event::LifecycleAction;
 use crate::model::{Group, GroupInstance, Instance, InstanceState, ManagerRecord, Role};
 use crate::ports::*;
-use crate::scripts;
+use crate::scripts::{self, ScriptExit};
 
 #[derive(Debug, Clone)]
 pub struct SimNode {
@@ -170,13 +170,21 @@ impl State {
     /// Joins `on` through the first of `addrs` that is a Ready manager (both join scripts).
     pub fn sim_join(&mut self, on: &str, param: &str, addrs: &[String]) -> (i32, String, String) {
         if self.retired.contains(on) {
-            return (7, String::new(), "this instance is being retired: not joining".into());
+            return (
+                ScriptExit::Retiring.code(),
+                String::new(),
+                "this instance is being retired: not joining".into(),
+            );
         }
         if let Some(n) = self.node_of_instance(on) {
             return (0, format!("already=true\nnodeid={}\n", n.id), String::new());
         }
         if !self.params.contains_key(param) {
-            return (3, String::new(), "join token parameter missing".into());
+            return (
+                ScriptExit::TokenMissing.code(),
+                String::new(),
+                "join token parameter missing".into(),
+            );
         }
         let via = addrs.iter().find(|a| {
             self.nodes
@@ -200,7 +208,7 @@ impl State {
         let via_manager = matches!(name, "drain" | "demote" | "remove" | "node-ready" | "node-status");
         if via_manager && !self.node_of_instance(on).is_some_and(|n| n.role == Role::Manager) {
             return (
-                6,
+                ScriptExit::NotAManager.code(),
                 String::new(),
                 "this instance is not a reachable swarm manager".into(),
             );
@@ -237,7 +245,11 @@ impl State {
             }
             "retire-node" if on == var("LEAVING_INSTANCE") => match self.node_of_instance(on) {
                 None => (0, "left=already\n".into(), String::new()),
-                Some(n) if n.role == Role::Manager => (5, String::new(), "still a manager".into()),
+                Some(n) if n.role == Role::Manager => (
+                    ScriptExit::StillAManager.code(),
+                    String::new(),
+                    "still a manager".into(),
+                ),
                 Some(n) => {
                     let id = n.id.clone();
                     self.nodes.get_mut(&id).expect("node").ready = false;
@@ -247,7 +259,7 @@ impl State {
             "retire-node" => {
                 if !self.node_of_instance(on).is_some_and(|n| n.role == Role::Manager) {
                     return (
-                        6,
+                        ScriptExit::NotAManager.code(),
                         String::new(),
                         "this instance is not a reachable swarm manager".into(),
                     );
@@ -286,7 +298,11 @@ impl State {
                             String::new(),
                         )
                     }
-                    None => (4, "control=true\n".into(), "no Ready node".into()),
+                    None => (
+                        ScriptExit::NotReady.code(),
+                        "control=true\n".into(),
+                        "no Ready node".into(),
+                    ),
                 }
             }
             "probe" => match self.node_of_instance(on) {
@@ -299,7 +315,11 @@ impl State {
             },
             "init" => {
                 if self.retired.contains(on) {
-                    return (7, String::new(), "this instance is being retired: not joining".into());
+                    return (
+                        ScriptExit::Retiring.code(),
+                        String::new(),
+                        "this instance is being retired: not joining".into(),
+                    );
                 }
                 let id = match self.node_of_instance(on) {
                     Some(n) => n.id.clone(),
@@ -352,7 +372,7 @@ impl State {
                     n.labelled = true;
                     (0, "state=ready\n".into(), String::new())
                 }
-                _ => (4, String::new(), "node not ready".into()),
+                _ => (ScriptExit::NotReady.code(), String::new(), "node not ready".into()),
             },
             "node-list" => {
                 let offset: usize = var("OFFSET").parse().unwrap_or(0);
@@ -410,7 +430,11 @@ impl State {
                 let id = var("NODE_ID");
                 match self.nodes.get(&id) {
                     None => (0, "removed=already\n".into(), String::new()),
-                    Some(n) if n.role == Role::Manager => (5, String::new(), "still a manager".into()),
+                    Some(n) if n.role == Role::Manager => (
+                        ScriptExit::StillAManager.code(),
+                        String::new(),
+                        "still a manager".into(),
+                    ),
                     Some(_) => {
                         self.nodes.remove(&id);
                         (0, "removed=true\n".into(), String::new())

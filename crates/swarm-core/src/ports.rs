@@ -36,7 +36,8 @@ impl PortError {
 
 pub type PortResult<T> = Result<T, PortError>;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "UPPERCASE")]
 pub enum ActionResult {
     Continue,
     Abandon,
@@ -90,6 +91,10 @@ pub struct CommandResult {
 impl CommandResult {
     pub fn ok(&self) -> bool {
         self.status == CommandStatus::Success && self.exit_code == 0
+    }
+    /// The script's own reason for failing, when it gave one.
+    pub fn exit(&self) -> Option<crate::scripts::ScriptExit> {
+        crate::scripts::ScriptExit::of(self.exit_code)
     }
     /// A short reason for logs: status, exit code and the last line of stderr.
     pub fn summary(&self) -> String {

@@ -618,7 +618,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
                         action,
                     };
                     match self.handle_intent(intent, deadline).await {
-                        Ok(o) if o.result != Some("ABANDON") => Ok(()),
+                        Ok(o) if o.result != Some(ActionResult::Abandon) => Ok(()),
                         Ok(o) => Err(o.detail),
                         Err(e) => Err(e.to_string()),
                     }

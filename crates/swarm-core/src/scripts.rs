@@ -23,6 +23,40 @@ script!(DRAIN, "drain.sh");
 script!(DEMOTE, "demote.sh");
 script!(REMOVE, "remove.sh");
 
+/// The exit codes the scripts give a meaning to (beyond 0 and 1), one list for the Rust side,
+/// the scripts' comments and the in-memory world.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(i32)]
+pub enum ScriptExit {
+    /// The join token is missing from Parameter Store or was rejected (`read_join_token`).
+    TokenMissing = 3,
+    /// No Ready node in time (`join-ready.sh`, `node-ready.sh`).
+    NotReady = 4,
+    /// Still a manager: not removed, or not leaving (`retire-node.sh`).
+    StillAManager = 5,
+    /// This instance cannot act as a manager (`require_manager`): use another.
+    NotAManager = 6,
+    /// The instance is being retired: no join or init (`refuse_if_retired`).
+    Retiring = 7,
+}
+
+impl ScriptExit {
+    pub fn of(code: i32) -> Option<Self> {
+        [
+            Self::TokenMissing,
+            Self::NotReady,
+            Self::StillAManager,
+            Self::NotAManager,
+            Self::Retiring,
+        ]
+        .into_iter()
+        .find(|e| *e as i32 == code)
+    }
+    pub fn code(self) -> i32 {
+        self as i32
+    }
+}
+
 /// Reads `key=value` from a script's output.
 pub fn output_value<'a>(stdout: &'a str, key: &str) -> Option<&'a str> {
     stdout
@@ -59,6 +93,32 @@ mod tests {
             // argv is readable by every local user (ps, /proc): the join goes through the API.
             assert!(!s.contains("--token"), "a script puts the token in a command line");
         }
+    }
+
+    #[test]
+    fn every_named_exit_code_is_one_a_script_uses() {
+        let all = [
+            PROBE_LIST,
+            JOIN_READY,
+            RETIRE_NODE,
+            INIT,
+            JOIN,
+            NODE_READY,
+            DRAIN,
+            REMOVE,
+        ]
+        .concat();
+        for e in [
+            ScriptExit::TokenMissing,
+            ScriptExit::NotReady,
+            ScriptExit::StillAManager,
+            ScriptExit::NotAManager,
+            ScriptExit::Retiring,
+        ] {
+            assert!(all.contains(&format!("exit {}", e.code())), "{e:?}");
+            assert_eq!(ScriptExit::of(e.code()), Some(e));
+        }
+        assert_eq!(ScriptExit::of(1), None);
     }
 
     #[test]

@@ -68,9 +68,12 @@ const W1: &str = "i-00000000000000b1";
 
 async fn three_managers_and_a_worker(l: &L, w: &World) {
     for (id, ip) in [(M1, "10.0.1.11"), (M2, "10.0.1.12"), (M3, "10.0.1.13")] {
-        assert_eq!(launch(l, w, "mgr", id, ip).await.result, Some("CONTINUE"));
+        assert_eq!(launch(l, w, "mgr", id, ip).await.result, Some(ActionResult::Continue));
     }
-    assert_eq!(launch(l, w, "wrk", W1, "10.0.1.21").await.result, Some("CONTINUE"));
+    assert_eq!(
+        launch(l, w, "wrk", W1, "10.0.1.21").await.result,
+        Some(ActionResult::Continue)
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -78,7 +81,10 @@ async fn first_manager_inits_and_is_published_in_dns() {
     let w = cluster();
     let l = lifecycle(&w, cfg());
     let o = launch(&l, &w, "mgr", M1, "10.0.1.11").await;
-    assert_eq!((o.outcome, o.result), ("completed", Some("CONTINUE")));
+    assert_eq!(
+        (o.outcome, o.result),
+        (OutcomeKind::Completed, Some(ActionResult::Continue))
+    );
     let s = w.state();
     assert_eq!(s.swarm_inits, 1);
     assert_eq!(s.completed, vec![(M1.to_string(), ActionResult::Continue)]);
@@ -102,7 +108,7 @@ async fn concurrent_first_managers_init_exactly_once() {
     );
     let (a, b, c) = tokio::join!(l.handle(&e1, None), l.handle(&e2, None), l.handle(&e3, None));
     for o in [a, b, c] {
-        assert_eq!(o.unwrap().result, Some("CONTINUE"));
+        assert_eq!(o.unwrap().result, Some(ActionResult::Continue));
     }
     let s = w.state();
     assert_eq!(s.swarm_inits, 1, "exactly one swarm init");
@@ -128,7 +134,7 @@ async fn a_join_into_a_running_swarm_is_one_command() {
     launch(&l, &w, "mgr", M1, "10.0.1.11").await;
     w.state().commands.clear();
     let o = launch(&l, &w, "wrk", W1, "10.0.1.21").await;
-    assert_eq!(o.result, Some("CONTINUE"));
+    assert_eq!(o.result, Some(ActionResult::Continue));
     let s = w.state();
     // The worker joins and the manager confirms it Ready, in the same command.
     assert_eq!(
@@ -161,7 +167,10 @@ async fn a_ghost_node_at_the_joining_address_does_not_take_the_label() {
         },
     );
     w.state().commands.clear();
-    assert_eq!(launch(&l, &w, "wrk", W1, "10.0.1.21").await.result, Some("CONTINUE"));
+    assert_eq!(
+        launch(&l, &w, "wrk", W1, "10.0.1.21").await.result,
+        Some(ActionResult::Continue)
+    );
     assert!(w.node_of(W1).unwrap().labelled, "the instance's own node is labelled");
     assert_eq!(w.state().commands.last(), Some(&(M1.to_string(), "node-ready")));
 }
@@ -174,7 +183,7 @@ async fn a_join_through_a_manager_whose_agent_is_offline_uses_the_others() {
     launch(&l, &w, "mgr", M2, "10.0.1.12").await;
     w.state().online.remove(M1);
     let o = launch(&l, &w, "wrk", W1, "10.0.1.21").await;
-    assert_eq!(o.result, Some("CONTINUE"));
+    assert_eq!(o.result, Some(ActionResult::Continue));
     assert!(w.node_of(W1).unwrap().labelled);
 }
 
@@ -202,7 +211,7 @@ async fn an_operator_unreachable_mid_retire_is_replaced_by_another_manager() {
     w.state().commands.clear();
     w.set_lifecycle(W1, "Terminating:Wait");
     let o = l.handle(&event("terminate", "wrk", W1), None).await.unwrap();
-    assert_eq!(o.result, Some("CONTINUE"));
+    assert_eq!(o.result, Some(ActionResult::Continue));
     assert!(w.node_of(W1).is_none(), "the worker's node was removed");
     let cmds = w.state().commands.clone();
     assert!(cmds.contains(&(M1.to_string(), "retire-node")), "{cmds:?}");
@@ -225,7 +234,7 @@ async fn a_manager_record_written_with_other_values_is_still_removed() {
     }
     w.set_lifecycle(M3, "Terminating:Wait");
     let o = l.handle(&event("terminate", "mgr", M3), None).await.unwrap();
-    assert_eq!(o.outcome, "held", "{o:?}");
+    assert_eq!(o.outcome, OutcomeKind::Held, "{o:?}");
     assert!(!w.state().records.iter().any(|r| r.set_identifier == M3));
     assert_eq!(w.state().records.len(), 2);
 }
@@ -235,7 +244,7 @@ async fn worker_without_managers_is_abandoned_after_its_budget() {
     let w = cluster();
     let l = lifecycle(&w, cfg());
     let o = launch(&l, &w, "wrk", W1, "10.0.1.21").await;
-    assert_eq!(o.result, Some("ABANDON"));
+    assert_eq!(o.result, Some(ActionResult::Abandon));
     assert!(o.detail.contains("no live manager"), "{}", o.detail);
 }
 
@@ -246,7 +255,7 @@ async fn offline_agent_abandons_with_reason() {
     w.launch("mgr", M1, "10.0.1.11");
     w.state().online.clear();
     let o = l.handle(&event("launch", "mgr", M1), None).await.unwrap();
-    assert_eq!(o.result, Some("ABANDON"));
+    assert_eq!(o.result, Some(ActionResult::Abandon));
     assert!(o.detail.contains("SSM agent"));
 }
 
@@ -257,7 +266,7 @@ async fn redelivered_launch_changes_nothing() {
     three_managers_and_a_worker(&l, &w).await;
     let before = w.state().nodes.len();
     let o = l.handle(&event("launch", "wrk", W1), None).await.unwrap();
-    assert_eq!(o.outcome, "already-ended");
+    assert_eq!(o.outcome, OutcomeKind::AlreadyEnded);
     assert_eq!(w.state().nodes.len(), before);
 }
 
@@ -268,7 +277,7 @@ async fn failing_join_is_abandoned() {
     launch(&l, &w, "mgr", M1, "10.0.1.11").await;
     w.state().failing.extend(["join-ready", "join"]);
     let o = launch(&l, &w, "wrk", W1, "10.0.1.21").await;
-    assert_eq!(o.result, Some("ABANDON"));
+    assert_eq!(o.result, Some(ActionResult::Abandon));
     assert!(o.detail.contains("injected failure"), "{}", o.detail);
 }
 
@@ -282,11 +291,11 @@ async fn unmanaged_group_and_bad_input_do_nothing() {
     });
     let l = lifecycle(&w, cfg());
     let o = l.handle(&event("launch", "other", M1), None).await.unwrap();
-    assert_eq!(o.outcome, "ignored");
+    assert_eq!(o.outcome, OutcomeKind::Ignored);
     let o = l.handle(&json!({"garbage": true}), None).await.unwrap();
-    assert_eq!(o.outcome, "invalid");
+    assert_eq!(o.outcome, OutcomeKind::Invalid);
     let o = l.handle(&event("launch", "missing-group", M1), None).await.unwrap();
-    assert_eq!(o.outcome, "ignored");
+    assert_eq!(o.outcome, OutcomeKind::Ignored);
     let s = w.state();
     assert!(s.commands.is_empty() && s.completed.is_empty());
 }
@@ -303,7 +312,7 @@ async fn launch_of_a_vanished_instance_is_abandoned_without_commands() {
     }
     let started = Instant::now();
     let o = l.handle(&event("launch", "mgr", M1), None).await.unwrap();
-    assert_eq!(o.result, Some("ABANDON"));
+    assert_eq!(o.result, Some(ActionResult::Abandon));
     assert!(w.state().commands.is_empty());
     assert!(
         started.elapsed() < Duration::from_secs(1),
@@ -319,7 +328,7 @@ async fn manager_termination_removes_dns_first_and_is_held() {
     w.set_lifecycle(M1, "Terminating:Wait");
     w.state().commands.clear();
     let o = l.handle(&event("terminate", "mgr", M1), None).await.unwrap();
-    assert_eq!(o.outcome, "held", "{o:?}");
+    assert_eq!(o.outcome, OutcomeKind::Held, "{o:?}");
     let s = w.state();
     assert_eq!(s.records.len(), 2);
     assert!(!s.records.iter().any(|r| r.set_identifier == M1));
@@ -351,7 +360,10 @@ async fn manager_termination_after_the_hold_completes_at_once() {
     three_managers_and_a_worker(&l, &w).await;
     w.set_lifecycle(M2, "Terminating:Wait");
     let o = l.handle(&event("terminate", "mgr", M2), None).await.unwrap();
-    assert_eq!((o.outcome, o.result), ("completed", Some("CONTINUE")));
+    assert_eq!(
+        (o.outcome, o.result),
+        (OutcomeKind::Completed, Some(ActionResult::Continue))
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -361,12 +373,15 @@ async fn worker_termination_completes_and_removes_the_node() {
     three_managers_and_a_worker(&l, &w).await;
     w.set_lifecycle(W1, "Terminating:Wait");
     let o = l.handle(&event("terminate", "wrk", W1), None).await.unwrap();
-    assert_eq!((o.outcome, o.result), ("completed", Some("CONTINUE")));
+    assert_eq!(
+        (o.outcome, o.result),
+        (OutcomeKind::Completed, Some(ActionResult::Continue))
+    );
     assert!(w.node_of(W1).is_none());
     assert_eq!(w.state().records.len(), 3);
     // Redelivery: nothing left to do, no error.
     let o = l.handle(&event("terminate", "wrk", W1), None).await.unwrap();
-    assert_eq!(o.outcome, "already-ended");
+    assert_eq!(o.outcome, OutcomeKind::AlreadyEnded);
 }
 
 #[tokio::test(start_paused = true)]
@@ -380,7 +395,10 @@ async fn tasks_slower_than_a_slice_are_drained_apart_then_the_node_retired() {
     w.state().commands.clear();
     w.set_lifecycle(W1, "Terminating:Wait");
     let o = l.handle(&event("terminate", "wrk", W1), None).await.unwrap();
-    assert_eq!((o.outcome, o.result), ("completed", Some("CONTINUE")));
+    assert_eq!(
+        (o.outcome, o.result),
+        (OutcomeKind::Completed, Some(ActionResult::Continue))
+    );
     assert!(w.node_of(W1).is_none());
     let on_managers: Vec<&str> = w
         .state()
@@ -400,7 +418,7 @@ async fn terminate_before_launch_was_handled() {
     w.launch("wrk", W1, "10.0.1.21");
     w.set_lifecycle(W1, "Terminating:Wait");
     let o = l.handle(&event("terminate", "wrk", W1), None).await.unwrap();
-    assert_eq!(o.result, Some("CONTINUE"));
+    assert_eq!(o.result, Some(ActionResult::Continue));
     assert!(w.node_of(W1).is_none());
 }
 
@@ -439,7 +457,7 @@ async fn dry_run_changes_nothing() {
     let l = lifecycle(&w, c);
     w.launch("mgr", M1, "10.0.1.11");
     let o = l.handle(&event("launch", "mgr", M1), None).await.unwrap();
-    assert_eq!(o.outcome, "dry-run");
+    assert_eq!(o.outcome, OutcomeKind::DryRun);
     let s = w.state();
     assert!(s.nodes.is_empty() && s.records.is_empty() && s.completed.is_empty() && s.params.is_empty());
     assert!(s.commands.iter().all(|(_, n)| *n == "probe-list"));
@@ -451,7 +469,10 @@ async fn missing_token_is_republished_then_join_succeeds() {
     let l = lifecycle(&w, cfg());
     launch(&l, &w, "mgr", M1, "10.0.1.11").await;
     w.state().params.retain(|k, _| !k.contains("join-token"));
-    assert_eq!(launch(&l, &w, "wrk", W1, "10.0.1.21").await.result, Some("CONTINUE"));
+    assert_eq!(
+        launch(&l, &w, "wrk", W1, "10.0.1.21").await.result,
+        Some(ActionResult::Continue)
+    );
     assert!(w
         .state()
         .commands
@@ -466,7 +487,10 @@ async fn stale_init_lock_of_a_dead_manager_does_not_block() {
         .params
         .insert("/swarm/blue/init-lock/0".into(), "i-00000000000000ff 1".into());
     let l = lifecycle(&w, cfg());
-    assert_eq!(launch(&l, &w, "mgr", M1, "10.0.1.11").await.result, Some("CONTINUE"));
+    assert_eq!(
+        launch(&l, &w, "mgr", M1, "10.0.1.11").await.result,
+        Some(ActionResult::Continue)
+    );
     assert!(w.state().params.contains_key("/swarm/blue/init-lock/1"));
 }
 
@@ -551,7 +575,7 @@ async fn an_ecs_active_for_a_healthy_node_costs_one_check_on_one_manager() {
     for id in [W1, M2] {
         w.state().commands.clear();
         let o = l.handle_ecs(&ecs_event("ACTIVE", id), None).await.unwrap();
-        assert_eq!(o.outcome, "already-member", "{o:?}");
+        assert_eq!(o.outcome, OutcomeKind::AlreadyMember, "{o:?}");
         let s = w.state();
         assert_eq!(s.commands.len(), 1, "one command: {:?}", s.commands);
         assert_eq!(s.commands[0].1, "node-status");
@@ -583,7 +607,7 @@ async fn a_queued_launch_counts_its_budget_from_the_event_time() {
     // The event waited behind other invocations longer than the whole join budget.
     let age = (cfg().agent_wait + cfg().join_budget).as_secs() + 1;
     let o = l.handle(&event_aged("launch", "wrk", W1, age), None).await.unwrap();
-    assert_eq!(o.result, Some("ABANDON"));
+    assert_eq!(o.result, Some(ActionResult::Abandon));
     assert!(o.detail.contains("budget was spent"), "{}", o.detail);
     assert!(w.state().commands.is_empty(), "no join was started");
     assert!(w.node_of(W1).is_none());
@@ -606,7 +630,7 @@ async fn a_long_join_heartbeats_the_launch_action() {
         world.state().online.insert(W1.to_string());
     });
     let o = l.handle(&event("launch", "wrk", W1), None).await.unwrap();
-    assert_eq!(o.result, Some("CONTINUE"));
+    assert_eq!(o.result, Some(ActionResult::Continue));
     let beats = w.state().heartbeats.iter().filter(|i| *i == W1).count();
     assert!(beats >= 3, "one heartbeat per half timeout: {beats}");
 }
@@ -620,7 +644,7 @@ async fn an_ended_launch_writes_no_record_and_its_node_is_retired() {
     // The hook gave up on the launch (or the instance was terminated) while the event waited.
     w.set_lifecycle(M2, "Terminating:Proceed");
     let o = l.handle(&event("launch", "mgr", M2), None).await.unwrap();
-    assert_eq!(o.outcome, "already-ended");
+    assert_eq!(o.outcome, OutcomeKind::AlreadyEnded);
     let s = w.state();
     assert!(
         !s.records.iter().any(|r| r.set_identifier == M2),
@@ -649,7 +673,7 @@ async fn a_terminate_during_a_join_leaves_no_ghost_node() {
             .push((id.to_string(), param, vec!["10.0.1.11".into()]));
         w.set_lifecycle(id, "Terminating:Wait");
         let o = l.handle(&event("terminate", group, id), None).await.unwrap();
-        assert!(matches!(o.outcome, "completed" | "held"), "{o:?}");
+        assert!(matches!(o.outcome, OutcomeKind::Completed | OutcomeKind::Held), "{o:?}");
         // Whatever was in flight lands now, if the instance still accepts it.
         let landing = std::mem::take(&mut w.state().joins_in_flight);
         for (i, param, addrs) in landing {
@@ -659,10 +683,25 @@ async fn a_terminate_during_a_join_leaves_no_ghost_node() {
         // A redelivered launch cannot bring it back either.
         w.set_lifecycle(id, "Pending:Wait");
         let o = l.handle(&event("launch", group, id), None).await.unwrap();
-        assert_eq!(o.result, Some("ABANDON"), "{o:?}");
+        assert_eq!(o.result, Some(ActionResult::Abandon), "{o:?}");
         assert!(
             w.node_of(id).is_none(),
             "a redelivered launch rejoined a retired instance"
         );
     }
+}
+
+#[test]
+fn the_response_keeps_its_strings() {
+    let mut o = Outcome::new(OutcomeKind::AlreadyEnded, Some(W1), "x");
+    o.result = Some(ActionResult::Abandon);
+    assert_eq!(
+        serde_json::to_value(&o).unwrap(),
+        json!({"outcome": "already-ended", "instance_id": W1, "result": "ABANDON", "detail": "x"})
+    );
+    let o = Outcome::new(OutcomeKind::DryRun, None, "y");
+    assert_eq!(
+        serde_json::to_value(&o).unwrap(),
+        json!({"outcome": "dry-run", "detail": "y"})
+    );
 }
