@@ -5,7 +5,6 @@ pub mod config;
 pub mod event;
 #[cfg(any(test, feature = "testkit"))]
 pub mod fuzzing;
-pub mod lifecycle;
 #[cfg(any(test, feature = "testkit"))]
 pub mod memory;
 pub mod model;
@@ -15,9 +14,10 @@ pub mod reconcile;
 pub mod safe;
 pub mod scripts;
 pub mod telemetry;
+pub mod workflow;
 
 pub use config::Config;
-pub use lifecycle::Lifecycle;
+pub use workflow::Lifecycle;
 
 /// Masks anything shaped like a swarm join token.
 pub fn redact(s: &str) -> String {

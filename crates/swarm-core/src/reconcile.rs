@@ -494,7 +494,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
             members,
             swarm: swarm.map(|(_, v)| v),
             records,
-            now_unix: crate::lifecycle::unix_now(),
+            now_unix: crate::workflow::unix_now(),
             grace_secs: self.cfg.reconcile_grace.as_secs(),
         };
         Ok((snap, operator))

@@ -1,0 +1,574 @@
+//! Join: an instance into the swarm (launch hook, ECS ACTIVE, a reconcile's stray), and the
+//! record of a manager. Owns the launch action's clock; never removes a node itself.
+
+use super::*;
+
+impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
+    pub(super) async fn join(
+        &self,
+        intent: &Intent,
+        m: &Member,
+        started: Instant,
+        end: Instant,
+    ) -> Result<Outcome, PortError> {
+        let id = intent.instance_id();
+        if intent.action().is_some() && Instant::now() >= end {
+            let reason = format!(
+                "the launch budget was spent before the event was handled ({}s after the action began)",
+                started.elapsed().as_secs()
+            );
+            return self.finish(intent, ActionResult::Abandon, &reason).await;
+        }
+        // The hook's heartbeat timeout runs from the action's start: a join that outlasts half
+        // of it re-arms the action (and learns when the action has ended meanwhile).
+        let mut armed = started;
+        let mut backoff = Backoff::new(self.cfg.poll_max);
+        // The agent needs 30-90 s after launch on AWS: wait for it with bounded backoff.
+        let agent_end = clamp(Instant::now() + self.cfg.agent_wait, Some(end));
+        let mut polls: u32 = 0;
+        // The same call tells which of the cluster's managers can take a command.
+        let mut ask = vec![id.to_string()];
+        ask.extend(manager_ids(&m.groups, &self.cfg, id));
+        let online_managers = loop {
+            match self.remote.online(&ask).await {
+                Ok(on) if on.iter().any(|x| x == id) => break on,
+                Ok(_) => {}
+                Err(e @ PortError::Denied { .. }) => return Err(e),
+                Err(e) => warn!(step = "wait-agent", outcome = "retry", error = %e),
+            }
+            if !self.keep_launch_alive(intent, &mut armed).await {
+                return Ok(self.ended(intent));
+            }
+            // An instance that is gone never comes Online: look at once, then now and then.
+            let check = polls % 8 == 0;
+            polls += 1;
+            if self.cfg.dry_run || check || Instant::now() >= agent_end {
+                let inst = self
+                    .fleet
+                    .describe_instances(&[id.to_string()])
+                    .await
+                    .ok()
+                    .and_then(|v| v.into_iter().next());
+                if !inst.as_ref().is_some_and(|i| i.state.is_alive()) {
+                    info!(step = "wait-agent", outcome = "gone", "instance is gone");
+                    return self.finish(intent, ActionResult::Abandon, "instance is gone").await;
+                }
+                if self.cfg.dry_run {
+                    info!(
+                        step = "wait-agent",
+                        outcome = "dry-run",
+                        "agent offline; would wait for it"
+                    );
+                    return Ok(Outcome::new(OutcomeKind::DryRun, Some(id), "agent offline; would wait"));
+                }
+                if Instant::now() >= agent_end {
+                    let reason = format!("SSM agent not Online after {}s", self.cfg.agent_wait.as_secs());
+                    return self.finish(intent, ActionResult::Abandon, &reason).await;
+                }
+            }
+            backoff.wait(agent_end).await;
+        };
+        info!(step = "wait-agent", outcome = "online");
+        // ECS says ACTIVE whenever its agent reconnects or tasks start and stop: for a node that
+        // is Ready and labelled already (and a manager's record in place), one command to one
+        // manager is all the event costs.
+        if intent.action().is_none() {
+            if let Some(done) = self.already_member(intent, m, &online_managers).await {
+                return done;
+            }
+        }
+        // The join budget starts once the agent answers.
+        let end = clamp(Instant::now() + self.cfg.join_budget, Some(end));
+        if let Some(done) = self.join_fast(intent, m, &online_managers, end).await {
+            return done;
+        }
+
+        let mut backoff = Backoff::new(self.cfg.poll_max);
+        let mut last_reason = String::from("no attempt finished");
+        let mut groups = Some(m.groups.clone());
+        loop {
+            if !self.keep_launch_alive(intent, &mut armed).await {
+                return Ok(self.ended(intent));
+            }
+            if Instant::now() >= end {
+                let reason = format!("could not join within budget: {last_reason}");
+                return self.finish(intent, ActionResult::Abandon, &reason).await;
+            }
+            let snap = match self.observe_join(id, m, groups.take()).await {
+                Ok(s) => s,
+                Err(e @ PortError::Denied { .. }) => return Err(e),
+                Err(e) => {
+                    warn!(step = "observe", outcome = "retry", error = %e);
+                    last_reason = e.to_string();
+                    backoff.wait(end).await;
+                    continue;
+                }
+            };
+            let mut decision = plan::decide_join(&snap);
+            let mut snap = snap;
+            if decision == JoinDecision::NeedLocks {
+                let path = self.cfg.lock_path(&m.cluster);
+                match self.params.list(&path).await {
+                    Ok(list) => {
+                        snap.locks = Some(list.iter().filter_map(|(n, v)| LockEntry::parse(&path, n, v)).collect());
+                        decision = plan::decide_join(&snap);
+                    }
+                    Err(e) => {
+                        warn!(step = "read-lock", outcome = "retry", error = %e);
+                        backoff.wait(end).await;
+                        continue;
+                    }
+                }
+            }
+            info!(step = "plan", decision = ?decision);
+            if self.cfg.dry_run {
+                return Ok(Outcome::new(
+                    OutcomeKind::DryRun,
+                    Some(id),
+                    format!("would {decision:?}"),
+                ));
+            }
+            let ip = snap.instance.as_ref().and_then(|i| i.private_ip);
+            let attempt = match decision {
+                JoinDecision::Gone(reason) => return self.finish(intent, ActionResult::Abandon, &reason).await,
+                JoinDecision::NeedLocks => unreachable!("locks were read above"),
+                JoinDecision::Wait(reason) => {
+                    info!(step = "wait-swarm", outcome = "waiting", %reason);
+                    last_reason = reason;
+                    backoff.wait(end).await;
+                    continue;
+                }
+                JoinDecision::AlreadyMember { verify_on } => {
+                    let node_id = snap.self_probe.as_ref().and_then(|p| p.node_id.clone());
+                    self.verify_ready(id, node_id, &verify_on, end).await
+                }
+                JoinDecision::Init { generation, held } => self.init(id, m, ip, generation, held, end).await,
+                JoinDecision::JoinVia { manager, manager_ip } => {
+                    self.join_via(id, m, ip, &manager, manager_ip, end).await
+                }
+            };
+            match attempt {
+                Ok(()) => {}
+                Err(Retry::Refused(e)) => return Err(e),
+                Err(Retry::Retiring) => {
+                    return self
+                        .finish(intent, ActionResult::Abandon, "the instance is being retired")
+                        .await
+                }
+                Err(Retry::Again(reason)) => {
+                    warn!(step = "join", outcome = "retry", %reason);
+                    last_reason = reason;
+                    backoff.wait(end).await;
+                    continue;
+                }
+            }
+            return self.joined(intent, m, ip, end).await;
+        }
+    }
+
+    /// The node is Ready: a manager's address goes into the manager name, then CONTINUE.
+    async fn joined(
+        &self,
+        intent: &Intent,
+        m: &Member,
+        ip: Option<Ipv4Addr>,
+        end: Instant,
+    ) -> Result<Outcome, PortError> {
+        let id = intent.instance_id();
+        // CONTINUE first: an answer that the action has ended tells whether the instance is
+        // still coming into service (a redelivery) or leaving (the hook timed out, or it was
+        // terminated mid-join). A leaving instance gets no record, and its node goes.
+        let done = self.finish(intent, ActionResult::Continue, "node is Ready").await?;
+        if done.outcome == OutcomeKind::AlreadyEnded && self.is_leaving(intent).await {
+            warn!(
+                step = "dns-add",
+                outcome = "skipped",
+                "the launch action ended and the instance is leaving: no record; its node is retired"
+            );
+            let retire = Intent::Retire {
+                instance_id: id.to_string(),
+                group: intent.group().to_string(),
+                action: None,
+            };
+            self.retire(&retire, m, end).await?;
+            return Ok(Outcome::new(
+                OutcomeKind::AlreadyEnded,
+                Some(id),
+                "the launch action ended and the instance is leaving: node retired",
+            ));
+        }
+        if m.role == Role::Manager {
+            if let (Some(name), Some(ip)) = (&m.dns_name, ip) {
+                let record = ManagerRecord {
+                    set_identifier: id.to_string(),
+                    ip,
+                    ttl: self.cfg.dns_ttl.as_secs(),
+                };
+                if let Err(e) = self
+                    .change_and_wait(name, RecordChange::Upsert(record), end, None)
+                    .await
+                {
+                    // The node is in the swarm; the reconcile repairs the record.
+                    error!(step = "dns-add", outcome = "failed", error = %e);
+                } else {
+                    metric(&m.cluster, m.role.as_str(), "DnsChanges", 1.0, "Count");
+                }
+            }
+        }
+        metric(&m.cluster, m.role.as_str(), "Joins", 1.0, "Count");
+        Ok(done)
+    }
+
+    /// True when the instance is on its way out of its group (or gone): its launch action
+    /// ended without putting it in service. A failed read answers false: the record is
+    /// written and the reconcile repairs it, rather than a live node being removed.
+    pub(super) async fn is_leaving(&self, intent: &Intent) -> bool {
+        let group = intent.group().to_string();
+        match self.fleet.describe_groups(std::slice::from_ref(&group)).await {
+            Ok(groups) => !groups
+                .iter()
+                .flat_map(|g| &g.instances)
+                .any(|i| i.id == intent.instance_id() && !i.is_leaving()),
+            Err(e) => {
+                warn!(step = "lifecycle-state", outcome = "unknown", error = %e);
+                false
+            }
+        }
+    }
+
+    /// Re-arms a launch action once half its heartbeat timeout has passed since it was last
+    /// armed. False: the action has ended (timed out, or superseded by a termination).
+    async fn keep_launch_alive(&self, intent: &Intent, armed: &mut Instant) -> bool {
+        let Some(action) = intent.action() else { return true };
+        if self.cfg.dry_run || armed.elapsed() < self.cfg.launch_heartbeat_timeout / 2 {
+            return true;
+        }
+        match self.fleet.record_heartbeat(action).await {
+            Ok(()) => {
+                info!(step = "heartbeat", outcome = "ok", "long join: launch action re-armed");
+                *armed = Instant::now();
+                true
+            }
+            Err(PortError::NoActiveAction(_)) => false,
+            Err(e) => {
+                warn!(step = "heartbeat", outcome = "failed", error = %e);
+                true
+            }
+        }
+    }
+
+    fn ended(&self, intent: &Intent) -> Outcome {
+        info!(
+            step = "join",
+            outcome = "already-ended",
+            "the launch action ended meanwhile: nothing joined, nothing written"
+        );
+        Outcome::new(
+            OutcomeKind::AlreadyEnded,
+            Some(intent.instance_id()),
+            "the launch action ended before the join",
+        )
+    }
+
+    /// The common case in one command: the cluster has managers, so the instance joins
+    /// through whichever accepts it while those managers wait for its node to be Ready
+    /// (scripts/join-ready.sh). None when that did not settle it (no swarm yet, agent
+    /// offline, token missing, …): the observing loop takes over and decides.
+    async fn join_fast(
+        &self,
+        intent: &Intent,
+        m: &Member,
+        online: &[String],
+        end: Instant,
+    ) -> Option<Result<Outcome, PortError>> {
+        let id = intent.instance_id();
+        let peer_ids: Vec<String> = manager_ids(&m.groups, &self.cfg, id)
+            .into_iter()
+            .filter(|p| online.contains(p))
+            .collect();
+        if peer_ids.is_empty() {
+            return None;
+        }
+        let mut ids = vec![id.to_string()];
+        ids.extend(peer_ids.iter().cloned());
+        let instances = self.fleet.describe_instances(&ids).await.ok()?;
+        let alive_ip = |i: &str| {
+            instances
+                .iter()
+                .find(|x| x.id == i && x.state.is_alive())
+                .and_then(|x| x.private_ip)
+        };
+        let ip = alive_ip(id)?;
+        let mut peers: Vec<(&String, Ipv4Addr)> = peer_ids.iter().filter_map(|p| Some((p, alive_ip(p)?))).collect();
+        if peers.is_empty() {
+            return None;
+        }
+        let wait = end
+            .saturating_duration_since(Instant::now())
+            .min(self.cfg.script_wait_max())
+            .min(Duration::from_secs(30))
+            .as_secs()
+            .max(1);
+        let reactivate = self.reactivates(intent, m);
+        let command = |peers: &[(&String, Ipv4Addr)]| {
+            let addrs: Vec<String> = peers.iter().map(|(_, a)| a.to_string()).collect();
+            let cmds = script_commands(
+                &[
+                    ("JOIN_INSTANCE", id.to_string()),
+                    ("JOIN_ADDR", ip.to_string()),
+                    ("MANAGER_ADDRS", addrs.join(" ")),
+                    ("TOKEN_PARAMETER", self.cfg.token_parameter(&m.cluster, m.role)),
+                    ("WAIT_SECONDS", wait.to_string()),
+                    ("REACTIVATE", reactivate.to_string()),
+                ],
+                scripts::JOIN_READY,
+            );
+            let mut targets = vec![id.to_string()];
+            targets.extend(peers.iter().map(|(p, _)| (*p).clone()));
+            (targets, cmds)
+        };
+        let timeout = self.cfg.command_timeout;
+        let (targets, cmds) = command(&peers);
+        let results = match self.remote.run(&targets, cmds, timeout, "swarm join").await {
+            Ok(r) => r,
+            Err(PortError::NotOnline(_)) => {
+                // Some agent is offline (or the instance's own is not up yet): go on with the
+                // managers that answer, if the instance is online; else the agent wait decides.
+                let online = self.remote.online(&targets).await.ok()?;
+                peers.retain(|(p, _)| online.contains(p));
+                if !online.iter().any(|o| o == id) || peers.is_empty() {
+                    return None;
+                }
+                let (targets, cmds) = command(&peers);
+                self.remote.run(&targets, cmds, timeout, "swarm join").await.ok()?
+            }
+            Err(e) => {
+                warn!(step = "join", outcome = "retry", error = %e);
+                return None;
+            }
+        };
+        let mine = results.iter().find(|r| r.instance_id == id)?;
+        if mine.exit() == Some(ScriptExit::Retiring) {
+            return Some(
+                self.finish(intent, ActionResult::Abandon, "the instance is being retired")
+                    .await,
+            );
+        }
+        let ready = results
+            .iter()
+            .find(|r| r.instance_id != id && r.ok() && output_value(&r.stdout, "state") == Some("ready"));
+        match ready {
+            Some(r) if mine.ok() => {
+                info!(
+                    step = "join",
+                    outcome = "ok",
+                    via = output_value(&mine.stdout, "via").unwrap_or("already a member"),
+                    role = %m.role
+                );
+                let own = output_value(&mine.stdout, "nodeid");
+                let labelled = output_value(&r.stdout, "nodeid");
+                if own.is_some() && own != labelled {
+                    // The manager found another Ready node at this address (a ghost of an
+                    // earlier join that has not timed out yet): the instance's own node is
+                    // the one to wait for and label.
+                    warn!(step = "ready", outcome = "other-node", node_id = labelled.unwrap_or(""),
+                          own = own.unwrap_or(""), via = %r.instance_id);
+                    if let Err(e) = self
+                        .verify_ready(id, own.map(str::to_string), &r.instance_id, end)
+                        .await
+                    {
+                        warn!(step = "ready", outcome = "retry", error = %e);
+                        return None;
+                    }
+                } else {
+                    info!(step = "ready", outcome = "ok", node_id = labelled.unwrap_or(""), via = %r.instance_id);
+                }
+                if output_value(&r.stdout, "reactivated") == Some("true") {
+                    info!(step = "reactivate", outcome = "ok", "drained node set active again");
+                }
+                Some(self.joined(intent, m, Some(ip), end).await)
+            }
+            _ => {
+                info!(
+                    step = "join",
+                    outcome = "observe",
+                    result = %mine.summary(),
+                    "one-command join did not settle it"
+                );
+                None
+            }
+        }
+    }
+
+    /// An ECS ACTIVE (or a reconcile) of an instance in service undoes an earlier ECS
+    /// DRAINING; never for a launch, nor for an instance that is leaving.
+    fn reactivates(&self, intent: &Intent, m: &Member) -> bool {
+        let id = intent.instance_id();
+        !self.cfg.dry_run
+            && intent.action().is_none()
+            && m.groups
+                .iter()
+                .flat_map(|g| &g.instances)
+                .any(|i| i.id == id && i.lifecycle_state == "InService")
+    }
+
+    /// The cheap check of an action-less join: Some(outcome) when the instance's node is Ready
+    /// and labelled (and a manager's record is there); None sends the join the whole way.
+    async fn already_member(
+        &self,
+        intent: &Intent,
+        m: &Member,
+        online: &[String],
+    ) -> Option<Result<Outcome, PortError>> {
+        let id = intent.instance_id();
+        let op = manager_ids(&m.groups, &self.cfg, id)
+            .into_iter()
+            .find(|p| online.contains(p))?;
+        let cmds = script_commands(
+            &[
+                ("INSTANCE_ID", id.to_string()),
+                ("REACTIVATE", self.reactivates(intent, m).to_string()),
+            ],
+            scripts::NODE_STATUS,
+        );
+        let r = self.run_one(&op, cmds, "node status").await.ok()?;
+        if output_value(&r.stdout, "state") != Some("ready") {
+            return None;
+        }
+        if let (Role::Manager, Some(name)) = (m.role, &m.dns_name) {
+            let records = self.dns.manager_records(&self.cfg.hosted_zone_id, name).await.ok()?;
+            if !records.iter().any(|x| x.set_identifier == id) {
+                return None;
+            }
+        }
+        if output_value(&r.stdout, "reactivated") == Some("true") {
+            info!(step = "reactivate", outcome = "ok", "drained node set active again");
+        }
+        info!(step = "join", outcome = "already-member", via = %op, "node Ready and labelled: nothing to do");
+        Some(Ok(Outcome::new(
+            OutcomeKind::AlreadyMember,
+            Some(id),
+            "node Ready and labelled",
+        )))
+    }
+
+    async fn init(
+        &self,
+        id: &str,
+        m: &Member,
+        ip: Option<Ipv4Addr>,
+        generation: u32,
+        held: bool,
+        end: Instant,
+    ) -> Result<(), Retry> {
+        let ip = ip.ok_or_else(|| Retry::Again("no private IP".into()))?;
+        if !held {
+            let name = format!("{}/{}", self.cfg.lock_path(&m.cluster), generation);
+            let won = self
+                .params
+                .create(&name, &LockEntry::value(id, unix_now()))
+                .await
+                .map_err(retry)?;
+            if !won {
+                info!(
+                    step = "init-lock",
+                    outcome = "lost",
+                    generation,
+                    "another manager initialises the swarm"
+                );
+                return Err(Retry::Again("init lock taken by another manager".into()));
+            }
+            info!(step = "init-lock", outcome = "acquired", generation);
+        }
+        let cmds = script_commands(
+            &[
+                ("ADVERTISE_ADDR", ip.to_string()),
+                ("TOKEN_PREFIX", self.token_prefix(&m.cluster)),
+                ("TOKEN_KMS_KEY", self.cfg.token_kms_key.clone().unwrap_or_default()),
+            ],
+            scripts::INIT,
+        );
+        let r = self.run_raw(id, cmds, "swarm init").await?;
+        if r.exit() == Some(ScriptExit::Retiring) {
+            return Err(Retry::Retiring);
+        }
+        if !r.ok() {
+            return Err(Retry::Again(format!("swarm init on {id}: {}", r.summary())));
+        }
+        info!(step = "init", outcome = "ok");
+        metric(&m.cluster, m.role.as_str(), "SwarmInits", 1.0, "Count");
+        let node_id = output_value(&r.stdout, "nodeid").map(str::to_string);
+        self.verify_ready(id, node_id, id, end).await
+    }
+
+    async fn join_via(
+        &self,
+        id: &str,
+        m: &Member,
+        ip: Option<Ipv4Addr>,
+        manager: &str,
+        manager_ip: Ipv4Addr,
+        end: Instant,
+    ) -> Result<(), Retry> {
+        let ip = ip.ok_or_else(|| Retry::Again("no private IP".into()))?;
+        let cmds = script_commands(
+            &[
+                ("MANAGER_ADDR", manager_ip.to_string()),
+                ("ADVERTISE_ADDR", ip.to_string()),
+                ("TOKEN_PARAMETER", self.cfg.token_parameter(&m.cluster, m.role)),
+            ],
+            scripts::JOIN,
+        );
+        let mut r = self.run_raw(id, cmds.clone(), "swarm join").await?;
+        if r.exit() == Some(ScriptExit::TokenMissing) {
+            // Token missing or rotated: publish it again from the manager, then retry once.
+            info!(step = "publish-tokens", outcome = "needed", via = manager);
+            let publish = script_commands(
+                &[
+                    ("TOKEN_PREFIX", self.token_prefix(&m.cluster)),
+                    ("TOKEN_KMS_KEY", self.cfg.token_kms_key.clone().unwrap_or_default()),
+                ],
+                scripts::PUBLISH_TOKENS,
+            );
+            self.run_one(manager, publish, "publish join tokens").await?;
+            r = self.run_raw(id, cmds, "swarm join").await?;
+        }
+        if r.exit() == Some(ScriptExit::Retiring) {
+            return Err(Retry::Retiring);
+        }
+        if !r.ok() {
+            return Err(Retry::Again(format!("join via {manager} failed: {}", r.summary())));
+        }
+        info!(step = "join", outcome = "ok", via = manager, role = %m.role);
+        let node_id = output_value(&r.stdout, "nodeid").map(str::to_string);
+        self.verify_ready(id, node_id, manager, end).await
+    }
+
+    fn token_prefix(&self, cluster: &str) -> String {
+        format!("{}/{}/join-token", self.cfg.parameter_prefix, cluster)
+    }
+
+    /// Waits on a manager until the node is Ready, and labels it with its instance id.
+    async fn verify_ready(&self, id: &str, node_id: Option<String>, on: &str, end: Instant) -> Result<(), Retry> {
+        let node_id = node_id
+            .filter(|n| crate::safe::is_node_id(n))
+            .ok_or_else(|| Retry::Again("node id unknown".into()))?;
+        let wait = end
+            .saturating_duration_since(Instant::now())
+            .min(Duration::from_secs(60))
+            .min(self.cfg.script_wait_max())
+            .as_secs()
+            .max(1);
+        let cmds = script_commands(
+            &[
+                ("NODE_ID", node_id.clone()),
+                ("INSTANCE_ID", id.to_string()),
+                ("WAIT_SECONDS", wait.to_string()),
+            ],
+            scripts::NODE_READY,
+        );
+        self.run_one(on, cmds, "wait for node Ready").await?;
+        info!(step = "ready", outcome = "ok", node_id = %node_id, via = on);
+        Ok(())
+    }
+}

@@ -1,0 +1,498 @@
+//! The workflows: an event becomes an intent, and each verb has its room (join.rs,
+//! retire.rs; the reconcile in reconcile.rs), sharing observation (observe.rs), the held
+//! action's clock (held.rs), the manager record (dns.rs) and, here, completion and commands.
+//! Every step is idempotent, so a redelivered event or a killed invocation is finished by the
+//! next delivery.
+
+mod dns;
+mod held;
+mod join;
+mod observe;
+mod retire;
+
+use std::collections::{HashMap, HashSet};
+use std::net::Ipv4Addr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+use serde_json::Value;
+use tokio::time::Instant;
+use tracing::{error, info, info_span, warn, Instrument};
+
+use crate::event::{self, EventError, Intent};
+use crate::model::{membership, Group, Instance, ManagerRecord, Membership, NodeStatus, Probe, Role, SwarmView};
+use crate::plan::{self, JoinDecision, JoinSnapshot, LockEntry, Peer, RetireSnapshot, RetireStep};
+use crate::ports::{
+    ActionResult, CommandResult, CommandStatus, Dns, Fleet, Parameters, PortError, PortResult, RecordChange, Remote,
+};
+use crate::safe::script_commands;
+use crate::scripts::{self, output_value, ScriptExit};
+use crate::telemetry::metric;
+use crate::Config;
+
+/// What an invocation did; also the function's response payload.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Outcome {
+    pub outcome: OutcomeKind,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instance_id: Option<String>,
+    /// How the lifecycle action was (or will be, for a held one) completed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result: Option<ActionResult>,
+    pub detail: String,
+}
+
+/// The kinds of outcome, serialized as the response's `outcome` ("already-ended", …).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OutcomeKind {
+    /// The lifecycle action was completed with `result`.
+    Completed,
+    /// A terminating manager is held; the hook's timeout releases it.
+    Held,
+    /// Work without a lifecycle action was done.
+    Done,
+    /// The lifecycle action had ended before this invocation could complete it.
+    AlreadyEnded,
+    /// The instance's node is Ready and labelled already.
+    AlreadyMember,
+    Ignored,
+    Invalid,
+    DryRun,
+    /// AWS refused the function's role: not retried.
+    Denied,
+}
+
+impl Outcome {
+    fn new(outcome: OutcomeKind, instance_id: Option<&str>, detail: impl Into<String>) -> Self {
+        Outcome {
+            outcome,
+            instance_id: instance_id.map(str::to_string),
+            result: None,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// The ports plus configuration: everything a workflow needs.
+pub struct Lifecycle<F, R, D, P> {
+    pub fleet: F,
+    pub remote: R,
+    pub dns: D,
+    pub params: P,
+    pub cfg: Config,
+}
+
+struct Member {
+    cluster: String,
+    role: Role,
+    dns_name: Option<String>,
+    /// The cluster's groups as read at the start of the invocation.
+    groups: Vec<Group>,
+}
+
+pub(crate) fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Exponential backoff with full jitter, capped.
+struct Backoff {
+    next: Duration,
+    max: Duration,
+}
+
+impl Backoff {
+    fn new(max: Duration) -> Self {
+        Backoff {
+            next: Duration::from_millis(250).min(max),
+            max,
+        }
+    }
+    async fn wait(&mut self, deadline: Instant) {
+        let jittered = self.next.mul_f64(0.5 + rand::random::<f64>() * 0.5);
+        let left = deadline.saturating_duration_since(Instant::now());
+        tokio::time::sleep(jittered.min(left)).await;
+        self.next = (self.next * 2).min(self.max);
+    }
+}
+
+impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
+    /// Handles one lifecycle event. Bad input is logged and answered with success (an
+    /// error would make Lambda retry an event that can never succeed). Err is returned
+    /// only for failures a later delivery can fix.
+    pub async fn handle(&self, raw: &Value, deadline: Option<Instant>) -> Result<Outcome, PortError> {
+        let (meta, intent) = match event::lifecycle_intent(raw) {
+            Ok(x) => x,
+            Err(EventError::TestNotification) => {
+                info!(step = "parse", outcome = "ignored", "test notification");
+                return Ok(Outcome::new(OutcomeKind::Ignored, None, "test notification"));
+            }
+            Err(e) => {
+                error!(step = "parse", outcome = "invalid", error = %e, "event rejected");
+                return Ok(Outcome::new(OutcomeKind::Invalid, None, e.to_string()));
+            }
+        };
+        let span = info_span!(
+            "lifecycle",
+            event_id = %meta.id,
+            instance_id = %intent.instance_id(),
+            group = %intent.group(),
+            intent = intent.kind(),
+        );
+        self.handle_intent(intent, deadline).instrument(span).await
+    }
+
+    /// Handles an ECS "Container Instance State Change": the instance's group (and so its
+    /// cluster and role) is looked up; instances outside any cluster get one log line.
+    pub async fn handle_ecs(&self, raw: &Value, deadline: Option<Instant>) -> Result<Outcome, PortError> {
+        let (meta, instance_id, change) = match event::ecs_change(raw) {
+            Ok(x) => x,
+            Err(e) => {
+                error!(step = "parse", outcome = "invalid", error = %e, "event rejected");
+                return Ok(Outcome::new(OutcomeKind::Invalid, None, e.to_string()));
+            }
+        };
+        let span = info_span!("ecs", event_id = %meta.id, instance_id = %instance_id, change = ?change);
+        async {
+            if change == event::EcsChange::Transitional {
+                info!(step = "parse", outcome = "ignored", "transitional status");
+                return Ok(Outcome::new(
+                    OutcomeKind::Ignored,
+                    Some(&instance_id),
+                    "transitional status",
+                ));
+            }
+            let groups = self
+                .retry("describe_instance_group", || {
+                    self.fleet.instance_groups(std::slice::from_ref(&instance_id))
+                })
+                .await?;
+            let Some((group, member)) = groups.into_iter().next() else {
+                info!(
+                    step = "group",
+                    outcome = "ignored",
+                    "instance is in no Auto Scaling group"
+                );
+                return Ok(Outcome::new(
+                    OutcomeKind::Ignored,
+                    Some(&instance_id),
+                    "instance is in no Auto Scaling group",
+                ));
+            };
+            let intent = match change {
+                event::EcsChange::Active => Intent::Join {
+                    instance_id,
+                    group,
+                    action: None,
+                },
+                event::EcsChange::Draining => Intent::Drain { instance_id, group },
+                // Deregistered from ECS but still in service: an agent re-registering (an
+                // ACTIVE follows and reactivates it) or taken off ECS by hand. Its tasks move,
+                // the node stays; it leaves the swarm when its instance goes (terminate hook,
+                // or the reconcile).
+                event::EcsChange::Deregistered if member.lifecycle_state == "InService" => {
+                    info!(
+                        step = "deregistered",
+                        outcome = "drain-only",
+                        "instance still in service: drained, kept"
+                    );
+                    Intent::Drain { instance_id, group }
+                }
+                event::EcsChange::Deregistered | event::EcsChange::Transitional => Intent::Retire {
+                    instance_id,
+                    group,
+                    action: None,
+                },
+            };
+            self.handle_intent(intent, deadline).await
+        }
+        .instrument(span)
+        .await
+    }
+
+    pub async fn handle_intent(&self, intent: Intent, deadline: Option<Instant>) -> Result<Outcome, PortError> {
+        let started = Instant::now();
+        let group_name = intent.group().to_string();
+        let id = intent.instance_id().to_string();
+        // One call finds the event's group and its cluster's other groups.
+        let tagged = self
+            .retry("describe_groups", || {
+                self.fleet.groups_with_tag_key(&self.cfg.cluster_tag)
+            })
+            .await?;
+        let group = match tagged.iter().find(|g| g.name == group_name) {
+            Some(g) => Some(g.clone()),
+            // Untagged or gone: ask for it by name to tell which.
+            None => self
+                .retry("describe_group", || {
+                    self.fleet.describe_groups(std::slice::from_ref(&group_name))
+                })
+                .await?
+                .into_iter()
+                .next(),
+        };
+        let Some(group) = group else {
+            warn!(step = "group", outcome = "ignored", "Auto Scaling group not found");
+            return Ok(Outcome::new(OutcomeKind::Ignored, Some(&id), "group not found"));
+        };
+        let member = match membership(&group, &self.cfg) {
+            Membership::Unmanaged => {
+                info!(
+                    step = "group",
+                    outcome = "ignored",
+                    "group has no {} tag",
+                    self.cfg.cluster_tag
+                );
+                return Ok(Outcome::new(
+                    OutcomeKind::Ignored,
+                    Some(&id),
+                    "group is not part of a swarm cluster",
+                ));
+            }
+            Membership::Misconfigured(reason) => {
+                error!(step = "group", outcome = "misconfigured", %reason);
+                let result = if matches!(intent, Intent::Join { .. }) {
+                    ActionResult::Abandon
+                } else {
+                    ActionResult::Continue
+                };
+                return self.finish(&intent, result, &reason).await;
+            }
+            Membership::Member {
+                cluster,
+                role,
+                dns_name,
+            } => Member {
+                groups: tagged
+                    .into_iter()
+                    .filter(|g| g.tag(&self.cfg.cluster_tag) == Some(cluster.as_str()))
+                    .collect(),
+                cluster,
+                role,
+                dns_name,
+            },
+        };
+        tracing::Span::current().record("cluster", member.cluster.as_str());
+        info!(step = "start", cluster = %member.cluster, role = %member.role, "handling");
+        let outcome = match &intent {
+            Intent::Join { .. } => {
+                // The budget counts from the action's start: the event may have waited in
+                // Lambda's queue, and the hook's clock has run all along.
+                let started = action_started(&intent);
+                let budget_end = clamp(started + self.cfg.agent_wait + self.cfg.join_budget, deadline);
+                self.join(&intent, &member, started, budget_end).await
+            }
+            Intent::Retire { .. } => {
+                let budget_end = clamp(
+                    Instant::now() + self.cfg.drain_timeout + Duration::from_secs(120),
+                    deadline,
+                );
+                self.retire(&intent, &member, budget_end).await
+            }
+            Intent::Drain { .. } => {
+                let budget_end = clamp(
+                    Instant::now() + self.cfg.drain_timeout + Duration::from_secs(30),
+                    deadline,
+                );
+                self.drain_only(&intent, &member, budget_end).await
+            }
+        };
+        metric(
+            &member.cluster,
+            member.role.as_str(),
+            "StepDuration",
+            started.elapsed().as_secs_f64() * 1000.0,
+            "Milliseconds",
+        );
+        if let Ok(o) = &outcome {
+            metric(&member.cluster, member.role.as_str(), metric_name(o), 1.0, "Count");
+        } else {
+            metric(&member.cluster, member.role.as_str(), "Failures", 1.0, "Count");
+        }
+        match outcome {
+            // No retry can succeed (Lambda's own two included): say so once and stop. The
+            // action is left to the hook's DefaultResult; the Failures alarm tells someone.
+            Err(e @ PortError::Denied { .. }) => {
+                error!(step = "permission", outcome = "denied", error = %e, "a permission is missing from the function's role");
+                Ok(Outcome::new(OutcomeKind::Denied, Some(&id), e.to_string()))
+            }
+            other => other,
+        }
+    }
+
+    /// Completes the lifecycle action (if the intent has one). An action that is no
+    /// longer waiting is not an error: a redelivery, or the hook timed out.
+    async fn finish(&self, intent: &Intent, result: ActionResult, reason: &str) -> Result<Outcome, PortError> {
+        let id = intent.instance_id();
+        let mut o = Outcome::new(OutcomeKind::Completed, Some(id), reason);
+        o.result = Some(result);
+        let Some(action) = intent.action() else {
+            o.outcome = OutcomeKind::Done;
+            return Ok(o);
+        };
+        if self.cfg.dry_run {
+            info!(step = "complete", outcome = "dry-run", result = result.as_str(), %reason);
+            o.outcome = OutcomeKind::DryRun;
+            return Ok(o);
+        }
+        match self
+            .retry("complete_action", || self.fleet.complete_action(action, result))
+            .await
+        {
+            Ok(()) => {
+                if result == ActionResult::Abandon {
+                    warn!(step = "complete", outcome = "abandoned", result = result.as_str(), %reason);
+                } else {
+                    info!(step = "complete", outcome = "completed", result = result.as_str(), %reason);
+                }
+                Ok(o)
+            }
+            Err(PortError::NoActiveAction(_)) => {
+                info!(
+                    step = "complete",
+                    outcome = "no-action",
+                    result = result.as_str(),
+                    "lifecycle action already ended"
+                );
+                o.outcome = OutcomeKind::AlreadyEnded;
+                Ok(o)
+            }
+            Err(e) => {
+                error!(step = "complete", outcome = "failed", error = %e);
+                Err(e)
+            }
+        }
+    }
+
+    /// Runs a script and maps failure to its summary (for callers that only report).
+    pub(crate) async fn run_checked(&self, on: &str, cmds: Vec<String>, what: &str) -> Result<(), String> {
+        self.run_one(on, cmds, what)
+            .await
+            .map(|_| ())
+            .map_err(|r| r.to_string())
+    }
+
+    async fn run_raw(&self, on: &str, cmds: Vec<String>, what: &str) -> Result<CommandResult, Retry> {
+        let results = self
+            .remote
+            .run(&[on.to_string()], cmds, self.cfg.command_timeout, what)
+            .await
+            .map_err(retry)?;
+        results
+            .into_iter()
+            .find(|r| r.instance_id == on)
+            .ok_or_else(|| Retry::Again(format!("{what} on {on}: no result")))
+    }
+
+    async fn run_one(&self, on: &str, cmds: Vec<String>, what: &str) -> Result<CommandResult, Retry> {
+        let r = self.run_raw(on, cmds, what).await?;
+        if r.ok() {
+            Ok(r)
+        } else {
+            Err(Retry::Again(format!("{what} on {on}: {}", r.summary())))
+        }
+    }
+
+    /// Retries a port call a few times with backoff; AWS errors that persist are returned.
+    async fn retry<T, Fut>(&self, what: &str, mut f: impl FnMut() -> Fut) -> PortResult<T>
+    where
+        Fut: std::future::Future<Output = PortResult<T>>,
+    {
+        let mut backoff = Backoff::new(self.cfg.poll_max.min(Duration::from_secs(2)));
+        let mut attempt = 0;
+        loop {
+            match f().await {
+                Err(PortError::Aws { operation, message }) if attempt < 3 => {
+                    attempt += 1;
+                    warn!(step = what, outcome = "retry", attempt, %operation, %message);
+                    backoff.wait(Instant::now() + Duration::from_secs(10)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+}
+
+/// When the intent's lifecycle action began, as an instant: the event's time, or now when the
+/// intent has no action (or no time, or a clock ahead of ours).
+fn action_started(intent: &Intent) -> Instant {
+    let age = intent
+        .action()
+        .and_then(|a| a.started_unix)
+        .map(|t| unix_now().saturating_sub(t))
+        .unwrap_or(0);
+    Instant::now()
+        .checked_sub(Duration::from_secs(age))
+        .unwrap_or_else(Instant::now)
+}
+
+/// A failed attempt: the next round may fix it, unless AWS refused the caller or the
+/// instance is leaving.
+#[derive(Debug)]
+enum Retry {
+    Again(String),
+    Refused(PortError),
+    /// The instance refused to join: its retirement has begun (`fence.sh`).
+    Retiring,
+}
+
+impl std::fmt::Display for Retry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Retry::Again(reason) => f.write_str(reason),
+            Retry::Refused(e) => write!(f, "{e}"),
+            Retry::Retiring => f.write_str("the instance is being retired"),
+        }
+    }
+}
+
+fn retry(e: PortError) -> Retry {
+    match e {
+        e @ PortError::Denied { .. } => Retry::Refused(e),
+        e => Retry::Again(e.to_string()),
+    }
+}
+
+fn clamp(t: Instant, deadline: Option<Instant>) -> Instant {
+    match deadline {
+        Some(d) => t.min(d),
+        None => t,
+    }
+}
+
+fn metric_name(o: &Outcome) -> &'static str {
+    match (o.outcome, o.result) {
+        (_, Some(ActionResult::Abandon)) => "AbandonedActions",
+        (OutcomeKind::Completed, _) => "CompletedActions",
+        (OutcomeKind::Held, _) => "HeldTerminations",
+        _ => "IgnoredEvents",
+    }
+}
+
+/// The cluster's manager instances that are not leaving, other than `except`.
+pub fn manager_ids(groups: &[Group], cfg: &Config, except: &str) -> Vec<String> {
+    let mut ids: Vec<String> = groups
+        .iter()
+        .filter(|g| {
+            matches!(
+                membership(g, cfg),
+                Membership::Member {
+                    role: Role::Manager,
+                    ..
+                }
+            )
+        })
+        .flat_map(|g| g.instances.iter())
+        .filter(|i| !i.is_leaving() && i.id != except)
+        .map(|i| i.id.clone())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    ids
+}
+
+#[cfg(test)]
+mod tests;

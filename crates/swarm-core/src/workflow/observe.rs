@@ -1,0 +1,253 @@
+//! Observation: what the instances, agents, daemons and the node list say, in as few commands
+//! as possible, turned into the planners' snapshots. Reads only: changes nothing.
+
+use super::*;
+
+impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
+    pub(super) async fn observe_join(
+        &self,
+        id: &str,
+        m: &Member,
+        groups: Option<Vec<Group>>,
+    ) -> PortResult<JoinSnapshot> {
+        let groups = match groups {
+            Some(g) => g,
+            None => self.fleet.groups_tagged(&self.cfg.cluster_tag, &m.cluster).await?,
+        };
+        let peer_ids = manager_ids(&groups, &self.cfg, id);
+        let mut ids = vec![id.to_string()];
+        ids.extend(peer_ids.iter().cloned());
+        let instances = self.fleet.describe_instances(&ids).await?;
+        let by_id: HashMap<&str, &Instance> = instances.iter().map(|i| (i.id.as_str(), i)).collect();
+        let alive: Vec<String> = ids
+            .iter()
+            .filter(|i| by_id.get(i.as_str()).is_some_and(|x| x.state.is_alive()))
+            .cloned()
+            .collect();
+        let probes = self.probe(&alive).await?;
+        Ok(JoinSnapshot {
+            role: m.role,
+            instance: by_id.get(id).map(|i| (*i).clone()),
+            self_probe: probes.get(id).cloned(),
+            peers: peer_ids
+                .iter()
+                .filter(|p| by_id.get(p.as_str()).is_some_and(|x| x.state.is_alive()))
+                .map(|p| Peer {
+                    id: p.clone(),
+                    ip: by_id.get(p.as_str()).and_then(|i| i.private_ip),
+                    probe: probes.get(p).cloned(),
+                })
+                .collect(),
+            locks: None,
+            now_unix: unix_now(),
+            lock_lease_secs: self.cfg.init_lock_lease.as_secs(),
+        })
+    }
+
+    /// Probes the online subset of `ids` in one command.
+    async fn probe(&self, ids: &[String]) -> PortResult<HashMap<String, Probe>> {
+        if ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let online = self.remote.online(ids).await?;
+        Ok(self.probe_and_list(&online, None, None).await?.0)
+    }
+
+    /// Probes instances already known to be online and, in the same command, has `list_on`
+    /// list the swarm's nodes when it is a live manager.
+    /// `fence`: a leaving instance that first waits for a join in flight and refuses later
+    /// ones (`fence.sh`), so that its probe tells the node the retirement must remove.
+    pub(crate) async fn probe_and_list(
+        &self,
+        online: &[String],
+        list_on: Option<&str>,
+        fence: Option<&str>,
+    ) -> PortResult<(HashMap<String, Probe>, Option<(String, SwarmView)>)> {
+        if online.is_empty() {
+            return Ok((HashMap::new(), None));
+        }
+        let cmds = script_commands(
+            &[
+                ("FENCE", fence.unwrap_or("-").to_string()),
+                ("LIST_ON", list_on.unwrap_or("-").to_string()),
+                ("OFFSET", "0".into()),
+                ("LIMIT", NODE_PAGE.to_string()),
+            ],
+            scripts::PROBE_LIST,
+        );
+        let results = self
+            .remote
+            .run(
+                online,
+                cmds,
+                self.cfg.command_timeout.min(Duration::from_secs(30)),
+                "swarm probe",
+            )
+            .await?;
+        let mut listed = None;
+        let mut probes = HashMap::new();
+        for r in results.into_iter().filter(|r| r.ok()) {
+            let Some(p) = Probe::parse(&r.stdout) else { continue };
+            if Some(r.instance_id.as_str()) == list_on && p.is_live_manager() {
+                if let Some(total) = output_value(&r.stdout, "total").and_then(|t| t.parse::<usize>().ok()) {
+                    let first = SwarmView::parse(&r.stdout);
+                    match self.node_pages(&r.instance_id, first, NODE_PAGE, total).await {
+                        Ok(view) => listed = Some((r.instance_id.clone(), view)),
+                        Err(e) => {
+                            warn!(step = "observe", outcome = "manager-unusable", manager = %r.instance_id, error = %e)
+                        }
+                    }
+                }
+            }
+            probes.insert(r.instance_id, p);
+        }
+        Ok((probes, listed))
+    }
+
+    /// The snapshot for the planner, and the live managers that can operate, the chosen
+    /// one first (the others take over if it becomes unreachable).
+    /// `fence`: the instance is leaving; a join in flight on it ends before it is probed, and
+    /// no later join is accepted.
+    pub(super) async fn observe_retire(
+        &self,
+        id: &str,
+        m: &Member,
+        fence: bool,
+    ) -> PortResult<(RetireSnapshot, Vec<String>)> {
+        let peer_ids = manager_ids(&m.groups, &self.cfg, id);
+        let mut ids = vec![id.to_string()];
+        ids.extend(peer_ids.iter().cloned());
+        let instances = self.fleet.describe_instances(&ids).await?;
+        let by_id: HashMap<&str, &Instance> = instances.iter().map(|i| (i.id.as_str(), i)).collect();
+        let me = by_id.get(id).map(|i| (*i).clone());
+        let alive: Vec<String> = ids
+            .iter()
+            .filter(|i| by_id.get(i.as_str()).is_some_and(|x| x.state.is_alive()))
+            .cloned()
+            .collect();
+        // Only Online agents are sent the probe: on AWS a command to a disconnected agent
+        // waits out its delivery timeout.
+        let online: HashSet<String> = if alive.is_empty() {
+            HashSet::new()
+        } else {
+            self.remote.online(&alive).await?.into_iter().collect()
+        };
+        // One command probes every online instance; the first online manager also lists the nodes.
+        let mut online_ids: Vec<String> = online.iter().cloned().collect();
+        online_ids.sort();
+        let list_on = peer_ids.iter().find(|p| online.contains(*p)).cloned();
+        let (probes, listed) = self
+            .probe_and_list(&online_ids, list_on.as_deref(), fence.then_some(id))
+            .await?;
+        let mut live: Vec<&String> = peer_ids
+            .iter()
+            .filter(|p| probes.get(*p).is_some_and(Probe::is_live_manager))
+            .collect();
+        live.sort();
+        let mut operator = None;
+        let mut view = SwarmView::default();
+        if let Some((on, v)) = listed {
+            view = v;
+            operator = Some(on);
+        }
+        // Else the first live manager that answers the node list operates; others are fallbacks.
+        for candidate in live.iter().copied().filter(|_| operator.is_none()) {
+            match self.node_list(candidate).await {
+                Ok(v) => {
+                    view = v;
+                    operator = Some(candidate.clone());
+                    break;
+                }
+                Err(e) => {
+                    warn!(step = "observe", outcome = "manager-unusable", manager = %candidate, error = %e)
+                }
+            }
+        }
+        let ip = me.as_ref().and_then(|i| i.private_ip);
+        let mut node = view.node_of(id, ip).cloned();
+        // The list ran while the instance waited for a join in flight: a node that join just
+        // made is not in it. Read the list again.
+        let joined_meanwhile = probes.get(id).and_then(|p| p.node_id.clone());
+        if let (None, Some(node_id), Some(op)) = (&node, &joined_meanwhile, &operator) {
+            info!(step = "observe", outcome = "joined-meanwhile", node_id = %node_id, "a join in flight ended before the retirement");
+            match self.node_list(op).await {
+                Ok(v) => {
+                    view = v;
+                    node = view
+                        .node_of(id, ip)
+                        .or_else(|| view.nodes.iter().find(|n| n.id == *node_id))
+                        .cloned();
+                }
+                Err(e) => warn!(step = "observe", outcome = "manager-unusable", manager = %op, error = %e),
+            }
+        }
+        let other_ready_managers = view
+            .managers()
+            .filter(|n| n.status == NodeStatus::Ready && Some(&n.id) != node.as_ref().map(|x| &x.id))
+            .count();
+        let records = match (&m.dns_name, m.role, ip) {
+            // The record as this function writes it: deleting it needs no read first
+            // (remove_record reads the name when it is not there).
+            (Some(_), Role::Manager, Some(ip)) => vec![ManagerRecord {
+                set_identifier: id.to_string(),
+                ip,
+                ttl: self.cfg.dns_ttl.as_secs(),
+            }],
+            (Some(name), Role::Manager, None) => self
+                .dns
+                .manager_records(&self.cfg.hosted_zone_id, name)
+                .await?
+                .into_iter()
+                .filter(|r| r.set_identifier == id)
+                .collect(),
+            _ => vec![],
+        };
+        let mut operators: Vec<String> = operator.iter().cloned().collect();
+        operators.extend(live.into_iter().filter(|c| Some(*c) != operator.as_ref()).cloned());
+        let snap = RetireSnapshot {
+            instance_id: id.to_string(),
+            role: m.role,
+            has_dns: m.dns_name.is_some(),
+            instance: me,
+            records,
+            self_is_last_manager: operator.is_none() && probes.get(id).is_some_and(Probe::is_live_manager),
+            operator,
+            node,
+            other_ready_managers,
+            self_online: online.contains(id),
+        };
+        Ok((snap, operators))
+    }
+
+    /// The swarm's nodes as `on` sees them, a page at a time: SSM keeps 24,000 characters
+    /// of output, about 150 nodes.
+    pub(crate) async fn node_list(&self, on: &str) -> Result<SwarmView, String> {
+        self.node_pages(on, SwarmView::default(), 0, usize::MAX).await
+    }
+
+    /// Reads the pages of the node list from `offset` on, after `view` (pages read already).
+    async fn node_pages(
+        &self,
+        on: &str,
+        mut view: SwarmView,
+        mut offset: usize,
+        mut total: usize,
+    ) -> Result<SwarmView, String> {
+        while offset < total {
+            let cmds = script_commands(
+                &[("OFFSET", offset.to_string()), ("LIMIT", NODE_PAGE.to_string())],
+                scripts::NODE_LIST,
+            );
+            let r = self.run_one(on, cmds, "list nodes").await.map_err(|r| r.to_string())?;
+            total = output_value(&r.stdout, "total")
+                .and_then(|t| t.parse().ok())
+                .unwrap_or(0);
+            view.nodes.extend(SwarmView::parse(&r.stdout).nodes);
+            offset += NODE_PAGE;
+        }
+        Ok(view)
+    }
+}
+
+/// Nodes a page of the node list: SSM keeps 24,000 characters of output, about 150 nodes.
+const NODE_PAGE: usize = 150;

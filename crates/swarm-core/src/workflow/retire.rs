@@ -1,0 +1,384 @@
+//! Retire and drain: a node out of the swarm (terminate hook, ECS deregistration) or drained in
+//! place (ECS DRAINING), through a manager that can operate. Never joins anything.
+
+use super::*;
+
+impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
+    pub(super) async fn retire(&self, intent: &Intent, m: &Member, end: Instant) -> Result<Outcome, PortError> {
+        let id = intent.instance_id();
+        let (snap, mut operators) = self.observe_retire(id, m, true).await?;
+        let steps = plan::plan_retire(&snap);
+        info!(step = "plan", steps = ?steps);
+        if self.cfg.dry_run {
+            return Ok(Outcome::new(OutcomeKind::DryRun, Some(id), format!("would {steps:?}")));
+        }
+        // Only a terminating instance is held; an ECS deregistration has nothing to hold.
+        let holds = m.role == Role::Manager && m.dns_name.is_some() && intent.action().is_some();
+        let mut hold_started: Option<Instant> = None;
+        if holds {
+            // The action has waited since the event (and Route 53 may be slow): re-arm it now;
+            // the heartbeat at INSYNC still defines the hold.
+            self.heartbeat(intent).await;
+        }
+        let mut last_heartbeat = Instant::now();
+        let (mut demote, mut leave) = (false, false);
+        // The drain waits for the removal step, so both usually go in one command.
+        let mut drain: Option<String> = None;
+        for step in steps {
+            match step {
+                RetireStep::RemoveRecords(records) => {
+                    let name = m.dns_name.clone().unwrap_or_default();
+                    let mut removed = false;
+                    for r in records {
+                        removed |= self.remove_record(&name, intent, r, end).await?;
+                    }
+                    if removed {
+                        info!(step = "dns-remove", outcome = "insync");
+                        metric(&m.cluster, m.role.as_str(), "DnsChanges", 1.0, "Count");
+                    } else {
+                        info!(step = "dns-remove", outcome = "already-absent");
+                    }
+                    hold_started = Some(Instant::now());
+                    self.heartbeat(intent).await;
+                    last_heartbeat = Instant::now();
+                }
+                RetireStep::StartHold => {
+                    info!(step = "dns-remove", outcome = "already-absent");
+                    hold_started = Some(Instant::now());
+                    self.heartbeat(intent).await;
+                    last_heartbeat = Instant::now();
+                }
+                RetireStep::Drain { node_id } => {
+                    if !holds {
+                        // The action has waited an unknown time already: re-arm it before a drain.
+                        self.heartbeat(intent).await;
+                        last_heartbeat = Instant::now();
+                    }
+                    drain = Some(node_id);
+                }
+                // Drain, demote, leave and remove run as one command (scripts/retire-node.sh).
+                RetireStep::Demote { .. } => demote = true,
+                RetireStep::Leave => leave = true,
+                RetireStep::RemoveNode { node_id } => {
+                    let tail = Tail { node_id, demote, leave };
+                    if drain.take().is_some() {
+                        let drain_end = clamp(Instant::now() + self.cfg.drain_timeout, Some(end));
+                        metric(&m.cluster, m.role.as_str(), "Drains", 1.0, "Count");
+                        self.drain_and_retire(intent, &mut operators, tail, drain_end, &mut last_heartbeat)
+                            .await;
+                    } else {
+                        self.retire_node(intent, &mut operators, &tail, None, &mut last_heartbeat)
+                            .await;
+                    }
+                    metric(&m.cluster, m.role.as_str(), "Removals", 1.0, "Count");
+                }
+                RetireStep::Note(note) => info!(step = "swarm", outcome = "skipped", %note),
+                RetireStep::Finish => {}
+            }
+        }
+        if let Some(node_id) = drain {
+            // Nothing removes the node (the last ready manager): it is drained all the same.
+            let drain_end = clamp(Instant::now() + self.cfg.drain_timeout, Some(end));
+            self.drain(intent, &mut operators, &node_id, drain_end, &mut last_heartbeat)
+                .await;
+            metric(&m.cluster, m.role.as_str(), "Drains", 1.0, "Count");
+        }
+        if holds {
+            let started = hold_started.unwrap_or(last_heartbeat);
+            let release = started + self.cfg.hold();
+            if Instant::now() < release {
+                // No sleeping: the hook's heartbeat timeout (= TTL + extra, DefaultResult
+                // CONTINUE), re-armed at INSYNC, releases the instance.
+                let secs = release.saturating_duration_since(Instant::now()).as_secs_f64();
+                info!(
+                    step = "hold",
+                    outcome = "held",
+                    release_in_secs = secs,
+                    "termination held by the hook timeout"
+                );
+                let mut o = Outcome::new(
+                    OutcomeKind::Held,
+                    Some(id),
+                    format!("released by the hook timeout in {secs:.1}s"),
+                );
+                o.result = Some(ActionResult::Continue);
+                return Ok(o);
+            }
+        }
+        self.finish(intent, ActionResult::Continue, "node retired").await
+    }
+
+    /// ECS DRAINING: the node stops taking tasks, its tasks move; it stays in the swarm.
+    pub(super) async fn drain_only(&self, intent: &Intent, m: &Member, end: Instant) -> Result<Outcome, PortError> {
+        let id = intent.instance_id();
+        let (snap, mut operators) = self.observe_retire(id, m, false).await?;
+        let (Some(_), Some(node)) = (snap.operator, snap.node) else {
+            info!(step = "drain", outcome = "skipped", "no node or no live manager");
+            return Ok(Outcome::new(OutcomeKind::Done, Some(id), "nothing to drain"));
+        };
+        if self.cfg.dry_run {
+            return Ok(Outcome::new(
+                OutcomeKind::DryRun,
+                Some(id),
+                format!("would drain {}", node.id),
+            ));
+        }
+        let mut last = Instant::now();
+        self.drain(intent, &mut operators, &node.id, end, &mut last).await;
+        metric(&m.cluster, m.role.as_str(), "Drains", 1.0, "Count");
+        Ok(Outcome::new(OutcomeKind::Done, Some(id), "node drained"))
+    }
+
+    /// The common case in one command: the operator drains, demotes and removes the node
+    /// while the instance leaves once its tasks are gone. When the tasks take longer than a
+    /// slice of the hook timeout, or that command fails, the drain goes on by itself
+    /// (`drain`) and the node is retired after it.
+    async fn drain_and_retire(
+        &self,
+        intent: &Intent,
+        ops: &mut Vec<String>,
+        tail: Tail,
+        drain_end: Instant,
+        last_heartbeat: &mut Instant,
+    ) {
+        drain_started(ops);
+        let slice = self
+            .hook_slice()
+            .min(drain_end.saturating_duration_since(Instant::now()));
+        if self.retire_node(intent, ops, &tail, Some(slice), last_heartbeat).await {
+            return;
+        }
+        self.drain(intent, ops, &tail.node_id, drain_end, last_heartbeat).await;
+        self.retire_node(intent, ops, &tail, None, last_heartbeat).await;
+    }
+
+    /// Drains (for `drain` at most, if given), demotes (if asked), has the instance leave (if
+    /// it is up) and removes its node, in one command to the operator and the instance;
+    /// another manager takes over from an unreachable operator, and an instance that cannot
+    /// be reached is removed all the same. False: the drain did not finish, nothing else done.
+    async fn retire_node(
+        &self,
+        intent: &Intent,
+        ops: &mut Vec<String>,
+        tail: &Tail,
+        drain: Option<Duration>,
+        last_heartbeat: &mut Instant,
+    ) -> bool {
+        let id = intent.instance_id();
+        let drain_secs = drain.map(|d| d.as_secs().max(1)).unwrap_or(0);
+        // The instance leaves once it has stepped down: a demoted follower does so at once, a
+        // demoted leader only after its daemon has shut its manager down, ~8.5 s later
+        // (measured, docker 28), and the daemon does not answer meanwhile. The wait is a
+        // condition: a slice of the hook timeout, at least STEP_DOWN for a manager. If that is
+        // not enough, the node is still removed and the missed leave is logged.
+        let floor = if tail.demote { STEP_DOWN } else { Duration::from_secs(3) };
+        let wait = self.hook_slice().max(floor).min(self.cfg.script_wait_max());
+        let limit = self.slice_limit(wait + Duration::from_secs(drain_secs));
+        // Its own name, so that a fault (or a reader of the SSM history) can tell it apart.
+        let what = if drain.is_some() {
+            "drain and retire node"
+        } else {
+            "retire node"
+        };
+        let mut leave = tail.leave;
+        while let Some(op) = ops.first().cloned() {
+            self.rearm(intent, last_heartbeat, limit).await;
+            let cmds = script_commands(
+                &[
+                    ("NODE_ID", tail.node_id.clone()),
+                    ("LEAVING_INSTANCE", id.to_string()),
+                    ("DEMOTE", tail.demote.to_string()),
+                    ("DRAIN_SECONDS", drain_secs.to_string()),
+                    ("WAIT_SECONDS", wait.as_secs().max(1).to_string()),
+                    ("INSTANCE_LEAVES", leave.to_string()),
+                ],
+                scripts::RETIRE_NODE,
+            );
+            let mut targets = vec![op.clone()];
+            if leave {
+                targets.push(id.to_string());
+            }
+            let results = match self.remote.run(&targets, cmds, limit, what).await {
+                Ok(r) => r,
+                Err(PortError::NotOnline(e)) if leave => {
+                    warn!(step = "leave", outcome = "unreachable", error = %e, "removing the node without it");
+                    leave = false;
+                    continue;
+                }
+                Err(PortError::NotOnline(e)) => {
+                    warn!(step = "remove", outcome = "manager-unreachable", manager = %op, error = %e);
+                    ops.remove(0);
+                    continue;
+                }
+                Err(e) if drain.is_some() => {
+                    warn!(step = "drain", outcome = "retry", error = %e);
+                    return false;
+                }
+                Err(e) => {
+                    error!(step = "remove", outcome = "failed", error = %e);
+                    return true;
+                }
+            };
+            let Some(r) = results.iter().find(|r| r.instance_id == op) else {
+                error!(step = "remove", outcome = "failed", "no result from {op}");
+                return true;
+            };
+            if cannot_operate(r) {
+                ops.remove(0);
+                warn!(step = "remove", outcome = "manager-unreachable", manager = %op, result = %r.summary(), next = ops.first().map(String::as_str).unwrap_or("none"));
+                continue;
+            }
+            let drained = output_value(&r.stdout, "drained");
+            let settled = r.ok() && drained != Some("false");
+            if let Some(me) = results.iter().find(|r| r.instance_id == id) {
+                match (me.ok(), settled) {
+                    (true, _) => info!(step = "leave", outcome = "ok"),
+                    // It leaves in the next command, once the drain is done.
+                    (false, false) => info!(step = "leave", outcome = "after-drain", result = %me.summary()),
+                    (false, true) => warn!(step = "leave", outcome = "failed", result = %me.summary()),
+                }
+            }
+            if drain.is_some() && !settled {
+                if r.ok() {
+                    info!(
+                        step = "drain",
+                        outcome = "in-progress",
+                        remaining = output_value(&r.stdout, "remaining").unwrap_or(""),
+                        pending = output_value(&r.stdout, "pending").unwrap_or(""),
+                        "tasks still moving; the drain goes on by itself"
+                    );
+                } else {
+                    warn!(step = "drain", outcome = "retry", via = %op, result = %r.summary());
+                }
+                return false;
+            }
+            if r.ok() {
+                if drained == Some("true") {
+                    info!(step = "drain", outcome = "ok", "tasks moved");
+                }
+                if tail.demote {
+                    info!(step = "demote", outcome = "ok");
+                }
+                info!(step = "remove", outcome = "ok", via = %op);
+            } else {
+                error!(step = "remove", outcome = "failed", via = %op, result = %r.summary());
+            }
+            return true;
+        }
+        error!(step = "remove", outcome = "failed", "no reachable manager left");
+        true
+    }
+
+    /// Runs a script through the first operator; when that manager cannot be reached (agent
+    /// offline, instance gone, daemon down, no longer a manager) the next one takes over.
+    async fn on_operator(
+        &self,
+        ops: &mut Vec<String>,
+        cmds: Vec<String>,
+        timeout: Duration,
+        what: &str,
+    ) -> Result<CommandResult, Retry> {
+        while let Some(op) = ops.first().cloned() {
+            let reason = match self
+                .remote
+                .run(std::slice::from_ref(&op), cmds.clone(), timeout, what)
+                .await
+            {
+                Ok(rs) => match rs.into_iter().find(|r| r.instance_id == op) {
+                    Some(r) if r.ok() => return Ok(r),
+                    Some(r) if cannot_operate(&r) => r.summary(),
+                    Some(r) => return Err(Retry::Again(format!("{what} on {op}: {}", r.summary()))),
+                    None => return Err(Retry::Again(format!("{what} on {op}: no result"))),
+                },
+                Err(e @ PortError::NotOnline(_)) => e.to_string(),
+                Err(e) => return Err(retry(e)),
+            };
+            ops.remove(0);
+            warn!(step = what, outcome = "manager-unreachable", manager = %op, %reason, next = ops.first().map(String::as_str).unwrap_or("none"));
+        }
+        Err(Retry::Again(format!("{what}: no reachable manager left")))
+    }
+
+    pub(super) async fn drain(
+        &self,
+        intent: &Intent,
+        ops: &mut Vec<String>,
+        node_id: &str,
+        end: Instant,
+        last_heartbeat: &mut Instant,
+    ) {
+        drain_started(ops);
+        let mut backoff = Backoff::new(self.cfg.poll_max);
+        // Each drain command waits a slice of the hook timeout, and SSM kills it soon after
+        // (a hung daemon included), so a heartbeat sent before it always covers it.
+        let poll = self.hook_slice();
+        let limit = self.slice_limit(poll);
+        loop {
+            self.rearm(intent, last_heartbeat, limit).await;
+            let wait = end.saturating_duration_since(Instant::now()).min(poll).as_secs();
+            let cmds = script_commands(
+                &[("NODE_ID", node_id.to_string()), ("WAIT_SECONDS", wait.to_string())],
+                scripts::DRAIN,
+            );
+            let (remaining, pending) = match self.on_operator(ops, cmds, limit, "drain").await {
+                Ok(r) => (
+                    output_value(&r.stdout, "remaining")
+                        .and_then(|v| v.parse::<u32>().ok())
+                        .unwrap_or(u32::MAX),
+                    output_value(&r.stdout, "pending")
+                        .and_then(|v| v.parse::<u32>().ok())
+                        .unwrap_or(u32::MAX),
+                ),
+                Err(e) if ops.is_empty() || matches!(e, Retry::Refused(_)) => {
+                    warn!(step = "drain", outcome = "failed", error = %e, "no manager can drain");
+                    return;
+                }
+                Err(e) => {
+                    warn!(step = "drain", outcome = "retry", error = %e);
+                    // A failing command returns at once: pace the retries.
+                    backoff.wait(end).await;
+                    (u32::MAX, u32::MAX)
+                }
+            };
+            if remaining == 0 && pending == 0 {
+                info!(step = "drain", outcome = "ok", "tasks moved");
+                return;
+            }
+            if Instant::now() >= end {
+                warn!(
+                    step = "drain",
+                    outcome = "timeout",
+                    remaining,
+                    pending,
+                    "drain timed out; removing anyway"
+                );
+                return;
+            }
+        }
+    }
+}
+
+/// How long a demoted manager may take to step down and leave (a leader: ~8.5 s measured).
+const STEP_DOWN: Duration = Duration::from_secs(15);
+
+/// The manager a command went to cannot act as one: it was unreachable, or its script
+/// found it is no longer a reachable manager (`require_manager`).
+fn cannot_operate(r: &CommandResult) -> bool {
+    r.status == CommandStatus::Undeliverable || r.exit() == Some(ScriptExit::NotAManager)
+}
+
+/// Which manager a drain goes through (read by the operator-killed scenario).
+fn drain_started(ops: &[String]) {
+    info!(
+        step = "drain",
+        outcome = "started",
+        via = ops.first().map(String::as_str).unwrap_or("none")
+    );
+}
+
+/// The end of a retirement: one command takes the node out of the swarm.
+struct Tail {
+    node_id: String,
+    demote: bool,
+    leave: bool,
+}
