@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use swarm_core::reconcile::{plan_reconcile, synthetic};
+use swarm_core::plan::reconcile::{plan_reconcile, synthetic};
 
 fn main() {
     let sizes: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();

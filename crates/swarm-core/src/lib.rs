@@ -10,7 +10,6 @@ pub mod memory;
 pub mod model;
 pub mod plan;
 pub mod ports;
-pub mod reconcile;
 pub mod safe;
 pub mod scripts;
 pub mod telemetry;

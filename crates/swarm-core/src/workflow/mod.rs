@@ -8,6 +8,7 @@ mod dns;
 mod held;
 mod join;
 mod observe;
+mod reconcile;
 mod retire;
 
 use std::collections::{HashMap, HashSet};

@@ -1,0 +1,20 @@
+//! Pure planners: from a snapshot of the world to the next thing to do, a file per verb. No
+//! I/O here; every branch is unit-tested in its file.
+
+mod join;
+pub mod reconcile;
+mod retire;
+
+pub use join::*;
+pub use retire::*;
+
+/// A running instance at 10.0.1.10, for the planners' tests.
+#[cfg(test)]
+fn inst(id: &str) -> Option<crate::model::Instance> {
+    Some(crate::model::Instance {
+        id: id.into(),
+        state: crate::model::InstanceState::Running,
+        private_ip: Some("10.0.1.10".parse().unwrap()),
+        launched_unix: Some(0),
+    })
+}

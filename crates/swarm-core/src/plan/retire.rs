@@ -1,0 +1,211 @@
+//! Planning a retirement: from what the swarm, the record and the instance say to the steps
+//! that run, in order. Pure: no I/O.
+
+use crate::model::{Instance, ManagerRecord, Role, SwarmNode};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetireSnapshot {
+    pub instance_id: String,
+    pub role: Role,
+    pub has_dns: bool,
+    pub instance: Option<Instance>,
+    /// This instance's record(s) in the manager name.
+    pub records: Vec<ManagerRecord>,
+    /// A live manager other than the leaving instance.
+    pub operator: Option<String>,
+    /// The leaving instance's swarm node, as the operator sees it.
+    pub node: Option<SwarmNode>,
+    /// Ready managers other than the leaving node.
+    pub other_ready_managers: usize,
+    pub self_online: bool,
+    /// The leaving instance is itself the only live manager.
+    pub self_is_last_manager: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum RetireStep {
+    /// Take the instance's IP out of the manager name, wait for INSYNC, start the hold.
+    RemoveRecords(Vec<ManagerRecord>),
+    /// The record was gone already (redelivery): the hold starts now, never earlier.
+    StartHold,
+    Drain {
+        node_id: String,
+    },
+    Demote {
+        node_id: String,
+    },
+    Leave,
+    RemoveNode {
+        node_id: String,
+    },
+    /// Log why the swarm was left alone.
+    Note(String),
+    /// Complete now (workers) or when the hold has passed (managers).
+    Finish,
+}
+
+pub fn plan_retire(s: &RetireSnapshot) -> Vec<RetireStep> {
+    let mut steps = Vec::new();
+    if s.role == Role::Manager && s.has_dns {
+        if s.records.is_empty() {
+            steps.push(RetireStep::StartHold);
+        } else {
+            steps.push(RetireStep::RemoveRecords(s.records.clone()));
+        }
+    }
+    match (&s.operator, &s.node) {
+        (Some(_), Some(node)) => {
+            // Draining is idempotent and also waits for the tasks to move: always run it.
+            steps.push(RetireStep::Drain {
+                node_id: node.id.clone(),
+            });
+            if node.role == Role::Manager {
+                if s.other_ready_managers == 0 {
+                    steps.push(RetireStep::Note("last ready manager: not demoting".into()));
+                    steps.push(RetireStep::Finish);
+                    return steps;
+                }
+                steps.push(RetireStep::Demote {
+                    node_id: node.id.clone(),
+                });
+            }
+            if s.self_online && s.instance.as_ref().is_some_and(|i| i.state.is_alive()) {
+                steps.push(RetireStep::Leave);
+            }
+            steps.push(RetireStep::RemoveNode {
+                node_id: node.id.clone(),
+            });
+        }
+        (Some(_), None) => steps.push(RetireStep::Note("instance has no swarm node".into())),
+        (None, _) if s.self_is_last_manager => steps.push(RetireStep::Note(
+            "the leaving instance is the last live manager: swarm left as it is".into(),
+        )),
+        (None, _) => steps.push(RetireStep::Note("no live manager to act through".into())),
+    }
+    steps.push(RetireStep::Finish);
+    steps
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Availability, NodeStatus};
+    use crate::plan::inst;
+
+    fn node(role: Role) -> SwarmNode {
+        SwarmNode {
+            id: "abcdefghijklmnopqrstuvwx1".into(),
+            hostname: "h".into(),
+            addr: None,
+            role,
+            status: NodeStatus::Ready,
+            availability: Availability::Active,
+            leader: false,
+            instance_id: Some("i-00000001".into()),
+            updated_unix: None,
+        }
+    }
+    fn retire(role: Role) -> RetireSnapshot {
+        RetireSnapshot {
+            instance_id: "i-00000001".into(),
+            role,
+            has_dns: role == Role::Manager,
+            instance: inst("i-00000001"),
+            records: vec![ManagerRecord {
+                set_identifier: "i-00000001".into(),
+                ip: "10.0.1.10".parse().unwrap(),
+                ttl: 60,
+            }],
+            operator: Some("i-0000000b".into()),
+            node: Some(node(role)),
+            other_ready_managers: 2,
+            self_online: true,
+            self_is_last_manager: false,
+        }
+    }
+    const NID: &str = "abcdefghijklmnopqrstuvwx1";
+
+    #[test]
+    fn manager_retire_takes_dns_out_first_then_drains_demotes_leaves_removes() {
+        let s = retire(Role::Manager);
+        let steps = plan_retire(&s);
+        assert_eq!(
+            steps,
+            vec![
+                RetireStep::RemoveRecords(s.records.clone()),
+                RetireStep::Drain { node_id: NID.into() },
+                RetireStep::Demote { node_id: NID.into() },
+                RetireStep::Leave,
+                RetireStep::RemoveNode { node_id: NID.into() },
+                RetireStep::Finish,
+            ]
+        );
+    }
+
+    #[test]
+    fn worker_retire_has_no_dns_and_no_demote() {
+        let mut s = retire(Role::Worker);
+        s.records.clear();
+        assert_eq!(
+            plan_retire(&s),
+            vec![
+                RetireStep::Drain { node_id: NID.into() },
+                RetireStep::Leave,
+                RetireStep::RemoveNode { node_id: NID.into() },
+                RetireStep::Finish,
+            ]
+        );
+    }
+
+    #[test]
+    fn redelivered_manager_retire_holds_from_now() {
+        let mut s = retire(Role::Manager);
+        s.records.clear();
+        s.node = None;
+        assert_eq!(
+            plan_retire(&s),
+            vec![
+                RetireStep::StartHold,
+                RetireStep::Note("instance has no swarm node".into()),
+                RetireStep::Finish
+            ]
+        );
+    }
+
+    #[test]
+    fn never_demotes_the_last_ready_manager() {
+        let mut s = retire(Role::Manager);
+        s.other_ready_managers = 0;
+        let steps = plan_retire(&s);
+        assert!(!steps
+            .iter()
+            .any(|x| matches!(x, RetireStep::Demote { .. } | RetireStep::RemoveNode { .. })));
+        assert_eq!(steps.last(), Some(&RetireStep::Finish));
+    }
+
+    #[test]
+    fn gone_or_offline_instances_are_removed_without_leave() {
+        let mut s = retire(Role::Worker);
+        s.records.clear();
+        s.instance = None;
+        s.self_online = false;
+        assert_eq!(
+            plan_retire(&s),
+            vec![
+                RetireStep::Drain { node_id: NID.into() },
+                RetireStep::RemoveNode { node_id: NID.into() },
+                RetireStep::Finish
+            ]
+        );
+    }
+
+    #[test]
+    fn no_operator_means_no_swarm_steps() {
+        let mut s = retire(Role::Worker);
+        s.records.clear();
+        s.operator = None;
+        assert!(matches!(plan_retire(&s)[0], RetireStep::Note(_)));
+        s.self_is_last_manager = true;
+        assert!(matches!(&plan_retire(&s)[0], RetireStep::Note(n) if n.contains("last live manager")));
+    }
+}

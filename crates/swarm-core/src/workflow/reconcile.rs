@@ -1,0 +1,406 @@
+//! The scheduled reconcile: observe every cluster, plan the repairs (plan/reconcile.rs) and
+//! run them, cheap and safe first, inside the Lambda's deadline. Events get lost; this makes
+//! the cluster converge anyway.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use serde::Serialize;
+use tracing::{error, info, info_span, warn, Instrument};
+
+use crate::event::{Intent, LifecycleAction, LAUNCHING, TERMINATING};
+use crate::model::{membership, ManagerRecord, Membership, Role};
+use crate::plan::reconcile::*;
+use crate::ports::{ActionResult, Dns, Fleet, Parameters, PortError, PortResult, RecordChange, Remote};
+use crate::safe::script_commands;
+use crate::scripts;
+use crate::telemetry::metric;
+use crate::Lifecycle;
+
+/// What one reconcile run did for one cluster.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ClusterReport {
+    pub cluster: String,
+    pub dry_run: bool,
+    pub swarm_reachable: bool,
+    pub members: usize,
+    pub nodes: usize,
+    pub repairs: Vec<Repair>,
+    pub failed: Vec<String>,
+    /// Repairs left to the next run: they could not finish before this run's deadline.
+    pub deferred: Vec<String>,
+}
+
+/// The order repairs run in: the cheap and safe first (the record, actions left waiting,
+/// Down nodes), joins (each may take the agent wait plus the join budget) last.
+fn phase(r: &Repair) -> u8 {
+    match r {
+        Repair::DnsDelete { .. } | Repair::DnsUpsert { .. } => 0,
+        Repair::CompleteLaunch { .. } | Repair::CompleteTermination { .. } => 1,
+        Repair::RemoveNode { .. } => 2,
+        Repair::Join { .. } => 3,
+    }
+}
+
+/// At most this many joins per run: each takes a few seconds; the next run does the rest.
+const MAX_JOINS_PER_RUN: usize = 10;
+
+impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
+    /// Reconciles every cluster whose groups carry the cluster tag.
+    /// `dry_run` (or DRY_RUN) reports the difference without changing anything.
+    /// Every run ends before `deadline` (the Lambda's): work that cannot finish by then is
+    /// left to the next run. A cluster that could not be reconciled fails the run (after the
+    /// others), so the function's error alarm fires.
+    pub async fn reconcile_all(
+        &self,
+        only: Option<&str>,
+        dry_run: bool,
+        deadline: Option<Instant>,
+    ) -> Result<Vec<ClusterReport>, PortError> {
+        let groups = self.fleet.groups_with_tag_key(&self.cfg.cluster_tag).await?;
+        let mut clusters: Vec<String> = groups
+            .iter()
+            .filter_map(|g| match membership(g, &self.cfg) {
+                Membership::Member { cluster, .. } => Some(cluster),
+                Membership::Misconfigured(reason) => {
+                    warn!(step = "reconcile", outcome = "misconfigured", group = %g.name, %reason);
+                    None
+                }
+                Membership::Unmanaged => None,
+            })
+            .filter(|c| only.is_none_or(|o| o == c))
+            .collect();
+        clusters.sort();
+        clusters.dedup();
+        let mut reports = Vec::new();
+        let mut failed = Vec::new();
+        for cluster in clusters {
+            let span = info_span!("reconcile", cluster = %cluster);
+            match self
+                .reconcile_cluster(&cluster, &groups, dry_run || self.cfg.dry_run, deadline)
+                .instrument(span)
+                .await
+            {
+                Ok(r) => reports.push(r),
+                Err(e) => {
+                    error!(step = "reconcile", outcome = "failed", %cluster, error = %e);
+                    failed.push(format!("{cluster}: {e}"));
+                }
+            }
+        }
+        if !failed.is_empty() {
+            return Err(PortError::aws("reconcile", failed.join("; ")));
+        }
+        Ok(reports)
+    }
+
+    /// The snapshot of one cluster and the live manager that listed its nodes.
+    async fn observe_cluster(
+        &self,
+        cluster: &str,
+        groups: &[crate::model::Group],
+    ) -> PortResult<(ClusterSnapshot, Option<String>)> {
+        let mut members = Vec::new();
+        let mut dns_name = None;
+        for g in groups {
+            if let Membership::Member {
+                cluster: c,
+                role,
+                dns_name: d,
+            } = membership(g, &self.cfg)
+            {
+                if c != cluster {
+                    continue;
+                }
+                if d.is_some() && role == Role::Manager {
+                    dns_name = d;
+                }
+                for i in &g.instances {
+                    members.push(MemberInstance {
+                        id: i.id.clone(),
+                        group: g.name.clone(),
+                        role,
+                        lifecycle_state: i.lifecycle_state.clone(),
+                        alive: false,
+                        ip: None,
+                        launched_unix: None,
+                        online: false,
+                    });
+                }
+            }
+        }
+        let ids: Vec<String> = members.iter().map(|m| m.id.clone()).collect();
+        let instances = if ids.is_empty() {
+            vec![]
+        } else {
+            self.fleet.describe_instances(&ids).await?
+        };
+        let by_id: HashMap<&str, &crate::model::Instance> = instances.iter().map(|i| (i.id.as_str(), i)).collect();
+        for m in members.iter_mut() {
+            if let Some(i) = by_id.get(m.id.as_str()) {
+                m.alive = i.state.is_alive();
+                m.ip = i.private_ip;
+                m.launched_unix = i.launched_unix;
+            }
+        }
+        let alive: Vec<String> = members.iter().filter(|m| m.alive).map(|m| m.id.clone()).collect();
+        let online: HashSet<String> = if alive.is_empty() {
+            HashSet::new()
+        } else {
+            self.remote.online(&alive).await?.into_iter().collect()
+        };
+        for m in members.iter_mut() {
+            m.online = online.contains(&m.id);
+        }
+        // Probe the managers in one command; the lowest also lists the nodes, and when it
+        // cannot, the next live one does.
+        let mut managers: Vec<String> = members
+            .iter()
+            .filter(|m| m.role == Role::Manager && m.online)
+            .map(|m| m.id.clone())
+            .collect();
+        managers.sort();
+        let (probes, mut swarm) = self
+            .probe_and_list(&managers, managers.first().map(String::as_str), None)
+            .await?;
+        let mut live: Vec<String> = probes
+            .into_iter()
+            .filter(|(_, p)| p.is_live_manager())
+            .map(|(id, _)| id)
+            .collect();
+        live.sort();
+        for m in live.iter().filter(|_| swarm.is_none()) {
+            match self.node_list(m).await {
+                Ok(v) => {
+                    swarm = Some((m.clone(), v));
+                    break;
+                }
+                Err(e) => warn!(step = "observe", outcome = "manager-unusable", manager = %m, error = %e),
+            }
+        }
+        let records = match &dns_name {
+            Some(name) => self.dns.manager_records(&self.cfg.hosted_zone_id, name).await?,
+            None => vec![],
+        };
+        let operator = swarm.as_ref().map(|(m, _)| m.clone());
+        let snap = ClusterSnapshot {
+            cluster: cluster.to_string(),
+            dns_name,
+            members,
+            swarm: swarm.map(|(_, v)| v),
+            records,
+            now_unix: crate::workflow::unix_now(),
+            grace_secs: self.cfg.reconcile_grace.as_secs(),
+        };
+        Ok((snap, operator))
+    }
+
+    async fn reconcile_cluster(
+        &self,
+        cluster: &str,
+        groups: &[crate::model::Group],
+        dry_run: bool,
+        deadline: Option<Instant>,
+    ) -> PortResult<ClusterReport> {
+        let (snap, operator) = self.observe_cluster(cluster, groups).await?;
+        let mut repairs = plan_reconcile(&snap, self.cfg.dns_ttl.as_secs());
+        repairs.sort_by_key(phase);
+        let mut report = ClusterReport {
+            cluster: cluster.to_string(),
+            dry_run,
+            swarm_reachable: snap.swarm.is_some(),
+            members: snap.members.len(),
+            nodes: snap.swarm.as_ref().map_or(0, |v| v.nodes.len()),
+            repairs: repairs.clone(),
+            failed: vec![],
+            deferred: vec![],
+        };
+        info!(
+            step = "plan",
+            outcome = "planned",
+            repairs = repairs.len(),
+            members = report.members,
+            nodes = report.nodes
+        );
+        if dry_run || repairs.is_empty() {
+            return Ok(report);
+        }
+        let operator = operator.unwrap_or_default();
+        let mut joins = 0;
+        let mut dns_changes = Vec::new();
+        let hook = |group: &str, transition: &str| {
+            let (group, transition) = (group.to_string(), transition.to_string());
+            async move {
+                self.fleet
+                    .lifecycle_hooks(&group)
+                    .await
+                    .ok()
+                    .and_then(|hs| hs.into_iter().find(|(_, t)| *t == transition).map(|(n, _)| n))
+            }
+        };
+        // What the slowest step of each kind may take: a command, or a whole join.
+        let command_worst = self.cfg.command_timeout + Duration::from_secs(10);
+        let join_worst = self.cfg.agent_wait + self.cfg.join_budget + Duration::from_secs(10);
+        for r in &repairs {
+            let worst = match phase(r) {
+                0 => Duration::from_secs(10), // one Route 53 call
+                3 => join_worst,
+                _ => command_worst,
+            };
+            if deadline.is_some_and(|d| Instant::now() + worst > d) {
+                info!(step = "repair", outcome = "deferred", repair = ?r, "no time left in this run");
+                report.deferred.push(format!("{r:?}"));
+                continue;
+            }
+            if phase(r) > 0 {
+                self.apply_dns(cluster, &snap, &mut dns_changes, &mut report).await;
+            }
+            let result: Result<(), String> = match r {
+                Repair::RemoveNode {
+                    node_id,
+                    demote,
+                    reason,
+                } => {
+                    info!(step = "remove", node_id = %node_id, %reason);
+                    let mut res = Ok(());
+                    if *demote {
+                        res = self
+                            .run_checked(
+                                &operator,
+                                script_commands(&[("NODE_ID", node_id.clone())], scripts::DEMOTE),
+                                "demote",
+                            )
+                            .await;
+                    }
+                    if res.is_ok() {
+                        res = self
+                            .run_checked(
+                                &operator,
+                                script_commands(&[("NODE_ID", node_id.clone())], scripts::REMOVE),
+                                "remove node",
+                            )
+                            .await;
+                    }
+                    if res.is_ok() {
+                        metric(cluster, "cluster", "Removals", 1.0, "Count");
+                    }
+                    res
+                }
+                Repair::Join {
+                    instance_id,
+                    group,
+                    waiting,
+                } => {
+                    joins += 1;
+                    if joins > MAX_JOINS_PER_RUN {
+                        info!(step = "join", outcome = "deferred", instance_id = %instance_id);
+                        continue;
+                    }
+                    let action = if *waiting {
+                        hook(group, LAUNCHING).await.map(|h| LifecycleAction {
+                            group: group.clone(),
+                            hook: h,
+                            token: String::new(),
+                            instance_id: instance_id.clone(),
+                            started_unix: None,
+                        })
+                    } else {
+                        None
+                    };
+                    let intent = Intent::Join {
+                        instance_id: instance_id.clone(),
+                        group: group.clone(),
+                        action,
+                    };
+                    match self.handle_intent(intent, deadline).await {
+                        Ok(o) if o.result != Some(ActionResult::Abandon) => Ok(()),
+                        Ok(o) => Err(o.detail),
+                        Err(e) => Err(e.to_string()),
+                    }
+                }
+                Repair::CompleteLaunch { instance_id, group } | Repair::CompleteTermination { instance_id, group } => {
+                    let transition = if matches!(r, Repair::CompleteLaunch { .. }) {
+                        LAUNCHING
+                    } else {
+                        TERMINATING
+                    };
+                    match hook(group, transition).await {
+                        None => Err(format!("group {group} has no {transition} hook")),
+                        Some(h) => {
+                            let a = LifecycleAction {
+                                group: group.clone(),
+                                hook: h,
+                                token: String::new(),
+                                instance_id: instance_id.clone(),
+                                started_unix: None,
+                            };
+                            match self.fleet.complete_action(&a, ActionResult::Continue).await {
+                                Ok(()) | Err(PortError::NoActiveAction(_)) => Ok(()),
+                                Err(e) => Err(e.to_string()),
+                            }
+                        }
+                    }
+                }
+                Repair::DnsDelete { record } | Repair::DnsUpsert { record } => {
+                    let rec = ManagerRecord {
+                        set_identifier: record.set_identifier.clone(),
+                        ip: record.ip.parse().expect("record views hold IPv4 addresses"),
+                        ttl: self.cfg.dns_ttl.as_secs(),
+                    };
+                    // Deletes carry the record exactly as it is, as Route 53 requires.
+                    let change = match r {
+                        Repair::DnsDelete { .. } => RecordChange::Delete(
+                            snap.records
+                                .iter()
+                                .find(|x| x.set_identifier == rec.set_identifier && x.ip == rec.ip)
+                                .cloned()
+                                .unwrap_or(rec),
+                        ),
+                        _ => RecordChange::Upsert(rec),
+                    };
+                    dns_changes.push(change);
+                    continue;
+                }
+            };
+            if let Err(e) = result {
+                warn!(step = "repair", outcome = "failed", repair = ?r, error = %e);
+                report.failed.push(format!("{r:?}: {e}"));
+            }
+        }
+        self.apply_dns(cluster, &snap, &mut dns_changes, &mut report).await;
+        info!(
+            step = "reconcile",
+            outcome = "done",
+            repairs = report.repairs.len(),
+            failed = report.failed.len(),
+            deferred = report.deferred.len()
+        );
+        Ok(report)
+    }
+
+    /// Submits the record changes gathered so far (first of all, before any slow repair).
+    async fn apply_dns(
+        &self,
+        cluster: &str,
+        snap: &ClusterSnapshot,
+        changes: &mut Vec<RecordChange>,
+        report: &mut ClusterReport,
+    ) {
+        let Some(name) = &snap.dns_name else {
+            changes.clear();
+            return;
+        };
+        // One change batch per record: a failure of one does not hold back the others.
+        for c in changes.drain(..) {
+            match self.dns.change(&self.cfg.hosted_zone_id, name, vec![c.clone()]).await {
+                Ok(_) => metric(cluster, "manager", "DnsChanges", 1.0, "Count"),
+                Err(e) => {
+                    warn!(step = "dns", outcome = "failed", change = ?c, error = %e);
+                    report.failed.push(format!("{c:?}: {e}"));
+                }
+            }
+        }
+    }
+}
