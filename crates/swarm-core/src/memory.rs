@@ -132,8 +132,6 @@ fn script_name(script: &str) -> &'static str {
         (scripts::NODE_STATUS, "node-status"),
         (scripts::NODE_LIST, "node-list"),
         (scripts::DRAIN, "drain"),
-        (scripts::DEMOTE, "demote"),
-        (scripts::REMOVE, "remove"),
     ]
     .into_iter()
     // The #! line travels first, ahead of the inputs (safe::script_commands).
@@ -205,7 +203,7 @@ impl State {
 
     fn exec(&mut self, on: &str, name: &'static str, env: &HashMap<String, String>) -> (i32, String, String) {
         let var = |k: &str| env.get(k).cloned().unwrap_or_default();
-        let via_manager = matches!(name, "drain" | "demote" | "remove" | "node-ready" | "node-status");
+        let via_manager = matches!(name, "drain" | "node-ready" | "node-status");
         if via_manager && !self.node_of_instance(on).is_some_and(|n| n.role == Role::Manager) {
             return (
                 ScriptExit::NotAManager.code(),

@@ -20,8 +20,6 @@ script!(NODE_READY, "node-ready.sh");
 script!(NODE_STATUS, "node-status.sh");
 script!(NODE_LIST, "node-list.sh");
 script!(DRAIN, "drain.sh");
-script!(DEMOTE, "demote.sh");
-script!(REMOVE, "remove.sh");
 
 /// The exit codes the scripts give a meaning to (beyond 0 and 1), one list for the Rust side,
 /// the scripts' comments and the in-memory world.
@@ -83,8 +81,6 @@ mod tests {
             NODE_STATUS,
             NODE_LIST,
             DRAIN,
-            DEMOTE,
-            REMOVE,
         ] {
             // The agent runs `sh -c <file>`: the #! line is what makes it bash.
             assert!(s.starts_with("#!/bin/bash\n# Shared prelude"));
@@ -97,17 +93,7 @@ mod tests {
 
     #[test]
     fn every_named_exit_code_is_one_a_script_uses() {
-        let all = [
-            PROBE_LIST,
-            JOIN_READY,
-            RETIRE_NODE,
-            INIT,
-            JOIN,
-            NODE_READY,
-            DRAIN,
-            REMOVE,
-        ]
-        .concat();
+        let all = [PROBE_LIST, JOIN_READY, RETIRE_NODE, INIT, JOIN, NODE_READY, DRAIN].concat();
         for e in [
             ScriptExit::TokenMissing,
             ScriptExit::NotReady,

@@ -22,22 +22,19 @@ pub struct RetireSnapshot {
     pub self_is_last_manager: bool,
 }
 
+/// The steps of a retirement, each one thing the workflow does, in the order it does them.
 #[derive(Debug, Clone, PartialEq)]
 pub enum RetireStep {
     /// Take the instance's IP out of the manager name, wait for INSYNC, start the hold.
     RemoveRecords(Vec<ManagerRecord>),
     /// The record was gone already (redelivery): the hold starts now, never earlier.
     StartHold,
-    Drain {
-        node_id: String,
-    },
-    Demote {
-        node_id: String,
-    },
-    Leave,
-    RemoveNode {
-        node_id: String,
-    },
+    /// One command (scripts/retire-node.sh): the operator drains the node, demotes it
+    /// (`demote`) and removes it, while the instance (`leave`: it is up) leaves once its tasks
+    /// are gone. Tasks slower than a slice of the hook timeout are drained apart first.
+    RetireNode { node_id: String, demote: bool, leave: bool },
+    /// Drain the node and keep it: it is the last ready manager.
+    DrainOnly { node_id: String },
     /// Log why the swarm was left alone.
     Note(String),
     /// Complete now (workers) or when the hold has passed (managers).
@@ -54,28 +51,17 @@ pub fn plan_retire(s: &RetireSnapshot) -> Vec<RetireStep> {
         }
     }
     match (&s.operator, &s.node) {
-        (Some(_), Some(node)) => {
-            // Draining is idempotent and also waits for the tasks to move: always run it.
-            steps.push(RetireStep::Drain {
+        (Some(_), Some(node)) if node.role == Role::Manager && s.other_ready_managers == 0 => {
+            steps.push(RetireStep::DrainOnly {
                 node_id: node.id.clone(),
             });
-            if node.role == Role::Manager {
-                if s.other_ready_managers == 0 {
-                    steps.push(RetireStep::Note("last ready manager: not demoting".into()));
-                    steps.push(RetireStep::Finish);
-                    return steps;
-                }
-                steps.push(RetireStep::Demote {
-                    node_id: node.id.clone(),
-                });
-            }
-            if s.self_online && s.instance.as_ref().is_some_and(|i| i.state.is_alive()) {
-                steps.push(RetireStep::Leave);
-            }
-            steps.push(RetireStep::RemoveNode {
-                node_id: node.id.clone(),
-            });
+            steps.push(RetireStep::Note("last ready manager: not demoting".into()));
         }
+        (Some(_), Some(node)) => steps.push(RetireStep::RetireNode {
+            node_id: node.id.clone(),
+            demote: node.role == Role::Manager,
+            leave: s.self_online && s.instance.as_ref().is_some_and(|i| i.state.is_alive()),
+        }),
         (Some(_), None) => steps.push(RetireStep::Note("instance has no swarm node".into())),
         (None, _) if s.self_is_last_manager => steps.push(RetireStep::Note(
             "the leaving instance is the last live manager: swarm left as it is".into(),
@@ -133,10 +119,11 @@ mod tests {
             steps,
             vec![
                 RetireStep::RemoveRecords(s.records.clone()),
-                RetireStep::Drain { node_id: NID.into() },
-                RetireStep::Demote { node_id: NID.into() },
-                RetireStep::Leave,
-                RetireStep::RemoveNode { node_id: NID.into() },
+                RetireStep::RetireNode {
+                    node_id: NID.into(),
+                    demote: true,
+                    leave: true
+                },
                 RetireStep::Finish,
             ]
         );
@@ -149,9 +136,11 @@ mod tests {
         assert_eq!(
             plan_retire(&s),
             vec![
-                RetireStep::Drain { node_id: NID.into() },
-                RetireStep::Leave,
-                RetireStep::RemoveNode { node_id: NID.into() },
+                RetireStep::RetireNode {
+                    node_id: NID.into(),
+                    demote: false,
+                    leave: true
+                },
                 RetireStep::Finish,
             ]
         );
@@ -176,11 +165,15 @@ mod tests {
     fn never_demotes_the_last_ready_manager() {
         let mut s = retire(Role::Manager);
         s.other_ready_managers = 0;
-        let steps = plan_retire(&s);
-        assert!(!steps
-            .iter()
-            .any(|x| matches!(x, RetireStep::Demote { .. } | RetireStep::RemoveNode { .. })));
-        assert_eq!(steps.last(), Some(&RetireStep::Finish));
+        assert_eq!(
+            plan_retire(&s),
+            vec![
+                RetireStep::RemoveRecords(s.records.clone()),
+                RetireStep::DrainOnly { node_id: NID.into() },
+                RetireStep::Note("last ready manager: not demoting".into()),
+                RetireStep::Finish,
+            ]
+        );
     }
 
     #[test]
@@ -192,8 +185,11 @@ mod tests {
         assert_eq!(
             plan_retire(&s),
             vec![
-                RetireStep::Drain { node_id: NID.into() },
-                RetireStep::RemoveNode { node_id: NID.into() },
+                RetireStep::RetireNode {
+                    node_id: NID.into(),
+                    demote: false,
+                    leave: false
+                },
                 RetireStep::Finish
             ]
         );

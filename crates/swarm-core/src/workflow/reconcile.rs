@@ -264,25 +264,21 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
                     reason,
                 } => {
                     info!(step = "remove", node_id = %node_id, %reason);
-                    let mut res = Ok(());
-                    if *demote {
-                        res = self
-                            .run_checked(
-                                &operator,
-                                script_commands(&[("NODE_ID", node_id.clone())], scripts::DEMOTE),
-                                "demote",
-                            )
-                            .await;
-                    }
-                    if res.is_ok() {
-                        res = self
-                            .run_checked(
-                                &operator,
-                                script_commands(&[("NODE_ID", node_id.clone())], scripts::REMOVE),
-                                "remove node",
-                            )
-                            .await;
-                    }
+                    // The one removal path: retire-node.sh, with no instance half (it is gone)
+                    // and nothing to drain (its tasks died with it).
+                    let wait = Duration::from_secs(15).min(self.cfg.script_wait_max()).as_secs();
+                    let cmds = script_commands(
+                        &[
+                            ("NODE_ID", node_id.clone()),
+                            ("LEAVING_INSTANCE", "-".into()),
+                            ("DEMOTE", demote.to_string()),
+                            ("DRAIN_SECONDS", "0".into()),
+                            ("WAIT_SECONDS", wait.to_string()),
+                            ("INSTANCE_LEAVES", "false".into()),
+                        ],
+                        scripts::RETIRE_NODE,
+                    );
+                    let res = self.run_checked(&operator, cmds, "retire node").await;
                     if res.is_ok() {
                         metric(cluster, "cluster", "Removals", 1.0, "Count");
                     }

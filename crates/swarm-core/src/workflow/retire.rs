@@ -21,9 +21,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
             self.heartbeat(intent).await;
         }
         let mut last_heartbeat = Instant::now();
-        let (mut demote, mut leave) = (false, false);
-        // The drain waits for the removal step, so both usually go in one command.
-        let mut drain: Option<String> = None;
+        // Each step the planner returned is what runs, in its order.
         for step in steps {
             match step {
                 RetireStep::RemoveRecords(records) => {
@@ -48,40 +46,32 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
                     self.heartbeat(intent).await;
                     last_heartbeat = Instant::now();
                 }
-                RetireStep::Drain { node_id } => {
+                RetireStep::RetireNode { node_id, demote, leave } => {
                     if !holds {
                         // The action has waited an unknown time already: re-arm it before a drain.
                         self.heartbeat(intent).await;
                         last_heartbeat = Instant::now();
                     }
-                    drain = Some(node_id);
-                }
-                // Drain, demote, leave and remove run as one command (scripts/retire-node.sh).
-                RetireStep::Demote { .. } => demote = true,
-                RetireStep::Leave => leave = true,
-                RetireStep::RemoveNode { node_id } => {
                     let tail = Tail { node_id, demote, leave };
-                    if drain.take().is_some() {
-                        let drain_end = clamp(Instant::now() + self.cfg.drain_timeout, Some(end));
-                        metric(&m.cluster, m.role.as_str(), "Drains", 1.0, "Count");
-                        self.drain_and_retire(intent, &mut operators, tail, drain_end, &mut last_heartbeat)
-                            .await;
-                    } else {
-                        self.retire_node(intent, &mut operators, &tail, None, &mut last_heartbeat)
-                            .await;
-                    }
+                    let drain_end = clamp(Instant::now() + self.cfg.drain_timeout, Some(end));
+                    metric(&m.cluster, m.role.as_str(), "Drains", 1.0, "Count");
+                    self.drain_and_retire(intent, &mut operators, tail, drain_end, &mut last_heartbeat)
+                        .await;
                     metric(&m.cluster, m.role.as_str(), "Removals", 1.0, "Count");
+                }
+                RetireStep::DrainOnly { node_id } => {
+                    if !holds {
+                        self.heartbeat(intent).await;
+                        last_heartbeat = Instant::now();
+                    }
+                    let drain_end = clamp(Instant::now() + self.cfg.drain_timeout, Some(end));
+                    self.drain(intent, &mut operators, &node_id, drain_end, &mut last_heartbeat)
+                        .await;
+                    metric(&m.cluster, m.role.as_str(), "Drains", 1.0, "Count");
                 }
                 RetireStep::Note(note) => info!(step = "swarm", outcome = "skipped", %note),
                 RetireStep::Finish => {}
             }
-        }
-        if let Some(node_id) = drain {
-            // Nothing removes the node (the last ready manager): it is drained all the same.
-            let drain_end = clamp(Instant::now() + self.cfg.drain_timeout, Some(end));
-            self.drain(intent, &mut operators, &node_id, drain_end, &mut last_heartbeat)
-                .await;
-            metric(&m.cluster, m.role.as_str(), "Drains", 1.0, "Count");
         }
         if holds {
             let started = hold_started.unwrap_or(last_heartbeat);
