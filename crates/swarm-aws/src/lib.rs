@@ -26,7 +26,15 @@ pub struct Adapters {
 
 impl Adapters {
     pub async fn from_env() -> Self {
-        let conf = aws_config::defaults(BehaviorVersion::latest()).load().await;
+        // Throttling and transient faults (5xx, timeouts, Route 53's PriorRequestNotComplete)
+        // are retried here, once, with jittered backoff; the workflows never retry a call.
+        let retry = aws_config::retry::RetryConfig::standard()
+            .with_max_attempts(5)
+            .with_initial_backoff(std::time::Duration::from_millis(200));
+        let conf = aws_config::defaults(BehaviorVersion::latest())
+            .retry_config(retry)
+            .load()
+            .await;
         Adapters {
             fleet: AwsFleet::new(aws_sdk_autoscaling::Client::new(&conf), aws_sdk_ec2::Client::new(&conf)),
             remote: AwsRemote::new(aws_sdk_ssm::Client::new(&conf)),
@@ -46,7 +54,24 @@ const DENIED: &[&str] = &[
     "AuthFailure",
 ];
 
-/// Maps an SDK error to a port error carrying the AWS error code and message.
+/// The codes with which a service rejects the request itself: the same request fails again.
+/// (Not found answers that a caller expects, such as a missing record, are mapped where they
+/// are expected.)
+const INVALID: &[&str] = &[
+    "ValidationError",
+    "ValidationException",
+    "InvalidParameterValue",
+    "InvalidParameterValueException",
+    "InvalidParameterCombination",
+    "InvalidParameterException",
+    "InvalidInput",
+    "MissingParameter",
+    "NoSuchHostedZone",
+    "InvalidKeyId",
+];
+
+/// Maps an SDK error to a port error carrying the AWS error code and message. The SDK has
+/// retried throttling and transient errors already (its retry configuration, `Adapters`).
 pub(crate) fn aws_error<E, R>(
     operation: &str,
     err: &aws_smithy_runtime_api::client::result::SdkError<E, R>,
@@ -58,6 +83,10 @@ where
     use aws_smithy_types::error::metadata::ProvideErrorMetadata;
     match (err.code(), err.message()) {
         (Some(code), msg) if DENIED.contains(&code) => PortError::Denied {
+            operation: operation.to_string(),
+            message: format!("{code}: {}", msg.unwrap_or("")),
+        },
+        (Some(code), msg) if INVALID.contains(&code) => PortError::Invalid {
             operation: operation.to_string(),
             message: format!("{code}: {}", msg.unwrap_or("")),
         },

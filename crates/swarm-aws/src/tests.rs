@@ -429,3 +429,26 @@ async fn a_denied_call_is_a_refusal_and_is_not_asked_again() {
     );
     assert_eq!(list.num_calls(), 1);
 }
+
+#[tokio::test]
+async fn a_rejected_request_is_final_and_is_not_asked_again() {
+    use aws_sdk_autoscaling::operation::describe_auto_scaling_groups::DescribeAutoScalingGroupsError;
+    let rule = mock!(aws_sdk_autoscaling::Client::describe_auto_scaling_groups).then_error(|| {
+        DescribeAutoScalingGroupsError::generic(
+            ErrorMetadata::builder()
+                .code("ValidationError")
+                .message("1 validation error detected: Value at 'filters.1.member.values' failed to satisfy constraint")
+                .build(),
+        )
+    });
+    let f = fleet(
+        mock_client!(aws_sdk_autoscaling, RuleMode::MatchAny, [&rule]),
+        mock_client!(aws_sdk_ec2, []),
+    );
+    let res = f.groups_tagged("swarm:cluster", "blue").await;
+    assert!(
+        matches!(res, Err(ref e @ PortError::Invalid { .. }) if e.is_final()),
+        "{res:?}"
+    );
+    assert_eq!(rule.num_calls(), 1);
+}

@@ -43,6 +43,10 @@ pub struct State {
     pub undeliverable: HashSet<(String, &'static str)>,
     /// Drain attempts that end with tasks still moving (each one uses one up).
     pub slow_drains: u32,
+    /// The error the next group listing answers with (taken once).
+    pub groups_error: Option<PortError>,
+    /// How many group listings were asked for.
+    pub group_listings: u32,
     pub swarm_inits: u32,
     /// Instances fenced by a retirement (`fence.sh`): they refuse to join or init.
     pub retired: HashSet<String>,
@@ -464,6 +468,12 @@ impl Fleet for World {
             .collect())
     }
     async fn groups_with_tag_key(&self, key: &str) -> PortResult<Vec<Group>> {
+        let mut s = self.state();
+        s.group_listings += 1;
+        if let Some(e) = s.groups_error.take() {
+            return Err(e);
+        }
+        drop(s);
         Ok(self
             .state()
             .groups

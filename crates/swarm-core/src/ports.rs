@@ -23,6 +23,18 @@ pub enum PortError {
     /// never retried; the permission is missing from the template.
     #[error("{operation} denied: {message}")]
     Denied { operation: String, message: String },
+    /// AWS rejected the request itself (validation, a named resource that does not exist):
+    /// the same request cannot succeed, so it is never retried either.
+    #[error("{operation} rejected: {message}")]
+    Invalid { operation: String, message: String },
+}
+
+impl PortError {
+    /// Whether asking again (or observing again) can change the answer. Throttling and
+    /// transient faults are retried by the SDK's retry configuration before they get here.
+    pub fn is_final(&self) -> bool {
+        matches!(self, PortError::Denied { .. } | PortError::Invalid { .. })
+    }
 }
 
 impl PortError {

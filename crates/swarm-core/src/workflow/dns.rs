@@ -23,7 +23,8 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
             return Ok(true);
         }
         let found: Vec<ManagerRecord> = self
-            .retry("list_records", || self.dns.manager_records(zone, name))
+            .dns
+            .manager_records(zone, name)
             .await?
             .into_iter()
             .filter(|r| r.set_identifier == id || r.ip == ip)
@@ -47,9 +48,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
         rearm: Option<&Intent>,
     ) -> Result<bool, PortError> {
         let zone = &self.cfg.hosted_zone_id;
-        let change_id = self
-            .retry("change_record", || self.dns.change(zone, name, vec![change.clone()]))
-            .await?;
+        let change_id = self.dns.change(zone, name, vec![change.clone()]).await?;
         if change_id == crate::ports::UNCHANGED {
             return Ok(false);
         }

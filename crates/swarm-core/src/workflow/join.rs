@@ -33,7 +33,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
             match self.remote.online(&ask).await {
                 Ok(on) if on.iter().any(|x| x == id) => break on,
                 Ok(_) => {}
-                Err(e @ PortError::Denied { .. }) => return Err(e),
+                Err(e) if e.is_final() => return Err(e),
                 Err(e) => warn!(step = "wait-agent", outcome = "retry", error = %e),
             }
             if !self.keep_launch_alive(intent, &mut armed).await {
@@ -96,7 +96,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
             }
             let snap = match self.observe_join(id, m, groups.take()).await {
                 Ok(s) => s,
-                Err(e @ PortError::Denied { .. }) => return Err(e),
+                Err(e) if e.is_final() => return Err(e),
                 Err(e) => {
                     warn!(step = "observe", outcome = "retry", error = %e);
                     last_reason = e.to_string();

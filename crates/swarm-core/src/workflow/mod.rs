@@ -62,6 +62,8 @@ pub enum OutcomeKind {
     DryRun,
     /// AWS refused the function's role: not retried.
     Denied,
+    /// AWS rejected a request as invalid: not retried.
+    Rejected,
 }
 
 impl Outcome {
@@ -166,11 +168,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
                     "transitional status",
                 ));
             }
-            let groups = self
-                .retry("describe_instance_group", || {
-                    self.fleet.instance_groups(std::slice::from_ref(&instance_id))
-                })
-                .await?;
+            let groups = self.fleet.instance_groups(std::slice::from_ref(&instance_id)).await?;
             let Some((group, member)) = groups.into_iter().next() else {
                 info!(
                     step = "group",
@@ -214,23 +212,18 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
         .await
     }
 
-    pub async fn handle_intent(&self, intent: Intent, deadline: Option<Instant>) -> Result<Outcome, PortError> {
+    async fn act_on(&self, intent: Intent, deadline: Option<Instant>) -> Result<Outcome, PortError> {
         let started = Instant::now();
         let group_name = intent.group().to_string();
         let id = intent.instance_id().to_string();
         // One call finds the event's group and its cluster's other groups.
-        let tagged = self
-            .retry("describe_groups", || {
-                self.fleet.groups_with_tag_key(&self.cfg.cluster_tag)
-            })
-            .await?;
+        let tagged = self.fleet.groups_with_tag_key(&self.cfg.cluster_tag).await?;
         let group = match tagged.iter().find(|g| g.name == group_name) {
             Some(g) => Some(g.clone()),
             // Untagged or gone: ask for it by name to tell which.
             None => self
-                .retry("describe_group", || {
-                    self.fleet.describe_groups(std::slice::from_ref(&group_name))
-                })
+                .fleet
+                .describe_groups(std::slice::from_ref(&group_name))
                 .await?
                 .into_iter()
                 .next(),
@@ -313,12 +306,22 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
         } else {
             metric(&member.cluster, member.role.as_str(), "Failures", 1.0, "Count");
         }
-        match outcome {
-            // No retry can succeed (Lambda's own two included): say so once and stop. The
-            // action is left to the hook's DefaultResult; the Failures alarm tells someone.
+        outcome
+    }
+
+    /// Handles one intent. An error no retry can fix (Lambda's own two included) is said once
+    /// and answered with success; the action is left to the hook's DefaultResult and the
+    /// Failures alarm tells someone. Err: a later delivery may succeed.
+    pub async fn handle_intent(&self, intent: Intent, deadline: Option<Instant>) -> Result<Outcome, PortError> {
+        let id = intent.instance_id().to_string();
+        match self.act_on(intent, deadline).await {
             Err(e @ PortError::Denied { .. }) => {
                 error!(step = "permission", outcome = "denied", error = %e, "a permission is missing from the function's role");
                 Ok(Outcome::new(OutcomeKind::Denied, Some(&id), e.to_string()))
+            }
+            Err(e @ PortError::Invalid { .. }) => {
+                error!(step = "request", outcome = "rejected", error = %e, "AWS rejected a request: not retried");
+                Ok(Outcome::new(OutcomeKind::Rejected, Some(&id), e.to_string()))
             }
             other => other,
         }
@@ -339,10 +342,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
             o.outcome = OutcomeKind::DryRun;
             return Ok(o);
         }
-        match self
-            .retry("complete_action", || self.fleet.complete_action(action, result))
-            .await
-        {
+        match self.fleet.complete_action(action, result).await {
             Ok(()) => {
                 if result == ActionResult::Abandon {
                     warn!(step = "complete", outcome = "abandoned", result = result.as_str(), %reason);
@@ -396,25 +396,6 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
             Err(Retry::Again(format!("{what} on {on}: {}", r.summary())))
         }
     }
-
-    /// Retries a port call a few times with backoff; AWS errors that persist are returned.
-    async fn retry<T, Fut>(&self, what: &str, mut f: impl FnMut() -> Fut) -> PortResult<T>
-    where
-        Fut: std::future::Future<Output = PortResult<T>>,
-    {
-        let mut backoff = Backoff::new(self.cfg.poll_max.min(Duration::from_secs(2)));
-        let mut attempt = 0;
-        loop {
-            match f().await {
-                Err(PortError::Aws { operation, message }) if attempt < 3 => {
-                    attempt += 1;
-                    warn!(step = what, outcome = "retry", attempt, %operation, %message);
-                    backoff.wait(Instant::now() + Duration::from_secs(10)).await;
-                }
-                other => return other,
-            }
-        }
-    }
 }
 
 /// When the intent's lifecycle action began, as an instant: the event's time, or now when the
@@ -451,9 +432,10 @@ impl std::fmt::Display for Retry {
 }
 
 fn retry(e: PortError) -> Retry {
-    match e {
-        e @ PortError::Denied { .. } => Retry::Refused(e),
-        e => Retry::Again(e.to_string()),
+    if e.is_final() {
+        Retry::Refused(e)
+    } else {
+        Retry::Again(e.to_string())
     }
 }
 

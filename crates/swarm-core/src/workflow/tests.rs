@@ -705,3 +705,18 @@ fn the_response_keeps_its_strings() {
         json!({"outcome": "dry-run", "detail": "y"})
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_rejected_request_ends_the_invocation_without_a_retry() {
+    let w = cluster();
+    let l = lifecycle(&w, cfg());
+    w.launch("mgr", M1, "10.0.1.11");
+    w.state().groups_error = Some(PortError::Invalid {
+        operation: "DescribeAutoScalingGroups".into(),
+        message: "ValidationError: bad filter".into(),
+    });
+    let o = l.handle(&event("launch", "mgr", M1), None).await.unwrap();
+    assert_eq!(o.outcome, OutcomeKind::Rejected, "{o:?}");
+    assert_eq!(w.state().group_listings, 1, "asked again");
+    assert!(w.state().completed.is_empty());
+}
