@@ -16,47 +16,41 @@ impl AwsFleet {
     }
 
     async fn groups(&self, names: Option<Vec<String>>, filter: Option<Filter>) -> PortResult<Vec<Group>> {
+        let mut pages = self
+            .asg
+            .describe_auto_scaling_groups()
+            .set_auto_scaling_group_names(names)
+            .set_filters(filter.map(|f| vec![f]))
+            .max_records(100)
+            .into_paginator()
+            .items()
+            .send();
         let mut out = Vec::new();
-        let mut token = None;
-        loop {
-            let resp = self
-                .asg
-                .describe_auto_scaling_groups()
-                .set_auto_scaling_group_names(names.clone())
-                .set_filters(filter.clone().map(|f| vec![f]))
-                .set_next_token(token)
-                .max_records(100)
-                .send()
-                .await
-                .map_err(|e| aws_error("DescribeAutoScalingGroups", &e))?;
-            for g in resp.auto_scaling_groups() {
-                out.push(Group {
-                    name: g.auto_scaling_group_name().unwrap_or_default().to_string(),
-                    tags: g
-                        .tags()
-                        .iter()
-                        .map(|t| {
-                            (
-                                t.key().unwrap_or_default().to_string(),
-                                t.value().unwrap_or_default().to_string(),
-                            )
-                        })
-                        .collect(),
-                    instances: g
-                        .instances()
-                        .iter()
-                        .map(|i| GroupInstance {
-                            id: i.instance_id().unwrap_or_default().to_string(),
-                            lifecycle_state: i.lifecycle_state().map(|s| s.as_str().to_string()).unwrap_or_default(),
-                        })
-                        .collect(),
-                });
-            }
-            token = resp.next_token().map(str::to_string);
-            if token.is_none() {
-                return Ok(out);
-            }
+        while let Some(g) = pages.next().await {
+            let g = g.map_err(|e| aws_error("DescribeAutoScalingGroups", &e))?;
+            out.push(Group {
+                name: g.auto_scaling_group_name().unwrap_or_default().to_string(),
+                tags: g
+                    .tags()
+                    .iter()
+                    .map(|t| {
+                        (
+                            t.key().unwrap_or_default().to_string(),
+                            t.value().unwrap_or_default().to_string(),
+                        )
+                    })
+                    .collect(),
+                instances: g
+                    .instances()
+                    .iter()
+                    .map(|i| GroupInstance {
+                        id: i.instance_id().unwrap_or_default().to_string(),
+                        lifecycle_state: i.lifecycle_state().map(|s| s.as_str().to_string()).unwrap_or_default(),
+                    })
+                    .collect(),
+            });
         }
+        Ok(out)
     }
 
     fn action_error<E, R>(
@@ -96,29 +90,22 @@ impl Fleet for AwsFleet {
     async fn instance_groups(&self, ids: &[String]) -> PortResult<Vec<(String, GroupInstance)>> {
         let mut out = Vec::new();
         for chunk in ids.chunks(50) {
-            let mut token = None;
-            loop {
-                let resp = self
-                    .asg
-                    .describe_auto_scaling_instances()
-                    .set_instance_ids(Some(chunk.to_vec()))
-                    .set_next_token(token)
-                    .send()
-                    .await
-                    .map_err(|e| aws_error("DescribeAutoScalingInstances", &e))?;
-                out.extend(resp.auto_scaling_instances().iter().map(|i| {
-                    (
-                        i.auto_scaling_group_name().unwrap_or_default().to_string(),
-                        GroupInstance {
-                            id: i.instance_id().unwrap_or_default().to_string(),
-                            lifecycle_state: i.lifecycle_state().unwrap_or_default().to_string(),
-                        },
-                    )
-                }));
-                token = resp.next_token().map(str::to_string);
-                if token.is_none() {
-                    break;
-                }
+            let mut items = self
+                .asg
+                .describe_auto_scaling_instances()
+                .set_instance_ids(Some(chunk.to_vec()))
+                .into_paginator()
+                .items()
+                .send();
+            while let Some(i) = items.next().await {
+                let i = i.map_err(|e| aws_error("DescribeAutoScalingInstances", &e))?;
+                out.push((
+                    i.auto_scaling_group_name().unwrap_or_default().to_string(),
+                    GroupInstance {
+                        id: i.instance_id().unwrap_or_default().to_string(),
+                        lifecycle_state: i.lifecycle_state().unwrap_or_default().to_string(),
+                    },
+                ));
             }
         }
         Ok(out)
@@ -148,22 +135,21 @@ impl Fleet for AwsFleet {
         let mut out = Vec::new();
         // A filter (not InstanceIds) so that unknown ids are absent rather than an error.
         for chunk in ids.chunks(200) {
-            let mut token = None;
-            loop {
-                let resp = self
-                    .ec2
-                    .describe_instances()
-                    .filters(
-                        aws_sdk_ec2::types::Filter::builder()
-                            .name("instance-id")
-                            .set_values(Some(chunk.to_vec()))
-                            .build(),
-                    )
-                    .set_next_token(token)
-                    .send()
-                    .await
-                    .map_err(|e| aws_error("DescribeInstances", &e))?;
-                for i in resp.reservations().iter().flat_map(|r| r.instances()) {
+            let mut reservations = self
+                .ec2
+                .describe_instances()
+                .filters(
+                    aws_sdk_ec2::types::Filter::builder()
+                        .name("instance-id")
+                        .set_values(Some(chunk.to_vec()))
+                        .build(),
+                )
+                .into_paginator()
+                .items()
+                .send();
+            while let Some(r) = reservations.next().await {
+                let r = r.map_err(|e| aws_error("DescribeInstances", &e))?;
+                for i in r.instances() {
                     let Some(state) = i
                         .state()
                         .and_then(|s| s.name())
@@ -177,10 +163,6 @@ impl Fleet for AwsFleet {
                         private_ip: i.private_ip_address().and_then(|ip| ip.parse().ok()),
                         launched_unix: i.launch_time().map(|t| t.secs().max(0) as u64),
                     });
-                }
-                token = resp.next_token().map(str::to_string);
-                if token.is_none() {
-                    break;
                 }
             }
         }

@@ -45,6 +45,8 @@ impl Dns for AwsDns {
     async fn manager_records(&self, zone: &str, name: &str) -> PortResult<Vec<ManagerRecord>> {
         let want = fqdn(name).to_ascii_lowercase();
         let mut out = Vec::new();
+        // By hand: the SDK has no paginator for ListResourceRecordSets (its position is three
+        // fields), and the listing stops as soon as it passes the name.
         let (mut start_name, mut start_id) = (Some(want.clone()), None::<String>);
         loop {
             let resp = self

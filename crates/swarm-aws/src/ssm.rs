@@ -64,45 +64,38 @@ impl AwsRemote {
         while done.len() < ids.len() {
             tokio::time::sleep(delay.min(end.saturating_duration_since(Instant::now()))).await;
             delay = (delay * 3 / 2).min(MAX_POLL);
-            let mut token = None;
-            loop {
-                let resp = self
-                    .client
-                    .list_command_invocations()
-                    .command_id(command_id)
-                    .details(true)
-                    .set_next_token(token)
-                    .send()
-                    .await
-                    .map_err(|e| aws_error("ListCommandInvocations", &e))?;
-                for inv in resp.command_invocations() {
-                    let Some(id) = inv.instance_id() else { continue };
-                    if done.contains_key(id) {
-                        continue;
+            let mut invocations = self
+                .client
+                .list_command_invocations()
+                .command_id(command_id)
+                .details(true)
+                .into_paginator()
+                .items()
+                .send();
+            while let Some(inv) = invocations.next().await {
+                let inv = inv.map_err(|e| aws_error("ListCommandInvocations", &e))?;
+                let Some(id) = inv.instance_id() else { continue };
+                if done.contains_key(id) {
+                    continue;
+                }
+                let Some(status) = final_status(inv.status(), inv.status_details()) else {
+                    continue;
+                };
+                let plugin = inv.command_plugins().first();
+                let output = plugin.and_then(|p| p.output()).unwrap_or_default();
+                let result = if output.len() >= PLUGIN_OUTPUT_SAFE {
+                    self.wait(command_id, id, Instant::now()).await?
+                } else {
+                    let (stdout, stderr) = split_plugin_output(output);
+                    CommandResult {
+                        instance_id: id.to_string(),
+                        status,
+                        exit_code: plugin.map(|p| p.response_code()).unwrap_or(-1),
+                        stdout,
+                        stderr,
                     }
-                    let Some(status) = final_status(inv.status(), inv.status_details()) else {
-                        continue;
-                    };
-                    let plugin = inv.command_plugins().first();
-                    let output = plugin.and_then(|p| p.output()).unwrap_or_default();
-                    let result = if output.len() >= PLUGIN_OUTPUT_SAFE {
-                        self.wait(command_id, id, Instant::now()).await?
-                    } else {
-                        let (stdout, stderr) = split_plugin_output(output);
-                        CommandResult {
-                            instance_id: id.to_string(),
-                            status,
-                            exit_code: plugin.map(|p| p.response_code()).unwrap_or(-1),
-                            stdout,
-                            stderr,
-                        }
-                    };
-                    done.insert(id.to_string(), result);
-                }
-                token = resp.next_token().map(str::to_string);
-                if token.is_none() {
-                    break;
-                }
+                };
+                done.insert(id.to_string(), result);
             }
             if done.len() < ids.len() && Instant::now() >= end {
                 break;
@@ -164,31 +157,23 @@ impl Remote for AwsRemote {
     async fn online(&self, ids: &[String]) -> PortResult<Vec<String>> {
         let mut out = Vec::new();
         for chunk in ids.chunks(50) {
-            let mut token = None;
-            loop {
-                let filter = InstanceInformationStringFilter::builder()
-                    .key("InstanceIds")
-                    .set_values(Some(chunk.to_vec()))
-                    .build()
-                    .map_err(|e| PortError::aws("DescribeInstanceInformation", e))?;
-                let resp = self
-                    .client
-                    .describe_instance_information()
-                    .filters(filter)
-                    .max_results(50)
-                    .set_next_token(token)
-                    .send()
-                    .await
-                    .map_err(|e| aws_error("DescribeInstanceInformation", &e))?;
-                out.extend(
-                    resp.instance_information_list()
-                        .iter()
-                        .filter(|i| i.ping_status() == Some(&PingStatus::Online))
-                        .filter_map(|i| i.instance_id().map(str::to_string)),
-                );
-                token = resp.next_token().map(str::to_string);
-                if token.is_none() {
-                    break;
+            let filter = InstanceInformationStringFilter::builder()
+                .key("InstanceIds")
+                .set_values(Some(chunk.to_vec()))
+                .build()
+                .map_err(|e| PortError::aws("DescribeInstanceInformation", e))?;
+            let mut agents = self
+                .client
+                .describe_instance_information()
+                .filters(filter)
+                .max_results(50)
+                .into_paginator()
+                .items()
+                .send();
+            while let Some(i) = agents.next().await {
+                let i = i.map_err(|e| aws_error("DescribeInstanceInformation", &e))?;
+                if i.ping_status() == Some(&PingStatus::Online) {
+                    out.extend(i.instance_id().map(str::to_string));
                 }
             }
         }
@@ -278,28 +263,23 @@ impl Parameters for AwsParameters {
     }
 
     async fn list(&self, path: &str) -> PortResult<Vec<(String, String)>> {
+        let mut pages = self
+            .client
+            .get_parameters_by_path()
+            .path(path)
+            .recursive(true)
+            .into_paginator()
+            .send();
         let mut out = Vec::new();
-        let mut token = None;
-        loop {
-            let resp = self
-                .client
-                .get_parameters_by_path()
-                .path(path)
-                .recursive(true)
-                .set_next_token(token)
-                .send()
-                .await
-                .map_err(|e| aws_error("GetParametersByPath", &e))?;
-            out.extend(resp.parameters().iter().map(|p| {
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| aws_error("GetParametersByPath", &e))?;
+            out.extend(page.parameters().iter().map(|p| {
                 (
                     p.name().unwrap_or_default().to_string(),
                     p.value().unwrap_or_default().to_string(),
                 )
             }));
-            token = resp.next_token().map(str::to_string);
-            if token.is_none() {
-                return Ok(out);
-            }
         }
+        Ok(out)
     }
 }
