@@ -51,11 +51,18 @@ pub struct GroupInstance {
 
 impl GroupInstance {
     pub fn is_leaving(&self) -> bool {
-        self.lifecycle_state.starts_with("Terminating")
-            || self.lifecycle_state.starts_with("Detach")
-            || self.lifecycle_state == "Terminated"
-            || self.lifecycle_state.starts_with("Warmed")
+        is_leaving(&self.lifecycle_state)
     }
+}
+
+/// The one answer to "is this instance on its way out of service?" for an Auto Scaling
+/// lifecycle state: terminating, detaching, in standby (or entering it), or in a warm pool.
+/// Such an instance gets no join, no record, and is no peer to join through.
+pub fn is_leaving(lifecycle_state: &str) -> bool {
+    ["Terminating", "Detach", "Warmed", "EnteringStandby"]
+        .iter()
+        .any(|p| lifecycle_state.starts_with(p))
+        || matches!(lifecycle_state, "Terminated" | "Standby")
 }
 
 impl Group {
@@ -312,6 +319,27 @@ pub struct ManagerRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_answer_to_is_leaving() {
+        for st in [
+            "Terminating",
+            "Terminating:Wait",
+            "Terminating:Proceed",
+            "Terminated",
+            "Detaching",
+            "Detached",
+            "EnteringStandby",
+            "Standby",
+            "Warmed:Pending",
+            "Warmed:Running",
+        ] {
+            assert!(is_leaving(st), "{st}");
+        }
+        for st in ["Pending", "Pending:Wait", "Pending:Proceed", "InService"] {
+            assert!(!is_leaving(st), "{st}");
+        }
+    }
 
     #[test]
     fn parses_node_lines() {

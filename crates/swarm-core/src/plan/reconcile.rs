@@ -69,20 +69,16 @@ pub enum Repair {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RecordView {
     pub set_identifier: String,
-    pub ip: String,
+    pub ip: std::net::Ipv4Addr,
 }
 
 impl From<&ManagerRecord> for RecordView {
     fn from(r: &ManagerRecord) -> Self {
         RecordView {
             set_identifier: r.set_identifier.clone(),
-            ip: r.ip.to_string(),
+            ip: r.ip,
         }
     }
-}
-
-fn leaving(state: &str) -> bool {
-    state.starts_with("Terminating") || state.starts_with("Detach") || state == "Terminated" || state == "Standby"
 }
 
 /// Ready nodes by instance label and, for unlabelled ones, by address: one pass, so the plan
@@ -167,7 +163,11 @@ pub fn plan_reconcile(s: &ClusterSnapshot, ttl: u64) -> Vec<Repair> {
         }
 
         // 2. Running instances that are not in the swarm; waiting actions that can be finished.
-        for m in s.members.iter().filter(|m| m.alive && !leaving(&m.lifecycle_state)) {
+        for m in s
+            .members
+            .iter()
+            .filter(|m| m.alive && !crate::model::is_leaving(&m.lifecycle_state))
+        {
             let node = ready.node_for(m);
             let waiting = m.lifecycle_state == "Pending:Wait";
             match (node, waiting) {
@@ -229,7 +229,7 @@ pub fn plan_reconcile(s: &ClusterSnapshot, ttl: u64) -> Vec<Repair> {
                 out.push(Repair::DnsUpsert {
                     record: RecordView {
                         set_identifier: id.to_string(),
-                        ip: ip.to_string(),
+                        ip,
                     },
                 });
             }

@@ -342,7 +342,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
                 Repair::DnsDelete { record } | Repair::DnsUpsert { record } => {
                     let rec = ManagerRecord {
                         set_identifier: record.set_identifier.clone(),
-                        ip: record.ip.parse().expect("record views hold IPv4 addresses"),
+                        ip: record.ip,
                         ttl: self.cfg.dns_ttl.as_secs(),
                     };
                     // Deletes carry the record exactly as it is, as Route 53 requires.
