@@ -1,12 +1,14 @@
 //! Retire and drain: a node out of the swarm (terminate hook, ECS deregistration) or drained in
 //! place (ECS DRAINING), through a manager that can operate. Never joins anything.
 
+use super::held::{Held, Operators};
 use super::*;
 
 impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
     pub(super) async fn retire(&self, intent: &Intent, m: &Member, end: Instant) -> Result<Outcome, PortError> {
         let id = intent.instance_id();
-        let (snap, mut operators) = self.observe_retire(id, m, true).await?;
+        let (snap, operators) = self.observe_retire(id, m, true).await?;
+        let mut ops = Operators::new(operators);
         let steps = plan::plan_retire(&snap);
         info!(step = "plan", steps = ?steps);
         if self.cfg.dry_run {
@@ -14,13 +16,12 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
         }
         // Only a terminating instance is held; an ECS deregistration has nothing to hold.
         let holds = m.role == Role::Manager && m.dns_name.is_some() && intent.action().is_some();
-        let mut hold_started: Option<Instant> = None;
+        let mut held = Held::new(intent);
         if holds {
             // The action has waited since the event (and Route 53 may be slow): re-arm it now;
             // the heartbeat at INSYNC still defines the hold.
-            self.heartbeat(intent).await;
+            self.beat(&mut held).await;
         }
-        let mut last_heartbeat = Instant::now();
         // Each step the planner returned is what runs, in its order.
         for step in steps {
             match step {
@@ -36,37 +37,29 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
                     } else {
                         info!(step = "dns-remove", outcome = "already-absent");
                     }
-                    hold_started = Some(Instant::now());
-                    self.heartbeat(intent).await;
-                    last_heartbeat = Instant::now();
+                    self.start_hold(&mut held).await;
                 }
                 RetireStep::StartHold => {
                     info!(step = "dns-remove", outcome = "already-absent");
-                    hold_started = Some(Instant::now());
-                    self.heartbeat(intent).await;
-                    last_heartbeat = Instant::now();
+                    self.start_hold(&mut held).await;
                 }
                 RetireStep::RetireNode { node_id, demote, leave } => {
                     if !holds {
                         // The action has waited an unknown time already: re-arm it before a drain.
-                        self.heartbeat(intent).await;
-                        last_heartbeat = Instant::now();
+                        self.beat(&mut held).await;
                     }
                     let tail = Tail { node_id, demote, leave };
                     let drain_end = clamp(Instant::now() + self.cfg.drain_timeout, Some(end));
                     metric(&m.cluster, m.role.as_str(), "Drains", 1.0, "Count");
-                    self.drain_and_retire(intent, &mut operators, tail, drain_end, &mut last_heartbeat)
-                        .await;
+                    self.drain_and_retire(&mut held, &mut ops, tail, drain_end).await;
                     metric(&m.cluster, m.role.as_str(), "Removals", 1.0, "Count");
                 }
                 RetireStep::DrainOnly { node_id } => {
                     if !holds {
-                        self.heartbeat(intent).await;
-                        last_heartbeat = Instant::now();
+                        self.beat(&mut held).await;
                     }
                     let drain_end = clamp(Instant::now() + self.cfg.drain_timeout, Some(end));
-                    self.drain(intent, &mut operators, &node_id, drain_end, &mut last_heartbeat)
-                        .await;
+                    self.drain(&mut held, &mut ops, &node_id, drain_end).await;
                     metric(&m.cluster, m.role.as_str(), "Drains", 1.0, "Count");
                 }
                 RetireStep::Note(note) => info!(step = "swarm", outcome = "skipped", %note),
@@ -74,7 +67,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
             }
         }
         if holds {
-            let started = hold_started.unwrap_or(last_heartbeat);
+            let started = held.hold_started.unwrap_or(held.last_heartbeat);
             let release = started + self.cfg.hold();
             if Instant::now() < release {
                 // No sleeping: the hook's heartbeat timeout (= TTL + extra, DefaultResult
@@ -101,7 +94,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
     /// ECS DRAINING: the node stops taking tasks, its tasks move; it stays in the swarm.
     pub(super) async fn drain_only(&self, intent: &Intent, m: &Member, end: Instant) -> Result<Outcome, PortError> {
         let id = intent.instance_id();
-        let (snap, mut operators) = self.observe_retire(id, m, false).await?;
+        let (snap, operators) = self.observe_retire(id, m, false).await?;
         let (Some(_), Some(node)) = (snap.operator, snap.node) else {
             info!(step = "drain", outcome = "skipped", "no node or no live manager");
             return Ok(Outcome::new(OutcomeKind::Done, Some(id), "nothing to drain"));
@@ -113,8 +106,8 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
                 format!("would drain {}", node.id),
             ));
         }
-        let mut last = Instant::now();
-        self.drain(intent, &mut operators, &node.id, end, &mut last).await;
+        self.drain(&mut Held::new(intent), &mut Operators::new(operators), &node.id, end)
+            .await;
         metric(&m.cluster, m.role.as_str(), "Drains", 1.0, "Count");
         Ok(Outcome::new(OutcomeKind::Done, Some(id), "node drained"))
     }
@@ -123,23 +116,16 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
     /// while the instance leaves once its tasks are gone. When the tasks take longer than a
     /// slice of the hook timeout, or that command fails, the drain goes on by itself
     /// (`drain`) and the node is retired after it.
-    async fn drain_and_retire(
-        &self,
-        intent: &Intent,
-        ops: &mut Vec<String>,
-        tail: Tail,
-        drain_end: Instant,
-        last_heartbeat: &mut Instant,
-    ) {
+    async fn drain_and_retire(&self, held: &mut Held<'_>, ops: &mut Operators, tail: Tail, drain_end: Instant) {
         drain_started(ops);
         let slice = self
             .hook_slice()
             .min(drain_end.saturating_duration_since(Instant::now()));
-        if self.retire_node(intent, ops, &tail, Some(slice), last_heartbeat).await {
+        if self.retire_node(held, ops, &tail, Some(slice)).await {
             return;
         }
-        self.drain(intent, ops, &tail.node_id, drain_end, last_heartbeat).await;
-        self.retire_node(intent, ops, &tail, None, last_heartbeat).await;
+        self.drain(held, ops, &tail.node_id, drain_end).await;
+        self.retire_node(held, ops, &tail, None).await;
     }
 
     /// Drains (for `drain` at most, if given), demotes (if asked), has the instance leave (if
@@ -148,13 +134,12 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
     /// be reached is removed all the same. False: the drain did not finish, nothing else done.
     async fn retire_node(
         &self,
-        intent: &Intent,
-        ops: &mut Vec<String>,
+        held: &mut Held<'_>,
+        ops: &mut Operators,
         tail: &Tail,
         drain: Option<Duration>,
-        last_heartbeat: &mut Instant,
     ) -> bool {
-        let id = intent.instance_id();
+        let id = held.intent.instance_id();
         let drain_secs = drain.map(|d| d.as_secs().max(1)).unwrap_or(0);
         // The instance leaves once it has stepped down: a demoted follower does so at once, a
         // demoted leader only after its daemon has shut its manager down, ~8.5 s later
@@ -171,8 +156,8 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
             "retire node"
         };
         let mut leave = tail.leave;
-        while let Some(op) = ops.first().cloned() {
-            self.rearm(intent, last_heartbeat, limit).await;
+        while let Some(op) = ops.current() {
+            self.rearm(held, limit).await;
             let cmds = script_commands(
                 &[
                     ("NODE_ID", tail.node_id.clone()),
@@ -196,8 +181,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
                     continue;
                 }
                 Err(PortError::NotOnline(e)) => {
-                    warn!(step = "remove", outcome = "manager-unreachable", manager = %op, error = %e);
-                    ops.remove(0);
+                    ops.hand_over("remove", &e);
                     continue;
                 }
                 Err(e) if drain.is_some() => {
@@ -214,8 +198,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
                 return true;
             };
             if cannot_operate(r) {
-                ops.remove(0);
-                warn!(step = "remove", outcome = "manager-unreachable", manager = %op, result = %r.summary(), next = ops.first().map(String::as_str).unwrap_or("none"));
+                ops.hand_over("remove", &r.summary());
                 continue;
             }
             let drained = output_value(&r.stdout, "drained");
@@ -263,12 +246,12 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
     /// offline, instance gone, daemon down, no longer a manager) the next one takes over.
     async fn on_operator(
         &self,
-        ops: &mut Vec<String>,
+        ops: &mut Operators,
         cmds: Vec<String>,
         timeout: Duration,
         what: &str,
     ) -> Result<CommandResult, Retry> {
-        while let Some(op) = ops.first().cloned() {
+        while let Some(op) = ops.current() {
             let reason = match self
                 .remote
                 .run(std::slice::from_ref(&op), cmds.clone(), timeout, what)
@@ -283,20 +266,12 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
                 Err(e @ PortError::NotOnline(_)) => e.to_string(),
                 Err(e) => return Err(retry(e)),
             };
-            ops.remove(0);
-            warn!(step = what, outcome = "manager-unreachable", manager = %op, %reason, next = ops.first().map(String::as_str).unwrap_or("none"));
+            ops.hand_over(what, &reason);
         }
         Err(Retry::Again(format!("{what}: no reachable manager left")))
     }
 
-    pub(super) async fn drain(
-        &self,
-        intent: &Intent,
-        ops: &mut Vec<String>,
-        node_id: &str,
-        end: Instant,
-        last_heartbeat: &mut Instant,
-    ) {
+    pub(super) async fn drain(&self, held: &mut Held<'_>, ops: &mut Operators, node_id: &str, end: Instant) {
         drain_started(ops);
         let mut backoff = Backoff::new(self.cfg.poll_max);
         // Each drain command waits a slice of the hook timeout, and SSM kills it soon after
@@ -304,7 +279,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
         let poll = self.hook_slice();
         let limit = self.slice_limit(poll);
         loop {
-            self.rearm(intent, last_heartbeat, limit).await;
+            self.rearm(held, limit).await;
             let wait = end.saturating_duration_since(Instant::now()).min(poll).as_secs();
             let cmds = script_commands(
                 &[("NODE_ID", node_id.to_string()), ("WAIT_SECONDS", wait.to_string())],
@@ -358,11 +333,11 @@ fn cannot_operate(r: &CommandResult) -> bool {
 }
 
 /// Which manager a drain goes through (read by the operator-killed scenario).
-fn drain_started(ops: &[String]) {
+fn drain_started(ops: &Operators) {
     info!(
         step = "drain",
         outcome = "started",
-        via = ops.first().map(String::as_str).unwrap_or("none")
+        via = ops.current().as_deref().unwrap_or("none")
     );
 }
 
