@@ -3,7 +3,92 @@
 
 use super::*;
 
+/// What one observation pass saw.
+pub(crate) struct Sighting {
+    /// The instances asked about that EC2 knows, by id.
+    pub instances: HashMap<String, Instance>,
+    /// Those whose instance is alive and whose SSM agent is Online.
+    pub online: HashSet<String>,
+    /// The probe of each online instance that was probed and answered.
+    pub probes: HashMap<String, Probe>,
+    /// The node list, and the manager that read it (the first that could).
+    pub listed: Option<(String, SwarmView)>,
+}
+
+impl Sighting {
+    pub fn alive(&self, id: &str) -> bool {
+        self.instances.get(id).is_some_and(|i| i.state.is_alive())
+    }
+    /// The managers among `candidates` whose probe says they can operate, in their order.
+    pub fn live_managers<'a>(&self, candidates: &'a [String]) -> Vec<&'a String> {
+        candidates
+            .iter()
+            .filter(|c| self.probes.get(*c).is_some_and(Probe::is_live_manager))
+            .collect()
+    }
+}
+
 impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
+    /// The one observation pass: EC2 describes `ids`; the alive ones are asked whether their
+    /// agent is Online (only Online agents are sent a command: on AWS a command to a
+    /// disconnected agent waits out its delivery timeout); one command probes the online
+    /// ones among `probe` and has the first online of `list_from` (managers, in order) list
+    /// the nodes; if it cannot, the next live one of them does. `fence`: see `probe_and_list`.
+    pub(crate) async fn observe(
+        &self,
+        ids: &[String],
+        probe: &[String],
+        list_from: &[String],
+        fence: Option<&str>,
+    ) -> PortResult<Sighting> {
+        let instances: HashMap<String, Instance> = if ids.is_empty() {
+            HashMap::new()
+        } else {
+            self.fleet
+                .describe_instances(ids)
+                .await?
+                .into_iter()
+                .map(|i| (i.id.clone(), i))
+                .collect()
+        };
+        let alive: Vec<String> = ids
+            .iter()
+            .filter(|i| instances.get(i.as_str()).is_some_and(|x| x.state.is_alive()))
+            .cloned()
+            .collect();
+        let online: HashSet<String> = if alive.is_empty() {
+            HashSet::new()
+        } else {
+            self.remote.online(&alive).await?.into_iter().collect()
+        };
+        let mut to_probe: Vec<String> = probe.iter().filter(|i| online.contains(*i)).cloned().collect();
+        to_probe.sort();
+        to_probe.dedup();
+        let list_on = list_from.iter().find(|m| to_probe.contains(m));
+        let (probes, mut listed) = self
+            .probe_and_list(&to_probe, list_on.map(String::as_str), fence)
+            .await?;
+        let mut sighting = Sighting {
+            instances,
+            online,
+            probes,
+            listed: None,
+        };
+        if listed.is_none() && !list_from.is_empty() {
+            for m in sighting.live_managers(list_from) {
+                match self.node_list(m).await {
+                    Ok(v) => {
+                        listed = Some((m.clone(), v));
+                        break;
+                    }
+                    Err(e) => warn!(step = "observe", outcome = "manager-unusable", manager = %m, error = %e),
+                }
+            }
+        }
+        sighting.listed = listed;
+        Ok(sighting)
+    }
+
     pub(super) async fn observe_join(
         &self,
         id: &str,
@@ -17,40 +102,24 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
         let peer_ids = manager_ids(&groups, &self.cfg, id);
         let mut ids = vec![id.to_string()];
         ids.extend(peer_ids.iter().cloned());
-        let instances = self.fleet.describe_instances(&ids).await?;
-        let by_id: HashMap<&str, &Instance> = instances.iter().map(|i| (i.id.as_str(), i)).collect();
-        let alive: Vec<String> = ids
-            .iter()
-            .filter(|i| by_id.get(i.as_str()).is_some_and(|x| x.state.is_alive()))
-            .cloned()
-            .collect();
-        let probes = self.probe(&alive).await?;
+        let seen = self.observe(&ids, &ids, &[], None).await?;
         Ok(JoinSnapshot {
             role: m.role,
-            instance: by_id.get(id).map(|i| (*i).clone()),
-            self_probe: probes.get(id).cloned(),
+            instance: seen.instances.get(id).cloned(),
+            self_probe: seen.probes.get(id).cloned(),
             peers: peer_ids
                 .iter()
-                .filter(|p| by_id.get(p.as_str()).is_some_and(|x| x.state.is_alive()))
+                .filter(|p| seen.alive(p))
                 .map(|p| Peer {
                     id: p.clone(),
-                    ip: by_id.get(p.as_str()).and_then(|i| i.private_ip),
-                    probe: probes.get(p).cloned(),
+                    ip: seen.instances.get(p.as_str()).and_then(|i| i.private_ip),
+                    probe: seen.probes.get(p).cloned(),
                 })
                 .collect(),
             locks: None,
             now_unix: unix_now(),
             lock_lease_secs: self.cfg.init_lock_lease.as_secs(),
         })
-    }
-
-    /// Probes the online subset of `ids` in one command.
-    async fn probe(&self, ids: &[String]) -> PortResult<HashMap<String, Probe>> {
-        if ids.is_empty() {
-            return Ok(HashMap::new());
-        }
-        let online = self.remote.online(ids).await?;
-        Ok(self.probe_and_list(&online, None, None).await?.0)
     }
 
     /// Probes instances already known to be online and, in the same command, has `list_on`
@@ -117,52 +186,16 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
         let peer_ids = manager_ids(&m.groups, &self.cfg, id);
         let mut ids = vec![id.to_string()];
         ids.extend(peer_ids.iter().cloned());
-        let instances = self.fleet.describe_instances(&ids).await?;
-        let by_id: HashMap<&str, &Instance> = instances.iter().map(|i| (i.id.as_str(), i)).collect();
-        let me = by_id.get(id).map(|i| (*i).clone());
-        let alive: Vec<String> = ids
-            .iter()
-            .filter(|i| by_id.get(i.as_str()).is_some_and(|x| x.state.is_alive()))
-            .cloned()
-            .collect();
-        // Only Online agents are sent the probe: on AWS a command to a disconnected agent
-        // waits out its delivery timeout.
-        let online: HashSet<String> = if alive.is_empty() {
-            HashSet::new()
-        } else {
-            self.remote.online(&alive).await?.into_iter().collect()
-        };
         // One command probes every online instance; the first online manager also lists the nodes.
-        let mut online_ids: Vec<String> = online.iter().cloned().collect();
-        online_ids.sort();
-        let list_on = peer_ids.iter().find(|p| online.contains(*p)).cloned();
-        let (probes, listed) = self
-            .probe_and_list(&online_ids, list_on.as_deref(), fence.then_some(id))
-            .await?;
-        let mut live: Vec<&String> = peer_ids
-            .iter()
-            .filter(|p| probes.get(*p).is_some_and(Probe::is_live_manager))
-            .collect();
-        live.sort();
-        let mut operator = None;
-        let mut view = SwarmView::default();
-        if let Some((on, v)) = listed {
-            view = v;
-            operator = Some(on);
-        }
-        // Else the first live manager that answers the node list operates; others are fallbacks.
-        for candidate in live.iter().copied().filter(|_| operator.is_none()) {
-            match self.node_list(candidate).await {
-                Ok(v) => {
-                    view = v;
-                    operator = Some(candidate.clone());
-                    break;
-                }
-                Err(e) => {
-                    warn!(step = "observe", outcome = "manager-unusable", manager = %candidate, error = %e)
-                }
-            }
-        }
+        let seen = self.observe(&ids, &ids, &peer_ids, fence.then_some(id)).await?;
+        let me = seen.instances.get(id).cloned();
+        let live = seen.live_managers(&peer_ids);
+        let (operator, mut view) = match seen.listed.clone() {
+            Some((on, v)) => (Some(on), v),
+            None => (None, SwarmView::default()),
+        };
+        let probes = &seen.probes;
+        let online = &seen.online;
         let ip = me.as_ref().and_then(|i| i.private_ip);
         let mut node = view.node_of(id, ip).cloned();
         // The list ran while the instance waited for a join in flight: a node that join just

@@ -2,7 +2,6 @@
 //! run them, cheap and safe first, inside the Lambda's deadline. Events get lost; this makes
 //! the cluster converge anyway.
 
-use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -132,54 +131,24 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
             }
         }
         let ids: Vec<String> = members.iter().map(|m| m.id.clone()).collect();
-        let instances = if ids.is_empty() {
-            vec![]
-        } else {
-            self.fleet.describe_instances(&ids).await?
-        };
-        let by_id: HashMap<&str, &crate::model::Instance> = instances.iter().map(|i| (i.id.as_str(), i)).collect();
+        // The managers are probed in one command; the lowest online one also lists the nodes,
+        // and when it cannot, the next live one does.
+        let mut managers: Vec<String> = members
+            .iter()
+            .filter(|m| m.role == Role::Manager)
+            .map(|m| m.id.clone())
+            .collect();
+        managers.sort();
+        let seen = self.observe(&ids, &managers, &managers, None).await?;
         for m in members.iter_mut() {
-            if let Some(i) = by_id.get(m.id.as_str()) {
+            if let Some(i) = seen.instances.get(&m.id) {
                 m.alive = i.state.is_alive();
                 m.ip = i.private_ip;
                 m.launched_unix = i.launched_unix;
             }
+            m.online = seen.online.contains(&m.id);
         }
-        let alive: Vec<String> = members.iter().filter(|m| m.alive).map(|m| m.id.clone()).collect();
-        let online: HashSet<String> = if alive.is_empty() {
-            HashSet::new()
-        } else {
-            self.remote.online(&alive).await?.into_iter().collect()
-        };
-        for m in members.iter_mut() {
-            m.online = online.contains(&m.id);
-        }
-        // Probe the managers in one command; the lowest also lists the nodes, and when it
-        // cannot, the next live one does.
-        let mut managers: Vec<String> = members
-            .iter()
-            .filter(|m| m.role == Role::Manager && m.online)
-            .map(|m| m.id.clone())
-            .collect();
-        managers.sort();
-        let (probes, mut swarm) = self
-            .probe_and_list(&managers, managers.first().map(String::as_str), None)
-            .await?;
-        let mut live: Vec<String> = probes
-            .into_iter()
-            .filter(|(_, p)| p.is_live_manager())
-            .map(|(id, _)| id)
-            .collect();
-        live.sort();
-        for m in live.iter().filter(|_| swarm.is_none()) {
-            match self.node_list(m).await {
-                Ok(v) => {
-                    swarm = Some((m.clone(), v));
-                    break;
-                }
-                Err(e) => warn!(step = "observe", outcome = "manager-unusable", manager = %m, error = %e),
-            }
-        }
+        let swarm = seen.listed;
         let records = match &dns_name {
             Some(name) => self.dns.manager_records(&self.cfg.hosted_zone_id, name).await?,
             None => vec![],
