@@ -1,5 +1,6 @@
 //! What the functions observe: groups, instances, swarm nodes, DNS records.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::net::Ipv4Addr;
 
@@ -236,26 +237,9 @@ impl SwarmView {
     }
 
     /// The node of an instance: by its label, else by its address (a node that joined
-    /// before it was labelled, or whose label step was lost).
+    /// before it was labelled, or whose label step was lost); a Ready one first.
     pub fn node_of(&self, instance_id: &str, ip: Option<Ipv4Addr>) -> Option<&SwarmNode> {
-        // A recreated instance can leave a Down node with its label behind: prefer the Ready one.
-        let mut labelled: Vec<&SwarmNode> = self
-            .nodes
-            .iter()
-            .filter(|n| n.instance_id.as_deref() == Some(instance_id))
-            .collect();
-        labelled.sort_by_key(|n| n.status != NodeStatus::Ready);
-        labelled.into_iter().next().or_else(|| {
-            let ip = ip?;
-            // Prefer a live node when an address was reused by a later instance.
-            let mut by_addr: Vec<&SwarmNode> = self
-                .nodes
-                .iter()
-                .filter(|n| n.addr == Some(ip) && n.instance_id.is_none())
-                .collect();
-            by_addr.sort_by_key(|n| n.status != NodeStatus::Ready);
-            by_addr.into_iter().next()
-        })
+        NodeIndex::new(self).node_of(instance_id, ip)
     }
 
     pub fn managers(&self) -> impl Iterator<Item = &SwarmNode> {
@@ -265,6 +249,49 @@ impl SwarmView {
     /// Managers that count towards raft quorum and are reachable.
     pub fn reachable_managers(&self) -> usize {
         self.managers().filter(|n| n.status == NodeStatus::Ready).count()
+    }
+}
+
+/// The nodes of a swarm by instance label and, for unlabelled ones, by address, Ready ones
+/// first (a recreated instance can leave a Down node with its label behind; an address can be
+/// reused by a later instance). Built once, so looking up every instance stays linear.
+pub struct NodeIndex<'a> {
+    by_label: HashMap<&'a str, Vec<&'a SwarmNode>>,
+    by_addr: HashMap<Ipv4Addr, Vec<&'a SwarmNode>>,
+}
+
+impl<'a> NodeIndex<'a> {
+    pub fn new(view: &'a SwarmView) -> Self {
+        let mut idx = NodeIndex {
+            by_label: HashMap::new(),
+            by_addr: HashMap::new(),
+        };
+        for n in &view.nodes {
+            match (&n.instance_id, n.addr) {
+                (Some(id), _) => idx.by_label.entry(id.as_str()).or_default().push(n),
+                (None, Some(a)) => idx.by_addr.entry(a).or_default().push(n),
+                (None, None) => {}
+            }
+        }
+        for nodes in idx.by_label.values_mut().chain(idx.by_addr.values_mut()) {
+            nodes.sort_by_key(|n| n.status != NodeStatus::Ready);
+        }
+        idx
+    }
+
+    /// The node of an instance, whatever its status: by label, else by address.
+    pub fn node_of(&self, instance_id: &str, ip: Option<Ipv4Addr>) -> Option<&'a SwarmNode> {
+        let first = |v: Option<&Vec<&'a SwarmNode>>| v.and_then(|v| v.first().copied());
+        first(self.by_label.get(instance_id)).or_else(|| first(ip.and_then(|ip| self.by_addr.get(&ip))))
+    }
+
+    /// The Ready node of an instance: by label, else by address.
+    pub fn ready_node_of(&self, instance_id: &str, ip: Option<Ipv4Addr>) -> Option<&'a SwarmNode> {
+        let ready = |v: Option<&Vec<&'a SwarmNode>>| {
+            v.and_then(|v| v.first().copied())
+                .filter(|n| n.status == NodeStatus::Ready)
+        };
+        ready(self.by_label.get(instance_id)).or_else(|| ready(ip.and_then(|ip| self.by_addr.get(&ip))))
     }
 }
 

@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
 
-use crate::model::{ManagerRecord, NodeStatus, Role, SwarmNode, SwarmView};
+use crate::model::{ManagerRecord, NodeIndex, NodeStatus, Role, SwarmNode, SwarmView};
 
 /// An instance of a cluster group, as the reconcile sees it.
 #[derive(Debug, Clone, PartialEq)]
@@ -81,40 +81,9 @@ impl From<&ManagerRecord> for RecordView {
     }
 }
 
-/// Ready nodes by instance label and, for unlabelled ones, by address: one pass, so the plan
-/// stays linear in the cluster size.
-struct ReadyIndex<'a> {
-    by_label: HashMap<&'a str, &'a SwarmNode>,
-    by_addr: HashMap<std::net::Ipv4Addr, &'a SwarmNode>,
-}
-
-impl<'a> ReadyIndex<'a> {
-    fn new(view: &'a SwarmView) -> Self {
-        let mut idx = ReadyIndex {
-            by_label: HashMap::new(),
-            by_addr: HashMap::new(),
-        };
-        for n in view.nodes.iter().filter(|n| n.status == NodeStatus::Ready) {
-            match (&n.instance_id, n.addr) {
-                (Some(id), _) => {
-                    idx.by_label.entry(id.as_str()).or_insert(n);
-                }
-                (None, Some(a)) => {
-                    idx.by_addr.entry(a).or_insert(n);
-                }
-                (None, None) => {}
-            }
-        }
-        idx
-    }
-
-    /// The Ready node of a member instance: by label, else by address.
-    fn node_for(&self, m: &MemberInstance) -> Option<&'a SwarmNode> {
-        self.by_label
-            .get(m.id.as_str())
-            .or_else(|| m.ip.and_then(|ip| self.by_addr.get(&ip)))
-            .copied()
-    }
+/// The Ready node of a member instance (by label, else by address).
+fn ready_node<'a>(idx: &NodeIndex<'a>, m: &MemberInstance) -> Option<&'a SwarmNode> {
+    idx.ready_node_of(&m.id, m.ip)
 }
 
 /// The repairs that make the cluster match its groups. Pure; every branch is unit-tested.
@@ -124,13 +93,13 @@ pub fn plan_reconcile(s: &ClusterSnapshot, ttl: u64) -> Vec<Repair> {
     let old = |t: Option<u64>| t.is_some_and(|t| s.now_unix.saturating_sub(t) >= s.grace_secs);
 
     if let Some(view) = &s.swarm {
-        let ready = ReadyIndex::new(view);
+        let ready = NodeIndex::new(view);
         // 1. Nodes that are not Ready and whose instance is gone, replaced, or unreachable too long.
         // Instances about to be joined as strays: their old Down nodes are replaced now.
         let strays: HashSet<&str> = s
             .members
             .iter()
-            .filter(|m| m.alive && m.online && m.lifecycle_state == "InService" && ready.node_for(m).is_none())
+            .filter(|m| m.alive && m.online && m.lifecycle_state == "InService" && ready_node(&ready, m).is_none())
             .map(|m| m.id.as_str())
             .collect();
         for n in view.nodes.iter().filter(|n| n.status != NodeStatus::Ready) {
@@ -142,7 +111,7 @@ pub fn plan_reconcile(s: &ClusterSnapshot, ttl: u64) -> Vec<Repair> {
             let reason = match owner {
                 None => Some("its instance is gone".to_string()),
                 Some(m) if !m.alive => Some(format!("instance {} is not running", m.id)),
-                Some(m) if ready.by_label.contains_key(m.id.as_str()) && n.instance_id.is_some() => {
+                Some(m) if ready.ready_node_of(&m.id, None).is_some() && n.instance_id.is_some() => {
                     Some(format!("instance {} has a newer Ready node", m.id))
                 }
                 Some(m) if strays.contains(m.id.as_str()) && n.instance_id.is_some() => {
@@ -168,7 +137,7 @@ pub fn plan_reconcile(s: &ClusterSnapshot, ttl: u64) -> Vec<Repair> {
             .iter()
             .filter(|m| m.alive && !crate::model::is_leaving(&m.lifecycle_state))
         {
-            let node = ready.node_for(m);
+            let node = ready_node(&ready, m);
             let waiting = m.lifecycle_state == "Pending:Wait";
             match (node, waiting) {
                 (Some(_), true) if old(m.launched_unix) => out.push(Repair::CompleteLaunch {
@@ -193,7 +162,7 @@ pub fn plan_reconcile(s: &ClusterSnapshot, ttl: u64) -> Vec<Repair> {
             .iter()
             .filter(|m| m.lifecycle_state == "Terminating:Wait" && m.role == Role::Worker)
         {
-            if ready.node_for(m).is_none() && old(m.launched_unix) {
+            if ready_node(&ready, m).is_none() && old(m.launched_unix) {
                 out.push(Repair::CompleteTermination {
                     instance_id: m.id.clone(),
                     group: m.group.clone(),
@@ -204,12 +173,12 @@ pub fn plan_reconcile(s: &ClusterSnapshot, ttl: u64) -> Vec<Repair> {
 
     // 3. The manager record holds exactly the live managers' IPs.
     if let (Some(_), Some(view)) = (&s.dns_name, &s.swarm) {
-        let ready = ReadyIndex::new(view);
+        let ready = NodeIndex::new(view);
         let desired: HashMap<&str, std::net::Ipv4Addr> = s
             .members
             .iter()
             .filter(|m| m.role == Role::Manager && m.alive && m.lifecycle_state == "InService")
-            .filter(|m| ready.node_for(m).is_some_and(|n| n.role == Role::Manager))
+            .filter(|m| ready_node(&ready, m).is_some_and(|n| n.role == Role::Manager))
             .filter_map(|m| m.ip.map(|ip| (m.id.as_str(), ip)))
             .collect();
         for r in &s.records {
