@@ -1,3 +1,6 @@
+//! Auto Scaling and EC2 behind the `Fleet` port: groups, lifecycle actions, instances.
+//! One API per method and its error mapping; no decisions.
+
 use aws_sdk_autoscaling::types::Filter;
 use swarm_core::event::LifecycleAction;
 use swarm_core::model::{Group, GroupInstance, Instance, InstanceState};

@@ -1,3 +1,6 @@
+//! Route 53 behind the `Dns` port: the manager record's per-instance answers.
+//! One API per method and its error mapping; no decisions.
+
 use aws_sdk_route53::types::{
     Change, ChangeAction, ChangeBatch, ChangeStatus, ResourceRecord, ResourceRecordSet, RrType,
 };

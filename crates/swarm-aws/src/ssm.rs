@@ -1,3 +1,6 @@
+//! SSM behind the `Remote` and `Parameters` ports: Run Command (sent, polled in batches)
+//! and the init lock. One API per method and its error mapping; no decisions.
+
 use std::collections::HashMap;
 use std::time::Duration;
 

@@ -1,3 +1,6 @@
+//! Adapter tests over aws-smithy-mocks: the requests each port method sends and how
+//! each AWS error is mapped.
+
 //! Adapter tests: the requests each adapter sends, and how AWS errors map to port errors.
 //! (aws-smithy-mocks answers in place of AWS; the local cloud proves the same code end to end.)
 

@@ -1,4 +1,5 @@
-//! Typed configuration, read from the environment once at cold start.
+//! Typed configuration, read from the environment once at cold start: every value checked
+//! here, with the variable named when it is wrong. Reads no event and calls no AWS API.
 
 use std::time::Duration;
 

@@ -1,4 +1,5 @@
-//! What the functions observe: groups, instances, swarm nodes, DNS records.
+//! What the functions observe: groups, instances, swarm nodes, DNS records, parsed from the
+//! APIs and the scripts' output. Plain data and lookups: decides nothing, calls nothing.
 
 use std::collections::HashMap;
 use std::fmt;

@@ -1,5 +1,5 @@
 //! CloudWatch Embedded Metric Format: one JSON line on stdout per measurement.
-//! CloudWatch turns these into metrics without any API call from the function.
+//! CloudWatch turns these into metrics without any API call from the function; nothing else here.
 
 use serde_json::json;
 
