@@ -15,7 +15,7 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_ba
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
-from . import cloud as cloudmod
+from . import services
 from . import iam, imds
 from .cloud import LOCK, Cloud
 
@@ -98,7 +98,7 @@ def build_app(cloud: Cloud):
 def serve(state_dir: Path, cfg: dict[str, Any]) -> None:
     state_dir.mkdir(parents=True, exist_ok=True)
     cloud = Cloud(state_dir, cfg)
-    cloudmod.CLOUD = cloud
+    services.install(cloud)
     stop = threading.Event()
 
     def on_signal(*_: Any) -> None:

@@ -1,0 +1,84 @@
+"""Auto Scaling as AWS documents it: launches and terminations through the lifecycle hooks
+(Pending:Wait, Terminating:Wait), CompleteLifecycleAction and RecordLifecycleActionHeartbeat
+against the cloud's actions; scale-in through the terminate hook."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from moto.autoscaling import models as asm
+from moto.autoscaling import responses as asr
+from moto.autoscaling.exceptions import ValidationError as AsValidationError
+from moto.core.responses import EmptyResult
+
+if TYPE_CHECKING:
+    from ..cloud import Cloud
+
+
+def install(cloud: Cloud) -> None:
+    """Patches moto to behave as documented above, acting on `cloud` (once per process)."""
+    _orig_replace = asm.FakeAutoScalingGroup.replace_autoscaling_group_instances
+
+    def _replace_instances(self, count_needed, propagated_tags):
+        before = {s.instance.id for s in self.instance_states}
+        _orig_replace(self, count_needed, propagated_tags)
+        for s in self.instance_states:
+            if s.instance.id not in before:
+                cloud.on_launched(self, s)
+
+    def _active_instances(self):
+        # Instances waiting in a launch hook count towards capacity; leaving ones do not.
+        return [s for s in self.instance_states if s.lifecycle_state in ("Pending", "Pending:Wait", "Pending:Proceed", "InService")]
+
+    def _set_desired_capacity(self, new_capacity):
+        self.desired_capacity = self.min_size if new_capacity is None else new_capacity
+        active = self.active_instances()
+        delta = (self.desired_capacity or 0) - len(active)
+        if delta > 0:
+            self.replace_autoscaling_group_instances(delta, self.get_propagated_tags())
+        elif delta < 0:
+            # Scale-in goes through the terminate hook; the newest instances go first.
+            victims = [s for s in active if not s.protected_from_scale_in][delta:]
+            for s in victims:
+                cloud.begin_terminate(self, s)
+
+    def _terminate_instance(self, instance_id, should_decrement):
+        group, state = cloud._find_state(instance_id)
+        if state is None:
+            raise AsValidationError(f"Instance Id not found - No managed instance found for instance ID: {instance_id}")
+        original = group.desired_capacity
+        if not state.lifecycle_state.startswith("Terminating"):
+            if should_decrement:
+                group.desired_capacity = original - 1
+            cloud.begin_terminate(group, state)
+            if not should_decrement:
+                group.set_desired_capacity(group.desired_capacity)  # launches the replacement
+        return asm.TerminateInstanceActivity(state.instance, original)
+
+    asm.FakeAutoScalingGroup.replace_autoscaling_group_instances = _replace_instances
+    asm.FakeAutoScalingGroup.active_instances = _active_instances
+    asm.FakeAutoScalingGroup.set_desired_capacity = _set_desired_capacity
+    asm.AutoScalingBackend.terminate_instance = _terminate_instance
+
+    def _complete_lifecycle_action(self):
+        params = {k: self._get_param(k) for k in ("AutoScalingGroupName", "LifecycleHookName", "LifecycleActionToken",
+                                                  "InstanceId", "LifecycleActionResult")}
+        result = params["LifecycleActionResult"]
+        if result not in ("CONTINUE", "ABANDON"):
+            raise AsValidationError("LifecycleActionResult must be CONTINUE or ABANDON")
+        a = cloud.action_for(params)
+        cloud._end_action(a, result, "complete")
+        return EmptyResult()
+
+    def _record_heartbeat(self):
+        params = {k: self._get_param(k) for k in ("AutoScalingGroupName", "LifecycleHookName", "LifecycleActionToken", "InstanceId")}
+        a = cloud.action_for(params)
+        now = time.time()
+        a.heartbeats.append(now)
+        a.deadline = now + a.heartbeat_timeout
+        cloud.record("heartbeat", instance=a.instance_id, release_at=round(a.deadline - cloud.t0, 3))
+        return EmptyResult()
+
+    asr.AutoScalingResponse.complete_lifecycle_action = _complete_lifecycle_action
+    asr.AutoScalingResponse.record_lifecycle_action_heartbeat = _record_heartbeat
