@@ -51,7 +51,7 @@ def init_ms(binary: Path, runs: int = 20) -> list[float]:
         srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         srv.daemon_threads = True
         threading.Thread(target=srv.serve_forever, daemon=True).start()
-        env = {"PATH": os.environ.get("PATH", ""), "HOSTED_ZONE_ID": "ZBENCH", "AWS_REGION": "us-east-1",
+        env = {"PATH": os.environ.get("PATH", ""), "CLUSTER_NAME": "bench", "HOSTED_ZONE_ID": "ZBENCH", "AWS_REGION": "us-east-1",
                "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x",
                "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{srv.server_address[1]}", "AWS_LAMBDA_FUNCTION_NAME": binary.parent.name,
                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256", "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",

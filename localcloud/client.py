@@ -4,6 +4,7 @@ end-to-end tests and the benchmark."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -103,6 +104,7 @@ class LocalCloud:
     cluster: Cluster | None = None
     clients: dict[str, Any] = field(default_factory=dict)
     role_keys: dict[str, str] = field(default_factory=dict)  # template role -> its access key
+    prefix: str = ""  # of this deployment's function, rule and log names ("" for the first)
 
     # -- lifecycle ----------------------------------------------------------------
     @classmethod
@@ -174,6 +176,7 @@ class LocalCloud:
         c = self.cluster
         assert c is not None
         return {
+            "CLUSTER_NAME": c.name,
             "HOSTED_ZONE_ID": c.zone_id.split("/")[-1],
             "DNS_TTL_SECONDS": str(t.dns_ttl),
             "HOLD_EXTRA_SECONDS": str(t.hold_extra),
@@ -209,20 +212,23 @@ class LocalCloud:
         for name, binary in binaries.items():
             # Each function runs with its own role's credentials, as Lambda gives them.
             role_env = {"AWS_ACCESS_KEY_ID": self.role_keys[FUNCTION_ROLES[name]]}
-            self.control("deploy", {"name": name, "binary": str(bin_dir / binary), "env": {**env, **role_env},
-                                    "log_group": binary, "timeout": spec.get("timeout", 300),
+            self.control("deploy", {"name": self.prefix + name, "binary": str(bin_dir / binary),
+                                    "env": {**env, **role_env}, "log_group": self.prefix + binary,
+                                    "timeout": spec.get("timeout", 300),
                                     "concurrency": (concurrency or {}).get(name, 20),
                                     "retries": spec.get("retries", 2), "retry_delays": spec.get("retry_delays", [1.0, 2.0])})
         groups = {"AutoScalingGroupName": [c.manager_group, c.worker_group]}
-        self.control("rules", {"name": "launch", "function": "launch-hook", "pattern": {
+        p = self.prefix
+        self.control("rules", {"name": p + "launch", "function": p + "launch-hook", "pattern": {
             "source": ["aws.autoscaling"], "detail-type": [LAUNCH], "detail": groups}})
-        self.control("rules", {"name": "terminate", "function": "terminate-hook", "pattern": {
+        self.control("rules", {"name": p + "terminate", "function": p + "terminate-hook", "pattern": {
             "source": ["aws.autoscaling"], "detail-type": [TERMINATE], "detail": groups}})
-        self.control("rules", {"name": "ecs", "function": "ecs-state-change", "pattern": {
+        self.control("rules", {"name": p + "ecs", "function": p + "ecs-state-change", "pattern": {
             "source": ["aws.ecs"], "detail-type": [ECS_CHANGE],
             "detail": {"clusterArn": [f"arn:aws:ecs:{REGION}:123456789012:cluster/{c.name}"]}}})
         if schedule_seconds:
-            self.control("rules", {"name": "reconcile", "function": "reconcile", "schedule_seconds": schedule_seconds})
+            self.control("rules", {"name": p + "reconcile", "function": p + "reconcile",
+                                   "schedule_seconds": schedule_seconds})
 
     def reconcile(self, payload: dict[str, Any] | None = None, timeout: float = 180) -> dict[str, Any]:
         """Runs the reconcile function once (as its schedule would) and returns its response."""
@@ -231,7 +237,7 @@ class LocalCloud:
             "version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event", "source": "aws.events",
             "account": "123456789012", "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "region": REGION,
             "resources": [f"arn:aws:events:{REGION}:123456789012:rule/reconcile"], "detail": {}}
-        rid = self.control("invoke", {"function": "reconcile", "payload": event})["request_id"]
+        rid = self.control("invoke", {"function": self.prefix + "reconcile", "payload": event})["request_id"]
         inv = wait_for(lambda: next((i for i in self.control("invocations")[before:] if i["request_id"] == rid), None),
                        timeout, "the reconcile to finish")
         assert inv["result"] == "ok", inv
@@ -239,18 +245,22 @@ class LocalCloud:
 
     # -- the cluster ---------------------------------------------------------------------------
     def create_cluster(self, name: str = "demo", dns_name: str | None = None, manager_tags: dict[str, str] | None = None,
-                       template: Path | None = None) -> Cluster:
+                       template: Path | None = None, share: Cluster | None = None) -> Cluster:
         """The cluster's resources through the AWS APIs, and the template's IAM (roles, instance
-        profiles, the token key's policy) rendered with its parameters and enforced from now on."""
+        profiles, the token key's policy) rendered with its parameters and enforced from now on.
+        `share`: another deployment's cluster whose VPC, subnet and private zone this one uses."""
         ec2, asg, r53 = self.client("ec2"), self.client("autoscaling"), self.client("route53")
-        vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-        subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.0.0/16", AvailabilityZone=f"{REGION}a")["Subnet"]["SubnetId"]
+        if share:
+            vpc, subnet, zone = share.vpc_id, share.subnet_id, share.zone_id
+        else:
+            vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+            subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.0.0/16", AvailabilityZone=f"{REGION}a")["Subnet"]["SubnetId"]
+            zone = r53.create_hosted_zone(Name="swarm.internal", CallerReference=str(uuid.uuid4()),
+                                          HostedZoneConfig={"PrivateZone": True, "Comment": "swarm"},
+                                          VPC={"VPCRegion": REGION, "VPCId": vpc})["HostedZone"]["Id"]
         ami = ec2.describe_images()["Images"][0]["ImageId"]
         ec2.create_launch_template(LaunchTemplateName=f"{name}-node", LaunchTemplateData={"ImageId": ami, "InstanceType": "t3.small"})
         dns_name = dns_name or f"managers.{name}.swarm.internal"
-        zone = r53.create_hosted_zone(Name=f"{name}.swarm.internal", CallerReference=str(uuid.uuid4()),
-                                      HostedZoneConfig={"PrivateZone": True, "Comment": "swarm"},
-                                      VPC={"VPCRegion": REGION, "VPCId": vpc})["HostedZone"]["Id"]
         self.role_keys = self.control("iam", {
             "template": str(template) if template else None,
             "params": {"ClusterName": name, "HostedZoneId": zone.split("/")[-1], "ManagerRecordName": dns_name,
@@ -280,6 +290,15 @@ class LocalCloud:
         self.client("ecs").create_cluster(clusterName=name)
         self.cluster = Cluster(name, groups["manager"], groups["worker"], zone, dns_name, vpc, subnet)
         return self.cluster
+
+    def add_cluster(self, name: str, bin_dir: Path, **deploy: Any) -> "LocalCloud":
+        """A second deployment in the same account: its own cluster (sharing this one's VPC,
+        subnet and zone), its own roles, functions and rules. Returns its view of the cloud."""
+        assert self.cluster
+        other = dataclasses.replace(self, cluster=None, role_keys={}, prefix=f"{name}-", clients=self.clients)
+        other.create_cluster(name, share=self.cluster)
+        other.deploy(bin_dir, **deploy)
+        return other
 
     def scale(self, role: str, n: int) -> None:
         assert self.cluster
@@ -341,7 +360,7 @@ class LocalCloud:
         return [json.loads(line) for line in p.read_text().splitlines()] if p.exists() else []
 
     def function_log(self, name: str = "lifecycle-hook") -> list[dict[str, Any]]:
-        p = self.state_dir / "logs" / f"{name}.log"
+        p = self.state_dir / "logs" / f"{self.prefix}{name}.log"
         out = []
         if p.exists():
             for line in p.read_text().splitlines():

@@ -145,9 +145,8 @@ class Cloud:
         self.host_errors: dict[str, str] = {}
         self.api_calls: list[dict[str, Any]] = []
         self.iam = Authority(self.region, ACCOUNT)
-        self.profiles: dict[str, str] = {}  # group -> instance profile's role (logical id)
+        self.profiles: dict[str, tuple[str, str]] = {}  # group -> (its profile's role, that role's key)
         self.launched_in: dict[str, str] = {}  # instance -> the group that launched it
-        self.role_keys: dict[str, str] = {}  # role (logical id) -> its access key
 
     # -- timeline -----------------------------------------------------------
     def record(self, kind: str, **fields: Any) -> None:
@@ -158,10 +157,12 @@ class Cloud:
     # -- API call accounting (for the benchmark) -----------------------------------
     def count_call(self, environ: dict[str, Any], req: Any) -> str:
         """Records who called which operation: the functions (aws-sdk-rust), the instances'
-        AWS CLI, or the test driver (boto3). Returns the caller."""
+        AWS CLI, or the test driver (boto3); the principal, its deployment and the resources
+        the request touched. Returns the caller."""
         ua = environ.get("HTTP_USER_AGENT", "")
         caller = "function" if "aws-sdk-rust" in ua else "instance" if "aws-cli" in ua else "driver"
-        self.api_calls.append({"t": time.time(), "caller": caller, "service": req.service, "op": req.operation})
+        self.api_calls.append({"t": time.time(), "caller": caller, "service": req.service, "op": req.operation,
+                               **self.iam.describe(req, self)})
         return caller
 
     # -- faults ---------------------------------------------------------------
@@ -421,11 +422,13 @@ class Cloud:
 
         from .iam import TEMPLATE
 
-        self.role_keys = self.iam.load(_P(spec.get("template") or TEMPLATE), spec.get("params", {}),
-                                       spec.get("physical", {}))
-        self.profiles = dict(spec.get("profiles", {}))
-        self.record("iam-loaded", roles=sorted(self.role_keys), profiles=self.profiles)
-        return self.role_keys
+        keys = self.iam.load(_P(spec.get("template") or TEMPLATE), spec.get("params", {}), spec.get("physical", {}))
+        # Each deployment adds its own roles: two stacks in one account coexist.
+        for group, role in spec.get("profiles", {}).items():
+            self.profiles[group] = (role, keys[role])
+        self.record("iam-loaded", cluster=spec.get("params", {}).get("ClusterName"), roles=sorted(keys),
+                    profiles=dict(spec.get("profiles", {})))
+        return keys
 
     def metadata_for(self, ip: str) -> dict[str, Any] | None:
         """The instance metadata service's view of the instance at `ip`."""
@@ -435,9 +438,8 @@ class Cloud:
         # The profile belongs to the instance (its launch template), not to its place in the
         # group: a terminating or shutting-down instance keeps its credentials.
         group = self.launched_in.get(host.instance_id)
-        role = self.profiles.get(group) if group else None
-        return {"instance_id": host.instance_id, "region": self.region, "ip": ip, "role": role,
-                "access_key": self.role_keys.get(role or "", "")}
+        role, key = self.profiles.get(group or "", (None, ""))
+        return {"instance_id": host.instance_id, "region": self.region, "ip": ip, "role": role, "access_key": key}
 
     def execute(self, inv: Invocation, commands: list[str], timeout: float, workdir: str | None) -> None:
         host = self.hosts.hosts.get(inv.instance_id)

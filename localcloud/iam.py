@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import hashlib
 import re
 import threading
 import time
@@ -125,6 +126,7 @@ class Principal:
     name: str  # the template's logical id, or "admin"
     arn: str
     session: str
+    cluster: str = ""  # the deployment (ClusterName) whose template defined it
     policies: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # (policy name, document)
 
     @property
@@ -192,8 +194,9 @@ def _condition_holds(op: str, key: str, want: Any, context: dict[str, Any]) -> b
     if base == "Null":
         return (not present) == (wants[0].lower() == "true")
     if not present:
-        # A negated operator holds for a missing key; a positive one does not (unless IfExists).
-        return if_exists or base.startswith(("StringNot", "ArnNot"))
+        # ForAllValues holds for a missing key (the empty set); otherwise a negated operator
+        # holds for it, a positive one does not (unless IfExists).
+        return qualifier == "ForAllValues" or if_exists or base.startswith(("StringNot", "ArnNot"))
     values = [str(v) for v in _as_list(context[key])]
     match = {
         "StringEquals": lambda v, w: v == w,
@@ -286,7 +289,7 @@ def parse_request(environ: dict[str, Any], body: bytes) -> Request:
         except json.JSONDecodeError:
             params = {}
     elif service == "route53":
-        op, params = _route53_operation(method, path)
+        op, params = _route53_operation(method, path, body)
     else:
         form = parse_qs(body.decode(errors="replace")) if method == "POST" else parse_qs(environ.get("QUERY_STRING", ""))
         params = {k: v[0] if len(v) == 1 else v for k, v in form.items()}
@@ -294,10 +297,12 @@ def parse_request(environ: dict[str, Any], body: bytes) -> Request:
     return Request(service=service, operation=op, params=params, access_key=access_key)
 
 
-def _route53_operation(method: str, path: str) -> tuple[str, dict[str, Any]]:
+def _route53_operation(method: str, path: str, body: bytes = b"") -> tuple[str, dict[str, Any]]:
     p = unquote(path).split("/")  # ['', '2013-04-01', 'hostedzone', 'Z…', 'rrset']
+    if len(p) >= 5 and p[2] == "hostedzone" and p[4] == "rrset" and method == "POST":
+        return "ChangeResourceRecordSets", {"HostedZoneId": p[3], "Changes": _change_batch(body)}
     if len(p) >= 5 and p[2] == "hostedzone" and p[4] == "rrset":
-        return ("ChangeResourceRecordSets" if method == "POST" else "ListResourceRecordSets"), {"HostedZoneId": p[3]}
+        return "ListResourceRecordSets", {"HostedZoneId": p[3]}
     if len(p) >= 4 and p[2] == "change":
         return "GetChange", {"Id": p[3]}
     if len(p) >= 4 and p[2] == "hostedzone":
@@ -305,6 +310,27 @@ def _route53_operation(method: str, path: str) -> tuple[str, dict[str, Any]]:
     if len(p) >= 3 and p[2] == "hostedzone":
         return ("CreateHostedZone" if method == "POST" else "ListHostedZones"), {}
     return f"{method} {path}", {}
+
+
+def _change_batch(body: bytes) -> list[dict[str, str]]:
+    """The changes of a ChangeResourceRecordSets body: action, name, type of each."""
+    import xml.etree.ElementTree as ET
+
+    try:
+        root = ET.fromstring(body or b"<x/>")
+    except ET.ParseError:
+        return []
+    local = lambda e: e.tag.rsplit("}", 1)[-1]  # noqa: E731
+    out = []
+    for change in (e for e in root.iter() if local(e) == "Change"):
+        fields = {local(e): (e.text or "") for e in change.iter()}
+        out.append({"Action": fields.get("Action", ""), "Name": fields.get("Name", ""), "Type": fields.get("Type", "")})
+    return out
+
+
+def _normalized_record_name(name: str) -> str:
+    """Route 53's normalization for its condition keys: lowercase, no trailing dot."""
+    return name.lower().rstrip(".")
 
 
 def _ids(value: Any) -> list[str]:
@@ -336,8 +362,11 @@ class Authority:
     def load(self, template_path: Path, params: dict[str, str], physical: dict[str, str]) -> dict[str, str]:
         roles, key = render(template_path, params, self.region, self.account, physical)
         keys = {}
+        cluster = str(params.get("ClusterName", ""))
         for lid, p in roles.items():
-            access_key = "ASIA" + re.sub(r"[^A-Z0-9]", "", lid.upper())[:12].ljust(12, "X")
+            # One key per deployment's role: two stacks in one account have two of each role.
+            access_key = "ASIA" + hashlib.sha1(f"{cluster}/{lid}".encode()).hexdigest().upper()[:16]
+            p.cluster = cluster
             self.principals[access_key] = p
             keys[lid] = access_key
             self.granted[lid] = sorted({a for _, doc in p.policies for st in _as_list(doc["Statement"])
@@ -396,6 +425,14 @@ class Authority:
                                          "TerminateInstanceInAutoScalingGroup", "SetDesiredCapacity"):
             group = str(p.get("AutoScalingGroupName", ""))
             return [Check(action, cloud.group_arn(group) or f"{arn}:autoScalingGroup:*:autoScalingGroupName/{group}")]
+        if s == "route53" and op == "ChangeResourceRecordSets":
+            changes = p.get("Changes") or []
+            return [Check(action, f"arn:aws:route53:::hostedzone/{p['HostedZoneId']}", {
+                "route53:ChangeResourceRecordSetsNormalizedRecordNames":
+                    sorted({_normalized_record_name(c["Name"]) for c in changes}),
+                "route53:ChangeResourceRecordSetsRecordTypes": sorted({c["Type"].upper() for c in changes}),
+                "route53:ChangeResourceRecordSetsActions": sorted({c["Action"].upper() for c in changes}),
+            })]
         if s == "route53" and "HostedZoneId" in p:
             return [Check(action, f"arn:aws:route53:::hostedzone/{p['HostedZoneId']}")]
         if s == "route53" and op == "GetChange":
@@ -440,6 +477,12 @@ class Authority:
         if direct or (via_root and effect == "allow"):
             return True, "key policy"
         return False, f"no resource-based policy allows the {check.action} action"
+
+    def describe(self, req: Request, cloud: Any) -> dict[str, Any]:
+        """Who made a request and what it touched, for the request log."""
+        p = self.principals.get(req.access_key)
+        return {"principal": p.name if p else req.access_key, "cluster": p.cluster if p else "",
+                "resources": sorted({c.resource for c in self.checks(req, cloud)})}
 
     def authorize(self, req: Request, cloud: Any, caller: str) -> dict[str, Any] | None:
         """None when every check passes; else the denial (recorded) to answer with."""

@@ -36,7 +36,7 @@ if [ -z "${AWS_ENDPOINT_URL:-}" ]; then
   export AWS_ENDPOINT_URL="http://127.0.0.1:$mp"
 fi
 ip=$(free_port)
-env_vars="HOSTED_ZONE_ID=${HOSTED_ZONE_ID:-ZREPLAY},AWS_ENDPOINT_URL=$AWS_ENDPOINT_URL,AWS_REGION=us-east-1"
+env_vars="CLUSTER_NAME=${CLUSTER_NAME:-demo},HOSTED_ZONE_ID=${HOSTED_ZONE_ID:-ZREPLAY},AWS_ENDPOINT_URL=$AWS_ENDPOINT_URL,AWS_REGION=us-east-1"
 env_vars+=",AWS_ACCESS_KEY_ID=test,AWS_SECRET_ACCESS_KEY=test,AGENT_WAIT_SECONDS=${AGENT_WAIT_SECONDS:-10},AWS_MAX_ATTEMPTS=1"
 setsid cargo lambda watch -p "$FUNCTION" --invoke-port "$ip" --env-var "$env_vars" >"${TMPDIR:-/tmp}/replay-watch.log" 2>&1 &
 groups+=($!)

@@ -85,11 +85,6 @@ impl Fleet for AwsFleet {
         self.groups(None, Some(f)).await
     }
 
-    async fn groups_with_tag_key(&self, tag_key: &str) -> PortResult<Vec<Group>> {
-        let f = Filter::builder().name("tag-key").values(tag_key).build();
-        self.groups(None, Some(f)).await
-    }
-
     async fn instance_groups(&self, ids: &[String]) -> PortResult<Vec<(String, GroupInstance)>> {
         let mut out = Vec::new();
         for chunk in ids.chunks(50) {

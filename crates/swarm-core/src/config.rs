@@ -23,6 +23,9 @@ pub enum ConfigError {
 pub struct Config {
     /// Route 53 hosted zone holding the manager record.
     pub hosted_zone_id: String,
+    /// The one cluster this deployment manages (the groups' `cluster_tag` value): events and
+    /// groups of any other cluster in the account are left alone.
+    pub cluster_name: String,
     /// Tag keys read from the Auto Scaling groups.
     pub cluster_tag: String,
     pub role_tag: String,
@@ -72,6 +75,17 @@ impl Config {
                 name: "HOSTED_ZONE_ID",
                 value: hosted_zone_id,
                 reason: "expected an id like Z0123456789ABC".into(),
+            });
+        }
+        let cluster_name = get("CLUSTER_NAME").ok_or(ConfigError::Missing {
+            name: "CLUSTER_NAME",
+            hint: "the cluster this deployment manages (its groups' swarm:cluster tag)",
+        })?;
+        if !crate::safe::is_cluster_name(&cluster_name) {
+            return Err(ConfigError::Invalid {
+                name: "CLUSTER_NAME",
+                value: cluster_name,
+                reason: "expected letters, digits, - and _".into(),
             });
         }
         let secs = |name: &'static str, default: u64| -> Result<Duration, ConfigError> {
@@ -160,6 +174,7 @@ impl Config {
         Ok(Config {
             token_kms_key,
             hosted_zone_id,
+            cluster_name,
             cluster_tag: tag("CLUSTER_TAG", "swarm:cluster")?,
             role_tag: tag("ROLE_TAG", "swarm:role")?,
             dns_tag: tag("DNS_TAG", "swarm:dns-name")?,
@@ -206,7 +221,12 @@ impl Config {
 
     /// A config for tests: AWS defaults with a fixed zone.
     pub fn for_tests() -> Self {
-        Self::from_lookup(|k| (k == "HOSTED_ZONE_ID").then(|| "ZTEST".to_string())).expect("test config is valid")
+        Self::from_lookup(|k| match k {
+            "HOSTED_ZONE_ID" => Some("ZTEST".to_string()),
+            "CLUSTER_NAME" => Some("blue".to_string()),
+            _ => None,
+        })
+        .expect("test config is valid")
     }
 }
 
@@ -216,7 +236,8 @@ mod tests {
     use std::collections::HashMap;
 
     fn with(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let m: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let mut m: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        m.entry("CLUSTER_NAME".into()).or_insert_with(|| "blue".into());
         Config::from_lookup(|k| m.get(k).cloned())
     }
 
@@ -229,6 +250,20 @@ mod tests {
         assert_eq!(c.terminate_heartbeat_timeout, Duration::from_secs(180));
         assert!(!c.dry_run);
         assert_eq!(c.cluster_tag, "swarm:cluster");
+    }
+
+    #[test]
+    fn the_cluster_is_required_and_checked() {
+        let m: HashMap<String, String> = [("HOSTED_ZONE_ID".to_string(), "Z1".to_string())].into();
+        assert!(matches!(
+            Config::from_lookup(|k| m.get(k).cloned()),
+            Err(ConfigError::Missing {
+                name: "CLUSTER_NAME",
+                ..
+            })
+        ));
+        let e = with(&[("HOSTED_ZONE_ID", "Z1"), ("CLUSTER_NAME", "a b")]).unwrap_err();
+        assert!(e.to_string().contains("CLUSTER_NAME"));
     }
 
     #[test]

@@ -459,15 +459,6 @@ impl Fleet for World {
             .collect())
     }
     async fn groups_tagged(&self, key: &str, value: &str) -> PortResult<Vec<Group>> {
-        Ok(self
-            .state()
-            .groups
-            .iter()
-            .filter(|g| g.tag(key) == Some(value))
-            .cloned()
-            .collect())
-    }
-    async fn groups_with_tag_key(&self, key: &str) -> PortResult<Vec<Group>> {
         let mut s = self.state();
         s.group_listings += 1;
         if let Some(e) = s.groups_error.take() {
@@ -478,7 +469,7 @@ impl Fleet for World {
             .state()
             .groups
             .iter()
-            .filter(|g| g.tag(key).is_some())
+            .filter(|g| g.tag(key) == Some(value))
             .cloned()
             .collect())
     }

@@ -69,8 +69,6 @@ pub trait Fleet {
     async fn describe_groups(&self, names: &[String]) -> PortResult<Vec<Group>>;
     /// Every group carrying `tag_key = value`.
     async fn groups_tagged(&self, tag_key: &str, value: &str) -> PortResult<Vec<Group>>;
-    /// Every group carrying the tag key, whatever its value (all clusters).
-    async fn groups_with_tag_key(&self, tag_key: &str) -> PortResult<Vec<Group>>;
     /// (instance, group) for each instance that belongs to an Auto Scaling group.
     async fn instance_groups(&self, ids: &[String]) -> PortResult<Vec<(String, GroupInstance)>>;
     /// (hook name, transition) of a group's lifecycle hooks.

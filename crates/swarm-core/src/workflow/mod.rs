@@ -216,8 +216,12 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
         let started = Instant::now();
         let group_name = intent.group().to_string();
         let id = intent.instance_id().to_string();
-        // One call finds the event's group and its cluster's other groups.
-        let tagged = self.fleet.groups_with_tag_key(&self.cfg.cluster_tag).await?;
+        // One call finds the event's group and its cluster's other groups: this deployment's
+        // cluster only.
+        let tagged = self
+            .fleet
+            .groups_tagged(&self.cfg.cluster_tag, &self.cfg.cluster_name)
+            .await?;
         let group = match tagged.iter().find(|g| g.name == group_name) {
             Some(g) => Some(g.clone()),
             // Untagged or gone: ask for it by name to tell which.
@@ -232,6 +236,16 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
             warn!(step = "group", outcome = "ignored", "Auto Scaling group not found");
             return Ok(Outcome::new(OutcomeKind::Ignored, Some(&id), "group not found"));
         };
+        if let Some(other) = group.tag(&self.cfg.cluster_tag).filter(|c| *c != self.cfg.cluster_name) {
+            // Another deployment's cluster: its own functions handle it (and this role may
+            // not touch it). Nothing is called.
+            info!(step = "group", outcome = "other-cluster", cluster = %other, "another cluster's group: left alone");
+            return Ok(Outcome::new(
+                OutcomeKind::Ignored,
+                Some(&id),
+                format!("group of cluster {other}, not {}", self.cfg.cluster_name),
+            ));
+        }
         let member = match membership(&group, &self.cfg) {
             Membership::Unmanaged => {
                 info!(

@@ -47,52 +47,41 @@ fn phase(r: &Repair) -> u8 {
 const MAX_JOINS_PER_RUN: usize = 10;
 
 impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
-    /// Reconciles every cluster whose groups carry the cluster tag.
+    /// Reconciles this deployment's cluster (`only`, when given, must name it: another
+    /// cluster is left to its own deployment).
     /// `dry_run` (or DRY_RUN) reports the difference without changing anything.
     /// Every run ends before `deadline` (the Lambda's): work that cannot finish by then is
-    /// left to the next run. A cluster that could not be reconciled fails the run (after the
-    /// others), so the function's error alarm fires.
+    /// left to the next run. A cluster that could not be reconciled fails the run, so the
+    /// function's error alarm fires.
     pub async fn reconcile_all(
         &self,
         only: Option<&str>,
         dry_run: bool,
         deadline: Option<Instant>,
     ) -> Result<Vec<ClusterReport>, PortError> {
-        let groups = self.fleet.groups_with_tag_key(&self.cfg.cluster_tag).await?;
-        let mut clusters: Vec<String> = groups
-            .iter()
-            .filter_map(|g| match membership(g, &self.cfg) {
-                Membership::Member { cluster, .. } => Some(cluster),
-                Membership::Misconfigured(reason) => {
-                    warn!(step = "reconcile", outcome = "misconfigured", group = %g.name, %reason);
-                    None
-                }
-                Membership::Unmanaged => None,
-            })
-            .filter(|c| only.is_none_or(|o| o == c))
-            .collect();
-        clusters.sort();
-        clusters.dedup();
-        let mut reports = Vec::new();
-        let mut failed = Vec::new();
-        for cluster in clusters {
-            let span = info_span!("reconcile", cluster = %cluster);
-            match self
-                .reconcile_cluster(&cluster, &groups, dry_run || self.cfg.dry_run, deadline)
-                .instrument(span)
-                .await
-            {
-                Ok(r) => reports.push(r),
-                Err(e) => {
-                    error!(step = "reconcile", outcome = "failed", %cluster, error = %e);
-                    failed.push(format!("{cluster}: {e}"));
-                }
+        let cluster = self.cfg.cluster_name.as_str();
+        if let Some(other) = only.filter(|o| *o != cluster) {
+            info!(step = "reconcile", outcome = "other-cluster", cluster = %other, "not this deployment's cluster: left alone");
+            return Ok(vec![]);
+        }
+        let groups = self.fleet.groups_tagged(&self.cfg.cluster_tag, cluster).await?;
+        for g in &groups {
+            if let Membership::Misconfigured(reason) = membership(g, &self.cfg) {
+                warn!(step = "reconcile", outcome = "misconfigured", group = %g.name, %reason);
             }
         }
-        if !failed.is_empty() {
-            return Err(PortError::aws("reconcile", failed.join("; ")));
+        let span = info_span!("reconcile", cluster = %cluster);
+        match self
+            .reconcile_cluster(cluster, &groups, dry_run || self.cfg.dry_run, deadline)
+            .instrument(span)
+            .await
+        {
+            Ok(r) => Ok(vec![r]),
+            Err(e) => {
+                error!(step = "reconcile", outcome = "failed", %cluster, error = %e);
+                Err(PortError::aws("reconcile", format!("{cluster}: {e}")))
+            }
         }
-        Ok(reports)
     }
 
     /// The snapshot of one cluster and the live manager that listed its nodes.

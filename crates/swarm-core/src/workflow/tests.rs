@@ -720,3 +720,23 @@ async fn a_rejected_request_ends_the_invocation_without_a_retry() {
     assert_eq!(w.state().group_listings, 1, "asked again");
     assert!(w.state().completed.is_empty());
 }
+
+#[tokio::test(start_paused = true)]
+async fn another_clusters_events_and_reconcile_are_left_alone() {
+    let w = cluster();
+    w.add_group("g-mgr", "green", Role::Manager, Some("managers.green.internal"));
+    let l = lifecycle(&w, cfg());
+    w.launch("g-mgr", M2, "10.0.2.12");
+    let o = l.handle(&event("launch", "g-mgr", M2), None).await.unwrap();
+    assert_eq!(o.outcome, OutcomeKind::Ignored, "{o:?}");
+    assert!(o.detail.contains("green"), "{o:?}");
+    let s = w.state();
+    assert!(s.completed.is_empty() && s.commands.is_empty() && s.records.is_empty());
+    drop(s);
+    let reports = l
+        .reconcile_all(Some("green"), false, Some(Instant::now() + Duration::from_secs(30)))
+        .await
+        .unwrap();
+    assert!(reports.is_empty());
+    assert!(w.state().commands.is_empty());
+}
