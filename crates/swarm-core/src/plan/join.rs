@@ -144,6 +144,28 @@ pub fn decide_join(s: &JoinSnapshot) -> JoinDecision {
     }
 }
 
+/// The one-command join (join-ready.sh): the instance joins through whichever of the online
+/// managers accepts it, while those managers wait for its node to be Ready.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FastJoin {
+    /// The joining instance's address.
+    pub ip: Ipv4Addr,
+    /// The managers to join through, with their addresses, in order.
+    pub through: Vec<(String, Ipv4Addr)>,
+}
+
+/// Whether the one-command join applies: the instance is alive with an address and at least
+/// one online manager is too. None: the observing loop (`decide_join`) takes over.
+pub fn plan_fast_join(instance: Option<&Instance>, online_managers: &[Instance]) -> Option<FastJoin> {
+    let ip = instance.filter(|i| i.state.is_alive())?.private_ip?;
+    let through: Vec<(String, Ipv4Addr)> = online_managers
+        .iter()
+        .filter(|m| m.state.is_alive())
+        .filter_map(|m| Some((m.id.clone(), m.private_ip?)))
+        .collect();
+    (!through.is_empty()).then_some(FastJoin { ip, through })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -316,5 +338,25 @@ mod tests {
         assert_eq!(e.holder, "i-00000001");
         assert!(LockEntry::parse("/swarm/c/init-lock", "/swarm/c/other/7", "i-1 1").is_none());
         assert!(LockEntry::parse("/swarm/c/init-lock", "/swarm/c/init-lock/x", "i-1 1").is_none());
+    }
+
+    #[test]
+    fn the_one_command_join_needs_a_live_instance_and_a_live_online_manager() {
+        let mut me = inst("i-00000001").unwrap();
+        let mut m1 = inst("i-0000000b").unwrap();
+        m1.private_ip = Some("10.0.1.11".parse().unwrap());
+        let plan = plan_fast_join(Some(&me), std::slice::from_ref(&m1)).unwrap();
+        assert_eq!(plan.ip, "10.0.1.10".parse::<Ipv4Addr>().unwrap());
+        assert_eq!(
+            plan.through,
+            vec![("i-0000000b".to_string(), "10.0.1.11".parse().unwrap())]
+        );
+        assert_eq!(plan_fast_join(Some(&me), &[]), None, "no manager online");
+        let mut gone = m1.clone();
+        gone.state = InstanceState::ShuttingDown;
+        assert_eq!(plan_fast_join(Some(&me), &[gone]), None, "its manager is leaving");
+        me.private_ip = None;
+        assert_eq!(plan_fast_join(Some(&me), &[m1]), None, "no address to advertise");
+        assert_eq!(plan_fast_join(None, &[]), None);
     }
 }

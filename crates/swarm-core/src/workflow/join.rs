@@ -292,17 +292,13 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
         let mut ids = vec![id.to_string()];
         ids.extend(peer_ids.iter().cloned());
         let instances = self.fleet.describe_instances(&ids).await.ok()?;
-        let alive_ip = |i: &str| {
-            instances
-                .iter()
-                .find(|x| x.id == i && x.state.is_alive())
-                .and_then(|x| x.private_ip)
-        };
-        let ip = alive_ip(id)?;
-        let mut peers: Vec<(&String, Ipv4Addr)> = peer_ids.iter().filter_map(|p| Some((p, alive_ip(p)?))).collect();
-        if peers.is_empty() {
-            return None;
-        }
+        // In the managers' order (lowest id first), whatever order EC2 answers in.
+        let managers: Vec<Instance> = peer_ids
+            .iter()
+            .filter_map(|p| instances.iter().find(|i| &i.id == p).cloned())
+            .collect();
+        let plan::FastJoin { ip, through } = plan::plan_fast_join(instances.iter().find(|i| i.id == id), &managers)?;
+        let mut peers: Vec<(&String, Ipv4Addr)> = through.iter().map(|(p, a)| (p, *a)).collect();
         let wait = end
             .saturating_duration_since(Instant::now())
             .min(self.cfg.script_wait_max())
