@@ -236,7 +236,11 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
             warn!(step = "group", outcome = "ignored", "Auto Scaling group not found");
             return Ok(Outcome::new(OutcomeKind::Ignored, Some(&id), "group not found"));
         };
-        if let Some(other) = group.tag(&self.cfg.cluster_tag).filter(|c| *c != self.cfg.cluster_name) {
+        // (A value that is no cluster name at all is a misconfiguration, reported below.)
+        if let Some(other) = group
+            .tag(&self.cfg.cluster_tag)
+            .filter(|c| *c != self.cfg.cluster_name && crate::safe::is_cluster_name(c))
+        {
             // Another deployment's cluster: its own functions handle it (and this role may
             // not touch it). Nothing is called.
             info!(step = "group", outcome = "other-cluster", cluster = %other, "another cluster's group: left alone");

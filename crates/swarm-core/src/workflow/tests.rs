@@ -739,4 +739,10 @@ async fn another_clusters_events_and_reconcile_are_left_alone() {
         .unwrap();
     assert!(reports.is_empty());
     assert!(w.state().commands.is_empty());
+    // A cluster tag that is no cluster name is this group's misconfiguration, not another
+    // deployment's cluster: the launch is abandoned with the reason.
+    w.add_group("bad", "x$(touch /tmp/p)", Role::Worker, None);
+    w.launch("bad", W1, "10.0.1.21");
+    let o = l.handle(&event("launch", "bad", W1), None).await.unwrap();
+    assert_eq!(o.result, Some(ActionResult::Abandon), "{o:?}");
 }
