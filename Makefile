@@ -47,8 +47,9 @@ replay:
 
 ## rustfmt, and shellcheck on every instance script as it is sent (prelude + script, bash).
 lint:
-	cargo fmt --all -- --check
 	WITH_LINT=1 scripts/deps.sh
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
 	scripts/shellcheck.sh
 
 ## cfn-lint, checkov and the cfn-guard rules on infra/template.yaml.

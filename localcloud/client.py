@@ -192,7 +192,6 @@ class LocalCloud:
             "AWS_SESSION_TOKEN": "role-session",
             "AWS_REGION": REGION,
             "TOKEN_KMS_KEY": f"alias/swarm-{c.name}-tokens",  # as the template sets it
-            "RUST_LOG": "info",
         }
 
     def denials(self) -> list[dict[str, Any]]:

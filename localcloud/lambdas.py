@@ -51,7 +51,7 @@ class Environment:
 class Function:
     def __init__(self, bus: "Lambdas", name: str, binary: str, env: dict[str, str], timeout: float, concurrency: int,
                  memory: int = 256, retries: int = 2, retry_delays: tuple[float, ...] = (1.0, 2.0),
-                 log_group: str | None = None):
+                 log_group: str | None = None, log_level: str = "INFO"):
         self.bus = bus
         self.name = name
         self.binary = binary
@@ -66,6 +66,7 @@ class Function:
         self.lock = threading.Lock()
         # Functions may share a log group (LoggingConfig.LogGroup), as the two hook functions do.
         self.log_group = log_group or name
+        self.log_level = log_level
         self.log_path = bus.state_dir / "logs" / f"{self.log_group}.log"
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
 
@@ -97,6 +98,8 @@ class Function:
             "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{self.log_group}",
             "AWS_LAMBDA_LOG_STREAM_NAME": f"localcloud/{uuid.uuid4().hex}",
             "AWS_LAMBDA_LOG_FORMAT": "JSON",
+            # LoggingConfig.ApplicationLogLevel, as Lambda passes it to the runtime.
+            "AWS_LAMBDA_LOG_LEVEL": self.log_level,
         })
         logf = open(self.log_path, "a")
         env.spawned_at = time.time()
@@ -272,6 +275,7 @@ class Lambdas:
             int(spec.get("retries", 2)),
             tuple(spec.get("retry_delays", (1.0, 2.0))),
             spec.get("log_group"),
+            spec.get("log_level", "INFO"),
         )
 
     def put_rule(self, rule: dict[str, Any]) -> None:

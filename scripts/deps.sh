@@ -26,6 +26,9 @@ if [ "${WITH_INFRA:-0}" = 1 ]; then
   }
   command -v cfn-guard >/dev/null || cargo install --locked cfn-guard --version 3.2.1
 fi
+if [ "${WITH_LINT:-0}" = 1 ] && ! cargo clippy --version >/dev/null 2>&1; then
+  rustup component add clippy
+fi
 if [ "${WITH_LINT:-0}" = 1 ] && ! command -v shellcheck >/dev/null; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends shellcheck >/dev/null

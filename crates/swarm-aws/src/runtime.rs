@@ -2,8 +2,14 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// JSON log lines (one object per event, span fields flattened in), level from RUST_LOG.
+/// JSON log lines (one object per event, span fields flattened in). The level is Lambda's
+/// advanced logging control (`AWS_LAMBDA_LOG_LEVEL`, from the function's LoggingConfig)
+/// unless RUST_LOG says otherwise; info by default.
 pub fn init_tracing() {
+    let filter = log_filter(
+        std::env::var("RUST_LOG").ok().as_deref(),
+        std::env::var("AWS_LAMBDA_LOG_LEVEL").ok().as_deref(),
+    );
     tracing_subscriber::fmt()
         .json()
         .flatten_event(true)
@@ -12,10 +18,26 @@ pub fn init_tracing() {
         .with_target(false)
         .with_ansi(false)
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
+            tracing_subscriber::EnvFilter::try_new(&filter)
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .init();
+}
+
+/// The tracing filter from RUST_LOG, else Lambda's log level (TRACE, DEBUG, INFO, WARN, ERROR,
+/// FATAL), else info.
+pub fn log_filter(rust_log: Option<&str>, lambda_level: Option<&str>) -> String {
+    if let Some(f) = rust_log.map(str::trim).filter(|f| !f.is_empty()) {
+        return f.to_string();
+    }
+    match lambda_level.map(|l| l.trim().to_ascii_uppercase()).as_deref() {
+        Some("TRACE") => "trace",
+        Some("DEBUG") => "debug",
+        Some("WARN") => "warn",
+        Some("ERROR") | Some("FATAL") => "error",
+        _ => "info",
+    }
+    .to_string()
 }
 
 /// The invocation's deadline as a tokio instant, with a margin to report before Lambda kills us.

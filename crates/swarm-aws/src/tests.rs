@@ -455,3 +455,13 @@ async fn a_rejected_request_is_final_and_is_not_asked_again() {
     );
     assert_eq!(rule.num_calls(), 1);
 }
+
+#[test]
+fn lambdas_log_level_sets_the_filter_unless_rust_log_does() {
+    use crate::runtime::log_filter;
+    assert_eq!(log_filter(None, Some("DEBUG")), "debug");
+    assert_eq!(log_filter(None, Some("FATAL")), "error");
+    assert_eq!(log_filter(None, None), "info");
+    assert_eq!(log_filter(Some("warn"), Some("DEBUG")), "warn");
+    assert_eq!(log_filter(Some(" "), Some("trace")), "trace");
+}

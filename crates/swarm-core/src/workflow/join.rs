@@ -40,7 +40,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
                 return Ok(self.ended(intent));
             }
             // An instance that is gone never comes Online: look at once, then now and then.
-            let check = polls % 8 == 0;
+            let check = polls.is_multiple_of(8);
             polls += 1;
             if self.cfg.dry_run || check || Instant::now() >= agent_end {
                 let inst = self

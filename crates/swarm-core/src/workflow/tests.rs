@@ -730,9 +730,10 @@ async fn another_clusters_events_and_reconcile_are_left_alone() {
     let o = l.handle(&event("launch", "g-mgr", M2), None).await.unwrap();
     assert_eq!(o.outcome, OutcomeKind::Ignored, "{o:?}");
     assert!(o.detail.contains("green"), "{o:?}");
-    let s = w.state();
-    assert!(s.completed.is_empty() && s.commands.is_empty() && s.records.is_empty());
-    drop(s);
+    {
+        let s = w.state();
+        assert!(s.completed.is_empty() && s.commands.is_empty() && s.records.is_empty());
+    }
     let reports = l
         .reconcile_all(Some("green"), false, Some(Instant::now() + Duration::from_secs(30)))
         .await
