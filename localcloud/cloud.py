@@ -155,14 +155,14 @@ class Cloud:
             f.write(json.dumps(rec, default=str) + "\n")
 
     # -- API call accounting (for the benchmark) -----------------------------------
-    def count_call(self, environ: dict[str, Any], req: Any) -> str:
+    def count_call(self, environ: dict[str, Any], req: Any, checks: list[Any]) -> str:
         """Records who called which operation: the functions (aws-sdk-rust), the instances'
         AWS CLI, or the test driver (boto3); the principal, its deployment and the resources
         the request touched. Returns the caller."""
         ua = environ.get("HTTP_USER_AGENT", "")
         caller = "function" if "aws-sdk-rust" in ua else "instance" if "aws-cli" in ua else "driver"
         self.api_calls.append({"t": time.time(), "caller": caller, "service": req.service, "op": req.operation,
-                               **self.iam.describe(req, self)})
+                               **self.iam.describe(req, checks)})
         return caller
 
     # -- faults ---------------------------------------------------------------

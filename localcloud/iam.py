@@ -16,8 +16,8 @@ is Python and evaluates on every request, so the part needed is written here.
 from __future__ import annotations
 
 import fnmatch
-import json
 import hashlib
+import json
 import re
 import threading
 import time
@@ -478,18 +478,19 @@ class Authority:
             return True, "key policy"
         return False, f"no resource-based policy allows the {check.action} action"
 
-    def describe(self, req: Request, cloud: Any) -> dict[str, Any]:
-        """Who made a request and what it touched, for the request log."""
+    def describe(self, req: Request, checks: list[Check]) -> dict[str, Any]:
+        """Who made a request and what it touched (its `checks`), for the request log."""
         p = self.principals.get(req.access_key)
         return {"principal": p.name if p else req.access_key, "cluster": p.cluster if p else "",
-                "resources": sorted({c.resource for c in self.checks(req, cloud)})}
+                "resources": sorted({c.resource for c in checks})}
 
-    def authorize(self, req: Request, cloud: Any, caller: str) -> dict[str, Any] | None:
-        """None when every check passes; else the denial (recorded) to answer with."""
+    def authorize(self, req: Request, checks: list[Check], caller: str) -> dict[str, Any] | None:
+        """None when every one of the request's `checks` passes; else the denial (recorded)
+        to answer with."""
         principal = self.principals.get(req.access_key)
         if principal is None:
             return self._deny(req, caller, None, None, "InvalidClientTokenId")
-        for check in self.checks(req, cloud):
+        for check in checks:
             ok, why = self.decide(principal, check)
             if not ok:
                 return self._deny(req, caller, principal, check, why)

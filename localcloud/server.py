@@ -78,8 +78,9 @@ def build_app(cloud: Cloud):
         body = environ["wsgi.input"].read(length) if length else b""
         environ["wsgi.input"] = io.BytesIO(body)
         req = iam.parse_request(environ, body)
-        caller = cloud.count_call(environ, req)
-        denial = cloud.iam.authorize(req, cloud, caller)
+        checks = cloud.iam.checks(req, cloud)
+        caller = cloud.count_call(environ, req, checks)
+        denial = cloud.iam.authorize(req, checks, caller)
         if denial is not None:
             cloud.record("denied", caller=caller, principal=denial["principal"], action=denial["action"],
                          resource=denial["resource"])

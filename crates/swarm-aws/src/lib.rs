@@ -27,7 +27,7 @@ pub struct Adapters {
 impl Adapters {
     pub async fn from_env() -> Self {
         // Throttling and transient faults (5xx, timeouts, Route 53's PriorRequestNotComplete)
-        // are retried here, once, with jittered backoff; the workflows never retry a call.
+        // are retried here (5 attempts, jittered backoff); the workflows never retry a call.
         let retry = aws_config::retry::RetryConfig::standard()
             .with_max_attempts(5)
             .with_initial_backoff(std::time::Duration::from_millis(200));

@@ -1,7 +1,6 @@
 # Initialises the swarm on the first manager (idempotent) and publishes the join tokens.
 # In: ADVERTISE_ADDR, TOKEN_PREFIX, TOKEN_KMS_KEY (empty: aws/ssm).
 join_lock
-refuse_if_retired
 if [ "$(swarm_state)" != active ]; then
   # init prints a join command with the worker token on stdout: discard it.
   docker swarm init --advertise-addr "$ADVERTISE_ADDR" 2>&1 >/dev/null | redact >&2

@@ -59,7 +59,6 @@ engine_join() {
 join_swarm() {
   local addr joined="" out="" state
   join_lock
-  refuse_if_retired
   if [ "$(swarm_state)" = active ]; then
     echo "already=true"; echo "nodeid=$(node_id)"; return 0
   fi
@@ -85,9 +84,10 @@ join_swarm() {
 }
 # One join at a time on this instance: EventBridge delivers at least once, and a second
 # command that saw the first's join as "pending" would otherwise reset it and join again,
-# leaving a ghost node Ready at this address until its heartbeat lapses.
+# leaving a ghost node Ready at this address until its heartbeat lapses. Once the instance
+# is being retired, no join or init gets past it (exit 7).
 open_join_lock() { exec 9> "${SWARM_LOCK_DIR:-/run/lock}/swarm-lifecycle-join-${AWS_SSM_INSTANCE_ID:-local}.lock"; }
-join_lock() { open_join_lock; flock 9; }
+join_lock() { open_join_lock; flock 9; refuse_if_retired; }
 # Written (under the join lock) when this instance starts to leave: a join still in flight
 # has finished by then, and any later one (a redelivered launch) is refused with exit 7, so
 # no join can cross the instance's retirement and leave a ghost node behind. /run is tmpfs:

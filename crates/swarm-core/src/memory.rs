@@ -145,6 +145,20 @@ fn script_name(script: &str) -> &'static str {
 }
 
 impl State {
+    /// Auto Scaling's answer for an action whose instance no longer waits in a hook.
+    fn action_waits(&self, action: &LifecycleAction) -> PortResult<()> {
+        let waiting = self
+            .groups
+            .iter()
+            .flat_map(|g| g.instances.iter())
+            .any(|i| i.id == action.instance_id && i.lifecycle_state.ends_with(":Wait"));
+        if waiting {
+            Ok(())
+        } else {
+            Err(PortError::NoActiveAction(action.instance_id.clone()))
+        }
+    }
+
     fn node_of_instance(&self, id: &str) -> Option<&SimNode> {
         self.nodes.values().find(|n| n.instance_id == id && n.ready)
     }
@@ -493,14 +507,7 @@ impl Fleet for World {
     }
     async fn complete_action(&self, action: &LifecycleAction, result: ActionResult) -> PortResult<()> {
         let mut s = self.state();
-        let waiting = s
-            .groups
-            .iter()
-            .flat_map(|g| g.instances.iter())
-            .any(|i| i.id == action.instance_id && i.lifecycle_state.ends_with(":Wait"));
-        if !waiting {
-            return Err(PortError::NoActiveAction(action.instance_id.clone()));
-        }
+        s.action_waits(action)?;
         s.completed.push((action.instance_id.clone(), result));
         drop(s);
         let next = match (result, self.is_launching(&action.instance_id)) {
@@ -512,14 +519,7 @@ impl Fleet for World {
     }
     async fn record_heartbeat(&self, action: &LifecycleAction) -> PortResult<()> {
         let mut s = self.state();
-        let waiting = s
-            .groups
-            .iter()
-            .flat_map(|g| g.instances.iter())
-            .any(|i| i.id == action.instance_id && i.lifecycle_state.ends_with(":Wait"));
-        if !waiting {
-            return Err(PortError::NoActiveAction(action.instance_id.clone()));
-        }
+        s.action_waits(action)?;
         s.heartbeats.push(action.instance_id.clone());
         Ok(())
     }

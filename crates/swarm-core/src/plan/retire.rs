@@ -29,16 +29,24 @@ pub enum RetireStep {
     RemoveRecords(Vec<ManagerRecord>),
     /// The record was gone already (redelivery): the hold starts now, never earlier.
     StartHold,
-    /// One command (scripts/retire-node.sh): the operator drains the node, demotes it
-    /// (`demote`) and removes it, while the instance (`leave`: it is up) leaves once its tasks
-    /// are gone. Tasks slower than a slice of the hook timeout are drained apart first.
-    RetireNode { node_id: String, demote: bool, leave: bool },
+    /// One command (scripts/retire-node.sh); tasks slower than a slice of the hook timeout
+    /// are drained apart first.
+    RetireNode(NodeRetirement),
     /// Drain the node and keep it: it is the last ready manager.
     DrainOnly { node_id: String },
     /// Log why the swarm was left alone.
     Note(String),
     /// Complete now (workers) or when the hold has passed (managers).
     Finish,
+}
+
+/// A node taken out of the swarm: the operator drains it, demotes it (`demote`) and removes
+/// it, while its instance (`leave`: it is up) leaves once its tasks are gone.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeRetirement {
+    pub node_id: String,
+    pub demote: bool,
+    pub leave: bool,
 }
 
 pub fn plan_retire(s: &RetireSnapshot) -> Vec<RetireStep> {
@@ -57,11 +65,11 @@ pub fn plan_retire(s: &RetireSnapshot) -> Vec<RetireStep> {
             });
             steps.push(RetireStep::Note("last ready manager: not demoting".into()));
         }
-        (Some(_), Some(node)) => steps.push(RetireStep::RetireNode {
+        (Some(_), Some(node)) => steps.push(RetireStep::RetireNode(NodeRetirement {
             node_id: node.id.clone(),
             demote: node.role == Role::Manager,
             leave: s.self_online && s.instance.as_ref().is_some_and(|i| i.state.is_alive()),
-        }),
+        })),
         (Some(_), None) => steps.push(RetireStep::Note("instance has no swarm node".into())),
         (None, _) if s.self_is_last_manager => steps.push(RetireStep::Note(
             "the leaving instance is the last live manager: swarm left as it is".into(),
@@ -119,11 +127,11 @@ mod tests {
             steps,
             vec![
                 RetireStep::RemoveRecords(s.records.clone()),
-                RetireStep::RetireNode {
+                RetireStep::RetireNode(NodeRetirement {
                     node_id: NID.into(),
                     demote: true,
                     leave: true
-                },
+                }),
                 RetireStep::Finish,
             ]
         );
@@ -136,11 +144,11 @@ mod tests {
         assert_eq!(
             plan_retire(&s),
             vec![
-                RetireStep::RetireNode {
+                RetireStep::RetireNode(NodeRetirement {
                     node_id: NID.into(),
                     demote: false,
                     leave: true
-                },
+                }),
                 RetireStep::Finish,
             ]
         );
@@ -185,11 +193,11 @@ mod tests {
         assert_eq!(
             plan_retire(&s),
             vec![
-                RetireStep::RetireNode {
+                RetireStep::RetireNode(NodeRetirement {
                     node_id: NID.into(),
                     demote: false,
                     leave: false
-                },
+                }),
                 RetireStep::Finish
             ]
         );

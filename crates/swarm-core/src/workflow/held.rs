@@ -87,18 +87,24 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
         self.beat(held).await;
     }
 
-    pub(super) async fn heartbeat(&self, intent: &Intent) {
+    /// Re-arms the intent's action, if it has one. False: the action has ended (completed,
+    /// timed out, or superseded by a termination); a failed call is logged and counts as alive.
+    pub(super) async fn heartbeat(&self, intent: &Intent) -> bool {
         let Some(action) = intent.action() else {
-            return;
+            return true;
         };
         match self.fleet.record_heartbeat(action).await {
             Ok(()) => info!(step = "heartbeat", outcome = "ok"),
-            Err(PortError::NoActiveAction(_)) => info!(
-                step = "heartbeat",
-                outcome = "no-action",
-                "lifecycle action already ended"
-            ),
+            Err(PortError::NoActiveAction(_)) => {
+                info!(
+                    step = "heartbeat",
+                    outcome = "no-action",
+                    "lifecycle action already ended"
+                );
+                return false;
+            }
             Err(e) => error!(step = "heartbeat", outcome = "failed", error = %e),
         }
+        true
     }
 }

@@ -222,7 +222,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
     /// True when the instance is on its way out of its group (or gone): its launch action
     /// ended without putting it in service. A failed read answers false: the record is
     /// written and the reconcile repairs it, rather than a live node being removed.
-    pub(super) async fn is_leaving(&self, intent: &Intent) -> bool {
+    async fn is_leaving(&self, intent: &Intent) -> bool {
         let group = intent.group().to_string();
         match self.fleet.describe_groups(std::slice::from_ref(&group)).await {
             Ok(groups) => !groups
@@ -239,22 +239,11 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
     /// Re-arms a launch action once half its heartbeat timeout has passed since it was last
     /// armed. False: the action has ended (timed out, or superseded by a termination).
     async fn keep_launch_alive(&self, intent: &Intent, armed: &mut Instant) -> bool {
-        let Some(action) = intent.action() else { return true };
         if self.cfg.dry_run || armed.elapsed() < self.cfg.launch_heartbeat_timeout / 2 {
             return true;
         }
-        match self.fleet.record_heartbeat(action).await {
-            Ok(()) => {
-                info!(step = "heartbeat", outcome = "ok", "long join: launch action re-armed");
-                *armed = Instant::now();
-                true
-            }
-            Err(PortError::NoActiveAction(_)) => false,
-            Err(e) => {
-                warn!(step = "heartbeat", outcome = "failed", error = %e);
-                true
-            }
-        }
+        *armed = Instant::now();
+        self.heartbeat(intent).await
     }
 
     fn ended(&self, intent: &Intent) -> Outcome {

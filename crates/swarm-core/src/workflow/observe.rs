@@ -1,6 +1,7 @@
 //! Observation: what the instances, agents, daemons and the node list say, in as few commands
 //! as possible, turned into the planners' snapshots. Reads only: changes nothing.
 
+use super::held::Operators;
 use super::*;
 
 /// What one observation pass saw.
@@ -182,20 +183,24 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
         id: &str,
         m: &Member,
         fence: bool,
-    ) -> PortResult<(RetireSnapshot, Vec<String>)> {
+    ) -> PortResult<(RetireSnapshot, Operators)> {
         let peer_ids = manager_ids(&m.groups, &self.cfg, id);
         let mut ids = vec![id.to_string()];
         ids.extend(peer_ids.iter().cloned());
         // One command probes every online instance; the first online manager also lists the nodes.
         let seen = self.observe(&ids, &ids, &peer_ids, fence.then_some(id)).await?;
-        let me = seen.instances.get(id).cloned();
         let live = seen.live_managers(&peer_ids);
-        let (operator, mut view) = match seen.listed.clone() {
+        let Sighting {
+            mut instances,
+            online,
+            probes,
+            listed,
+        } = seen;
+        let me = instances.remove(id);
+        let (operator, mut view) = match listed {
             Some((on, v)) => (Some(on), v),
             None => (None, SwarmView::default()),
         };
-        let probes = &seen.probes;
-        let online = &seen.online;
         let ip = me.as_ref().and_then(|i| i.private_ip);
         let mut node = view.node_of(id, ip).cloned();
         // The list ran while the instance waited for a join in flight: a node that join just
@@ -249,7 +254,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
             other_ready_managers,
             self_online: online.contains(id),
         };
-        Ok((snap, operators))
+        Ok((snap, Operators::new(operators)))
     }
 
     /// The swarm's nodes as `on` sees them, a page at a time: SSM keeps 24,000 characters

@@ -3,12 +3,12 @@
 
 use super::held::{Held, Operators};
 use super::*;
+use crate::plan::NodeRetirement;
 
 impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
     pub(super) async fn retire(&self, intent: &Intent, m: &Member, end: Instant) -> Result<Outcome, PortError> {
         let id = intent.instance_id();
-        let (snap, operators) = self.observe_retire(id, m, true).await?;
-        let mut ops = Operators::new(operators);
+        let (snap, mut ops) = self.observe_retire(id, m, true).await?;
         let steps = plan::plan_retire(&snap);
         info!(step = "plan", steps = ?steps);
         if self.cfg.dry_run {
@@ -43,15 +43,14 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
                     info!(step = "dns-remove", outcome = "already-absent");
                     self.start_hold(&mut held).await;
                 }
-                RetireStep::RetireNode { node_id, demote, leave } => {
+                RetireStep::RetireNode(node) => {
                     if !holds {
                         // The action has waited an unknown time already: re-arm it before a drain.
                         self.beat(&mut held).await;
                     }
-                    let tail = Tail { node_id, demote, leave };
                     let drain_end = clamp(Instant::now() + self.cfg.drain_timeout, Some(end));
                     metric(&m.cluster, m.role.as_str(), "Drains", 1.0, "Count");
-                    self.drain_and_retire(&mut held, &mut ops, tail, drain_end).await;
+                    self.drain_and_retire(&mut held, &mut ops, node, drain_end).await;
                     metric(&m.cluster, m.role.as_str(), "Removals", 1.0, "Count");
                 }
                 RetireStep::DrainOnly { node_id } => {
@@ -94,7 +93,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
     /// ECS DRAINING: the node stops taking tasks, its tasks move; it stays in the swarm.
     pub(super) async fn drain_only(&self, intent: &Intent, m: &Member, end: Instant) -> Result<Outcome, PortError> {
         let id = intent.instance_id();
-        let (snap, operators) = self.observe_retire(id, m, false).await?;
+        let (snap, mut ops) = self.observe_retire(id, m, false).await?;
         let (Some(_), Some(node)) = (snap.operator, snap.node) else {
             info!(step = "drain", outcome = "skipped", "no node or no live manager");
             return Ok(Outcome::new(OutcomeKind::Done, Some(id), "nothing to drain"));
@@ -106,8 +105,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
                 format!("would drain {}", node.id),
             ));
         }
-        self.drain(&mut Held::new(intent), &mut Operators::new(operators), &node.id, end)
-            .await;
+        self.drain(&mut Held::new(intent), &mut ops, &node.id, end).await;
         metric(&m.cluster, m.role.as_str(), "Drains", 1.0, "Count");
         Ok(Outcome::new(OutcomeKind::Done, Some(id), "node drained"))
     }
@@ -116,16 +114,22 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
     /// while the instance leaves once its tasks are gone. When the tasks take longer than a
     /// slice of the hook timeout, or that command fails, the drain goes on by itself
     /// (`drain`) and the node is retired after it.
-    async fn drain_and_retire(&self, held: &mut Held<'_>, ops: &mut Operators, tail: Tail, drain_end: Instant) {
+    async fn drain_and_retire(
+        &self,
+        held: &mut Held<'_>,
+        ops: &mut Operators,
+        node: NodeRetirement,
+        drain_end: Instant,
+    ) {
         drain_started(ops);
         let slice = self
             .hook_slice()
             .min(drain_end.saturating_duration_since(Instant::now()));
-        if self.retire_node(held, ops, &tail, Some(slice)).await {
+        if self.retire_node(held, ops, &node, Some(slice)).await {
             return;
         }
-        self.drain(held, ops, &tail.node_id, drain_end).await;
-        self.retire_node(held, ops, &tail, None).await;
+        self.drain(held, ops, &node.node_id, drain_end).await;
+        self.retire_node(held, ops, &node, None).await;
     }
 
     /// Drains (for `drain` at most, if given), demotes (if asked), has the instance leave (if
@@ -136,7 +140,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
         &self,
         held: &mut Held<'_>,
         ops: &mut Operators,
-        tail: &Tail,
+        node: &NodeRetirement,
         drain: Option<Duration>,
     ) -> bool {
         let id = held.intent.instance_id();
@@ -146,7 +150,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
         // (measured, docker 28), and the daemon does not answer meanwhile. The wait is a
         // condition: a slice of the hook timeout, at least STEP_DOWN for a manager. If that is
         // not enough, the node is still removed and the missed leave is logged.
-        let floor = if tail.demote { STEP_DOWN } else { Duration::from_secs(3) };
+        let floor = if node.demote { STEP_DOWN } else { Duration::from_secs(3) };
         let wait = self.hook_slice().max(floor).min(self.cfg.script_wait_max());
         let limit = self.slice_limit(wait + Duration::from_secs(drain_secs));
         // Its own name, so that a fault (or a reader of the SSM history) can tell it apart.
@@ -155,14 +159,14 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
         } else {
             "retire node"
         };
-        let mut leave = tail.leave;
+        let mut leave = node.leave;
         while let Some(op) = ops.current() {
             self.rearm(held, limit).await;
             let cmds = script_commands(
                 &[
-                    ("NODE_ID", tail.node_id.clone()),
+                    ("NODE_ID", node.node_id.clone()),
                     ("LEAVING_INSTANCE", id.to_string()),
-                    ("DEMOTE", tail.demote.to_string()),
+                    ("DEMOTE", node.demote.to_string()),
                     ("DRAIN_SECONDS", drain_secs.to_string()),
                     ("WAIT_SECONDS", wait.as_secs().max(1).to_string()),
                     ("INSTANCE_LEAVES", leave.to_string()),
@@ -229,7 +233,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
                 if drained == Some("true") {
                     info!(step = "drain", outcome = "ok", "tasks moved");
                 }
-                if tail.demote {
+                if node.demote {
                     info!(step = "demote", outcome = "ok");
                 }
                 info!(step = "remove", outcome = "ok", via = %op);
@@ -339,11 +343,4 @@ fn drain_started(ops: &Operators) {
         outcome = "started",
         via = ops.current().as_deref().unwrap_or("none")
     );
-}
-
-/// The end of a retirement: one command takes the node out of the swarm.
-struct Tail {
-    node_id: String,
-    demote: bool,
-    leave: bool,
 }
