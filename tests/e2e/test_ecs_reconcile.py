@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 
 from conftest import scale_out, settle
-from localcloud.client import wait_for
+from localcloud.client import Timeout, wait_for
 
 
 def ready_nodes(lc):
@@ -86,7 +86,7 @@ def test_reconcile_tidies_a_hard_killed_manager_and_joins_its_replacement(cloud)
     # The swarm notices the dead manager; the replacement's agent comes up.
     wait_for(lambda: any(n["instance"] == victim and n["status"] == "down" for n in cloud.nodes()), 60, "the node down")
     wait_for(lambda: cloud.state()["hosts"].get(replacement, {}).get("agent") == "Online", 60, "the replacement's agent")
-    report = wait_for(lambda: _reconciled(cloud), 120, "a reconcile that converges")
+    report = _reconcile_until_converged(cloud, 120)
     settle(cloud)
     nodes = cloud.nodes()
     assert victim not in [n["instance"] for n in nodes], nodes
@@ -98,11 +98,22 @@ def test_reconcile_tidies_a_hard_killed_manager_and_joins_its_replacement(cloud)
     assert report
 
 
-def _reconciled(cloud):
-    """Runs the reconcile until a run finds nothing left to repair."""
-    resp = cloud.reconcile()
-    settle(cloud)
-    return resp if all(not c["repairs"] for c in resp["clusters"]) else None
+def _reconcile_until_converged(cloud, timeout):
+    """Runs the reconcile until a run finds nothing left to repair; on a timeout, says what the
+    last runs planned and what failed in them."""
+    reports = []
+
+    def once():
+        resp = cloud.reconcile()
+        settle(cloud)
+        reports.append(resp)
+        return all(not c["repairs"] for c in resp["clusters"])
+
+    try:
+        wait_for(once, timeout, "a reconcile that converges")
+    except Timeout:
+        raise AssertionError(f"no reconcile converged in {timeout}s; the last runs: {reports[-2:]}") from None
+    return reports[-1]
 
 
 def test_reconcile_repairs_dns_drift_and_dry_run_changes_nothing(cloud):
