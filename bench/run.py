@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from localcloud.client import LocalCloud, Timing, wait_for  # noqa: E402
 
-FUNCTIONS = ("lifecycle-hook", "ecs-state-change", "reconcile")
+FUNCTIONS = ("lifecycle-hook", "ecs-state-change", "instance-notice", "reconcile")
 TARGET = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
 
 

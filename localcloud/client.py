@@ -28,6 +28,11 @@ REGION = "us-east-1"
 LAUNCH = "EC2 Instance-launch Lifecycle Action"
 TERMINATE = "EC2 Instance-terminate Lifecycle Action"
 ECS_CHANGE = "ECS Container Instance State Change"
+SPOT_WARNING = "EC2 Spot Instance Interruption Warning"
+REBALANCE = "EC2 Instance Rebalance Recommendation"
+STATE_CHANGE = "EC2 Instance State-change Notification"
+# The states the template's rule passes on: going (stopping, shutting-down) and back (running).
+NOTICE_STATES = ["running", "stopping", "shutting-down"]
 
 
 class Timeout(AssertionError):
@@ -78,6 +83,7 @@ class Timing:
     drain_timeout: int = 60
     reconcile_grace: int = 5
     shutdown: float = 2.0  # seconds an instance stays shutting-down (its OS still runs)
+    spot_notice: int = 30  # a Spot warning's notice: two minutes on AWS
 
     @property
     def hold(self) -> int:
@@ -187,6 +193,7 @@ class LocalCloud:
             "COMMAND_TIMEOUT_SECONDS": "60",
             "POLL_MAX_SECONDS": "1",
             "RECONCILE_GRACE_SECONDS": str(t.reconcile_grace),
+            "SPOT_NOTICE_SECONDS": str(t.spot_notice),
             "AWS_ENDPOINT_URL": self.endpoint,
             "AWS_SECRET_ACCESS_KEY": "role-session",
             "AWS_SESSION_TOKEN": "role-session",
@@ -207,7 +214,8 @@ class LocalCloud:
         assert c is not None
         env = {**self.function_env(), **(extra_env or {})}
         binaries = {"launch-hook": "lifecycle-hook", "terminate-hook": "lifecycle-hook",
-                    "ecs-state-change": "ecs-state-change", "reconcile": "reconcile"}
+                    "ecs-state-change": "ecs-state-change", "instance-notice": "instance-notice",
+                    "reconcile": "reconcile"}
         for name, binary in binaries.items():
             # Each function runs with its own role's credentials, as Lambda gives them.
             role_env = {"AWS_ACCESS_KEY_ID": self.role_keys[FUNCTION_ROLES[name]]}
@@ -225,6 +233,12 @@ class LocalCloud:
         self.control("rules", {"name": p + "ecs", "function": p + "ecs-state-change", "pattern": {
             "source": ["aws.ecs"], "detail-type": [ECS_CHANGE],
             "detail": {"clusterArn": [f"arn:aws:ecs:{REGION}:123456789012:cluster/{c.name}"]}}})
+        # EC2's notices, as the template's two rules select them (EventBridge cannot select by
+        # group or tag: the function ignores other instances).
+        self.control("rules", {"name": p + "spot", "function": p + "instance-notice", "pattern": {
+            "source": ["aws.ec2"], "detail-type": [SPOT_WARNING, REBALANCE]}})
+        self.control("rules", {"name": p + "instance-state", "function": p + "instance-notice", "pattern": {
+            "source": ["aws.ec2"], "detail-type": [STATE_CHANGE], "detail": {"state": NOTICE_STATES}}})
         if schedule_seconds:
             self.control("rules", {"name": p + "reconcile", "function": p + "reconcile",
                                    "schedule_seconds": schedule_seconds})
@@ -307,6 +321,14 @@ class LocalCloud:
     def terminate(self, instance_id: str, decrement: bool = True) -> None:
         self.client("autoscaling").terminate_instance_in_auto_scaling_group(
             InstanceId=instance_id, ShouldDecrementDesiredCapacity=decrement)
+
+    def spot_interrupt(self, instance_id: str, action: str = "terminate") -> None:
+        """The Spot service's warning now, the interruption after the scenario's notice."""
+        self.control("spot-interrupt", {"instance": instance_id, "notice": self.timing.spot_notice, "action": action})
+
+    def ec2_state(self, instance_id: str) -> str:
+        r = self.client("ec2").describe_instances(InstanceIds=[instance_id])
+        return r["Reservations"][0]["Instances"][0]["State"]["Name"]
 
     def instances(self, role: str) -> list[dict[str, Any]]:
         assert self.cluster

@@ -8,6 +8,11 @@ the Lambda functions) that the service patches in `services/` act on, each as AW
   statuses, output and exit codes; DescribeInstanceInformation reports agents Online
   after a configurable delay.
 - Route 53: a change is PENDING for a configurable propagation time, then INSYNC.
+- EC2: an instance's states (pending, running, stopping, stopped, shutting-down, terminated)
+  with an "EC2 Instance State-change Notification" for each; TerminateInstances and
+  StopInstances outside Auto Scaling shut the host down, and the group's health check then
+  replaces the instance through its terminate hook; StartInstances boots the host again; a
+  Spot interruption warning precedes a termination by its notice.
 - Faults can be injected through the control API (/_localcloud/faults).
 
 moto runs in this process; every AWS request holds one lock (moto is not thread-safe).
@@ -39,6 +44,10 @@ from .iam import Authority
 from .lambdas import Lambdas
 
 ACCOUNT = "123456789012"
+STATE_CHANGE = "EC2 Instance State-change Notification"
+SPOT_WARNING = "EC2 Spot Instance Interruption Warning"
+REBALANCE = "EC2 Instance Rebalance Recommendation"
+STATE_CODES = {"pending": 0, "running": 16, "shutting-down": 32, "terminated": 48, "stopping": 64, "stopped": 80}
 LOCK = threading.RLock()
 # Go's syscall.ForkLock, for the reason Go has one (the SSM agent is Go): a thread that forks
 # while another has a script file open for writing hands the child that descriptor until it
@@ -124,6 +133,9 @@ class Cloud:
         # "When you terminate an instance, it enters the shutting-down state and then the
         # terminated state": its OS (and SSM agent) still runs meanwhile.
         self.shutdown_seconds = float(cfg.get("shutdown_seconds", 2.0))
+        # "Amazon EC2 Auto Scaling continuously monitors the health status of instances": how
+        # long until it finds an instance that is no longer running (shortened).
+        self.health_check_seconds = float(cfg.get("health_check_seconds", 1.0))
         net = cfg.get("network", {})
         self.gateway = net.get("gateway", "10.0.0.1")
         self.hosts = Hosts(state_dir, net.get("bridge", "lcbr0"), int(net.get("prefix", 16)), self.gateway)
@@ -177,7 +189,11 @@ class Cloud:
         return False
 
     def deliver(self, event: dict[str, Any], instance: str | None = None) -> None:
-        """EventBridge delivery, subject to the drop_event and hold_events faults."""
+        """EventBridge delivery; a lifecycle action's event is subject to the drop_event and
+        hold_events faults (EC2's own events are not: the scenarios count lifecycle events)."""
+        if event.get("source") != "aws.autoscaling":
+            threading.Thread(target=self.lambdas.put_event, args=(event,), daemon=True).start()
+            return
         if self.take_fault("drop_event"):
             self.record("event-dropped", instance=instance, detail_type=event.get("detail-type"))
             return
@@ -222,6 +238,7 @@ class Cloud:
         self.launched_in[iid] = group.name
         hook = self.hook_for(group.name, "autoscaling:EC2_INSTANCE_LAUNCHING")
         self.record("instance-launched", instance=iid, group=group.name, ip=state.instance.private_ip)
+        self.ec2_event(iid, STATE_CHANGE, {"state": "pending"})
         threading.Thread(target=self._start_host, args=(iid, state.instance.private_ip), daemon=True).start()
         if hook:
             state.lifecycle_state = "Pending:Wait"
@@ -233,6 +250,7 @@ class Cloud:
         try:
             self.hosts.create(iid, ip)
             self.record("host-ready", instance=iid, ip=ip)
+            self.ec2_event(iid, STATE_CHANGE, {"state": "running"})
         except Exception as e:  # noqa: BLE001 - reported, the instance stays agent-less
             self.host_errors[iid] = str(e)
             self.record("host-failed", instance=iid, error=str(e))
@@ -314,20 +332,128 @@ class Cloud:
         state.lifecycle_state = "Terminating:Proceed"
         group.instance_states = [s for s in group.instance_states if s is not state]
         ec2 = group.autoscaling_backend.ec2_backend
+        if state.instance._state.name in ("shutting-down", "terminated"):
+            return  # EC2 took it already (out of band): the group only lets go of it
         if self.shutdown_seconds <= 0:
             self._terminated(ec2, iid, group.name)
             return
         state.instance._state = Ec2InstanceState("shutting-down", 32)
         self.record("instance-shutting-down", instance=iid, group=group.name)
+        self.ec2_event(iid, STATE_CHANGE, {"state": "shutting-down"})
         timer = threading.Timer(self.shutdown_seconds, self._terminated, args=(ec2, iid, group.name))
         timer.daemon = True
         timer.start()
 
     def _terminated(self, ec2, iid: str, group: str) -> None:
         with LOCK:
+            if ec2.get_instance(iid)._state.name == "terminated":
+                return
             ec2.terminate_instances([iid])
         self.record("instance-terminated", instance=iid, group=group)
+        self.ec2_event(iid, STATE_CHANGE, {"state": "terminated"})
         threading.Thread(target=self.hosts.destroy, args=(iid,), daemon=True).start()
+
+    # -- EC2 outside Auto Scaling -------------------------------------------------
+    def ec2_backend(self):
+        return self.backend().ec2_backend
+
+    def ec2_event(self, iid: str, detail_type: str, detail: dict[str, Any]) -> None:
+        """An aws.ec2 event about one instance, in AWS's shape."""
+        now = time.time()
+        event = {
+            "version": "0", "id": str(uuid.uuid4()), "detail-type": detail_type, "source": "aws.ec2",
+            "account": ACCOUNT, "time": utc(now).strftime("%Y-%m-%dT%H:%M:%SZ"), "region": self.region,
+            "resources": [f"arn:aws:ec2:{self.region}:{ACCOUNT}:instance/{iid}"],
+            "detail": {"instance-id": iid, **detail},
+        }
+        self.record("ec2-event", instance=iid, detail_type=detail_type, detail=detail)
+        self.deliver(event, instance=iid)
+
+    def _set_state(self, iid: str, name: str) -> None:
+        with LOCK:
+            self.ec2_backend().get_instance(iid)._state = Ec2InstanceState(name, STATE_CODES[name])
+        self.ec2_event(iid, STATE_CHANGE, {"state": name})
+
+    def _later(self, seconds: float, fn, *args: Any) -> None:
+        t = threading.Timer(seconds, fn, args=args)
+        t.daemon = True
+        t.start()
+
+    def terminate_out_of_band(self, iid: str, cause: str) -> bool:
+        """EC2 terminates the instance itself (TerminateInstances, a Spot interruption): "it
+        enters the shutting-down state and then the terminated state". Its group learns it from
+        its health check. False: not running."""
+        with LOCK:
+            if self.ec2_backend().get_instance(iid)._state.name not in ("running", "stopping", "stopped"):
+                return False
+        self.record("instance-shutting-down", instance=iid, cause=cause)
+        self._set_state(iid, "shutting-down")
+        self._later(self.shutdown_seconds, self._terminated, self.ec2_backend(), iid, self.launched_in.get(iid, ""))
+        self._later(self.health_check_seconds, self._health_check, iid)
+        return True
+
+    def stop_out_of_band(self, iid: str) -> bool:
+        """StopInstances: stopping (the OS shuts down), then stopped; the root volume stays."""
+        with LOCK:
+            if self.ec2_backend().get_instance(iid)._state.name != "running":
+                return False
+        self.record("instance-stopping", instance=iid)
+        self._set_state(iid, "stopping")
+
+        def stop() -> None:
+            time.sleep(self.shutdown_seconds)
+            self.hosts.stop(iid)
+            self._set_state(iid, "stopped")
+            self._health_check(iid)
+
+        threading.Thread(target=stop, daemon=True).start()
+        return True
+
+    def start_out_of_band(self, iid: str) -> bool:
+        """StartInstances: pending, the host boots from its volume, running."""
+        with LOCK:
+            if self.ec2_backend().get_instance(iid)._state.name != "stopped":
+                return False
+        self._set_state(iid, "pending")
+
+        def start() -> None:
+            self.hosts.start(iid)
+            self.record("host-ready", instance=iid, restarted=True)
+            self._set_state(iid, "running")
+
+        threading.Thread(target=start, daemon=True).start()
+        return True
+
+    def _health_check(self, iid: str) -> None:
+        """An instance that is not running is unhealthy: "Amazon EC2 Auto Scaling creates a new
+        scaling activity for terminating the unhealthy instance and then terminates it", through
+        its terminate hook, and launches a replacement. Not while the group's HealthCheck
+        process is suspended."""
+        with LOCK:
+            group, state = self._find_state(iid)
+            if state is None or state.lifecycle_state.startswith("Terminating"):
+                return
+            ec2_state = state.instance._state.name
+            if ec2_state in ("running", "pending"):
+                return
+            if "HealthCheck" in getattr(group, "_suspended_processes", []):
+                self.record("health-check-suspended", instance=iid, group=group.name, state=ec2_state)
+                return
+            self.record("health-check-failed", instance=iid, group=group.name, state=ec2_state)
+            self.backend().terminate_instance(iid, should_decrement=False)
+
+    def spot_interrupt(self, iid: str, notice: float, action: str = "terminate") -> None:
+        """The Spot service takes the instance back: the warning, then after `notice` seconds
+        (two minutes on AWS) the termination or stop."""
+        self.ec2_event(iid, SPOT_WARNING, {"instance-action": action})
+
+        def interrupt() -> None:
+            if action == "stop":
+                self.stop_out_of_band(iid)
+            else:
+                self.terminate_out_of_band(iid, cause="spot-interruption")
+
+        self._later(notice, interrupt)
 
     def action_for(self, params: dict[str, Any]) -> Action:
         iid = params.get("InstanceId")

@@ -133,15 +133,25 @@ class Hosts:
         sh("ip", "-n", host.netns, "link", "set", "lo", "up")
         # The instance metadata service answers at its link-local address through the gateway.
         sh("ip", "-n", host.netns, "route", "add", f"{IMDS_ADDRESS}/32", "via", self.gateway)
+        self._boot(host)
+        if self.closing:  # the cloud stopped while this host was starting
+            self.destroy(instance_id)
+            raise RuntimeError("the cloud is shutting down")
+        return host
+
+    def _boot(self, host: Host) -> None:
+        """Starts the host's OS: its dockerd (PID 1 of the host) on its data root, a fresh
+        /run/lock (tmpfs: a reboot forgets it), the busybox image if the volume lacks it."""
+        instance_id = host.instance_id
         # `ip netns exec` would remount /sys and hide the cgroups: enter with nsenter.
         inner = (
             # No AWS configuration of this machine's leaks into the instance (a fresh image has none).
-            f"hostname {hostname}; if [ -d /root/.aws ]; then mount -t tmpfs -o mode=0700 tmpfs /root/.aws; fi; mount -t tmpfs -o mode=0755 tmpfs /run/lock; exec nsenter --net=/var/run/netns/{host.netns} "
+            f"hostname {host.hostname}; if [ -d /root/.aws ]; then mount -t tmpfs -o mode=0700 tmpfs /root/.aws; fi; mount -t tmpfs -o mode=0755 tmpfs /run/lock; exec nsenter --net=/var/run/netns/{host.netns} "
             f"dockerd --data-root {host.root}/data --exec-root {host.root}/exec "
             f"-H unix://{host.sock} --pidfile {host.root}/run/docker.pid "
             f"--bridge=none --iptables=false --ip-masq=false --userland-proxy=false"
         )
-        logf = open(host.root / "dockerd.log", "w")
+        logf = open(host.root / "dockerd.log", "a")
         host.proc = subprocess.Popen(
             ["unshare", "--uts", "--mount", "--pid", "--fork", "--mount-proc", "--propagation", "private", "sh", "-c", inner],
             stdout=logf,
@@ -160,14 +170,40 @@ class Hosts:
             time.sleep(0.1)
         else:
             raise RuntimeError(f"dockerd of {instance_id} did not start in 60s")
-        r = host.docker("import", "--change", 'CMD ["/bin/sh"]', str(self.image_tar), IMAGE)
-        if r.returncode != 0:
-            raise RuntimeError(f"image import on {instance_id} failed: {r.stderr}")
+        if host.docker("image", "inspect", IMAGE).returncode != 0:
+            r = host.docker("import", "--change", 'CMD ["/bin/sh"]', str(self.image_tar), IMAGE)
+            if r.returncode != 0:
+                raise RuntimeError(f"image import on {instance_id} failed: {r.stderr}")
         host.ready_at = time.time()
-        if self.closing:  # the cloud stopped while this host was starting
-            self.destroy(instance_id)
-            raise RuntimeError("the cloud is shutting down")
-        return host
+
+    def stop(self, instance_id: str) -> bool:
+        """The OS shuts down: dockerd (PID 1) gets SIGTERM and stops its containers; the data
+        root stays, as an EBS root volume does."""
+        host = self.hosts.get(instance_id)
+        if not host or not host.init_pid:
+            return False
+        host.dead = True
+        try:
+            os.kill(host.init_pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        if host.proc:
+            try:
+                host.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.kill_hard_host(host)
+        return True
+
+    def start(self, instance_id: str) -> bool:
+        """The stopped host boots again from its volume."""
+        host = self.hosts.get(instance_id)
+        if not host:
+            return False
+        host.init_pid, host.ready_at, host.proc = None, None, None
+        (host.root / "run" / "docker.pid").unlink(missing_ok=True)
+        self._boot(host)
+        host.dead = False
+        return True
 
     def kill_hard(self, instance_id: str) -> bool:
         """The instance dies at once: every process of the host gets SIGKILL."""

@@ -59,6 +59,10 @@ def control(cloud: Cloud, request: Request) -> Response:
     elif path == "kill":
         out = {"killed": cloud.hosts.kill_hard(body["instance"])}
         cloud.record("host-killed", instance=body["instance"])
+    elif path == "spot-interrupt":  # {"instance", "notice": seconds, "action": terminate|stop}
+        cloud.spot_interrupt(body["instance"], float(body.get("notice", 120)), body.get("action", "terminate"))
+    elif path == "rebalance":  # {"instance"}: EC2's rebalance recommendation
+        cloud.ec2_event(body["instance"], "EC2 Instance Rebalance Recommendation", {})
     elif path == "kill-invocations":
         fn = cloud.lambdas.functions.get(body["function"])
         out = {"killed": fn.kill_running() if fn else 0}

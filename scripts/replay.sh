@@ -9,6 +9,7 @@ EVENT=${1:?usage: scripts/replay.sh events/FILE.json}
 # The function that subscribes to the fixture's event source.
 case "$(basename "$EVENT")" in
   ecs-*) default=ecs-state-change ;;
+  ec2-*) default=instance-notice ;;
   scheduled-*|reconcile-*) default=reconcile ;;
   *) default=lifecycle-hook ;;
 esac

@@ -58,6 +58,22 @@ pub struct Config {
     pub token_kms_key: Option<String>,
     /// Log every action that would be taken, change nothing.
     pub dry_run: bool,
+    /// What a worker does on a Spot rebalance recommendation (a manager only logs it).
+    pub rebalance_action: RebalanceAction,
+    /// How long after its warning a Spot instance is interrupted: "two minutes" on AWS (the
+    /// local cloud shortens it).
+    pub spot_notice: Duration,
+}
+
+/// REBALANCE_ACTION: what an EC2 rebalance recommendation does to a worker's node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RebalanceAction {
+    /// Its tasks move now (default): the interruption may follow at once.
+    Drain,
+    /// It takes no new tasks; the ones it runs stay until the interruption notice.
+    Cordon,
+    /// Logged and counted only.
+    Ignore,
 }
 
 impl Config {
@@ -158,6 +174,18 @@ impl Config {
                 })
             }
         };
+        let rebalance_action = match get("REBALANCE_ACTION").as_deref().map(str::trim) {
+            None | Some("") | Some("drain") => RebalanceAction::Drain,
+            Some("cordon") => RebalanceAction::Cordon,
+            Some("ignore") => RebalanceAction::Ignore,
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    name: "REBALANCE_ACTION",
+                    value: other.into(),
+                    reason: "expected drain, cordon or ignore".into(),
+                })
+            }
+        };
         let agent_wait = secs("AGENT_WAIT_SECONDS", 300)?;
         let join_budget = secs("JOIN_BUDGET_SECONDS", 300)?;
         let launch_heartbeat_timeout = match get("LAUNCH_HEARTBEAT_TIMEOUT_SECONDS") {
@@ -191,6 +219,8 @@ impl Config {
             poll_max: secs("POLL_MAX_SECONDS", 5)?,
             reconcile_grace: secs("RECONCILE_GRACE_SECONDS", 300)?,
             dry_run,
+            rebalance_action,
+            spot_notice: secs("SPOT_NOTICE_SECONDS", 120)?,
         })
     }
 
@@ -297,6 +327,27 @@ mod tests {
         ])
         .unwrap_err();
         assert!(e.to_string().contains("TERMINATE_HEARTBEAT_TIMEOUT_SECONDS"));
+    }
+
+    #[test]
+    fn rebalance_action_is_one_of_three() {
+        let z = ("HOSTED_ZONE_ID", "Z123");
+        assert_eq!(with(&[z]).unwrap().rebalance_action, RebalanceAction::Drain);
+        assert_eq!(
+            with(&[z, ("REBALANCE_ACTION", "cordon")]).unwrap().rebalance_action,
+            RebalanceAction::Cordon
+        );
+        assert_eq!(
+            with(&[z, ("REBALANCE_ACTION", "ignore")]).unwrap().rebalance_action,
+            RebalanceAction::Ignore
+        );
+        assert!(matches!(
+            with(&[z, ("REBALANCE_ACTION", "terminate")]),
+            Err(ConfigError::Invalid {
+                name: "REBALANCE_ACTION",
+                ..
+            })
+        ));
     }
 
     #[test]

@@ -14,6 +14,9 @@ pub const LAUNCHING: &str = "autoscaling:EC2_INSTANCE_LAUNCHING";
 pub const TERMINATING: &str = "autoscaling:EC2_INSTANCE_TERMINATING";
 pub const ECS_DETAIL_TYPE: &str = "ECS Container Instance State Change";
 pub const SCHEDULED_DETAIL_TYPE: &str = "Scheduled Event";
+pub const SPOT_WARNING_DETAIL_TYPE: &str = "EC2 Spot Instance Interruption Warning";
+pub const REBALANCE_DETAIL_TYPE: &str = "EC2 Instance Rebalance Recommendation";
+pub const STATE_CHANGE_DETAIL_TYPE: &str = "EC2 Instance State-change Notification";
 
 /// `detail` of "EC2 Instance-launch/terminate Lifecycle Action".
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -94,6 +97,87 @@ pub fn ecs_change(raw: &Value) -> Result<(EventMeta, String, EcsChange), EventEr
     Ok((meta, d.ec2_instance_id, change))
 }
 
+/// `detail` of the aws.ec2 events about one instance (the fields used; others accepted).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct InstanceNoticeDetail {
+    pub instance_id: String,
+    /// Spot warning: terminate, stop or hibernate.
+    #[serde(default)]
+    pub instance_action: Option<String>,
+    /// State-change notification: pending, running, stopping, stopped, shutting-down, terminated.
+    #[serde(default)]
+    pub state: Option<String>,
+}
+
+/// What EC2 says of an instance outside any lifecycle hook.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ec2Notice {
+    /// The Spot service takes the instance back, two minutes after the warning (`warned_unix`,
+    /// the event's time); `action` is terminate, stop or hibernate (which starts at once).
+    SpotInterruption { action: String, warned_unix: Option<u64> },
+    /// The Spot instance is at elevated risk of interruption.
+    RebalanceRecommendation,
+    /// The instance is going or gone: stopping, stopped, shutting-down, terminated.
+    Leaving(String),
+    /// The instance runs (again).
+    Running,
+    /// pending, or a state this version does not know: nothing to do.
+    Other(String),
+}
+
+/// Parses an aws.ec2 Spot warning, rebalance recommendation or state-change notification.
+pub fn ec2_notice(raw: &Value) -> Result<(EventMeta, String, Ec2Notice), EventError> {
+    let ev = envelope(raw)?;
+    let meta = EventMeta {
+        id: ev.id.clone().unwrap_or_default(),
+        detail_type: ev.detail_type.clone(),
+    };
+    let known = [
+        SPOT_WARNING_DETAIL_TYPE,
+        REBALANCE_DETAIL_TYPE,
+        STATE_CHANGE_DETAIL_TYPE,
+    ];
+    if ev.source != "aws.ec2" || !known.contains(&ev.detail_type.as_str()) {
+        return Err(EventError::Unsupported {
+            event_source: ev.source,
+            detail_type: ev.detail_type,
+        });
+    }
+    let bad = |reason: String| EventError::Detail {
+        detail_type: meta.detail_type.clone(),
+        reason,
+    };
+    let d: InstanceNoticeDetail = serde_json::from_value(ev.detail.clone()).map_err(|e| bad(e.to_string()))?;
+    if !crate::safe::is_instance_id(&d.instance_id) {
+        return Err(bad(format!("instance-id {:?} is not an instance id", d.instance_id)));
+    }
+    let time = ev.time.and_then(|t| u64::try_from(t.timestamp()).ok());
+    let notice = match ev.detail_type.as_str() {
+        SPOT_WARNING_DETAIL_TYPE => {
+            let action = d
+                .instance_action
+                .ok_or_else(|| bad("instance-action is missing".into()))?;
+            if !matches!(action.as_str(), "terminate" | "stop" | "hibernate") {
+                return Err(bad(format!(
+                    "instance-action {action:?} is not terminate, stop or hibernate"
+                )));
+            }
+            Ec2Notice::SpotInterruption {
+                action,
+                warned_unix: time,
+            }
+        }
+        REBALANCE_DETAIL_TYPE => Ec2Notice::RebalanceRecommendation,
+        _ => match d.state.ok_or_else(|| bad("state is missing".into()))?.as_str() {
+            "running" => Ec2Notice::Running,
+            s @ ("stopping" | "stopped" | "shutting-down" | "terminated") => Ec2Notice::Leaving(s.to_string()),
+            other => Ec2Notice::Other(other.chars().take(32).collect()),
+        },
+    };
+    Ok((meta, d.instance_id, notice))
+}
+
 /// Which lifecycle action to complete or heartbeat.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LifecycleAction {
@@ -121,8 +205,12 @@ pub enum Intent {
         group: String,
         action: Option<LifecycleAction>,
     },
-    /// Drain the instance's node but keep it in the swarm (ECS DRAINING).
+    /// Drain the instance's node but keep it in the swarm (ECS DRAINING, a rebalance
+    /// recommendation).
     Drain { instance_id: String, group: String },
+    /// The node takes no new tasks and keeps its own (a rebalance recommendation, when so
+    /// configured).
+    Cordon { instance_id: String, group: String },
 }
 
 impl Intent {
@@ -130,18 +218,22 @@ impl Intent {
         match self {
             Intent::Join { instance_id, .. }
             | Intent::Retire { instance_id, .. }
-            | Intent::Drain { instance_id, .. } => instance_id,
+            | Intent::Drain { instance_id, .. }
+            | Intent::Cordon { instance_id, .. } => instance_id,
         }
     }
     pub fn group(&self) -> &str {
         match self {
-            Intent::Join { group, .. } | Intent::Retire { group, .. } | Intent::Drain { group, .. } => group,
+            Intent::Join { group, .. }
+            | Intent::Retire { group, .. }
+            | Intent::Drain { group, .. }
+            | Intent::Cordon { group, .. } => group,
         }
     }
     pub fn action(&self) -> Option<&LifecycleAction> {
         match self {
             Intent::Join { action, .. } | Intent::Retire { action, .. } => action.as_ref(),
-            Intent::Drain { .. } => None,
+            Intent::Drain { .. } | Intent::Cordon { .. } => None,
         }
     }
     pub fn kind(&self) -> &'static str {
@@ -149,6 +241,7 @@ impl Intent {
             Intent::Join { .. } => "join",
             Intent::Retire { .. } => "retire",
             Intent::Drain { .. } => "drain",
+            Intent::Cordon { .. } => "cordon",
         }
     }
 }
@@ -305,6 +398,66 @@ mod tests {
         bad["detail"]["ec2InstanceId"] = json!("i-$(id)");
         assert!(matches!(ecs_change(&bad), Err(EventError::Detail { .. })));
         assert!(matches!(ecs_change(&launch()), Err(EventError::Unsupported { .. })));
+    }
+
+    fn ec2(detail_type: &str, detail: Value) -> Value {
+        json!({
+          "version": "0", "id": "1e5527d7-bb36-4607-3370-4164db56a40e",
+          "detail-type": detail_type, "source": "aws.ec2",
+          "account": "123456789012", "time": "2026-11-21T00:00:00Z", "region": "us-east-1",
+          "resources": ["arn:aws:ec2:us-east-1:123456789012:instance/i-0123456789abcdef0"],
+          "detail": detail
+        })
+    }
+
+    #[test]
+    fn ec2_notices_map_to_what_they_ask() {
+        let spot = ec2(
+            SPOT_WARNING_DETAIL_TYPE,
+            json!({"instance-id": "i-0123456789abcdef0", "instance-action": "terminate"}),
+        );
+        let (_, id, n) = ec2_notice(&spot).unwrap();
+        assert_eq!(id, "i-0123456789abcdef0");
+        assert_eq!(
+            n,
+            Ec2Notice::SpotInterruption {
+                action: "terminate".into(),
+                warned_unix: Some(1_795_219_200)
+            }
+        );
+        let reb = ec2(REBALANCE_DETAIL_TYPE, json!({"instance-id": "i-0123456789abcdef0"}));
+        assert_eq!(ec2_notice(&reb).unwrap().2, Ec2Notice::RebalanceRecommendation);
+        for (state, want) in [
+            ("running", Ec2Notice::Running),
+            ("stopping", Ec2Notice::Leaving("stopping".into())),
+            ("shutting-down", Ec2Notice::Leaving("shutting-down".into())),
+            ("terminated", Ec2Notice::Leaving("terminated".into())),
+            ("pending", Ec2Notice::Other("pending".into())),
+        ] {
+            let e = ec2(
+                STATE_CHANGE_DETAIL_TYPE,
+                json!({"instance-id": "i-0123456789abcdef0", "state": state}),
+            );
+            assert_eq!(ec2_notice(&e).unwrap().2, want, "{state}");
+        }
+    }
+
+    #[test]
+    fn bad_ec2_notices_are_errors() {
+        let e = ec2(
+            SPOT_WARNING_DETAIL_TYPE,
+            json!({"instance-id": "i-0123456789abcdef0", "instance-action": "reboot"}),
+        );
+        assert!(matches!(ec2_notice(&e), Err(EventError::Detail { .. })));
+        let e = ec2(
+            SPOT_WARNING_DETAIL_TYPE,
+            json!({"instance-id": "i-1; reboot", "instance-action": "stop"}),
+        );
+        assert!(matches!(ec2_notice(&e), Err(EventError::Detail { .. })));
+        let e = ec2(STATE_CHANGE_DETAIL_TYPE, json!({"instance-id": "i-0123456789abcdef0"}));
+        assert!(matches!(ec2_notice(&e), Err(EventError::Detail { .. })));
+        assert!(matches!(ec2_notice(&launch()), Err(EventError::Unsupported { .. })));
+        assert!(matches!(ec2_notice(&json!([])), Err(EventError::Envelope(_))));
     }
 
     #[test]

@@ -23,6 +23,12 @@ pub fn event_bytes(data: &[u8]) {
     if let Ok((_, id, _)) = event::ecs_change(&raw) {
         assert!(is_instance_id(&id), "accepted a bad instance id");
     }
+    if let Ok((_, id, notice)) = event::ec2_notice(&raw) {
+        assert!(is_instance_id(&id), "accepted a bad instance id");
+        if let event::Ec2Notice::Other(s) = notice {
+            assert!(s.chars().count() <= 32, "an unknown state is kept short");
+        }
+    }
 }
 
 /// A command's output: the parsers never panic and redaction leaves no token behind.

@@ -20,6 +20,8 @@ pub struct SimNode {
     pub role: Role,
     pub ready: bool,
     pub drained: bool,
+    /// Availability pause: no new tasks, its own stay.
+    pub cordoned: bool,
     pub labelled: bool,
     /// Unix seconds of the node's last status change.
     pub updated: u64,
@@ -101,6 +103,12 @@ impl World {
         });
     }
 
+    /// The instance was stopped and started: /run/lock is a tmpfs, so a retirement's fence is
+    /// gone with the reboot.
+    pub fn reboot(&self, id: &str) {
+        self.state().retired.remove(id);
+    }
+
     pub fn set_lifecycle(&self, id: &str, state: &str) {
         for g in self.state().groups.iter_mut() {
             for i in g.instances.iter_mut().filter(|i| i.id == id) {
@@ -136,6 +144,7 @@ fn script_name(script: &str) -> &'static str {
         (scripts::NODE_STATUS, "node-status"),
         (scripts::NODE_LIST, "node-list"),
         (scripts::DRAIN, "drain"),
+        (scripts::CORDON, "cordon"),
     ]
     .into_iter()
     // The #! line travels first, ahead of the inputs (safe::script_commands).
@@ -176,6 +185,7 @@ impl State {
                 role,
                 ready: true,
                 drained: false,
+                cordoned: false,
                 labelled: false,
                 updated: 0,
             },
@@ -425,6 +435,14 @@ impl State {
                 }
                 (0, "remaining=0\npending=0\n".into(), String::new())
             }
+            "cordon" => match self.nodes.get_mut(&var("NODE_ID")) {
+                Some(n) if !n.drained => {
+                    n.cordoned = true;
+                    (0, "availability=pause\n".into(), String::new())
+                }
+                Some(_) => (0, "availability=drain\n".into(), String::new()),
+                None => (0, "availability=gone\n".into(), String::new()),
+            },
             "demote" => {
                 let managers = self
                     .nodes

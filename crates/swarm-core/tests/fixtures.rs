@@ -1,6 +1,8 @@
 //! Every fixture in events/ parses to the intent (or the error) its name promises.
 
-use swarm_core::event::{ecs_change, envelope, lifecycle_intent, EcsChange, EventError, Intent, SCHEDULED_DETAIL_TYPE};
+use swarm_core::event::{
+    ec2_notice, ecs_change, envelope, lifecycle_intent, Ec2Notice, EcsChange, EventError, Intent, SCHEDULED_DETAIL_TYPE,
+};
 
 fn fixture(name: &str) -> serde_json::Value {
     let path = format!("{}/../../events/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -58,6 +60,25 @@ fn ecs_fixtures_map_to_changes() {
 }
 
 #[test]
+fn ec2_fixtures_are_notices() {
+    for (f, want) in [
+        (
+            "ec2-spot-interruption-warning.json",
+            Ec2Notice::SpotInterruption {
+                action: "terminate".into(),
+                warned_unix: Some(1_795_262_400),
+            },
+        ),
+        ("ec2-rebalance-recommendation.json", Ec2Notice::RebalanceRecommendation),
+        ("ec2-instance-stopping.json", Ec2Notice::Leaving("stopping".into())),
+        ("ec2-instance-shutting-down.json", Ec2Notice::Leaving("shutting-down".into())),
+        ("ec2-instance-running.json", Ec2Notice::Running),
+    ] {
+        assert_eq!(ec2_notice(&fixture(f)).unwrap().2, want, "{f}");
+    }
+}
+
+#[test]
 fn the_schedule_fixture_is_an_eventbridge_scheduled_event() {
     let e = envelope(&fixture("scheduled-reconcile.json")).unwrap();
     assert_eq!(
@@ -78,6 +99,7 @@ fn every_fixture_is_covered() {
         // Every fixture parses or errors in every parser; none panics.
         let _ = lifecycle_intent(&fixture(n));
         let _ = ecs_change(&fixture(n));
+        let _ = ec2_notice(&fixture(n));
     }
-    assert!(names.len() >= 12);
+    assert!(names.len() >= 17);
 }

@@ -2,10 +2,12 @@
 //! I/O here; every branch is unit-tested in its file.
 
 mod join;
+mod notice;
 pub mod reconcile;
 mod retire;
 
 pub use join::*;
+pub use notice::*;
 pub use retire::*;
 
 /// A running instance at 10.0.1.10, for the planners' tests.

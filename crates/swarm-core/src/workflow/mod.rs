@@ -7,6 +7,7 @@
 mod dns;
 mod held;
 mod join;
+mod notice;
 mod observe;
 mod reconcile;
 mod retire;
@@ -311,6 +312,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
                 );
                 self.drain_only(&intent, &member, budget_end).await
             }
+            Intent::Cordon { .. } => self.cordon(&intent, &member).await,
         };
         metric(
             &member.cluster,

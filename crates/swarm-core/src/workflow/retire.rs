@@ -110,6 +110,37 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
         Ok(Outcome::new(OutcomeKind::Done, Some(id), "node drained"))
     }
 
+    /// A rebalance recommendation (when so configured): the node takes no new tasks and keeps
+    /// the ones it runs (availability pause).
+    pub(super) async fn cordon(&self, intent: &Intent, m: &Member) -> Result<Outcome, PortError> {
+        let id = intent.instance_id();
+        let (snap, mut ops) = self.observe_retire(id, m, false).await?;
+        let (Some(_), Some(node)) = (snap.operator, snap.node) else {
+            info!(step = "cordon", outcome = "skipped", "no node or no live manager");
+            return Ok(Outcome::new(OutcomeKind::Done, Some(id), "nothing to cordon"));
+        };
+        if self.cfg.dry_run {
+            return Ok(Outcome::new(
+                OutcomeKind::DryRun,
+                Some(id),
+                format!("would cordon {}", node.id),
+            ));
+        }
+        let cmds = script_commands(&[("NODE_ID", node.id.clone())], scripts::CORDON);
+        match self
+            .on_operator(&mut ops, cmds, self.cfg.command_timeout, "cordon")
+            .await
+        {
+            Ok(_) => {
+                info!(step = "cordon", outcome = "ok", node_id = %node.id);
+                metric(&m.cluster, m.role.as_str(), "Cordons", 1.0, "Count");
+                Ok(Outcome::new(OutcomeKind::Done, Some(id), "node cordoned"))
+            }
+            Err(Retry::Refused(e)) => Err(e),
+            Err(e) => Err(PortError::aws("cordon", e.to_string())),
+        }
+    }
+
     /// The common case in one command: the operator drains, demotes and removes the node
     /// while the instance leaves once its tasks are gone. When the tasks take longer than a
     /// slice of the hook timeout, or that command fails, the drain goes on by itself

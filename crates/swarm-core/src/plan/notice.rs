@@ -1,0 +1,190 @@
+//! Deciding what an EC2 notice asks of the swarm: a Spot interruption warning, a rebalance
+//! recommendation, or an instance stopped, terminated or started outside the lifecycle hooks.
+//! Pure: no I/O (the workflow is workflow/notice.rs).
+
+use crate::config::RebalanceAction;
+use crate::event::Ec2Notice;
+use crate::model::Role;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NoticeDecision {
+    /// Take the node out of the swarm (record first, drain, demote, leave, remove), done by
+    /// `by_unix` when the notice says when the instance goes.
+    Retire {
+        by_unix: Option<u64>,
+    },
+    /// Move its tasks; the node stays (a replacement is coming).
+    Drain,
+    /// No new tasks; its tasks stay.
+    Cordon,
+    /// Back in service: it belongs in the swarm.
+    Join,
+    /// Nothing to change in the swarm; logged and counted (`metric`).
+    Note {
+        reason: String,
+        metric: &'static str,
+    },
+    Ignore(String),
+}
+
+/// What the notice `n` about an instance of `role` in lifecycle state `state` asks for; a Spot
+/// interruption comes `spot_notice` seconds after its warning (hibernation: at once).
+pub fn decide_notice(
+    n: &Ec2Notice,
+    role: Role,
+    state: &str,
+    rebalance: RebalanceAction,
+    spot_notice: u64,
+) -> NoticeDecision {
+    // The terminate hook is retiring it (and holds it as long as the record needs): one owner.
+    if state.starts_with("Terminating") && !matches!(n, Ec2Notice::Other(_)) {
+        return NoticeDecision::Ignore(format!("{state}: the terminate hook retires it"));
+    }
+    match n {
+        Ec2Notice::SpotInterruption { action, warned_unix } => NoticeDecision::Retire {
+            by_unix: warned_unix.map(|t| if action == "hibernate" { t } else { t + spot_notice }),
+        },
+        Ec2Notice::Leaving(_) => NoticeDecision::Retire { by_unix: None },
+        Ec2Notice::Running if state == "InService" => NoticeDecision::Join,
+        Ec2Notice::Running => NoticeDecision::Ignore(format!("{state}: not in service")),
+        Ec2Notice::RebalanceRecommendation if role == Role::Manager => NoticeDecision::Note {
+            reason: "a manager at elevated risk of interruption: kept as it is (its replacement joins first, \
+                     the interruption notice retires it)"
+                .into(),
+            metric: "RebalanceRecommendations",
+        },
+        Ec2Notice::RebalanceRecommendation => match rebalance {
+            RebalanceAction::Drain => NoticeDecision::Drain,
+            RebalanceAction::Cordon => NoticeDecision::Cordon,
+            RebalanceAction::Ignore => NoticeDecision::Note {
+                reason: "REBALANCE_ACTION=ignore".into(),
+                metric: "RebalanceRecommendations",
+            },
+        },
+        Ec2Notice::Other(s) => NoticeDecision::Ignore(format!("instance state {s}: nothing to do")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spot() -> Ec2Notice {
+        Ec2Notice::SpotInterruption {
+            action: "terminate".into(),
+            warned_unix: Some(880),
+        }
+    }
+
+    #[test]
+    fn a_spot_warning_retires_by_the_interruption() {
+        for role in [Role::Manager, Role::Worker] {
+            for state in ["InService", "Pending:Wait", "Standby"] {
+                // Two minutes after the warning: 880 + 120.
+                assert_eq!(
+                    decide_notice(&spot(), role, state, RebalanceAction::Drain, 120),
+                    NoticeDecision::Retire { by_unix: Some(1000) }
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_hibernation_gives_no_notice() {
+        let n = Ec2Notice::SpotInterruption {
+            action: "hibernate".into(),
+            warned_unix: Some(880),
+        };
+        assert_eq!(
+            decide_notice(&n, Role::Worker, "InService", RebalanceAction::Drain, 120),
+            NoticeDecision::Retire { by_unix: Some(880) }
+        );
+    }
+
+    #[test]
+    fn the_terminate_hook_owns_a_terminating_instance() {
+        for n in [
+            spot(),
+            Ec2Notice::Leaving("shutting-down".into()),
+            Ec2Notice::RebalanceRecommendation,
+        ] {
+            for state in ["Terminating:Wait", "Terminating:Proceed"] {
+                assert!(matches!(
+                    decide_notice(&n, Role::Manager, state, RebalanceAction::Drain, 120),
+                    NoticeDecision::Ignore(_)
+                ));
+            }
+        }
+    }
+
+    #[test]
+    fn an_out_of_band_stop_or_termination_retires_and_a_start_rejoins() {
+        for s in ["stopping", "stopped", "shutting-down", "terminated"] {
+            assert_eq!(
+                decide_notice(
+                    &Ec2Notice::Leaving(s.into()),
+                    Role::Worker,
+                    "InService",
+                    RebalanceAction::Drain,
+                    120
+                ),
+                NoticeDecision::Retire { by_unix: None }
+            );
+        }
+        assert_eq!(
+            decide_notice(
+                &Ec2Notice::Running,
+                Role::Manager,
+                "InService",
+                RebalanceAction::Drain,
+                120
+            ),
+            NoticeDecision::Join
+        );
+        // A launch's own "running": the launch hook joins it.
+        assert!(matches!(
+            decide_notice(
+                &Ec2Notice::Running,
+                Role::Worker,
+                "Pending:Wait",
+                RebalanceAction::Drain,
+                120
+            ),
+            NoticeDecision::Ignore(_)
+        ));
+        assert!(matches!(
+            decide_notice(
+                &Ec2Notice::Other("pending".into()),
+                Role::Worker,
+                "InService",
+                RebalanceAction::Drain,
+                120
+            ),
+            NoticeDecision::Ignore(_)
+        ));
+    }
+
+    #[test]
+    fn a_rebalance_recommendation_drains_cordons_or_notes_a_worker_and_notes_a_manager() {
+        let r = Ec2Notice::RebalanceRecommendation;
+        assert_eq!(
+            decide_notice(&r, Role::Worker, "InService", RebalanceAction::Drain, 120),
+            NoticeDecision::Drain
+        );
+        assert_eq!(
+            decide_notice(&r, Role::Worker, "InService", RebalanceAction::Cordon, 120),
+            NoticeDecision::Cordon
+        );
+        assert!(matches!(
+            decide_notice(&r, Role::Worker, "InService", RebalanceAction::Ignore, 120),
+            NoticeDecision::Note { .. }
+        ));
+        assert!(matches!(
+            decide_notice(&r, Role::Manager, "InService", RebalanceAction::Drain, 120),
+            NoticeDecision::Note {
+                metric: "RebalanceRecommendations",
+                ..
+            }
+        ));
+    }
+}

@@ -1,0 +1,108 @@
+//! EC2's notices about an instance outside the lifecycle hooks (a Spot interruption warning, a
+//! rebalance recommendation, a stop, start or termination by hand): the pure decision is
+//! plan/notice.rs; the work is the retire, drain and join rooms', without a lifecycle action.
+
+use super::*;
+use crate::event::Ec2Notice;
+use crate::plan::NoticeDecision;
+
+/// Seconds kept free before a Spot interruption for what follows the drain (demote, leave,
+/// remove: a demoted leader steps down in ~8.5 s); a quarter of a shorter notice.
+const SPOT_REMOVAL_RESERVE: u64 = 25;
+
+impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
+    /// Handles an aws.ec2 Spot Instance Interruption Warning, Instance Rebalance
+    /// Recommendation or Instance State-change Notification. Instances outside this
+    /// deployment's cluster get one log line; bad input is logged and acknowledged.
+    pub async fn handle_ec2_notice(&self, raw: &Value, deadline: Option<Instant>) -> Result<Outcome, PortError> {
+        let (meta, id, notice) = match event::ec2_notice(raw) {
+            Ok(x) => x,
+            Err(e) => {
+                error!(step = "parse", outcome = "invalid", error = %e, "event rejected");
+                return Ok(Outcome::new(OutcomeKind::Invalid, None, e.to_string()));
+            }
+        };
+        let span = info_span!("notice", event_id = %meta.id, instance_id = %id, notice = ?notice);
+        async {
+            // Which of this cluster's groups holds it, in what state (one call; act_on makes
+            // the same one).
+            let groups = self
+                .fleet
+                .groups_tagged(&self.cfg.cluster_tag, &self.cfg.cluster_name)
+                .await?;
+            let found = groups.iter().find_map(|g| {
+                let i = g.instances.iter().find(|i| i.id == id)?;
+                match membership(g, &self.cfg) {
+                    Membership::Member { cluster, role, .. } => {
+                        Some((g.name.clone(), cluster, role, i.lifecycle_state.clone()))
+                    }
+                    _ => None,
+                }
+            });
+            let Some((group, cluster, role, state)) = found else {
+                info!(
+                    step = "group",
+                    outcome = "ignored",
+                    "not an instance of this cluster's groups (a node it left behind is the reconcile's)"
+                );
+                return Ok(Outcome::new(
+                    OutcomeKind::Ignored,
+                    Some(&id),
+                    "not an instance of this cluster's groups",
+                ));
+            };
+            if let Ec2Notice::SpotInterruption { action, .. } = &notice {
+                warn!(step = "notice", outcome = "spot-interruption", %action, %role, "Spot interruption warning");
+                metric(&cluster, role.as_str(), "SpotInterruptions", 1.0, "Count");
+            }
+            let spot_notice = self.cfg.spot_notice.as_secs();
+            let decision = plan::decide_notice(&notice, role, &state, self.cfg.rebalance_action, spot_notice);
+            info!(step = "plan", decision = ?decision, lifecycle_state = %state);
+            let intent = match decision {
+                NoticeDecision::Ignore(reason) => {
+                    info!(step = "notice", outcome = "ignored", %reason);
+                    return Ok(Outcome::new(OutcomeKind::Ignored, Some(&id), reason));
+                }
+                NoticeDecision::Note { reason, metric: name } => {
+                    warn!(step = "notice", outcome = "noted", %reason);
+                    metric(&cluster, role.as_str(), name, 1.0, "Count");
+                    return Ok(Outcome::new(OutcomeKind::Done, Some(&id), reason));
+                }
+                NoticeDecision::Retire { by_unix } => {
+                    let deadline = match by_unix {
+                        Some(t) => {
+                            let reserve = SPOT_REMOVAL_RESERVE.min(spot_notice / 4);
+                            Some(clamp(instant_of(t.saturating_sub(reserve)), deadline))
+                        }
+                        None => deadline,
+                    };
+                    return self
+                        .handle_intent(
+                            Intent::Retire {
+                                instance_id: id,
+                                group,
+                                action: None,
+                            },
+                            deadline,
+                        )
+                        .await;
+                }
+                NoticeDecision::Drain => Intent::Drain { instance_id: id, group },
+                NoticeDecision::Cordon => Intent::Cordon { instance_id: id, group },
+                NoticeDecision::Join => Intent::Join {
+                    instance_id: id,
+                    group,
+                    action: None,
+                },
+            };
+            self.handle_intent(intent, deadline).await
+        }
+        .instrument(span)
+        .await
+    }
+}
+
+/// The instant at unix time `t` (now, when `t` is past).
+fn instant_of(t: u64) -> Instant {
+    Instant::now() + Duration::from_secs(t.saturating_sub(unix_now()))
+}

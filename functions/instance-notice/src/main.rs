@@ -1,0 +1,21 @@
+//! Lambda function for the aws.ec2 notices about an instance outside the lifecycle hooks:
+//! "EC2 Spot Instance Interruption Warning" (retired before the interruption), "EC2 Instance
+//! Rebalance Recommendation" (a worker drained or cordoned) and "EC2 Instance State-change
+//! Notification" (stopped or terminated by hand: retired; running again: rejoined).
+
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+use serde_json::Value;
+use swarm_aws::runtime::{cold_start, deadline, AwsLifecycle};
+
+async fn handle(h: &AwsLifecycle, event: LambdaEvent<Value>) -> Result<Value, Error> {
+    let outcome = h
+        .handle_ec2_notice(&event.payload, Some(deadline(&event.context)))
+        .await?;
+    Ok(serde_json::to_value(outcome)?)
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    let h = cold_start().await?;
+    lambda_runtime::run(service_fn(|e| handle(&h, e))).await
+}

@@ -1,0 +1,46 @@
+"""EC2 outside Auto Scaling, as AWS documents it: TerminateInstances shuts an instance down
+(shutting-down, then terminated) and its group finds out from its health check; StopInstances
+stops the host with its volume kept; StartInstances boots it again. Each state change sends an
+"EC2 Instance State-change Notification" (the cloud's `ec2_event`). moto would drop a
+terminated instance from its group at once and leave its host running."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from moto.core.responses import ActionResult
+from moto.ec2.responses import instances as ec2r
+
+if TYPE_CHECKING:
+    from ..cloud import Cloud
+
+
+def install(cloud: Cloud) -> None:
+    """Patches moto's TerminateInstances, StopInstances and StartInstances for the instances
+    that have a host here (others keep moto's behaviour)."""
+    orig = {name: getattr(ec2r.InstanceResponse, name) for name in ("terminate_instances", "stop_instances", "start_instances")}
+
+    def patched(name: str, key: str, current: tuple[int, str], act):
+        def handler(self) -> ActionResult:
+            ids = self._get_param("InstanceIds", [])
+            if not ids or not all(i in cloud.hosts.hosts for i in ids):
+                return orig[name](self)
+            self.error_on_dryrun()
+            out = []
+            for iid in ids:
+                inst = self.ec2_backend.get_instance(iid)  # InvalidInstanceID.NotFound as AWS
+                previous = {"Code": inst._state.code, "Name": inst._state.name}
+                act(iid)
+                out.append({"InstanceId": iid, "CurrentState": {"Code": current[0], "Name": current[1]},
+                            "PreviousState": previous})
+            return ActionResult({key: out})
+
+        return handler
+
+    ec2r.InstanceResponse.terminate_instances = patched(
+        "terminate_instances", "TerminatingInstances", (32, "shutting-down"),
+        lambda iid: cloud.terminate_out_of_band(iid, cause="TerminateInstances"))
+    ec2r.InstanceResponse.stop_instances = patched(
+        "stop_instances", "StoppingInstances", (64, "stopping"), cloud.stop_out_of_band)
+    ec2r.InstanceResponse.start_instances = patched(
+        "start_instances", "StartingInstances", (0, "pending"), cloud.start_out_of_band)

@@ -1,0 +1,131 @@
+"""Issue #14 scenarios: nodes that leave without the terminate hook firing first (a Spot
+interruption, a rebalance recommendation, a stop or termination by hand), on the real swarm.
+The local cloud sends EC2's events in AWS's shape and carries them out: the Spot warning, then
+the termination after the notice; the group's health check then takes the instance through
+its terminate hook and launches a replacement."""
+
+from __future__ import annotations
+
+from conftest import scale_out, settle
+from localcloud.client import wait_for
+
+from test_lifecycle import create_service, manager_ips, running_tasks
+
+
+def node_of(lc, instance):
+    return [n for n in lc.nodes() if n["instance"] == instance]
+
+
+def hostname(lc, instance):
+    return lc.state()["hosts"][instance]["hostname"]
+
+
+def notice_log(lc, instance):
+    return [line for line in lc.function_log("instance-notice")
+            if (line.get("span") or {}).get("instance_id") == instance]
+
+
+def every_action_ended(lc):
+    return all(a["ended"] is not None for a in lc.actions())
+
+
+def test_a_spot_interruption_moves_a_workers_tasks_before_the_instance_goes(cloud):
+    scale_out(cloud, 1, 2)
+    create_service(cloud, 4)
+    victim = next(w for w in cloud.in_service("worker") if hostname(cloud, w) in running_tasks(cloud))
+    host = hostname(cloud, victim)
+    cloud.spot_interrupt(victim)
+    # Its node leaves the swarm while the instance still runs: its tasks moved first.
+    wait_for(lambda: not node_of(cloud, victim), cloud.timing.spot_notice, "the node removed")
+    assert cloud.ec2_state(victim) == "running", "done inside the notice"
+    tasks = running_tasks(cloud)
+    assert len(tasks) == 4 and host not in tasks, tasks
+    # Then the interruption; the group's health check replaces it through its hook.
+    wait_for(lambda: cloud.ec2_state(victim) == "terminated", 2 * cloud.timing.spot_notice, "the interruption")
+    wait_for(lambda: len(cloud.in_service("worker")) == 2 and victim not in cloud.in_service("worker"), 120,
+             "the replacement in service")
+    settle(cloud)
+    assert every_action_ended(cloud)
+    term = [a for a in cloud.actions(victim) if a["transition"].endswith("TERMINATING")]
+    assert [(a["result"], a["cause"]) for a in term] == [("CONTINUE", "complete")], term
+    # The hook found nothing left to drain: one drain in all, the notice's.
+    drains = [line for line in cloud.function_log() + cloud.function_log("instance-notice")
+              if line.get("step") == "drain" and line.get("outcome") == "started"
+              and (line.get("span") or {}).get("instance_id") == victim]
+    assert len(drains) == 1, drains
+    nodes = cloud.nodes()
+    assert all(n["status"] == "ready" for n in nodes) and len(nodes) == 3, nodes
+    assert len(running_tasks(cloud)) == 4
+
+
+def test_a_spot_interruption_of_a_manager_takes_its_record_out_first_and_keeps_quorum(cloud):
+    scale_out(cloud, 3, 1)
+    victim = cloud.in_service("manager")[-1]
+    ip = next(i["ip"] for i in cloud.instances("manager") if i["id"] == victim)
+    cloud.spot_interrupt(victim)
+    wait_for(lambda: ip not in cloud.dns_ips(), cloud.timing.spot_notice, "its record gone")
+    wait_for(lambda: not node_of(cloud, victim), cloud.timing.spot_notice, "the node demoted and removed")
+    assert cloud.ec2_state(victim) == "running", "done inside the notice"
+    # Two managers left: a quorum of the two, and the swarm still takes changes.
+    managers = [n for n in cloud.nodes() if n["role"] == "manager" and n["status"] == "ready"]
+    assert len(managers) == 2, managers
+    survivor = cloud.in_service("manager")[0]
+    r = cloud.docker(survivor, "service", "create", "--detach", "--name", "after", "busybox:local", "sleep", "1000000")
+    assert r.returncode == 0, r.stderr
+    wait_for(lambda: len([i for i in cloud.in_service("manager") if i != victim]) == 3, 150, "the replacement in service")
+    settle(cloud)
+    assert every_action_ended(cloud)
+    nodes = cloud.nodes()
+    assert sorted(n["role"] for n in nodes if n["status"] == "ready") == ["manager"] * 3 + ["worker"], nodes
+    assert victim not in [n["instance"] for n in nodes]
+    assert cloud.dns_ips() == manager_ips(cloud)
+    steps = [line.get("step") for line in notice_log(cloud, victim) if line.get("outcome") in ("insync", "ok")]
+    assert steps.index("dns-remove") < steps.index("remove"), steps
+
+
+def test_a_rebalance_recommendation_drains_a_worker_and_keeps_it(cloud):
+    scale_out(cloud, 1, 2)
+    create_service(cloud, 4)
+    victim = next(w for w in cloud.in_service("worker") if hostname(cloud, w) in running_tasks(cloud))
+    host = hostname(cloud, victim)
+    cloud.control("rebalance", {"instance": victim})
+    wait_for(lambda: any(n["availability"] == "drain" for n in node_of(cloud, victim)), 60, "the node drained")
+    wait_for(lambda: len(running_tasks(cloud)) == 4 and host not in running_tasks(cloud), 60, "its tasks moved")
+    settle(cloud)
+    [node] = node_of(cloud, victim)
+    assert node["status"] == "ready", node
+    assert victim in cloud.in_service("worker")
+
+
+def test_an_instance_stopped_by_hand_leaves_and_rejoins_when_started(cloud):
+    scale_out(cloud, 1, 1)
+    w = cloud.in_service("worker")[0]
+    # Maintenance: the group's health check is suspended, so the stopped instance stays.
+    cloud.client("autoscaling").suspend_processes(AutoScalingGroupName=cloud.cluster.worker_group,
+                                                  ScalingProcesses=["HealthCheck"])
+    cloud.client("ec2").stop_instances(InstanceIds=[w])
+    wait_for(lambda: cloud.ec2_state(w) == "stopped", 60, "the instance stopped")
+    wait_for(lambda: not node_of(cloud, w), 60, "its node gone")
+    cloud.client("ec2").start_instances(InstanceIds=[w])
+    wait_for(lambda: [n["status"] for n in node_of(cloud, w)] == ["ready"], 120, "the instance back in the swarm")
+    settle(cloud)
+    nodes = cloud.nodes()
+    assert len(nodes) == 2 and all(n["status"] == "ready" for n in nodes), nodes
+    assert w in cloud.in_service("worker")
+
+
+def test_a_terminate_instances_outside_the_hook_retires_the_node_and_the_group_replaces_it(cloud):
+    scale_out(cloud, 1, 2)
+    create_service(cloud, 4)
+    w = cloud.in_service("worker")[0]
+    cloud.client("ec2").terminate_instances(InstanceIds=[w])
+    wait_for(lambda: len(cloud.in_service("worker")) == 2 and w not in cloud.in_service("worker"), 120,
+             "the replacement in service")
+    settle(cloud)
+    assert every_action_ended(cloud)
+    nodes = cloud.nodes()
+    assert w not in [n["instance"] for n in nodes], nodes
+    assert len(nodes) == 3 and all(n["status"] == "ready" for n in nodes), nodes
+    assert len(running_tasks(cloud)) == 4
+    retired = [line for line in notice_log(cloud, w) if line.get("step") == "remove" and line.get("outcome") == "ok"]
+    assert retired, "the state-change notice retired it, not the reconcile"
