@@ -392,17 +392,22 @@ class Cloud:
         self._later(self.health_check_seconds, self._health_check, iid)
         return True
 
-    def stop_out_of_band(self, iid: str) -> bool:
-        """StopInstances: stopping (the OS shuts down), then stopped; the root volume stays."""
+    def stop_out_of_band(self, iid: str, force: bool = False) -> bool:
+        """StopInstances: stopping (the OS shuts down), then stopped; the root volume stays.
+        `force` ("the instances do not have an opportunity to flush file system caches"): the
+        host dies at once, its agent with it."""
         with LOCK:
             if self.ec2_backend().get_instance(iid)._state.name != "running":
                 return False
-        self.record("instance-stopping", instance=iid)
+        self.record("instance-stopping", instance=iid, force=force)
+        if force:
+            self.hosts.kill_hard(iid)
         self._set_state(iid, "stopping")
 
         def stop() -> None:
-            time.sleep(self.shutdown_seconds)
-            self.hosts.stop(iid)
+            if not force:
+                time.sleep(self.shutdown_seconds)
+                self.hosts.stop(iid)
             self._set_state(iid, "stopped")
             self._health_check(iid)
 
@@ -417,7 +422,12 @@ class Cloud:
         self._set_state(iid, "pending")
 
         def start() -> None:
-            self.hosts.start(iid)
+            try:
+                self.hosts.start(iid)
+            except Exception as e:  # noqa: BLE001 - reported; the instance stays agent-less
+                self.host_errors[iid] = str(e)
+                self.record("host-failed", instance=iid, error=str(e))
+                return
             self.record("host-ready", instance=iid, restarted=True)
             self._set_state(iid, "running")
 

@@ -165,8 +165,13 @@ class Hosts:
                 host.init_pid = _child_of(host.proc.pid)
             if host.proc.poll() is not None:
                 raise RuntimeError(f"dockerd of {instance_id} exited: see {host.root}/dockerd.log")
-            if Path(host.sock).exists() and host.docker("info", "--format", "{{.ID}}", timeout=10).returncode == 0:
-                break
+            try:
+                # A daemon that was in a swarm answers only once its swarm component has
+                # started (measured: ~20 s when its managers have removed its node).
+                if Path(host.sock).exists() and host.docker("info", "--format", "{{.ID}}", timeout=10).returncode == 0:
+                    break
+            except subprocess.TimeoutExpired:
+                continue
             time.sleep(0.1)
         else:
             raise RuntimeError(f"dockerd of {instance_id} did not start in 60s")

@@ -20,17 +20,21 @@ def install(cloud: Cloud) -> None:
     that have a host here (others keep moto's behaviour)."""
     orig = {name: getattr(ec2r.InstanceResponse, name) for name in ("terminate_instances", "stop_instances", "start_instances")}
 
-    def patched(name: str, key: str, current: tuple[int, str], act):
+    def patched(name: str, key: str, current: tuple[int, str], act, with_force: bool = False):
         def handler(self) -> ActionResult:
             ids = self._get_param("InstanceIds", [])
             if not ids or not all(i in cloud.hosts.hosts for i in ids):
                 return orig[name](self)
             self.error_on_dryrun()
             out = []
+            force = with_force and str(self._get_param("Force", False)).lower() == "true"
             for iid in ids:
                 inst = self.ec2_backend.get_instance(iid)  # InvalidInstanceID.NotFound as AWS
                 previous = {"Code": inst._state.code, "Name": inst._state.name}
-                act(iid)
+                if with_force:
+                    act(iid, force)
+                else:
+                    act(iid)
                 out.append({"InstanceId": iid, "CurrentState": {"Code": current[0], "Name": current[1]},
                             "PreviousState": previous})
             return ActionResult({key: out})
@@ -41,6 +45,6 @@ def install(cloud: Cloud) -> None:
         "terminate_instances", "TerminatingInstances", (32, "shutting-down"),
         lambda iid: cloud.terminate_out_of_band(iid, cause="TerminateInstances"))
     ec2r.InstanceResponse.stop_instances = patched(
-        "stop_instances", "StoppingInstances", (64, "stopping"), cloud.stop_out_of_band)
+        "stop_instances", "StoppingInstances", (64, "stopping"), cloud.stop_out_of_band, with_force=True)
     ec2r.InstanceResponse.start_instances = patched(
         "start_instances", "StartingInstances", (0, "pending"), cloud.start_out_of_band)

@@ -6,6 +6,8 @@ its terminate hook and launches a replacement."""
 
 from __future__ import annotations
 
+import pytest
+
 from conftest import scale_out, settle
 from localcloud.client import wait_for
 
@@ -48,11 +50,11 @@ def test_a_spot_interruption_moves_a_workers_tasks_before_the_instance_goes(clou
     assert every_action_ended(cloud)
     term = [a for a in cloud.actions(victim) if a["transition"].endswith("TERMINATING")]
     assert [(a["result"], a["cause"]) for a in term] == [("CONTINUE", "complete")], term
-    # The hook found nothing left to drain: one drain in all, the notice's.
-    drains = [line for line in cloud.function_log() + cloud.function_log("instance-notice")
-              if line.get("step") == "drain" and line.get("outcome") == "started"
-              and (line.get("span") or {}).get("instance_id") == victim]
-    assert len(drains) == 1, drains
+    # The notice drained it; the hook found nothing left to drain.
+    def drains(function):
+        return [line for line in cloud.function_log(function) if line.get("step") == "drain"
+                and line.get("outcome") == "started" and (line.get("span") or {}).get("instance_id") == victim]
+    assert drains("instance-notice") and not drains("lifecycle-hook"), (drains("instance-notice"), drains("lifecycle-hook"))
     nodes = cloud.nodes()
     assert all(n["status"] == "ready" for n in nodes) and len(nodes) == 3, nodes
     assert len(running_tasks(cloud)) == 4
@@ -97,13 +99,17 @@ def test_a_rebalance_recommendation_drains_a_worker_and_keeps_it(cloud):
     assert victim in cloud.in_service("worker")
 
 
-def test_an_instance_stopped_by_hand_leaves_and_rejoins_when_started(cloud):
+@pytest.mark.parametrize("force", [False, True], ids=["stop", "forced-stop"])
+def test_an_instance_stopped_by_hand_leaves_and_rejoins_when_started(cloud, force):
+    """A stop lets the instance leave by itself while it shuts down; a forced stop kills it at
+    once, so its node is removed from a manager and, started again, its daemon finds itself
+    removed from the swarm."""
     scale_out(cloud, 1, 1)
     w = cloud.in_service("worker")[0]
     # Maintenance: the group's health check is suspended, so the stopped instance stays.
     cloud.client("autoscaling").suspend_processes(AutoScalingGroupName=cloud.cluster.worker_group,
                                                   ScalingProcesses=["HealthCheck"])
-    cloud.client("ec2").stop_instances(InstanceIds=[w])
+    cloud.client("ec2").stop_instances(InstanceIds=[w], Force=force)
     wait_for(lambda: cloud.ec2_state(w) == "stopped", 60, "the instance stopped")
     wait_for(lambda: not node_of(cloud, w), 60, "its node gone")
     cloud.client("ec2").start_instances(InstanceIds=[w])

@@ -145,6 +145,11 @@ impl InstanceState {
     pub fn is_alive(self) -> bool {
         matches!(self, Self::Pending | Self::Running)
     }
+    /// Its OS may still run commands: alive, or shutting down after a stop or termination
+    /// outside the hooks ("it enters the stopping state", "the shutting-down state").
+    pub fn os_may_run(self) -> bool {
+        self.is_alive() || matches!(self, Self::Stopping | Self::ShuttingDown)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -71,7 +71,10 @@ fn ec2_fixtures_are_notices() {
         ),
         ("ec2-rebalance-recommendation.json", Ec2Notice::RebalanceRecommendation),
         ("ec2-instance-stopping.json", Ec2Notice::Leaving("stopping".into())),
-        ("ec2-instance-shutting-down.json", Ec2Notice::Leaving("shutting-down".into())),
+        (
+            "ec2-instance-shutting-down.json",
+            Ec2Notice::Leaving("shutting-down".into()),
+        ),
         ("ec2-instance-running.json", Ec2Notice::Running),
     ] {
         assert_eq!(ec2_notice(&fixture(f)).unwrap().2, want, "{f}");

@@ -68,7 +68,10 @@ pub fn plan_retire(s: &RetireSnapshot) -> Vec<RetireStep> {
         (Some(_), Some(node)) => steps.push(RetireStep::RetireNode(NodeRetirement {
             node_id: node.id.clone(),
             demote: node.role == Role::Manager,
-            leave: s.self_online && s.instance.as_ref().is_some_and(|i| i.state.is_alive()),
+            // An instance stopped or terminated by hand is still shutting down: if its agent
+            // answers, it leaves the swarm itself (its node would otherwise outlive its removal
+            // on its own daemon, and a start would find it "removed from swarm").
+            leave: s.self_online && s.instance.as_ref().is_some_and(|i| i.state.os_may_run()),
         })),
         (Some(_), None) => steps.push(RetireStep::Note("instance has no swarm node".into())),
         (None, _) if s.self_is_last_manager => steps.push(RetireStep::Note(
@@ -83,7 +86,7 @@ pub fn plan_retire(s: &RetireSnapshot) -> Vec<RetireStep> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Availability, NodeStatus};
+    use crate::model::{Availability, InstanceState, NodeStatus};
     use crate::plan::inst;
 
     fn node(role: Role) -> SwarmNode {
@@ -201,6 +204,22 @@ mod tests {
                 RetireStep::Finish
             ]
         );
+    }
+
+    #[test]
+    fn a_stopping_or_shutting_down_instance_whose_agent_answers_leaves_by_itself() {
+        for state in [InstanceState::Stopping, InstanceState::ShuttingDown] {
+            let mut s = retire(Role::Worker);
+            s.records.clear();
+            s.instance.as_mut().unwrap().state = state;
+            assert!(
+                matches!(&plan_retire(&s)[0], RetireStep::RetireNode(n) if n.leave),
+                "{state:?}"
+            );
+        }
+        let mut s = retire(Role::Worker);
+        s.instance.as_mut().unwrap().state = InstanceState::Stopped;
+        assert!(matches!(&plan_retire(&s)[0], RetireStep::RetireNode(n) if !n.leave));
     }
 
     #[test]

@@ -52,9 +52,15 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
                 .map(|i| (i.id.clone(), i))
                 .collect()
         };
+        // The leaving instance (`fence`) is asked even while it shuts down after a stop or
+        // termination by hand: while its agent answers, it can still leave by itself.
         let alive: Vec<String> = ids
             .iter()
-            .filter(|i| instances.get(i.as_str()).is_some_and(|x| x.state.is_alive()))
+            .filter(|i| {
+                instances
+                    .get(i.as_str())
+                    .is_some_and(|x| x.state.is_alive() || (fence == Some(i.as_str()) && x.state.os_may_run()))
+            })
             .cloned()
             .collect();
         let online: HashSet<String> = if alive.is_empty() {
