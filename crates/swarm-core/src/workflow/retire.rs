@@ -54,6 +54,11 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
                     metric(&m.cluster, m.role.as_str(), "Removals", 1.0, "Count");
                 }
                 RetireStep::DrainOnly { node_id } => {
+                    // Nothing can keep the control plane once this instance goes (a Spot
+                    // interruption does not wait): say so where an alarm can see it.
+                    error!(step = "demote", outcome = "last-manager", node_id = %node_id,
+                           "the last ready manager is leaving: the swarm will have no manager");
+                    metric(&m.cluster, m.role.as_str(), "LastManagerLeaving", 1.0, "Count");
                     if !holds {
                         self.beat(&mut held).await;
                     }
