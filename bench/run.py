@@ -26,6 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from localcloud.iam import FUNCTION_ROLES  # noqa: E402
 from localcloud.client import LocalCloud, Timing, wait_for  # noqa: E402
 
 FUNCTIONS = ("lifecycle-hook", "ecs-state-change", "instance-notice", "reconcile")
@@ -110,7 +111,10 @@ class Scenario:
         online_at = ready + self.t.agent_delay if ready is not None and kind.startswith(("join", "init")) else 0
         for inv in invs:
             start, end = inv["started"], inv["started"] + inv["duration_ms"] / 1000
-            n = [c for c in calls if c["caller"] == "function" and start <= c["t"] <= end]
+            # Only the lifecycle functions' role: instance-notice answers the same instance's
+            # EC2 state changes meanwhile (one DescribeAutoScalingGroups each), on its own role.
+            n = [c for c in calls if c["caller"] == "function" and c.get("principal") == FUNCTION_ROLES[inv["function"]]
+                 and start <= c["t"] <= end]
             waiting = ("ssm:DescribeInstanceInformation", "ec2:DescribeInstances")
             after = [c for c in n if c["t"] >= online_at or f"{c['service']}:{c['op']}" not in waiting]
             self.rows.setdefault(kind, []).append({
