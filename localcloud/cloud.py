@@ -331,21 +331,24 @@ class Cloud:
         iid = state.instance.id
         state.lifecycle_state = "Terminating:Proceed"
         group.instance_states = [s for s in group.instance_states if s is not state]
-        ec2 = group.autoscaling_backend.ec2_backend
         if state.instance._state.name in ("shutting-down", "terminated"):
             return  # EC2 took it already (out of band): the group only lets go of it
-        if self.shutdown_seconds <= 0:
-            self._terminated(ec2, iid, group.name)
-            return
-        state.instance._state = Ec2InstanceState("shutting-down", 32)
-        self.record("instance-shutting-down", instance=iid, group=group.name)
-        self.ec2_event(iid, STATE_CHANGE, {"state": "shutting-down"})
-        timer = threading.Timer(self.shutdown_seconds, self._terminated, args=(ec2, iid, group.name))
-        timer.daemon = True
-        timer.start()
+        self._shut_down(iid, group=group.name)
 
-    def _terminated(self, ec2, iid: str, group: str) -> None:
+    def _shut_down(self, iid: str, **why: Any) -> None:
+        """"When you terminate an instance, it enters the shutting-down state and then the
+        terminated state": its OS (and agent) runs on for `shutdown_seconds`."""
+        group = why.get("group") or self.launched_in.get(iid, "")
+        if self.shutdown_seconds <= 0:
+            self._terminated(iid, group)
+            return
+        self.record("instance-shutting-down", instance=iid, **why)
+        self._set_state(iid, "shutting-down")
+        self._later(self.shutdown_seconds, self._terminated, iid, group)
+
+    def _terminated(self, iid: str, group: str) -> None:
         with LOCK:
+            ec2 = self.ec2_backend()
             if ec2.get_instance(iid)._state.name == "terminated":
                 return
             ec2.terminate_instances([iid])
@@ -369,6 +372,10 @@ class Cloud:
         self.record("ec2-event", instance=iid, detail_type=detail_type, detail=detail)
         self.deliver(event, instance=iid)
 
+    def _ec2_state(self, iid: str) -> str:
+        with LOCK:
+            return self.ec2_backend().get_instance(iid)._state.name
+
     def _set_state(self, iid: str, name: str) -> None:
         with LOCK:
             self.ec2_backend().get_instance(iid)._state = Ec2InstanceState(name, STATE_CODES[name])
@@ -383,12 +390,9 @@ class Cloud:
         """EC2 terminates the instance itself (TerminateInstances, a Spot interruption): "it
         enters the shutting-down state and then the terminated state". Its group learns it from
         its health check. False: not running."""
-        with LOCK:
-            if self.ec2_backend().get_instance(iid)._state.name not in ("running", "stopping", "stopped"):
-                return False
-        self.record("instance-shutting-down", instance=iid, cause=cause)
-        self._set_state(iid, "shutting-down")
-        self._later(self.shutdown_seconds, self._terminated, self.ec2_backend(), iid, self.launched_in.get(iid, ""))
+        if self._ec2_state(iid) not in ("running", "stopping", "stopped"):
+            return False
+        self._shut_down(iid, cause=cause)
         self._later(self.health_check_seconds, self._health_check, iid)
         return True
 
@@ -396,9 +400,8 @@ class Cloud:
         """StopInstances: stopping (the OS shuts down), then stopped; the root volume stays.
         `force` ("the instances do not have an opportunity to flush file system caches"): the
         host dies at once, its agent with it."""
-        with LOCK:
-            if self.ec2_backend().get_instance(iid)._state.name != "running":
-                return False
+        if self._ec2_state(iid) != "running":
+            return False
         self.record("instance-stopping", instance=iid, force=force)
         if force:
             self.hosts.kill_hard(iid)
@@ -416,9 +419,8 @@ class Cloud:
 
     def start_out_of_band(self, iid: str) -> bool:
         """StartInstances: pending, the host boots from its volume, running."""
-        with LOCK:
-            if self.ec2_backend().get_instance(iid)._state.name != "stopped":
-                return False
+        if self._ec2_state(iid) != "stopped":
+            return False
         self._set_state(iid, "pending")
 
         def start() -> None:

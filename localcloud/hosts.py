@@ -188,15 +188,8 @@ class Hosts:
         if not host or not host.init_pid:
             return False
         host.dead = True
-        try:
-            os.kill(host.init_pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-        if host.proc:
-            try:
-                host.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.kill_hard_host(host)
+        if not self._signal(host, signal.SIGTERM, wait=30):
+            self.kill_hard_host(host)
         return True
 
     def start(self, instance_id: str) -> bool:
@@ -215,16 +208,23 @@ class Hosts:
         host = self.hosts.get(instance_id)
         if not host or not host.init_pid:
             return False
+        host.dead = True
+        self._signal(host, signal.SIGKILL, wait=10)
+        return True
+
+    @staticmethod
+    def _signal(host: Host, sig: int, wait: float) -> bool:
+        """Sends `sig` to the host's PID 1 and waits up to `wait` s for the host to end.
+        False: it still runs."""
         try:
-            os.kill(host.init_pid, signal.SIGKILL)
+            os.kill(host.init_pid, sig)
         except ProcessLookupError:
             pass
-        host.dead = True
         if host.proc:
             try:
-                host.proc.wait(timeout=10)
+                host.proc.wait(timeout=wait)
             except subprocess.TimeoutExpired:
-                pass
+                return False
         return True
 
     def destroy(self, instance_id: str) -> None:

@@ -17,7 +17,7 @@ from werkzeug.wrappers import Request, Response
 
 from . import services
 from . import iam, imds
-from .cloud import LOCK, Cloud
+from .cloud import LOCK, REBALANCE, Cloud
 
 
 def control(cloud: Cloud, request: Request) -> Response:
@@ -62,7 +62,7 @@ def control(cloud: Cloud, request: Request) -> Response:
     elif path == "spot-interrupt":  # {"instance", "notice": seconds, "action": terminate|stop}
         cloud.spot_interrupt(body["instance"], float(body.get("notice", 120)), body.get("action", "terminate"))
     elif path == "rebalance":  # {"instance"}: EC2's rebalance recommendation
-        cloud.ec2_event(body["instance"], "EC2 Instance Rebalance Recommendation", {})
+        cloud.ec2_event(body["instance"], REBALANCE, {})
     elif path == "kill-invocations":
         fn = cloud.lambdas.functions.get(body["function"])
         out = {"killed": fn.kill_running() if fn else 0}

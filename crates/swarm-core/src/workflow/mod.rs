@@ -213,16 +213,26 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
         .await
     }
 
-    async fn act_on(&self, intent: Intent, deadline: Option<Instant>) -> Result<Outcome, PortError> {
+    /// `listed`: this cluster's groups, when the caller has just read them.
+    async fn act_on(
+        &self,
+        intent: Intent,
+        deadline: Option<Instant>,
+        listed: Option<Vec<Group>>,
+    ) -> Result<Outcome, PortError> {
         let started = Instant::now();
         let group_name = intent.group().to_string();
         let id = intent.instance_id().to_string();
         // One call finds the event's group and its cluster's other groups: this deployment's
         // cluster only.
-        let tagged = self
-            .fleet
-            .groups_tagged(&self.cfg.cluster_tag, &self.cfg.cluster_name)
-            .await?;
+        let tagged = match listed {
+            Some(groups) => groups,
+            None => {
+                self.fleet
+                    .groups_tagged(&self.cfg.cluster_tag, &self.cfg.cluster_name)
+                    .await?
+            }
+        };
         let group = match tagged.iter().find(|g| g.name == group_name) {
             Some(g) => Some(g.clone()),
             // Untagged or gone: ask for it by name to tell which.
@@ -333,8 +343,18 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
     /// and answered with success; the action is left to the hook's DefaultResult and the
     /// Failures alarm tells someone. Err: a later delivery may succeed.
     pub async fn handle_intent(&self, intent: Intent, deadline: Option<Instant>) -> Result<Outcome, PortError> {
+        self.handle_listed(intent, deadline, None).await
+    }
+
+    /// `handle_intent` for a caller that has just read this cluster's groups (`listed`).
+    async fn handle_listed(
+        &self,
+        intent: Intent,
+        deadline: Option<Instant>,
+        listed: Option<Vec<Group>>,
+    ) -> Result<Outcome, PortError> {
         let id = intent.instance_id().to_string();
-        match self.act_on(intent, deadline).await {
+        match self.act_on(intent, deadline, listed).await {
             Err(e @ PortError::Denied { .. }) => {
                 error!(step = "permission", outcome = "denied", error = %e, "a permission is missing from the function's role");
                 Ok(Outcome::new(OutcomeKind::Denied, Some(&id), e.to_string()))

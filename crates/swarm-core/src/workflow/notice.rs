@@ -24,8 +24,8 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
         };
         let span = info_span!("notice", event_id = %meta.id, instance_id = %id, notice = ?notice);
         async {
-            // Which of this cluster's groups holds it, in what state (one call; act_on makes
-            // the same one).
+            // Which of this cluster's groups holds it, in what state: the one listing, handed on
+            // to the work.
             let groups = self
                 .fleet
                 .groups_tagged(&self.cfg.cluster_tag, &self.cfg.cluster_name)
@@ -58,7 +58,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
             let spot_notice = self.cfg.spot_notice.as_secs();
             let decision = plan::decide_notice(&notice, role, &state, self.cfg.rebalance_action, spot_notice);
             info!(step = "plan", decision = ?decision, lifecycle_state = %state);
-            let intent = match decision {
+            let (intent, deadline) = match decision {
                 NoticeDecision::Ignore(reason) => {
                     info!(step = "notice", outcome = "ignored", %reason);
                     return Ok(Outcome::new(OutcomeKind::Ignored, Some(&id), reason));
@@ -69,33 +69,28 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
                     return Ok(Outcome::new(OutcomeKind::Done, Some(&id), reason));
                 }
                 NoticeDecision::Retire { by_unix } => {
-                    let deadline = match by_unix {
-                        Some(t) => {
-                            let reserve = SPOT_REMOVAL_RESERVE.min(spot_notice / 4);
-                            Some(clamp(instant_of(t.saturating_sub(reserve)), deadline))
-                        }
-                        None => deadline,
+                    // Done before the interruption, with room left for what follows the drain.
+                    let reserve = SPOT_REMOVAL_RESERVE.min(spot_notice / 4);
+                    let by = by_unix.map(|t| clamp(instant_of(t.saturating_sub(reserve)), deadline));
+                    let intent = Intent::Retire {
+                        instance_id: id,
+                        group,
+                        action: None,
                     };
-                    return self
-                        .handle_intent(
-                            Intent::Retire {
-                                instance_id: id,
-                                group,
-                                action: None,
-                            },
-                            deadline,
-                        )
-                        .await;
+                    (intent, by.or(deadline))
                 }
-                NoticeDecision::Drain => Intent::Drain { instance_id: id, group },
-                NoticeDecision::Cordon => Intent::Cordon { instance_id: id, group },
-                NoticeDecision::Join => Intent::Join {
-                    instance_id: id,
-                    group,
-                    action: None,
-                },
+                NoticeDecision::Drain => (Intent::Drain { instance_id: id, group }, deadline),
+                NoticeDecision::Cordon => (Intent::Cordon { instance_id: id, group }, deadline),
+                NoticeDecision::Join => {
+                    let intent = Intent::Join {
+                        instance_id: id,
+                        group,
+                        action: None,
+                    };
+                    (intent, deadline)
+                }
             };
-            self.handle_intent(intent, deadline).await
+            self.handle_listed(intent, deadline, Some(groups)).await
         }
         .instrument(span)
         .await

@@ -3,6 +3,7 @@
 
 use super::held::{Held, Operators};
 use super::*;
+use crate::model::SwarmNode;
 use crate::plan::NodeRetirement;
 
 impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
@@ -95,21 +96,38 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
         self.finish(intent, ActionResult::Continue, "node retired").await
     }
 
+    /// The node of an instance that stays in the swarm, and the managers that can change it;
+    /// Err: the outcome when there is nothing to `verb` (no node, no live manager, dry run).
+    async fn node_in_place(
+        &self,
+        intent: &Intent,
+        m: &Member,
+        verb: &'static str,
+    ) -> Result<Result<(SwarmNode, Operators), Outcome>, PortError> {
+        let id = intent.instance_id();
+        let (snap, ops) = self.observe_retire(id, m, false).await?;
+        let (Some(_), Some(node)) = (snap.operator, snap.node) else {
+            info!(step = verb, outcome = "skipped", "no node or no live manager");
+            return Ok(Err(Outcome::new(
+                OutcomeKind::Done,
+                Some(id),
+                format!("nothing to {verb}"),
+            )));
+        };
+        if self.cfg.dry_run {
+            let o = Outcome::new(OutcomeKind::DryRun, Some(id), format!("would {verb} {}", node.id));
+            return Ok(Err(o));
+        }
+        Ok(Ok((node, ops)))
+    }
+
     /// ECS DRAINING: the node stops taking tasks, its tasks move; it stays in the swarm.
     pub(super) async fn drain_only(&self, intent: &Intent, m: &Member, end: Instant) -> Result<Outcome, PortError> {
         let id = intent.instance_id();
-        let (snap, mut ops) = self.observe_retire(id, m, false).await?;
-        let (Some(_), Some(node)) = (snap.operator, snap.node) else {
-            info!(step = "drain", outcome = "skipped", "no node or no live manager");
-            return Ok(Outcome::new(OutcomeKind::Done, Some(id), "nothing to drain"));
+        let (node, mut ops) = match self.node_in_place(intent, m, "drain").await? {
+            Ok(x) => x,
+            Err(done) => return Ok(done),
         };
-        if self.cfg.dry_run {
-            return Ok(Outcome::new(
-                OutcomeKind::DryRun,
-                Some(id),
-                format!("would drain {}", node.id),
-            ));
-        }
         self.drain(&mut Held::new(intent), &mut ops, &node.id, end).await;
         metric(&m.cluster, m.role.as_str(), "Drains", 1.0, "Count");
         Ok(Outcome::new(OutcomeKind::Done, Some(id), "node drained"))
@@ -119,18 +137,10 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
     /// the ones it runs (availability pause).
     pub(super) async fn cordon(&self, intent: &Intent, m: &Member) -> Result<Outcome, PortError> {
         let id = intent.instance_id();
-        let (snap, mut ops) = self.observe_retire(id, m, false).await?;
-        let (Some(_), Some(node)) = (snap.operator, snap.node) else {
-            info!(step = "cordon", outcome = "skipped", "no node or no live manager");
-            return Ok(Outcome::new(OutcomeKind::Done, Some(id), "nothing to cordon"));
+        let (node, mut ops) = match self.node_in_place(intent, m, "cordon").await? {
+            Ok(x) => x,
+            Err(done) => return Ok(done),
         };
-        if self.cfg.dry_run {
-            return Ok(Outcome::new(
-                OutcomeKind::DryRun,
-                Some(id),
-                format!("would cordon {}", node.id),
-            ));
-        }
         let cmds = script_commands(&[("NODE_ID", node.id.clone())], scripts::CORDON);
         match self
             .on_operator(&mut ops, cmds, self.cfg.command_timeout, "cordon")

@@ -689,8 +689,14 @@ async fn a_rebalance_recommendation_drains_a_worker_cordons_when_asked_and_only_
         w.set_lifecycle(id, "InService");
     }
     let rebalance = |id: &str| ec2_event(event::REBALANCE_DETAIL_TYPE, json!({"instance-id": id}));
+    let listings = w.state().group_listings;
     l.handle_ec2_notice(&rebalance(W1), None).await.unwrap();
     assert!(w.node_of(W1).unwrap().drained);
+    assert_eq!(
+        w.state().group_listings,
+        listings + 1,
+        "one group listing, handed on to the drain"
+    );
     w.state().commands.clear();
     l.handle_ec2_notice(&rebalance(M1), None).await.unwrap();
     assert!(w.state().commands.is_empty(), "a manager is only noted");
