@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 from localcloud.iam import FUNCTION_ROLES  # noqa: E402
 from localcloud.client import LocalCloud, Timing, wait_for  # noqa: E402
 
-FUNCTIONS = ("lifecycle-hook", "ecs-state-change", "instance-notice", "reconcile")
+FUNCTIONS = ("lifecycle-hook", "ecs-state-change", "instance-notice", "scheduled-change", "reconcile")
 TARGET = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
 
 

@@ -31,6 +31,7 @@ ECS_CHANGE = "ECS Container Instance State Change"
 SPOT_WARNING = "EC2 Spot Instance Interruption Warning"
 REBALANCE = "EC2 Instance Rebalance Recommendation"
 STATE_CHANGE = "EC2 Instance State-change Notification"
+HEALTH = "AWS Health Event"
 # The states the template's rule passes on: going (stopping, shutting-down) and back (running).
 NOTICE_STATES = ["running", "stopping", "shutting-down"]
 
@@ -84,6 +85,7 @@ class Timing:
     reconcile_grace: int = 5
     shutdown: float = 2.0  # seconds an instance stays shutting-down (its OS still runs)
     spot_notice: int = 30  # a Spot warning's notice: two minutes on AWS
+    scheduled_lead: int = 20  # a scheduled change's node leaves this long before it begins
 
     @property
     def hold(self) -> int:
@@ -194,6 +196,7 @@ class LocalCloud:
             "POLL_MAX_SECONDS": "1",
             "RECONCILE_GRACE_SECONDS": str(t.reconcile_grace),
             "SPOT_NOTICE_SECONDS": str(t.spot_notice),
+            "SCHEDULED_CHANGE_LEAD_SECONDS": str(t.scheduled_lead),
             "AWS_ENDPOINT_URL": self.endpoint,
             "AWS_SECRET_ACCESS_KEY": "role-session",
             "AWS_SESSION_TOKEN": "role-session",
@@ -215,7 +218,7 @@ class LocalCloud:
         env = {**self.function_env(), **(extra_env or {})}
         binaries = {"launch-hook": "lifecycle-hook", "terminate-hook": "lifecycle-hook",
                     "ecs-state-change": "ecs-state-change", "instance-notice": "instance-notice",
-                    "reconcile": "reconcile"}
+                    "scheduled-change": "scheduled-change", "reconcile": "reconcile"}
         for name, binary in binaries.items():
             # Each function runs with its own role's credentials, as Lambda gives them.
             role_env = {"AWS_ACCESS_KEY_ID": self.role_keys[FUNCTION_ROLES[name]]}
@@ -239,6 +242,9 @@ class LocalCloud:
             "source": ["aws.ec2"], "detail-type": [SPOT_WARNING, REBALANCE]}})
         self.control("rules", {"name": p + "instance-state", "function": p + "instance-notice", "pattern": {
             "source": ["aws.ec2"], "detail-type": [STATE_CHANGE], "detail": {"state": NOTICE_STATES}}})
+        self.control("rules", {"name": p + "scheduled-change", "function": p + "scheduled-change", "pattern": {
+            "source": ["aws.health"], "detail-type": [HEALTH],
+            "detail": {"service": ["EC2"], "eventTypeCategory": ["scheduledChange"]}}})
         if schedule_seconds:
             self.control("rules", {"name": p + "reconcile", "function": p + "reconcile",
                                    "schedule_seconds": schedule_seconds})
@@ -258,16 +264,19 @@ class LocalCloud:
 
     # -- the cluster ---------------------------------------------------------------------------
     def create_cluster(self, name: str = "demo", dns_name: str | None = None, manager_tags: dict[str, str] | None = None,
-                       template: Path | None = None, share: Cluster | None = None) -> Cluster:
+                       template: Path | None = None, share: Cluster | None = None, zones: int = 1) -> Cluster:
         """The cluster's resources through the AWS APIs, and the template's IAM (roles, instance
         profiles, the token key's policy) rendered with its parameters and enforced from now on.
-        `share`: another deployment's cluster whose VPC, subnet and private zone this one uses."""
+        `share`: another deployment's cluster whose VPC, subnets and private zone this one uses.
+        `zones`: the groups span that many Availability Zones (a subnet each)."""
         ec2, asg, r53 = self.client("ec2"), self.client("autoscaling"), self.client("route53")
         if share:
             vpc, subnet, zone = share.vpc_id, share.subnet_id, share.zone_id
         else:
             vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-            subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.0.0/16", AvailabilityZone=f"{REGION}a")["Subnet"]["SubnetId"]
+            cidrs = ["10.0.0.0/16"] if zones == 1 else [f"10.0.{64 * k}.0/18" for k in range(zones)]
+            subnet = ",".join(ec2.create_subnet(VpcId=vpc, CidrBlock=c, AvailabilityZone=f"{REGION}{'abc'[k]}")["Subnet"]["SubnetId"]
+                              for k, c in enumerate(cidrs))
             zone = r53.create_hosted_zone(Name="swarm.internal", CallerReference=str(uuid.uuid4()),
                                           HostedZoneConfig={"PrivateZone": True, "Comment": "swarm"},
                                           VPC={"VPCRegion": REGION, "VPCId": vpc})["HostedZone"]["Id"]
@@ -325,6 +334,10 @@ class LocalCloud:
     def spot_interrupt(self, instance_id: str, action: str = "terminate") -> None:
         """The Spot service's warning now, the interruption after the scenario's notice."""
         self.control("spot-interrupt", {"instance": instance_id, "notice": self.timing.spot_notice, "action": action})
+
+    def zone_of(self, instance_id: str) -> str:
+        r = self.client("ec2").describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
+        return self.client("ec2").describe_subnets(SubnetIds=[r["SubnetId"]])["Subnets"][0]["AvailabilityZone"]
 
     def ec2_state(self, instance_id: str) -> str:
         r = self.client("ec2").describe_instances(InstanceIds=[instance_id])

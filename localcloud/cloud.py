@@ -47,6 +47,13 @@ ACCOUNT = "123456789012"
 STATE_CHANGE = "EC2 Instance State-change Notification"
 SPOT_WARNING = "EC2 Spot Instance Interruption Warning"
 REBALANCE = "EC2 Instance Rebalance Recommendation"
+HEALTH = "AWS Health Event"
+# EC2's scheduled event codes and the AWS Health event types that announce them.
+HEALTH_TYPES = {"instance-retirement": "AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED",
+                "instance-stop": "AWS_EC2_INSTANCE_STOP_SCHEDULED",
+                "instance-reboot": "AWS_EC2_INSTANCE_REBOOT_MAINTENANCE_SCHEDULED",
+                "system-reboot": "AWS_EC2_SYSTEM_REBOOT_MAINTENANCE_SCHEDULED",
+                "system-maintenance": "AWS_EC2_SYSTEM_MAINTENANCE_EVENT"}
 STATE_CODES = {"pending": 0, "running": 16, "shutting-down": 32, "terminated": 48, "stopping": 64, "stopped": 80}
 LOCK = threading.RLock()
 # Go's syscall.ForkLock, for the reason Go has one (the SSM agent is Go): a thread that forks
@@ -159,6 +166,11 @@ class Cloud:
         self.iam = Authority(self.region, ACCOUNT)
         self.profiles: dict[str, tuple[str, str]] = {}  # group -> (its profile's role, that role's key)
         self.launched_in: dict[str, str] = {}  # instance -> the group that launched it
+        self.lost_zones: set[str] = set()  # Availability Zones lost by the zone-lost fault
+        # Instances the groups' health check finds unhealthy although running: status checks
+        # failing ("impaired": the host died), or a scheduled event ("scheduled-event").
+        self.unhealthy: dict[str, str] = {}
+        self.scheduled: dict[str, dict[str, Any]] = {}  # instance -> its scheduled event
 
     # -- timeline -----------------------------------------------------------
     def record(self, kind: str, **fields: Any) -> None:
@@ -437,22 +449,83 @@ class Cloud:
         return True
 
     def _health_check(self, iid: str) -> None:
-        """An instance that is not running is unhealthy: "Amazon EC2 Auto Scaling creates a new
-        scaling activity for terminating the unhealthy instance and then terminates it", through
-        its terminate hook, and launches a replacement. Not while the group's HealthCheck
-        process is suspended."""
+        """An instance that is not running, or whose status checks fail, is unhealthy: "If the
+        instance status is any state other than running or if the system status is impaired,
+        Auto Scaling considers the instance to be unhealthy"; "Amazon EC2 Auto Scaling creates a
+        new scaling activity for terminating the unhealthy instance and then terminates it",
+        through its terminate hook, and launches a replacement. Not while the group's
+        HealthCheck process is suspended."""
         with LOCK:
             group, state = self._find_state(iid)
             if state is None or state.lifecycle_state.startswith("Terminating"):
                 return
             ec2_state = state.instance._state.name
-            if ec2_state in ("running", "pending"):
+            if ec2_state in ("running", "pending") and iid not in self.unhealthy:
                 return
+            ec2_state = self.unhealthy.get(iid, ec2_state) if ec2_state == "running" else ec2_state
             if "HealthCheck" in getattr(group, "_suspended_processes", []):
                 self.record("health-check-suspended", instance=iid, group=group.name, state=ec2_state)
                 return
             self.record("health-check-failed", instance=iid, group=group.name, state=ec2_state)
             self.backend().terminate_instance(iid, should_decrement=False)
+
+    def subnet_zone(self, subnet_id: str) -> str:
+        return self.ec2_backend().get_subnet(subnet_id).availability_zone
+
+    def lose_zone(self, zone: str) -> list[str]:
+        """An Availability Zone lost at once: every host in it dies where it stands. Its
+        instances stay "running" for EC2 with their status checks failing (impaired); the
+        groups' health check replaces them through their terminate hooks, and the groups launch
+        in the zones left ("If launch attempts fail in an Availability Zone, Auto Scaling
+        attempts to launch instances in another healthy Availability Zone")."""
+        with LOCK:
+            self.lost_zones.add(zone)
+            victims = [i.id for i in self.ec2_backend().all_instances()
+                       if i.id in self.hosts.hosts and i._state.name == "running"
+                       and i.subnet_id and self.subnet_zone(i.subnet_id) == zone]
+        for iid in victims:
+            self.hosts.kill_hard(iid)
+            self.unhealthy[iid] = "impaired"
+        self.record("zone-lost", zone=zone, instances=victims)
+        for iid in victims:
+            self._later(self.health_check_seconds, self._health_check, iid)
+        return victims
+
+    def schedule_change(self, iid: str, code: str, in_seconds: float) -> dict[str, Any]:
+        """EC2 schedules an event for the instance (DescribeInstanceStatus lists it) and AWS
+        Health announces it ("AWS Health Event", category scheduledChange). Its group "considers
+        the instance to be unhealthy and replaces it. The instance doesn't start shutting down
+        until the date and time that's specified in the timestamp is reached": at NotBefore the
+        group terminates it through its terminate hook and launches its replacement."""
+        start = time.time() + in_seconds
+        event = {"InstanceEventId": f"instance-event-{uuid.uuid4().hex[:17]}", "Code": code,
+                 "Description": "The instance is running on degraded hardware", "NotBefore": utc(start),
+                 "NotAfter": utc(start + 7 * 86400)}
+        self.scheduled[iid] = event
+        with LOCK:
+            _group, state = self._find_state(iid)
+            if state is not None:
+                state.health_status = "Unhealthy"
+        type_code = HEALTH_TYPES[code]
+        health = {
+            "version": "0", "id": str(uuid.uuid4()), "detail-type": HEALTH, "source": "aws.health",
+            "account": ACCOUNT, "time": utc().strftime("%Y-%m-%dT%H:%M:%SZ"), "region": self.region,
+            "resources": [iid],
+            "detail": {"eventArn": f"arn:aws:health:{self.region}::event/EC2/{type_code}/{type_code}_{uuid.uuid4().hex[:12]}",
+                       "service": "EC2", "eventTypeCode": type_code, "eventTypeCategory": "scheduledChange",
+                       "eventScopeCode": "ACCOUNT_SPECIFIC", "startTime": utc(start).strftime("%a, %d %b %Y %H:%M:%S GMT"),
+                       "eventDescription": [{"language": "en_US", "latestDescription": event["Description"]}],
+                       "affectedEntities": [{"entityValue": iid}]},
+        }
+        self.record("scheduled-change", instance=iid, code=code, not_before=round(start - self.t0, 3))
+        self.deliver(health, instance=iid)
+
+        def due() -> None:
+            self.unhealthy[iid] = "scheduled-event"
+            self._health_check(iid)
+
+        self._later(in_seconds, due)
+        return {"InstanceEventId": event["InstanceEventId"], "NotBefore": start}
 
     def spot_interrupt(self, iid: str, notice: float, action: str = "terminate") -> None:
         """The Spot service takes the instance back: the warning, then after `notice` seconds

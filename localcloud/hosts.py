@@ -212,6 +212,22 @@ class Hosts:
         self._signal(host, signal.SIGKILL, wait=10)
         return True
 
+    def partition(self, instance_id: str, cut: bool) -> list[str]:
+        """Cuts (`cut`) or restores the links between one host and every other host: a blackhole
+        route on each side. Its way to the cloud (the gateway: SSM, Route 53, IMDS) stays, as
+        on AWS, where the agent talks to the SSM endpoint and not to the other hosts. Returns
+        the peers it was cut from."""
+        with self.lock:
+            me = self.hosts.get(instance_id)
+            peers = [h for h in self.hosts.values() if h is not me and not h.dead]
+        if not me:
+            return []
+        verb = "add" if cut else "del"
+        for h in peers:
+            sh("ip", "-n", me.netns, "route", verb, "blackhole", f"{h.ip}/32", check=False)
+            sh("ip", "-n", h.netns, "route", verb, "blackhole", f"{me.ip}/32", check=False)
+        return [h.instance_id for h in peers]
+
     @staticmethod
     def _signal(host: Host, sig: int, wait: float) -> bool:
         """Sends `sig` to the host's PID 1 and waits up to `wait` s for the host to end.

@@ -59,6 +59,14 @@ def control(cloud: Cloud, request: Request) -> Response:
     elif path == "kill":
         out = {"killed": cloud.hosts.kill_hard(body["instance"])}
         cloud.record("host-killed", instance=body["instance"])
+    elif path == "partition":  # {"instance", "cut": true|false}: its links to the other hosts
+        out = {"peers": cloud.hosts.partition(body["instance"], bool(body.get("cut", True)))}
+        cloud.record("partition-cut" if body.get("cut", True) else "partition-healed", instance=body["instance"],
+                     peers=out["peers"])
+    elif path == "scheduled-change":  # {"instance", "code": instance-retirement|…, "in": seconds}
+        out = cloud.schedule_change(body["instance"], body.get("code", "instance-retirement"), float(body.get("in", 60)))
+    elif path == "zone-lost":  # {"zone": "us-east-1b"}: every host in it dies at once
+        out = {"instances": cloud.lose_zone(body["zone"])}
     elif path == "spot-interrupt":  # {"instance", "notice": seconds, "action": terminate|stop}
         cloud.spot_interrupt(body["instance"], float(body.get("notice", 120)), body.get("action", "terminate"))
     elif path == "rebalance":  # {"instance"}: EC2's rebalance recommendation

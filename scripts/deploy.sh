@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 : "${STACK:?set STACK=<stack name>}" "${BUCKET:?set BUCKET=<artefact bucket>}"
 target=${CARGO_TARGET_DIR:-target}
 prefix="swarm-lifecycle/$(git rev-parse --short HEAD)/"
-for f in lifecycle-hook ecs-state-change instance-notice reconcile; do
+for f in lifecycle-hook ecs-state-change instance-notice scheduled-change reconcile; do
   aws s3 cp "$target/lambda/$f/bootstrap.zip" "s3://$BUCKET/${prefix}$f.zip"
 done
 # shellcheck disable=SC2086

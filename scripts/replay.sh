@@ -10,6 +10,7 @@ EVENT=${1:?usage: scripts/replay.sh events/FILE.json}
 case "$(basename "$EVENT")" in
   ecs-*) default=ecs-state-change ;;
   ec2-*) default=instance-notice ;;
+  health-*) default=scheduled-change ;;
   scheduled-*|reconcile-*) default=reconcile ;;
   *) default=lifecycle-hook ;;
 esac

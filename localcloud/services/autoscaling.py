@@ -22,7 +22,23 @@ def install(cloud: Cloud) -> None:
 
     def _replace_instances(self, count_needed, propagated_tags):
         before = {s.instance.id for s in self.instance_states}
-        _orig_replace(self, count_needed, propagated_tags)
+        subnets = [x for x in (self.vpc_zone_identifier or "").split(",") if x]
+        if len(subnets) < 2:
+            _orig_replace(self, count_needed, propagated_tags)
+        else:
+            # moto launches every instance into the first subnet. AWS (balanced best effort, the
+            # default): "Auto Scaling maintains an equal number of instances across enabled
+            # Availability Zones. If launch attempts fail in an Availability Zone, Auto Scaling
+            # attempts to launch instances in another healthy Availability Zone."
+            usable = [x for x in subnets if cloud.subnet_zone(x) not in cloud.lost_zones]
+            try:
+                for _ in range(count_needed if usable else 0):
+                    live = [st.instance.subnet_id for st in self.instance_states
+                            if not st.lifecycle_state.startswith("Terminating")]
+                    self.vpc_zone_identifier = min(usable, key=live.count)
+                    _orig_replace(self, 1, propagated_tags)
+            finally:
+                self.vpc_zone_identifier = ",".join(subnets)
         for s in self.instance_states:
             if s.instance.id not in before:
                 cloud.on_launched(self, s)

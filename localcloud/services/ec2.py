@@ -17,7 +17,34 @@ if TYPE_CHECKING:
 
 def install(cloud: Cloud) -> None:
     """Patches moto's TerminateInstances, StopInstances and StartInstances for the instances
-    that have a host here (others keep moto's behaviour)."""
+    that have a host here (others keep moto's behaviour), and DescribeInstanceStatus for the
+    scheduled events (moto lists none and knows no event.* filter)."""
+    orig_status = ec2r.InstanceResponse.describe_instance_status
+
+    def describe_instance_status(self) -> ActionResult:
+        filters = self._filters_from_querystring()
+        codes = filters.pop("event.code", None)
+        if codes is None:
+            return orig_status(self)
+        if filters:  # no other filter is needed here: say so rather than ignore it
+            raise NotImplementedError(f"DescribeInstanceStatus filters {sorted(filters)}")
+        wanted = set(self._get_param("InstanceIds", []))
+        out = []
+        for iid, ev in list(cloud.scheduled.items()):
+            if ev["Code"] not in codes or (wanted and iid not in wanted):
+                continue
+            try:
+                inst = self.ec2_backend.get_instance(iid)
+            except Exception:  # noqa: BLE001 - gone: not listed
+                continue
+            if inst._state.name != "running":  # without IncludeAllInstances: running ones only
+                continue
+            out.append({"InstanceId": iid, "AvailabilityZone": inst.placement,
+                        "InstanceState": {"Code": 16, "Name": "running"}, "Events": [ev],
+                        "InstanceStatus": {"Status": "ok"}, "SystemStatus": {"Status": "ok"}})
+        return ActionResult({"InstanceStatuses": out})
+
+    ec2r.InstanceResponse.describe_instance_status = describe_instance_status
     orig = {name: getattr(ec2r.InstanceResponse, name) for name in ("terminate_instances", "stop_instances", "start_instances")}
 
     def patched(name: str, key: str, current: tuple[int, str], act, with_force: bool = False):

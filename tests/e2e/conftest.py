@@ -19,7 +19,7 @@ ARTIFACTS = ROOT / "tests" / "artifacts"
 
 def bin_dir() -> Path:
     d = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "debug"
-    for name in ("lifecycle-hook", "ecs-state-change", "instance-notice", "reconcile"):
+    for name in ("lifecycle-hook", "ecs-state-change", "instance-notice", "scheduled-change", "reconcile"):
         if not (d / name).exists():
             pytest.fail(f"{d / name} is missing: run `cargo build` first (make test does)")
     return d
@@ -28,6 +28,7 @@ def bin_dir() -> Path:
 def pytest_configure(config):
     config.addinivalue_line("markers", "timing(**constants): the scenario's local-cloud Timing")
     config.addinivalue_line("markers", "expect_denials: the scenario asserts IAM denials itself")
+    config.addinivalue_line("markers", "zones(n): the groups span n Availability Zones")
     config.addinivalue_line("markers", "template_without(role, action): the template with one action removed from a role")
 
 
@@ -61,7 +62,9 @@ def cloud(request):
     denials = []
     try:
         edit = request.node.get_closest_marker("template_without")
-        lc.create_cluster(template=edited_template(state, **edit.kwargs) if edit else None)
+        zones = request.node.get_closest_marker("zones")
+        lc.create_cluster(template=edited_template(state, **edit.kwargs) if edit else None,
+                          zones=zones.args[0] if zones else 1)
         lc.deploy(bin_dir())
         yield lc
         if not request.node.get_closest_marker("expect_denials"):

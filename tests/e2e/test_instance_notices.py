@@ -135,3 +135,38 @@ def test_a_terminate_instances_outside_the_hook_retires_the_node_and_the_group_r
     assert len(running_tasks(cloud)) == 4
     retired = [line for line in notice_log(cloud, w) if line.get("step") == "remove" and line.get("outcome") == "ok"]
     assert retired, "the state-change notice retired it, not the reconcile"
+
+
+@pytest.mark.timing(scheduled_lead=30)
+def test_a_scheduled_retirement_takes_the_node_out_before_it_begins_and_the_group_replaces_it(cloud):
+    """AWS Health announces the retirement; the group replaces the instance when it begins. One
+    begins within the lead (the announcement retires it at once), one later (the reconcile
+    retires it once the lead is reached, not before)."""
+    scale_out(cloud, 1, 3)
+    create_service(cloud, 4)
+    near, far, _ = cloud.in_service("worker")
+    cloud.control("scheduled-change", {"instance": far, "in": 60})
+    cloud.control("scheduled-change", {"instance": near, "in": 25})
+    report = cloud.reconcile()
+    assert not [r for c in report["clusters"] for r in c["repairs"] if r.get("instance_id") == far], report
+    assert node_of(cloud, far), "not before the lead"
+    wait_for(lambda: not node_of(cloud, near), 60, "the near one's node removed")
+
+    def far_retired():
+        cloud.reconcile()
+        return not node_of(cloud, far)
+    wait_for(far_retired, 90, "the reconcile to retire the far one")
+    wait_for(lambda: len(cloud.in_service("worker")) == 3 and not {near, far} & set(cloud.in_service("worker")), 150,
+             "both replaced")
+    settle(cloud)
+    assert every_action_ended(cloud)
+    for victim in (near, far):
+        term = [a for a in cloud.actions(victim) if a["transition"].endswith("TERMINATING")]
+        assert [(a["result"], a["cause"]) for a in term] == [("CONTINUE", "complete")], term
+    # Drained before the change began: the terminate hook found nothing left to drain.
+    hook_drains = [line for line in cloud.function_log("lifecycle-hook") if line.get("step") == "drain"
+                   and (line.get("span") or {}).get("instance_id") in (near, far)]
+    assert not hook_drains, hook_drains
+    nodes = cloud.nodes()
+    assert len(nodes) == 4 and all(n["status"] == "ready" for n in nodes), nodes
+    assert len(running_tasks(cloud)) == 4

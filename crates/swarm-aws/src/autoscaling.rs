@@ -75,6 +75,16 @@ impl AwsFleet {
     }
 }
 
+/// EC2's scheduled event codes ("instance-reboot | system-reboot | system-maintenance |
+/// instance-retirement | instance-stop").
+const SCHEDULED_CODES: [&str; 5] = [
+    "instance-reboot",
+    "system-reboot",
+    "system-maintenance",
+    "instance-retirement",
+    "instance-stop",
+];
+
 impl Fleet for AwsFleet {
     async fn describe_groups(&self, names: &[String]) -> PortResult<Vec<Group>> {
         self.groups(Some(names.to_vec()), None).await
@@ -162,6 +172,39 @@ impl Fleet for AwsFleet {
                         launched_unix: i.launch_time().map(|t| t.secs().max(0) as u64),
                     });
                 }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn scheduled_changes(&self) -> PortResult<Vec<(String, u64)>> {
+        // Filtered by event code: one paginated listing whatever the cluster's size, and no
+        // InvalidInstanceID.NotFound for an instance gone meanwhile.
+        let mut pages = self
+            .ec2
+            .describe_instance_status()
+            .filters(
+                aws_sdk_ec2::types::Filter::builder()
+                    .name("event.code")
+                    .set_values(Some(SCHEDULED_CODES.iter().map(|c| c.to_string()).collect()))
+                    .build(),
+            )
+            .into_paginator()
+            .items()
+            .send();
+        let mut out = Vec::new();
+        while let Some(status) = pages.next().await {
+            let status = status.map_err(|e| aws_error("DescribeInstanceStatus", &e))?;
+            let Some(id) = status.instance_id() else { continue };
+            // "[Completed]" or "[Canceled]" open the description of an event that is over.
+            let start = status
+                .events()
+                .iter()
+                .filter(|e| !e.description().unwrap_or_default().starts_with('['))
+                .filter_map(|e| e.not_before().map(|t| t.secs().max(0) as u64))
+                .min();
+            if let Some(t) = start {
+                out.push((id.to_string(), t));
             }
         }
         Ok(out)

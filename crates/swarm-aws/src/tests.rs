@@ -140,6 +140,51 @@ async fn instances_are_described_by_filter_so_unknown_ids_are_not_errors() {
     assert_eq!(got[0].private_ip, Some("10.0.1.7".parse().unwrap()));
 }
 
+#[tokio::test]
+async fn scheduled_changes_are_listed_by_event_code_and_finished_ones_left_out() {
+    use aws_sdk_ec2::operation::describe_instance_status::DescribeInstanceStatusOutput;
+    use aws_sdk_ec2::types::{EventCode, InstanceStatus, InstanceStatusEvent};
+    use aws_smithy_types::DateTime;
+    let event = |desc: &str, t: i64| {
+        InstanceStatusEvent::builder()
+            .code(EventCode::InstanceRetirement)
+            .description(desc)
+            .not_before(DateTime::from_secs(t))
+            .build()
+    };
+    let rule = mock!(aws_sdk_ec2::Client::describe_instance_status)
+        .match_requests(|r| {
+            r.instance_ids().is_empty()
+                && r.filters()[0].name() == Some("event.code")
+                && r.filters()[0].values().contains(&"instance-retirement".to_string())
+        })
+        .then_output(move || {
+            DescribeInstanceStatusOutput::builder()
+                .instance_statuses(
+                    InstanceStatus::builder()
+                        .instance_id("i-0123456789abcdef0")
+                        .events(event("[Completed] The instance is running on degraded hardware", 100))
+                        .events(event("The instance is running on degraded hardware", 2000))
+                        .build(),
+                )
+                .instance_statuses(
+                    InstanceStatus::builder()
+                        .instance_id("i-0000000000000000a")
+                        .events(event("[Canceled] Scheduled reboot", 300))
+                        .build(),
+                )
+                .build()
+        });
+    let f = fleet(
+        mock_client!(aws_sdk_autoscaling, []),
+        mock_client!(aws_sdk_ec2, [&rule]),
+    );
+    assert_eq!(
+        f.scheduled_changes().await.unwrap(),
+        vec![("i-0123456789abcdef0".to_string(), 2000)]
+    );
+}
+
 fn record() -> ManagerRecord {
     ManagerRecord {
         set_identifier: "i-0123456789abcdef0".into(),

@@ -63,6 +63,10 @@ pub struct Config {
     /// How long after its warning a Spot instance is interrupted: "two minutes" on AWS (the
     /// local cloud shortens it).
     pub spot_notice: Duration,
+    /// An AWS Health scheduled change's node is retired this long before the change begins
+    /// (SCHEDULED_CHANGE_LEAD_SECONDS): by the notice when it comes later than that, else by
+    /// the reconcile, which must run more often than this.
+    pub scheduled_lead: Duration,
 }
 
 /// REBALANCE_ACTION: what an EC2 rebalance recommendation does to a worker's node.
@@ -221,6 +225,7 @@ impl Config {
             dry_run,
             rebalance_action,
             spot_notice: secs("SPOT_NOTICE_SECONDS", 120)?,
+            scheduled_lead: secs("SCHEDULED_CHANGE_LEAD_SECONDS", 3600)?,
         })
     }
 

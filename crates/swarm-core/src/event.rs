@@ -17,6 +17,7 @@ pub const SCHEDULED_DETAIL_TYPE: &str = "Scheduled Event";
 pub const SPOT_WARNING_DETAIL_TYPE: &str = "EC2 Spot Instance Interruption Warning";
 pub const REBALANCE_DETAIL_TYPE: &str = "EC2 Instance Rebalance Recommendation";
 pub const STATE_CHANGE_DETAIL_TYPE: &str = "EC2 Instance State-change Notification";
+pub const HEALTH_DETAIL_TYPE: &str = "AWS Health Event";
 
 /// `detail` of "EC2 Instance-launch/terminate Lifecycle Action".
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -124,6 +125,9 @@ pub enum Ec2Notice {
     Running,
     /// pending, or a state this version does not know: nothing to do.
     Other(String),
+    /// AWS Health announces a scheduled change (retirement, reboot, maintenance) beginning at
+    /// `starts_unix`; the group replaces the instance then.
+    ScheduledChange { code: String, starts_unix: Option<u64> },
 }
 
 /// Parses an aws.ec2 Spot warning, rebalance recommendation or state-change notification.
@@ -176,6 +180,77 @@ pub fn ec2_notice(raw: &Value) -> Result<(EventMeta, String, Ec2Notice), EventEr
         },
     };
     Ok((meta, d.instance_id, notice))
+}
+
+/// `detail` of an "AWS Health Event" (the fields used; others accepted).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct HealthDetail {
+    service: String,
+    event_type_category: String,
+    event_type_code: String,
+    #[serde(default)]
+    start_time: Option<String>,
+    #[serde(default)]
+    affected_entities: Vec<AffectedEntity>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AffectedEntity {
+    entity_value: String,
+}
+
+/// Parses an AWS Health scheduled change of EC2: the affected instances (entities that are
+/// not instances, such as dedicated hosts, are left out) and what it says of them.
+pub fn scheduled_change(raw: &Value) -> Result<(EventMeta, Vec<String>, Ec2Notice), EventError> {
+    let ev = envelope(raw)?;
+    let meta = EventMeta {
+        id: ev.id.clone().unwrap_or_default(),
+        detail_type: ev.detail_type.clone(),
+    };
+    if (ev.source.as_str(), ev.detail_type.as_str()) != ("aws.health", HEALTH_DETAIL_TYPE) {
+        return Err(EventError::Unsupported {
+            event_source: ev.source,
+            detail_type: ev.detail_type,
+        });
+    }
+    let bad = |reason: String| EventError::Detail {
+        detail_type: meta.detail_type.clone(),
+        reason,
+    };
+    let d: HealthDetail = serde_json::from_value(ev.detail).map_err(|e| bad(e.to_string()))?;
+    if (d.service.as_str(), d.event_type_category.as_str()) != ("EC2", "scheduledChange") {
+        return Err(bad(format!(
+            "{:.20} {:.20} is not an EC2 scheduled change",
+            d.service, d.event_type_category
+        )));
+    }
+    let starts_unix = match d.start_time.as_deref() {
+        None => None,
+        Some(t) => Some(health_time(t).ok_or_else(|| bad(format!("startTime {t:.40?} is not a date")))?),
+    };
+    let ids = d
+        .affected_entities
+        .into_iter()
+        .map(|e| e.entity_value)
+        .filter(|v| crate::safe::is_instance_id(v))
+        .collect();
+    let code = d.event_type_code.chars().take(100).collect();
+    Ok((meta, ids, Ec2Notice::ScheduledChange { code, starts_unix }))
+}
+
+/// AWS Health's times: "Sat, 05 Jun 2016 15:10:09 GMT" in its samples (a Sunday: the weekday
+/// is not checked); RFC 3339 accepted.
+fn health_time(t: &str) -> Option<u64> {
+    let dated = match t.split_once(", ") {
+        Some((day, rest)) if day.len() == 3 && day.chars().all(|c| c.is_ascii_alphabetic()) => rest,
+        _ => t,
+    };
+    chrono::DateTime::parse_from_rfc2822(dated)
+        .or_else(|_| chrono::DateTime::parse_from_rfc3339(t))
+        .ok()
+        .and_then(|d| u64::try_from(d.timestamp()).ok())
 }
 
 /// Which lifecycle action to complete or heartbeat.
@@ -458,6 +533,47 @@ mod tests {
         assert!(matches!(ec2_notice(&e), Err(EventError::Detail { .. })));
         assert!(matches!(ec2_notice(&launch()), Err(EventError::Unsupported { .. })));
         assert!(matches!(ec2_notice(&json!([])), Err(EventError::Envelope(_))));
+    }
+
+    fn health(detail: Value) -> Value {
+        json!({
+          "version": "0", "id": "7fb65329-1628-4cf3-a740-95fg457h1402",
+          "detail-type": "AWS Health Event", "source": "aws.health",
+          "account": "123456789012", "time": "2026-11-21T00:00:00Z", "region": "us-east-1",
+          "resources": ["i-0123456789abcdef0"], "detail": detail
+        })
+    }
+
+    #[test]
+    fn a_health_scheduled_change_names_its_instances_and_its_start() {
+        let e = health(json!({
+            "eventArn": "arn:aws:health:us-east-1::event/EC2/AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED/x",
+            "service": "EC2", "eventTypeCode": "AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED",
+            "eventTypeCategory": "scheduledChange", "startTime": "Sat, 05 Jun 2016 15:10:09 GMT",
+            "affectedEntities": [{"entityValue": "i-0123456789abcdef0"}, {"entityValue": "h-0123456789abcdef0"}]
+        }));
+        let (_, ids, n) = scheduled_change(&e).unwrap();
+        assert_eq!(ids, vec!["i-0123456789abcdef0".to_string()]);
+        assert_eq!(
+            n,
+            Ec2Notice::ScheduledChange {
+                code: "AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED".into(),
+                starts_unix: Some(1_465_139_409)
+            }
+        );
+        let mut e2 = e.clone();
+        e2["detail"]["startTime"] = json!("2016-06-05T15:10:09Z");
+        assert_eq!(scheduled_change(&e2).unwrap().2, n);
+        let mut bad = e.clone();
+        bad["detail"]["startTime"] = json!("soon");
+        assert!(matches!(scheduled_change(&bad), Err(EventError::Detail { .. })));
+        let mut bad = e.clone();
+        bad["detail"]["eventTypeCategory"] = json!("issue");
+        assert!(matches!(scheduled_change(&bad), Err(EventError::Detail { .. })));
+        assert!(matches!(
+            scheduled_change(&launch()),
+            Err(EventError::Unsupported { .. })
+        ));
     }
 
     #[test]

@@ -29,6 +29,9 @@ pub fn event_bytes(data: &[u8]) {
             assert!(s.chars().count() <= 32, "an unknown state is kept short");
         }
     }
+    if let Ok((_, ids, _)) = event::scheduled_change(&raw) {
+        assert!(ids.iter().all(|i| is_instance_id(i)), "accepted a bad instance id");
+    }
 }
 
 /// A command's output: the parsers never panic and redaction leaves no token behind.

@@ -55,6 +55,8 @@ pub struct State {
     /// Joins that land only when the next probe runs: a join in flight while a retirement
     /// looks (instance, token parameter, manager addresses).
     pub joins_in_flight: Vec<(String, String, Vec<String>)>,
+    /// Scheduled changes: instance -> unix start.
+    pub scheduled: HashMap<String, u64>,
     next_node: u32,
     changes: u32,
 }
@@ -522,6 +524,9 @@ impl Fleet for World {
     async fn describe_instances(&self, ids: &[String]) -> PortResult<Vec<Instance>> {
         let s = self.state();
         Ok(ids.iter().filter_map(|i| s.instances.get(i).cloned()).collect())
+    }
+    async fn scheduled_changes(&self) -> PortResult<Vec<(String, u64)>> {
+        Ok(self.state().scheduled.iter().map(|(i, t)| (i.clone(), *t)).collect())
     }
     async fn complete_action(&self, action: &LifecycleAction, result: ActionResult) -> PortResult<()> {
         let mut s = self.state();

@@ -75,6 +75,9 @@ pub trait Fleet {
     async fn lifecycle_hooks(&self, group: &str) -> PortResult<Vec<(String, String)>>;
     /// Instances by id; ids that do not exist are simply absent from the answer.
     async fn describe_instances(&self, ids: &[String]) -> PortResult<Vec<Instance>>;
+    /// (instance, unix start) of every scheduled change (retirement, reboot, maintenance) that
+    /// is neither completed nor canceled, for the running instances of the account's region.
+    async fn scheduled_changes(&self) -> PortResult<Vec<(String, u64)>>;
     async fn complete_action(&self, action: &LifecycleAction, result: ActionResult) -> PortResult<()>;
     async fn record_heartbeat(&self, action: &LifecycleAction) -> PortResult<()>;
 }

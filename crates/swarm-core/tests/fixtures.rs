@@ -1,7 +1,8 @@
 //! Every fixture in events/ parses to the intent (or the error) its name promises.
 
 use swarm_core::event::{
-    ec2_notice, ecs_change, envelope, lifecycle_intent, Ec2Notice, EcsChange, EventError, Intent, SCHEDULED_DETAIL_TYPE,
+    ec2_notice, ecs_change, envelope, lifecycle_intent, scheduled_change, Ec2Notice, EcsChange, EventError, Intent,
+    SCHEDULED_DETAIL_TYPE,
 };
 
 fn fixture(name: &str) -> serde_json::Value {
@@ -82,6 +83,19 @@ fn ec2_fixtures_are_notices() {
 }
 
 #[test]
+fn the_health_fixture_is_a_scheduled_retirement_of_one_instance() {
+    let (_, ids, n) = scheduled_change(&fixture("health-instance-retirement-scheduled.json")).unwrap();
+    assert_eq!(ids, vec!["i-0123456789abcdef0".to_string()]);
+    assert_eq!(
+        n,
+        Ec2Notice::ScheduledChange {
+            code: "AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED".into(),
+            starts_unix: Some(1_796_483_409),
+        }
+    );
+}
+
+#[test]
 fn the_schedule_fixture_is_an_eventbridge_scheduled_event() {
     let e = envelope(&fixture("scheduled-reconcile.json")).unwrap();
     assert_eq!(
@@ -103,6 +117,7 @@ fn every_fixture_is_covered() {
         let _ = lifecycle_intent(&fixture(n));
         let _ = ecs_change(&fixture(n));
         let _ = ec2_notice(&fixture(n));
+        let _ = scheduled_change(&fixture(n));
     }
-    assert!(names.len() >= 17);
+    assert!(names.len() >= 18);
 }

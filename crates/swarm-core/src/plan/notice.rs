@@ -27,22 +27,26 @@ pub enum NoticeDecision {
     Ignore(String),
 }
 
-/// What the notice `n` about an instance of `role` in lifecycle state `state` asks for; a Spot
-/// interruption comes `spot_notice` seconds after its warning (hibernation: at once).
-pub fn decide_notice(
-    n: &Ec2Notice,
-    role: Role,
-    state: &str,
-    rebalance: RebalanceAction,
-    spot_notice: u64,
-) -> NoticeDecision {
+/// What the deployment asks of notices, and the time now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NoticePolicy {
+    pub rebalance: RebalanceAction,
+    /// A Spot interruption comes this many seconds after its warning (hibernation: at once).
+    pub spot_notice: u64,
+    /// A scheduled change's node is retired this many seconds before the change begins.
+    pub scheduled_lead: u64,
+    pub now_unix: u64,
+}
+
+/// What the notice `n` about an instance of `role` in lifecycle state `state` asks for.
+pub fn decide_notice(n: &Ec2Notice, role: Role, state: &str, p: NoticePolicy) -> NoticeDecision {
     // The terminate hook is retiring it (and holds it as long as the record needs): one owner.
     if state.starts_with("Terminating") && !matches!(n, Ec2Notice::Other(_)) {
         return NoticeDecision::Ignore(format!("{state}: the terminate hook retires it"));
     }
     match n {
         Ec2Notice::SpotInterruption { action, warned_unix } => NoticeDecision::Retire {
-            by_unix: warned_unix.map(|t| if action == "hibernate" { t } else { t + spot_notice }),
+            by_unix: warned_unix.map(|t| if action == "hibernate" { t } else { t + p.spot_notice }),
         },
         Ec2Notice::Leaving(_) => NoticeDecision::Retire { by_unix: None },
         Ec2Notice::Running if state == "InService" => NoticeDecision::Join,
@@ -53,7 +57,18 @@ pub fn decide_notice(
                 .into(),
             metric: "RebalanceRecommendations",
         },
-        Ec2Notice::RebalanceRecommendation => match rebalance {
+        Ec2Notice::ScheduledChange {
+            code,
+            starts_unix: Some(t),
+        } if *t > p.now_unix + p.scheduled_lead => NoticeDecision::Note {
+            reason: format!(
+                "{code} begins at {t}: the reconcile retires it from {}",
+                t - p.scheduled_lead
+            ),
+            metric: "ScheduledChanges",
+        },
+        Ec2Notice::ScheduledChange { starts_unix, .. } => NoticeDecision::Retire { by_unix: *starts_unix },
+        Ec2Notice::RebalanceRecommendation => match p.rebalance {
             RebalanceAction::Drain => NoticeDecision::Drain,
             RebalanceAction::Cordon => NoticeDecision::Cordon,
             RebalanceAction::Ignore => NoticeDecision::Note {
@@ -69,6 +84,39 @@ pub fn decide_notice(
 mod tests {
     use super::*;
 
+    fn policy(rebalance: RebalanceAction) -> NoticePolicy {
+        NoticePolicy {
+            rebalance,
+            spot_notice: 120,
+            scheduled_lead: 600,
+            now_unix: 1000,
+        }
+    }
+
+    #[test]
+    fn a_scheduled_change_retires_within_the_lead_and_is_noted_before() {
+        let at = |t| Ec2Notice::ScheduledChange {
+            code: "AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED".into(),
+            starts_unix: Some(t),
+        };
+        let p = policy(RebalanceAction::Drain);
+        assert_eq!(
+            decide_notice(&at(1600), Role::Manager, "InService", p),
+            NoticeDecision::Retire { by_unix: Some(1600) }
+        );
+        assert!(matches!(
+            decide_notice(&at(1601), Role::Worker, "InService", p),
+            NoticeDecision::Note {
+                metric: "ScheduledChanges",
+                ..
+            }
+        ));
+        assert!(matches!(
+            decide_notice(&at(1200), Role::Worker, "Terminating:Wait", p),
+            NoticeDecision::Ignore(_)
+        ));
+    }
+
     fn spot() -> Ec2Notice {
         Ec2Notice::SpotInterruption {
             action: "terminate".into(),
@@ -82,7 +130,7 @@ mod tests {
             for state in ["InService", "Pending:Wait", "Standby"] {
                 // Two minutes after the warning: 880 + 120.
                 assert_eq!(
-                    decide_notice(&spot(), role, state, RebalanceAction::Drain, 120),
+                    decide_notice(&spot(), role, state, policy(RebalanceAction::Drain)),
                     NoticeDecision::Retire { by_unix: Some(1000) }
                 );
             }
@@ -96,7 +144,7 @@ mod tests {
             warned_unix: Some(880),
         };
         assert_eq!(
-            decide_notice(&n, Role::Worker, "InService", RebalanceAction::Drain, 120),
+            decide_notice(&n, Role::Worker, "InService", policy(RebalanceAction::Drain)),
             NoticeDecision::Retire { by_unix: Some(880) }
         );
     }
@@ -110,7 +158,7 @@ mod tests {
         ] {
             for state in ["Terminating:Wait", "Terminating:Proceed"] {
                 assert!(matches!(
-                    decide_notice(&n, Role::Manager, state, RebalanceAction::Drain, 120),
+                    decide_notice(&n, Role::Manager, state, policy(RebalanceAction::Drain)),
                     NoticeDecision::Ignore(_)
                 ));
             }
@@ -125,8 +173,7 @@ mod tests {
                     &Ec2Notice::Leaving(s.into()),
                     Role::Worker,
                     "InService",
-                    RebalanceAction::Drain,
-                    120
+                    policy(RebalanceAction::Drain)
                 ),
                 NoticeDecision::Retire { by_unix: None }
             );
@@ -136,8 +183,7 @@ mod tests {
                 &Ec2Notice::Running,
                 Role::Manager,
                 "InService",
-                RebalanceAction::Drain,
-                120
+                policy(RebalanceAction::Drain)
             ),
             NoticeDecision::Join
         );
@@ -147,8 +193,7 @@ mod tests {
                 &Ec2Notice::Running,
                 Role::Worker,
                 "Pending:Wait",
-                RebalanceAction::Drain,
-                120
+                policy(RebalanceAction::Drain)
             ),
             NoticeDecision::Ignore(_)
         ));
@@ -157,8 +202,7 @@ mod tests {
                 &Ec2Notice::Other("pending".into()),
                 Role::Worker,
                 "InService",
-                RebalanceAction::Drain,
-                120
+                policy(RebalanceAction::Drain)
             ),
             NoticeDecision::Ignore(_)
         ));
@@ -168,19 +212,19 @@ mod tests {
     fn a_rebalance_recommendation_drains_cordons_or_notes_a_worker_and_notes_a_manager() {
         let r = Ec2Notice::RebalanceRecommendation;
         assert_eq!(
-            decide_notice(&r, Role::Worker, "InService", RebalanceAction::Drain, 120),
+            decide_notice(&r, Role::Worker, "InService", policy(RebalanceAction::Drain)),
             NoticeDecision::Drain
         );
         assert_eq!(
-            decide_notice(&r, Role::Worker, "InService", RebalanceAction::Cordon, 120),
+            decide_notice(&r, Role::Worker, "InService", policy(RebalanceAction::Cordon)),
             NoticeDecision::Cordon
         );
         assert!(matches!(
-            decide_notice(&r, Role::Worker, "InService", RebalanceAction::Ignore, 120),
+            decide_notice(&r, Role::Worker, "InService", policy(RebalanceAction::Ignore)),
             NoticeDecision::Note { .. }
         ));
         assert!(matches!(
-            decide_notice(&r, Role::Manager, "InService", RebalanceAction::Drain, 120),
+            decide_notice(&r, Role::Manager, "InService", policy(RebalanceAction::Drain)),
             NoticeDecision::Note {
                 metric: "RebalanceRecommendations",
                 ..

@@ -18,6 +18,8 @@ pub struct MemberInstance {
     pub ip: Option<std::net::Ipv4Addr>,
     pub launched_unix: Option<u64>,
     pub online: bool,
+    /// When a scheduled change (retirement, reboot, maintenance) of the instance begins.
+    pub scheduled_unix: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -30,6 +32,8 @@ pub struct ClusterSnapshot {
     pub records: Vec<ManagerRecord>,
     pub now_unix: u64,
     pub grace_secs: u64,
+    /// A scheduled change's node is retired this many seconds before the change begins.
+    pub scheduled_lead_secs: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -40,6 +44,13 @@ pub enum Repair {
     RemoveNode {
         node_id: String,
         demote: bool,
+        reason: String,
+    },
+    /// An instance whose scheduled change begins within the lead: its node leaves (record
+    /// first, drain, demote, leave, remove) before the group replaces it.
+    Retire {
+        instance_id: String,
+        group: String,
         reason: String,
     },
     /// A running instance that is not in the swarm.
@@ -91,15 +102,30 @@ pub fn plan_reconcile(s: &ClusterSnapshot, ttl: u64) -> Vec<Repair> {
     let mut out = Vec::new();
     let by_id: HashMap<&str, &MemberInstance> = s.members.iter().map(|m| (m.id.as_str(), m)).collect();
     let old = |t: Option<u64>| t.is_some_and(|t| s.now_unix.saturating_sub(t) >= s.grace_secs);
+    // Its scheduled change is near: it leaves the swarm and is not joined again.
+    let due = |m: &MemberInstance| {
+        m.scheduled_unix
+            .is_some_and(|t| t <= s.now_unix + s.scheduled_lead_secs)
+    };
 
     if let Some(view) = &s.swarm {
         let ready = NodeIndex::new(view);
         // 1. Nodes that are not Ready and whose instance is gone, replaced, or unreachable too long.
+        // Instances whose node went down within the grace period: perhaps only cut off from
+        // the other managers (a partition heals with the same node). Neither removed nor
+        // joined again before the grace has passed.
+        let cut_off: HashSet<&str> = view
+            .nodes
+            .iter()
+            .filter(|n| n.status != NodeStatus::Ready && !old(n.updated_unix))
+            .filter_map(|n| n.instance_id.as_deref())
+            .collect();
         // Instances about to be joined as strays: their old Down nodes are replaced now.
         let strays: HashSet<&str> = s
             .members
             .iter()
             .filter(|m| m.alive && m.online && m.lifecycle_state == "InService" && ready_node(&ready, m).is_none())
+            .filter(|m| !cut_off.contains(m.id.as_str()) && !due(m))
             .map(|m| m.id.as_str())
             .collect();
         for n in view.nodes.iter().filter(|n| n.status != NodeStatus::Ready) {
@@ -131,7 +157,21 @@ pub fn plan_reconcile(s: &ClusterSnapshot, ttl: u64) -> Vec<Repair> {
             }
         }
 
-        // 2. Running instances that are not in the swarm; waiting actions that can be finished.
+        // 2. Nodes whose instance's scheduled change is near; running instances that are not
+        // in the swarm; waiting actions that can be finished.
+        for m in s
+            .members
+            .iter()
+            .filter(|m| m.alive && due(m) && !crate::model::is_leaving(&m.lifecycle_state))
+        {
+            if ready_node(&ready, m).is_some() {
+                out.push(Repair::Retire {
+                    instance_id: m.id.clone(),
+                    group: m.group.clone(),
+                    reason: format!("a scheduled change begins at {}", m.scheduled_unix.unwrap_or_default()),
+                });
+            }
+        }
         for m in s
             .members
             .iter()
@@ -149,7 +189,7 @@ pub fn plan_reconcile(s: &ClusterSnapshot, ttl: u64) -> Vec<Repair> {
                     group: m.group.clone(),
                     waiting: true,
                 }),
-                (None, false) if m.online && m.lifecycle_state == "InService" => out.push(Repair::Join {
+                (None, false) if strays.contains(m.id.as_str()) => out.push(Repair::Join {
                     instance_id: m.id.clone(),
                     group: m.group.clone(),
                     waiting: false,
@@ -177,7 +217,7 @@ pub fn plan_reconcile(s: &ClusterSnapshot, ttl: u64) -> Vec<Repair> {
         let desired: HashMap<&str, std::net::Ipv4Addr> = s
             .members
             .iter()
-            .filter(|m| m.role == Role::Manager && m.alive && m.lifecycle_state == "InService")
+            .filter(|m| m.role == Role::Manager && m.alive && m.lifecycle_state == "InService" && !due(m))
             .filter(|m| ready_node(&ready, m).is_some_and(|n| n.role == Role::Manager))
             .filter_map(|m| m.ip.map(|ip| (m.id.as_str(), ip)))
             .collect();
@@ -217,6 +257,7 @@ pub fn synthetic(n: usize) -> ClusterSnapshot {
         dns_name: Some("m.big.internal".into()),
         now_unix: 10_000,
         grace_secs: 300,
+        scheduled_lead_secs: 600,
         swarm: Some(SwarmView::default()),
         ..Default::default()
     };
@@ -263,6 +304,7 @@ fn synthetic_member(id: &str, role: Role, ip: &str) -> MemberInstance {
         ip: ip.parse().ok(),
         launched_unix: Some(0),
         online: true,
+        scheduled_unix: None,
     }
 }
 
@@ -300,6 +342,7 @@ mod tests {
             ip: Some(ip.parse().unwrap()),
             launched_unix: Some(0),
             online: true,
+            scheduled_unix: None,
         }
     }
     fn node(n: u32, inst: Option<&str>, ip: &str, role: Role, ready: bool) -> SwarmNode {
@@ -348,6 +391,7 @@ mod tests {
             ],
             now_unix: 2000,
             grace_secs: 300,
+            scheduled_lead_secs: 600,
         }
     }
 
@@ -434,6 +478,51 @@ mod tests {
         assert_eq!(plan.len(), 2, "{plan:?}");
         assert!(matches!(&plan[0], Repair::RemoveNode { reason, .. } if reason.contains("rejoins")));
         assert!(matches!(&plan[1], Repair::Join { instance_id, .. } if instance_id == "i-0000000d"));
+    }
+
+    #[test]
+    fn a_manager_cut_off_within_the_grace_keeps_its_node_and_leaves_the_record() {
+        // Its agent answers (SSM is not between the hosts), its node is down for the others.
+        let mut s = healthy();
+        s.swarm.as_mut().unwrap().nodes[2].status = NodeStatus::Down;
+        s.swarm.as_mut().unwrap().nodes[2].updated_unix = Some(1900);
+        assert_eq!(
+            plan_reconcile(&s, 60),
+            vec![Repair::DnsDelete {
+                record: (&rec("i-0000000c", "10.0.0.3")).into()
+            }],
+            "no node removed, none joined: a partition heals with the same node"
+        );
+        // Down past the grace: the instance rejoins with a new node.
+        s.swarm.as_mut().unwrap().nodes[2].updated_unix = Some(1000);
+        let plan = plan_reconcile(&s, 60);
+        assert!(matches!(&plan[0], Repair::RemoveNode { reason, demote: true, .. } if reason.contains("rejoins")));
+        assert!(matches!(&plan[1], Repair::Join { instance_id, .. } if instance_id == "i-0000000c"));
+    }
+
+    #[test]
+    fn a_scheduled_change_within_the_lead_retires_the_node_and_it_is_not_joined_again() {
+        let mut s = healthy();
+        s.members[1].scheduled_unix = Some(s.now_unix + 601);
+        assert_eq!(plan_reconcile(&s, 60), vec![], "not yet: the lead is 600 s");
+        s.members[1].scheduled_unix = Some(s.now_unix + 600);
+        assert_eq!(
+            plan_reconcile(&s, 60),
+            vec![
+                Repair::Retire {
+                    instance_id: "i-0000000b".into(),
+                    group: "mgr".into(),
+                    reason: format!("a scheduled change begins at {}", s.now_unix + 600)
+                },
+                Repair::DnsDelete {
+                    record: (&rec("i-0000000b", "10.0.0.2")).into()
+                }
+            ]
+        );
+        // Retired, the group not yet replacing it: neither joined nor retired again.
+        s.swarm.as_mut().unwrap().nodes.remove(1);
+        s.records.remove(1);
+        assert_eq!(plan_reconcile(&s, 60), vec![]);
     }
 
     #[test]

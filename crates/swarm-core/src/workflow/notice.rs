@@ -15,13 +15,39 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
     /// Recommendation or Instance State-change Notification. Instances outside this
     /// deployment's cluster get one log line; bad input is logged and acknowledged.
     pub async fn handle_ec2_notice(&self, raw: &Value, deadline: Option<Instant>) -> Result<Outcome, PortError> {
-        let (meta, id, notice) = match event::ec2_notice(raw) {
+        match event::ec2_notice(raw) {
+            Ok((meta, id, notice)) => self.handle_notice(&meta, id, notice, deadline).await,
+            Err(e) => Ok(rejected(&e)),
+        }
+    }
+
+    /// Handles an AWS Health scheduled change of EC2 (instance retirement, system reboot or
+    /// maintenance): each affected instance of this cluster is retired before the change
+    /// begins, at once when it begins within SCHEDULED_CHANGE_LEAD_SECONDS, else by the
+    /// reconcile when that time comes. The outcome is the last instance's; a failure fails it.
+    pub async fn handle_scheduled_change(&self, raw: &Value, deadline: Option<Instant>) -> Result<Outcome, PortError> {
+        let (meta, ids, notice) = match event::scheduled_change(raw) {
             Ok(x) => x,
-            Err(e) => {
-                error!(step = "parse", outcome = "invalid", error = %e, "event rejected");
-                return Ok(Outcome::new(OutcomeKind::Invalid, None, e.to_string()));
-            }
+            Err(e) => return Ok(rejected(&e)),
         };
+        if ids.is_empty() {
+            info!(step = "parse", outcome = "ignored", event_id = %meta.id, "no instance among the affected entities");
+            return Ok(Outcome::new(OutcomeKind::Ignored, None, "no instance affected"));
+        }
+        let mut last = None;
+        for id in ids {
+            last = Some(self.handle_notice(&meta, id, notice.clone(), deadline).await?);
+        }
+        Ok(last.expect("at least one instance"))
+    }
+
+    async fn handle_notice(
+        &self,
+        meta: &event::EventMeta,
+        id: String,
+        notice: Ec2Notice,
+        deadline: Option<Instant>,
+    ) -> Result<Outcome, PortError> {
         let span = info_span!("notice", event_id = %meta.id, instance_id = %id, notice = ?notice);
         async {
             // Which of this cluster's groups holds it, in what state: the one listing, handed on
@@ -55,8 +81,18 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
                 warn!(step = "notice", outcome = "spot-interruption", %action, %role, "Spot interruption warning");
                 metric(&cluster, role.as_str(), "SpotInterruptions", 1.0, "Count");
             }
+            if let Ec2Notice::ScheduledChange { code, .. } = &notice {
+                warn!(step = "notice", outcome = "scheduled-change", %code, %role, "AWS Health scheduled change");
+                metric(&cluster, role.as_str(), "ScheduledChanges", 1.0, "Count");
+            }
             let spot_notice = self.cfg.spot_notice.as_secs();
-            let decision = plan::decide_notice(&notice, role, &state, self.cfg.rebalance_action, spot_notice);
+            let policy = plan::NoticePolicy {
+                rebalance: self.cfg.rebalance_action,
+                spot_notice,
+                scheduled_lead: self.cfg.scheduled_lead.as_secs(),
+                now_unix: unix_now(),
+            };
+            let decision = plan::decide_notice(&notice, role, &state, policy);
             info!(step = "plan", decision = ?decision, lifecycle_state = %state);
             let (intent, deadline) = match decision {
                 NoticeDecision::Ignore(reason) => {
@@ -65,7 +101,9 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
                 }
                 NoticeDecision::Note { reason, metric: name } => {
                     warn!(step = "notice", outcome = "noted", %reason);
-                    metric(&cluster, role.as_str(), name, 1.0, "Count");
+                    if !matches!(notice, Ec2Notice::ScheduledChange { .. }) {
+                        metric(&cluster, role.as_str(), name, 1.0, "Count"); // counted above
+                    }
                     return Ok(Outcome::new(OutcomeKind::Done, Some(&id), reason));
                 }
                 NoticeDecision::Retire { by_unix } => {
@@ -95,6 +133,12 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
         .instrument(span)
         .await
     }
+}
+
+/// An event that is not what the function takes: logged and acknowledged, never retried.
+fn rejected(e: &event::EventError) -> Outcome {
+    error!(step = "parse", outcome = "invalid", error = %e, "event rejected");
+    Outcome::new(OutcomeKind::Invalid, None, e.to_string())
 }
 
 /// The instant at unix time `t` (now, when `t` is past).

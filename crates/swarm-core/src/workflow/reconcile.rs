@@ -16,6 +16,7 @@ use crate::ports::{ActionResult, Dns, Fleet, Parameters, PortError, PortResult, 
 use crate::safe::script_commands;
 use crate::scripts;
 use crate::telemetry::metric;
+use crate::workflow::OutcomeKind;
 use crate::Lifecycle;
 
 /// What one reconcile run did for one cluster.
@@ -38,7 +39,7 @@ fn phase(r: &Repair) -> u8 {
     match r {
         Repair::DnsDelete { .. } | Repair::DnsUpsert { .. } => 0,
         Repair::CompleteLaunch { .. } | Repair::CompleteTermination { .. } => 1,
-        Repair::RemoveNode { .. } => 2,
+        Repair::RemoveNode { .. } | Repair::Retire { .. } => 2,
         Repair::Join { .. } => 3,
     }
 }
@@ -115,6 +116,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
                         ip: None,
                         launched_unix: None,
                         online: false,
+                        scheduled_unix: None,
                     });
                 }
             }
@@ -129,6 +131,8 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
             .collect();
         managers.sort();
         let seen = self.observe(&ids, &managers, &managers, None).await?;
+        let scheduled: std::collections::HashMap<String, u64> =
+            self.fleet.scheduled_changes().await?.into_iter().collect();
         for m in members.iter_mut() {
             if let Some(i) = seen.instances.get(&m.id) {
                 m.alive = i.state.is_alive();
@@ -136,6 +140,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
                 m.launched_unix = i.launched_unix;
             }
             m.online = seen.online.contains(&m.id);
+            m.scheduled_unix = scheduled.get(&m.id).copied();
         }
         let swarm = seen.listed;
         let records = match &dns_name {
@@ -151,6 +156,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
             records,
             now_unix: crate::workflow::unix_now(),
             grace_secs: self.cfg.reconcile_grace.as_secs(),
+            scheduled_lead_secs: self.cfg.scheduled_lead.as_secs(),
         };
         Ok((snap, operator))
     }
@@ -201,10 +207,12 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
         // What the slowest step of each kind may take: a command, or a whole join.
         let command_worst = self.cfg.command_timeout + Duration::from_secs(10);
         let join_worst = self.cfg.agent_wait + self.cfg.join_budget + Duration::from_secs(10);
+        let retire_worst = self.cfg.drain_timeout + command_worst * 3;
         for r in &repairs {
             let worst = match phase(r) {
                 0 => Duration::from_secs(10), // one Route 53 call
                 3 => join_worst,
+                _ if matches!(r, Repair::Retire { .. }) => retire_worst,
                 _ => command_worst,
             };
             if deadline.is_some_and(|d| Instant::now() + worst > d) {
@@ -241,6 +249,23 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
                         metric(cluster, "cluster", "Removals", 1.0, "Count");
                     }
                     res
+                }
+                Repair::Retire {
+                    instance_id,
+                    group,
+                    reason,
+                } => {
+                    info!(step = "retire", instance_id = %instance_id, %reason);
+                    let intent = Intent::Retire {
+                        instance_id: instance_id.clone(),
+                        group: group.clone(),
+                        action: None,
+                    };
+                    match self.handle_intent(intent, deadline).await {
+                        Ok(o) if matches!(o.outcome, OutcomeKind::Denied | OutcomeKind::Rejected) => Err(o.detail),
+                        Ok(_) => Ok(()),
+                        Err(e) => Err(e.to_string()),
+                    }
                 }
                 Repair::Join {
                     instance_id,

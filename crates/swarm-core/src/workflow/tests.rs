@@ -886,3 +886,51 @@ async fn another_clusters_events_and_reconcile_are_left_alone() {
     let o = l.handle(&event("launch", "bad", W1), None).await.unwrap();
     assert_eq!(o.result, Some(ActionResult::Abandon), "{o:?}");
 }
+
+fn health_event(id: &str, starts_unix: u64) -> Value {
+    let start = chrono::DateTime::from_timestamp(starts_unix as i64, 0)
+        .expect("time")
+        .to_rfc2822();
+    json!({
+        "version": "0", "id": "ev-health", "detail-type": "AWS Health Event", "source": "aws.health",
+        "account": "123456789012", "time": "2026-11-21T00:00:00Z", "region": "us-east-1", "resources": [id],
+        "detail": {"service": "EC2", "eventTypeCategory": "scheduledChange",
+                   "eventTypeCode": "AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED", "startTime": start,
+                   "affectedEntities": [{"entityValue": id}]}
+    })
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_scheduled_change_retires_the_node_within_the_lead_else_the_reconcile_does_when_due() {
+    let w = cluster();
+    let l = lifecycle(&w, cfg()); // lead: 3600 s
+    three_managers_and_a_worker(&l, &w).await;
+    for id in [M1, M2, M3, W1] {
+        w.set_lifecycle(id, "InService");
+    }
+    // Far off: noted, nothing run; the reconcile leaves it until the lead.
+    w.state().commands.clear();
+    let far = unix_now() + 7200;
+    let o = l.handle_scheduled_change(&health_event(W1, far), None).await.unwrap();
+    assert_eq!(o.outcome, OutcomeKind::Done, "{o:?}");
+    assert!(w.state().commands.is_empty(), "{:?}", w.state().commands);
+    w.state().scheduled.insert(W1.into(), far);
+    let deadline = Some(Instant::now() + Duration::from_secs(900)); // Lambda's longest
+    l.reconcile_all(None, false, deadline).await.unwrap();
+    assert!(w.node_of(W1).is_some(), "not within the lead yet");
+    // Within the lead: the reconcile retires it, and does not join it again.
+    w.state().scheduled.insert(W1.into(), unix_now() + 3000);
+    let r = l.reconcile_all(None, false, deadline).await.unwrap();
+    assert!(w.node_of(W1).is_none(), "{r:?}");
+    let r = l.reconcile_all(None, false, deadline).await.unwrap();
+    assert!(r[0].repairs.is_empty(), "{r:?}");
+    assert!(w.node_of(W1).is_none());
+    // A manager whose change begins within the lead: out of the record and the swarm at once.
+    let o = l
+        .handle_scheduled_change(&health_event(M3, unix_now() + 60), None)
+        .await
+        .unwrap();
+    assert_eq!(o.outcome, OutcomeKind::Done, "{o:?}");
+    assert!(w.node_of(M3).is_none());
+    assert!(!w.state().records.iter().any(|r| r.set_identifier == M3));
+}

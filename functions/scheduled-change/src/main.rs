@@ -1,0 +1,21 @@
+//! Lambda function for AWS Health's scheduled changes of EC2 ("AWS Health Event", category
+//! scheduledChange: instance retirement, system reboot or maintenance): each affected instance
+//! of the cluster leaves the swarm before the change begins, at once when it begins within
+//! SCHEDULED_CHANGE_LEAD_SECONDS, else by the reconcile when that time comes.
+
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+use serde_json::Value;
+use swarm_aws::runtime::{cold_start, deadline, AwsLifecycle};
+
+async fn handle(h: &AwsLifecycle, event: LambdaEvent<Value>) -> Result<Value, Error> {
+    let outcome = h
+        .handle_scheduled_change(&event.payload, Some(deadline(&event.context)))
+        .await?;
+    Ok(serde_json::to_value(outcome)?)
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    let h = cold_start().await?;
+    lambda_runtime::run(service_fn(|e| handle(&h, e))).await
+}
