@@ -1,7 +1,7 @@
 //! Planning a retirement: from what the swarm, the record and the instance say to the steps
 //! that run, in order. Pure: no I/O.
 
-use crate::model::{Instance, ManagerRecord, Role, SwarmNode};
+use crate::model::{Instance, ManagerRecord, NodeStatus, Role, SwarmNode};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct RetireSnapshot {
@@ -15,8 +15,9 @@ pub struct RetireSnapshot {
     pub operator: Option<String>,
     /// The leaving instance's swarm node, as the operator sees it.
     pub node: Option<SwarmNode>,
-    /// Ready managers other than the leaving node.
-    pub other_ready_managers: usize,
+    /// Managers other than the leaving node that may be up: Ready, or Unknown (a new leader
+    /// has not heard from them yet: every node is Unknown right after a leader change).
+    pub other_managers_up: usize,
     pub self_online: bool,
     /// The leaving instance is itself the only live manager.
     pub self_is_last_manager: bool,
@@ -40,11 +41,12 @@ pub enum RetireStep {
     Finish,
 }
 
-/// A node taken out of the swarm: the operator drains it, demotes it (`demote`) and removes
-/// it, while its instance (`leave`: it is up) leaves once its tasks are gone.
+/// A node taken out of the swarm: the operator drains it (`drain`), demotes it (`demote`)
+/// and removes it, while its instance (`leave`: it is up) leaves once its tasks are gone.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NodeRetirement {
     pub node_id: String,
+    pub drain: bool,
     pub demote: bool,
     pub leave: bool,
 }
@@ -59,7 +61,7 @@ pub fn plan_retire(s: &RetireSnapshot) -> Vec<RetireStep> {
         }
     }
     match (&s.operator, &s.node) {
-        (Some(_), Some(node)) if node.role == Role::Manager && s.other_ready_managers == 0 => {
+        (Some(_), Some(node)) if node.role == Role::Manager && s.other_managers_up == 0 => {
             steps.push(RetireStep::DrainOnly {
                 node_id: node.id.clone(),
             });
@@ -67,6 +69,10 @@ pub fn plan_retire(s: &RetireSnapshot) -> Vec<RetireStep> {
         }
         (Some(_), Some(node)) => steps.push(RetireStep::RetireNode(NodeRetirement {
             node_id: node.id.clone(),
+            // Its tasks can move only while it runs: a node whose agent is lost or that the
+            // swarm sees down has none left to move (the swarm reschedules them), and a drain
+            // would wait for them until its timeout.
+            drain: s.self_online && matches!(node.status, NodeStatus::Ready | NodeStatus::Unknown),
             demote: node.role == Role::Manager,
             // An instance stopped or terminated by hand is still shutting down: if its agent
             // answers, it leaves the swarm itself (its node would otherwise outlive its removal
@@ -115,7 +121,7 @@ mod tests {
             }],
             operator: Some("i-0000000b".into()),
             node: Some(node(role)),
-            other_ready_managers: 2,
+            other_managers_up: 2,
             self_online: true,
             self_is_last_manager: false,
         }
@@ -132,6 +138,7 @@ mod tests {
                 RetireStep::RemoveRecords(s.records.clone()),
                 RetireStep::RetireNode(NodeRetirement {
                     node_id: NID.into(),
+                    drain: true,
                     demote: true,
                     leave: true
                 }),
@@ -149,6 +156,7 @@ mod tests {
             vec![
                 RetireStep::RetireNode(NodeRetirement {
                     node_id: NID.into(),
+                    drain: true,
                     demote: false,
                     leave: true
                 }),
@@ -173,9 +181,31 @@ mod tests {
     }
 
     #[test]
+    fn a_lost_instance_is_removed_without_waiting_for_a_drain() {
+        for (online, status) in [
+            (false, NodeStatus::Ready),
+            (true, NodeStatus::Down),
+            (false, NodeStatus::Unknown),
+        ] {
+            let mut s = retire(Role::Worker);
+            s.records.clear();
+            s.self_online = online;
+            s.node.as_mut().unwrap().status = status;
+            assert!(
+                matches!(&plan_retire(&s)[0], RetireStep::RetireNode(n) if !n.drain),
+                "{online} {status:?}"
+            );
+        }
+        // Its agent answers; a new leader has not heard from it yet: drained.
+        let mut s = retire(Role::Worker);
+        s.node.as_mut().unwrap().status = NodeStatus::Unknown;
+        assert!(matches!(&plan_retire(&s)[0], RetireStep::RetireNode(n) if n.drain));
+    }
+
+    #[test]
     fn never_demotes_the_last_ready_manager() {
         let mut s = retire(Role::Manager);
-        s.other_ready_managers = 0;
+        s.other_managers_up = 0;
         assert_eq!(
             plan_retire(&s),
             vec![
@@ -198,6 +228,7 @@ mod tests {
             vec![
                 RetireStep::RetireNode(NodeRetirement {
                     node_id: NID.into(),
+                    drain: false,
                     demote: false,
                     leave: false
                 }),

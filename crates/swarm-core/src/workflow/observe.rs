@@ -225,9 +225,10 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
                 Err(e) => warn!(step = "observe", outcome = "manager-unusable", manager = %op, error = %e),
             }
         }
-        let other_ready_managers = view
+        let other_managers_up = view
             .managers()
-            .filter(|n| n.status == NodeStatus::Ready && Some(&n.id) != node.as_ref().map(|x| &x.id))
+            .filter(|n| matches!(n.status, NodeStatus::Ready | NodeStatus::Unknown))
+            .filter(|n| Some(&n.id) != node.as_ref().map(|x| &x.id))
             .count();
         let records = match (&m.dns_name, m.role, ip) {
             // The record as this function writes it: deleting it needs no read first
@@ -257,7 +258,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
             self_is_last_manager: operator.is_none() && probes.get(id).is_some_and(Probe::is_live_manager),
             operator,
             node,
-            other_ready_managers,
+            other_managers_up,
             self_online: online.contains(id),
         };
         Ok((snap, Operators::new(operators)))

@@ -44,6 +44,15 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
                     info!(step = "dns-remove", outcome = "already-absent");
                     self.start_hold(&mut held).await;
                 }
+                RetireStep::RetireNode(node) if !node.drain => {
+                    info!(
+                        step = "drain",
+                        outcome = "skipped",
+                        "the instance is lost: no task of it left to move"
+                    );
+                    self.retire_node(&mut held, &mut ops, &node, None).await;
+                    metric(&m.cluster, m.role.as_str(), "Removals", 1.0, "Count");
+                }
                 RetireStep::RetireNode(node) => {
                     if !holds {
                         // The action has waited an unknown time already: re-arm it before a drain.
