@@ -19,10 +19,10 @@ pub enum NoticeDecision {
     Cordon,
     /// Back in service: it belongs in the swarm.
     Join,
-    /// Nothing to change in the swarm; logged and counted (`metric`).
+    /// Nothing to change in the swarm; logged, and counted in `metric` when given.
     Note {
         reason: String,
-        metric: &'static str,
+        metric: Option<&'static str>,
     },
     Ignore(String),
 }
@@ -55,7 +55,7 @@ pub fn decide_notice(n: &Ec2Notice, role: Role, state: &str, p: NoticePolicy) ->
             reason: "a manager at elevated risk of interruption: kept as it is (its replacement joins first, \
                      the interruption notice retires it)"
                 .into(),
-            metric: "RebalanceRecommendations",
+            metric: Some("RebalanceRecommendations"),
         },
         Ec2Notice::ScheduledChange {
             code,
@@ -65,7 +65,7 @@ pub fn decide_notice(n: &Ec2Notice, role: Role, state: &str, p: NoticePolicy) ->
                 "{code} begins at {t}: the reconcile retires it from {}",
                 t - p.scheduled_lead
             ),
-            metric: "ScheduledChanges",
+            metric: None, // counted when it arrives, as a Spot warning is
         },
         Ec2Notice::ScheduledChange { starts_unix, .. } => NoticeDecision::Retire { by_unix: *starts_unix },
         Ec2Notice::RebalanceRecommendation => match p.rebalance {
@@ -73,7 +73,7 @@ pub fn decide_notice(n: &Ec2Notice, role: Role, state: &str, p: NoticePolicy) ->
             RebalanceAction::Cordon => NoticeDecision::Cordon,
             RebalanceAction::Ignore => NoticeDecision::Note {
                 reason: "REBALANCE_ACTION=ignore".into(),
-                metric: "RebalanceRecommendations",
+                metric: Some("RebalanceRecommendations"),
             },
         },
         Ec2Notice::Other(s) => NoticeDecision::Ignore(format!("instance state {s}: nothing to do")),
@@ -106,10 +106,7 @@ mod tests {
         );
         assert!(matches!(
             decide_notice(&at(1601), Role::Worker, "InService", p),
-            NoticeDecision::Note {
-                metric: "ScheduledChanges",
-                ..
-            }
+            NoticeDecision::Note { metric: None, .. }
         ));
         assert!(matches!(
             decide_notice(&at(1200), Role::Worker, "Terminating:Wait", p),
@@ -226,7 +223,7 @@ mod tests {
         assert!(matches!(
             decide_notice(&r, Role::Manager, "InService", policy(RebalanceAction::Drain)),
             NoticeDecision::Note {
-                metric: "RebalanceRecommendations",
+                metric: Some("RebalanceRecommendations"),
                 ..
             }
         ));

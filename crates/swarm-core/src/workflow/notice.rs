@@ -34,11 +34,11 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
             info!(step = "parse", outcome = "ignored", event_id = %meta.id, "no instance among the affected entities");
             return Ok(Outcome::new(OutcomeKind::Ignored, None, "no instance affected"));
         }
-        let mut last = None;
+        let mut out = Outcome::new(OutcomeKind::Ignored, None, "no instance affected");
         for id in ids {
-            last = Some(self.handle_notice(&meta, id, notice.clone(), deadline).await?);
+            out = self.handle_notice(&meta, id, notice.clone(), deadline).await?;
         }
-        Ok(last.expect("at least one instance"))
+        Ok(out)
     }
 
     async fn handle_notice(
@@ -101,8 +101,8 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
                 }
                 NoticeDecision::Note { reason, metric: name } => {
                     warn!(step = "notice", outcome = "noted", %reason);
-                    if !matches!(notice, Ec2Notice::ScheduledChange { .. }) {
-                        metric(&cluster, role.as_str(), name, 1.0, "Count"); // counted above
+                    if let Some(name) = name {
+                        metric(&cluster, role.as_str(), name, 1.0, "Count");
                     }
                     return Ok(Outcome::new(OutcomeKind::Done, Some(&id), reason));
                 }
