@@ -197,6 +197,10 @@ class Hosts:
         host = self.hosts.get(instance_id)
         if not host:
             return False
+        # A start boots afresh: nothing of the previous run survives but the volume. A killed
+        # host's containerd can outlive its PID 1 for a moment, holding its database's lock
+        # (the new daemon then fails: "timeout waiting for containerd to start").
+        _wait_gone(host.root)
         host.init_pid, host.ready_at, host.proc = None, None, None
         (host.root / "run" / "docker.pid").unlink(missing_ok=True)
         self._boot(host)
@@ -309,6 +313,13 @@ def _kill_processes_under(root: Path | str) -> list[int]:
             except ProcessLookupError:
                 pass
     return killed
+
+
+def _wait_gone(root: Path, timeout: float = 15) -> None:
+    """Until no process names a path under `root` (each one found is killed)."""
+    end = time.time() + timeout
+    while _kill_processes_under(root) and time.time() < end:
+        time.sleep(0.1)
 
 
 def _unmount_below(root: Path) -> None:

@@ -107,7 +107,8 @@ def _reconcile_until_converged(cloud, timeout):
         resp = cloud.reconcile()
         settle(cloud)
         reports.append(resp)
-        return all(not c["repairs"] for c in resp["clusters"])
+        # A run that could not list the nodes (an election) has not converged.
+        return all(c["swarm_reachable"] and not c["repairs"] for c in resp["clusters"])
 
     try:
         wait_for(once, timeout, "a reconcile that converges")
