@@ -68,17 +68,7 @@ pub enum EcsChange {
 
 /// Parses an ECS container-instance state change.
 pub fn ecs_change(raw: &Value) -> Result<(EventMeta, String, EcsChange), EventError> {
-    let ev = envelope(raw)?;
-    let meta = EventMeta {
-        id: ev.id.clone().unwrap_or_default(),
-        detail_type: ev.detail_type.clone(),
-    };
-    if (ev.source.as_str(), ev.detail_type.as_str()) != ("aws.ecs", ECS_DETAIL_TYPE) {
-        return Err(EventError::Unsupported {
-            event_source: ev.source,
-            detail_type: ev.detail_type,
-        });
-    }
+    let (ev, meta) = accept(raw, "aws.ecs", &[ECS_DETAIL_TYPE])?;
     let d: ContainerInstanceDetail = serde_json::from_value(ev.detail).map_err(|e| EventError::Detail {
         detail_type: meta.detail_type.clone(),
         reason: e.to_string(),
@@ -132,22 +122,12 @@ pub enum Ec2Notice {
 
 /// Parses an aws.ec2 Spot warning, rebalance recommendation or state-change notification.
 pub fn ec2_notice(raw: &Value) -> Result<(EventMeta, String, Ec2Notice), EventError> {
-    let ev = envelope(raw)?;
-    let meta = EventMeta {
-        id: ev.id.clone().unwrap_or_default(),
-        detail_type: ev.detail_type.clone(),
-    };
     let known = [
         SPOT_WARNING_DETAIL_TYPE,
         REBALANCE_DETAIL_TYPE,
         STATE_CHANGE_DETAIL_TYPE,
     ];
-    if ev.source != "aws.ec2" || !known.contains(&ev.detail_type.as_str()) {
-        return Err(EventError::Unsupported {
-            event_source: ev.source,
-            detail_type: ev.detail_type,
-        });
-    }
+    let (ev, meta) = accept(raw, "aws.ec2", &known)?;
     let bad = |reason: String| EventError::Detail {
         detail_type: meta.detail_type.clone(),
         reason,
@@ -204,17 +184,7 @@ struct AffectedEntity {
 /// Parses an AWS Health scheduled change of EC2: the affected instances (entities that are
 /// not instances, such as dedicated hosts, are left out) and what it says of them.
 pub fn scheduled_change(raw: &Value) -> Result<(EventMeta, Vec<String>, Ec2Notice), EventError> {
-    let ev = envelope(raw)?;
-    let meta = EventMeta {
-        id: ev.id.clone().unwrap_or_default(),
-        detail_type: ev.detail_type.clone(),
-    };
-    if (ev.source.as_str(), ev.detail_type.as_str()) != ("aws.health", HEALTH_DETAIL_TYPE) {
-        return Err(EventError::Unsupported {
-            event_source: ev.source,
-            detail_type: ev.detail_type,
-        });
-    }
+    let (ev, meta) = accept(raw, "aws.health", &[HEALTH_DETAIL_TYPE])?;
     let bad = |reason: String| EventError::Detail {
         detail_type: meta.detail_type.clone(),
         reason,
@@ -342,6 +312,27 @@ pub struct EventMeta {
 
 pub fn envelope(raw: &Value) -> Result<EventBridgeEvent<Value>, EventError> {
     serde_json::from_value::<EventBridgeEvent<Value>>(raw.clone()).map_err(|e| EventError::Envelope(e.to_string()))
+}
+
+/// The envelope of an event from `source` with one of `detail_types`, and its id and type;
+/// any other event is `Unsupported`.
+fn accept(
+    raw: &Value,
+    source: &str,
+    detail_types: &[&str],
+) -> Result<(EventBridgeEvent<Value>, EventMeta), EventError> {
+    let ev = envelope(raw)?;
+    if ev.source != source || !detail_types.contains(&ev.detail_type.as_str()) {
+        return Err(EventError::Unsupported {
+            event_source: ev.source,
+            detail_type: ev.detail_type,
+        });
+    }
+    let meta = EventMeta {
+        id: ev.id.clone().unwrap_or_default(),
+        detail_type: ev.detail_type.clone(),
+    };
+    Ok((ev, meta))
 }
 
 /// Parses a lifecycle-action event into an intent.
