@@ -5,6 +5,7 @@
 //! the same binary runs against AWS or the local cloud.
 
 mod autoscaling;
+pub mod http;
 mod route53;
 pub mod runtime;
 mod ssm;
@@ -25,21 +26,31 @@ pub struct Adapters {
 }
 
 impl Adapters {
-    pub async fn from_env() -> Self {
+    /// Every adapter from one SDK configuration, as a Lambda function needs it: credentials
+    /// and region from the variables Lambda sets from the execution role (AWS_ACCESS_KEY_ID,
+    /// AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION) — the default chain would find
+    /// them first too, but building its other providers (profile files, SSO, STS web
+    /// identity, ECS, IMDS) cost the cold start; and one HTTPS client for every service
+    /// ([`http::https_client`]).
+    pub async fn for_lambda(client: aws_smithy_runtime_api::client::http::SharedHttpClient) -> Self {
         // Throttling and transient faults (5xx, timeouts, Route 53's PriorRequestNotComplete)
         // are retried here (5 attempts, jittered backoff); the workflows never retry a call.
         let retry = aws_config::retry::RetryConfig::standard()
             .with_max_attempts(5)
             .with_initial_backoff(std::time::Duration::from_millis(200));
         let conf = aws_config::defaults(BehaviorVersion::latest())
+            .credentials_provider(aws_config::environment::EnvironmentVariableCredentialsProvider::new())
+            .region(aws_config::environment::EnvironmentVariableRegionProvider::new())
+            .http_client(client)
             .retry_config(retry)
             .load()
             .await;
+        let ssm = aws_sdk_ssm::Client::new(&conf);
         Adapters {
             fleet: AwsFleet::new(aws_sdk_autoscaling::Client::new(&conf), aws_sdk_ec2::Client::new(&conf)),
-            remote: AwsRemote::new(aws_sdk_ssm::Client::new(&conf)),
+            remote: AwsRemote::new(ssm.clone()),
             dns: AwsDns::new(aws_sdk_route53::Client::new(&conf)),
-            params: AwsParameters::new(aws_sdk_ssm::Client::new(&conf)),
+            params: AwsParameters::new(ssm),
         }
     }
 }

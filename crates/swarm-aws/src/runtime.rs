@@ -1,6 +1,6 @@
 //! What every function binary shares at its edge: logging and the invocation deadline.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// JSON log lines (one object per event, span fields flattened in). The level is Lambda's
 /// advanced logging control (`AWS_LAMBDA_LOG_LEVEL`, from the function's LoggingConfig)
@@ -54,12 +54,23 @@ pub fn deadline(ctx: &lambda_runtime::Context) -> tokio::time::Instant {
 pub type AwsLifecycle = swarm_core::Lifecycle<crate::AwsFleet, crate::AwsRemote, crate::AwsDns, crate::AwsParameters>;
 
 /// The cold start every function shares: JSON logs, the configuration validated (a bad one
-/// fails the init with the variable named), the SDK clients.
+/// fails the init with the variable named), the SDK clients. One log line says what each
+/// part cost (µs) and where the TLS roots came from; `make bench` reads it.
 pub async fn cold_start() -> Result<AwsLifecycle, swarm_core::config::ConfigError> {
+    let t = Instant::now();
     init_tracing();
+    let tracing_us = t.elapsed().as_micros() as u64;
+    let t = Instant::now();
     let cfg = swarm_core::Config::from_env()
         .inspect_err(|e| tracing::error!(step = "config", outcome = "invalid", error = %e))?;
-    let a = crate::Adapters::from_env().await;
+    let config_us = t.elapsed().as_micros() as u64;
+    let t = Instant::now();
+    let (client, roots) = crate::http::https_client();
+    let tls_us = t.elapsed().as_micros() as u64;
+    let t = Instant::now();
+    let a = crate::Adapters::for_lambda(client).await;
+    let clients_us = t.elapsed().as_micros() as u64;
+    tracing::info!(step = "cold_start", outcome = "ready", tracing_us, config_us, tls_us, clients_us, tls_roots = ?roots);
     Ok(swarm_core::Lifecycle {
         fleet: a.fleet,
         remote: a.remote,

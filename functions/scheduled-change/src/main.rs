@@ -14,7 +14,8 @@ async fn handle(h: &AwsLifecycle, event: LambdaEvent<Value>) -> Result<Value, Er
     Ok(serde_json::to_value(outcome)?)
 }
 
-#[tokio::main]
+// One thread: the work is waiting on AWS; a worker pool only costs the cold start (BENCH.md).
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     let h = cold_start().await?;
     lambda_runtime::run(service_fn(|e| handle(&h, e))).await
