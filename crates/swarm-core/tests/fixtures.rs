@@ -5,8 +5,15 @@ use swarm_core::event::{
     SCHEDULED_DETAIL_TYPE,
 };
 
+/// The crate's directory where the test runs: cargo sets it for the run, and a test binary
+/// reused from a target dir shared with another checkout (CI's clone) must not read that
+/// checkout's files. The compile-time value is the fallback.
+fn manifest_dir() -> String {
+    std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string())
+}
+
 fn fixture(name: &str) -> serde_json::Value {
-    let path = format!("{}/../../events/{name}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!("{}/../../events/{name}", manifest_dir());
     serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}")))
         .expect("fixture is JSON")
 }
@@ -106,7 +113,7 @@ fn the_schedule_fixture_is_an_eventbridge_scheduled_event() {
 
 #[test]
 fn every_fixture_is_covered() {
-    let dir = format!("{}/../../events", env!("CARGO_MANIFEST_DIR"));
+    let dir = format!("{}/../../events", manifest_dir());
     let names: Vec<String> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
