@@ -12,14 +12,6 @@ from test_ecs_reconcile import _reconcile_until_converged
 from test_lifecycle import create_service, manager_ips, running_tasks
 
 
-def listed(lc):
-    """The node list, or None while no manager answers (an election in progress)."""
-    try:
-        return lc.nodes()
-    except RuntimeError:
-        return None
-
-
 def leader(lc):
     return next(n["instance"] for n in lc.nodes() if n["leader"] == "true")
 
@@ -50,14 +42,13 @@ def test_a_partitioned_manager_is_kept_out_of_the_record_and_rejoins_after_the_h
 
     cloud.control("partition", {"instance": victim, "cut": False})
     # The healed manager comes back with a higher raft term and forces an election: the swarm
-    # answers again once it has a leader.
-    wait_for(lambda: listed(cloud) and all(n["status"] == "ready" for n in listed(cloud)), 90,
-             "every node ready after the heal")
+    # answers again once it has a leader (wait_for takes a failed listing as not yet).
+    wait_for(lambda: all(n["status"] == "ready" for n in cloud.nodes()), 90, "every node ready after the heal")
     _reconcile_until_converged(cloud, 60)
     settle(cloud)
     # The same nodes as before: none removed, none duplicated; every manager in the record.
-    wait_for(lambda: listed(cloud), 60, "a leader")
-    assert sorted((n["id"], n["instance"]) for n in listed(cloud)) == before
+    nodes = wait_for(cloud.nodes, 60, "a leader")
+    assert sorted((n["id"], n["instance"]) for n in nodes) == before
     assert cloud.dns_ips() == manager_ips(cloud)
     assert all(cloud.docker(m, "node", "ls", "-q").returncode == 0 for m in others + [victim])
 

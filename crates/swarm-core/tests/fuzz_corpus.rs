@@ -3,12 +3,8 @@
 
 use std::path::Path;
 
-/// The crate's directory where the test runs: cargo sets it for the run, and a test binary
-/// reused from a target dir shared with another checkout (CI's clone) must not read that
-/// checkout's files. The compile-time value is the fallback.
-fn manifest_dir() -> String {
-    std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string())
-}
+mod common;
+use common::manifest_dir;
 
 fn replay(target: &str, check: fn(&[u8])) -> usize {
     let dir = Path::new(&manifest_dir()).join("../../fuzz/corpus").join(target);
