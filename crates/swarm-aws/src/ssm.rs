@@ -25,8 +25,8 @@ impl AwsRemote {
     async fn wait(&self, command_id: &str, instance_id: &str, end: Instant) -> PortResult<CommandResult> {
         let mut delay = FIRST_POLL;
         loop {
-            tokio::time::sleep(delay.min(end.saturating_duration_since(Instant::now()))).await;
-            delay = (delay * 3 / 2).min(MAX_POLL);
+            tokio::time::sleep(jittered(delay).min(end.saturating_duration_since(Instant::now()))).await;
+            delay = next_poll(delay);
             let resp = self
                 .client
                 .get_command_invocation()
@@ -65,8 +65,8 @@ impl AwsRemote {
         let mut done: HashMap<String, CommandResult> = HashMap::new();
         let mut delay = FIRST_POLL;
         while done.len() < ids.len() {
-            tokio::time::sleep(delay.min(end.saturating_duration_since(Instant::now()))).await;
-            delay = (delay * 3 / 2).min(MAX_POLL);
+            tokio::time::sleep(jittered(delay).min(end.saturating_duration_since(Instant::now()))).await;
+            delay = next_poll(delay);
             let mut invocations = self
                 .client
                 .list_command_invocations()
@@ -114,7 +114,18 @@ impl AwsRemote {
 /// First poll after this long: a command takes at least a few hundred milliseconds to be
 /// delivered and run, so asking sooner only spends API calls.
 const FIRST_POLL: Duration = Duration::from_millis(400);
-const MAX_POLL: Duration = Duration::from_secs(2);
+/// The polls of a command grow by half each time up to this, so a command that runs n times
+/// longer (a busy host, a long drain) costs about log(n) more polls, not n times as many.
+const MAX_POLL: Duration = Duration::from_secs(8);
+
+fn next_poll(delay: Duration) -> Duration {
+    (delay * 3 / 2).min(MAX_POLL)
+}
+
+/// ±20%: the functions of a scale-out, started together, do not poll SSM in lockstep.
+fn jittered(delay: Duration) -> Duration {
+    delay.mul_f64(0.8 + rand::random::<f64>() * 0.4)
+}
 /// ListCommandInvocations returns at most the first 2,500 characters of a plugin's output;
 /// anything this long may be cut and is read again with GetCommandInvocation.
 const PLUGIN_OUTPUT_SAFE: usize = 2400;

@@ -238,6 +238,15 @@ impl Config {
         self.dns_ttl + self.hold_extra
     }
 
+    /// How long before a held action's heartbeat timeout the workflow re-arms it: room for the
+    /// heartbeat call itself, throttled and retried by the SDK (30 s of a 180 s hook; 9 s of
+    /// Auto Scaling's 30 s minimum).
+    pub fn rearm_margin(&self) -> Duration {
+        self.terminate_heartbeat_timeout
+            .mul_f64(0.3)
+            .clamp(Duration::from_secs(1), Duration::from_secs(30))
+    }
+
     /// The longest a script may wait on an instance: it must finish inside the command's
     /// execution timeout, or SSM kills it and its answer is lost.
     pub fn script_wait_max(&self) -> Duration {

@@ -45,6 +45,10 @@ pub struct State {
     pub undeliverable: HashSet<(String, &'static str)>,
     /// Drain attempts that end with tasks still moving (each one uses one up).
     pub slow_drains: u32,
+    /// How long a script runs before it answers (the tests' paused clock), by script name.
+    pub command_time: HashMap<&'static str, Duration>,
+    /// When each heartbeat was sent (the paused clock), beside `heartbeats`.
+    pub heartbeat_times: Vec<tokio::time::Instant>,
     /// The error the next group listing answers with (taken once).
     pub groups_error: Option<PortError>,
     /// How many group listings were asked for.
@@ -544,6 +548,7 @@ impl Fleet for World {
         let mut s = self.state();
         s.action_waits(action)?;
         s.heartbeats.push(action.instance_id.clone());
+        s.heartbeat_times.push(tokio::time::Instant::now());
         Ok(())
     }
 }
@@ -574,6 +579,10 @@ impl Remote for World {
         tokio::task::yield_now().await;
         let name = script_name(commands.last().map(String::as_str).unwrap_or(""));
         let env = env_of(&commands);
+        let took = self.state().command_time.get(name).copied();
+        if let Some(d) = took {
+            tokio::time::sleep(d).await;
+        }
         let mut s = self.state();
         if let Some(off) = ids.iter().find(|i| !s.online.contains(*i)) {
             return Err(PortError::NotOnline(off.clone()));

@@ -145,12 +145,14 @@ pub fn decide_join(s: &JoinSnapshot) -> JoinDecision {
 }
 
 /// The one-command join (join-ready.sh): the instance joins through whichever of the online
-/// managers accepts it, while those managers wait for its node to be Ready.
+/// managers accepts it, while the first of them waits for its node to be Ready.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FastJoin {
     /// The joining instance's address.
     pub ip: Ipv4Addr,
-    /// The managers to join through, with their addresses, in order.
+    /// The managers to join through, with their addresses, in order; the first confirms the
+    /// node Ready. The order turns with the instance, so a scale-out's joins (and their
+    /// confirmations, a poll of the node list each) spread over the managers.
     pub through: Vec<(String, Ipv4Addr)>,
 }
 
@@ -163,7 +165,14 @@ pub fn plan_fast_join(instance: Option<&Instance>, online_managers: &[Instance])
         .filter(|m| m.state.is_alive())
         .filter_map(|m| Some((m.id.clone(), m.private_ip?)))
         .collect();
-    (!through.is_empty()).then_some(FastJoin { ip, through })
+    if through.is_empty() {
+        return None;
+    }
+    let mut through = through;
+    // A stable turn per instance (its id's bytes summed): the same instance, the same order.
+    let turn = instance?.id.bytes().map(usize::from).sum::<usize>() % through.len();
+    through.rotate_left(turn);
+    Some(FastJoin { ip, through })
 }
 
 #[cfg(test)]
@@ -358,5 +367,26 @@ mod tests {
         me.private_ip = None;
         assert_eq!(plan_fast_join(Some(&me), &[m1]), None, "no address to advertise");
         assert_eq!(plan_fast_join(None, &[]), None);
+    }
+
+    #[test]
+    fn the_joins_of_a_scale_out_are_confirmed_by_every_manager_in_turn() {
+        let managers: Vec<_> = ["i-0000000a", "i-0000000b", "i-0000000c"]
+            .iter()
+            .map(|id| inst(id).unwrap())
+            .collect();
+        let first = |n: u32| {
+            let me = inst(&format!("i-{n:08x}")).unwrap();
+            plan_fast_join(Some(&me), &managers).unwrap().through[0].0.clone()
+        };
+        let confirmers: std::collections::HashMap<String, usize> = (1..=30).fold(Default::default(), |mut m, n| {
+            *m.entry(first(n)).or_default() += 1;
+            m
+        });
+        assert_eq!(confirmers.len(), 3, "{confirmers:?}");
+        assert!(confirmers.values().all(|&c| c >= 5), "{confirmers:?}");
+        assert_eq!(first(7), first(7), "the same instance, the same order");
+        let me = inst("i-00000007").unwrap();
+        assert_eq!(plan_fast_join(Some(&me), &managers).unwrap().through.len(), 3, "every manager to join through");
     }
 }

@@ -17,7 +17,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
         let zone = &self.cfg.hosted_zone_id;
         let (id, ip) = (intent.instance_id(), expected.ip);
         if self
-            .change_and_wait(name, RecordChange::Delete(expected), end, Some(intent))
+            .change_and_wait(name, RecordChange::Delete(expected), end)
             .await?
         {
             return Ok(true);
@@ -32,20 +32,19 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
         let mut removed = false;
         for r in found {
             removed |= self
-                .change_and_wait(name, RecordChange::Delete(r), end, Some(intent))
+                .change_and_wait(name, RecordChange::Delete(r), end)
                 .await?;
         }
         Ok(removed)
     }
 
-    /// Submits one change and waits for INSYNC; Ok(false) when a DELETE found nothing. A held
-    /// action (`rearm`) is re-armed every slice of the hook timeout while Route 53 propagates.
+    /// Submits one change and waits for INSYNC; Ok(false) when a DELETE found nothing. (A held
+    /// action is kept alive around it: `while_held`.)
     pub(super) async fn change_and_wait(
         &self,
         name: &str,
         change: RecordChange,
         end: Instant,
-        rearm: Option<&Intent>,
     ) -> Result<bool, PortError> {
         let zone = &self.cfg.hosted_zone_id;
         let change_id = self.dns.change(zone, name, vec![change.clone()]).await?;
@@ -60,12 +59,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
         let first = clamp(Instant::now() + Duration::from_secs(1), Some(end));
         tokio::time::sleep_until(first).await;
         let wait_end = clamp(Instant::now() + Duration::from_secs(300), Some(end));
-        let mut armed = Instant::now();
         loop {
-            if let Some(intent) = rearm.filter(|_| armed.elapsed() >= self.hook_slice()) {
-                self.heartbeat(intent).await;
-                armed = Instant::now();
-            }
             match self.dns.is_insync(&change_id).await {
                 Ok(true) => return Ok(true),
                 Ok(false) => {}

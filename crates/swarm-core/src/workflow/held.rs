@@ -48,8 +48,10 @@ impl Operators {
 }
 
 impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
-    /// How long a script may wait inside a held lifecycle action: a slice of the hook's
-    /// heartbeat timeout, so that a heartbeat sent before the command always covers it.
+    /// How long the first command of a retirement may drain before the instance's own half
+    /// gives up and the drain goes on through the operator alone: a slice of the hook's
+    /// heartbeat timeout (the instance's half ends only when the slice does, even when the
+    /// operator is lost meanwhile).
     pub(super) fn hook_slice(&self) -> Duration {
         self.cfg
             .terminate_heartbeat_timeout
@@ -59,20 +61,32 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
     }
 
     /// The execution timeout of a command that waits `wait`: SSM kills it soon after.
-    pub(super) fn slice_limit(&self, wait: Duration) -> Duration {
-        wait + self
-            .cfg
-            .terminate_heartbeat_timeout
-            .mul_f64(0.2)
-            .clamp(Duration::from_secs(1), Duration::from_secs(10))
+    pub(super) fn command_limit(wait: Duration) -> Duration {
+        wait + Duration::from_secs(10)
     }
 
-    /// Re-arms the action unless its deadline outlasts a command that may take `worst_case`.
-    pub(super) async fn rearm(&self, held: &mut Held<'_>, worst_case: Duration) {
-        // One second for the command's delivery: the script is killed `worst_case` after it starts.
-        if held.last_heartbeat.elapsed() + worst_case + Duration::from_secs(1) >= self.cfg.terminate_heartbeat_timeout {
-            self.beat(held).await;
+    /// Runs `work` while the held action is kept alive: whenever less than a margin of its
+    /// heartbeat timeout is left, it is re-armed, so a command of any length (a drain of
+    /// minutes, a slow Route 53) never outlives the hook. No heartbeat is sent when the work
+    /// ends in time, so a manager's hold still ends TTL + extra after its record change.
+    pub(super) async fn while_held<T>(&self, held: &mut Held<'_>, work: impl std::future::Future<Output = T>) -> T {
+        tokio::pin!(work);
+        loop {
+            let due = held.last_heartbeat + self.cfg.terminate_heartbeat_timeout.saturating_sub(self.rearm_margin());
+            tokio::select! {
+                out = &mut work => return out,
+                _ = tokio::time::sleep_until(due) => {
+                    info!(step = "heartbeat", reason = "work-running");
+                    self.beat(held).await;
+                }
+            }
         }
+    }
+
+    /// How long before the hook's timeout the action is re-armed: room for the heartbeat
+    /// call itself, throttled and retried (RELIABILITY.md: the hook timeout floor).
+    fn rearm_margin(&self) -> Duration {
+        self.cfg.rearm_margin()
     }
 
     /// Re-arms the action now.

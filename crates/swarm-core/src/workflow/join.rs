@@ -205,7 +205,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
                     ttl: self.cfg.dns_ttl.as_secs(),
                 };
                 if let Err(e) = self
-                    .change_and_wait(name, RecordChange::Upsert(record), end, None)
+                    .change_and_wait(name, RecordChange::Upsert(record), end)
                     .await
                 {
                     // The node is in the swarm; the reconcile repairs the record.
@@ -308,8 +308,9 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
                 ],
                 scripts::JOIN_READY,
             );
-            let mut targets = vec![id.to_string()];
-            targets.extend(peers.iter().map(|(p, _)| (*p).clone()));
+            // One manager confirms the node Ready: every manager polling the node list for
+            // every join made a scale-out's confirmations cost managers × joins.
+            let targets = vec![id.to_string(), peers[0].0.clone()];
             (targets, cmds)
         };
         let timeout = self.cfg.command_timeout;

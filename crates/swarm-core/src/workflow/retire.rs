@@ -30,7 +30,9 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
                     let name = m.dns_name.clone().unwrap_or_default();
                     let mut removed = false;
                     for r in records {
-                        removed |= self.remove_record(&name, intent, r, end).await?;
+                        removed |= self
+                            .while_held(&mut held, self.remove_record(&name, intent, r, end))
+                            .await?;
                     }
                     if removed {
                         info!(step = "dns-remove", outcome = "insync");
@@ -207,7 +209,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
         // not enough, the node is still removed and the missed leave is logged.
         let floor = if node.demote { STEP_DOWN } else { Duration::from_secs(3) };
         let wait = self.hook_slice().max(floor).min(self.cfg.script_wait_max());
-        let limit = self.slice_limit(wait + Duration::from_secs(drain_secs));
+        let limit = Self::command_limit(wait + Duration::from_secs(drain_secs));
         // Its own name, so that a fault (or a reader of the SSM history) can tell it apart.
         let what = if drain.is_some() {
             "drain and retire node"
@@ -216,7 +218,6 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
         };
         let mut leave = node.leave;
         while let Some(op) = ops.current() {
-            self.rearm(held, limit).await;
             let cmds = script_commands(
                 &[
                     ("NODE_ID", node.node_id.clone()),
@@ -232,7 +233,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
             if leave {
                 targets.push(id.to_string());
             }
-            let results = match self.remote.run(&targets, cmds, limit, what).await {
+            let results = match self.while_held(held, self.remote.run(&targets, cmds, limit, what)).await {
                 Ok(r) => r,
                 Err(PortError::NotOnline(e)) if leave => {
                     warn!(step = "leave", outcome = "unreachable", error = %e, "removing the node without it");
@@ -333,18 +334,16 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
     pub(super) async fn drain(&self, held: &mut Held<'_>, ops: &mut Operators, node_id: &str, end: Instant) {
         drain_started(ops);
         let mut backoff = Backoff::new(self.cfg.poll_max);
-        // Each drain command waits a slice of the hook timeout, and SSM kills it soon after
-        // (a hung daemon included), so a heartbeat sent before it always covers it.
-        let poll = self.hook_slice();
-        let limit = self.slice_limit(poll);
         loop {
-            self.rearm(held, limit).await;
-            let wait = end.saturating_duration_since(Instant::now()).min(poll).as_secs();
+            // One command waits out the drain (the held action is re-armed while it runs); a
+            // failed one is sent again, through the next manager if this one cannot operate.
+            let wait = end.saturating_duration_since(Instant::now());
             let cmds = script_commands(
-                &[("NODE_ID", node_id.to_string()), ("WAIT_SECONDS", wait.to_string())],
+                &[("NODE_ID", node_id.to_string()), ("WAIT_SECONDS", wait.as_secs().to_string())],
                 scripts::DRAIN,
             );
-            let (remaining, pending) = match self.on_operator(ops, cmds, limit, "drain").await {
+            let limit = Self::command_limit(wait);
+            let (remaining, pending) = match self.while_held(held, self.on_operator(ops, cmds, limit, "drain")).await {
                 Ok(r) => (
                     output_value(&r.stdout, "remaining")
                         .and_then(|v| v.parse::<u32>().ok())

@@ -412,6 +412,42 @@ async fn tasks_slower_than_a_slice_are_drained_apart_then_the_node_retired() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_command_that_outlasts_the_hook_timeout_is_kept_alive_while_it_runs() {
+    let w = cluster();
+    let l = lifecycle(&w, cfg());
+    three_managers_and_a_worker(&l, &w).await;
+    let timeout = l.cfg.terminate_heartbeat_timeout;
+    // The one retirement command drains for three hook timeouts (slow tasks, a busy host).
+    w.state().command_time.insert("retire-node", timeout * 3);
+    w.set_lifecycle(W1, "Terminating:Wait");
+    let o = l.handle(&event("terminate", "wrk", W1), None).await.unwrap();
+    assert_eq!(
+        (o.outcome, o.result),
+        (OutcomeKind::Completed, Some(ActionResult::Continue))
+    );
+    let s = w.state();
+    // Re-armed on entry, then each time the margin before the timeout is reached while the
+    // command runs: no gap between heartbeats (or before the completion) reaches the timeout.
+    let beats = &s.heartbeat_times;
+    assert!(beats.len() >= 4, "{} heartbeats", beats.len());
+    assert!(beats.windows(2).all(|p| p[1] - p[0] < timeout), "{beats:?}");
+    assert!(tokio::time::Instant::now() - beats[beats.len() - 1] < timeout);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_command_that_ends_in_time_sends_no_heartbeat_while_it_runs() {
+    let w = cluster();
+    let l = lifecycle(&w, cfg());
+    three_managers_and_a_worker(&l, &w).await;
+    let timeout = l.cfg.terminate_heartbeat_timeout;
+    w.state().command_time.insert("retire-node", timeout / 2);
+    w.set_lifecycle(W1, "Terminating:Wait");
+    let o = l.handle(&event("terminate", "wrk", W1), None).await.unwrap();
+    assert_eq!(o.result, Some(ActionResult::Continue));
+    assert_eq!(w.state().heartbeats, vec![W1.to_string()], "only the one on entry");
+}
+
+#[tokio::test(start_paused = true)]
 async fn terminate_before_launch_was_handled() {
     let w = cluster();
     let l = lifecycle(&w, cfg());
