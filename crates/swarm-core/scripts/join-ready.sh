@@ -25,7 +25,9 @@ while :; do
     echo "no Ready node at $JOIN_ADDR after ${WAIT_SECONDS}s" >&2
     exit 4
   fi
-  sleep 0.5
+  # Each look runs the CLI twice over the whole node list: during a scale-out one manager
+  # confirms several joins at once, and looking twice a second each cost it a core.
+  sleep 1
 done
 docker node update --label-add "swarm.instance-id=$JOIN_INSTANCE" "$node" >/dev/null
 if [ "${REACTIVATE:-false}" = true ] && [ "$(docker node inspect "$node" --format '{{.Spec.Availability}}')" = drain ]; then
