@@ -3,7 +3,10 @@ on the real swarm. Lost events are lost for real (the local cloud drops them).""
 
 from __future__ import annotations
 
+import time
 import uuid
+
+import pytest
 
 from conftest import scale_out, settle
 from localcloud.client import Timeout, wait_for
@@ -73,6 +76,9 @@ def test_ecs_instance_outside_the_cluster_is_ignored(cloud):
     assert len(ready_nodes(cloud)) == 1
 
 
+# The replacement's launch action waits past half its heartbeat timeout before the reconcile
+# finds it: the reconcile re-arms it (its role must allow the heartbeat) before joining it.
+@pytest.mark.timing(launch_heartbeat=60)
 def test_reconcile_tidies_a_hard_killed_manager_and_joins_its_replacement(cloud):
     scale_out(cloud, 3, 1)
     victim = cloud.in_service("manager")[-1]
@@ -86,6 +92,8 @@ def test_reconcile_tidies_a_hard_killed_manager_and_joins_its_replacement(cloud)
     # The swarm notices the dead manager; the replacement's agent comes up.
     wait_for(lambda: any(n["instance"] == victim and n["status"] == "down" for n in cloud.nodes()), 60, "the node down")
     wait_for(lambda: cloud.state()["hosts"].get(replacement, {}).get("agent") == "Online", 60, "the replacement's agent")
+    waiting = next(a for a in cloud.actions(replacement) if a["transition"].endswith("LAUNCHING"))
+    wait_for(lambda: time.time() - waiting["started"] > 31, 40, "the launch action past half its timeout")
     report = _reconcile_until_converged(cloud, 120)
     settle(cloud)
     nodes = cloud.nodes()

@@ -69,6 +69,11 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
             backoff.wait(agent_end).await;
         };
         info!(step = "wait-agent", outcome = "online");
+        // An action found late (a reconcile's repair of a lost launch event) may be past half
+        // its timeout already: re-armed before the join's first command, not after it.
+        if !self.keep_launch_alive(intent, &mut armed).await {
+            return Ok(self.ended(intent));
+        }
         // ECS says ACTIVE whenever its agent reconnects or tasks start and stop: for a node that
         // is Ready and labelled already (and a manager's record in place), one command to one
         // manager is all the event costs.

@@ -283,7 +283,13 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
                             hook: h,
                             token: String::new(),
                             instance_id: instance_id.clone(),
-                            started_unix: None,
+                            // The action began after the instance launched: its launch time is
+                            // the action's age at worst, so the join re-arms it in time.
+                            started_unix: snap
+                                .members
+                                .iter()
+                                .find(|m| m.id == *instance_id)
+                                .and_then(|m| m.launched_unix),
                         })
                     } else {
                         None
