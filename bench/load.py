@@ -7,6 +7,7 @@ termination, the wall time to all InService / all terminated, and how each actio
 
 from __future__ import annotations
 
+import statistics
 import time
 from collections import Counter
 from typing import Any
@@ -54,6 +55,8 @@ def scale_out(lc: LocalCloud, n: int, base: int = 0) -> dict[str, Any]:
 
     after = [c for c in calls if not waiting(c)]
     first_online = min(online.values()) if online else t0
+    # Each join's time from its own agent Online to its CONTINUE.
+    after_agent = sorted(e["ts"] - online[e["instance"]] for e in ended if e["instance"] in online)
     return {
         "n": n,
         "calls_per_join": round(len(calls) / n, 1),
@@ -61,6 +64,8 @@ def scale_out(lc: LocalCloud, n: int, base: int = 0) -> dict[str, Any]:
         "by_op": dict(Counter(f"{c['service']}:{c['op']}" for c in after)),
         # From the first agent Online to the last CONTINUE.
         "all_in_service_s": round(max(e["ts"] for e in ended) - first_online, 1) if ended else None,
+        "join_s_median": round(statistics.median(after_agent), 1) if after_agent else None,
+        "join_s_max": round(after_agent[-1], 1) if after_agent else None,
         "released": dict(Counter(f"{e['result']} by {e['cause']}" for e in ended)),
     }
 
@@ -86,3 +91,70 @@ def scale_in(lc: LocalCloud, to: int) -> dict[str, Any]:
         "released": dict(Counter(f"{e['result']} by {e['cause']}" for e in ended)),
         "leaving": sorted(leaving),
     }
+
+
+def run(bin_dir, sizes=(1, 5, 20)) -> list[dict[str, Any]]:
+    """`make bench`: for each N, a fresh cloud with 3 managers; N workers launched at once, an
+    N-replica service, then the N workers terminated at once (the tasks move to the managers)."""
+    from localcloud.client import Timing
+
+    rows = []
+    for n in sizes:
+        lc = LocalCloud.start(Timing())
+        try:
+            lc.create_cluster(name="load")
+            lc.deploy(bin_dir)
+            lc.scale("manager", 3)
+            wait_for(lambda: len(lc.in_service("manager")) == 3, 240, "3 managers")
+            wait_for(lambda: lc.idle() and not any(a["ended"] is None for a in lc.actions()), 120, "settle")
+            out = scale_out(lc, n)
+            m0 = lc.in_service("manager")[0]
+            lc.docker(m0, "service", "create", "--detach", "--name", "web", "--replicas", str(n),
+                      "--stop-grace-period", "2s", "busybox:local", "sleep", "1000000")
+            wait_for(lambda: lc.docker(m0, "service", "ls", "--format", "{{.Replicas}}").stdout.strip() == f"{n}/{n}",
+                     120, "the service running")
+            inn = scale_in(lc, 0)
+            inn.pop("leaving")
+            rows.append({"n": n, "launch": out, "terminate": inn})
+        finally:
+            lc.stop()
+    return rows
+
+
+def svg(rows: list[dict[str, Any]]) -> str:
+    """Two small charts against N: AWS calls per join / per termination, and seconds (slowest
+    join after its agent, all terminated)."""
+    ns = [r["n"] for r in rows]
+    panels = [
+        ("AWS calls per event", [("per join (after the agent)", "#1f77b4", [r["launch"]["calls_per_join_after_agent"] for r in rows]),
+                                 ("per termination", "#d62728", [r["terminate"]["calls_per_termination"] for r in rows])]),
+        ("seconds", [("slowest join after its agent", "#1f77b4", [r["launch"]["join_s_max"] or 0 for r in rows]),
+                     ("all terminated", "#d62728", [r["terminate"]["all_terminated_s"] or 0 for r in rows])]),
+    ]
+    w, h, pad = 360, 240, 44
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{2 * w}" height="{h}" font-family="sans-serif" font-size="11">',
+           '<rect width="100%" height="100%" fill="white"/>']
+    xmax = max(ns)
+    for k, (title, series) in enumerate(panels):
+        x0 = k * w
+        ymax = max(max(v) for _, _, v in series) * 1.15 or 1
+        px = lambda n: x0 + pad + (w - 2 * pad) * n / xmax  # noqa: E731
+        py = lambda v: h - pad - (h - 2 * pad) * v / ymax  # noqa: E731
+        out.append(f'<text x="{x0 + w / 2}" y="16" text-anchor="middle" font-weight="bold">{title} against N at once</text>')
+        out.append(f'<line x1="{px(0)}" y1="{py(0)}" x2="{px(xmax)}" y2="{py(0)}" stroke="#333"/>')
+        out.append(f'<line x1="{px(0)}" y1="{py(0)}" x2="{px(0)}" y2="{py(ymax)}" stroke="#333"/>')
+        for n in ns:
+            out.append(f'<text x="{px(n)}" y="{py(0) + 14}" text-anchor="middle">{n}</text>')
+        for frac in (0.5, 1.0):
+            v = ymax / 1.15 * frac
+            out.append(f'<text x="{px(0) - 4}" y="{py(v) + 4}" text-anchor="end">{v:.0f}</text>')
+        for j, (label, colour, vals) in enumerate(series):
+            pts = " ".join(f"{px(n):.1f},{py(v):.1f}" for n, v in zip(ns, vals))
+            out.append(f'<polyline points="{pts}" fill="none" stroke="{colour}" stroke-width="2"/>')
+            for n, v in zip(ns, vals):
+                out.append(f'<circle cx="{px(n):.1f}" cy="{py(v):.1f}" r="3" fill="{colour}"/>'
+                           f'<text x="{px(n) + 4:.1f}" y="{py(v) - 5:.1f}">{v}</text>')
+            out.append(f'<text x="{x0 + pad + 8}" y="{30 + 13 * j}" fill="{colour}">— {label}</text>')
+        out.append(f'<text x="{x0 + w / 2}" y="{h - 8}" text-anchor="middle">N (workers launched / terminated at once; 3 managers)</text>')
+    out.append("</svg>")
+    return "\n".join(out) + "\n"

@@ -35,7 +35,9 @@ impl Adapters {
     pub async fn for_lambda(client: aws_smithy_runtime_api::client::http::SharedHttpClient) -> Self {
         // Throttling and transient faults (5xx, timeouts, Route 53's PriorRequestNotComplete)
         // are retried here (5 attempts, jittered backoff); the workflows never retry a call.
-        let retry = aws_config::retry::RetryConfig::standard()
+        // Adaptive: once AWS throttles, this client sends no faster than AWS accepts (a token
+        // bucket per service) instead of retrying into the limit.
+        let retry = aws_config::retry::RetryConfig::adaptive()
             .with_max_attempts(5)
             .with_initial_backoff(std::time::Duration::from_millis(200));
         let conf = aws_config::defaults(BehaviorVersion::latest())

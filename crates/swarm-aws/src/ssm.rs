@@ -298,3 +298,37 @@ impl Parameters for AwsParameters {
         Ok(out)
     }
 }
+
+#[cfg(test)]
+mod poll_tests {
+    use super::*;
+
+    /// Polls (without jitter) until a command that runs `length` is seen final.
+    fn polls(length: Duration) -> u32 {
+        let (mut at, mut delay, mut n) = (Duration::ZERO, FIRST_POLL, 0);
+        while at < length {
+            at += delay;
+            delay = next_poll(delay);
+            n += 1;
+        }
+        n
+    }
+
+    #[test]
+    fn polls_grow_with_the_log_of_a_command_s_length_then_every_max_poll() {
+        assert_eq!(polls(Duration::from_millis(1500)), 3, "a join alone");
+        assert_eq!(
+            polls(Duration::from_secs(12)),
+            5,
+            "a join among twenty on a busy machine"
+        );
+        assert!(polls(Duration::from_secs(300)) <= 42, "a five-minute drain");
+        for _ in 0..100 {
+            let j = jittered(Duration::from_secs(1));
+            assert!(
+                j >= Duration::from_millis(800) && j <= Duration::from_millis(1200),
+                "{j:?}"
+            );
+        }
+    }
+}

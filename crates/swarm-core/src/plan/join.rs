@@ -387,6 +387,10 @@ mod tests {
         assert!(confirmers.values().all(|&c| c >= 5), "{confirmers:?}");
         assert_eq!(first(7), first(7), "the same instance, the same order");
         let me = inst("i-00000007").unwrap();
-        assert_eq!(plan_fast_join(Some(&me), &managers).unwrap().through.len(), 3, "every manager to join through");
+        assert_eq!(
+            plan_fast_join(Some(&me), &managers).unwrap().through.len(),
+            3,
+            "every manager to join through"
+        );
     }
 }

@@ -16,10 +16,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
     ) -> PortResult<bool> {
         let zone = &self.cfg.hosted_zone_id;
         let (id, ip) = (intent.instance_id(), expected.ip);
-        if self
-            .change_and_wait(name, RecordChange::Delete(expected), end)
-            .await?
-        {
+        if self.change_and_wait(name, RecordChange::Delete(expected), end).await? {
             return Ok(true);
         }
         let found: Vec<ManagerRecord> = self
@@ -31,9 +28,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
             .collect();
         let mut removed = false;
         for r in found {
-            removed |= self
-                .change_and_wait(name, RecordChange::Delete(r), end)
-                .await?;
+            removed |= self.change_and_wait(name, RecordChange::Delete(r), end).await?;
         }
         Ok(removed)
     }

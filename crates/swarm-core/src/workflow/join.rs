@@ -209,10 +209,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
                     ip,
                     ttl: self.cfg.dns_ttl.as_secs(),
                 };
-                if let Err(e) = self
-                    .change_and_wait(name, RecordChange::Upsert(record), end)
-                    .await
-                {
+                if let Err(e) = self.change_and_wait(name, RecordChange::Upsert(record), end).await {
                     // The node is in the swarm; the reconcile repairs the record.
                     error!(step = "dns-add", outcome = "failed", error = %e);
                 } else {

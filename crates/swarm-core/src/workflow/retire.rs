@@ -233,7 +233,10 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
             if leave {
                 targets.push(id.to_string());
             }
-            let results = match self.while_held(held, self.remote.run(&targets, cmds, limit, what)).await {
+            let results = match self
+                .while_held(held, self.remote.run(&targets, cmds, limit, what))
+                .await
+            {
                 Ok(r) => r,
                 Err(PortError::NotOnline(e)) if leave => {
                     warn!(step = "leave", outcome = "unreachable", error = %e, "removing the node without it");
@@ -339,7 +342,10 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
             // failed one is sent again, through the next manager if this one cannot operate.
             let wait = end.saturating_duration_since(Instant::now());
             let cmds = script_commands(
-                &[("NODE_ID", node_id.to_string()), ("WAIT_SECONDS", wait.as_secs().to_string())],
+                &[
+                    ("NODE_ID", node_id.to_string()),
+                    ("WAIT_SECONDS", wait.as_secs().to_string()),
+                ],
                 scripts::DRAIN,
             );
             let limit = Self::command_limit(wait);
