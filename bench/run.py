@@ -369,10 +369,12 @@ def main() -> int:
     return 0
 
 
-LOAD_WHY = ("The joins are CPU-bound on this machine: 20 instances (each a dockerd and, per join, the AWS CLI "
-            "reading the token and a `docker swarm join`) share its two cores, so each command runs several times "
-            "longer than alone; on AWS every instance has its own CPU. The calls stay flat because the polls of a "
-            "command grow with its length (log, not linear).")
+LOAD_WHY = ("Here all N instances (a dockerd each and, per join, the AWS CLI reading the token and a `docker swarm "
+            "join`) and the local cloud itself share this machine's two cores: the column \"cores busy\" rises from "
+            "under a fifth for one join to three quarters for 20, and each join command runs several times longer "
+            "than alone. On AWS every instance has its own CPU; what this machine cannot show is whether the joins "
+            "would then stay within 1.5×. The calls stay flat here because the polls of a command grow with its "
+            "length (log, not linear).")
 
 
 def render(r: dict) -> str:
