@@ -18,6 +18,7 @@ def test_twenty_launches_cost_what_one_does_and_fifteen_terminations_finish_befo
     scale_in(cloud, 0)
 
     many = scale_out(cloud, 20)
+    print("20 launches:", many)
     assert many["released"] == {"CONTINUE by complete": 20}, many
     assert many["calls_per_join_after_agent"] <= 10, many
     # One command per join; a few more when an agent was not registered yet (SendCommand
@@ -32,6 +33,7 @@ def test_twenty_launches_cost_what_one_does_and_fifteen_terminations_finish_befo
 
     out = scale_in(cloud, 5)
     settle(cloud)
+    print("15 terminations:", {k: v for k, v in out.items() if k != "leaving"})
     assert out["n"] == 15, out
     # Every action completed by the function, none let go by the hook's timeout mid-drain.
     assert out["released"] == {"CONTINUE by complete": 15}, out

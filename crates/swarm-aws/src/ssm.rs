@@ -111,12 +111,12 @@ impl AwsRemote {
     }
 }
 
-/// First poll after this long: a command takes at least a few hundred milliseconds to be
-/// delivered and run, so asking sooner only spends API calls.
-const FIRST_POLL: Duration = Duration::from_millis(400);
-/// The wait between polls of a command doubles up to this (0.4, 1.2, 2.8, 6, 14, 22 s…), so
+/// First poll after this long: a command takes the better part of a second to be delivered,
+/// run and reported (a join alone ~1.3 s, a probe ~0.5 s), so asking sooner only spends calls.
+const FIRST_POLL: Duration = Duration::from_millis(800);
+/// The wait between polls of a command doubles up to this (0.8, 2.4, 5.6, 12, 20, 28 s…), so
 /// a command that runs n times longer (a busy host, a long drain) costs about log2(n) more
-/// polls, not n times as many; a join alone (~1.5 s) is still answered by its third poll.
+/// polls, not n times as many; a join alone (~1.3 s) is answered by the second poll.
 const MAX_POLL: Duration = Duration::from_secs(8);
 
 fn next_poll(delay: Duration) -> Duration {
@@ -316,13 +316,13 @@ mod poll_tests {
 
     #[test]
     fn polls_grow_with_the_log_of_a_command_s_length_then_every_max_poll() {
-        assert_eq!(polls(Duration::from_millis(1500)), 3, "a join alone");
+        assert_eq!(polls(Duration::from_millis(1300)), 2, "a join alone");
         assert_eq!(
-            polls(Duration::from_secs(12)),
+            polls(Duration::from_secs(20)),
             5,
             "a join among twenty on a busy machine"
         );
-        assert!(polls(Duration::from_secs(300)) <= 42, "a five-minute drain");
+        assert!(polls(Duration::from_secs(300)) <= 40, "a five-minute drain");
         for _ in 0..100 {
             let j = jittered(Duration::from_secs(1));
             assert!(
