@@ -5,6 +5,12 @@ use std::time::Duration;
 
 use thiserror::Error;
 
+/// The longest a Lambda function may run: "up to a maximum value of 900 seconds (15 minutes)"
+/// (Lambda Developer Guide, Configure Lambda function timeout).
+pub const LAMBDA_MAX_RUN: Duration = Duration::from_secs(900);
+/// What a retirement needs after its drain: demote, leave and remove, a Route 53 wait.
+pub const RETIRE_AFTER_DRAIN: Duration = Duration::from_secs(120);
+
 #[derive(Debug, Error, PartialEq)]
 pub enum ConfigError {
     #[error("environment variable {name} is required ({hint})")]
@@ -203,6 +209,22 @@ impl Config {
                 reason: "Auto Scaling's minimum heartbeat timeout is 30 seconds".into(),
             });
         }
+        let drain_timeout = secs("DRAIN_TIMEOUT_SECONDS", 300)?;
+        // The timer keeps a held action alive only while the function lives: the whole
+        // retirement (drain, then up to RETIRE_AFTER_DRAIN of demote, leave and removal) must
+        // fit the longest run Lambda allows, or the instance goes mid-drain when Lambda stops it.
+        if drain_timeout + RETIRE_AFTER_DRAIN > LAMBDA_MAX_RUN {
+            return Err(ConfigError::Invalid {
+                name: "DRAIN_TIMEOUT_SECONDS",
+                value: format!("{}", drain_timeout.as_secs_f64()),
+                reason: format!(
+                    "at most {} s: the retirement after the drain needs {} s of Lambda's {} s limit",
+                    (LAMBDA_MAX_RUN - RETIRE_AFTER_DRAIN).as_secs(),
+                    RETIRE_AFTER_DRAIN.as_secs(),
+                    LAMBDA_MAX_RUN.as_secs()
+                ),
+            });
+        }
         Ok(Config {
             token_kms_key,
             hosted_zone_id,
@@ -217,7 +239,7 @@ impl Config {
             launch_heartbeat_timeout,
             agent_wait,
             join_budget,
-            drain_timeout: secs("DRAIN_TIMEOUT_SECONDS", 300)?,
+            drain_timeout,
             command_timeout: secs("COMMAND_TIMEOUT_SECONDS", 120)?,
             init_lock_lease: secs("INIT_LOCK_LEASE_SECONDS", 600)?,
             poll_max: secs("POLL_MAX_SECONDS", 5)?,
@@ -283,6 +305,14 @@ mod tests {
         let mut m: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         m.entry("CLUSTER_NAME".into()).or_insert_with(|| "blue".into());
         Config::from_lookup(|k| m.get(k).cloned())
+    }
+
+    #[test]
+    fn a_drain_longer_than_a_lambda_can_run_is_refused() {
+        let ok = with(&[("HOSTED_ZONE_ID", "Z1"), ("DRAIN_TIMEOUT_SECONDS", "780")]).unwrap();
+        assert_eq!(ok.drain_timeout + RETIRE_AFTER_DRAIN, LAMBDA_MAX_RUN);
+        let err = with(&[("HOSTED_ZONE_ID", "Z1"), ("DRAIN_TIMEOUT_SECONDS", "781")]).unwrap_err();
+        assert!(err.to_string().contains("DRAIN_TIMEOUT_SECONDS"), "{err}");
     }
 
     #[test]

@@ -49,6 +49,8 @@ pub struct State {
     pub command_time: HashMap<&'static str, Duration>,
     /// When each heartbeat was sent (the paused clock), beside `heartbeats`.
     pub heartbeat_times: Vec<tokio::time::Instant>,
+    /// How long a heartbeat call takes to answer (a stuck connection).
+    pub heartbeat_hangs: Option<Duration>,
     /// The error the next group listing answers with (taken once).
     pub groups_error: Option<PortError>,
     /// How many group listings were asked for.
@@ -545,6 +547,10 @@ impl Fleet for World {
         Ok(())
     }
     async fn record_heartbeat(&self, action: &LifecycleAction) -> PortResult<()> {
+        let hang = self.state().heartbeat_hangs;
+        if let Some(d) = hang {
+            tokio::time::sleep(d).await;
+        }
         let mut s = self.state();
         s.action_waits(action)?;
         s.heartbeats.push(action.instance_id.clone());

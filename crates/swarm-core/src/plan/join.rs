@@ -158,7 +158,13 @@ pub struct FastJoin {
 
 /// Whether the one-command join applies: the instance is alive with an address and at least
 /// one online manager is too. None: the observing loop (`decide_join`) takes over.
-pub fn plan_fast_join(instance: Option<&Instance>, online_managers: &[Instance]) -> Option<FastJoin> {
+/// `in_service`: the managers already in service come first (one still joining, launched
+/// beside this instance, cannot confirm anything yet); the turn is taken among them.
+pub fn plan_fast_join(
+    instance: Option<&Instance>,
+    online_managers: &[Instance],
+    in_service: &[String],
+) -> Option<FastJoin> {
     let ip = instance.filter(|i| i.state.is_alive())?.private_ip?;
     let through: Vec<(String, Ipv4Addr)> = online_managers
         .iter()
@@ -168,10 +174,13 @@ pub fn plan_fast_join(instance: Option<&Instance>, online_managers: &[Instance])
     if through.is_empty() {
         return None;
     }
-    let mut through = through;
+    let (mut through, joining): (Vec<_>, Vec<_>) = through.into_iter().partition(|(id, _)| in_service.contains(id));
     // A stable turn per instance (its id's bytes summed): the same instance, the same order.
-    let turn = instance?.id.bytes().map(usize::from).sum::<usize>() % through.len();
-    through.rotate_left(turn);
+    if !through.is_empty() {
+        let turn = instance?.id.bytes().map(usize::from).sum::<usize>() % through.len();
+        through.rotate_left(turn);
+    }
+    through.extend(joining);
     Some(FastJoin { ip, through })
 }
 
@@ -354,19 +363,19 @@ mod tests {
         let mut me = inst("i-00000001").unwrap();
         let mut m1 = inst("i-0000000b").unwrap();
         m1.private_ip = Some("10.0.1.11".parse().unwrap());
-        let plan = plan_fast_join(Some(&me), std::slice::from_ref(&m1)).unwrap();
+        let plan = plan_fast_join(Some(&me), std::slice::from_ref(&m1), &[]).unwrap();
         assert_eq!(plan.ip, "10.0.1.10".parse::<Ipv4Addr>().unwrap());
         assert_eq!(
             plan.through,
             vec![("i-0000000b".to_string(), "10.0.1.11".parse().unwrap())]
         );
-        assert_eq!(plan_fast_join(Some(&me), &[]), None, "no manager online");
+        assert_eq!(plan_fast_join(Some(&me), &[], &[]), None, "no manager online");
         let mut gone = m1.clone();
         gone.state = InstanceState::ShuttingDown;
-        assert_eq!(plan_fast_join(Some(&me), &[gone]), None, "its manager is leaving");
+        assert_eq!(plan_fast_join(Some(&me), &[gone], &[]), None, "its manager is leaving");
         me.private_ip = None;
-        assert_eq!(plan_fast_join(Some(&me), &[m1]), None, "no address to advertise");
-        assert_eq!(plan_fast_join(None, &[]), None);
+        assert_eq!(plan_fast_join(Some(&me), &[m1], &[]), None, "no address to advertise");
+        assert_eq!(plan_fast_join(None, &[], &[]), None);
     }
 
     #[test]
@@ -375,9 +384,10 @@ mod tests {
             .iter()
             .map(|id| inst(id).unwrap())
             .collect();
+        let all: Vec<String> = managers.iter().map(|m| m.id.clone()).collect();
         let first = |n: u32| {
             let me = inst(&format!("i-{n:08x}")).unwrap();
-            plan_fast_join(Some(&me), &managers).unwrap().through[0].0.clone()
+            plan_fast_join(Some(&me), &managers, &all).unwrap().through[0].0.clone()
         };
         let confirmers: std::collections::HashMap<String, usize> = (1..=30).fold(Default::default(), |mut m, n| {
             *m.entry(first(n)).or_default() += 1;
@@ -388,9 +398,17 @@ mod tests {
         assert_eq!(first(7), first(7), "the same instance, the same order");
         let me = inst("i-00000007").unwrap();
         assert_eq!(
-            plan_fast_join(Some(&me), &managers).unwrap().through.len(),
+            plan_fast_join(Some(&me), &managers, &all).unwrap().through.len(),
             3,
             "every manager to join through"
         );
+        // Two managers launched together: the one in service confirms, whichever the turn.
+        let settled = vec!["i-0000000a".to_string()];
+        for n in 1..=10 {
+            let me = inst(&format!("i-{n:08x}")).unwrap();
+            let plan = plan_fast_join(Some(&me), &managers, &settled).unwrap();
+            assert_eq!(plan.through[0].0, "i-0000000a");
+            assert_eq!(plan.through.len(), 3);
+        }
     }
 }

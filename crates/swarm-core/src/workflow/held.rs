@@ -89,9 +89,19 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
         self.cfg.rearm_margin()
     }
 
-    /// Re-arms the action now.
+    /// Re-arms the action now. The call may take the re-arm margin at most: one that hangs (a
+    /// stuck connection) is given up so the work goes on (the node still leaves cleanly) and
+    /// the next re-arm is due a period later.
     pub(super) async fn beat(&self, held: &mut Held<'_>) {
-        self.heartbeat(held.intent).await;
+        let margin = self.cfg.rearm_margin();
+        if tokio::time::timeout(margin, self.heartbeat(held.intent)).await.is_err() {
+            warn!(
+                step = "heartbeat",
+                outcome = "timeout",
+                secs = margin.as_secs_f64(),
+                "no answer within the re-arm margin: given up"
+            );
+        }
         held.last_heartbeat = Instant::now();
     }
 

@@ -288,7 +288,15 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
             .iter()
             .filter_map(|p| instances.iter().find(|i| &i.id == p).cloned())
             .collect();
-        let plan::FastJoin { ip, through } = plan::plan_fast_join(instances.iter().find(|i| i.id == id), &managers)?;
+        let in_service: Vec<String> = m
+            .groups
+            .iter()
+            .flat_map(|g| &g.instances)
+            .filter(|i| i.lifecycle_state == "InService")
+            .map(|i| i.id.clone())
+            .collect();
+        let plan::FastJoin { ip, through } =
+            plan::plan_fast_join(instances.iter().find(|i| i.id == id), &managers, &in_service)?;
         let mut peers: Vec<(&String, Ipv4Addr)> = through.iter().map(|(p, a)| (p, *a)).collect();
         let wait = end
             .saturating_duration_since(Instant::now())

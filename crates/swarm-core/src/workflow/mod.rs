@@ -310,7 +310,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
             }
             Intent::Retire { .. } => {
                 let budget_end = clamp(
-                    Instant::now() + self.cfg.drain_timeout + Duration::from_secs(120),
+                    Instant::now() + self.cfg.drain_timeout + crate::config::RETIRE_AFTER_DRAIN,
                     deadline,
                 );
                 self.retire(&intent, &member, budget_end).await

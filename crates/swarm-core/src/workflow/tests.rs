@@ -435,6 +435,25 @@ async fn a_command_that_outlasts_the_hook_timeout_is_kept_alive_while_it_runs() 
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_heartbeat_that_hangs_is_given_up_and_the_retirement_goes_on() {
+    let w = cluster();
+    let l = lifecycle(&w, cfg());
+    three_managers_and_a_worker(&l, &w).await;
+    let timeout = l.cfg.terminate_heartbeat_timeout;
+    w.state().heartbeat_hangs = Some(timeout * 100);
+    w.set_lifecycle(W1, "Terminating:Wait");
+    let started = tokio::time::Instant::now();
+    let o = l.handle(&event("terminate", "wrk", W1), None).await.unwrap();
+    assert_eq!(o.result, Some(ActionResult::Continue));
+    assert!(w.node_of(W1).is_none(), "the node was removed all the same");
+    assert!(
+        started.elapsed() < timeout * 2,
+        "waited {:?} on a hung heartbeat",
+        started.elapsed()
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_command_that_ends_in_time_sends_no_heartbeat_while_it_runs() {
     let w = cluster();
     let l = lifecycle(&w, cfg());
