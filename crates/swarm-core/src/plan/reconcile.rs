@@ -114,10 +114,14 @@ pub fn plan_reconcile(s: &ClusterSnapshot, ttl: u64) -> Vec<Repair> {
         // Instances whose node went down within the grace period: perhaps only cut off from
         // the other managers (a partition heals with the same node). Neither removed nor
         // joined again before the grace has passed.
+        // So are nodes in status `unknown`: a leader elected since lists every node so until
+        // it hears from it (a worker reconnecting can take tens of seconds), and its status
+        // time is still that of its last known state. Not known to be down: a node removed
+        // then, its instance still believing it is in the swarm, never came back.
         let cut_off: HashSet<&str> = view
             .nodes
             .iter()
-            .filter(|n| n.status != NodeStatus::Ready && !old(n.updated_unix))
+            .filter(|n| n.status == NodeStatus::Unknown || (n.status != NodeStatus::Ready && !old(n.updated_unix)))
             .filter_map(|n| n.instance_id.as_deref())
             .collect();
         // Instances about to be joined as strays: their old Down nodes are replaced now.
@@ -478,6 +482,17 @@ mod tests {
         assert_eq!(plan.len(), 2, "{plan:?}");
         assert!(matches!(&plan[0], Repair::RemoveNode { reason, .. } if reason.contains("rejoins")));
         assert!(matches!(&plan[1], Repair::Join { instance_id, .. } if instance_id == "i-0000000d"));
+    }
+
+    #[test]
+    fn a_node_the_leader_has_not_heard_from_since_an_election_is_left_alone() {
+        let mut s = healthy();
+        // A worker listed `unknown` by a new leader, its status time long past the grace.
+        s.swarm.as_mut().unwrap().nodes[3].status = NodeStatus::Unknown;
+        assert_eq!(plan_reconcile(&s, 60), vec![], "neither removed nor joined again");
+        // Once the leader marks it down (past the grace), it is rejoined as before.
+        s.swarm.as_mut().unwrap().nodes[3].status = NodeStatus::Down;
+        assert_eq!(plan_reconcile(&s, 60).len(), 2);
     }
 
     #[test]
