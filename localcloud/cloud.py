@@ -643,7 +643,8 @@ class Cloud:
 
     def metadata_for(self, ip: str) -> dict[str, Any] | None:
         """The instance metadata service's view of the instance at `ip`."""
-        host = next((h for h in self.hosts.hosts.values() if h.ip == ip), None)
+        # A copy: hosts come and go on other threads (list() of a dict is atomic under the GIL).
+        host = next((h for h in list(self.hosts.hosts.values()) if h.ip == ip), None)
         if host is None:
             return None
         # The profile belongs to the instance (its launch template), not to its place in the
@@ -721,7 +722,8 @@ class Cloud:
                 "groups": groups,
                 "hosts": {iid: {"ip": h.ip, "sock": h.sock, "alive": h.alive, "ready": h.ready_at is not None,
                                 "agent": self.ping_status(iid), "netns": h.netns, "hostname": h.hostname}
-                          for iid, h in self.hosts.hosts.items()},
+                          # A copy: 15 hosts torn down at once changed the dict mid-iteration.
+                          for iid, h in list(self.hosts.hosts.items())},
                 "actions": [a.public() for a in self.history],
                 "changes": self.changes,
                 "lambda_busy": self.lambdas.busy(),
