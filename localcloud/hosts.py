@@ -164,7 +164,10 @@ class Hosts:
             if host.init_pid is None:
                 host.init_pid = _child_of(host.proc.pid)
             if host.proc.poll() is not None:
-                raise RuntimeError(f"dockerd of {instance_id} exited: see {host.root}/dockerd.log")
+                # The host's directory goes with the cloud: its log's last lines go in the error
+                # (recorded as host-failed in the timeline, kept with the scenario's artefacts).
+                tail = (Path(host.root) / "dockerd.log").read_text(errors="replace").splitlines()[-15:]
+                raise RuntimeError(f"dockerd of {instance_id} exited: " + " | ".join(tail))
             try:
                 # A daemon that was in a swarm answers only once its swarm component has
                 # started (measured: ~20 s when its managers have removed its node).

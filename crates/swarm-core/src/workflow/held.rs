@@ -72,7 +72,11 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
     pub(super) async fn while_held<T>(&self, held: &mut Held<'_>, work: impl std::future::Future<Output = T>) -> T {
         tokio::pin!(work);
         loop {
-            let due = held.last_heartbeat + self.cfg.terminate_heartbeat_timeout.saturating_sub(self.rearm_margin());
+            let due = held.last_heartbeat
+                + self
+                    .cfg
+                    .terminate_heartbeat_timeout
+                    .saturating_sub(self.cfg.rearm_margin());
             tokio::select! {
                 out = &mut work => return out,
                 _ = tokio::time::sleep_until(due) => {
@@ -81,12 +85,6 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
                 }
             }
         }
-    }
-
-    /// How long before the hook's timeout the action is re-armed: room for the heartbeat
-    /// call itself, throttled and retried (RELIABILITY.md: the hook timeout floor).
-    fn rearm_margin(&self) -> Duration {
-        self.cfg.rearm_margin()
     }
 
     /// Re-arms the action now. The call may take the re-arm margin at most: one that hangs (a

@@ -411,15 +411,21 @@ async fn tasks_slower_than_a_slice_are_drained_apart_then_the_node_retired() {
     assert_eq!(on_managers, vec!["retire-node", "drain", "drain", "retire-node"]);
 }
 
-#[tokio::test(start_paused = true)]
-async fn a_command_that_outlasts_the_hook_timeout_is_kept_alive_while_it_runs() {
+/// Three managers and a worker whose instance is in Terminating:Wait; the hook's timeout.
+async fn worker_about_to_terminate() -> (World, L, Duration) {
     let w = cluster();
     let l = lifecycle(&w, cfg());
     three_managers_and_a_worker(&l, &w).await;
+    w.set_lifecycle(W1, "Terminating:Wait");
     let timeout = l.cfg.terminate_heartbeat_timeout;
+    (w, l, timeout)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_command_that_outlasts_the_hook_timeout_is_kept_alive_while_it_runs() {
+    let (w, l, timeout) = worker_about_to_terminate().await;
     // The one retirement command drains for three hook timeouts (slow tasks, a busy host).
     w.state().command_time.insert("retire-node", timeout * 3);
-    w.set_lifecycle(W1, "Terminating:Wait");
     let o = l.handle(&event("terminate", "wrk", W1), None).await.unwrap();
     assert_eq!(
         (o.outcome, o.result),
@@ -436,12 +442,8 @@ async fn a_command_that_outlasts_the_hook_timeout_is_kept_alive_while_it_runs() 
 
 #[tokio::test(start_paused = true)]
 async fn a_heartbeat_that_hangs_is_given_up_and_the_retirement_goes_on() {
-    let w = cluster();
-    let l = lifecycle(&w, cfg());
-    three_managers_and_a_worker(&l, &w).await;
-    let timeout = l.cfg.terminate_heartbeat_timeout;
+    let (w, l, timeout) = worker_about_to_terminate().await;
     w.state().heartbeat_hangs = Some(timeout * 100);
-    w.set_lifecycle(W1, "Terminating:Wait");
     let started = tokio::time::Instant::now();
     let o = l.handle(&event("terminate", "wrk", W1), None).await.unwrap();
     assert_eq!(o.result, Some(ActionResult::Continue));
@@ -455,12 +457,8 @@ async fn a_heartbeat_that_hangs_is_given_up_and_the_retirement_goes_on() {
 
 #[tokio::test(start_paused = true)]
 async fn a_command_that_ends_in_time_sends_no_heartbeat_while_it_runs() {
-    let w = cluster();
-    let l = lifecycle(&w, cfg());
-    three_managers_and_a_worker(&l, &w).await;
-    let timeout = l.cfg.terminate_heartbeat_timeout;
+    let (w, l, timeout) = worker_about_to_terminate().await;
     w.state().command_time.insert("retire-node", timeout / 2);
-    w.set_lifecycle(W1, "Terminating:Wait");
     let o = l.handle(&event("terminate", "wrk", W1), None).await.unwrap();
     assert_eq!(o.result, Some(ActionResult::Continue));
     assert_eq!(w.state().heartbeats, vec![W1.to_string()], "only the one on entry");
