@@ -2,15 +2,25 @@
 SHELL := /bin/bash
 CARGO_TARGET_DIR ?= $(CURDIR)/target
 export CARGO_TARGET_DIR
-PYTHON ?= python3
+# Python: the project venv scripts/deps.sh builds from python/requirements.txt (locked, hashed);
+# its bin/ comes first in PATH (moto_server, aws, ruff, cargo-lambda). The system Python is untouched.
+VENV ?= /var/cache/swarm-lifecycle/venv
+export VENV
+PYTHON ?= $(VENV)/bin/python
+export PYTHON
+export PATH := $(VENV)/bin:$(PATH)
 EVENT ?= events/lifecycle-launch-worker.json
 
 ARCH ?= x86_64
 
-.PHONY: deps build test unit e2e e2e-repeat iam-report demo replay lint infra-check package deploy bench bench-profiles fuzz clean-cloud
+.PHONY: deps lock build test unit e2e e2e-repeat iam-report demo replay lint infra-check package deploy bench bench-profiles fuzz clean-cloud
 
 deps:
 	scripts/deps.sh
+
+## Re-lock python/*.in into python/*.txt (exact versions, every file's hash) with uv.
+lock:
+	scripts/lock.sh
 
 # --all-targets: the binaries and the tests share one feature set (the SDK's test-util comes
 # with the adapter tests), so the SDK crates compile once, not twice.
@@ -45,12 +55,14 @@ replay:
 	WITH_CARGO_LAMBDA=1 scripts/deps.sh
 	scripts/replay.sh $(EVENT)
 
-## rustfmt, and shellcheck on every instance script as it is sent (prelude + script, bash).
+## rustfmt, clippy, shellcheck on every instance script as it is sent (prelude + script, bash)
+## and on the project's own scripts, ruff on the Python (ruff.toml).
 lint:
 	WITH_LINT=1 scripts/deps.sh
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	scripts/shellcheck.sh
+	ruff check localcloud bench tests
 
 ## cfn-lint, checkov and the cfn-guard rules on infra/template.yaml.
 infra-check:

@@ -109,27 +109,29 @@ def run(bin_dir, sizes=(1, 5, 20)) -> list[dict[str, Any]]:
     N-replica service, then the N workers terminated at once (the tasks move to the managers)."""
     from localcloud.client import Timing
 
-    rows = []
-    for n in sizes:
-        lc = LocalCloud.start(Timing())
-        try:
-            lc.create_cluster(name="load")
-            lc.deploy(bin_dir)
-            lc.scale("manager", 3)
-            wait_for(lambda: len(lc.in_service("manager")) == 3, 240, "3 managers")
-            wait_for(lambda: lc.idle() and not any(a["ended"] is None for a in lc.actions()), 120, "settle")
-            out = scale_out(lc, n)
-            m0 = lc.in_service("manager")[0]
-            lc.docker(m0, "service", "create", "--detach", "--name", "web", "--replicas", str(n),
-                      "--stop-grace-period", "2s", "busybox:local", "sleep", "1000000")
-            wait_for(lambda: lc.docker(m0, "service", "ls", "--format", "{{.Replicas}}").stdout.strip() == f"{n}/{n}",
-                     120, "the service running")
-            inn = scale_in(lc, 0)
-            inn.pop("leaving")
-            rows.append({"n": n, "launch": out, "terminate": inn})
-        finally:
-            lc.stop()
-    return rows
+    return [measure(n, bin_dir, Timing()) for n in sizes]
+
+
+def measure(n: int, bin_dir, timing) -> dict[str, Any]:
+    """One N on a fresh cloud: the scale-out, the service, the scale-in."""
+    lc = LocalCloud.start(timing)
+    try:
+        lc.create_cluster(name="load")
+        lc.deploy(bin_dir)
+        lc.scale("manager", 3)
+        wait_for(lambda: len(lc.in_service("manager")) == 3, 240, "3 managers")
+        wait_for(lambda: lc.idle() and not any(a["ended"] is None for a in lc.actions()), 120, "settle")
+        out = scale_out(lc, n)
+        m0 = lc.in_service("manager")[0]
+        lc.docker(m0, "service", "create", "--detach", "--name", "web", "--replicas", str(n),
+                  "--stop-grace-period", "2s", "busybox:local", "sleep", "1000000")
+        wait_for(lambda: lc.docker(m0, "service", "ls", "--format", "{{.Replicas}}").stdout.strip() == f"{n}/{n}",
+                 120, "the service running")
+        inn = scale_in(lc, 0)
+        inn.pop("leaving")
+        return {"n": n, "launch": out, "terminate": inn}
+    finally:
+        lc.stop()
 
 
 def svg(rows: list[dict[str, Any]]) -> str:
@@ -145,27 +147,34 @@ def svg(rows: list[dict[str, Any]]) -> str:
     w, h, pad = 360, 240, 44
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{2 * w}" height="{h}" font-family="sans-serif" font-size="11">',
            '<rect width="100%" height="100%" fill="white"/>']
-    xmax = max(ns)
     for k, (title, series) in enumerate(panels):
-        x0 = k * w
-        ymax = max(max(v) for _, _, v in series) * 1.15 or 1
-        px = lambda n: x0 + pad + (w - 2 * pad) * n / xmax  # noqa: E731
-        py = lambda v: h - pad - (h - 2 * pad) * v / ymax  # noqa: E731
-        out.append(f'<text x="{x0 + w / 2}" y="16" text-anchor="middle" font-weight="bold">{title} against N at once</text>')
-        out.append(f'<line x1="{px(0)}" y1="{py(0)}" x2="{px(xmax)}" y2="{py(0)}" stroke="#333"/>')
-        out.append(f'<line x1="{px(0)}" y1="{py(0)}" x2="{px(0)}" y2="{py(ymax)}" stroke="#333"/>')
-        for n in ns:
-            out.append(f'<text x="{px(n)}" y="{py(0) + 14}" text-anchor="middle">{n}</text>')
-        for frac in (0.5, 1.0):
-            v = ymax / 1.15 * frac
-            out.append(f'<text x="{px(0) - 4}" y="{py(v) + 4}" text-anchor="end">{v:.0f}</text>')
-        for j, (label, colour, vals) in enumerate(series):
-            pts = " ".join(f"{px(n):.1f},{py(v):.1f}" for n, v in zip(ns, vals))
-            out.append(f'<polyline points="{pts}" fill="none" stroke="{colour}" stroke-width="2"/>')
-            for n, v in zip(ns, vals):
-                out.append(f'<circle cx="{px(n):.1f}" cy="{py(v):.1f}" r="3" fill="{colour}"/>'
-                           f'<text x="{px(n) + 4:.1f}" y="{py(v) - 5:.1f}">{v}</text>')
-            out.append(f'<text x="{x0 + pad + 8}" y="{30 + 13 * j}" fill="{colour}">— {label}</text>')
-        out.append(f'<text x="{x0 + w / 2}" y="{h - 8}" text-anchor="middle">N (workers launched / terminated at once; 3 managers)</text>')
+        out += panel(k * w, w, h, pad, title, series, ns)
     out.append("</svg>")
     return "\n".join(out) + "\n"
+
+
+def panel(x0: float, w: int, h: int, pad: int, title: str, series, ns: list[int]) -> list[str]:
+    """One chart of the SVG: its axes, N on x, one polyline per series."""
+    out = []
+    xmax = max(ns)
+    ymax = max(max(v) for _, _, v in series) * 1.15 or 1
+    px = lambda n: x0 + pad + (w - 2 * pad) * n / xmax  # noqa: E731
+    py = lambda v: h - pad - (h - 2 * pad) * v / ymax  # noqa: E731
+    out.append(f'<text x="{x0 + w / 2}" y="16" text-anchor="middle" font-weight="bold">{title} against N at once</text>')
+    out.append(f'<line x1="{px(0)}" y1="{py(0)}" x2="{px(xmax)}" y2="{py(0)}" stroke="#333"/>')
+    out.append(f'<line x1="{px(0)}" y1="{py(0)}" x2="{px(0)}" y2="{py(ymax)}" stroke="#333"/>')
+    for n in ns:
+        out.append(f'<text x="{px(n)}" y="{py(0) + 14}" text-anchor="middle">{n}</text>')
+    for frac in (0.5, 1.0):
+        v = ymax / 1.15 * frac
+        out.append(f'<text x="{px(0) - 4}" y="{py(v) + 4}" text-anchor="end">{v:.0f}</text>')
+    for j, (label, colour, vals) in enumerate(series):
+        pts = " ".join(f"{px(n):.1f},{py(v):.1f}" for n, v in zip(ns, vals, strict=True))
+        out.append(f'<polyline points="{pts}" fill="none" stroke="{colour}" stroke-width="2"/>')
+        for n, v in zip(ns, vals, strict=True):
+            out.append(f'<circle cx="{px(n):.1f}" cy="{py(v):.1f}" r="3" fill="{colour}"/>'
+                       f'<text x="{px(n) + 4:.1f}" y="{py(v) - 5:.1f}">{v}</text>')
+        out.append(f'<text x="{x0 + pad + 8}" y="{30 + 13 * j}" fill="{colour}">— {label}</text>')
+    out.append(f'<text x="{x0 + w / 2}" y="{h - 8}" text-anchor="middle">N (workers launched / terminated at once; 3 managers)</text>')
+
+    return out

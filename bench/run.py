@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections import Counter
 import platform
 import statistics
 import subprocess
@@ -20,15 +19,16 @@ import sys
 import threading
 import time
 import zipfile
+from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from localcloud.iam import FUNCTION_ROLES  # noqa: E402
-from localcloud.client import LocalCloud, Timing, wait_for  # noqa: E402
 from bench import load  # noqa: E402
+from localcloud.client import LocalCloud, Timing, wait_for  # noqa: E402
+from localcloud.iam import FUNCTION_ROLES  # noqa: E402
 
 FUNCTIONS = ("lifecycle-hook", "ecs-state-change", "instance-notice", "scheduled-change", "reconcile")
 TARGET = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
@@ -414,11 +414,13 @@ def render(r: dict) -> str:
                      f"| calls {targets.get(k, '–')}; RSS ≤ 40 MB |")
     lines.append(f"| launch → CONTINUE, from the agent Online | {fmt(r.get('agent_online_to_continue_s_median'))} s | ≤ 3 s |")
     mt = r.get("manager_termination", {})
-    lines.append(f"| terminate → record without the IP INSYNC | {fmt(mt.get('dns_insync_s_median'))} s | ≤ 2 s (1 s of it is the simulated propagation) |")
+    lines.append(f"| terminate → record without the IP INSYNC | {fmt(mt.get('dns_insync_s_median'))} s "
+                 "| ≤ 2 s (1 s of it is the simulated propagation) |")
     lines.append(f"| hold accuracy: release − (INSYNC + TTL + extra), each run | {mt.get('hold_error_s')} s | ≥ 0; 0 to +2 s when "
                  "the work ends within the hold (here the hold is 10 s and the demote-leave-remove work ~12-20 s: the "
                  "action is kept until the work ends, never released mid-work; on AWS the hold is 180 s) |")
-    lines.append(f"| billed function seconds per manager termination | {fmt(mt.get('billed_s_median'))} s | ≤ 5 s (sleeping the hold: 180 s) |")
+    lines.append(f"| billed function seconds per manager termination | {fmt(mt.get('billed_s_median'))} s "
+                 "| ≤ 5 s (sleeping the hold: 180 s) |")
     for k, v in r.get("notices", {}).items():
         margin = f", {v['margin_s']} s before the instance goes" if v.get("margin_s") is not None else ""
         target = next((t for prefix, t in NOTICE_TARGETS.items() if k.startswith(prefix)), "–")

@@ -14,9 +14,10 @@ import tempfile
 import time
 import urllib.request
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import boto3
 from botocore.config import Config as BotoConfig
@@ -116,7 +117,7 @@ class LocalCloud:
 
     # -- lifecycle ----------------------------------------------------------------
     @classmethod
-    def start(cls, timing: Timing | None = None, state_dir: Path | None = None, **cfg: Any) -> "LocalCloud":
+    def start(cls, timing: Timing | None = None, state_dir: Path | None = None, **cfg: Any) -> LocalCloud:
         timing = timing or Timing()
         state_dir = state_dir or Path(tempfile.mkdtemp(prefix="localcloud-"))
         state_dir.mkdir(parents=True, exist_ok=True)
@@ -153,7 +154,7 @@ class LocalCloud:
         subprocess.run([sys.executable, "-m", "localcloud", "clean", "--state-dir", str(self.state_dir)], cwd=ROOT, capture_output=True)
         return leftovers
 
-    def __enter__(self) -> "LocalCloud":
+    def __enter__(self) -> LocalCloud:
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -313,7 +314,7 @@ class LocalCloud:
         self.cluster = Cluster(name, groups["manager"], groups["worker"], zone, dns_name, vpc, subnet)
         return self.cluster
 
-    def add_cluster(self, name: str, bin_dir: Path, **deploy: Any) -> "LocalCloud":
+    def add_cluster(self, name: str, bin_dir: Path, **deploy: Any) -> LocalCloud:
         """A second deployment in the same account: its own cluster (sharing this one's VPC,
         subnet and zone), its own roles, functions and rules. Returns its view of the cloud."""
         assert self.cluster
@@ -378,7 +379,7 @@ class LocalCloud:
             if r.returncode != 0:
                 continue
             keys = ["id", "hostname", "status", "availability", "role", "leader", "instance", "addr"]
-            return [dict(zip(keys, line.split("|"))) for line in r.stdout.splitlines() if line.strip()]
+            return [dict(zip(keys, line.split("|"), strict=False)) for line in r.stdout.splitlines() if line.strip()]
         raise RuntimeError("no live manager answers docker node ls")
 
     def actions(self, instance_id: str | None = None) -> list[dict[str, Any]]:

@@ -30,14 +30,14 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from moto.autoscaling import models as asm
 from moto.autoscaling.exceptions import ValidationError as AsValidationError
-from moto.ec2.models.instances import InstanceState as Ec2InstanceState
 from moto.core.exceptions import ServiceException
+from moto.ec2.models.instances import InstanceState as Ec2InstanceState
 
 from .hosts import Hosts
 from .iam import Authority
@@ -79,7 +79,7 @@ class AwsError(ServiceException):
 
 
 def utc(ts: float | None = None) -> datetime:
-    return datetime.fromtimestamp(ts if ts is not None else time.time(), tz=timezone.utc)
+    return datetime.fromtimestamp(ts if ts is not None else time.time(), tz=UTC)
 
 
 def iso(ts: float) -> str:
@@ -308,7 +308,8 @@ class Cloud:
             "account": ACCOUNT,
             "time": utc(now).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "region": self.region,
-            "resources": [f"arn:aws:autoscaling:{self.region}:{ACCOUNT}:autoScalingGroup:{uuid.uuid5(uuid.NAMESPACE_DNS, group)}:autoScalingGroupName/{group}"],
+            "resources": [f"arn:aws:autoscaling:{self.region}:{ACCOUNT}:autoScalingGroup:"
+                          f"{uuid.uuid5(uuid.NAMESPACE_DNS, group)}:autoScalingGroupName/{group}"],
             "detail": detail,
         }
         self.record("hook-wait", instance=iid, group=group, transition="launch" if launching else "terminate", heartbeat_timeout=hb)

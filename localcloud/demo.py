@@ -29,7 +29,8 @@ def fmt_cloud(e: dict) -> str | None:
     if k == "instance-launched":
         return f"autoscaling {i} launched in {e['group']} ({e['ip']})"
     if k == "hook-wait":
-        return f"autoscaling {i} {'Pending' if e['transition'] == 'launch' else 'Terminating'}:Wait (heartbeat timeout {e['heartbeat_timeout']:.0f}s)"
+        state = "Pending" if e["transition"] == "launch" else "Terminating"
+        return f"autoscaling {i} {state}:Wait (heartbeat timeout {e['heartbeat_timeout']:.0f}s)"
     if k == "event":
         return f"eventbridge {e['detail_type']} {i or ''} -> {', '.join(e['targets']) or 'no target'}"
     if k == "host-ready":
@@ -47,7 +48,8 @@ def fmt_cloud(e: dict) -> str | None:
         return f"autoscaling {i} terminated"
     if k == "invoke-end":
         r = e.get("response") or {}
-        return f"lambda      {e['function']} {r.get('instance_id', '')} {e['result']}: {r.get('outcome', '')} {r.get('detail', '')} ({e['duration_ms']:.0f} ms)"
+        return (f"lambda      {e['function']} {r.get('instance_id', '')} {e['result']}: "
+                f"{r.get('outcome', '')} {r.get('detail', '')} ({e['duration_ms']:.0f} ms)")
     return f"{k:<11} " + " ".join(f"{a}={b}" for a, b in e.items() if a not in ("t", "ts", "kind"))
 
 
@@ -93,7 +95,8 @@ def main() -> int:
         print(f"scaling out to {a.managers} managers + {a.workers} workers ...")
         lc.scale("manager", a.managers)
         lc.scale("worker", a.workers)
-        wait_for(lambda: len(lc.in_service("manager")) == a.managers and len(lc.in_service("worker")) == a.workers, 240, "the swarm to form")
+        wait_for(lambda: len(lc.in_service("manager")) == a.managers and len(lc.in_service("worker")) == a.workers,
+                 240, "the swarm to form")
         m = lc.in_service("manager")[0]
         r = lc.docker(m, "service", "create", "--detach", "--name", "web", "--replicas", "4", "--stop-grace-period", "2s",
                       "busybox:local", "sleep", "1000000")

@@ -146,7 +146,8 @@ class Hosts:
         # `ip netns exec` would remount /sys and hide the cgroups: enter with nsenter.
         inner = (
             # No AWS configuration of this machine's leaks into the instance (a fresh image has none).
-            f"hostname {host.hostname}; if [ -d /root/.aws ]; then mount -t tmpfs -o mode=0700 tmpfs /root/.aws; fi; mount -t tmpfs -o mode=0755 tmpfs /run/lock; exec nsenter --net=/var/run/netns/{host.netns} "
+            f"hostname {host.hostname}; if [ -d /root/.aws ]; then mount -t tmpfs -o mode=0700 tmpfs /root/.aws; fi; "
+            f"mount -t tmpfs -o mode=0755 tmpfs /run/lock; exec nsenter --net=/var/run/netns/{host.netns} "
             f"dockerd --data-root {host.root}/data --exec-root {host.root}/exec "
             f"-H unix://{host.sock} --pidfile {host.root}/run/docker.pid "
             f"--bridge=none --iptables=false --ip-masq=false --userland-proxy=false"

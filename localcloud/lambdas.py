@@ -16,10 +16,11 @@ import subprocess
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 
 @dataclass
@@ -36,11 +37,11 @@ class Invocation:
 
 @dataclass
 class Environment:
-    function: "Function"
+    function: Function
     server: ThreadingHTTPServer
     port: int
     proc: subprocess.Popen | None = None
-    pending: "queue.Queue[Invocation]" = field(default_factory=queue.Queue)
+    pending: queue.Queue[Invocation] = field(default_factory=queue.Queue)
     current: Invocation | None = None
     busy: bool = False
     spawned_at: float = 0.0
@@ -49,7 +50,7 @@ class Environment:
 
 
 class Function:
-    def __init__(self, bus: "Lambdas", name: str, binary: str, env: dict[str, str], timeout: float, concurrency: int,
+    def __init__(self, bus: Lambdas, name: str, binary: str, env: dict[str, str], timeout: float, concurrency: int,
                  memory: int = 256, retries: int = 2, retry_delays: tuple[float, ...] = (1.0, 2.0),
                  log_group: str | None = None, log_level: str = "INFO"):
         self.bus = bus
@@ -62,7 +63,7 @@ class Function:
         self.retries = retries
         self.retry_delays = retry_delays
         self.envs: list[Environment] = []
-        self.backlog: "queue.Queue[Invocation]" = queue.Queue()
+        self.backlog: queue.Queue[Invocation] = queue.Queue()
         self.lock = threading.Lock()
         # Functions may share a log group (LoggingConfig.LogGroup), as the two hook functions do.
         self.log_group = log_group or name

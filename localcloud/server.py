@@ -5,9 +5,9 @@ from __future__ import annotations
 import io
 import json
 import signal
-import uuid
 import threading
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +15,7 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_ba
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
-from . import services
-from . import iam, imds
+from . import iam, imds, services
 from .cloud import LOCK, REBALANCE, Cloud
 
 

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the local cloud, the tests and the demo need. Idempotent; run as root.
 # Debian packages: dockerd for the instances, a static busybox for their image, iproute2
-# for the namespaces. PyPI: moto (the local AWS), awscli (on the instances), pytest.
+# for the namespaces, python3-venv. PyPI, locked with hashes (python/*.txt): moto (the local
+# AWS), awscli (on the instances), pytest, ruff, in the project venv ($VENV, outside the
+# clone); the system Python is never touched (PEP 668 distributions refuse it anyway).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,19 +13,28 @@ command -v dockerd >/dev/null || need+=(docker.io)
 dpkg -s busybox-static >/dev/null 2>&1 || need+=(busybox-static)
 command -v ip >/dev/null || need+=(iproute2)
 command -v nsenter >/dev/null || need+=(util-linux)
+python3 -c 'import ensurepip, venv' 2>/dev/null || need+=(python3-venv)
 if ((${#need[@]})); then
   echo "deps: apt-get install ${need[*]}"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
-python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore -r localcloud/requirements.txt
+# venv_sync VENV LOCK: the venv holds exactly what LOCK pins (hash-checked); a stamp of the
+# lock's digest skips pip when nothing changed.
+venv_sync() {
+  local venv=$1 lock=$2 stamp digest
+  stamp="$1/.lock-$(basename "$lock")"
+  digest=$(sha256sum "$lock" | cut -d' ' -f1)
+  [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$digest" ] && return 0
+  [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+  echo "deps: $venv <- $lock"
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check --require-hashes --no-deps -r "$lock"
+  echo "$digest" > "$stamp"
+}
+venv_sync "${VENV:-/var/cache/swarm-lifecycle/venv}" python/requirements.txt
 if [ "${WITH_INFRA:-0}" = 1 ]; then
-  # Template checkers in their own venv (outside the clone): checkov pins its own boto3.
-  venv=${INFRA_VENV:-/var/cache/swarm-lifecycle/infra-venv}
-  [ -x "$venv/bin/checkov" ] && [ -x "$venv/bin/cfn-lint" ] || {
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install -q --disable-pip-version-check cfn-lint checkov
-  }
+  # Template checkers in their own venv: checkov pins its own boto3.
+  venv_sync "${INFRA_VENV:-/var/cache/swarm-lifecycle/infra-venv}" python/checkers.txt
   command -v cfn-guard >/dev/null || cargo install --locked cfn-guard --version 3.2.1
 fi
 if [ "${WITH_LINT:-0}" = 1 ] && ! cargo clippy --version >/dev/null 2>&1; then
@@ -36,6 +47,6 @@ fi
 if [ "${WITH_CARGO_FUZZ:-0}" = 1 ] && ! command -v cargo-fuzz >/dev/null; then
   cargo install --locked cargo-fuzz
 fi
-if [ "${WITH_CARGO_LAMBDA:-0}" = 1 ] && ! command -v cargo-lambda >/dev/null; then
-  python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore cargo-lambda
+if [ "${WITH_CARGO_LAMBDA:-0}" = 1 ]; then
+  venv_sync "${VENV:-/var/cache/swarm-lifecycle/venv}" python/cargo-lambda.txt
 fi

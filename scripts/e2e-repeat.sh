@@ -3,17 +3,17 @@
 # times (every scenario on a fresh cloud, as always) and prints each scenario's pass count.
 # Exit 1 if any scenario failed in any run: a flake is a bug to root-cause, not to retry.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit
 N=${N:-5}
 K=${K:-}
 out=${E2E_REPEAT_DIR:-$(mktemp -d /tmp/e2e-repeat-XXXX)}
 mkdir -p "$out"
 for i in $(seq 1 "$N"); do
   start=$SECONDS
-  python3 -m pytest tests/e2e -q -p no:cacheprovider ${K:+-k "$K"} --junitxml="$out/run$i.xml" >"$out/run$i.log" 2>&1
+  "${PYTHON:-python3}" -m pytest tests/e2e -q -p no:cacheprovider ${K:+-k "$K"} --junitxml="$out/run$i.xml" >"$out/run$i.log" 2>&1
   echo "run $i of $N: pytest exit $?, $((SECONDS - start)) s (log: $out/run$i.log)"
 done
-python3 - "$out" "$N" <<'PY'
+"${PYTHON:-python3}" - "$out" "$N" <<'PY'
 import sys, collections, xml.etree.ElementTree as ET
 from pathlib import Path
 out, n = Path(sys.argv[1]), int(sys.argv[2])

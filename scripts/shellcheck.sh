@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# shellcheck on each instance script exactly as the functions send it: the prelude followed by
+# Runs shellcheck on each instance script exactly as the functions send it: the prelude followed by
 # the script (crates/swarm-core/src/scripts.rs composes them the same way), checked as bash,
-# the shell its #! line asks the agent for.
+# the shell its #! line asks the agent for. Then the project's own scripts, as they are.
 set -euo pipefail
-cd "$(dirname "$0")/../crates/swarm-core/scripts"
+cd "$(dirname "$0")/.."
 status=0
+shellcheck --severity=style scripts/*.sh .ci/run || status=1
+cd crates/swarm-core/scripts
 for s in *.sh; do
   [ "$s" = prelude.sh ] && continue
   if ! cat prelude.sh "$s" | shellcheck --shell=bash --severity=style - >/tmp/shellcheck.$$ 2>&1; then
@@ -12,5 +14,6 @@ for s in *.sh; do
   fi
 done
 rm -f /tmp/shellcheck.$$
-[ "$status" = 0 ] && echo "shellcheck: $(ls ./*.sh | wc -l) scripts clean"
+scripts=(./*.sh)
+[ "$status" = 0 ] && echo "shellcheck: ${#scripts[@]} instance scripts and the project's scripts clean"
 exit "$status"

@@ -9,8 +9,8 @@ import pytest
 from conftest import scale_out
 from localcloud.client import wait_for
 
-READ_TOKEN = ("aws ssm get-parameter --region \"$AWS_SSM_REGION_NAME\" --name {name} --with-decryption --query Parameter.Value --output text "
-              "| grep -c '^SWMTKN-'")  # prints 1 for a token, never the token itself
+READ_TOKEN = ("aws ssm get-parameter --region \"$AWS_SSM_REGION_NAME\" --name {name} --with-decryption "
+              "--query Parameter.Value --output text | grep -c '^SWMTKN-'")  # prints 1 for a token, never the token itself
 
 
 def run_on(lc, instance: str, command: str) -> dict:

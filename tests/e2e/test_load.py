@@ -5,9 +5,9 @@ timeout) with their tasks moved first. Counts only: the timings are in BENCH.md.
 from __future__ import annotations
 
 from bench.load import scale_in, scale_out
-from conftest import scale_out as scale_cluster, settle
+from conftest import scale_out as scale_cluster
+from conftest import settle
 from localcloud.client import wait_for
-
 from test_lifecycle import running_tasks
 
 

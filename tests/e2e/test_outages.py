@@ -7,7 +7,6 @@ import pytest
 
 from conftest import scale_out, settle
 from localcloud.client import wait_for
-
 from test_ecs_reconcile import _reconcile_until_converged
 from test_lifecycle import create_service, manager_ips, running_tasks
 

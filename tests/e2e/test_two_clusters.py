@@ -4,6 +4,7 @@ parameter prefix, each acting only on its own cluster."""
 from __future__ import annotations
 
 import pytest
+
 from conftest import bin_dir, settle
 from localcloud.client import wait_for
 
