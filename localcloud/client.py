@@ -227,7 +227,9 @@ class LocalCloud:
                                     "env": {**env, **role_env}, "log_group": self.prefix + binary,
                                     "timeout": spec.get("timeout", 300),
                                     "concurrency": (concurrency or {}).get(name, 20),
-                                    "retries": spec.get("retries", 2), "retry_delays": spec.get("retry_delays", [1.0, 2.0])})
+                                    "retries": spec.get("retries", 2), "retry_delays": spec.get("retry_delays", [1.0, 2.0]),
+                                    # The template's LoggingConfig: ApplicationLogLevel (LogLevel) and LogFormat.
+                                    "log_level": spec.get("log_level", "INFO"), "log_format": spec.get("log_format", "JSON")})
         groups = {"AutoScalingGroupName": [c.manager_group, c.worker_group]}
         p = self.prefix
         self.control("rules", {"name": p + "launch", "function": p + "launch-hook", "pattern": {

@@ -52,7 +52,7 @@ class Environment:
 class Function:
     def __init__(self, bus: Lambdas, name: str, binary: str, env: dict[str, str], timeout: float, concurrency: int,
                  memory: int = 256, retries: int = 2, retry_delays: tuple[float, ...] = (1.0, 2.0),
-                 log_group: str | None = None, log_level: str = "INFO"):
+                 log_group: str | None = None, log_level: str = "INFO", log_format: str = "JSON"):
         self.bus = bus
         self.name = name
         self.binary = binary
@@ -68,6 +68,7 @@ class Function:
         # Functions may share a log group (LoggingConfig.LogGroup), as the two hook functions do.
         self.log_group = log_group or name
         self.log_level = log_level
+        self.log_format = log_format
         self.log_path = bus.state_dir / "logs" / f"{self.log_group}.log"
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
 
@@ -98,8 +99,8 @@ class Function:
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(self.memory),
             "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{self.log_group}",
             "AWS_LAMBDA_LOG_STREAM_NAME": f"localcloud/{uuid.uuid4().hex}",
-            "AWS_LAMBDA_LOG_FORMAT": "JSON",
-            # LoggingConfig.ApplicationLogLevel, as Lambda passes it to the runtime.
+            # LoggingConfig.LogFormat and .ApplicationLogLevel, as Lambda passes them to the runtime.
+            "AWS_LAMBDA_LOG_FORMAT": self.log_format,
             "AWS_LAMBDA_LOG_LEVEL": self.log_level,
         })
         logf = open(self.log_path, "a")
@@ -277,6 +278,7 @@ class Lambdas:
             tuple(spec.get("retry_delays", (1.0, 2.0))),
             spec.get("log_group"),
             spec.get("log_level", "INFO"),
+            spec.get("log_format", "JSON"),
         )
 
     def put_rule(self, rule: dict[str, Any]) -> None:

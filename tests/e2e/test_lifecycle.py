@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from conftest import left_by_itself, scale_out, settle
+from conftest import bin_dir, left_by_itself, scale_out, settle
 from localcloud.client import LAUNCH, TERMINATE, wait_for
 
 
@@ -161,6 +161,29 @@ def test_bad_input_is_logged_and_acknowledged(cloud):
     assert all(i["result"] == "ok" and i["attempt"] == 0 and i["response"]["outcome"] == "invalid" for i in invs), invs
     errors = [line for line in cloud.function_log() if line.get("step") == "parse" and line.get("level") == "ERROR"]
     assert len(errors) == len(bad)
+
+
+def test_lambdas_log_level_and_format_reach_the_functions(cloud):
+    """The function's LoggingConfig (ApplicationLogLevel, LogFormat), which Lambda hands the
+    runtime as AWS_LAMBDA_LOG_LEVEL and AWS_LAMBDA_LOG_FORMAT, changes what the functions
+    write: a configuration change, no new code."""
+    event = {"version": "0", "detail-type": LAUNCH, "source": "aws.autoscaling", "detail": {"EC2InstanceId": 7}}
+
+    def new_lines_of_one_invocation():
+        before, n = len(cloud.function_log()), len(cloud.control("invocations"))
+        cloud.control("invoke", {"function": "launch-hook", "payload": event})
+        wait_for(lambda: len(cloud.control("invocations")) == n + 1, 30, "the invocation")
+        return cloud.function_log()[before:]
+
+    at_info = new_lines_of_one_invocation()  # the template's default: INFO, JSON
+    assert [line.get("level") for line in at_info if line.get("step") in ("event", "parse")] == ["ERROR"], at_info
+    cloud.deploy(bin_dir(), log_level="DEBUG")
+    at_debug = new_lines_of_one_invocation()
+    assert [line.get("level") for line in at_debug if line.get("step") in ("event", "parse")] == ["DEBUG", "ERROR"], at_debug
+    cloud.deploy(bin_dir(), log_level="DEBUG", log_format="Text")
+    as_text = [line["raw"] for line in new_lines_of_one_invocation() if "raw" in line]
+    assert any("DEBUG" in line and 'step="event"' in line for line in as_text), as_text
+    assert any("ERROR" in line and 'step="parse"' in line for line in as_text), as_text
 
 
 def test_unmanaged_group_is_ignored(cloud):

@@ -2,26 +2,70 @@
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// JSON log lines (one object per event, span fields flattened in). The level is Lambda's
-/// advanced logging control (`AWS_LAMBDA_LOG_LEVEL`, from the function's LoggingConfig)
-/// unless RUST_LOG says otherwise; info by default.
+/// Log lines as Lambda's advanced logging controls ask (the function's LoggingConfig, passed
+/// to the runtime as AWS_LAMBDA_LOG_FORMAT and AWS_LAMBDA_LOG_LEVEL). lambda_runtime's own
+/// `init_default_subscriber` nests an event's fields under "fields"; the dashboard's metric
+/// filters and the e2e tests read them at the top level (`step`, `outcome`), hence ours.
 pub fn init_tracing() {
-    let filter = log_filter(
-        std::env::var("RUST_LOG").ok().as_deref(),
-        std::env::var("AWS_LAMBDA_LOG_LEVEL").ok().as_deref(),
-    );
-    tracing_subscriber::fmt()
-        .json()
-        .flatten_event(true)
-        .with_current_span(true)
-        .with_span_list(false)
+    use tracing_subscriber::util::SubscriberInitExt;
+    subscriber(&LogSettings::from_env(|k| std::env::var(k).ok()), std::io::stdout).init();
+}
+
+/// What the environment asks of the logs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogSettings {
+    pub filter: String,
+    pub format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// One JSON object per event, span fields flattened in (LogFormat JSON, the template's).
+    Json,
+    /// Plain lines, fields as key=value (LogFormat Text).
+    Text,
+}
+
+impl LogSettings {
+    /// RUST_LOG wins over AWS_LAMBDA_LOG_LEVEL (a developer's filter is more precise); the
+    /// format is JSON unless Lambda says Text (the template always sets JSON).
+    pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Self {
+        let format = match var("AWS_LAMBDA_LOG_FORMAT")
+            .map(|f| f.trim().to_ascii_lowercase())
+            .as_deref()
+        {
+            Some("text") => LogFormat::Text,
+            _ => LogFormat::Json,
+        };
+        LogSettings {
+            filter: log_filter(var("RUST_LOG").as_deref(), var("AWS_LAMBDA_LOG_LEVEL").as_deref()),
+            format,
+        }
+    }
+}
+
+/// The subscriber for `settings`, writing to `writer` (stdout in Lambda: its log stream).
+pub fn subscriber<W>(settings: &LogSettings, writer: W) -> Box<dyn tracing::Subscriber + Send + Sync>
+where
+    W: for<'a> tracing_subscriber::fmt::MakeWriter<'a> + Send + Sync + 'static,
+{
+    let filter = tracing_subscriber::EnvFilter::try_new(&settings.filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let fmt = tracing_subscriber::fmt()
+        .with_writer(writer)
         .with_target(false)
         .with_ansi(false)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_new(&filter)
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
+        .with_env_filter(filter);
+    match settings.format {
+        LogFormat::Json => Box::new(
+            fmt.json()
+                .flatten_event(true)
+                .with_current_span(true)
+                .with_span_list(false)
+                .finish(),
+        ),
+        LogFormat::Text => Box::new(fmt.finish()),
+    }
 }
 
 /// The tracing filter from RUST_LOG, else Lambda's log level (TRACE, DEBUG, INFO, WARN, ERROR,

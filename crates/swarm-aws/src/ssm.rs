@@ -36,6 +36,7 @@ impl AwsRemote {
                 .await;
             match resp {
                 Ok(r) => {
+                    tracing::debug!(step = "poll", command_id, instance_id, status = ?r.status(), "command invocation");
                     if let Some(status) = final_status(r.status(), r.status_details()) {
                         return Ok(CommandResult {
                             instance_id: instance_id.to_string(),
@@ -100,6 +101,13 @@ impl AwsRemote {
                 };
                 done.insert(id.to_string(), result);
             }
+            tracing::debug!(
+                step = "poll",
+                command_id,
+                done = done.len(),
+                of = ids.len(),
+                "command invocations"
+            );
             if done.len() < ids.len() && Instant::now() >= end {
                 break;
             }

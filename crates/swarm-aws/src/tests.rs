@@ -510,3 +510,67 @@ fn lambdas_log_level_sets_the_filter_unless_rust_log_does() {
     assert_eq!(log_filter(Some("warn"), Some("DEBUG")), "warn");
     assert_eq!(log_filter(Some(" "), Some("trace")), "trace");
 }
+
+/// Logs of one debug and one info event (inside a span) under the settings the environment
+/// `vars` gives, as the function would write them.
+fn logged_under(vars: &[(&str, &str)]) -> String {
+    use crate::runtime::{subscriber, LogSettings};
+    use std::sync::{Arc, Mutex};
+    #[derive(Clone, Default)]
+    struct Buf(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Buf {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buf = Buf::default();
+    let out = buf.clone();
+    let settings = LogSettings::from_env(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string()));
+    tracing::subscriber::with_default(subscriber(&settings, move || buf.clone()), || {
+        let _span = tracing::info_span!("lifecycle", instance_id = "i-0abc").entered();
+        tracing::debug!(step = "poll", "a debug line");
+        tracing::info!(step = "join", outcome = "ok", "an info line");
+    });
+    let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+    text
+}
+
+#[test]
+fn lambdas_log_level_debug_lets_debug_lines_through() {
+    let info = logged_under(&[("AWS_LAMBDA_LOG_LEVEL", "INFO"), ("AWS_LAMBDA_LOG_FORMAT", "JSON")]);
+    assert!(
+        !info.contains("a debug line") && info.contains("an info line"),
+        "{info}"
+    );
+    let debug = logged_under(&[("AWS_LAMBDA_LOG_LEVEL", "DEBUG"), ("AWS_LAMBDA_LOG_FORMAT", "JSON")]);
+    let lines: Vec<serde_json::Value> = debug.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 2, "{debug}");
+    assert_eq!(lines[0]["level"], "DEBUG");
+    // The fields the dashboard's filters and the e2e tests read stay at the top level.
+    assert_eq!(lines[1]["step"], "join");
+    assert_eq!(lines[1]["outcome"], "ok");
+    assert_eq!(lines[1]["span"]["instance_id"], "i-0abc");
+    let warn = logged_under(&[("AWS_LAMBDA_LOG_LEVEL", "WARN")]);
+    assert_eq!(warn, "");
+}
+
+#[test]
+fn lambdas_log_format_text_writes_plain_lines() {
+    let text = logged_under(&[("AWS_LAMBDA_LOG_LEVEL", "INFO"), ("AWS_LAMBDA_LOG_FORMAT", "Text")]);
+    let line = text.lines().next().expect("one line");
+    assert!(serde_json::from_str::<serde_json::Value>(line).is_err(), "{line}");
+    assert!(
+        line.contains("INFO") && line.contains("step=\"join\"") && line.contains("instance_id=\"i-0abc\""),
+        "{line}"
+    );
+    // Unset: JSON, what the template configures.
+    let default = logged_under(&[]);
+    assert!(
+        serde_json::from_str::<serde_json::Value>(default.lines().next().unwrap()).is_ok(),
+        "{default}"
+    );
+}

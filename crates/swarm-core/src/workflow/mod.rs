@@ -19,7 +19,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 use serde_json::Value;
 use tokio::time::Instant;
-use tracing::{error, info, info_span, warn, Instrument};
+use tracing::{debug, error, info, info_span, warn, Instrument};
 
 use crate::event::{self, EventError, Intent};
 use crate::model::{membership, Group, Instance, ManagerRecord, Membership, NodeStatus, Probe, Role, SwarmView};
@@ -128,6 +128,11 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
     /// error would make Lambda retry an event that can never succeed). Err is returned
     /// only for failures a later delivery can fix.
     pub async fn handle(&self, raw: &Value, deadline: Option<Instant>) -> Result<Outcome, PortError> {
+        debug!(
+            step = "event",
+            detail_type = raw.get("detail-type").and_then(|v| v.as_str()),
+            "received"
+        );
         let (meta, intent) = match event::lifecycle_intent(raw) {
             Ok(x) => x,
             Err(EventError::TestNotification) => {
