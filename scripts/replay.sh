@@ -2,7 +2,8 @@
 # Replays one event fixture through `cargo lambda invoke` against `cargo lambda watch`.
 # Without AWS_ENDPOINT_URL, AWS is a throwaway moto server on loopback (an empty account):
 # the real function runs and finds nothing to act on. Point AWS_ENDPOINT_URL (and
-# HOSTED_ZONE_ID) at a running local cloud to act on its swarm.
+# HOSTED_ZONE_ID) at a running local cloud to act on its swarm. The build is the one
+# Cargo.toml's [workspace.metadata.lambda.watch] asks for: the SDK crates `make build` compiled.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 EVENT=${1:?usage: scripts/replay.sh events/FILE.json}
@@ -38,7 +39,7 @@ if [ -z "${AWS_ENDPOINT_URL:-}" ]; then
   export AWS_ENDPOINT_URL="http://127.0.0.1:$mp"
 fi
 ip=$(free_port)
-env_vars="CLUSTER_NAME=${CLUSTER_NAME:-demo},HOSTED_ZONE_ID=${HOSTED_ZONE_ID:-ZREPLAY},AWS_ENDPOINT_URL=$AWS_ENDPOINT_URL,AWS_REGION=us-east-1"
+env_vars="CLUSTER_NAME=${CLUSTER_NAME:-demo},HOSTED_ZONE_ID=${HOSTED_ZONE_ID:-ZREPLAY},DRY_RUN=${DRY_RUN:-false},AWS_ENDPOINT_URL=$AWS_ENDPOINT_URL,AWS_REGION=us-east-1"
 env_vars+=",AWS_ACCESS_KEY_ID=test,AWS_SECRET_ACCESS_KEY=test,AGENT_WAIT_SECONDS=${AGENT_WAIT_SECONDS:-10},AWS_MAX_ATTEMPTS=1"
 setsid cargo lambda watch -p "$FUNCTION" --invoke-port "$ip" --env-var "$env_vars" >"${TMPDIR:-/tmp}/replay-watch.log" 2>&1 &
 groups+=($!)
