@@ -13,7 +13,7 @@ EVENT ?= events/lifecycle-launch-worker.json
 
 ARCH ?= x86_64
 
-.PHONY: deps lock build test unit e2e e2e-repeat iam-report demo replay lint infra-check package deploy bench bench-profiles fuzz clean-cloud
+.PHONY: deps lock deploy-code build test unit e2e e2e-repeat iam-report demo replay lint infra-check package deploy bench bench-profiles fuzz clean-cloud
 
 deps:
 	scripts/deps.sh
@@ -33,7 +33,9 @@ test: deps lint infra-check build unit e2e
 unit: build
 	cargo test --workspace
 
+# cargo-lambda too: a scenario runs make deploy-code's script against moto's Lambda.
 e2e: deps build
+	WITH_CARGO_LAMBDA=1 scripts/deps.sh
 	$(PYTHON) -m pytest tests/e2e -q
 
 ## Flakiness: the selected scenarios N times on fresh clouds, pass counts per scenario.
@@ -77,6 +79,11 @@ package: infra-check
 ## Upload and deploy: make deploy STACK=swarm BUCKET=artefacts PARAMS="VpcId=… SubnetIds=a,b,c"
 deploy: package
 	scripts/deploy.sh
+
+## New code only, for a deployed stack's functions (role, environment, logging kept): cargo lambda deploy.
+## make deploy-code CLUSTER=demo — a development shortcut; the next make deploy puts the stack's artefacts back.
+deploy-code: package
+	scripts/deploy-code.sh
 
 ## Release artefacts measured on the local cloud: writes BENCH.md and bench/results.json.
 bench: deps package
