@@ -15,6 +15,7 @@ is Python and evaluates on every request, so the part needed is written here.
 
 from __future__ import annotations
 
+import base64
 import fnmatch
 import hashlib
 import json
@@ -62,8 +63,9 @@ _Loader.add_multi_constructor("!", _intrinsic)
 
 
 class Renderer:
-    """Resolves the intrinsic functions the template's policies use (Ref, Sub, GetAtt, If,
-    Join, Equals, Not), with the stack's parameters and the physical ids given."""
+    """Resolves the intrinsic functions the template's policies and user data use (Ref, Sub,
+    GetAtt, If, Join, Split, Select, Base64, Equals, Not), with the stack's parameters and the
+    physical ids given."""
 
     def __init__(self, template: dict[str, Any], params: dict[str, str], region: str, account: str,
                  physical: dict[str, str], attributes: dict[str, str]):
@@ -101,6 +103,12 @@ class Renderer:
                 return not self.resolve(v[0])
             if k == "Fn::Join":
                 return v[0].join(str(x) for x in self.resolve(v[1]))
+            if k == "Fn::Split":
+                return str(self.resolve(v[1])).split(v[0])
+            if k == "Fn::Select":
+                return self.resolve(v[1])[int(v[0])]
+            if k == "Fn::Base64":
+                return base64.b64encode(str(self.resolve(v)).encode()).decode()
             if k == "Condition":
                 return self.condition(v)
         return {k: self.resolve(v) for k, v in node.items()}

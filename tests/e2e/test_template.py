@@ -1,0 +1,46 @@
+"""infra/template.yaml rendered as CloudFormation would (localcloud.iam's renderer): what an
+ECS-backed deployment adds to the instances, and that without EcsClusterArn nothing ECS exists."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import yaml
+
+from localcloud.iam import Renderer, _Loader
+
+ROOT = Path(__file__).resolve().parents[2]
+ECS_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonEC2ContainerServiceforEC2Role"
+LAUNCH_TEMPLATES = ("ManagerLaunchTemplate", "WorkerLaunchTemplate", "SecondWorkerLaunchTemplate")
+
+
+def rendered(**params: str):
+    t = yaml.load((ROOT / "infra" / "template.yaml").read_text(), Loader=_Loader)
+    r = Renderer(t, params, "us-east-1", "123456789012", physical={}, attributes={})
+    res = t["Resources"]
+    user_data = {lt: base64.b64decode(r.resolve(res[lt]["Properties"]["LaunchTemplateData"]["UserData"])).decode()
+                 for lt in LAUNCH_TEMPLATES}
+    policies = {role: r.resolve(res[role]["Properties"]["ManagedPolicyArns"]) for role in ("ManagerRole", "WorkerRole")}
+    ecs_resources = [lid for lid, spec in res.items() if spec.get("Condition") == "HasEcs" and r.condition("HasEcs")]
+    return user_data, policies, ecs_resources
+
+
+def test_an_ecs_backed_deployment_registers_its_instances_with_the_cluster():
+    user_data, policies, ecs_resources = rendered(EcsClusterArn="arn:aws:ecs:us-east-1:123456789012:cluster/payments")
+    for lt, script in user_data.items():
+        assert 'echo "ECS_CLUSTER=payments" >> /etc/ecs/ecs.config' in script, (lt, script)
+        assert "dnf install -y ecs-init" in script and "systemctl enable --now --no-block ecs.service" in script, script
+        # The agent starts after Docker, which the swarm needs anyway.
+        assert script.index("enable --now docker") < script.index("ecs.service"), script
+    assert all(ECS_POLICY in arns for arns in policies.values()), policies
+    assert ecs_resources, "the ECS rule is created"
+
+
+def test_without_an_ecs_cluster_nothing_ecs_is_created():
+    user_data, policies, ecs_resources = rendered()
+    for lt, script in user_data.items():
+        assert not any(w in script for w in ("ecs-init", "ECS_CLUSTER", "ecs.service")), (lt, script)
+        assert script.startswith("#!/bin/bash\nset -euo pipefail\n"), script
+    assert all(ECS_POLICY not in arns for arns in policies.values()), policies
+    assert ecs_resources == []
