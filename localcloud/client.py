@@ -252,6 +252,28 @@ class LocalCloud:
             self.control("rules", {"name": p + "reconcile", "function": p + "reconcile",
                                    "schedule_seconds": schedule_seconds})
 
+    def roll(self, role: str, **launch_template_data: Any) -> str:
+        """What a stack update that changes the launch template does: a new version of it
+        (`launch_template_data`, e.g. ImageId=...), then the instance refresh that the group's
+        UpdatePolicy in infra/template.yaml asks for. Returns the refresh's id."""
+        from localcloud.iam import refresh_preferences
+
+        c = self.cluster
+        assert c is not None
+        self.client("ec2").create_launch_template_version(LaunchTemplateName=f"{c.name}-node", SourceVersion="$Latest",
+                                                          LaunchTemplateData=launch_template_data)
+        group, lid = (c.manager_group, "ManagerGroup") if role == "manager" else (c.worker_group, "WorkerGroup")
+        prefs = refresh_preferences(ROOT / "infra" / "template.yaml", lid, {"ManagerCount": str(len(self.in_service("manager")))})
+        asg = self.client("autoscaling")
+        return asg.start_instance_refresh(AutoScalingGroupName=group, Strategy="Rolling", Preferences=prefs)["InstanceRefreshId"]
+
+    def refresh(self, role: str, refresh_id: str) -> dict[str, Any]:
+        c = self.cluster
+        assert c is not None
+        group = c.manager_group if role == "manager" else c.worker_group
+        return self.client("autoscaling").describe_instance_refreshes(
+            AutoScalingGroupName=group, InstanceRefreshIds=[refresh_id])["InstanceRefreshes"][0]
+
     def reconcile(self, payload: dict[str, Any] | None = None, timeout: float = 180) -> dict[str, Any]:
         """Runs the reconcile function once (as its schedule would) and returns its response."""
         before = len(self.control("invocations"))

@@ -13,6 +13,8 @@ the Lambda functions) that the service patches in `services/` act on, each as AW
   StopInstances outside Auto Scaling shut the host down, and the group's health check then
   replaces the instance through its terminate hook; StartInstances boots the host again; a
   Spot interruption warning precedes a termination by its notice.
+- Auto Scaling instance refresh (refresh.py): a launch template change rolls the group
+  through its hooks, launch before terminate when MinHealthyPercentage is 100.
 - Faults can be injected through the control API (/_localcloud/faults).
 
 moto runs in this process; every AWS request holds one lock (moto is not thread-safe).
@@ -166,6 +168,8 @@ class Cloud:
         self.iam = Authority(self.region, ACCOUNT)
         self.profiles: dict[str, tuple[str, str]] = {}  # group -> (its profile's role, that role's key)
         self.launched_in: dict[str, str] = {}  # instance -> the group that launched it
+        self.launched_version: dict[str, int] = {}  # instance -> its launch template version
+        self.refreshes: list[Any] = []  # instance refreshes (refresh.py)
         self.lost_zones: set[str] = set()  # Availability Zones lost by the zone-lost fault
         # Instances the groups' health check finds unhealthy although running: status checks
         # failing ("impaired": the host died), or a scheduled event ("scheduled-event").
@@ -248,6 +252,7 @@ class Cloud:
         """Called (under LOCK) for every instance an Auto Scaling group launches."""
         iid = state.instance.id
         self.launched_in[iid] = group.name
+        self.launched_version[iid] = self.group_version(group)
         hook = self.hook_for(group.name, "autoscaling:EC2_INSTANCE_LAUNCHING")
         self.record("instance-launched", instance=iid, group=group.name, ip=state.instance.private_ip)
         self.ec2_event(iid, STATE_CHANGE, {"state": "pending"})
@@ -257,6 +262,21 @@ class Cloud:
             self._open_action(group.name, hook, iid, "autoscaling:EC2_INSTANCE_LAUNCHING")
         else:
             state.lifecycle_state = "InService"
+
+    @staticmethod
+    def group_version(group) -> int:
+        """The launch template version the group launches now ($Latest / $Default resolved)."""
+        lt = group.ec2_launch_template
+        return int(lt.get_version(group.launch_template_version).number) if lt else 0
+
+    def lifecycle_state(self, iid: str) -> str | None:
+        """The instance's lifecycle state in its group; None once the group has let it go."""
+        _, state = self._find_state(iid)
+        return state.lifecycle_state if state else None
+
+    def in_service_count(self, group_name: str) -> int:
+        g = self.backend().autoscaling_groups[group_name]
+        return sum(s.lifecycle_state == "InService" for s in g.instance_states)
 
     def _start_host(self, iid: str, ip: str) -> None:
         try:

@@ -64,7 +64,7 @@ _Loader.add_multi_constructor("!", _intrinsic)
 
 class Renderer:
     """Resolves the intrinsic functions the template's policies and user data use (Ref, Sub,
-    GetAtt, If, Join, Split, Select, Base64, Equals, Not), with the stack's parameters and the
+    GetAtt, If, Join, Split, Select, FindInMap, Base64, Equals, Not), with the stack's parameters and the
     physical ids given."""
 
     def __init__(self, template: dict[str, Any], params: dict[str, str], region: str, account: str,
@@ -103,6 +103,9 @@ class Renderer:
                 return not self.resolve(v[0])
             if k == "Fn::Join":
                 return v[0].join(str(x) for x in self.resolve(v[1]))
+            if k == "Fn::FindInMap":
+                name, key, attr = (str(self.resolve(x)) for x in v)
+                return self.t["Mappings"][name][key][attr]
             if k == "Fn::Split":
                 return str(self.resolve(v[1])).split(v[0])
             if k == "Fn::Select":
@@ -178,6 +181,15 @@ def render(template_path: Path, params: dict[str, str], region: str, account: st
     key_policy = r.resolve(res["TokenKey"]["Properties"]["KeyPolicy"])
     alias = r.resolve(res["TokenKeyAlias"]["Properties"]["AliasName"])
     return roles, {"alias": alias, "policy": key_policy}
+
+
+def refresh_preferences(template_path: Path, group: str, params: dict[str, str]) -> dict[str, Any]:
+    """The instance refresh preferences of a group's UpdatePolicy (AutoScalingInstanceRefresh):
+    what CloudFormation starts the refresh with when a stack update changes the group's launch
+    template."""
+    t = yaml.load(template_path.read_text(), Loader=_Loader)
+    r = Renderer(t, params, "us-east-1", "123456789012", physical={}, attributes={})
+    return r.resolve(t["Resources"][group]["UpdatePolicy"]["AutoScalingInstanceRefresh"]["Preferences"])
 
 
 # ---------------------------------------------------------------------------- evaluation

@@ -10,7 +10,9 @@ from typing import TYPE_CHECKING
 from moto.autoscaling import models as asm
 from moto.autoscaling import responses as asr
 from moto.autoscaling.exceptions import ValidationError as AsValidationError
-from moto.core.responses import EmptyResult
+from moto.core.responses import ActionResult, EmptyResult
+
+from .. import refresh
 
 if TYPE_CHECKING:
     from ..cloud import Cloud
@@ -96,5 +98,19 @@ def install(cloud: Cloud) -> None:
         cloud.record("heartbeat", instance=a.instance_id, release_at=round(a.deadline - cloud.t0, 3))
         return EmptyResult()
 
+    def _start_instance_refresh(self):
+        params = self._get_params()
+        prefs = params.get("Preferences") or {}
+        r = refresh.start(cloud, params.get("AutoScalingGroupName"), prefs)
+        return ActionResult({"InstanceRefreshId": r.id})
+
+    def _describe_instance_refreshes(self):
+        group = self._get_param("AutoScalingGroupName")
+        ids = self._get_param("InstanceRefreshIds", [])
+        found = [r.public() for r in reversed(cloud.refreshes) if r.group == group and (not ids or r.id in ids)]
+        return ActionResult({"InstanceRefreshes": found})
+
+    asr.AutoScalingResponse.start_instance_refresh = _start_instance_refresh
+    asr.AutoScalingResponse.describe_instance_refreshes = _describe_instance_refreshes
     asr.AutoScalingResponse.complete_lifecycle_action = _complete_lifecycle_action
     asr.AutoScalingResponse.record_lifecycle_action_heartbeat = _record_heartbeat
