@@ -183,12 +183,18 @@ def render(template_path: Path, params: dict[str, str], region: str, account: st
     return roles, {"alias": alias, "policy": key_policy}
 
 
+def template_renderer(template_path: Path, params: dict[str, str]) -> tuple[dict[str, Any], Renderer]:
+    """The template and a renderer for the parts that name no physical resource (user data,
+    update policies), with the stack's parameters."""
+    t = yaml.load(template_path.read_text(), Loader=_Loader)
+    return t, Renderer(t, params, "us-east-1", "123456789012", physical={}, attributes={})
+
+
 def refresh_preferences(template_path: Path, group: str, params: dict[str, str]) -> dict[str, Any]:
     """The instance refresh preferences of a group's UpdatePolicy (AutoScalingInstanceRefresh):
     what CloudFormation starts the refresh with when a stack update changes the group's launch
     template."""
-    t = yaml.load(template_path.read_text(), Loader=_Loader)
-    r = Renderer(t, params, "us-east-1", "123456789012", physical={}, attributes={})
+    t, r = template_renderer(template_path, params)
     return r.resolve(t["Resources"][group]["UpdatePolicy"]["AutoScalingInstanceRefresh"]["Preferences"])
 
 

@@ -23,13 +23,12 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from moto.autoscaling.exceptions import AutoscalingClientError
 from moto.autoscaling.exceptions import ValidationError as AsValidationError
 
-if TYPE_CHECKING:
-    from .cloud import Cloud
+from .cloud import LOCK, Cloud
 
 
 class InstanceRefreshInProgress(AutoscalingClientError):
@@ -95,8 +94,6 @@ def start(cloud: Cloud, group_name: str, prefs: dict[str, Any]) -> Refresh:
 def _wait(cloud: Cloud, cond, timeout: float = 900) -> bool:
     end = time.time() + timeout
     while time.time() < end:
-        from .cloud import LOCK
-
         with LOCK:
             if cond():
                 return True
@@ -105,8 +102,6 @@ def _wait(cloud: Cloud, cond, timeout: float = 900) -> bool:
 
 
 def _run(cloud: Cloud, r: Refresh) -> None:
-    from .cloud import LOCK
-
     r.status = "InProgress"
     pending = list(r.to_replace)
     try:
@@ -138,8 +133,8 @@ def _run(cloud: Cloud, r: Refresh) -> None:
                 group = cloud.backend().autoscaling_groups[r.group]
                 for s in [s for s in group.instance_states if s.instance.id in victims]:
                     cloud.begin_terminate(group, s)
-                    if r.min_healthy < 100:
-                        group.set_desired_capacity(group.desired_capacity)  # the group launches the replacement
+                if r.min_healthy < 100:
+                    group.set_desired_capacity(group.desired_capacity)  # the group launches the replacements
             if not _wait(cloud, lambda victims=victims: all(cloud.lifecycle_state(i) is None for i in victims)):
                 raise RuntimeError("old instances not terminated in 900 s")
             # The next batch only once the group is back at its desired capacity, all InService.

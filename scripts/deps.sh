@@ -31,7 +31,8 @@ venv_sync() {
   "$venv/bin/python" -m pip install -q --disable-pip-version-check --require-hashes --no-deps -r "$lock"
   echo "$digest" > "$stamp"
 }
-venv_sync "${VENV:-/var/cache/swarm-lifecycle/venv}" python/requirements.txt
+VENV=${VENV:-/var/cache/swarm-lifecycle/venv}
+venv_sync "$VENV" python/requirements.txt
 if [ "${WITH_INFRA:-0}" = 1 ]; then
   # Template checkers in their own venv: checkov pins its own boto3.
   venv_sync "${INFRA_VENV:-/var/cache/swarm-lifecycle/infra-venv}" python/checkers.txt
@@ -48,5 +49,5 @@ if [ "${WITH_CARGO_FUZZ:-0}" = 1 ] && ! command -v cargo-fuzz >/dev/null; then
   cargo install --locked cargo-fuzz
 fi
 if [ "${WITH_CARGO_LAMBDA:-0}" = 1 ]; then
-  venv_sync "${VENV:-/var/cache/swarm-lifecycle/venv}" python/cargo-lambda.txt
+  venv_sync "$VENV" python/cargo-lambda.txt
 fi

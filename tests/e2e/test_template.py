@@ -6,9 +6,7 @@ from __future__ import annotations
 import base64
 from pathlib import Path
 
-import yaml
-
-from localcloud.iam import Renderer, _Loader
+from localcloud.iam import template_renderer
 
 ROOT = Path(__file__).resolve().parents[2]
 ECS_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonEC2ContainerServiceforEC2Role"
@@ -16,8 +14,7 @@ LAUNCH_TEMPLATES = ("ManagerLaunchTemplate", "WorkerLaunchTemplate", "SecondWork
 
 
 def rendered(**params: str):
-    t = yaml.load((ROOT / "infra" / "template.yaml").read_text(), Loader=_Loader)
-    r = Renderer(t, params, "us-east-1", "123456789012", physical={}, attributes={})
+    t, r = template_renderer(ROOT / "infra" / "template.yaml", params)
     res = t["Resources"]
     user_data = {lt: base64.b64decode(r.resolve(res[lt]["Properties"]["LaunchTemplateData"]["UserData"])).decode()
                  for lt in LAUNCH_TEMPLATES}

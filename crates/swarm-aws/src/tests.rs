@@ -535,8 +535,8 @@ fn logged_under(vars: &[(&str, &str)]) -> String {
         tracing::debug!(step = "poll", "a debug line");
         tracing::info!(step = "join", outcome = "ok", "an info line");
     });
-    let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
-    text
+    let bytes = out.0.lock().unwrap().clone();
+    String::from_utf8(bytes).unwrap()
 }
 
 #[test]
