@@ -63,6 +63,19 @@ def scale_out(lc: LocalCloud, n: int, base: int = 0) -> dict[str, Any]:
             and online.get(i["response"]["instance_id"], 0) > c["t"] for i in invs)
 
     after = [c for c in calls if not waiting(c)]
+    # Where each join's seconds go: agent Online -> its join command starts (the function
+    # noticing the agent), the command (on the instance and its confirming manager), the
+    # command done -> CONTINUE (the function noticing it: the status polls).
+    joins = [e for e in tl if e["kind"] == "command" and e.get("comment") == "swarm join" and e.get("command_id")]
+    phases: dict[str, list[float]] = {"before": [], "command": [], "after": []}
+    for e in ended:
+        own = [c for c in joins if c["instance"] == e["instance"]]
+        if e["instance"] not in online or not own:
+            continue
+        parts = [c for c in joins if c["command_id"] == own[-1]["command_id"]]
+        start, end = min(c["ts"] - c["seconds"] for c in parts), max(c["ts"] for c in parts)
+        for k, v in (("before", start - online[e["instance"]]), ("command", end - start), ("after", e["ts"] - end)):
+            phases[k].append(v)
     first_online = min(online.values()) if online else t0
     # Each join's time from its own agent Online to its CONTINUE.
     after_agent = sorted(e["ts"] - online[e["instance"]] for e in ended if e["instance"] in online)
@@ -75,6 +88,7 @@ def scale_out(lc: LocalCloud, n: int, base: int = 0) -> dict[str, Any]:
         "all_in_service_s": round(max(e["ts"] for e in ended) - first_online, 1) if ended else None,
         "join_s_median": round(statistics.median(after_agent), 1) if after_agent else None,
         "join_s_max": round(after_agent[-1], 1) if after_agent else None,
+        "join_phases_median_s": {k: round(statistics.median(v), 1) for k, v in phases.items() if v},
         # How busy the machine's cores were meanwhile (every host and the cloud share them).
         "cpu_busy": round((cpu1[0] - cpu0[0]) / max(1, cpu1[1] - cpu0[1]), 2),
         "released": dict(Counter(f"{e['result']} by {e['cause']}" for e in ended)),

@@ -372,9 +372,11 @@ def main() -> int:
 LOAD_WHY = ("Here all N instances (a dockerd each and, per join, the AWS CLI reading the token and a `docker swarm "
             "join`) and the local cloud itself share this machine's two cores: the column \"cores busy\" rises from "
             "under a fifth for one join to three quarters for 20, and each join command runs several times longer "
-            "than alone. On AWS every instance has its own CPU; what this machine cannot show is whether the joins "
-            "would then stay within 1.5×. The calls stay flat here because the polls of a command grow with its "
-            "length (log, not linear).")
+            "than alone (the \"join phases\" column: the command itself, not the function's wait before it). On AWS "
+            "every instance has its own CPU; what this machine cannot show is whether the joins would then stay "
+            "within 1.5×. The calls stay flat here because the polls of a command grow with its length (log, not "
+            "linear); the price is the \"after\" phase: the poll that sees a long command done comes up to a "
+            "doubling later (at most 8 s).")
 
 
 def render(r: dict) -> str:
@@ -430,9 +432,9 @@ def render(r: dict) -> str:
     if any(v.get("parts_us") for v in cs.values()):
         lines += ["", "## Cold start", "",
                   "Where a function's init goes: its own cold-start log line (µs, medians of the runs above), and the "
-                  "rest — process load (a 9 MB binary against the floor's 0.8 MB: relocations and page faults), "
-                  "tokio and lambda_runtime — as init minus those parts.", "",
-                  "| binary | init | logging | config | TLS roots + connector | SDK config + clients | rest |",
+                  "rest — process load (an 8 MB binary against the floor's 0.8 MB: relocations and page faults), "
+                  "tokio and lambda_runtime — as init minus those parts. " + COLD_START_CHOICES, "",
+                  "| binary | init | logging | config | TLS roots + connector | SDK config (clients on first use) | rest |",
                   "|---|---|---|---|---|---|---|"]
         for f, v in cs.items():
             p = v.get("parts_us") or {}
@@ -448,15 +450,19 @@ def render(r: dict) -> str:
                   "CONTINUE. All N instances share this machine's two cores (on AWS each has its own): the "
                   "commands of a big scale-out run longer here than they would there.", "",
                   "![calls and seconds against N](bench/load.svg)", "",
-                  "| N | calls per join (after the agent) | join s (median / slowest) | cores busy while joining | "
+                  "| N | calls per join (after the agent) | join s (median / slowest) | join phases, median s: "
+                  "before the command / command / after | cores busy while joining | "
                   "calls per termination | all terminated | released by the hook's timeout | target |",
-                  "|---:|---:|---|---:|---:|---:|---:|---|"]
+                  "|---:|---:|---|---|---:|---:|---:|---:|---|"]
         for row in r["load"]:
             la, te = row["launch"], row["terminate"]
             expired = sum(v for k, v in te["released"].items() if k.endswith("timeout"))
             busy = f"{la['cpu_busy']:.0%}" if la.get("cpu_busy") is not None else "–"
+            ph = la.get("join_phases_median_s") or {}
+            phases = " / ".join(fmt(ph.get(k)) for k in ("before", "command", "after"))
             lines.append(f"| {row['n']} | {la['calls_per_join_after_agent']} | {fmt(la['join_s_median'])} / "
-                         f"{fmt(la['join_s_max'])} s | {busy} | {te['calls_per_termination']} | {fmt(te['all_terminated_s'])} s | "
+                         f"{fmt(la['join_s_max'])} s | {phases} | {busy} | {te['calls_per_termination']} | "
+                         f"{fmt(te['all_terminated_s'])} s | "
                          f"{expired} | ≤ 10 calls per join at 20; 0 released by the timeout |")
         lines += ["", "Operations at the largest N: joins " + ", ".join(
             f"{op} ×{c}" for op, c in sorted(r["load"][-1]["launch"]["by_op"].items())) + "; terminations " + ", ".join(
@@ -518,16 +524,22 @@ NOTICE_TARGETS = {
     "scheduled": "before the change begins (announced 15 s ahead here; the lead is an hour on AWS)",
 }
 
+COLD_START_CHOICES = (
+    "What the cold start does, and why (issue 18): the trust store is Amazon Trust Services' five roots, compiled "
+    "in (every AWS endpoint chains to one; 0.9 ms → 0.1 ms: the platform's ~140 PEM certificates are no longer "
+    "read and parsed; the platform's store where the operator sets SSL_CERT_FILE / SSL_CERT_DIR, and in China's "
+    "regions); the SDK configuration is built from Lambda's environment without aws-config's loader (no shared "
+    "config files, no provider per setting); each service client is built when an invocation first calls it "
+    "(70-120 µs each: the crate's endpoint partitions parsed, its plugins validated), so the first invocation "
+    "pays only for the services it calls. Measured and not taken: linking without PIE (`-no-pie`) cut the init "
+    "by another 0.5 ms (317 → 160 page faults, no relative relocations), at the price of the executable's "
+    "address-space randomisation — not worth half a millisecond.")
+
 # Why a missed target is missed (kept beside the renderer so the report says it).
 COLD_START_WHY = (
-    "Halved (the rows \"(before)\" in the cold-start table are the previous build, measured in the same run), "
-    "with the first invocation faster too; what is left is mostly not code that runs: the \"rest\" column is "
-    "about 0.6 ms above the floor's whole init (a 9 MB binary: ~31,000 relative relocations and ~340 more page "
-    "faults than the floor, `perf stat`), and the trust store (~0.9 ms: reading and decoding the bundle's ~140 "
-    "PEM certificates, which rustls decodes in constant time) and the SDK configuration with four clients "
-    "(~0.5 ms) are needed by the first request. Moving them to the first request would only move the time "
-    "(the first invocation would be slower than before); compiling the roots in would skip the PEM decoding, "
-    "but the SDK's client takes roots only as PEM.")
+    "What is left is mostly process load: the \"rest\" column is about 0.6 ms above the floor's whole init "
+    "(an 8 MB binary: ~28,000 relative relocations and ~220 more page faults than the floor, `perf stat`); "
+    "linking without PIE would remove most of it (see \"Cold start\").")
 MISSED_WHY = {
     "terminate manager": (
         "The retirement's one command now waits, on the operating manager, until the leaving node is Down "

@@ -729,7 +729,7 @@ class Cloud:
             f.write(json.dumps({"command_id": inv.command_id, "instance": inv.instance_id, "comment": inv.comment,
                                 "status": inv.status, "code": inv.code, "stdout": inv.stdout, "stderr": inv.stderr}) + "\n")
         self.record("command", instance=inv.instance_id, comment=inv.comment, status=inv.status, code=inv.code,
-                    seconds=round(inv.end - inv.start, 2))
+                    seconds=round(inv.end - inv.start, 2), command_id=inv.command_id)
 
     # -- state for tests and the demo -----------------------------------------------
     def snapshot(self) -> dict[str, Any]:

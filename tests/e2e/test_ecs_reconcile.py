@@ -20,6 +20,11 @@ def manager_ips(lc):
     return sorted(i["ip"] for i in lc.instances("manager") if i["lifecycle"] == "InService")
 
 
+def health_metrics(lc):
+    """The reconcile's health metrics (its CloudWatch EMF lines), oldest first."""
+    return [line for line in lc.function_log("reconcile") if "_aws" in line and "QuorumMargin" in line]
+
+
 def last_response(lc, function):
     return [i for i in lc.control("invocations") if i["function"] == function][-1]
 
@@ -94,6 +99,11 @@ def test_reconcile_tidies_a_hard_killed_manager_and_joins_its_replacement(cloud)
     wait_for(lambda: cloud.state()["hosts"].get(replacement, {}).get("agent") == "Online", 60, "the replacement's agent")
     waiting = next(a for a in cloud.actions(replacement) if a["transition"].endswith("LAUNCHING"))
     wait_for(lambda: time.time() - waiting["started"] > 31, 40, "the launch action past half its timeout")
+    # What the alarms see: one manager Down, quorum held by a bare majority (2 of 3).
+    dry = cloud.reconcile({"dry_run": True, "id": str(uuid.uuid4())})
+    at_risk = health_metrics(cloud)[-1]
+    assert (at_risk["ReadyManagers"], at_risk["DownNodes"], at_risk["QuorumMargin"]) == (2, 1, 0), at_risk
+    assert at_risk["DriftItems"] == len(dry["clusters"][0]["repairs"]) > 0, (at_risk, dry)
     report = _reconcile_until_converged(cloud, 120)
     settle(cloud)
     nodes = cloud.nodes()
@@ -104,6 +114,9 @@ def test_reconcile_tidies_a_hard_killed_manager_and_joins_its_replacement(cloud)
     act = [a for a in cloud.actions(replacement) if a["transition"].endswith("LAUNCHING")][0]
     assert (act["result"], act["cause"]) == ("CONTINUE", "complete"), act
     assert report
+    healthy = health_metrics(cloud)[-1]
+    assert (healthy["ReadyManagers"], healthy["ReadyWorkers"], healthy["DownNodes"], healthy["QuorumMargin"],
+            healthy["DriftItems"]) == (3, 1, 0, 1, 0), healthy
 
 
 def _reconcile_until_converged(cloud, timeout):

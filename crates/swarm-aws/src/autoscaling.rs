@@ -6,21 +6,33 @@ use swarm_core::event::LifecycleAction;
 use swarm_core::model::{Group, GroupInstance, Instance, InstanceState};
 use swarm_core::ports::{ActionResult, Fleet, PortError, PortResult};
 
-use crate::{aws_error, code_of};
+use crate::{aws_error, code_of, OnFirstUse, SdkConfig};
 
 pub struct AwsFleet {
-    asg: aws_sdk_autoscaling::Client,
-    ec2: aws_sdk_ec2::Client,
+    asg: OnFirstUse<aws_sdk_autoscaling::Client>,
+    ec2: OnFirstUse<aws_sdk_ec2::Client>,
 }
 
 impl AwsFleet {
     pub fn new(asg: aws_sdk_autoscaling::Client, ec2: aws_sdk_ec2::Client) -> Self {
-        AwsFleet { asg, ec2 }
+        AwsFleet {
+            asg: OnFirstUse::Ready(asg),
+            ec2: OnFirstUse::Ready(ec2),
+        }
+    }
+
+    /// Each client built when first called.
+    pub fn on_first_use(conf: &SdkConfig) -> Self {
+        AwsFleet {
+            asg: OnFirstUse::lazy(conf, aws_sdk_autoscaling::Client::new),
+            ec2: OnFirstUse::lazy(conf, aws_sdk_ec2::Client::new),
+        }
     }
 
     async fn groups(&self, names: Option<Vec<String>>, filter: Option<Filter>) -> PortResult<Vec<Group>> {
         let mut pages = self
             .asg
+            .get()
             .describe_auto_scaling_groups()
             .set_auto_scaling_group_names(names)
             .set_filters(filter.map(|f| vec![f]))
@@ -100,6 +112,7 @@ impl Fleet for AwsFleet {
         for chunk in ids.chunks(50) {
             let mut items = self
                 .asg
+                .get()
                 .describe_auto_scaling_instances()
                 .set_instance_ids(Some(chunk.to_vec()))
                 .into_paginator()
@@ -122,6 +135,7 @@ impl Fleet for AwsFleet {
     async fn lifecycle_hooks(&self, group: &str) -> PortResult<Vec<(String, String)>> {
         let resp = self
             .asg
+            .get()
             .describe_lifecycle_hooks()
             .auto_scaling_group_name(group)
             .send()
@@ -145,6 +159,7 @@ impl Fleet for AwsFleet {
         for chunk in ids.chunks(200) {
             let mut reservations = self
                 .ec2
+                .get()
                 .describe_instances()
                 .filters(
                     aws_sdk_ec2::types::Filter::builder()
@@ -182,6 +197,7 @@ impl Fleet for AwsFleet {
         // InvalidInstanceID.NotFound for an instance gone meanwhile.
         let mut pages = self
             .ec2
+            .get()
             .describe_instance_status()
             .filters(
                 aws_sdk_ec2::types::Filter::builder()
@@ -212,6 +228,7 @@ impl Fleet for AwsFleet {
 
     async fn complete_action(&self, action: &LifecycleAction, result: ActionResult) -> PortResult<()> {
         self.asg
+            .get()
             .complete_lifecycle_action()
             .auto_scaling_group_name(&action.group)
             .lifecycle_hook_name(&action.hook)
@@ -226,6 +243,7 @@ impl Fleet for AwsFleet {
 
     async fn record_heartbeat(&self, action: &LifecycleAction) -> PortResult<()> {
         self.asg
+            .get()
             .record_lifecycle_action_heartbeat()
             .auto_scaling_group_name(&action.group)
             .lifecycle_hook_name(&action.hook)

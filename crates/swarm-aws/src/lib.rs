@@ -10,7 +10,17 @@ mod route53;
 pub mod runtime;
 mod ssm;
 
-use aws_config::BehaviorVersion;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use aws_config::identity::IdentityCache;
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_smithy_async::rt::sleep::TokioSleep;
+use aws_smithy_async::time::SystemTimeSource;
+use aws_types::sdk_config::{
+    RetryConfig, SharedAsyncSleep, SharedCredentialsProvider, SharedHttpClient, SharedTimeSource, TimeoutConfig,
+};
+use aws_types::service_config::{LoadServiceConfig, ServiceConfigKey};
 use swarm_core::ports::PortError;
 
 pub use autoscaling::AwsFleet;
@@ -26,34 +36,105 @@ pub struct Adapters {
 }
 
 impl Adapters {
-    /// Every adapter from one SDK configuration, as a Lambda function needs it: credentials
-    /// and region from the variables Lambda sets from the execution role (AWS_ACCESS_KEY_ID,
-    /// AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION) — the default chain would find
-    /// them first too, but building its other providers (profile files, SSO, STS web
-    /// identity, ECS, IMDS) cost the cold start; and one HTTPS client for every service
-    /// ([`http::https_client`]).
-    pub async fn for_lambda(client: aws_smithy_runtime_api::client::http::SharedHttpClient) -> Self {
-        // Throttling and transient faults (5xx, timeouts, Route 53's PriorRequestNotComplete)
-        // are retried here (5 attempts, jittered backoff); the workflows never retry a call.
-        // Adaptive: once AWS throttles, this client sends no faster than AWS accepts (a token
-        // bucket per service) instead of retrying into the limit.
-        let retry = aws_config::retry::RetryConfig::adaptive()
-            .with_max_attempts(5)
-            .with_initial_backoff(std::time::Duration::from_millis(200));
-        let conf = aws_config::defaults(BehaviorVersion::latest())
-            .credentials_provider(aws_config::environment::EnvironmentVariableCredentialsProvider::new())
-            .region(aws_config::environment::EnvironmentVariableRegionProvider::new())
-            .http_client(client)
-            .retry_config(retry)
-            .load()
-            .await;
-        let ssm = aws_sdk_ssm::Client::new(&conf);
+    /// Every adapter from one SDK configuration, as a Lambda function needs it (see
+    /// [`lambda_sdk_config`]), and one HTTPS client for every service ([`http::https_client`]).
+    /// The service clients are built when first called ([`OnFirstUse`]).
+    pub async fn for_lambda(client: SharedHttpClient) -> Self {
+        let conf = lambda_sdk_config(client).await;
         Adapters {
-            fleet: AwsFleet::new(aws_sdk_autoscaling::Client::new(&conf), aws_sdk_ec2::Client::new(&conf)),
-            remote: AwsRemote::new(ssm.clone()),
-            dns: AwsDns::new(aws_sdk_route53::Client::new(&conf)),
-            params: AwsParameters::new(ssm),
+            fleet: AwsFleet::on_first_use(&conf),
+            remote: AwsRemote::on_first_use(&conf),
+            dns: AwsDns::on_first_use(&conf),
+            params: AwsParameters::on_first_use(&conf),
         }
+    }
+}
+
+/// An SDK service client built when an invocation first calls its service. Building one costs
+/// 70-120 µs (the crate's endpoint partitions parsed, its runtime plugins validated; BENCH.md,
+/// "Cold start"), and an invocation calls two to four of the four services: a worker's launch
+/// never calls Route 53, a reconcile in dry-run only reads.
+#[allow(clippy::large_enum_variant, reason = "four per process, each built once")]
+pub(crate) enum OnFirstUse<C> {
+    Ready(C),
+    Lazy {
+        conf: SdkConfig,
+        build: fn(&SdkConfig) -> C,
+        client: OnceLock<C>,
+    },
+}
+
+impl<C> OnFirstUse<C> {
+    pub(crate) fn lazy(conf: &SdkConfig, build: fn(&SdkConfig) -> C) -> Self {
+        OnFirstUse::Lazy {
+            conf: conf.clone(),
+            build,
+            client: OnceLock::new(),
+        }
+    }
+
+    pub(crate) fn get(&self) -> &C {
+        match self {
+            OnFirstUse::Ready(c) => c,
+            OnFirstUse::Lazy { conf, build, client } => client.get_or_init(|| build(conf)),
+        }
+    }
+}
+
+/// The SDK configuration built from what Lambda gives a function, without aws-config's
+/// loader: credentials and region from the variables Lambda sets from the execution role
+/// (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION), endpoints from
+/// AWS_ENDPOINT_URL[_<SERVICE>] (the SDK's own lookup rules), aws-config's defaults for the
+/// rest (3.1 s connect timeout, one lazy identity cache, tokio sleep, system time). The loader
+/// would also read the shared config files and run a provider per setting (FIPS, dual stack,
+/// app name, compression, checksums, …) that no function sets: a third of the cold start
+/// (BENCH.md, "Cold start").
+pub async fn lambda_sdk_config(client: SharedHttpClient) -> SdkConfig {
+    use aws_config::meta::region::ProvideRegion;
+    // Throttling and transient faults (5xx, timeouts, Route 53's PriorRequestNotComplete)
+    // are retried here (5 attempts, jittered backoff); the workflows never retry a call.
+    // Adaptive: once AWS throttles, this client sends no faster than AWS accepts (a token
+    // bucket per service) instead of retrying into the limit.
+    let retry = RetryConfig::adaptive()
+        .with_max_attempts(5)
+        .with_initial_backoff(Duration::from_millis(200));
+    let region = aws_config::environment::EnvironmentVariableRegionProvider::new()
+        .region()
+        .await;
+    SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(region)
+        .credentials_provider(SharedCredentialsProvider::new(
+            aws_config::environment::EnvironmentVariableCredentialsProvider::new(),
+        ))
+        .identity_cache(IdentityCache::lazy().build())
+        .service_config(EndpointsFromEnv)
+        .http_client(client)
+        .retry_config(retry)
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_millis(3100))
+                .build(),
+        )
+        .sleep_impl(SharedAsyncSleep::new(TokioSleep::new()))
+        .time_source(SharedTimeSource::new(SystemTimeSource::new()))
+        .build()
+}
+
+/// AWS_ENDPOINT_URL_<SERVICE>, else AWS_ENDPOINT_URL: the SDK's own lookup (aws-runtime's
+/// EnvConfigValue, what aws-config's loader uses), without the shared config files.
+#[derive(Debug)]
+struct EndpointsFromEnv;
+
+impl LoadServiceConfig for EndpointsFromEnv {
+    fn load_config(&self, key: ServiceConfigKey<'_>) -> Option<String> {
+        let env = aws_types::os_shim_internal::Env::real();
+        aws_runtime::env_config::EnvConfigValue::new()
+            .env(key.env())
+            .profile(key.profile())
+            .service_id(key.service_id())
+            .load(&env, None)
+            .map(|(value, _)| value.into_owned())
     }
 }
 

@@ -7,20 +7,29 @@ use aws_sdk_route53::types::{
 use swarm_core::model::ManagerRecord;
 use swarm_core::ports::{Dns, PortError, PortResult, RecordChange};
 
-use crate::{aws_error, code_of};
+use crate::{aws_error, code_of, OnFirstUse, SdkConfig};
 
 /// Manager records are multivalue-answer A records, one per instance (SetIdentifier =
 /// instance id): a launch and a termination never rewrite each other's record set, so
 /// concurrent changes cannot lose one another.
 pub struct AwsDns {
-    client: aws_sdk_route53::Client,
+    client: OnFirstUse<aws_sdk_route53::Client>,
 }
 
 use swarm_core::ports::UNCHANGED as NOTHING_CHANGED;
 
 impl AwsDns {
     pub fn new(client: aws_sdk_route53::Client) -> Self {
-        AwsDns { client }
+        AwsDns {
+            client: OnFirstUse::Ready(client),
+        }
+    }
+
+    /// The client built when first called.
+    pub fn on_first_use(conf: &SdkConfig) -> Self {
+        AwsDns {
+            client: OnFirstUse::lazy(conf, aws_sdk_route53::Client::new),
+        }
     }
 }
 
@@ -54,6 +63,7 @@ impl Dns for AwsDns {
         loop {
             let resp = self
                 .client
+                .get()
                 .list_resource_record_sets()
                 .hosted_zone_id(zone)
                 .set_start_record_name(start_name.clone())
@@ -120,6 +130,7 @@ impl Dns for AwsDns {
         }
         let resp = self
             .client
+            .get()
             .get_change()
             .id(change_id.trim_start_matches("/change/"))
             .send()
@@ -157,6 +168,7 @@ impl AwsDns {
             .map_err(|e| PortError::aws("ChangeResourceRecordSets", e))?;
         match self
             .client
+            .get()
             .change_resource_record_sets()
             .hosted_zone_id(zone)
             .change_batch(batch)

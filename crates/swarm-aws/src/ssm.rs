@@ -8,17 +8,26 @@ use aws_sdk_ssm::types::{CommandInvocationStatus, InstanceInformationStringFilte
 use swarm_core::ports::{CommandResult, CommandStatus, Parameters, PortError, PortResult, Remote};
 use tokio::time::Instant;
 
-use crate::{aws_error, code_of};
+use crate::{aws_error, code_of, OnFirstUse, SdkConfig};
 
 const DOCUMENT: &str = "AWS-RunShellScript";
 
 pub struct AwsRemote {
-    client: aws_sdk_ssm::Client,
+    client: OnFirstUse<aws_sdk_ssm::Client>,
 }
 
 impl AwsRemote {
     pub fn new(client: aws_sdk_ssm::Client) -> Self {
-        AwsRemote { client }
+        AwsRemote {
+            client: OnFirstUse::Ready(client),
+        }
+    }
+
+    /// The client built when first called.
+    pub fn on_first_use(conf: &SdkConfig) -> Self {
+        AwsRemote {
+            client: OnFirstUse::lazy(conf, aws_sdk_ssm::Client::new),
+        }
     }
 
     /// Polls one invocation until it is final or `end` passes.
@@ -29,6 +38,7 @@ impl AwsRemote {
             delay = next_poll(delay);
             let resp = self
                 .client
+                .get()
                 .get_command_invocation()
                 .command_id(command_id)
                 .instance_id(instance_id)
@@ -70,6 +80,7 @@ impl AwsRemote {
             delay = next_poll(delay);
             let mut invocations = self
                 .client
+                .get()
                 .list_command_invocations()
                 .command_id(command_id)
                 .details(true)
@@ -187,6 +198,7 @@ impl Remote for AwsRemote {
                 .map_err(|e| PortError::aws("DescribeInstanceInformation", e))?;
             let mut agents = self
                 .client
+                .get()
                 .describe_instance_information()
                 .filters(filter)
                 .max_results(50)
@@ -218,6 +230,7 @@ impl Remote for AwsRemote {
         for chunk in ids.chunks(50) {
             let resp = self
                 .client
+                .get()
                 .send_command()
                 .document_name(DOCUMENT)
                 .set_instance_ids(Some(chunk.to_vec()))
@@ -253,12 +266,21 @@ impl Remote for AwsRemote {
 
 /// Parameter Store: the init lock. Join tokens are written and read only on instances.
 pub struct AwsParameters {
-    client: aws_sdk_ssm::Client,
+    client: OnFirstUse<aws_sdk_ssm::Client>,
 }
 
 impl AwsParameters {
     pub fn new(client: aws_sdk_ssm::Client) -> Self {
-        AwsParameters { client }
+        AwsParameters {
+            client: OnFirstUse::Ready(client),
+        }
+    }
+
+    /// The client built when first called.
+    pub fn on_first_use(conf: &SdkConfig) -> Self {
+        AwsParameters {
+            client: OnFirstUse::lazy(conf, aws_sdk_ssm::Client::new),
+        }
     }
 }
 
@@ -266,6 +288,7 @@ impl Parameters for AwsParameters {
     async fn create(&self, name: &str, value: &str) -> PortResult<bool> {
         let r = self
             .client
+            .get()
             .put_parameter()
             .name(name)
             .value(value)
@@ -288,6 +311,7 @@ impl Parameters for AwsParameters {
     async fn list(&self, path: &str) -> PortResult<Vec<(String, String)>> {
         let mut pages = self
             .client
+            .get()
             .get_parameters_by_path()
             .path(path)
             .recursive(true)

@@ -253,6 +253,43 @@ pub fn plan_reconcile(s: &ClusterSnapshot, ttl: u64) -> Vec<Repair> {
 
 /// A synthetic cluster of `n` instances (3 managers), with 1% of nodes down and gone,
 /// 1% strays and a drifted record: what `make bench` measures.
+/// The cluster's health as one reconcile run sees it: the reconcile emits it as metrics every
+/// run (EMF, no API call), and the template alarms on the quorum margin and on Down nodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Health {
+    pub ready_managers: usize,
+    pub ready_workers: usize,
+    pub down_nodes: usize,
+    /// Ready managers above the quorum of the swarm's managers (Raft needs a majority of them):
+    /// 1 for 3 of 3 Ready, 0 for 2 of 3 (one more loss and the swarm can no longer change),
+    /// negative when the quorum is lost or no manager answered.
+    pub quorum_margin: i64,
+    /// Repairs the run planned: what the cluster differs from its groups and its record by.
+    pub drift_items: usize,
+}
+
+pub fn health(s: &ClusterSnapshot, repairs: &[Repair]) -> Health {
+    let Some(view) = &s.swarm else {
+        return Health {
+            ready_managers: 0,
+            ready_workers: 0,
+            down_nodes: 0,
+            quorum_margin: -1,
+            drift_items: repairs.len(),
+        };
+    };
+    let count = |f: &dyn Fn(&SwarmNode) -> bool| view.nodes.iter().filter(|n| f(n)).count();
+    let managers = count(&|n| n.role == Role::Manager);
+    let ready_managers = count(&|n| n.role == Role::Manager && n.status == NodeStatus::Ready);
+    Health {
+        ready_managers,
+        ready_workers: count(&|n| n.role == Role::Worker && n.status == NodeStatus::Ready),
+        down_nodes: count(&|n| n.status == NodeStatus::Down),
+        quorum_margin: ready_managers as i64 - (managers as i64 / 2 + 1),
+        drift_items: repairs.len(),
+    }
+}
+
 #[cfg(any(test, feature = "testkit"))]
 pub fn synthetic(n: usize) -> ClusterSnapshot {
     let ip = |i: usize| format!("10.{}.{}.{}", (i >> 16) & 255, (i >> 8) & 255, i & 255);
@@ -634,5 +671,35 @@ mod tests {
         );
         assert_eq!(plan.iter().filter(|r| matches!(r, Repair::Join { .. })).count(), 10);
         assert_eq!(plan.iter().filter(|r| matches!(r, Repair::DnsDelete { .. })).count(), 1);
+    }
+
+    #[test]
+    fn health_counts_ready_nodes_down_nodes_and_the_managers_above_quorum() {
+        let mut s = synthetic(3 + 2);
+        let repairs = plan_reconcile(&s, 60);
+        assert_eq!(
+            health(&s, &repairs),
+            Health {
+                ready_managers: 3,
+                ready_workers: 2,
+                down_nodes: 0,
+                quorum_margin: 1,
+                // The synthetic record's by-hand answer: one DnsDelete.
+                drift_items: 1
+            }
+        );
+        assert_eq!(repairs.len(), 1);
+        let view = s.swarm.as_mut().unwrap();
+        view.nodes[2].status = NodeStatus::Down;
+        let h = health(&s, &[]);
+        assert_eq!(
+            (h.ready_managers, h.down_nodes, h.quorum_margin),
+            (2, 1, 0),
+            "one more loss loses the quorum"
+        );
+        s.swarm.as_mut().unwrap().nodes[1].status = NodeStatus::Disconnected;
+        assert_eq!(health(&s, &[]).quorum_margin, -1, "1 of 3: lost");
+        s.swarm = None;
+        assert_eq!(health(&s, &[]).quorum_margin, -1, "no manager answered");
     }
 }

@@ -15,7 +15,7 @@ use crate::plan::reconcile::*;
 use crate::ports::{ActionResult, Dns, Fleet, Parameters, PortError, PortResult, RecordChange, Remote};
 use crate::safe::script_commands;
 use crate::scripts;
-use crate::telemetry::metric;
+use crate::telemetry::{cluster_metrics, metric};
 use crate::workflow::OutcomeKind;
 use crate::Lifecycle;
 
@@ -28,6 +28,7 @@ pub struct ClusterReport {
     pub members: usize,
     pub nodes: usize,
     pub repairs: Vec<Repair>,
+    pub health: Health,
     pub failed: Vec<String>,
     /// Repairs left to the next run: they could not finish before this run's deadline.
     pub deferred: Vec<String>,
@@ -171,6 +172,17 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
         let (snap, operator) = self.observe_cluster(cluster, groups).await?;
         let mut repairs = plan_reconcile(&snap, self.cfg.dns_ttl.as_secs());
         repairs.sort_by_key(phase);
+        let health = health(&snap, &repairs);
+        cluster_metrics(
+            cluster,
+            &[
+                ("ReadyManagers", health.ready_managers as f64, "Count"),
+                ("ReadyWorkers", health.ready_workers as f64, "Count"),
+                ("DownNodes", health.down_nodes as f64, "Count"),
+                ("QuorumMargin", health.quorum_margin as f64, "Count"),
+                ("DriftItems", health.drift_items as f64, "Count"),
+            ],
+        );
         let mut report = ClusterReport {
             cluster: cluster.to_string(),
             dry_run,
@@ -178,6 +190,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
             members: snap.members.len(),
             nodes: snap.swarm.as_ref().map_or(0, |v| v.nodes.len()),
             repairs: repairs.clone(),
+            health,
             failed: vec![],
             deferred: vec![],
         };
