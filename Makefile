@@ -13,7 +13,7 @@ EVENT ?= events/lifecycle-launch-worker.json
 
 ARCH ?= x86_64
 
-.PHONY: deps lock deploy-code build test unit e2e e2e-repeat iam-report demo replay lint infra-check package deploy bench bench-profiles fuzz clean-cloud
+.PHONY: deps lock deploy-code build status tidy test unit e2e e2e-repeat iam-report demo replay lint infra-check package deploy bench bench-profiles fuzz clean-cloud
 
 deps:
 	scripts/deps.sh
@@ -26,6 +26,11 @@ lock:
 # with the adapter tests), so the SDK crates compile once, not twice.
 build:
 	cargo build --workspace --all-targets
+
+## The operator's command on your AWS credentials (README, "The operator's command"):
+## make status SWARM_CLUSTER=prod SWARM_HOSTED_ZONE_ID=Z0123… [ARGS=--json]; make tidy likewise.
+status tidy: build
+	$(CARGO_TARGET_DIR)/debug/swarm-lifecycle $@ $(ARGS)
 
 ## Unit and adapter tests, then the end-to-end suite on the local cloud.
 test: deps lint infra-check build unit e2e

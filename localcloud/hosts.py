@@ -206,7 +206,13 @@ class Hosts:
         # (the new daemon then fails: "timeout waiting for containerd to start").
         _wait_gone(host.root)
         host.init_pid, host.ready_at, host.proc = None, None, None
-        (host.root / "run" / "docker.pid").unlink(missing_ok=True)
+        # /run is a tmpfs: a boot starts without the last run's pid files. The exec root
+        # (/var/run/docker) kept containerd's pid from the old PID namespace, and when that
+        # number was alive in the new one (a thread of the new dockerd) the daemon took it
+        # for its containerd and timed out waiting on its socket (1 start in 3 failed).
+        for d in ("exec", "run"):
+            shutil.rmtree(host.root / d, ignore_errors=True)
+            (host.root / d).mkdir()
         self._boot(host)
         host.dead = False
         return True

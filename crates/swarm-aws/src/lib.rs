@@ -40,12 +40,17 @@ impl Adapters {
     /// [`lambda_sdk_config`]), and one HTTPS client for every service ([`http::https_client`]).
     /// The service clients are built when first called ([`OnFirstUse`]).
     pub async fn for_lambda(client: SharedHttpClient) -> Self {
-        let conf = lambda_sdk_config(client).await;
+        Self::from_sdk_config(&lambda_sdk_config(client).await)
+    }
+
+    /// Every adapter from `conf` (the operator's command: aws-config's loader, profiles and
+    /// all), each service client built on first use.
+    pub fn from_sdk_config(conf: &SdkConfig) -> Self {
         Adapters {
-            fleet: AwsFleet::on_first_use(&conf),
-            remote: AwsRemote::on_first_use(&conf),
-            dns: AwsDns::on_first_use(&conf),
-            params: AwsParameters::on_first_use(&conf),
+            fleet: AwsFleet::on_first_use(conf),
+            remote: AwsRemote::on_first_use(conf),
+            dns: AwsDns::on_first_use(conf),
+            params: AwsParameters::on_first_use(conf),
         }
     }
 }

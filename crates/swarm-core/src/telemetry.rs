@@ -5,9 +5,23 @@ use serde_json::json;
 
 pub const NAMESPACE: &str = "SwarmLifecycle";
 
+static EMF_OFF: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Stops the EMF lines: a Lambda's stdout goes to CloudWatch Logs, which turns them into
+/// metrics; the operator's command's stdout is its answer.
+pub fn disable_emf() {
+    EMF_OFF.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+fn emf_enabled() -> bool {
+    !EMF_OFF.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Emits `name` = `value` (`unit`: Count, Milliseconds, …) by cluster and role.
 pub fn metric(cluster: &str, role: &str, name: &str, value: f64, unit: &str) {
-    println!("{}", emf_line(cluster, role, name, value, unit, now_ms()));
+    if emf_enabled() {
+        println!("{}", emf_line(cluster, role, name, value, unit, now_ms()));
+    }
 }
 
 pub fn emf_line(cluster: &str, role: &str, name: &str, value: f64, unit: &str, ts_ms: u128) -> String {
@@ -29,7 +43,9 @@ pub fn emf_line(cluster: &str, role: &str, name: &str, value: f64, unit: &str, t
 
 /// Emits several metrics of the whole cluster (dimension Cluster only) in one line.
 pub fn cluster_metrics(cluster: &str, metrics: &[(&str, f64, &str)]) {
-    println!("{}", cluster_emf_line(cluster, metrics, now_ms()));
+    if emf_enabled() {
+        println!("{}", cluster_emf_line(cluster, metrics, now_ms()));
+    }
 }
 
 pub fn cluster_emf_line(cluster: &str, metrics: &[(&str, f64, &str)], ts_ms: u128) -> String {

@@ -5,6 +5,7 @@ mod join;
 mod notice;
 pub mod reconcile;
 mod retire;
+pub mod status;
 
 pub use join::*;
 pub use notice::*;

@@ -36,6 +36,25 @@ pub struct ClusterSnapshot {
     pub scheduled_lead_secs: u64,
 }
 
+impl ClusterSnapshot {
+    /// The node is Down and no running instance of the groups is it (by label or address):
+    /// what the operator's tidy removes, and nothing else.
+    pub fn node_of_gone_instance(&self, node_id: &str) -> bool {
+        let Some(n) = self
+            .swarm
+            .as_ref()
+            .and_then(|v| v.nodes.iter().find(|n| n.id == node_id))
+        else {
+            return false;
+        };
+        n.status == NodeStatus::Down
+            && !self
+                .members
+                .iter()
+                .any(|m| m.alive && (n.instance_id.as_deref() == Some(&m.id) || (n.addr.is_some() && n.addr == m.ip)))
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "repair", rename_all = "kebab-case")]
 pub enum Repair {

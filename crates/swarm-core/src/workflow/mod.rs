@@ -12,6 +12,8 @@ mod observe;
 mod reconcile;
 mod retire;
 
+pub use reconcile::{ClusterReport, Scope, Survey};
+
 use std::collections::{HashMap, HashSet};
 use std::net::Ipv4Addr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

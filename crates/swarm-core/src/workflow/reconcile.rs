@@ -34,6 +34,42 @@ pub struct ClusterReport {
     pub deferred: Vec<String>,
 }
 
+/// What the reconcile sees of a cluster and would repair (see [`Lifecycle::survey`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Survey {
+    pub snapshot: ClusterSnapshot,
+    /// In the order the reconcile runs them.
+    pub repairs: Vec<Repair>,
+    pub health: Health,
+    /// The live manager that listed the nodes.
+    operator: Option<String>,
+}
+
+impl Survey {
+    /// The operator's table of it.
+    pub fn status(&self) -> crate::plan::status::ClusterStatus {
+        crate::plan::status::cluster_status(&self.snapshot, &self.repairs, self.health)
+    }
+}
+
+/// Which of the planned repairs a run makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    Everything,
+    /// Only the removal of Down nodes whose instance is gone (the seeds' swarm-tidy).
+    GoneNodes,
+}
+
+impl Scope {
+    fn includes(self, snap: &ClusterSnapshot, r: &Repair) -> bool {
+        match (self, r) {
+            (Scope::Everything, _) => true,
+            (Scope::GoneNodes, Repair::RemoveNode { node_id, .. }) => snap.node_of_gone_instance(node_id),
+            (Scope::GoneNodes, _) => false,
+        }
+    }
+}
+
 /// The order repairs run in: the cheap and safe first (the record, actions left waiting,
 /// Down nodes), joins (each may take the agent wait plus the join budget) last.
 fn phase(r: &Repair) -> u8 {
@@ -61,6 +97,17 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
         dry_run: bool,
         deadline: Option<Instant>,
     ) -> Result<Vec<ClusterReport>, PortError> {
+        self.reconcile_scoped(only, Scope::Everything, dry_run, deadline).await
+    }
+
+    /// The reconcile limited to `scope`: `Scope::GoneNodes` is the operator's tidy.
+    pub async fn reconcile_scoped(
+        &self,
+        only: Option<&str>,
+        scope: Scope,
+        dry_run: bool,
+        deadline: Option<Instant>,
+    ) -> Result<Vec<ClusterReport>, PortError> {
         let cluster = self.cfg.cluster_name.as_str();
         if let Some(other) = only.filter(|o| *o != cluster) {
             info!(step = "reconcile", outcome = "other-cluster", cluster = %other, "not this deployment's cluster: left alone");
@@ -74,7 +121,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
         }
         let span = info_span!("reconcile", cluster = %cluster);
         match self
-            .reconcile_cluster(cluster, &groups, dry_run || self.cfg.dry_run, deadline)
+            .reconcile_cluster(cluster, &groups, scope, dry_run || self.cfg.dry_run, deadline)
             .instrument(span)
             .await
         {
@@ -84,6 +131,33 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
                 Err(PortError::aws("reconcile", format!("{cluster}: {e}")))
             }
         }
+    }
+
+    /// What the reconcile sees of this deployment's cluster and what it would repair, changing
+    /// nothing (what the operator's `status` and `plan` print).
+    pub async fn survey(&self) -> PortResult<Survey> {
+        let cluster = self.cfg.cluster_name.as_str();
+        let groups = self.fleet.groups_tagged(&self.cfg.cluster_tag, cluster).await?;
+        if groups.is_empty() {
+            return Err(PortError::aws(
+                "survey",
+                format!("no Auto Scaling group is tagged {}={cluster}", self.cfg.cluster_tag),
+            ));
+        }
+        self.survey_groups(cluster, &groups).await
+    }
+
+    async fn survey_groups(&self, cluster: &str, groups: &[crate::model::Group]) -> PortResult<Survey> {
+        let (snapshot, operator) = self.observe_cluster(cluster, groups).await?;
+        let mut repairs = plan_reconcile(&snapshot, self.cfg.dns_ttl.as_secs());
+        repairs.sort_by_key(phase);
+        let health = health(&snapshot, &repairs);
+        Ok(Survey {
+            snapshot,
+            repairs,
+            health,
+            operator,
+        })
     }
 
     /// The snapshot of one cluster and the live manager that listed its nodes.
@@ -166,13 +240,17 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
         &self,
         cluster: &str,
         groups: &[crate::model::Group],
+        scope: Scope,
         dry_run: bool,
         deadline: Option<Instant>,
     ) -> PortResult<ClusterReport> {
-        let (snap, operator) = self.observe_cluster(cluster, groups).await?;
-        let mut repairs = plan_reconcile(&snap, self.cfg.dns_ttl.as_secs());
-        repairs.sort_by_key(phase);
-        let health = health(&snap, &repairs);
+        let Survey {
+            snapshot: snap,
+            repairs,
+            health,
+            operator,
+        } = self.survey_groups(cluster, groups).await?;
+        let repairs: Vec<Repair> = repairs.into_iter().filter(|r| scope.includes(&snap, r)).collect();
         cluster_metrics(
             cluster,
             &[

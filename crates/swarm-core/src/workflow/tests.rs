@@ -987,3 +987,47 @@ async fn a_scheduled_change_retires_the_node_within_the_lead_else_the_reconcile_
     assert!(w.node_of(M3).is_none());
     assert!(!w.state().records.iter().any(|r| r.set_identifier == M3));
 }
+
+#[tokio::test(start_paused = true)]
+async fn tidy_removes_only_the_down_nodes_of_gone_instances() {
+    let w = cluster();
+    let l = lifecycle(&w, cfg());
+    three_managers_and_a_worker(&l, &w).await;
+    for id in [M1, M2, M3, W1] {
+        w.set_lifecycle(id, "InService");
+    }
+    // W1 is gone with its node Down; W2 runs outside the swarm; M2 lost its record.
+    const W2: &str = "i-00000000000000b2";
+    {
+        let mut s = w.state();
+        s.nodes
+            .values_mut()
+            .filter(|n| n.instance_id == W1)
+            .for_each(|n| n.ready = false);
+        s.groups.iter_mut().for_each(|g| g.instances.retain(|i| i.id != W1));
+        s.instances.remove(W1);
+    }
+    w.launch("wrk", W2, "10.0.1.22");
+    w.set_lifecycle(W2, "InService");
+    w.state().records.retain(|r| r.set_identifier != M2);
+    let everything = l.survey().await.unwrap().repairs;
+    assert_eq!(
+        everything.len(),
+        3,
+        "remove W1's node, join W2, M2's record: {everything:?}"
+    );
+    w.state().commands.clear();
+    let deadline = Some(Instant::now() + Duration::from_secs(900));
+    let r = l
+        .reconcile_scoped(None, Scope::GoneNodes, false, deadline)
+        .await
+        .unwrap();
+    assert_eq!(r[0].repairs.len(), 1, "{r:?}");
+    assert!(w.node_of(W1).is_none(), "W1's node removed");
+    let s = w.state();
+    assert!(
+        !s.records.iter().any(|x| x.set_identifier == M2),
+        "the record is left alone"
+    );
+    assert!(!s.commands.iter().any(|(i, _)| i == W2), "no join: {:?}", s.commands);
+}

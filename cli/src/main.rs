@@ -1,0 +1,211 @@
+//! `swarm-lifecycle`: the operator's view of a cluster and the reconcile run by hand. The
+//! same observation, planner and adapters as the functions (swarm-core, swarm-aws); only the
+//! credentials differ: the ordinary AWS chain (profiles, SSO caches exported as variables,
+//! instance roles) instead of a function's role. AWS_ENDPOINT_URL points it at the local cloud.
+
+mod render;
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use swarm_core::workflow::{ClusterReport, Scope};
+use swarm_core::Config;
+
+const EXAMPLES: &str = "\
+Examples:
+  swarm-lifecycle --cluster prod --hosted-zone-id Z0123456789ABC status
+  swarm-lifecycle status --json | jq '.rows[] | select(.drift != [])'
+  swarm-lifecycle plan
+  swarm-lifecycle reconcile --dry-run
+  swarm-lifecycle tidy
+
+The cluster and the zone also come from SWARM_CLUSTER and SWARM_HOSTED_ZONE_ID (the stack's
+outputs); every other setting from the functions' own variables (CLUSTER_TAG, DNS_TTL_SECONDS,
+...), with the same defaults.";
+
+#[derive(Parser)]
+#[command(name = "swarm-lifecycle", version, about = "Status, plan and repairs of a Docker Swarm on EC2 Auto Scaling groups", after_help = EXAMPLES)]
+struct Cli {
+    /// The cluster: its groups' swarm:cluster tag.
+    #[arg(long, global = true, env = "SWARM_CLUSTER")]
+    cluster: Option<String>,
+    /// The Route 53 zone of the manager record (the stack's HostedZoneId output).
+    #[arg(long, global = true, env = "SWARM_HOSTED_ZONE_ID")]
+    hosted_zone_id: Option<String>,
+    /// A named profile of the shared AWS config (else AWS_PROFILE, else the default chain).
+    #[arg(long, global = true)]
+    profile: Option<String>,
+    /// The region (else AWS_REGION or the profile's).
+    #[arg(long, global = true)]
+    region: Option<String>,
+    /// Log every step to stderr.
+    #[arg(short, long, global = true)]
+    verbose: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// One table per cluster: each instance of its groups beside its swarm node and its manager
+    /// record, the quorum margin, and what the reconcile would repair under the row it concerns.
+    #[command(after_help = "Example:\n  swarm-lifecycle --cluster prod status --json")]
+    Status {
+        /// JSON for scripts (fields are stable: see README, "The operator's command").
+        #[arg(long)]
+        json: bool,
+    },
+    /// What the reconcile would repair now, in the order it would (the same planner).
+    #[command(after_help = "Example:\n  swarm-lifecycle --cluster prod plan --json")]
+    Plan {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Runs the reconcile now from this machine, each step logged as it goes.
+    #[command(after_help = "Example:\n  swarm-lifecycle --cluster prod reconcile --dry-run")]
+    Reconcile {
+        /// Say what would be done; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Removes the Down nodes whose instances are gone, and nothing else.
+    #[command(after_help = "Example:\n  swarm-lifecycle --cluster prod tidy --dry-run")]
+    Tidy {
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+/// One line, with what to do about it.
+fn fail(msg: impl std::fmt::Display) -> ExitCode {
+    eprintln!("swarm-lifecycle: {msg}");
+    ExitCode::FAILURE
+}
+
+/// The fix that goes with an AWS error the operator can act on.
+fn hint(e: &str) -> &'static str {
+    if e.contains("credential") || e.contains("Credential") {
+        " (no usable AWS credentials: set AWS_PROFILE or pass --profile, or export AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)"
+    } else if e.contains("no Auto Scaling group is tagged") {
+        " (check --cluster, and --region/--profile: the groups live in one account and region)"
+    } else if e.contains("denied") {
+        " (the caller's IAM policy lacks this action: README, \"The operator's command\", lists what it needs)"
+    } else {
+        ""
+    }
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    swarm_core::telemetry::disable_emf();
+    let progress = matches!(cli.command, Command::Reconcile { .. } | Command::Tidy { .. });
+    let level = if cli.verbose {
+        "debug"
+    } else if progress {
+        "info"
+    } else {
+        "warn"
+    };
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| level.into()))
+        .compact()
+        .init();
+
+    let Some(cluster) = cli.cluster.clone() else {
+        return fail("which cluster? pass --cluster NAME or set SWARM_CLUSTER (its groups' swarm:cluster tag)");
+    };
+    let zone = cli.hosted_zone_id.clone();
+    let cfg = match Config::from_lookup(|k| match k {
+        "CLUSTER_NAME" => Some(cluster.clone()),
+        "HOSTED_ZONE_ID" => zone.clone(),
+        // The operator decides per command, never by environment.
+        "DRY_RUN" => None,
+        _ => std::env::var(k).ok(),
+    }) {
+        Ok(c) => c,
+        Err(e) if e.to_string().contains("HOSTED_ZONE_ID") => return fail(
+            "which hosted zone? pass --hosted-zone-id or set SWARM_HOSTED_ZONE_ID (the stack's HostedZoneId output)",
+        ),
+        Err(e) => return fail(e),
+    };
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    if let Some(p) = &cli.profile {
+        loader = loader.profile_name(p);
+    }
+    if let Some(r) = &cli.region {
+        loader = loader.region(aws_config::Region::new(r.clone()));
+    }
+    let conf = loader.load().await;
+    if conf.region().is_none() {
+        return fail("no region: pass --region, or set AWS_REGION or a region in the profile");
+    }
+    let a = swarm_aws::Adapters::from_sdk_config(&conf);
+    let l = swarm_core::Lifecycle {
+        fleet: a.fleet,
+        remote: a.remote,
+        dns: a.dns,
+        params: a.params,
+        cfg,
+    };
+
+    match cli.command {
+        Command::Status { json } | Command::Plan { json } => {
+            let survey = match l.survey().await {
+                Ok(s) => s,
+                Err(e) => return fail(format!("{e}{}", hint(&e.to_string()))),
+            };
+            let status = survey.status();
+            let out = match (&cli.command, json) {
+                (Command::Status { .. }, true) => serde_json::to_string_pretty(&status).unwrap_or_default() + "\n",
+                (Command::Plan { .. }, true) => {
+                    serde_json::to_string_pretty(&status.repairs).unwrap_or_default() + "\n"
+                }
+                (Command::Plan { .. }, false) => render::plan(&status),
+                _ => {
+                    let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+                    render::status(&status, colour)
+                }
+            };
+            print!("{out}");
+            ExitCode::SUCCESS
+        }
+        Command::Reconcile { dry_run } | Command::Tidy { dry_run } => {
+            let scope = if matches!(cli.command, Command::Tidy { .. }) {
+                Scope::GoneNodes
+            } else {
+                Scope::Everything
+            };
+            match l.reconcile_scoped(None, scope, dry_run, None).await {
+                Ok(reports) => summary(&reports),
+                Err(e) => fail(format!("{e}{}", hint(&e.to_string()))),
+            }
+        }
+    }
+}
+
+/// What a run did, one line per cluster; exit 1 when a repair failed.
+fn summary(reports: &[ClusterReport]) -> ExitCode {
+    let mut ok = true;
+    for r in reports {
+        let verb = if r.dry_run { "would make" } else { "made" };
+        println!(
+            "cluster {}: {verb} {} repair(s), {} failed, {} left to the next run",
+            r.cluster,
+            r.repairs.len().saturating_sub(r.failed.len() + r.deferred.len()),
+            r.failed.len(),
+            r.deferred.len()
+        );
+        for f in &r.failed {
+            println!("  failed: {f}");
+        }
+        ok &= r.failed.is_empty();
+    }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}

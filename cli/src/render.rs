@@ -1,0 +1,287 @@
+//! Text for a person: the status table and the plan. Colour only when asked (a terminal
+//! without NO_COLOR); the same text otherwise, so pipes and golden files see plain words.
+
+use std::fmt::Write;
+
+use swarm_core::plan::reconcile::Repair;
+use swarm_core::plan::status::{describe, ClusterStatus, StatusRow};
+
+const RED: &str = "\x1b[31m";
+const YELLOW: &str = "\x1b[33m";
+const BOLD: &str = "\x1b[1m";
+const RESET: &str = "\x1b[0m";
+
+fn paint(s: &str, code: &str, colour: bool) -> String {
+    if colour {
+        format!("{code}{s}{RESET}")
+    } else {
+        s.to_string()
+    }
+}
+
+fn lower<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+fn cells(r: &StatusRow) -> [String; 7] {
+    let lifecycle = match (&r.lifecycle_state, r.waiting_secs) {
+        (Some(s), Some(w)) => format!("{s} {w}s"),
+        (Some(s), None) => s.clone(),
+        (None, _) => "(not in a group)".into(),
+    };
+    let node = match &r.node {
+        Some(n) => {
+            let mut s = format!("{} {} {}", lower(&n.role), lower(&n.status), lower(&n.availability));
+            if n.leader {
+                s.push_str(" leader");
+            }
+            s
+        }
+        None => "-".into(),
+    };
+    let agent = match (&r.lifecycle_state, r.agent_online) {
+        (None, _) => "-",
+        (_, true) => "online",
+        (_, false) => "offline",
+    };
+    [
+        r.instance_id.clone().unwrap_or_else(|| "-".into()),
+        r.role.map(|x| x.as_str().to_string()).unwrap_or_else(|| "-".into()),
+        lifecycle,
+        r.ip.map(|ip| ip.to_string()).unwrap_or_else(|| "-".into()),
+        agent.into(),
+        node,
+        if r.in_record { "yes" } else { "-" }.into(),
+    ]
+}
+
+/// The status of one cluster: a summary line, then one row per instance, node or record,
+/// each drift item under the row it concerns.
+pub fn status(s: &ClusterStatus, colour: bool) -> String {
+    let mut out = String::new();
+    let h = &s.health;
+    let record = s.record_name.as_deref().unwrap_or("(no manager record)");
+    let _ = writeln!(
+        out,
+        "{} cluster {} · record {record}",
+        paint("●", BOLD, colour),
+        s.cluster
+    );
+    let swarm = if s.swarm_reachable {
+        "swarm answered".to_string()
+    } else {
+        paint("no manager answered", RED, colour)
+    };
+    let margin = format!("quorum margin {}", h.quorum_margin);
+    let margin = if h.quorum_margin <= 0 {
+        paint(&margin, RED, colour)
+    } else {
+        margin
+    };
+    let drift = format!("drift {}", h.drift_items);
+    let drift = if h.drift_items > 0 {
+        paint(&drift, YELLOW, colour)
+    } else {
+        drift
+    };
+    let _ = writeln!(
+        out,
+        "{swarm} · managers ready {} · workers ready {} · down {} · {margin} · {drift}",
+        h.ready_managers, h.ready_workers, h.down_nodes
+    );
+    let head = ["INSTANCE", "ROLE", "LIFECYCLE", "IP", "AGENT", "NODE", "RECORD"].map(String::from);
+    let rows: Vec<[String; 7]> = s.rows.iter().map(cells).collect();
+    let mut width = head.clone().map(|c| c.len());
+    for r in &rows {
+        for (w, c) in width.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |cols: &[String; 7]| {
+        let mut l = String::new();
+        for (i, (c, w)) in cols.iter().zip(width).enumerate() {
+            if i + 1 == cols.len() {
+                l.push_str(c);
+            } else {
+                let _ = write!(l, "{c:<w$}  ");
+            }
+        }
+        l
+    };
+    out.push('\n');
+    let _ = writeln!(out, "{}", paint(&line(&head), BOLD, colour));
+    for (r, cols) in s.rows.iter().zip(&rows) {
+        let l = line(cols);
+        let _ = writeln!(
+            out,
+            "{}",
+            if r.drift.is_empty() {
+                l
+            } else {
+                paint(&l, YELLOW, colour)
+            }
+        );
+        for d in &r.drift {
+            let _ = writeln!(out, "  {} {d}", paint("↳", YELLOW, colour));
+        }
+    }
+    out
+}
+
+/// What a repair is about: the instance, the node, or the record set.
+fn subject(r: &Repair) -> &str {
+    match r {
+        Repair::RemoveNode { node_id, .. } => node_id,
+        Repair::Retire { instance_id, .. }
+        | Repair::Join { instance_id, .. }
+        | Repair::CompleteLaunch { instance_id, .. }
+        | Repair::CompleteTermination { instance_id, .. } => instance_id,
+        Repair::DnsDelete { record } | Repair::DnsUpsert { record } => &record.set_identifier,
+    }
+}
+
+/// The reconcile's repairs, numbered in the order it would make them.
+pub fn plan(s: &ClusterStatus) -> String {
+    if s.repairs.is_empty() {
+        return format!("cluster {}: nothing to repair\n", s.cluster);
+    }
+    let mut out = format!(
+        "cluster {}: the reconcile would make {} repair(s), in this order:\n",
+        s.cluster,
+        s.repairs.len()
+    );
+    for (i, r) in s.repairs.iter().enumerate() {
+        let _ = writeln!(out, "{:>3}. {}: {}", i + 1, subject(r), describe(r));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use swarm_core::model::{Availability, NodeStatus, Role};
+    use swarm_core::plan::reconcile::{Health, RecordView};
+    use swarm_core::plan::status::NodeStatusView;
+
+    fn example() -> ClusterStatus {
+        let node = |id: &str, role, status, leader| NodeStatusView {
+            id: id.into(),
+            role,
+            status,
+            availability: Availability::Active,
+            leader,
+            hostname: "ip-10-0-0-1".into(),
+        };
+        let row = |id: &str, role, state: &str, ip: &str| StatusRow {
+            instance_id: Some(id.into()),
+            group: Some(format!("demo-{}s", Role::as_str(role))),
+            role: Some(role),
+            lifecycle_state: Some(state.into()),
+            ip: Some(ip.parse().unwrap()),
+            agent_online: true,
+            ..StatusRow::default()
+        };
+        let mut rows = vec![
+            StatusRow {
+                node: Some(node(
+                    "aaaaaaaaaaaaaaaaaaaaaaaaa",
+                    Role::Manager,
+                    NodeStatus::Ready,
+                    true,
+                )),
+                in_record: true,
+                ..row("i-0000000000000000a", Role::Manager, "InService", "10.0.0.1")
+            },
+            StatusRow {
+                waiting_secs: Some(42),
+                drift: vec!["join the swarm, then complete its launch action".into()],
+                ..row("i-0000000000000000d", Role::Worker, "Pending:Wait", "10.0.0.4")
+            },
+            StatusRow {
+                instance_id: Some("i-0000000000000000c".into()),
+                ip: Some("10.0.0.3".parse().unwrap()),
+                node: Some(node("ccccccccccccccccccccccccc", Role::Worker, NodeStatus::Down, false)),
+                drift: vec!["remove the node: its instance is gone".into()],
+                ..StatusRow::default()
+            },
+        ];
+        rows[1].agent_online = false;
+        ClusterStatus {
+            cluster: "demo".into(),
+            record_name: Some("managers.demo.internal".into()),
+            swarm_reachable: true,
+            health: Health {
+                ready_managers: 1,
+                ready_workers: 0,
+                down_nodes: 1,
+                quorum_margin: 0,
+                drift_items: 2,
+            },
+            rows,
+            repairs: vec![
+                Repair::RemoveNode {
+                    node_id: "ccccccccccccccccccccccccc".into(),
+                    demote: false,
+                    reason: "its instance is gone".into(),
+                },
+                Repair::Join {
+                    instance_id: "i-0000000000000000d".into(),
+                    group: "demo-workers".into(),
+                    waiting: true,
+                },
+                Repair::DnsUpsert {
+                    record: RecordView {
+                        set_identifier: "i-0000000000000000a".into(),
+                        ip: "10.0.0.1".parse().unwrap(),
+                    },
+                },
+            ],
+        }
+    }
+
+    /// Compares with tests/golden/<name>; UPDATE_GOLDEN=1 rewrites the file instead.
+    fn golden(name: &str, got: &str) {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/golden")
+            .join(name);
+        if std::env::var_os("UPDATE_GOLDEN").is_some() {
+            std::fs::write(&path, got).unwrap();
+        }
+        let want = std::fs::read_to_string(&path).unwrap_or_default();
+        assert_eq!(got, want, "{name} differs (UPDATE_GOLDEN=1 rewrites it):\n{got}");
+    }
+
+    #[test]
+    fn the_status_table_is_plain_text_when_not_on_a_terminal() {
+        let text = status(&example(), false);
+        assert!(!text.contains('\x1b'), "{text:?}");
+        golden("status.txt", &text);
+    }
+
+    #[test]
+    fn on_a_terminal_drift_and_a_thin_quorum_are_coloured() {
+        let text = status(&example(), true);
+        assert!(text.contains(&format!("{RED}quorum margin 0{RESET}")), "{text}");
+        assert!(text.contains(&format!("{YELLOW}i-0000000000000000d")), "{text}");
+        // The same words once the colour is taken out.
+        let plain = text
+            .replace(RED, "")
+            .replace(YELLOW, "")
+            .replace(BOLD, "")
+            .replace(RESET, "");
+        assert_eq!(plain, status(&example(), false));
+    }
+
+    #[test]
+    fn the_plan_lists_every_repair_in_order() {
+        golden("plan.txt", &plan(&example()));
+        let none = ClusterStatus {
+            repairs: vec![],
+            ..example()
+        };
+        assert_eq!(plan(&none), "cluster demo: nothing to repair\n");
+    }
+}

@@ -1,0 +1,126 @@
+"""Issue #16: the operator's command (`swarm-lifecycle`, built by `make build`) against the
+live local cloud, with an operator's own credentials and the local cloud's endpoint."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import uuid
+
+from conftest import bin_dir, scale_out, settle
+from localcloud.client import REGION, wait_for
+from localcloud.iam import ADMIN_KEY
+
+
+def cli(lc, *args: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in lc.function_env().items() if k.endswith("_SECONDS")}
+    c = lc.cluster
+    env.update({
+        "PATH": "/usr/bin:/bin", "HOME": str(lc.state_dir), "AWS_ENDPOINT_URL": lc.endpoint,
+        "AWS_ACCESS_KEY_ID": ADMIN_KEY, "AWS_SECRET_ACCESS_KEY": "test", "AWS_REGION": REGION,
+        "SWARM_CLUSTER": c.name, "SWARM_HOSTED_ZONE_ID": c.zone_id.split("/")[-1],
+    })
+    return subprocess.run([str(bin_dir() / "swarm-lifecycle"), *args], env=env, capture_output=True, text=True,
+                          timeout=300)
+
+
+def status(lc) -> dict:
+    r = cli(lc, "status", "--json")
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def plan(lc) -> list:
+    r = cli(lc, "plan", "--json")
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def row(st, instance):
+    return next(r for r in st["rows"] if r["instance_id"] == instance)
+
+
+def test_status_agrees_with_the_cloud_plan_is_the_reconcile_s_and_tidy_removes_only_gone_nodes(cloud):
+    # Errors: one line, with the fix.
+    r = cli(cloud, "--cluster", "nope", "status")
+    assert r.returncode == 1
+    assert r.stderr.count("\n") == 1 and "no Auto Scaling group is tagged swarm:cluster=nope" in r.stderr, r.stderr
+    assert "check --cluster" in r.stderr, r.stderr
+    r = subprocess.run([str(bin_dir() / "swarm-lifecycle"), "status"], capture_output=True, text=True,
+                       env={"PATH": "/usr/bin:/bin", "HOME": str(cloud.state_dir)})
+    assert r.returncode == 1 and "pass --cluster NAME" in r.stderr, r.stderr
+
+    scale_out(cloud, 1, 2)
+    st = status(cloud)
+    # After a scale-out: every instance in service, its node Ready, the manager in the record.
+    nodes = {n["instance"]: n for n in cloud.nodes()}
+    assert sorted(r["instance_id"] for r in st["rows"]) == sorted(cloud.in_service("manager") + cloud.in_service("worker"))
+    for r in st["rows"]:
+        assert r["lifecycle_state"] == "InService" and r["agent_online"], r
+        assert (r["node"]["role"], r["node"]["status"]) == (nodes[r["instance_id"]]["role"], "ready"), r
+        assert r["in_record"] == (r["role"] == "manager"), r
+        assert r["drift"] == [], r
+    assert st["health"] == {"ready_managers": 1, "ready_workers": 2, "down_nodes": 0, "quorum_margin": 0,
+                            "drift_items": 0}, st["health"]
+    assert plan(cloud) == []
+
+    # Drift: a stale record of no instance, and a worker killed whose termination and whose
+    # replacement's launch events are both lost.
+    r53 = cloud.client("route53")
+    c = cloud.cluster
+    r53.change_resource_record_sets(HostedZoneId=c.zone_id, ChangeBatch={"Changes": [
+        {"Action": "UPSERT", "ResourceRecordSet": {
+            "Name": c.dns_name, "Type": "A", "SetIdentifier": "i-0000000000000dead", "MultiValueAnswer": True,
+            "TTL": cloud.timing.dns_ttl, "ResourceRecords": [{"Value": "10.0.0.250"}]}}]})
+    victim = cloud.in_service("worker")[0]
+    cloud.control("kill", {"instance": victim})
+    cloud.control("faults", {"drop_event": 2})
+    cloud.terminate(victim, decrement=False)
+    replacement = wait_for(lambda: [i["id"] for i in cloud.instances("worker") if i["lifecycle"] == "Pending:Wait"], 30,
+                           "the replacement")[0]
+    wait_for(lambda: victim not in [i["id"] for i in cloud.instances("worker")], 60, "the victim gone")
+    wait_for(lambda: any(n["instance"] == victim and n["status"] == "down" for n in cloud.nodes()), 60, "its node down")
+    wait_for(lambda: cloud.state()["hosts"].get(replacement, {}).get("agent") == "Online", 60, "the replacement's agent")
+
+    st = status(cloud)
+    assert st["health"]["down_nodes"] == 1, st["health"]
+    gone = row(st, victim)
+    assert gone["lifecycle_state"] is None and gone["node"]["status"] == "down", gone
+    assert any("remove the node" in d for d in gone["drift"]), gone
+    new = row(st, replacement)
+    assert new["lifecycle_state"] == "Pending:Wait" and new["node"] is None, new
+    assert any(d.startswith("join the swarm") for d in new["drift"]), new
+    stale = row(st, "i-0000000000000dead")
+    assert stale["in_record"] and any("delete its record" in d for d in stale["drift"]), stale
+    # Each drift item on one row, and every row's drift is a planned repair.
+    assert sum(len(r["drift"]) for r in st["rows"]) == len(st["repairs"]) == st["health"]["drift_items"] == 3, st
+
+    # plan lists exactly the reconcile's repairs (the function's dry run, the same moment).
+    dry = cloud.reconcile({"dry_run": True, "id": str(uuid.uuid4())})["clusters"][0]["repairs"]
+    assert plan(cloud) == dry, dry
+
+    # tidy: the Down node of the gone instance, nothing else (the record and the join stay).
+    before = {n["id"] for n in cloud.nodes()}
+    [victim_node] = [n["id"] for n in cloud.nodes() if n["instance"] == victim]
+    r = cli(cloud, "tidy")
+    assert r.returncode == 0, r.stderr
+    # stdout is the answer alone (no metric lines: those are the functions' log).
+    assert r.stdout == "cluster demo: made 1 repair(s), 0 failed, 0 left to the next run\n", r.stdout
+    after = cloud.nodes()
+    assert victim not in [n["instance"] for n in after], after
+    assert replacement not in [n["instance"] for n in after], after
+    assert {n["id"] for n in after} == before - {victim_node}, after
+    assert "10.0.0.250" in cloud.dns_ips()
+    assert sorted(r["repair"] for r in plan(cloud)) == ["dns-delete", "join"]
+
+    # reconcile: the rest, with its steps on stderr.
+    r = cli(cloud, "reconcile")
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    assert "join" in r.stderr, r.stderr
+    settle(cloud)
+    wait_for(lambda: plan(cloud) == [], 60, "nothing left to repair")
+    st = status(cloud)
+    assert st["health"] == {"ready_managers": 1, "ready_workers": 2, "down_nodes": 0, "quorum_margin": 0,
+                            "drift_items": 0}, st["health"]
+    assert "10.0.0.250" not in cloud.dns_ips()
+
