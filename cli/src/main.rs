@@ -69,6 +69,28 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Takes an instance out the way a scale-in does: terminated through its Auto Scaling
+    /// group, so the terminate hook moves its tasks, takes a manager out of the record and
+    /// removes its node before the instance goes. A Ready manager whose loss would leave the
+    /// swarm without a quorum margin is refused unless --force.
+    #[command(
+        after_help = "Examples:\n  swarm-lifecycle --cluster prod retire i-0123456789abcdef0 --wait\n  swarm-lifecycle --cluster prod retire i-0123456789abcdef0 --decrement"
+    )]
+    Retire {
+        instance: String,
+        /// The group launches a replacement (the default).
+        #[arg(long, conflicts_with = "decrement")]
+        replace: bool,
+        /// The group's desired capacity shrinks by one instead.
+        #[arg(long)]
+        decrement: bool,
+        /// Follow its lifecycle until it has left the group.
+        #[arg(long)]
+        wait: bool,
+        /// Retire a Ready manager even when the quorum has no margin.
+        #[arg(long)]
+        force: bool,
+    },
     /// Removes the Down nodes whose instances are gone, and nothing else.
     #[command(after_help = "Example:\n  swarm-lifecycle --cluster prod tidy --dry-run")]
     Tidy {
@@ -100,7 +122,10 @@ fn hint(e: &str) -> &'static str {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     swarm_core::telemetry::disable_emf();
-    let progress = matches!(cli.command, Command::Reconcile { .. } | Command::Tidy { .. });
+    let progress = matches!(
+        cli.command,
+        Command::Reconcile { .. } | Command::Tidy { .. } | Command::Retire { .. }
+    );
     let level = if cli.verbose {
         "debug"
     } else if progress {
@@ -172,6 +197,21 @@ async fn main() -> ExitCode {
             print!("{out}");
             ExitCode::SUCCESS
         }
+        Command::Retire {
+            ref instance,
+            decrement,
+            wait,
+            force,
+            ..
+        } => match l.retire_through_group(instance, decrement, force).await {
+            Err(e) => fail(format!("{e}{}", hint(&e.to_string()))),
+            Ok(Err(why)) => fail(format!("not retiring: {why}")),
+            Ok(Ok(group)) if wait => follow(&l, instance, &group).await,
+            Ok(Ok(group)) => {
+                println!("{instance}: terminating through {group}; its terminate hook takes the node out first");
+                ExitCode::SUCCESS
+            }
+        },
         Command::Reconcile { dry_run } | Command::Tidy { dry_run } => {
             let scope = if matches!(cli.command, Command::Tidy { .. }) {
                 Scope::GoneNodes
@@ -184,6 +224,38 @@ async fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// Prints each lifecycle state the instance passes through until it has left its group (at
+/// most the longest hook timeout AWS allows, 7200 s, plus a drain).
+async fn follow(l: &swarm_aws::runtime::AwsLifecycle, id: &str, group: &str) -> ExitCode {
+    use swarm_core::ports::Fleet;
+    let start = std::time::Instant::now();
+    let mut last = String::new();
+    while start.elapsed() < std::time::Duration::from_secs(7200 + 900) {
+        let groups = match l.fleet.describe_groups(&[group.to_string()]).await {
+            Ok(g) => g,
+            Err(e) => return fail(format!("{e}{}", hint(&e.to_string()))),
+        };
+        let state = groups
+            .iter()
+            .flat_map(|g| &g.instances)
+            .find(|i| i.id == id)
+            .map(|i| i.lifecycle_state.clone());
+        let Some(state) = state else {
+            println!("{id}: left {group} after {} s", start.elapsed().as_secs());
+            return ExitCode::SUCCESS;
+        };
+        if state != last {
+            eprintln!("{id}: {state} ({} s)", start.elapsed().as_secs());
+            last = state;
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    }
+    fail(format!(
+        "{id} is still in {group} ({last}) after {} s",
+        start.elapsed().as_secs()
+    ))
 }
 
 /// What a run did, one line per cluster; exit 1 when a repair failed.

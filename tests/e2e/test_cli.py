@@ -10,6 +10,7 @@ import uuid
 from conftest import bin_dir, scale_out, settle
 from localcloud.client import REGION, wait_for
 from localcloud.iam import ADMIN_KEY
+from test_lifecycle import create_service, running_tasks
 
 
 def cli(lc, *args: str) -> subprocess.CompletedProcess:
@@ -124,3 +125,21 @@ def test_status_agrees_with_the_cloud_plan_is_the_reconcile_s_and_tidy_removes_o
                             "drift_items": 0}, st["health"]
     assert "10.0.0.250" not in cloud.dns_ips()
 
+    # retire: a worker out through its group's terminate hook, its tasks moved before it goes.
+    create_service(cloud, 4)
+    worker = cloud.in_service("worker")[0]
+    r = cli(cloud, "retire", worker, "--decrement", "--wait")
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    assert "Terminating:Wait" in r.stderr and f"{worker}: left" in r.stdout, (r.stdout, r.stderr)
+    assert worker not in [i["id"] for i in cloud.instances("worker")]
+    assert worker not in [n["instance"] for n in cloud.nodes()]
+    [act] = [a for a in cloud.actions(worker) if a["transition"].endswith("TERMINATING")]
+    assert (act["result"], act["cause"]) == ("CONTINUE", "complete"), act
+    hook = [line for line in cloud.function_log() if (line.get("span") or {}).get("instance_id") == worker]
+    assert any(line.get("step") == "drain" and line.get("outcome") == "ok" for line in hook), hook
+    wait_for(lambda: len(running_tasks(cloud)) == 4, 60, "its tasks running elsewhere")
+    # The only manager: refused, nothing terminated.
+    [manager] = cloud.in_service("manager")
+    r = cli(cloud, "retire", manager)
+    assert r.returncode == 1 and "quorum margin is 0" in r.stderr, r.stderr
+    assert cloud.in_service("manager") == [manager]

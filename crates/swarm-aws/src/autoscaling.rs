@@ -254,4 +254,16 @@ impl Fleet for AwsFleet {
             .map(|_| ())
             .map_err(|e| Self::action_error("RecordLifecycleActionHeartbeat", action, &e))
     }
+
+    async fn terminate_in_group(&self, instance_id: &str, decrement: bool) -> PortResult<()> {
+        self.asg
+            .get()
+            .terminate_instance_in_auto_scaling_group()
+            .instance_id(instance_id)
+            .should_decrement_desired_capacity(decrement)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| aws_error("TerminateInstanceInAutoScalingGroup", &e))
+    }
 }

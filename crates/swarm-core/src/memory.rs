@@ -557,6 +557,23 @@ impl Fleet for World {
         s.heartbeat_times.push(tokio::time::Instant::now());
         Ok(())
     }
+    /// The group holds it in its terminate hook (the tests run the retire themselves).
+    async fn terminate_in_group(&self, instance_id: &str, _decrement: bool) -> PortResult<()> {
+        let mut s = self.state();
+        let i = s
+            .groups
+            .iter_mut()
+            .flat_map(|g| g.instances.iter_mut())
+            .find(|i| i.id == instance_id)
+            .ok_or_else(|| {
+                PortError::aws(
+                    "TerminateInstanceInAutoScalingGroup",
+                    format!("{instance_id} is in no group"),
+                )
+            })?;
+        i.lifecycle_state = "Terminating:Wait".into();
+        Ok(())
+    }
 }
 
 impl World {

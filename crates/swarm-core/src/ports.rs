@@ -80,6 +80,9 @@ pub trait Fleet {
     async fn scheduled_changes(&self) -> PortResult<Vec<(String, u64)>>;
     async fn complete_action(&self, action: &LifecycleAction, result: ActionResult) -> PortResult<()>;
     async fn record_heartbeat(&self, action: &LifecycleAction) -> PortResult<()>;
+    /// Terminates an instance through its Auto Scaling group, so its terminate hook holds it
+    /// (the operator's retire); `decrement`: the group shrinks instead of replacing it.
+    async fn terminate_in_group(&self, instance_id: &str, decrement: bool) -> PortResult<()>;
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -165,6 +165,34 @@ pub fn cluster_status(s: &ClusterSnapshot, repairs: &[Repair], health: Health) -
     }
 }
 
+/// Whether the operator may retire `id` through its group now: it must be an instance of the
+/// cluster's groups in service; a Ready manager only while one fewer Ready manager still
+/// leaves a majority of the managers (quorum margin ≥ 1), unless `force`. Err says why not.
+pub fn may_retire(s: &ClusterSnapshot, health: Health, id: &str, force: bool) -> Result<(), String> {
+    let Some(m) = s.members.iter().find(|m| m.id == id) else {
+        return Err(format!("{id} is not an instance of cluster {}'s groups", s.cluster));
+    };
+    if m.lifecycle_state != "InService" {
+        return Err(format!(
+            "{id} is {}, not InService: its lifecycle is under way",
+            m.lifecycle_state
+        ));
+    }
+    let ready_manager = s
+        .swarm
+        .as_ref()
+        .and_then(|v| v.node_of(id, m.ip))
+        .is_some_and(|n| n.role == Role::Manager && n.status == NodeStatus::Ready);
+    if ready_manager && health.quorum_margin < 1 && !force {
+        return Err(format!(
+            "{id} is a Ready manager and the quorum margin is {}: without it the swarm would lose its quorum \
+             (retire it once another manager is Ready, or pass --force)",
+            health.quorum_margin
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -255,5 +283,47 @@ mod tests {
         assert!(st.rows[0].in_record && !st.rows[1].in_record && st.rows[4].in_record);
         assert_eq!(st.rows[3].node.as_ref().unwrap().status, NodeStatus::Down);
         assert_eq!(st.health.down_nodes, 1);
+    }
+
+    #[test]
+    fn a_ready_manager_retires_only_with_a_quorum_margin_unless_forced() {
+        let one = |id: &str, ip: u8, role: &str| node(&format!("{:a>25}", ip), "ready", ip, role, id);
+        let mut snap = ClusterSnapshot {
+            cluster: "demo".into(),
+            members: vec![
+                member("i-0000000000000000a", Role::Manager, 1, "InService"),
+                member("i-0000000000000000b", Role::Worker, 2, "InService"),
+                member("i-0000000000000000d", Role::Worker, 4, "Pending:Wait"),
+            ],
+            swarm: Some(SwarmView::parse(&format!(
+                "{}\n{}",
+                one("i-0000000000000000a", 1, "manager"),
+                one("i-0000000000000000b", 2, "worker")
+            ))),
+            ..ClusterSnapshot::default()
+        };
+        let h = |s: &ClusterSnapshot| health(s, &[]);
+        // One manager of one: margin 0.
+        let err = may_retire(&snap, h(&snap), "i-0000000000000000a", false).unwrap_err();
+        assert!(err.contains("quorum"), "{err}");
+        assert_eq!(may_retire(&snap, h(&snap), "i-0000000000000000a", true), Ok(()));
+        assert_eq!(may_retire(&snap, h(&snap), "i-0000000000000000b", false), Ok(()));
+        assert!(may_retire(&snap, h(&snap), "i-0000000000000000d", false)
+            .unwrap_err()
+            .contains("Pending:Wait"));
+        assert!(may_retire(&snap, h(&snap), "i-000000000000000ff", false)
+            .unwrap_err()
+            .contains("not an instance"));
+        // Three Ready managers: margin 1, one may go.
+        snap.members
+            .push(member("i-0000000000000000e", Role::Manager, 5, "InService"));
+        snap.members
+            .push(member("i-0000000000000000f", Role::Manager, 6, "InService"));
+        let v = snap.swarm.as_mut().unwrap();
+        v.nodes
+            .extend(SwarmView::parse(&one("i-0000000000000000e", 5, "manager")).nodes);
+        v.nodes
+            .extend(SwarmView::parse(&one("i-0000000000000000f", 6, "manager")).nodes);
+        assert_eq!(may_retire(&snap, h(&snap), "i-0000000000000000a", false), Ok(()));
     }
 }

@@ -147,6 +147,31 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
         self.survey_groups(cluster, &groups).await
     }
 
+    /// The operator's retire: `id` terminated through its group, so the terminate hook takes
+    /// its node out (record first, drain, demote, leave, remove) before the instance goes.
+    /// Ok(Err(why)) when it may not go now ([`crate::plan::status::may_retire`]); Ok(Ok(group)).
+    pub async fn retire_through_group(
+        &self,
+        id: &str,
+        decrement: bool,
+        force: bool,
+    ) -> PortResult<Result<String, String>> {
+        let survey = self.survey().await?;
+        if let Err(why) = crate::plan::status::may_retire(&survey.snapshot, survey.health, id, force) {
+            return Ok(Err(why));
+        }
+        self.fleet.terminate_in_group(id, decrement).await?;
+        let group = survey
+            .snapshot
+            .members
+            .iter()
+            .find(|m| m.id == id)
+            .map(|m| m.group.clone())
+            .unwrap_or_default();
+        info!(step = "retire", outcome = "requested", instance_id = %id, %group, decrement, "terminating through its group");
+        Ok(Ok(group))
+    }
+
     async fn survey_groups(&self, cluster: &str, groups: &[crate::model::Group]) -> PortResult<Survey> {
         let (snapshot, operator) = self.observe_cluster(cluster, groups).await?;
         let mut repairs = plan_reconcile(&snapshot, self.cfg.dns_ttl.as_secs());
