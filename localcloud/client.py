@@ -203,7 +203,12 @@ class LocalCloud:
             "AWS_SESSION_TOKEN": "role-session",
             "AWS_REGION": REGION,
             "TOKEN_KMS_KEY": f"alias/swarm-{c.name}-tokens",  # as the template sets it
+            "ACTION_EVENT_BUS": "default",  # the template's ActionEventBus default
         }
+
+    def published(self, detail_type: str | None = None) -> list[dict[str, Any]]:
+        """The custom events EventBridge took (of one detail-type), in order."""
+        return [e for e in self.control("published") if detail_type in (None, e["detail-type"])]
 
     def denials(self) -> list[dict[str, Any]]:
         """Every request the cloud refused on IAM's grounds, with principal, action, resource."""

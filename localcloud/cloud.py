@@ -165,6 +165,7 @@ class Cloud:
         self.stopping = threading.Event()
         self.host_errors: dict[str, str] = {}
         self.api_calls: list[dict[str, Any]] = []
+        self.published: list[dict[str, Any]] = []  # the custom events PutEvents took (services/events.py)
         self.iam = Authority(self.region, ACCOUNT)
         self.profiles: dict[str, tuple[str, str]] = {}  # group -> (its profile's role, that role's key)
         self.launched_in: dict[str, str] = {}  # instance -> the group that launched it

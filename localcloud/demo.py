@@ -1,20 +1,24 @@
 """`make demo`: a 5-node swarm formed, used and shrunk by the real lifecycle function.
 
 Scale out from empty to 3 managers + 2 workers, deploy a replicated service, terminate a
-worker, terminate a manager; print the timeline, `docker node ls`, where the tasks run and
-the Route 53 manager record. Everything is torn down at the end, also on Ctrl-C.
+worker, terminate a manager; print the timeline, `docker node ls`, where the tasks run, the
+Route 53 manager record and `swarm-lifecycle status`, and write the timeline as a picture
+(`--svg`, default demo-timeline.svg). Everything is torn down at the end, also on Ctrl-C.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import sys
 import time
 from datetime import datetime
 from pathlib import Path
 
-from .client import ROOT, LocalCloud, Timing, wait_for
+from .client import REGION, ROOT, LocalCloud, Timing, wait_for
+from .iam import ADMIN_KEY
+from .timeline_svg import render
 
 SKIP_KINDS = {"lambda-init", "lambda-ready", "invoke", "faults-set"}
 
@@ -79,11 +83,25 @@ def timeline(lc: LocalCloud) -> list[str]:
     return [f"{ts - t0:+7.1f}s  {s}" for ts, s in rows]
 
 
+def operator_status(lc: LocalCloud, bin_dir: Path) -> str:
+    """What the operator's command says of the cluster now (as an administrator of the account)."""
+    c = lc.cluster
+    assert c is not None
+    # The functions' time settings too: the record's TTL is one (another TTL would be drift).
+    env = {k: v for k, v in lc.function_env().items() if k.endswith("_SECONDS")}
+    env |= {"PATH": "/usr/bin:/bin", "HOME": str(lc.state_dir), "AWS_ENDPOINT_URL": lc.endpoint,
+           "AWS_ACCESS_KEY_ID": ADMIN_KEY, "AWS_SECRET_ACCESS_KEY": "demo", "AWS_REGION": REGION,
+           "SWARM_CLUSTER": c.name, "SWARM_HOSTED_ZONE_ID": c.zone_id.split("/")[-1]}
+    r = subprocess.run([str(bin_dir / "swarm-lifecycle"), "status"], env=env, capture_output=True, text=True, timeout=120)
+    return r.stdout if r.returncode == 0 else f"(status failed: {r.stderr.strip()})"
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--bin-dir", type=Path, default=Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "debug")
     p.add_argument("--managers", type=int, default=3)
     p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--svg", type=Path, default=Path("demo-timeline.svg"), help="where the timeline picture goes")
     a = p.parse_args()
     started = time.time()
     lc = LocalCloud.start(Timing())
@@ -121,6 +139,10 @@ def main() -> int:
         print(lc.docker(m, "service", "ps", "web", "--filter", "desired-state=running").stdout.rstrip())
         print(f"\n== Route 53 {c.dns_name}")
         print(", ".join(lc.dns_ips()))
+        print("\n== swarm-lifecycle status")
+        print(operator_status(lc, a.bin_dir).rstrip())
+        a.svg.write_text(render(lc.timeline(), f"swarm-lifecycle demo: cluster {c.name}"))
+        print(f"\ntimeline picture: {a.svg}")
         print(f"\ndemo finished in {time.time() - started:.0f}s")
         return 0
     except KeyboardInterrupt:

@@ -449,7 +449,9 @@ class Authority:
             return [Check(action, self.parameter_arn(str(p.get("Path", ""))))]
         if s == "autoscaling" and op in ("CompleteLifecycleAction", "RecordLifecycleActionHeartbeat",
                                          "TerminateInstanceInAutoScalingGroup", "SetDesiredCapacity"):
-            group = str(p.get("AutoScalingGroupName", ""))
+            # TerminateInstanceInAutoScalingGroup names only the instance: it is authorized on
+            # the group the instance is in (its resource type is autoScalingGroup).
+            group = str(p.get("AutoScalingGroupName") or cloud.launched_in.get(str(p.get("InstanceId", "")), ""))
             return [Check(action, cloud.group_arn(group) or f"{arn}:autoScalingGroup:*:autoScalingGroupName/{group}")]
         if s == "route53" and op == "ChangeResourceRecordSets":
             changes = p.get("Changes") or []
@@ -459,6 +461,15 @@ class Authority:
                 "route53:ChangeResourceRecordSetsRecordTypes": sorted({c["Type"].upper() for c in changes}),
                 "route53:ChangeResourceRecordSetsActions": sorted({c["Action"].upper() for c in changes}),
             })]
+        if s == "events" and op == "PutEvents":
+            # One authorization per entry, on its bus, with its source and detail-type as the
+            # condition keys events:source and events:detail-type (EventBridge User Guide, "Using
+            # IAM policy conditions"). Any entry refused refuses the request.
+            def bus_arn(bus: str) -> str:
+                return bus if bus.startswith("arn:") else f"{arn}:event-bus/{bus}"
+            return [Check(action, bus_arn(str(e.get("EventBusName") or "default")),
+                          {"events:source": str(e.get("Source", "")), "events:detail-type": str(e.get("DetailType", ""))})
+                    for e in p.get("Entries") or []] or [Check(action, bus_arn("default"))]
         if s == "route53" and "HostedZoneId" in p:
             return [Check(action, f"arn:aws:route53:::hostedzone/{p['HostedZoneId']}")]
         if s == "route53" and op == "GetChange":

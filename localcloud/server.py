@@ -36,6 +36,8 @@ def control(cloud: Cloud, request: Request) -> Response:
         out = {"request_id": cloud.lambdas.invoke_raw(body["function"], json.dumps(body["payload"]).encode())}
     elif path == "invocations":
         out = cloud.lambdas.invocations
+    elif path == "published":  # the custom events EventBridge took, in order
+        out = cloud.published
     elif path == "api-calls":
         out = cloud.api_calls
     elif path == "iam":  # the template's principals, rendered with the scenario's parameters

@@ -50,11 +50,16 @@ struct Cli {
 enum Command {
     /// One table per cluster: each instance of its groups beside its swarm node and its manager
     /// record, the quorum margin, and what the reconcile would repair under the row it concerns.
-    #[command(after_help = "Example:\n  swarm-lifecycle --cluster prod status --json")]
+    #[command(
+        after_help = "Examples:\n  swarm-lifecycle --cluster prod status --json\n  swarm-lifecycle --cluster prod status --watch 10"
+    )]
     Status {
         /// JSON for scripts (fields are stable: see README, "The operator's command").
         #[arg(long)]
         json: bool,
+        /// Show it again every SECONDS (5 if not given) until interrupted.
+        #[arg(long, value_name = "SECONDS", num_args = 0..=1, default_missing_value = "5", conflicts_with = "json")]
+        watch: Option<u64>,
     },
     /// What the reconcile would repair now, in the order it would (the same planner).
     #[command(after_help = "Example:\n  swarm-lifecycle --cluster prod plan --json")]
@@ -173,11 +178,13 @@ async fn main() -> ExitCode {
         remote: a.remote,
         dns: a.dns,
         params: a.params,
+        events: a.events,
         cfg,
     };
 
     match cli.command {
-        Command::Status { json } | Command::Plan { json } => {
+        Command::Status { watch: Some(every), .. } => watch_status(&l, every.max(1)).await,
+        Command::Status { json, watch: None } | Command::Plan { json } => {
             let survey = match l.survey().await {
                 Ok(s) => s,
                 Err(e) => return fail(format!("{e}{}", hint(&e.to_string()))),
@@ -223,6 +230,24 @@ async fn main() -> ExitCode {
                 Err(e) => fail(format!("{e}{}", hint(&e.to_string()))),
             }
         }
+    }
+}
+
+/// The status again every `every` seconds, the screen cleared first on a terminal; an error is
+/// shown in its place and the watch goes on (Ctrl-C ends it).
+async fn watch_status(l: &swarm_aws::runtime::AwsLifecycle, every: u64) -> ExitCode {
+    let terminal = std::io::stdout().is_terminal();
+    let colour = terminal && std::env::var_os("NO_COLOR").is_none();
+    loop {
+        let frame = match l.survey().await {
+            Ok(survey) => render::status(&survey.status(), colour),
+            Err(e) => format!("swarm-lifecycle: {e}{}\n", hint(&e.to_string())),
+        };
+        if terminal {
+            print!("\x1b[2J\x1b[H");
+        }
+        println!("every {every} s (Ctrl-C ends it)\n{frame}");
+        tokio::time::sleep(std::time::Duration::from_secs(every)).await;
     }
 }
 

@@ -3,8 +3,7 @@
 
 use std::fmt::Write;
 
-use swarm_core::plan::reconcile::Repair;
-use swarm_core::plan::status::{describe, ClusterStatus, StatusRow};
+use swarm_core::plan::status::{describe, subject, ClusterStatus, StatusRow};
 
 const RED: &str = "\x1b[31m";
 const YELLOW: &str = "\x1b[33m";
@@ -132,17 +131,6 @@ pub fn status(s: &ClusterStatus, colour: bool) -> String {
 }
 
 /// What a repair is about: the instance, the node, or the record set.
-fn subject(r: &Repair) -> &str {
-    match r {
-        Repair::RemoveNode { node_id, .. } => node_id,
-        Repair::Retire { instance_id, .. }
-        | Repair::Join { instance_id, .. }
-        | Repair::CompleteLaunch { instance_id, .. }
-        | Repair::CompleteTermination { instance_id, .. } => instance_id,
-        Repair::DnsDelete { record } | Repair::DnsUpsert { record } => &record.set_identifier,
-    }
-}
-
 /// The reconcile's repairs, numbered in the order it would make them.
 pub fn plan(s: &ClusterStatus) -> String {
     if s.repairs.is_empty() {
@@ -163,7 +151,7 @@ pub fn plan(s: &ClusterStatus) -> String {
 mod tests {
     use super::*;
     use swarm_core::model::{Availability, NodeStatus, Role};
-    use swarm_core::plan::reconcile::{Health, RecordView};
+    use swarm_core::plan::reconcile::{Health, RecordView, Repair};
     use swarm_core::plan::status::NodeStatusView;
 
     fn example() -> ClusterStatus {

@@ -90,6 +90,42 @@ def scale_out(lc: LocalCloud, managers: int, workers: int, timeout: float = 180)
     settle(lc)
 
 
+def killed_with_its_events_lost(lc: LocalCloud, role: str, victim: str) -> str:
+    """`victim` dies hard; its termination event and its replacement's launch event are both
+    lost. Returns once the group has let it go, the swarm sees its node down and the
+    replacement's agent is Online (its launch action still waiting): the replacement."""
+    lc.control("kill", {"instance": victim})
+    lc.control("faults", {"drop_event": 2})
+    lc.terminate(victim, decrement=False)
+    replacement = wait_for(lambda: [i["id"] for i in lc.instances(role) if i["lifecycle"] == "Pending:Wait"], 30,
+                           "the replacement")[0]
+    wait_for(lambda: victim not in [i["id"] for i in lc.instances(role)], 60, "the victim gone")
+    wait_for(lambda: any(n["instance"] == victim and n["status"] == "down" for n in lc.nodes()), 60, "its node down")
+    wait_for(lambda: lc.state()["hosts"].get(replacement, {}).get("agent") == "Online", 60, "the replacement's agent")
+    return replacement
+
+
+# What every action event's detail carries (README, "Action events").
+ACTION_EVENT_FIELDS = {"version", "cluster", "role", "outcome", "reason", "durations"}
+
+
+def announced_once(lc: LocalCloud, detail_type: str, instances: list[str], **want: object) -> list[dict]:
+    """Each instance's action was published exactly once as `detail_type`, from the functions'
+    source, with the documented fields and the `want`ed values. Returns the details."""
+    events = lc.published(detail_type)
+    out = []
+    for iid in instances:
+        mine = [e for e in events if e["detail"].get("instanceId") == iid]
+        assert len(mine) == 1, f"{detail_type} for {iid}: {len(mine)} events; all: {events}"
+        e = mine[0]
+        assert e["source"] == "swarm-lifecycle" and e["bus"] == "default", e
+        d = e["detail"]
+        assert ACTION_EVENT_FIELDS <= d.keys() and d["cluster"] == lc.cluster.name, d
+        assert {k: d.get(k) for k in want} == want, d
+        out.append(d)
+    return out
+
+
 def left_by_itself(lc: LocalCloud, instance: str) -> bool:
     """The leaving instance's own `docker swarm leave` succeeded (the function's last leave
     outcome for it is ok): it does not go on believing it is in a swarm."""

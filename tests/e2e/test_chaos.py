@@ -7,7 +7,7 @@ import os
 import random
 from pathlib import Path
 
-from conftest import bin_dir, left_by_itself, scale_out, settle
+from conftest import announced_once, bin_dir, left_by_itself, scale_out, settle
 from localcloud.client import wait_for
 
 
@@ -156,6 +156,12 @@ def test_timed_out_commands_abandon_a_launch_and_a_terminate_still_proceeds(clou
     assert (act["result"], act["cause"]) == ("CONTINUE", "complete"), act
     drains = [line for line in cloud.function_log() if line.get("step") == "drain"]
     assert any(line.get("outcome") == "timeout" for line in drains), drains
+    # People are told: the abandoned launch (why), the drain that ran out, the retirement.
+    [abandoned] = announced_once(cloud, "Swarm Launch Abandoned", [new], role="worker", outcome="abandoned")
+    assert "TimedOut" in abandoned["reason"], abandoned
+    [drain] = announced_once(cloud, "Swarm Drain Timed Out", [old], role="worker", outcome="drain-timed-out")
+    assert drain["durations"]["drain"] >= 7, drain
+    announced_once(cloud, "Swarm Node Retired", [old], role="worker", outcome="retired")
     assert len(ready(cloud)) == 2, "the manager and the replacement worker"
 
 

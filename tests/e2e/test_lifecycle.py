@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from conftest import bin_dir, left_by_itself, scale_out, settle
+from conftest import announced_once, bin_dir, left_by_itself, scale_out, settle
 from localcloud.client import LAUNCH, TERMINATE, wait_for
 
 
@@ -38,6 +38,11 @@ def test_launch_from_empty(cloud):
     assert len(launches) == 5 and all(a["result"] == "CONTINUE" and a["cause"] == "complete" for a in launches)
     inits = [line for line in cloud.function_log() if line.get("step") == "init" and line.get("outcome") == "ok"]
     assert len(inits) == 1, "the swarm is initialised exactly once"
+    # Each join told once, as it happened (action events on EventBridge).
+    for role in ("manager", "worker"):
+        joined = announced_once(cloud, "Swarm Node Joined", cloud.in_service(role), role=role, outcome="joined")
+        assert all(d["durations"]["action"] >= d["durations"]["invocation"] > 0 for d in joined), [d["durations"] for d in joined]
+    assert len(cloud.published()) == 5, cloud.published()
 
 
 def create_service(lc, replicas: int = 4) -> None:
@@ -69,6 +74,7 @@ def test_worker_termination(cloud):
     tasks = running_tasks(cloud)
     assert len(tasks) == 4 and host not in tasks, tasks
     assert cloud.dns_ips() == manager_ips(cloud)
+    announced_once(cloud, "Swarm Node Retired", [w], role="worker", outcome="retired")
 
 
 # A hold that outlasts the drain and the removal, as TTL + 120 s does on AWS: the function
@@ -101,6 +107,8 @@ def test_manager_termination_dns_first_and_held(cloud):
     steps = {(line.get("step"), line.get("outcome")) for line in cloud.function_log()
              if (line.get("span") or {}).get("instance_id") == victim}
     assert {("demote", "ok"), ("leave", "ok"), ("remove", "ok")} <= steps, steps
+    # Told when its node was out, the hold still running.
+    announced_once(cloud, "Swarm Node Retired", [victim], role="manager", outcome="held")
     # The swarm is still writable.
     m = cloud.in_service("manager")[0]
     r = cloud.docker(m, "service", "scale", "--detach", "web=4")

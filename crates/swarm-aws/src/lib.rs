@@ -5,6 +5,7 @@
 //! the same binary runs against AWS or the local cloud.
 
 mod autoscaling;
+mod eventbridge;
 pub mod http;
 mod route53;
 pub mod runtime;
@@ -24,15 +25,17 @@ use aws_types::service_config::{LoadServiceConfig, ServiceConfigKey};
 use swarm_core::ports::PortError;
 
 pub use autoscaling::AwsFleet;
+pub use eventbridge::AwsEvents;
 pub use route53::AwsDns;
 pub use ssm::{AwsParameters, AwsRemote};
 
-/// All four adapters from one shared SDK configuration.
+/// Every adapter from one shared SDK configuration.
 pub struct Adapters {
     pub fleet: AwsFleet,
     pub remote: AwsRemote,
     pub dns: AwsDns,
     pub params: AwsParameters,
+    pub events: AwsEvents,
 }
 
 impl Adapters {
@@ -51,15 +54,16 @@ impl Adapters {
             remote: AwsRemote::on_first_use(conf),
             dns: AwsDns::on_first_use(conf),
             params: AwsParameters::on_first_use(conf),
+            events: AwsEvents::on_first_use(conf),
         }
     }
 }
 
 /// An SDK service client built when an invocation first calls its service. Building one costs
 /// 70-120 µs (the crate's endpoint partitions parsed, its runtime plugins validated; BENCH.md,
-/// "Cold start"), and an invocation calls two to four of the four services: a worker's launch
+/// "Cold start"), and an invocation calls two to five of the five services: a worker's launch
 /// never calls Route 53, a reconcile in dry-run only reads.
-#[allow(clippy::large_enum_variant, reason = "four per process, each built once")]
+#[allow(clippy::large_enum_variant, reason = "five per process, each built once")]
 pub(crate) enum OnFirstUse<C> {
     Ready(C),
     Lazy {

@@ -1,6 +1,3 @@
-//! Adapter tests over aws-smithy-mocks: the requests each port method sends and how
-//! each AWS error is mapped.
-
 //! Adapter tests: the requests each adapter sends, and how AWS errors map to port errors.
 //! (aws-smithy-mocks answers in place of AWS; the local cloud proves the same code end to end.)
 
@@ -25,9 +22,11 @@ use aws_smithy_mocks::{mock, mock_client, RuleMode};
 use aws_smithy_types::error::ErrorMetadata;
 use swarm_core::event::LifecycleAction;
 use swarm_core::model::{InstanceState, ManagerRecord};
-use swarm_core::ports::{ActionResult, CommandStatus, Dns, Fleet, Parameters, PortError, RecordChange, Remote};
+use swarm_core::ports::{
+    ActionResult, Announce, CommandStatus, Dns, Fleet, Parameters, PortError, RecordChange, Remote,
+};
 
-use crate::{AwsDns, AwsFleet, AwsParameters, AwsRemote};
+use crate::{AwsDns, AwsEvents, AwsFleet, AwsParameters, AwsRemote};
 
 fn action() -> LifecycleAction {
     LifecycleAction {
@@ -573,4 +572,63 @@ fn lambdas_log_format_text_writes_plain_lines() {
         serde_json::from_str::<serde_json::Value>(default.lines().next().unwrap()).is_ok(),
         "{default}"
     );
+}
+
+#[tokio::test]
+async fn an_action_event_is_put_with_its_source_and_a_refused_entry_is_an_error() {
+    use aws_sdk_eventbridge::operation::put_events::PutEventsOutput;
+    use aws_sdk_eventbridge::types::PutEventsResultEntry;
+    use swarm_core::announce::ActionEvent;
+
+    let event = ActionEvent::drain_timed_out(
+        "blue",
+        "i-0123456789abcdef0",
+        "worker",
+        Duration::from_secs(8),
+        "2 task(s)",
+    );
+    let taken = mock!(aws_sdk_eventbridge::Client::put_events)
+        .match_requests(|r| {
+            let e = &r.entries()[0];
+            r.entries().len() == 1
+                && e.source() == Some("swarm-lifecycle")
+                && e.detail_type() == Some("Swarm Drain Timed Out")
+                && e.event_bus_name() == Some("default")
+                && e.detail()
+                    .is_some_and(|d| d.contains("\"instanceId\":\"i-0123456789abcdef0\""))
+        })
+        .then_output(|| {
+            PutEventsOutput::builder()
+                .failed_entry_count(0)
+                .entries(PutEventsResultEntry::builder().event_id("e-1").build())
+                .build()
+        });
+    // The call succeeds; its one entry was refused (PutEvents answers per entry).
+    let refused = |code: &'static str| {
+        mock!(aws_sdk_eventbridge::Client::put_events).then_output(move || {
+            PutEventsOutput::builder()
+                .failed_entry_count(1)
+                .entries(
+                    PutEventsResultEntry::builder()
+                        .error_code(code)
+                        .error_message("no")
+                        .build(),
+                )
+                .build()
+        })
+    };
+    let (source, throttled) = (
+        refused("NotAuthorizedForSourceException"),
+        refused("ThrottlingException"),
+    );
+    let client = mock_client!(aws_sdk_eventbridge, RuleMode::Sequential, [&taken, &source, &throttled]);
+    let events = AwsEvents::new(client);
+    events.announce("default", &event).await.unwrap();
+    assert!(matches!(
+        events.announce("default", &event).await,
+        Err(PortError::Denied { .. })
+    ));
+    // Retryable per AWS, but not by the SDK (the call succeeded): transient, logged as lost.
+    let e = events.announce("default", &event).await.unwrap_err();
+    assert!(matches!(e, PortError::Aws { .. }) && !e.is_final(), "{e:?}");
 }

@@ -64,6 +64,8 @@ pub struct Config {
     pub token_kms_key: Option<String>,
     /// Log every action that would be taken, change nothing.
     pub dry_run: bool,
+    /// ACTION_EVENT_BUS: the EventBridge bus (name or ARN) action events go to; None: none sent.
+    pub event_bus: Option<String>,
     /// What a worker does on a Spot rebalance recommendation (a manager only logs it).
     pub rebalance_action: RebalanceAction,
     /// How long after its warning a Spot instance is interrupted: "two minutes" on AWS (the
@@ -196,6 +198,23 @@ impl Config {
                 })
             }
         };
+        let event_bus = match get("ACTION_EVENT_BUS")
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+        {
+            None => None,
+            // A bus name ([/.-_A-Za-z0-9], 1-256) or its ARN.
+            Some(b) if b.len() <= 1600 && b.chars().all(|c| c.is_ascii_alphanumeric() || "/._-:".contains(c)) => {
+                Some(b)
+            }
+            Some(b) => {
+                return Err(ConfigError::Invalid {
+                    name: "ACTION_EVENT_BUS",
+                    value: b,
+                    reason: "expected an event bus name (like default) or its ARN".into(),
+                })
+            }
+        };
         let agent_wait = secs("AGENT_WAIT_SECONDS", 300)?;
         let join_budget = secs("JOIN_BUDGET_SECONDS", 300)?;
         let launch_heartbeat_timeout = match get("LAUNCH_HEARTBEAT_TIMEOUT_SECONDS") {
@@ -245,6 +264,7 @@ impl Config {
             poll_max: secs("POLL_MAX_SECONDS", 5)?,
             reconcile_grace: secs("RECONCILE_GRACE_SECONDS", 300)?,
             dry_run,
+            event_bus,
             rebalance_action,
             spot_notice: secs("SPOT_NOTICE_SECONDS", 120)?,
             scheduled_lead: secs("SCHEDULED_CHANGE_LEAD_SECONDS", 3600)?,
@@ -290,6 +310,7 @@ impl Config {
         Self::from_lookup(|k| match k {
             "HOSTED_ZONE_ID" => Some("ZTEST".to_string()),
             "CLUSTER_NAME" => Some("blue".to_string()),
+            "ACTION_EVENT_BUS" => Some("default".to_string()),
             _ => None,
         })
         .expect("test config is valid")
@@ -392,6 +413,21 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn action_events_go_to_the_named_bus_or_nowhere() {
+        assert_eq!(with(&[("HOSTED_ZONE_ID", "Z1")]).unwrap().event_bus, None);
+        assert_eq!(
+            with(&[("HOSTED_ZONE_ID", "Z1"), ("ACTION_EVENT_BUS", " ")])
+                .unwrap()
+                .event_bus,
+            None
+        );
+        let c = with(&[("HOSTED_ZONE_ID", "Z1"), ("ACTION_EVENT_BUS", "default")]).unwrap();
+        assert_eq!(c.event_bus.as_deref(), Some("default"));
+        let e = with(&[("HOSTED_ZONE_ID", "Z1"), ("ACTION_EVENT_BUS", "my bus")]).unwrap_err();
+        assert!(e.to_string().contains("ACTION_EVENT_BUS"));
     }
 
     #[test]

@@ -63,6 +63,10 @@ pub struct State {
     pub joins_in_flight: Vec<(String, String, Vec<String>)>,
     /// Scheduled changes: instance -> unix start.
     pub scheduled: HashMap<String, u64>,
+    /// (bus, event) of every action event published, in order.
+    pub announced: Vec<(String, crate::announce::ActionEvent)>,
+    /// The error publishing answers with (every time) while set.
+    pub announce_error: Option<PortError>,
     next_node: u32,
     changes: u32,
 }
@@ -670,6 +674,17 @@ impl Dns for World {
     }
     async fn is_insync(&self, _change_id: &str) -> PortResult<bool> {
         Ok(true)
+    }
+}
+
+impl Announce for World {
+    async fn announce(&self, bus: &str, event: &crate::announce::ActionEvent) -> PortResult<()> {
+        let mut s = self.state();
+        if let Some(e) = s.announce_error.clone() {
+            return Err(e);
+        }
+        s.announced.push((bus.to_string(), event.clone()));
+        Ok(())
     }
 }
 

@@ -158,3 +158,10 @@ pub trait Parameters {
     /// (name, value) of every parameter under `path`.
     async fn list(&self, path: &str) -> PortResult<Vec<(String, String)>>;
 }
+
+/// EventBridge: action events for people (`crate::announce`).
+pub trait Announce {
+    /// Puts one event on `bus` (a name or an ARN). Err also when EventBridge took the call but
+    /// refused the entry (PutEvents answers per entry).
+    async fn announce(&self, bus: &str, event: &crate::announce::ActionEvent) -> PortResult<()>;
+}

@@ -93,6 +93,14 @@ fn concerns(r: &Repair) -> (Option<&str>, Option<&str>) {
     }
 }
 
+/// The instance, node or record a repair is about, as the operator reads it.
+pub fn subject(r: &Repair) -> &str {
+    match concerns(r) {
+        (Some(id), _) | (None, Some(id)) => id,
+        (None, None) => "",
+    }
+}
+
 /// The status of one cluster from the reconcile's snapshot and its plan.
 pub fn cluster_status(s: &ClusterSnapshot, repairs: &[Repair], health: Health) -> ClusterStatus {
     let idx = s.swarm.as_ref().map(NodeIndex::new);

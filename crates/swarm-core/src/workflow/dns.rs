@@ -3,7 +3,7 @@
 
 use super::*;
 
-impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
+impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D, P, A> {
     /// Deletes the instance's record as this function writes it; when that is not there (a
     /// redelivery, or a record written with other values) the name is read and whatever it
     /// holds for the instance is deleted. Ok(false): nothing was there.

@@ -10,6 +10,10 @@ pub(super) struct Held<'a> {
     pub intent: &'a Intent,
     pub last_heartbeat: Instant,
     pub hold_started: Option<Instant>,
+    /// When the node's drain began (its first command), and, when it ran out of time, how long
+    /// it ran and what it left (told as an action event).
+    pub drain_began: Option<Instant>,
+    pub drain_timed_out: Option<(Duration, String)>,
 }
 
 impl<'a> Held<'a> {
@@ -18,6 +22,8 @@ impl<'a> Held<'a> {
             intent,
             last_heartbeat: Instant::now(),
             hold_started: None,
+            drain_began: None,
+            drain_timed_out: None,
         }
     }
 }
@@ -47,7 +53,7 @@ impl Operators {
     }
 }
 
-impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
+impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D, P, A> {
     /// How long the first command of a retirement may drain before the instance's own half
     /// gives up and the drain goes on through the operator alone: a slice of the hook's
     /// heartbeat timeout (the instance's half ends only when the slice does, even when the

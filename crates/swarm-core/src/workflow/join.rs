@@ -3,7 +3,7 @@
 
 use super::*;
 
-impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
+impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D, P, A> {
     pub(super) async fn join(
         &self,
         intent: &Intent,

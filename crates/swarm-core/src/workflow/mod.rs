@@ -23,11 +23,13 @@ use serde_json::Value;
 use tokio::time::Instant;
 use tracing::{debug, error, info, info_span, warn, Instrument};
 
+use crate::announce::{self, ActionEvent};
 use crate::event::{self, EventError, Intent};
 use crate::model::{membership, Group, Instance, ManagerRecord, Membership, NodeStatus, Probe, Role, SwarmView};
 use crate::plan::{self, JoinDecision, JoinSnapshot, LockEntry, Peer, RetireSnapshot, RetireStep};
 use crate::ports::{
-    ActionResult, CommandResult, CommandStatus, Dns, Fleet, Parameters, PortError, PortResult, RecordChange, Remote,
+    ActionResult, Announce, CommandResult, CommandStatus, Dns, Fleet, Parameters, PortError, PortResult, RecordChange,
+    Remote,
 };
 use crate::safe::script_commands;
 use crate::scripts::{self, output_value, ScriptExit};
@@ -81,11 +83,12 @@ impl Outcome {
 }
 
 /// The ports plus configuration: everything a workflow needs.
-pub struct Lifecycle<F, R, D, P> {
+pub struct Lifecycle<F, R, D, P, A> {
     pub fleet: F,
     pub remote: R,
     pub dns: D,
     pub params: P,
+    pub events: A,
     pub cfg: Config,
 }
 
@@ -125,7 +128,7 @@ impl Backoff {
     }
 }
 
-impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
+impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D, P, A> {
     /// Handles one lifecycle event. Bad input is logged and answered with success (an
     /// error would make Lambda retry an event that can never succeed). Err is returned
     /// only for failures a later delivery can fix.
@@ -340,6 +343,22 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
         );
         if let Ok(o) = &outcome {
             metric(&member.cluster, member.role.as_str(), metric_name(o), 1.0, "Count");
+            let verb = match intent {
+                Intent::Join { .. } => announce::Verb::Join,
+                Intent::Retire { .. } => announce::Verb::Retire,
+                Intent::Drain { .. } | Intent::Cordon { .. } => announce::Verb::Other,
+            };
+            // The event's time has whole seconds: the age from it is never shorter than the action's.
+            let age = intent.action().and_then(|a| a.started_unix).map(|t| {
+                SystemTime::now()
+                    .duration_since(UNIX_EPOCH + Duration::from_secs(t))
+                    .unwrap_or_default()
+            });
+            if let Some(e) =
+                announce::of_outcome(verb, &member.cluster, member.role.as_str(), o, age, started.elapsed())
+            {
+                self.announce(e).await;
+            }
         } else {
             metric(&member.cluster, member.role.as_str(), "Failures", 1.0, "Count");
         }
@@ -411,6 +430,36 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
             Err(e) => {
                 error!(step = "complete", outcome = "failed", error = %e);
                 Err(e)
+            }
+        }
+    }
+
+    /// Publishes an action event, when an event bus is configured (ACTION_EVENT_BUS) and this
+    /// is no dry run. A failure is logged and counted (UnpublishedEvents), never returned: the
+    /// work it reports is done.
+    pub(crate) async fn announce(&self, event: ActionEvent) {
+        let Some(bus) = self.cfg.event_bus.as_deref() else {
+            return;
+        };
+        if self.cfg.dry_run {
+            return;
+        }
+        let detail_type = event.detail_type();
+        match self.events.announce(bus, &event).await {
+            Ok(()) => info!(step = "announce", outcome = "published", detail_type),
+            Err(e) => {
+                if e.is_final() {
+                    error!(step = "announce", outcome = "failed", detail_type, error = %e, "action event refused: not retried");
+                } else {
+                    warn!(step = "announce", outcome = "failed", detail_type, error = %e, "action event lost");
+                }
+                metric(
+                    &event.cluster,
+                    event.role.as_deref().unwrap_or("cluster"),
+                    "UnpublishedEvents",
+                    1.0,
+                    "Count",
+                );
             }
         }
     }

@@ -9,10 +9,11 @@ use tokio::time::Instant;
 use serde::Serialize;
 use tracing::{error, info, info_span, warn, Instrument};
 
+use crate::announce::{self, ActionEvent};
 use crate::event::{Intent, LifecycleAction, LAUNCHING, TERMINATING};
 use crate::model::{membership, ManagerRecord, Membership, Role};
 use crate::plan::reconcile::*;
-use crate::ports::{ActionResult, Dns, Fleet, Parameters, PortError, PortResult, RecordChange, Remote};
+use crate::ports::{ActionResult, Announce, Dns, Fleet, Parameters, PortError, PortResult, RecordChange, Remote};
 use crate::safe::script_commands;
 use crate::scripts;
 use crate::telemetry::{cluster_metrics, metric};
@@ -84,7 +85,7 @@ fn phase(r: &Repair) -> u8 {
 /// At most this many joins per run: each takes a few seconds; the next run does the rest.
 const MAX_JOINS_PER_RUN: usize = 10;
 
-impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
+impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D, P, A> {
     /// Reconciles this deployment's cluster (`only`, when given, must name it: another
     /// cluster is left to its own deployment).
     /// `dry_run` (or DRY_RUN) reports the difference without changing anything.
@@ -269,6 +270,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
         dry_run: bool,
         deadline: Option<Instant>,
     ) -> PortResult<ClusterReport> {
+        let began = Instant::now();
         let Survey {
             snapshot: snap,
             repairs,
@@ -304,7 +306,11 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
             members = report.members,
             nodes = report.nodes
         );
-        if dry_run || repairs.is_empty() {
+        if dry_run {
+            return Ok(report);
+        }
+        if repairs.is_empty() {
+            self.announce_run(&report, began).await;
             return Ok(report);
         }
         let operator = operator.unwrap_or_default();
@@ -363,6 +369,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
                     let res = self.run_checked(&operator, cmds, "retire node").await;
                     if res.is_ok() {
                         metric(cluster, "cluster", "Removals", 1.0, "Count");
+                        self.announce(ActionEvent::node_removed(cluster, node_id, reason)).await;
                     }
                     res
                 }
@@ -478,7 +485,15 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
             failed = report.failed.len(),
             deferred = report.deferred.len()
         );
+        self.announce_run(&report, began).await;
         Ok(report)
+    }
+
+    /// What a run tells people: repairs it left to the next run, a quorum at risk.
+    async fn announce_run(&self, report: &ClusterReport, began: Instant) {
+        for e in announce::of_reconcile(&report.cluster, &report.health, &report.deferred, began.elapsed()) {
+            self.announce(e).await;
+        }
     }
 
     /// Submits the record changes gathered so far (first of all, before any slow repair).

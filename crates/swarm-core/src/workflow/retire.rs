@@ -6,7 +6,7 @@ use super::*;
 use crate::model::SwarmNode;
 use crate::plan::NodeRetirement;
 
-impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
+impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D, P, A> {
     pub(super) async fn retire(&self, intent: &Intent, m: &Member, end: Instant) -> Result<Outcome, PortError> {
         let id = intent.instance_id();
         let (snap, mut ops) = self.observe_retire(id, m, true).await?;
@@ -82,6 +82,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
                 RetireStep::Finish => {}
             }
         }
+        self.announce_drain_timeout(&mut held, m).await;
         if holds {
             let started = held.hold_started.unwrap_or(held.last_heartbeat);
             let release = started + self.cfg.hold();
@@ -105,6 +106,20 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
             }
         }
         self.finish(intent, ActionResult::Continue, "node retired").await
+    }
+
+    async fn announce_drain_timeout(&self, held: &mut Held<'_>, m: &Member) {
+        if let Some((took, left)) = held.drain_timed_out.take() {
+            let id = held.intent.instance_id();
+            self.announce(ActionEvent::drain_timed_out(
+                &m.cluster,
+                id,
+                m.role.as_str(),
+                took,
+                &left,
+            ))
+            .await;
+        }
     }
 
     /// The node of an instance that stays in the swarm, and the managers that can change it;
@@ -139,8 +154,10 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
             Ok(x) => x,
             Err(done) => return Ok(done),
         };
-        self.drain(&mut Held::new(intent), &mut ops, &node.id, end).await;
+        let mut held = Held::new(intent);
+        self.drain(&mut held, &mut ops, &node.id, end).await;
         metric(&m.cluster, m.role.as_str(), "Drains", 1.0, "Count");
+        self.announce_drain_timeout(&mut held, m).await;
         Ok(Outcome::new(OutcomeKind::Done, Some(id), "node drained"))
     }
 
@@ -179,6 +196,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
         drain_end: Instant,
     ) {
         drain_started(ops);
+        held.drain_began = Some(Instant::now());
         let slice = self
             .hook_slice()
             .min(drain_end.saturating_duration_since(Instant::now()));
@@ -336,6 +354,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
 
     pub(super) async fn drain(&self, held: &mut Held<'_>, ops: &mut Operators, node_id: &str, end: Instant) {
         drain_started(ops);
+        let began = *held.drain_began.get_or_insert_with(Instant::now);
         let mut backoff = Backoff::new(self.cfg.poll_max);
         loop {
             // One command waits out the drain (the held action is re-armed while it runs); a
@@ -381,6 +400,11 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters> Lifecycle<F, R, D, P> {
                     pending,
                     "drain timed out; removing anyway"
                 );
+                let count = |n: u32| if n == u32::MAX { "?".to_string() } else { n.to_string() };
+                held.drain_timed_out = Some((
+                    began.elapsed(),
+                    format!("{} task(s) still running, {} pending", count(remaining), count(pending)),
+                ));
                 return;
             }
         }

@@ -5,7 +5,7 @@ use crate::memory::World;
 use crate::model::InstanceState;
 use serde_json::json;
 
-type L = Lifecycle<World, World, World, World>;
+type L = Lifecycle<World, World, World, World, World>;
 
 fn cfg() -> Config {
     let mut c = Config::for_tests();
@@ -20,6 +20,7 @@ fn lifecycle(world: &World, cfg: Config) -> L {
         remote: world.clone(),
         dns: world.clone(),
         params: world.clone(),
+        events: world.clone(),
         cfg,
     }
 }
@@ -260,6 +261,53 @@ async fn offline_agent_abandons_with_reason() {
     assert!(o.detail.contains("SSM agent"));
 }
 
+/// (detail-type, instance, outcome) of every action event published.
+fn announced(w: &World) -> Vec<(&'static str, Option<String>, String)> {
+    w.state()
+        .announced
+        .iter()
+        .map(|(_, e)| (e.detail_type(), e.instance_id.clone(), e.outcome.clone()))
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn each_join_is_announced_once_and_a_redelivery_not_again() {
+    let w = cluster();
+    let l = lifecycle(&w, cfg());
+    three_managers_and_a_worker(&l, &w).await;
+    let joined = |id: &str| ("Swarm Node Joined", Some(id.to_string()), "joined".to_string());
+    assert_eq!(announced(&w), vec![joined(M1), joined(M2), joined(M3), joined(W1)]);
+    assert!(w.state().announced.iter().all(|(bus, _)| bus == "default"));
+    l.handle(&event("launch", "wrk", W1), None).await.unwrap();
+    assert_eq!(announced(&w).len(), 4, "a redelivery tells nothing new");
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_event_bus_that_refuses_does_not_fail_the_action() {
+    let w = cluster();
+    let l = lifecycle(&w, cfg());
+    w.state().announce_error = Some(PortError::Denied {
+        operation: "PutEvents".into(),
+        message: "AccessDeniedException".into(),
+    });
+    let o = launch(&l, &w, "mgr", M1, "10.0.1.11").await;
+    assert_eq!(
+        (o.outcome, o.result),
+        (OutcomeKind::Completed, Some(ActionResult::Continue))
+    );
+    assert_eq!(w.state().completed, vec![(M1.to_string(), ActionResult::Continue)]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn without_an_event_bus_nothing_is_announced() {
+    let w = cluster();
+    let mut c = cfg();
+    c.event_bus = None;
+    let l = lifecycle(&w, c);
+    three_managers_and_a_worker(&l, &w).await;
+    assert!(announced(&w).is_empty());
+}
+
 #[tokio::test(start_paused = true)]
 async fn redelivered_launch_changes_nothing() {
     let w = cluster();
@@ -409,6 +457,45 @@ async fn tasks_slower_than_a_slice_are_drained_apart_then_the_node_retired() {
         .map(|(_, n)| *n)
         .collect();
     assert_eq!(on_managers, vec!["retire-node", "drain", "drain", "retire-node"]);
+    // The drain finished in its time: only the retirement is told.
+    let worker_events: Vec<_> = announced(&w)
+        .into_iter()
+        .filter(|(_, i, _)| i.as_deref() == Some(W1))
+        .collect();
+    assert_eq!(
+        worker_events,
+        vec![
+            ("Swarm Node Joined", Some(W1.to_string()), "joined".to_string()),
+            ("Swarm Node Retired", Some(W1.to_string()), "retired".to_string()),
+        ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_drain_that_runs_out_of_time_is_announced_with_what_it_left() {
+    let w = cluster();
+    let mut c = cfg();
+    c.drain_timeout = Duration::from_secs(10);
+    let l = lifecycle(&w, c);
+    three_managers_and_a_worker(&l, &w).await;
+    // Every drain command waits its time out with tasks still moving.
+    w.state().slow_drains = 1000;
+    w.state().command_time.insert("drain", Duration::from_secs(5));
+    w.set_lifecycle(W1, "Terminating:Wait");
+    let o = l.handle(&event("terminate", "wrk", W1), None).await.unwrap();
+    assert_eq!(o.result, Some(ActionResult::Continue));
+    let s = w.state();
+    let (_, timed_out) = s
+        .announced
+        .iter()
+        .find(|(_, e)| e.detail_type() == "Swarm Drain Timed Out")
+        .unwrap_or_else(|| panic!("the drain's timeout told: {:?}", s.announced));
+    assert_eq!(timed_out.instance_id.as_deref(), Some(W1));
+    assert!(timed_out.durations["drain"] >= 10.0, "{timed_out:?}");
+    assert_eq!(
+        s.announced.last().map(|(_, e)| e.detail_type()),
+        Some("Swarm Node Retired")
+    );
 }
 
 /// Three managers and a worker whose instance is in Terminating:Wait; the hook's timeout.
@@ -576,6 +663,9 @@ async fn the_reconcile_repairs_dns_first_and_defers_joins_it_cannot_finish() {
         "no join was started: {:?}",
         s.commands
     );
+    let (_, deferred) = s.announced.last().expect("the deferred join told");
+    assert_eq!(deferred.detail_type(), "Swarm Reconcile Deferred");
+    assert!(deferred.deferred[0].contains(W2), "{deferred:?}");
 }
 
 fn ecs_event(status: &str, id: &str) -> Value {

@@ -1,0 +1,306 @@
+//! Action events: what the functions did, told to people as EventBridge custom events (source
+//! `swarm-lifecycle`, README "Action events"). Pure: an outcome or a reconcile run in, the event
+//! out. Publishing is the `Announce` port's; a publication that fails is logged and counted,
+//! never fails the work it reports.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::plan::reconcile::Health;
+use crate::ports::ActionResult;
+use crate::workflow::{Outcome, OutcomeKind};
+
+/// The events' `source`. IAM scopes the functions' events:PutEvents to it.
+pub const SOURCE: &str = "swarm-lifecycle";
+
+/// The detail-types, one per kind of action (README, "Action events").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActionKind {
+    /// A node joined (its launch action completed with CONTINUE, or a join without action).
+    NodeJoined,
+    /// A launch action was completed with ABANDON: the instance never became a Ready node.
+    LaunchAbandoned,
+    /// A node was taken out of the swarm (its termination completed, or held for the record).
+    NodeRetired,
+    /// A drain ran out of time: the node left with tasks still moving.
+    DrainTimedOut,
+    /// A reconcile run left repairs to the next run (its deadline came first).
+    ReconcileDeferred,
+    /// One more manager lost and the swarm can no longer change (or it cannot already).
+    QuorumAtRisk,
+}
+
+impl ActionKind {
+    pub const ALL: [ActionKind; 6] = [
+        ActionKind::NodeJoined,
+        ActionKind::LaunchAbandoned,
+        ActionKind::NodeRetired,
+        ActionKind::DrainTimedOut,
+        ActionKind::ReconcileDeferred,
+        ActionKind::QuorumAtRisk,
+    ];
+
+    pub fn detail_type(self) -> &'static str {
+        match self {
+            ActionKind::NodeJoined => "Swarm Node Joined",
+            ActionKind::LaunchAbandoned => "Swarm Launch Abandoned",
+            ActionKind::NodeRetired => "Swarm Node Retired",
+            ActionKind::DrainTimedOut => "Swarm Drain Timed Out",
+            ActionKind::ReconcileDeferred => "Swarm Reconcile Deferred",
+            ActionKind::QuorumAtRisk => "Swarm Quorum At Risk",
+        }
+    }
+}
+
+/// One event's detail (JSON, camelCase). `version` changes only when a field changes meaning.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ActionEvent {
+    #[serde(skip)]
+    pub kind: ActionKind,
+    pub version: u32,
+    pub cluster: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instance_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    /// joined | abandoned | retired | held | removed | drain-timed-out | deferred | quorum-at-risk
+    pub outcome: String,
+    pub reason: String,
+    /// Seconds: `action` since the lifecycle action began (when the event said), `invocation`
+    /// of this function's work, `drain` of a drain.
+    pub durations: BTreeMap<&'static str, f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quorum_margin: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ready_managers: Option<usize>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub deferred: Vec<String>,
+}
+
+impl ActionEvent {
+    fn new(kind: ActionKind, cluster: &str, outcome: &str, reason: impl Into<String>) -> Self {
+        ActionEvent {
+            kind,
+            version: 1,
+            cluster: cluster.to_string(),
+            instance_id: None,
+            node_id: None,
+            role: None,
+            outcome: outcome.to_string(),
+            reason: reason.into(),
+            durations: BTreeMap::new(),
+            quorum_margin: None,
+            ready_managers: None,
+            deferred: vec![],
+        }
+    }
+
+    pub fn detail_type(&self) -> &'static str {
+        self.kind.detail_type()
+    }
+
+    /// The event's `detail`, as PutEvents takes it (a JSON object in a string).
+    pub fn detail(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|_| "{}".to_string())
+    }
+
+    /// The node of a gone instance, removed by the reconcile (or the operator's tidy).
+    pub fn node_removed(cluster: &str, node_id: &str, reason: &str) -> Self {
+        let mut e = ActionEvent::new(ActionKind::NodeRetired, cluster, "removed", reason);
+        e.node_id = Some(node_id.to_string());
+        e
+    }
+
+    /// A drain that ran out of time (the node is removed all the same).
+    pub fn drain_timed_out(cluster: &str, instance_id: &str, role: &str, drained: Duration, left: &str) -> Self {
+        let mut e = ActionEvent::new(ActionKind::DrainTimedOut, cluster, "drain-timed-out", left);
+        e.instance_id = Some(instance_id.to_string());
+        e.role = Some(role.to_string());
+        e.durations.insert("drain", secs(drained));
+        e
+    }
+}
+
+/// Which kind of intent an outcome answers (the event's verb).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verb {
+    Join,
+    Retire,
+    Other,
+}
+
+/// The event for what an invocation did with one intent, if it is one people are told of:
+/// only work this invocation did (a redelivery that finds the work done, a dry run, an
+/// ignored event: none), so each action is announced once.
+pub fn of_outcome(
+    verb: Verb,
+    cluster: &str,
+    role: &str,
+    o: &Outcome,
+    action_age: Option<Duration>,
+    invocation: Duration,
+) -> Option<ActionEvent> {
+    let done = matches!(o.outcome, OutcomeKind::Completed | OutcomeKind::Done);
+    let (kind, outcome) = match (verb, o.outcome, o.result) {
+        (Verb::Join, _, Some(ActionResult::Abandon)) if done => (ActionKind::LaunchAbandoned, "abandoned"),
+        (Verb::Join, _, Some(ActionResult::Continue)) if done => (ActionKind::NodeJoined, "joined"),
+        (Verb::Retire, OutcomeKind::Held, _) => (ActionKind::NodeRetired, "held"),
+        (Verb::Retire, _, Some(ActionResult::Continue)) if done => (ActionKind::NodeRetired, "retired"),
+        _ => return None,
+    };
+    let mut e = ActionEvent::new(kind, cluster, outcome, o.detail.clone());
+    e.instance_id = o.instance_id.clone();
+    e.role = Some(role.to_string());
+    if let Some(age) = action_age {
+        e.durations.insert("action", secs(age));
+    }
+    e.durations.insert("invocation", secs(invocation));
+    Some(e)
+}
+
+/// The events of one reconcile run of a cluster: the repairs it left to the next run, and a
+/// quorum at risk (each run that finds it so says it again: route it to chat with that in mind,
+/// or use the QuorumAtRisk alarm).
+pub fn of_reconcile(cluster: &str, health: &Health, deferred: &[String], took: Duration) -> Vec<ActionEvent> {
+    let mut out = vec![];
+    if !deferred.is_empty() {
+        let mut e = ActionEvent::new(
+            ActionKind::ReconcileDeferred,
+            cluster,
+            "deferred",
+            format!("{} repair(s) left to the next run", deferred.len()),
+        );
+        e.deferred = deferred.to_vec();
+        e.durations.insert("invocation", secs(took));
+        out.push(e);
+    }
+    if quorum_at_risk(health) {
+        let reason = if health.quorum_margin < 0 {
+            "the managers have lost their quorum (or none answered): the swarm cannot change"
+        } else {
+            "one more manager lost and the swarm can no longer change"
+        };
+        let mut e = ActionEvent::new(ActionKind::QuorumAtRisk, cluster, "quorum-at-risk", reason);
+        e.quorum_margin = Some(health.quorum_margin);
+        e.ready_managers = Some(health.ready_managers);
+        out.push(e);
+    }
+    out
+}
+
+/// Lost, or one loss from lost. A single manager (margin 0 by design, no fault tolerance
+/// asked for) is not at risk of anything new; the QuorumMargin alarm covers it.
+pub fn quorum_at_risk(h: &Health) -> bool {
+    h.quorum_margin < 0 || (h.quorum_margin == 0 && h.ready_managers > 1)
+}
+
+fn secs(d: Duration) -> f64 {
+    (d.as_secs_f64() * 10.0).round() / 10.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outcome(kind: OutcomeKind, result: Option<ActionResult>) -> Outcome {
+        Outcome {
+            outcome: kind,
+            instance_id: Some("i-1".into()),
+            result,
+            detail: "why".into(),
+        }
+    }
+
+    fn health(ready_managers: usize, quorum_margin: i64) -> Health {
+        Health {
+            ready_managers,
+            ready_workers: 0,
+            down_nodes: 0,
+            quorum_margin,
+            drift_items: 0,
+        }
+    }
+
+    #[test]
+    fn only_work_this_invocation_did_is_announced() {
+        let t = Duration::from_secs(3);
+        let of = |verb, kind, result| of_outcome(verb, "c", "worker", &outcome(kind, result), None, t).map(|e| e.kind);
+        let cont = Some(ActionResult::Continue);
+        let abandon = Some(ActionResult::Abandon);
+        assert_eq!(
+            of(Verb::Join, OutcomeKind::Completed, cont),
+            Some(ActionKind::NodeJoined)
+        );
+        assert_eq!(of(Verb::Join, OutcomeKind::Done, cont), Some(ActionKind::NodeJoined));
+        assert_eq!(
+            of(Verb::Join, OutcomeKind::Completed, abandon),
+            Some(ActionKind::LaunchAbandoned)
+        );
+        assert_eq!(
+            of(Verb::Retire, OutcomeKind::Completed, cont),
+            Some(ActionKind::NodeRetired)
+        );
+        assert_eq!(of(Verb::Retire, OutcomeKind::Held, cont), Some(ActionKind::NodeRetired));
+        // A redelivery, a timed-out action, a dry run, a drain: nothing new to tell.
+        for (verb, kind, result) in [
+            (Verb::Join, OutcomeKind::AlreadyEnded, cont),
+            (Verb::Join, OutcomeKind::AlreadyMember, None),
+            (Verb::Join, OutcomeKind::DryRun, cont),
+            (Verb::Retire, OutcomeKind::AlreadyEnded, cont),
+            (Verb::Retire, OutcomeKind::Denied, None),
+            (Verb::Other, OutcomeKind::Done, cont),
+        ] {
+            assert_eq!(of(verb, kind, result), None, "{verb:?} {kind:?}");
+        }
+    }
+
+    #[test]
+    fn the_detail_carries_the_documented_fields() {
+        let o = outcome(OutcomeKind::Completed, Some(ActionResult::Continue));
+        let e = of_outcome(
+            Verb::Join,
+            "prod",
+            "manager",
+            &o,
+            Some(Duration::from_millis(12_340)),
+            Duration::from_secs(2),
+        )
+        .unwrap();
+        assert_eq!(e.detail_type(), "Swarm Node Joined");
+        let v: serde_json::Value = serde_json::from_str(&e.detail()).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({
+                "version": 1, "cluster": "prod", "instanceId": "i-1", "role": "manager",
+                "outcome": "joined", "reason": "why",
+                "durations": {"action": 12.3, "invocation": 2.0}
+            })
+        );
+    }
+
+    #[test]
+    fn quorum_is_at_risk_when_lost_or_one_loss_away() {
+        assert!(!quorum_at_risk(&health(3, 1)));
+        assert!(quorum_at_risk(&health(2, 0)));
+        assert!(quorum_at_risk(&health(0, -1)));
+        // One manager by design: nothing new to say each run.
+        assert!(!quorum_at_risk(&health(1, 0)));
+        let events = of_reconcile("c", &health(2, 0), &["Join { .. }".into()], Duration::from_secs(1));
+        let kinds: Vec<_> = events.iter().map(|e| e.kind).collect();
+        assert_eq!(kinds, [ActionKind::ReconcileDeferred, ActionKind::QuorumAtRisk]);
+        assert!(of_reconcile("c", &health(3, 1), &[], Duration::ZERO).is_empty());
+    }
+
+    #[test]
+    fn detail_types_are_distinct() {
+        let mut names: Vec<_> = ActionKind::ALL.iter().map(|k| k.detail_type()).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), ActionKind::ALL.len());
+    }
+}
