@@ -1,6 +1,6 @@
 //! `swarm-lifecycle`: the operator's view of a cluster and the reconcile run by hand. The
 //! same observation, planner and adapters as the functions (swarm-core, swarm-aws); only the
-//! credentials differ: the ordinary AWS chain (profiles, SSO caches exported as variables,
+//! credentials differ: the ordinary AWS chain (profiles with IAM Identity Center or credential_process,
 //! instance roles) instead of a function's role. AWS_ENDPOINT_URL points it at the local cloud.
 
 mod render;
@@ -112,7 +112,9 @@ fn fail(msg: impl std::fmt::Display) -> ExitCode {
 
 /// The fix that goes with an AWS error the operator can act on.
 fn hint(e: &str) -> &'static str {
-    if e.contains("credential") || e.contains("Credential") {
+    if e.contains("SSO token") {
+        " (the profile's IAM Identity Center login is missing or expired: run `aws sso login --profile NAME`)"
+    } else if e.contains("credential") || e.contains("Credential") {
         " (no usable AWS credentials: set AWS_PROFILE or pass --profile, or export AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)"
     } else if e.contains("no Auto Scaling group is tagged") {
         " (check --cluster, and --region/--profile: the groups live in one account and region)"
@@ -140,7 +142,16 @@ async fn main() -> ExitCode {
     };
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| level.into()))
+        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
+        // The SDK's own warnings (a credential provider that failed, before the chain's error
+        // says so once) only with -v.
+        .with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| {
+            if cli.verbose {
+                level.into()
+            } else {
+                format!("{level},aws_config=error")
+            }
+        }))
         .compact()
         .init();
 

@@ -165,3 +165,21 @@ def test_status_agrees_with_the_cloud_plan_is_the_reconcile_s_and_tidy_removes_o
     r = cli(cloud, "retire", manager)
     assert r.returncode == 1 and "quorum margin is 0" in r.stderr, r.stderr
     assert cloud.in_service("manager") == [manager]
+
+    # The profiles operators use. credential_process (aws-vault, granted, ...): the command gets
+    # OperatorRole's key from a process and answers.
+    config = cloud.state_dir / "aws-config"
+    key = cloud.role_keys["OperatorRole"]
+    creds = json.dumps({"Version": 1, "AccessKeyId": key, "SecretAccessKey": "test", "SessionToken": "test"})
+    config.write_text(f"[profile vault]\ncredential_process = /bin/echo '{creds}'\n"
+                      "[profile team]\nsso_session = corp\nsso_account_id = 123456789012\nsso_role_name = Operator\n"
+                      "[sso-session corp]\nsso_start_url = https://corp.awsapps.com/start\nsso_region = us-east-1\n")
+    bare = {k: v for k, v in cli_env(cloud).items() if not k.startswith("AWS_") or k in ("AWS_ENDPOINT_URL", "AWS_REGION")}
+    r = subprocess.run([str(bin_dir() / "swarm-lifecycle"), "--profile", "vault", "status", "--json"],
+                       env={**bare, "AWS_CONFIG_FILE": str(config)}, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and json.loads(r.stdout)["cluster"] == cloud.cluster.name, r.stderr
+    # SSO (IAM Identity Center): without a cached login, one line that says to log in.
+    r = subprocess.run([str(bin_dir() / "swarm-lifecycle"), "--profile", "team", "status"],
+                       env={**bare, "AWS_CONFIG_FILE": str(config)}, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1 and r.stderr.count("\n") == 1 and "sso login" in r.stderr, r.stderr
+    assert "\x1b[" not in r.stderr, "no colour when piped"

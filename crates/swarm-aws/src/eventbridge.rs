@@ -4,7 +4,7 @@ use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 use swarm_core::announce::{ActionEvent, SOURCE};
 use swarm_core::ports::{Announce, PortError, PortResult};
 
-use crate::{aws_error, OnFirstUse, SdkConfig};
+use crate::{aws_error, coded_error, OnFirstUse, SdkConfig};
 
 pub struct AwsEvents {
     client: OnFirstUse<aws_sdk_eventbridge::Client>,
@@ -24,21 +24,6 @@ impl AwsEvents {
         }
     }
 }
-
-/// The codes with which PutEvents refuses one entry that asking again cannot fix ("You must
-/// detect unsuccessful entries", EventBridge User Guide, "Sending events with PutEvents").
-/// (InternalFailure and ThrottlingException are the retryable ones: reported as transient.)
-const ENTRY_DENIED: &[&str] = &[
-    "AccessDeniedException",
-    "NotAuthorizedForSourceException",
-    "NotAuthorizedForDetailTypeException",
-];
-const ENTRY_INVALID: &[&str] = &[
-    "InvalidArgument",
-    "MalformedDetail",
-    "InvalidAccountIdException",
-    "RedactionFailure",
-];
 
 impl Announce for AwsEvents {
     async fn announce(&self, bus: &str, event: &ActionEvent) -> PortResult<()> {
@@ -64,16 +49,9 @@ impl Announce for AwsEvents {
         {
             None if out.failed_entry_count() == 0 => Ok(()),
             None => Err(PortError::aws("PutEvents", "entry failed without a code")),
-            Some((code, msg)) => {
-                let (operation, message) = ("PutEvents".to_string(), format!("{code}: {}", msg.unwrap_or("")));
-                Err(if ENTRY_DENIED.contains(&code) {
-                    PortError::Denied { operation, message }
-                } else if ENTRY_INVALID.contains(&code) {
-                    PortError::Invalid { operation, message }
-                } else {
-                    PortError::Aws { operation, message }
-                })
-            }
+            // "You must detect unsuccessful entries" (EventBridge User Guide, PutEvents); its
+            // retryable codes (InternalFailure, ThrottlingException) come out transient.
+            Some((code, msg)) => Err(coded_error("PutEvents", code, msg)),
         }
     }
 }

@@ -155,6 +155,9 @@ const DENIED: &[&str] = &[
     "UnrecognizedClientException",
     "InvalidClientTokenId",
     "AuthFailure",
+    // EventBridge, per PutEvents entry.
+    "NotAuthorizedForSourceException",
+    "NotAuthorizedForDetailTypeException",
 ];
 
 /// The codes with which a service rejects the request itself: the same request fails again.
@@ -171,6 +174,11 @@ const INVALID: &[&str] = &[
     "MissingParameter",
     "NoSuchHostedZone",
     "InvalidKeyId",
+    // EventBridge, per PutEvents entry.
+    "InvalidArgument",
+    "MalformedDetail",
+    "InvalidAccountIdException",
+    "RedactionFailure",
 ];
 
 /// Maps an SDK error to a port error carrying the AWS error code and message. The SDK has
@@ -184,17 +192,21 @@ where
     R: std::fmt::Debug,
 {
     use aws_smithy_types::error::metadata::ProvideErrorMetadata;
-    match (err.code(), err.message()) {
-        (Some(code), msg) if DENIED.contains(&code) => PortError::Denied {
-            operation: operation.to_string(),
-            message: format!("{code}: {}", msg.unwrap_or("")),
-        },
-        (Some(code), msg) if INVALID.contains(&code) => PortError::Invalid {
-            operation: operation.to_string(),
-            message: format!("{code}: {}", msg.unwrap_or("")),
-        },
-        (Some(code), msg) => PortError::aws(operation, format!("{code}: {}", msg.unwrap_or(""))),
-        _ => PortError::aws(operation, aws_smithy_types::error::display::DisplayErrorContext(err)),
+    match err.code() {
+        Some(code) => coded_error(operation, code, err.message()),
+        None => PortError::aws(operation, aws_smithy_types::error::display::DisplayErrorContext(err)),
+    }
+}
+
+/// The port error for an AWS error code (a call's, or one entry's of a batch call).
+pub(crate) fn coded_error(operation: &str, code: &str, message: Option<&str>) -> PortError {
+    let (operation, message) = (operation.to_string(), format!("{code}: {}", message.unwrap_or("")));
+    if DENIED.contains(&code) {
+        PortError::Denied { operation, message }
+    } else if INVALID.contains(&code) {
+        PortError::Invalid { operation, message }
+    } else {
+        PortError::Aws { operation, message }
     }
 }
 
