@@ -206,6 +206,21 @@ class LocalCloud:
             "ACTION_EVENT_BUS": "default",  # the template's ActionEventBus default
         }
 
+    def operator_env(self) -> dict[str, str]:
+        """The environment of the operator's command (`swarm-lifecycle`) on this cluster, signed as
+        the template's OperatorRole, with the functions' time settings (the record's TTL is one:
+        another TTL would be drift)."""
+        c = self.cluster
+        assert c is not None
+        env = {k: v for k, v in self.function_env().items() if k.endswith("_SECONDS")}
+        env.update({
+            "PATH": "/usr/bin:/bin", "HOME": str(self.state_dir), "AWS_ENDPOINT_URL": self.endpoint,
+            "AWS_ACCESS_KEY_ID": self.role_keys["OperatorRole"], "AWS_SECRET_ACCESS_KEY": "test",
+            "AWS_SESSION_TOKEN": "test", "AWS_REGION": REGION,
+            "SWARM_CLUSTER": c.name, "SWARM_HOSTED_ZONE_ID": c.zone_id.split("/")[-1],
+        })
+        return env
+
     def published(self, detail_type: str | None = None) -> list[dict[str, Any]]:
         """The custom events EventBridge took (of one detail-type), in order."""
         return [e for e in self.control("published") if detail_type in (None, e["detail-type"])]

@@ -16,8 +16,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from .client import REGION, ROOT, LocalCloud, Timing, wait_for
-from .iam import ADMIN_KEY
+from .client import ROOT, LocalCloud, Timing, wait_for
 from .timeline_svg import render
 
 SKIP_KINDS = {"lambda-init", "lambda-ready", "invoke", "faults-set"}
@@ -84,15 +83,9 @@ def timeline(lc: LocalCloud) -> list[str]:
 
 
 def operator_status(lc: LocalCloud, bin_dir: Path) -> str:
-    """What the operator's command says of the cluster now (as an administrator of the account)."""
-    c = lc.cluster
-    assert c is not None
-    # The functions' time settings too: the record's TTL is one (another TTL would be drift).
-    env = {k: v for k, v in lc.function_env().items() if k.endswith("_SECONDS")}
-    env |= {"PATH": "/usr/bin:/bin", "HOME": str(lc.state_dir), "AWS_ENDPOINT_URL": lc.endpoint,
-           "AWS_ACCESS_KEY_ID": ADMIN_KEY, "AWS_SECRET_ACCESS_KEY": "demo", "AWS_REGION": REGION,
-           "SWARM_CLUSTER": c.name, "SWARM_HOSTED_ZONE_ID": c.zone_id.split("/")[-1]}
-    r = subprocess.run([str(bin_dir / "swarm-lifecycle"), "status"], env=env, capture_output=True, text=True, timeout=120)
+    """What the operator's command says of the cluster now (as the stack's OperatorRole)."""
+    r = subprocess.run([str(bin_dir / "swarm-lifecycle"), "status"], env=lc.operator_env(), capture_output=True,
+                       text=True, timeout=120)
     return r.stdout if r.returncode == 0 else f"(status failed: {r.stderr.strip()})"
 
 

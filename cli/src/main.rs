@@ -104,6 +104,11 @@ enum Command {
     },
 }
 
+/// Colour on a stream that is a terminal, unless NO_COLOR is set.
+fn colour(terminal: bool) -> bool {
+    terminal && std::env::var_os("NO_COLOR").is_none()
+}
+
 /// One line, with what to do about it.
 fn fail(msg: impl std::fmt::Display) -> ExitCode {
     eprintln!("swarm-lifecycle: {msg}");
@@ -142,7 +147,7 @@ async fn main() -> ExitCode {
     };
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
+        .with_ansi(colour(std::io::stderr().is_terminal()))
         // The SDK's own warnings (a credential provider that failed, before the chain's error
         // says so once) only with -v.
         .with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| {
@@ -207,10 +212,7 @@ async fn main() -> ExitCode {
                     serde_json::to_string_pretty(&status.repairs).unwrap_or_default() + "\n"
                 }
                 (Command::Plan { .. }, false) => render::plan(&status),
-                _ => {
-                    let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-                    render::status(&status, colour)
-                }
+                _ => render::status(&status, colour(std::io::stdout().is_terminal())),
             };
             print!("{out}");
             ExitCode::SUCCESS
@@ -248,10 +250,9 @@ async fn main() -> ExitCode {
 /// shown in its place and the watch goes on (Ctrl-C ends it).
 async fn watch_status(l: &swarm_aws::runtime::AwsLifecycle, every: u64) -> ExitCode {
     let terminal = std::io::stdout().is_terminal();
-    let colour = terminal && std::env::var_os("NO_COLOR").is_none();
     loop {
         let frame = match l.survey().await {
-            Ok(survey) => render::status(&survey.status(), colour),
+            Ok(survey) => render::status(&survey.status(), colour(terminal)),
             Err(e) => format!("swarm-lifecycle: {e}{}\n", hint(&e.to_string())),
         };
         if terminal {

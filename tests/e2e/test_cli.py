@@ -8,32 +8,20 @@ import subprocess
 import uuid
 
 from conftest import bin_dir, killed_with_its_events_lost, scale_out, settle
-from localcloud.client import REGION, wait_for
+from localcloud.client import wait_for
 from test_lifecycle import create_service, running_tasks
 
 
-def cli_env(lc) -> dict[str, str]:
-    env = {k: v for k, v in lc.function_env().items() if k.endswith("_SECONDS")}
-    c = lc.cluster
-    env.update({
-        "PATH": "/usr/bin:/bin", "HOME": str(lc.state_dir), "AWS_ENDPOINT_URL": lc.endpoint,
-        # The template's OperatorRole, as an operator who assumed it: every call the command
-        # makes must be one it grants (the cloud's teardown fails on a denial).
-        "AWS_ACCESS_KEY_ID": lc.role_keys["OperatorRole"], "AWS_SECRET_ACCESS_KEY": "test", "AWS_SESSION_TOKEN": "test",
-        "AWS_REGION": REGION,
-        "SWARM_CLUSTER": c.name, "SWARM_HOSTED_ZONE_ID": c.zone_id.split("/")[-1],
-    })
-    return env
-
-
 def cli(lc, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([str(bin_dir() / "swarm-lifecycle"), *args], env=cli_env(lc), capture_output=True,
+    # As the template's OperatorRole: every call the command makes must be one it grants (the
+    # cloud's teardown fails on a denial).
+    return subprocess.run([str(bin_dir() / "swarm-lifecycle"), *args], env=lc.operator_env(), capture_output=True,
                           text=True, timeout=300)
 
 
 def watched_frames(lc, frames: int) -> list[str]:
     """`status --watch 1` until it has shown `frames` frames (then interrupted)."""
-    w = subprocess.Popen([str(bin_dir() / "swarm-lifecycle"), "status", "--watch", "1"], env=cli_env(lc),
+    w = subprocess.Popen([str(bin_dir() / "swarm-lifecycle"), "status", "--watch", "1"], env=lc.operator_env(),
                          stdout=subprocess.PIPE, text=True)
     out: list[str] = []
     try:
@@ -174,7 +162,7 @@ def test_status_agrees_with_the_cloud_plan_is_the_reconcile_s_and_tidy_removes_o
     config.write_text(f"[profile vault]\ncredential_process = /bin/echo '{creds}'\n"
                       "[profile team]\nsso_session = corp\nsso_account_id = 123456789012\nsso_role_name = Operator\n"
                       "[sso-session corp]\nsso_start_url = https://corp.awsapps.com/start\nsso_region = us-east-1\n")
-    bare = {k: v for k, v in cli_env(cloud).items() if not k.startswith("AWS_") or k in ("AWS_ENDPOINT_URL", "AWS_REGION")}
+    bare = {k: v for k, v in cloud.operator_env().items() if not k.startswith("AWS_") or k in ("AWS_ENDPOINT_URL", "AWS_REGION")}
     r = subprocess.run([str(bin_dir() / "swarm-lifecycle"), "--profile", "vault", "status", "--json"],
                        env={**bare, "AWS_CONFIG_FILE": str(config)}, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and json.loads(r.stdout)["cluster"] == cloud.cluster.name, r.stderr

@@ -31,8 +31,14 @@ impl AwsRemote {
     }
 
     /// Polls one invocation until it is final or `end` passes.
-    async fn wait(&self, command_id: &str, instance_id: &str, end: Instant) -> PortResult<CommandResult> {
-        let mut delay = FIRST_POLL;
+    async fn wait(
+        &self,
+        command_id: &str,
+        instance_id: &str,
+        first: Duration,
+        end: Instant,
+    ) -> PortResult<CommandResult> {
+        let mut delay = first;
         loop {
             tokio::time::sleep(jittered(delay).min(end.saturating_duration_since(Instant::now()))).await;
             delay = next_poll(delay);
@@ -72,9 +78,15 @@ impl AwsRemote {
     /// Polls every invocation of a command with one ListCommandInvocations a round (not one
     /// GetCommandInvocation per instance); only an output that may be truncated is fetched
     /// again in full.
-    async fn wait_all(&self, command_id: &str, ids: &[String], end: Instant) -> PortResult<Vec<CommandResult>> {
+    async fn wait_all(
+        &self,
+        command_id: &str,
+        ids: &[String],
+        first: Duration,
+        end: Instant,
+    ) -> PortResult<Vec<CommandResult>> {
         let mut done: HashMap<String, CommandResult> = HashMap::new();
-        let mut delay = FIRST_POLL;
+        let mut delay = first;
         while done.len() < ids.len() {
             tokio::time::sleep(jittered(delay).min(end.saturating_duration_since(Instant::now()))).await;
             delay = next_poll(delay);
@@ -99,7 +111,7 @@ impl AwsRemote {
                 let plugin = inv.command_plugins().first();
                 let output = plugin.and_then(|p| p.output()).unwrap_or_default();
                 let result = if output.len() >= PLUGIN_OUTPUT_SAFE {
-                    self.wait(command_id, id, Instant::now()).await?
+                    self.wait(command_id, id, Duration::ZERO, Instant::now()).await?
                 } else {
                     let (stdout, stderr) = split_plugin_output(output);
                     CommandResult {
@@ -130,13 +142,18 @@ impl AwsRemote {
     }
 }
 
-/// First poll after this long: a command takes the better part of a second to be delivered,
-/// run and reported (a join alone ~1.3 s, a probe ~0.5 s), so asking sooner only spends calls.
+/// The first poll comes when a command of its kind is usually done (the caller says), never
+/// sooner than this: a command takes the better part of a second to be delivered, run and
+/// reported (a probe ~0.5 s), so asking sooner only spends calls.
 const FIRST_POLL: Duration = Duration::from_millis(800);
-/// The wait between polls of a command doubles up to this (0.8, 2.4, 5.6, 12, 20, 28 s…), so
+/// The wait between polls of a command doubles up to this (a join: 2, 6, 14, 22, 30 s…), so
 /// a command that runs n times longer (a busy host, a long drain) costs about log2(n) more
-/// polls, not n times as many; a join alone (~1.3 s) is answered by the second poll.
+/// polls, not n times as many; a join alone (~1.3 s) is answered by the first poll.
 const MAX_POLL: Duration = Duration::from_secs(8);
+
+fn first_poll(usual: Duration) -> Duration {
+    usual.clamp(FIRST_POLL, MAX_POLL)
+}
 
 fn next_poll(delay: Duration) -> Duration {
     (delay * 2).min(MAX_POLL)
@@ -220,6 +237,7 @@ impl Remote for AwsRemote {
         ids: &[String],
         commands: Vec<String>,
         timeout: Duration,
+        usual: Duration,
         comment: &str,
     ) -> PortResult<Vec<CommandResult>> {
         // The script is killed after executionTimeout (≥ 1 s); delivery may take up to
@@ -255,9 +273,9 @@ impl Remote for AwsRemote {
                 .unwrap_or_default()
                 .to_string();
             if let [one] = chunk {
-                results.push(self.wait(&command_id, one, end).await?);
+                results.push(self.wait(&command_id, one, first_poll(usual), end).await?);
             } else {
-                results.extend(self.wait_all(&command_id, chunk, end).await?);
+                results.extend(self.wait_all(&command_id, chunk, first_poll(usual), end).await?);
             }
         }
         Ok(results)
@@ -334,10 +352,11 @@ impl Parameters for AwsParameters {
 #[cfg(test)]
 mod poll_tests {
     use super::*;
+    use swarm_core::ports::{USUAL_COMMAND, USUAL_JOIN};
 
     /// Polls (without jitter) until a command that runs `length` is seen final.
-    fn polls(length: Duration) -> u32 {
-        let (mut at, mut delay, mut n) = (Duration::ZERO, FIRST_POLL, 0);
+    fn polls(length: Duration, usual: Duration) -> u32 {
+        let (mut at, mut delay, mut n) = (Duration::ZERO, first_poll(usual), 0);
         while at < length {
             at += delay;
             delay = next_poll(delay);
@@ -348,13 +367,22 @@ mod poll_tests {
 
     #[test]
     fn polls_grow_with_the_log_of_a_command_s_length_then_every_max_poll() {
-        assert_eq!(polls(Duration::from_millis(1300)), 2, "a join alone");
+        assert_eq!(polls(Duration::from_millis(1300), USUAL_JOIN), 1, "a join alone");
         assert_eq!(
-            polls(Duration::from_secs(20)),
-            5,
+            polls(Duration::from_secs(20), USUAL_JOIN),
+            4,
             "a join among twenty on a busy machine"
         );
-        assert!(polls(Duration::from_secs(300)) <= 40, "a five-minute drain");
+        assert_eq!(polls(Duration::from_millis(500), USUAL_COMMAND), 1, "a probe");
+        assert_eq!(
+            polls(Duration::from_secs(1), Duration::ZERO),
+            2,
+            "never sooner than FIRST_POLL"
+        );
+        assert!(
+            polls(Duration::from_secs(300), USUAL_COMMAND) <= 40,
+            "a five-minute drain"
+        );
         for _ in 0..100 {
             let j = jittered(Duration::from_secs(1));
             assert!(

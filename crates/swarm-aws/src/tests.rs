@@ -23,7 +23,7 @@ use aws_smithy_types::error::ErrorMetadata;
 use swarm_core::event::LifecycleAction;
 use swarm_core::model::{InstanceState, ManagerRecord};
 use swarm_core::ports::{
-    ActionResult, Announce, CommandStatus, Dns, Fleet, Parameters, PortError, RecordChange, Remote,
+    ActionResult, Announce, CommandStatus, Dns, Fleet, Parameters, PortError, RecordChange, Remote, USUAL_COMMAND,
 };
 
 use crate::{AwsDns, AwsEvents, AwsFleet, AwsParameters, AwsRemote};
@@ -300,6 +300,7 @@ async fn commands_run_shell_script_and_wait_through_invocation_does_not_exist() 
             &["i-0123456789abcdef0".into()],
             vec!["export A='1'".into(), "echo ok".into()],
             Duration::from_secs(60),
+            USUAL_COMMAND,
             "test",
         )
         .await
@@ -368,7 +369,13 @@ async fn a_command_on_several_instances_is_polled_with_one_list_call_a_round() {
     let r = AwsRemote::new(mock_client!(aws_sdk_ssm, RuleMode::MatchAny, [&send, &list, &get]));
     let ids: Vec<String> = vec!["i-1".into(), "i-2".into(), "i-3".into()];
     let res = r
-        .run(&ids, vec!["true".into()], Duration::from_secs(60), "test")
+        .run(
+            &ids,
+            vec!["true".into()],
+            Duration::from_secs(60),
+            USUAL_COMMAND,
+            "test",
+        )
         .await
         .unwrap();
     assert_eq!(list.num_calls(), 2);
@@ -469,7 +476,15 @@ async fn a_denied_call_is_a_refusal_and_is_not_asked_again() {
     });
     let r = AwsRemote::new(mock_client!(aws_sdk_ssm, RuleMode::MatchAny, [&send, &list]));
     let ids: Vec<String> = vec!["i-1".into(), "i-2".into()];
-    let res = r.run(&ids, vec!["true".into()], Duration::from_secs(60), "test").await;
+    let res = r
+        .run(
+            &ids,
+            vec!["true".into()],
+            Duration::from_secs(60),
+            USUAL_COMMAND,
+            "test",
+        )
+        .await;
     assert!(
         matches!(res, Err(PortError::Denied { ref operation, .. }) if operation == "ListCommandInvocations"),
         "{res:?}"

@@ -14,19 +14,26 @@ if [ "$(docker info --format '{{.Swarm.ControlAvailable}}' 2>/dev/null)" != true
 fi
 echo "control=true"
 deadline=$((SECONDS + WAIT_SECONDS))
+# Nodes settled at another address (Ready or Down there) are never this join's and are not
+# inspected again: during a scale-out one manager confirms several joins at once, and
+# inspecting the whole node list every second for each of them cost it a core.
+elsewhere=""
 while :; do
+  # A node removed between the list and its inspect fails alone: the others still print.
+  seen=$(docker node ls -q | awk -v skip="$elsewhere" 'BEGIN { split(skip, s, " "); for (i in s) k[s[i]] } !($1 in k)' \
+    | xargs -r docker node inspect --format \
+      '{{.CreatedAt.UnixNano}} {{.ID}} {{.Status.State}} {{if .ManagerStatus}}{{.ManagerStatus.Addr}}{{else}}{{.Status.Addr}}{{end}}' \
+      2>/dev/null || true)
   # The newest Ready node at the joining instance's address: a stale node there is down, or,
   # for a few seconds after a join was cut short, still Ready but older.
-  node=$(docker node ls -q | xargs -r docker node inspect --format \
-      '{{.CreatedAt.UnixNano}} {{.ID}} {{.Status.State}} {{if .ManagerStatus}}{{.ManagerStatus.Addr}}{{else}}{{.Status.Addr}}{{end}}' 2>/dev/null \
-    | awk -v a="$JOIN_ADDR" '$3 == "ready" && ($4 == a || index($4, a ":") == 1)' | sort -rn | awk 'NR == 1 { print $2 }')
+  node=$(awk -v a="$JOIN_ADDR" '$3 == "ready" && ($4 == a || index($4, a ":") == 1)' <<<"$seen" \
+    | sort -rn | awk 'NR == 1 { print $2 }')
   [ -n "$node" ] && break
   if [ "$SECONDS" -ge "$deadline" ]; then
     echo "no Ready node at $JOIN_ADDR after ${WAIT_SECONDS}s" >&2
     exit 4
   fi
-  # Each look runs the CLI twice over the whole node list: during a scale-out one manager
-  # confirms several joins at once, and looking twice a second each cost it a core.
+  elsewhere+=" $(awk -v a="$JOIN_ADDR" '($3 == "ready" || $3 == "down") && $4 != "" && $4 != a && index($4, a ":") != 1 { printf "%s ", $2 }' <<<"$seen")"
   sleep 1
 done
 docker node update --label-add "swarm.instance-id=$JOIN_INSTANCE" "$node" >/dev/null

@@ -600,6 +600,7 @@ impl Remote for World {
         ids: &[String],
         commands: Vec<String>,
         _timeout: Duration,
+        _usual: Duration,
         _comment: &str,
     ) -> PortResult<Vec<CommandResult>> {
         // Yield like a network call would, so concurrent workflows interleave.

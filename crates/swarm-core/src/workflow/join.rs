@@ -325,7 +325,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
         };
         let timeout = self.cfg.command_timeout;
         let (targets, cmds) = command(&peers);
-        let results = match self.remote.run(&targets, cmds, timeout, "swarm join").await {
+        let results = match self.remote.run(&targets, cmds, timeout, USUAL_JOIN, "swarm join").await {
             Ok(r) => r,
             Err(PortError::NotOnline(_)) => {
                 // Some agent is offline (or the instance's own is not up yet): go on with the
@@ -336,7 +336,10 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
                     return None;
                 }
                 let (targets, cmds) = command(&peers);
-                self.remote.run(&targets, cmds, timeout, "swarm join").await.ok()?
+                self.remote
+                    .run(&targets, cmds, timeout, USUAL_JOIN, "swarm join")
+                    .await
+                    .ok()?
             }
             Err(e) => {
                 warn!(step = "join", outcome = "retry", error = %e);
@@ -484,7 +487,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
             ],
             scripts::INIT,
         );
-        let r = self.run_raw(id, cmds, "swarm init").await?;
+        let r = self.run_raw(id, cmds, USUAL_JOIN, "swarm init").await?;
         if r.exit() == Some(ScriptExit::Retiring) {
             return Err(Retry::Retiring);
         }
@@ -515,7 +518,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
             ],
             scripts::JOIN,
         );
-        let mut r = self.run_raw(id, cmds.clone(), "swarm join").await?;
+        let mut r = self.run_raw(id, cmds.clone(), USUAL_JOIN, "swarm join").await?;
         if r.exit() == Some(ScriptExit::TokenMissing) {
             // Token missing or rotated: publish it again from the manager, then retry once.
             info!(step = "publish-tokens", outcome = "needed", via = manager);
@@ -527,7 +530,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
                 scripts::PUBLISH_TOKENS,
             );
             self.run_one(manager, publish, "publish join tokens").await?;
-            r = self.run_raw(id, cmds, "swarm join").await?;
+            r = self.run_raw(id, cmds, USUAL_JOIN, "swarm join").await?;
         }
         if r.exit() == Some(ScriptExit::Retiring) {
             return Err(Retry::Retiring);

@@ -29,7 +29,7 @@ use crate::model::{membership, Group, Instance, ManagerRecord, Membership, NodeS
 use crate::plan::{self, JoinDecision, JoinSnapshot, LockEntry, Peer, RetireSnapshot, RetireStep};
 use crate::ports::{
     ActionResult, Announce, CommandResult, CommandStatus, Dns, Fleet, Parameters, PortError, PortResult, RecordChange,
-    Remote,
+    Remote, USUAL_COMMAND, USUAL_JOIN,
 };
 use crate::safe::script_commands;
 use crate::scripts::{self, output_value, ScriptExit};
@@ -348,12 +348,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
                 Intent::Retire { .. } => announce::Verb::Retire,
                 Intent::Drain { .. } | Intent::Cordon { .. } => announce::Verb::Other,
             };
-            // The event's time has whole seconds: the age from it is never shorter than the action's.
-            let age = intent.action().and_then(|a| a.started_unix).map(|t| {
-                SystemTime::now()
-                    .duration_since(UNIX_EPOCH + Duration::from_secs(t))
-                    .unwrap_or_default()
-            });
+            let age = action_age(&intent);
             if let Some(e) =
                 announce::of_outcome(verb, &member.cluster, member.role.as_str(), o, age, started.elapsed())
             {
@@ -472,10 +467,10 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
             .map_err(|r| r.to_string())
     }
 
-    async fn run_raw(&self, on: &str, cmds: Vec<String>, what: &str) -> Result<CommandResult, Retry> {
+    async fn run_raw(&self, on: &str, cmds: Vec<String>, usual: Duration, what: &str) -> Result<CommandResult, Retry> {
         let results = self
             .remote
-            .run(&[on.to_string()], cmds, self.cfg.command_timeout, what)
+            .run(&[on.to_string()], cmds, self.cfg.command_timeout, usual, what)
             .await
             .map_err(retry)?;
         results
@@ -485,7 +480,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
     }
 
     async fn run_one(&self, on: &str, cmds: Vec<String>, what: &str) -> Result<CommandResult, Retry> {
-        let r = self.run_raw(on, cmds, what).await?;
+        let r = self.run_raw(on, cmds, USUAL_COMMAND, what).await?;
         if r.ok() {
             Ok(r)
         } else {
@@ -494,17 +489,23 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
     }
 }
 
-/// When the intent's lifecycle action began, as an instant: the event's time, or now when the
-/// intent has no action (or no time, or a clock ahead of ours).
+/// How long ago the intent's lifecycle action began (the event's time), when it says; zero
+/// for a clock ahead of ours. The event's time has whole seconds: the age from it is never
+/// shorter than the action's.
+fn action_age(intent: &Intent) -> Option<Duration> {
+    let t = intent.action()?.started_unix?;
+    Some(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH + Duration::from_secs(t))
+            .unwrap_or_default(),
+    )
+}
+
+/// When the intent's lifecycle action began, as an instant: now when it has no action (or no
+/// time).
 fn action_started(intent: &Intent) -> Instant {
-    let age = intent
-        .action()
-        .and_then(|a| a.started_unix)
-        .map(|t| unix_now().saturating_sub(t))
-        .unwrap_or(0);
-    Instant::now()
-        .checked_sub(Duration::from_secs(age))
-        .unwrap_or_else(Instant::now)
+    let age = action_age(intent).unwrap_or_default();
+    Instant::now().checked_sub(age).unwrap_or_else(Instant::now)
 }
 
 /// A failed attempt: the next round may fix it, unless AWS refused the caller or the

@@ -157,6 +157,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
                 online,
                 cmds,
                 self.cfg.command_timeout.min(Duration::from_secs(30)),
+                USUAL_COMMAND,
                 "swarm probe",
             )
             .await?;

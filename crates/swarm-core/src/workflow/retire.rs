@@ -252,7 +252,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
                 targets.push(id.to_string());
             }
             let results = match self
-                .while_held(held, self.remote.run(&targets, cmds, limit, what))
+                .while_held(held, self.remote.run(&targets, cmds, limit, USUAL_COMMAND, what))
                 .await
             {
                 Ok(r) => r,
@@ -335,7 +335,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
         while let Some(op) = ops.current() {
             let reason = match self
                 .remote
-                .run(std::slice::from_ref(&op), cmds.clone(), timeout, what)
+                .run(std::slice::from_ref(&op), cmds.clone(), timeout, USUAL_COMMAND, what)
                 .await
             {
                 Ok(rs) => match rs.into_iter().find(|r| r.instance_id == op) {
