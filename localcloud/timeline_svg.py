@@ -81,8 +81,8 @@ def _segments(lane: Lane, end: float) -> list[tuple[str, float, float]]:
     ]
     present = [(name, t) for name, t in marks if t is not None]
     out = []
-    for (name, start), nxt in zip(present, [*present[1:], ("", lane.gone if lane.gone is not None else end)], strict=True):
-        stop = nxt[1] if nxt[1] is not None else end
+    for (name, start), (_, stop) in zip(present, [*present[1:], ("", lane.gone if lane.gone is not None else end)],
+                                        strict=True):
         if stop > start:
             out.append((name, start, stop))
     return out

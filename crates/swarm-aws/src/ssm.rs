@@ -244,6 +244,7 @@ impl Remote for AwsRemote {
         // TimeoutSeconds, which AWS requires to be at least 30.
         let secs = timeout.as_secs().max(1);
         let end = Instant::now() + timeout + Duration::from_secs(10);
+        let first = first_poll(usual);
         let mut results = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(50) {
             let resp = self
@@ -273,9 +274,9 @@ impl Remote for AwsRemote {
                 .unwrap_or_default()
                 .to_string();
             if let [one] = chunk {
-                results.push(self.wait(&command_id, one, first_poll(usual), end).await?);
+                results.push(self.wait(&command_id, one, first, end).await?);
             } else {
-                results.extend(self.wait_all(&command_id, chunk, first_poll(usual), end).await?);
+                results.extend(self.wait_all(&command_id, chunk, first, end).await?);
             }
         }
         Ok(results)

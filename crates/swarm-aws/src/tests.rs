@@ -23,7 +23,8 @@ use aws_smithy_types::error::ErrorMetadata;
 use swarm_core::event::LifecycleAction;
 use swarm_core::model::{InstanceState, ManagerRecord};
 use swarm_core::ports::{
-    ActionResult, Announce, CommandStatus, Dns, Fleet, Parameters, PortError, RecordChange, Remote, USUAL_COMMAND,
+    ActionResult, Announce, CommandResult, CommandStatus, Dns, Fleet, Parameters, PortError, PortResult, RecordChange,
+    Remote, USUAL_COMMAND,
 };
 
 use crate::{AwsDns, AwsEvents, AwsFleet, AwsParameters, AwsRemote};
@@ -310,6 +311,12 @@ async fn commands_run_shell_script_and_wait_through_invocation_does_not_exist() 
     assert_eq!(get.num_calls(), 3);
 }
 
+/// `true` on `ids`, as a workflow's quick command.
+async fn run_true(r: &AwsRemote, ids: &[String]) -> PortResult<Vec<CommandResult>> {
+    r.run(ids, vec!["true".into()], Duration::from_secs(60), USUAL_COMMAND, "test")
+        .await
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_command_on_several_instances_is_polled_with_one_list_call_a_round() {
     use aws_sdk_ssm::operation::list_command_invocations::ListCommandInvocationsOutput;
@@ -368,16 +375,7 @@ async fn a_command_on_several_instances_is_polled_with_one_list_call_a_round() {
         });
     let r = AwsRemote::new(mock_client!(aws_sdk_ssm, RuleMode::MatchAny, [&send, &list, &get]));
     let ids: Vec<String> = vec!["i-1".into(), "i-2".into(), "i-3".into()];
-    let res = r
-        .run(
-            &ids,
-            vec!["true".into()],
-            Duration::from_secs(60),
-            USUAL_COMMAND,
-            "test",
-        )
-        .await
-        .unwrap();
+    let res = run_true(&r, &ids).await.unwrap();
     assert_eq!(list.num_calls(), 2);
     assert_eq!(get.num_calls(), 1);
     assert_eq!(
@@ -476,15 +474,7 @@ async fn a_denied_call_is_a_refusal_and_is_not_asked_again() {
     });
     let r = AwsRemote::new(mock_client!(aws_sdk_ssm, RuleMode::MatchAny, [&send, &list]));
     let ids: Vec<String> = vec!["i-1".into(), "i-2".into()];
-    let res = r
-        .run(
-            &ids,
-            vec!["true".into()],
-            Duration::from_secs(60),
-            USUAL_COMMAND,
-            "test",
-        )
-        .await;
+    let res = run_true(&r, &ids).await;
     assert!(
         matches!(res, Err(PortError::Denied { ref operation, .. }) if operation == "ListCommandInvocations"),
         "{res:?}"

@@ -119,13 +119,13 @@ impl CommandResult {
     }
 }
 
-/// SSM Run Command (AWS-RunShellScript) and the agents' ping status.
 /// How long a command usually takes, sent to reported, when its kind says nothing longer.
 pub const USUAL_COMMAND: Duration = Duration::from_millis(800);
 /// A join or an init: the AWS CLI reading (or writing) the token, `docker swarm join` (or
 /// `init`), a manager seeing the node Ready — ~1.2 s alone on the local cloud.
 pub const USUAL_JOIN: Duration = Duration::from_secs(2);
 
+/// SSM Run Command (AWS-RunShellScript) and the agents' ping status.
 pub trait Remote {
     /// The subset of `ids` whose SSM agent is Online.
     async fn online(&self, ids: &[String]) -> PortResult<Vec<String>>;
