@@ -31,17 +31,9 @@ impl AwsRemote {
     }
 
     /// Polls one invocation until it is final or `end` passes.
-    async fn wait(
-        &self,
-        command_id: &str,
-        instance_id: &str,
-        first: Duration,
-        end: Instant,
-    ) -> PortResult<CommandResult> {
-        let mut delay = first;
+    async fn wait(&self, command_id: &str, instance_id: &str, mut polls: Polls) -> PortResult<CommandResult> {
         loop {
-            tokio::time::sleep(jittered(delay).min(end.saturating_duration_since(Instant::now()))).await;
-            delay = next_poll(delay);
+            polls.pause().await;
             let resp = self
                 .client
                 .get()
@@ -69,7 +61,7 @@ impl AwsRemote {
                         || code_of(&e) == Some("InvocationDoesNotExist") => {}
                 Err(e) => return Err(aws_error("GetCommandInvocation", &e)),
             }
-            if Instant::now() >= end {
+            if polls.past_end() {
                 return Ok(timed_out(instance_id));
             }
         }
@@ -78,18 +70,10 @@ impl AwsRemote {
     /// Polls every invocation of a command with one ListCommandInvocations a round (not one
     /// GetCommandInvocation per instance); only an output that may be truncated is fetched
     /// again in full.
-    async fn wait_all(
-        &self,
-        command_id: &str,
-        ids: &[String],
-        first: Duration,
-        end: Instant,
-    ) -> PortResult<Vec<CommandResult>> {
+    async fn wait_all(&self, command_id: &str, ids: &[String], mut polls: Polls) -> PortResult<Vec<CommandResult>> {
         let mut done: HashMap<String, CommandResult> = HashMap::new();
-        let mut delay = first;
         while done.len() < ids.len() {
-            tokio::time::sleep(jittered(delay).min(end.saturating_duration_since(Instant::now()))).await;
-            delay = next_poll(delay);
+            polls.pause().await;
             let mut invocations = self
                 .client
                 .get()
@@ -111,7 +95,7 @@ impl AwsRemote {
                 let plugin = inv.command_plugins().first();
                 let output = plugin.and_then(|p| p.output()).unwrap_or_default();
                 let result = if output.len() >= PLUGIN_OUTPUT_SAFE {
-                    self.wait(command_id, id, Duration::ZERO, Instant::now()).await?
+                    self.wait(command_id, id, Polls::once()).await?
                 } else {
                     let (stdout, stderr) = split_plugin_output(output);
                     CommandResult {
@@ -131,7 +115,7 @@ impl AwsRemote {
                 of = ids.len(),
                 "command invocations"
             );
-            if done.len() < ids.len() && Instant::now() >= end {
+            if done.len() < ids.len() && polls.past_end() {
                 break;
             }
         }
@@ -157,6 +141,60 @@ fn first_poll(usual: Duration) -> Duration {
 
 fn next_poll(delay: Duration) -> Duration {
     (delay * 2).min(MAX_POLL)
+}
+
+/// The agent reports a command it killed at its executionTimeout within about this.
+const KILL_REPORTED: Duration = Duration::from_secs(1);
+/// A command with no final status this long after its timeout is reported TimedOut here.
+const NO_REPORT_GRACE: Duration = Duration::from_secs(10);
+
+/// When to ask SSM about a command just sent.
+struct Polls {
+    delay: Duration,
+    /// The script is killed by then (sent + executionTimeout): a poll comes right after, so a
+    /// hung command is known at its timeout, not up to MAX_POLL later.
+    killed: Instant,
+    end: Instant,
+}
+
+impl Polls {
+    fn new(usual: Duration, timeout: Duration) -> Self {
+        let now = Instant::now();
+        Polls {
+            delay: first_poll(usual),
+            killed: now + timeout + KILL_REPORTED,
+            end: now + timeout + NO_REPORT_GRACE,
+        }
+    }
+
+    /// One poll now, and no other.
+    fn once() -> Self {
+        let now = Instant::now();
+        Polls {
+            delay: Duration::ZERO,
+            killed: now,
+            end: now,
+        }
+    }
+
+    async fn pause(&mut self) {
+        let now = Instant::now();
+        tokio::time::sleep(pause(jittered(self.delay), now, self.killed, self.end)).await;
+        self.delay = next_poll(self.delay);
+    }
+
+    fn past_end(&self) -> bool {
+        Instant::now() >= self.end
+    }
+}
+
+/// The wait before the next poll: `delay`, cut at the kill (while it is ahead) and at the end.
+fn pause(delay: Duration, now: Instant, killed: Instant, end: Instant) -> Duration {
+    let mut d = delay.min(end.saturating_duration_since(now));
+    if now < killed {
+        d = d.min(killed - now);
+    }
+    d
 }
 
 /// ±20%: the functions of a scale-out, started together, do not poll SSM in lockstep.
@@ -243,8 +281,6 @@ impl Remote for AwsRemote {
         // The script is killed after executionTimeout (≥ 1 s); delivery may take up to
         // TimeoutSeconds, which AWS requires to be at least 30.
         let secs = timeout.as_secs().max(1);
-        let end = Instant::now() + timeout + Duration::from_secs(10);
-        let first = first_poll(usual);
         let mut results = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(50) {
             let resp = self
@@ -273,10 +309,11 @@ impl Remote for AwsRemote {
                 .and_then(|c| c.command_id())
                 .unwrap_or_default()
                 .to_string();
+            let polls = Polls::new(usual, timeout);
             if let [one] = chunk {
-                results.push(self.wait(&command_id, one, first, end).await?);
+                results.push(self.wait(&command_id, one, polls).await?);
             } else {
-                results.extend(self.wait_all(&command_id, chunk, first, end).await?);
+                results.extend(self.wait_all(&command_id, chunk, polls).await?);
             }
         }
         Ok(results)
@@ -355,15 +392,38 @@ mod poll_tests {
     use super::*;
     use swarm_core::ports::{USUAL_COMMAND, USUAL_JOIN};
 
-    /// Polls (without jitter) until a command that runs `length` is seen final.
-    fn polls(length: Duration, usual: Duration) -> u32 {
+    const HOUR: Duration = Duration::from_secs(3600);
+
+    /// Polls (without jitter) until a command final after `length` (its executionTimeout
+    /// `timeout`) is seen final, and when.
+    fn polls_until(length: Duration, usual: Duration, timeout: Duration) -> (u32, Duration) {
+        let t0 = Instant::now();
+        let (killed, end) = (t0 + timeout + KILL_REPORTED, t0 + timeout + NO_REPORT_GRACE);
         let (mut at, mut delay, mut n) = (Duration::ZERO, first_poll(usual), 0);
-        while at < length {
-            at += delay;
+        while at < length && at < end - t0 {
+            at += pause(delay, t0 + at, killed, end);
             delay = next_poll(delay);
             n += 1;
         }
-        n
+        (n, at)
+    }
+
+    fn polls(length: Duration, usual: Duration) -> u32 {
+        polls_until(length, usual, HOUR).0
+    }
+
+    #[test]
+    fn a_command_killed_at_its_timeout_is_seen_right_after_it() {
+        let timeout = Duration::from_secs(10);
+        let hung = timeout + Duration::from_millis(500);
+        assert_eq!(
+            polls_until(hung, USUAL_JOIN, timeout),
+            (3, timeout + KILL_REPORTED),
+            "2, 6, then 11 s (not 14)"
+        );
+        // An agent that never reports: the caller is told TimedOut at the end, not later.
+        let (_, at) = polls_until(HOUR, USUAL_JOIN, timeout);
+        assert_eq!(at, timeout + NO_REPORT_GRACE);
     }
 
     #[test]

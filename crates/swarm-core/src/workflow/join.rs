@@ -84,12 +84,13 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
         }
         // The join budget starts once the agent answers.
         let end = clamp(Instant::now() + self.cfg.join_budget, Some(end));
-        if let Some(done) = self.join_fast(intent, m, &online_managers, end).await {
+        // What the abandon says when the budget runs out: the last attempt's own words.
+        let mut last_reason = String::from("no attempt finished");
+        if let Some(done) = self.join_fast(intent, m, &online_managers, end, &mut last_reason).await {
             return done;
         }
 
         let mut backoff = Backoff::new(self.cfg.poll_max);
-        let mut last_reason = String::from("no attempt finished");
         let mut groups = Some(m.groups.clone());
         loop {
             if !self.keep_launch_alive(intent, &mut armed).await {
@@ -264,13 +265,15 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
     /// The common case in one command: the cluster has managers, so the instance joins
     /// through whichever accepts it while those managers wait for its node to be Ready
     /// (scripts/join-ready.sh). None when that did not settle it (no swarm yet, agent
-    /// offline, token missing, …): the observing loop takes over and decides.
+    /// offline, token missing, …): the observing loop takes over and decides, and a command
+    /// that ran and failed leaves its result in `why`.
     async fn join_fast(
         &self,
         intent: &Intent,
         m: &Member,
         online: &[String],
         end: Instant,
+        why: &mut String,
     ) -> Option<Result<Outcome, PortError>> {
         let id = intent.instance_id();
         let peer_ids: Vec<String> = manager_ids(&m.groups, &self.cfg, id)
@@ -343,6 +346,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
             }
             Err(e) => {
                 warn!(step = "join", outcome = "retry", error = %e);
+                *why = e.to_string();
                 return None;
             }
         };
@@ -394,6 +398,8 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
                     result = %mine.summary(),
                     "one-command join did not settle it"
                 );
+                let said = results.iter().find(|r| !r.ok()).unwrap_or(mine);
+                *why = format!("the join command on {}: {}", said.instance_id, said.summary());
                 None
             }
         }

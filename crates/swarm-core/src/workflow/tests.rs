@@ -330,6 +330,22 @@ async fn failing_join_is_abandoned() {
     assert!(o.detail.contains("injected failure"), "{}", o.detail);
 }
 
+/// CI of stop 29: a join command that ends (TimedOut, here Failed) after the budget is spent
+/// was abandoned as "no attempt finished", hiding what happened to it.
+#[tokio::test(start_paused = true)]
+async fn a_join_outlasting_the_budget_is_abandoned_with_its_own_result() {
+    let w = cluster();
+    let l = lifecycle(&w, cfg());
+    launch(&l, &w, "mgr", M1, "10.0.1.11").await;
+    w.state().failing.insert("join-ready");
+    w.state()
+        .command_time
+        .insert("join-ready", cfg().join_budget + Duration::from_secs(1));
+    let o = launch(&l, &w, "wrk", W1, "10.0.1.21").await;
+    assert_eq!(o.result, Some(ActionResult::Abandon));
+    assert!(o.detail.contains("Failed exit 1: injected failure"), "{}", o.detail);
+}
+
 #[tokio::test(start_paused = true)]
 async fn unmanaged_group_and_bad_input_do_nothing() {
     let w = cluster();
