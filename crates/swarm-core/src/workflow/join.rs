@@ -398,8 +398,10 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
                     result = %mine.summary(),
                     "one-command join did not settle it"
                 );
-                let said = results.iter().find(|r| !r.ok()).unwrap_or(mine);
-                *why = format!("the join command on {}: {}", said.instance_id, said.summary());
+                *why = match results.iter().find(|r| !r.ok()) {
+                    Some(r) => format!("the join command on {}: {}", r.instance_id, r.summary()),
+                    None => "the join command ended without the node Ready".into(),
+                };
                 None
             }
         }
