@@ -330,7 +330,7 @@ async fn failing_join_is_abandoned() {
     assert!(o.detail.contains("injected failure"), "{}", o.detail);
 }
 
-/// CI of stop 29: a join command that ends (TimedOut, here Failed) after the budget is spent
+/// CI of session 14's submission: a join command that ends (TimedOut, here Failed) after the budget is spent
 /// was abandoned as "no attempt finished", hiding what happened to it.
 #[tokio::test(start_paused = true)]
 async fn a_join_outlasting_the_budget_is_abandoned_with_its_own_result() {
