@@ -159,11 +159,14 @@ struct Polls {
 
 impl Polls {
     fn new(usual: Duration, timeout: Duration) -> Self {
-        let now = Instant::now();
+        Self::sent_at(Instant::now(), usual, timeout)
+    }
+
+    fn sent_at(sent: Instant, usual: Duration, timeout: Duration) -> Self {
         Polls {
             delay: first_poll(usual),
-            killed: now + timeout + KILL_REPORTED,
-            end: now + timeout + NO_REPORT_GRACE,
+            killed: sent + timeout + KILL_REPORTED,
+            end: sent + timeout + NO_REPORT_GRACE,
         }
     }
 
@@ -178,23 +181,22 @@ impl Polls {
     }
 
     async fn pause(&mut self) {
-        let now = Instant::now();
-        tokio::time::sleep(pause(jittered(self.delay), now, self.killed, self.end)).await;
+        tokio::time::sleep(self.wait_from(Instant::now(), jittered(self.delay))).await;
         self.delay = next_poll(self.delay);
+    }
+
+    /// The wait before the next poll: `delay`, cut at the kill (while it is ahead) and at the end.
+    fn wait_from(&self, now: Instant, delay: Duration) -> Duration {
+        let mut d = delay.min(self.end.saturating_duration_since(now));
+        if now < self.killed {
+            d = d.min(self.killed - now);
+        }
+        d
     }
 
     fn past_end(&self) -> bool {
         Instant::now() >= self.end
     }
-}
-
-/// The wait before the next poll: `delay`, cut at the kill (while it is ahead) and at the end.
-fn pause(delay: Duration, now: Instant, killed: Instant, end: Instant) -> Duration {
-    let mut d = delay.min(end.saturating_duration_since(now));
-    if now < killed {
-        d = d.min(killed - now);
-    }
-    d
 }
 
 /// ±20%: the functions of a scale-out, started together, do not poll SSM in lockstep.
@@ -398,11 +400,11 @@ mod poll_tests {
     /// `timeout`) is seen final, and when.
     fn polls_until(length: Duration, usual: Duration, timeout: Duration) -> (u32, Duration) {
         let t0 = Instant::now();
-        let (killed, end) = (t0 + timeout + KILL_REPORTED, t0 + timeout + NO_REPORT_GRACE);
-        let (mut at, mut delay, mut n) = (Duration::ZERO, first_poll(usual), 0);
-        while at < length && at < end - t0 {
-            at += pause(delay, t0 + at, killed, end);
-            delay = next_poll(delay);
+        let mut p = Polls::sent_at(t0, usual, timeout);
+        let (mut at, mut n) = (Duration::ZERO, 0);
+        while at < length && t0 + at < p.end {
+            at += p.wait_from(t0 + at, p.delay);
+            p.delay = next_poll(p.delay);
             n += 1;
         }
         (n, at)
