@@ -1,8 +1,15 @@
 # On a manager: drains NODE_ID and waits up to WAIT_SECONDS for its tasks to stop there
 # and for every service to be back at its replica count elsewhere.
-# In: NODE_ID, WAIT_SECONDS. Prints remaining=N pending=N.
+# In: NODE_ID, WAIT_SECONDS. Prints remaining=N pending=N (gone=true: no such node).
+# Exit 8: the swarm could not answer within WAIT_SECONDS (no leader).
 require_manager
-if ! docker node inspect "$NODE_ID" >/dev/null 2>&1; then
-  echo "remaining=0"; echo "pending=0"; echo "gone=true"; exit 0
-fi
-drain_node "$NODE_ID" "$WAIT_SECONDS"
+deadline=$((SECONDS + WAIT_SECONDS))
+state=$(node_field "$NODE_ID" '{{.Spec.Availability}}')
+while [ "$state" = unknown ] && [ "$SECONDS" -lt "$deadline" ]; do
+  sleep 0.5; state=$(node_field "$NODE_ID" '{{.Spec.Availability}}')
+done
+case "$state" in
+  gone) echo "remaining=0"; echo "pending=0"; echo "gone=true"; exit 0 ;;
+  unknown) echo "node $NODE_ID cannot be inspected: the swarm has no leader" >&2; exit 8 ;;
+esac
+drain_node "$NODE_ID" $((deadline - SECONDS))

@@ -99,19 +99,36 @@ refuse_if_retired() {
     exit 7
   fi
 }
+# Node $1's field $2 (a Go template): "gone" when the node does not exist, "unknown" on any
+# other error. While raft has no leader (the leader was just lost, an election is split) every
+# query of the swarm fails, and that must never read as "done" or "gone".
+node_field() {
+  local out
+  if out=$(docker node inspect "$1" --format "$2" 2>&1); then
+    printf '%s\n' "$out"
+  else
+    case "$out" in *"No such node"*|*"not found"*) echo gone ;; *) echo unknown ;; esac
+  fi
+}
 # On a manager: drains node $1 and waits up to $2 seconds for its tasks to stop there and for
-# every replicated service to be back at its count elsewhere. Sets and prints remaining, pending.
+# every replicated service to be back at its count elsewhere. Sets and prints remaining, pending
+# ("unknown" while the swarm cannot answer: not drained).
 drain_node() {
-  local deadline=$((SECONDS + $2))
-  if [ "$(docker node inspect "$1" --format '{{.Spec.Availability}}')" != drain ]; then
+  local deadline=$((SECONDS + $2)) tasks services
+  if [ "$(node_field "$1" '{{.Spec.Availability}}')" != drain ]; then
     docker node update --availability drain "$1" >/dev/null
   fi
+  remaining=unknown pending=unknown
   while :; do
-    remaining=$(docker node ps "$1" --format '{{.DesiredState}} {{.CurrentState}}' 2>/dev/null \
-      | grep -c -E '^Running|^[A-Za-z]+ Running' || true)
-    pending=$(docker service ls --format '{{.Mode}} {{.Replicas}}' 2>/dev/null \
-      | awk '$1=="replicated" { split($2, r, "/"); if (r[1]+0 < r[2]+0) n++ } END { print n+0 }')
-    if [ "$remaining" -eq 0 ] && [ "$pending" -eq 0 ]; then break; fi
+    if tasks=$(docker node ps "$1" --format '{{.DesiredState}} {{.CurrentState}}' 2>/dev/null) \
+        && services=$(docker service ls --format '{{.Mode}} {{.Replicas}}' 2>/dev/null); then
+      remaining=$(printf '%s\n' "$tasks" | grep -c -E '^Running|^[A-Za-z]+ Running' || true)
+      pending=$(printf '%s\n' "$services" \
+        | awk '$1=="replicated" { split($2, r, "/"); if (r[1]+0 < r[2]+0) n++ } END { print n+0 }')
+      if [ "$remaining" -eq 0 ] && [ "$pending" -eq 0 ]; then break; fi
+    else
+      remaining=unknown pending=unknown
+    fi
     [ "$SECONDS" -ge "$deadline" ] && break
     sleep 0.5
   done

@@ -5,7 +5,8 @@
 #   WAIT_SECONDS, INSTANCE_LEAVES (true: the leaving instance runs its half of this command).
 # Operator: drains first (DRAIN_SECONDS), and stops there with drained=false when the tasks
 #   have not moved by then; demotes (DEMOTE), waits until the swarm has taken the node out of
-#   raft, removes it. Exit 5: still a manager, not removed; exit 6: cannot act as a manager.
+#   raft, removes it. Exit 5: still a manager, not removed; exit 6: cannot act as a manager;
+#   exit 8: the swarm cannot answer (no leader), not removed.
 # Leaving instance: waits until no swarm task runs here (DRAIN_SECONDS) and it is demoted
 #   (DEMOTE), then leaves (never --force: a manager that left undemoted would stay a raft
 #   member). Exit 5: tasks still here, or not demoted, in time.
@@ -42,24 +43,13 @@ if [ "${AWS_SSM_INSTANCE_ID:-}" = "$LEAVING_INSTANCE" ]; then
   exit 0
 fi
 require_manager
-# The node's field $1, "gone" when the node does not exist, "unknown" on any other error: while
-# raft elects a new leader (the leaving node may have been it) inspect fails for a moment,
-# and that must never read as "done".
-node_field() {
-  local out
-  if out=$(docker node inspect "$NODE_ID" --format "$1" 2>&1); then
-    printf '%s\n' "$out"
-  else
-    case "$out" in *"No such node"*|*"not found"*) echo gone ;; *) echo unknown ;; esac
-  fi
-}
-node_role() { node_field '{{.Spec.Role}}'; }
+node_role() { node_field "$NODE_ID" '{{.Spec.Role}}'; }
 if [ "$(node_role)" = gone ]; then
   echo "removed=already"; exit 0
 fi
 if [ "$DRAIN_SECONDS" -gt 0 ]; then
   drain_node "$NODE_ID" "$DRAIN_SECONDS"
-  if [ "$remaining" -ne 0 ] || [ "$pending" -ne 0 ]; then
+  if [ "$remaining" != 0 ] || [ "$pending" != 0 ]; then
     echo "drained=false"; exit 0
   fi
   echo "drained=true"
@@ -73,7 +63,7 @@ fi
 # A demoted node stays a raft member until the swarm has reconfigured raft; rm refuses it
 # until then.
 while :; do
-  case "$(node_field '{{if .ManagerStatus}}member{{else}}out{{end}}')" in out|gone) break ;; esac
+  case "$(node_field "$NODE_ID" '{{if .ManagerStatus}}member{{else}}out{{end}}')" in out|gone) break ;; esac
   [ "$SECONDS" -ge "$deadline" ] && break
   sleep 0.2
 done
@@ -82,7 +72,7 @@ done
 # When the instance runs its half, let it leave first (its node then goes down).
 if [ "${INSTANCE_LEAVES:-false}" = true ]; then
   while :; do
-    case "$(node_field '{{.Status.State}}')" in ready|unknown) ;; *) break ;; esac
+    case "$(node_field "$NODE_ID" '{{.Status.State}}')" in ready|unknown) ;; *) break ;; esac
     [ "$SECONDS" -ge "$deadline" ] && break
     sleep 0.2
   done
@@ -94,6 +84,6 @@ done
 case "$role" in
   gone) echo "removed=already" ;;
   manager) echo "node $NODE_ID is still a manager; not removing" >&2; exit 5 ;;
-  unknown) echo "node $NODE_ID cannot be inspected; not removing" >&2; exit 1 ;;
+  unknown) echo "node $NODE_ID cannot be inspected (the swarm has no leader); not removing" >&2; exit 8 ;;
   *) docker node rm --force "$NODE_ID" >/dev/null; echo "removed=true" ;;
 esac

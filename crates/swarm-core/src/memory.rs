@@ -45,6 +45,8 @@ pub struct State {
     pub undeliverable: HashSet<(String, &'static str)>,
     /// Drain attempts that end with tasks still moving (each one uses one up).
     pub slow_drains: u32,
+    /// Drains and removals a manager answers with "no leader" (an election; each uses one up).
+    pub leaderless: u32,
     /// How long a script runs before it answers (the tests' paused clock), by script name.
     pub command_time: HashMap<&'static str, Duration>,
     /// When each heartbeat was sent (the paused clock), beside `heartbeats`.
@@ -300,6 +302,14 @@ impl State {
                         ScriptExit::NotAManager.code(),
                         String::new(),
                         "this instance is not a reachable swarm manager".into(),
+                    );
+                }
+                if self.leaderless > 0 {
+                    self.leaderless -= 1;
+                    return (
+                        ScriptExit::NoLeader.code(),
+                        String::new(),
+                        "the swarm has no leader".into(),
                     );
                 }
                 if !self.nodes.contains_key(&var("NODE_ID")) {

@@ -37,6 +37,9 @@ pub enum ScriptExit {
     NotAManager = 6,
     /// The instance is being retired: no join or init (`refuse_if_retired`).
     Retiring = 7,
+    /// The swarm cannot answer (no leader: an election after the leader was lost); nothing
+    /// done, ask again (`drain.sh`, `retire-node.sh`).
+    NoLeader = 8,
 }
 
 impl ScriptExit {
@@ -47,6 +50,7 @@ impl ScriptExit {
             Self::StillAManager,
             Self::NotAManager,
             Self::Retiring,
+            Self::NoLeader,
         ]
         .into_iter()
         .find(|e| *e as i32 == code)

@@ -52,7 +52,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
                         outcome = "skipped",
                         "the instance is lost: no task of it left to move"
                     );
-                    self.retire_node(&mut held, &mut ops, &node, None).await;
+                    self.retire_node(&mut held, &mut ops, &node, None, end).await;
                     metric(&m.cluster, m.role.as_str(), "Removals", 1.0, "Count");
                 }
                 RetireStep::RetireNode(node) => {
@@ -62,7 +62,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
                     }
                     let drain_end = clamp(Instant::now() + self.cfg.drain_timeout, Some(end));
                     metric(&m.cluster, m.role.as_str(), "Drains", 1.0, "Count");
-                    self.drain_and_retire(&mut held, &mut ops, node, drain_end).await;
+                    self.drain_and_retire(&mut held, &mut ops, node, drain_end, end).await;
                     metric(&m.cluster, m.role.as_str(), "Removals", 1.0, "Count");
                 }
                 RetireStep::DrainOnly { node_id } => {
@@ -194,29 +194,32 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
         ops: &mut Operators,
         node: NodeRetirement,
         drain_end: Instant,
+        end: Instant,
     ) {
         drain_started(ops);
         held.drain_began = Some(Instant::now());
         let slice = self
             .hook_slice()
             .min(drain_end.saturating_duration_since(Instant::now()));
-        if self.retire_node(held, ops, &node, Some(slice)).await {
+        if self.retire_node(held, ops, &node, Some(slice), end).await {
             return;
         }
         self.drain(held, ops, &node.node_id, drain_end).await;
-        self.retire_node(held, ops, &node, None).await;
+        self.retire_node(held, ops, &node, None, end).await;
     }
 
     /// Drains (for `drain` at most, if given), demotes (if asked), has the instance leave (if
     /// it is up) and removes its node, in one command to the operator and the instance;
     /// another manager takes over from an unreachable operator, and an instance that cannot
-    /// be reached is removed all the same. False: the drain did not finish, nothing else done.
+    /// be reached is removed all the same; a swarm without a leader is asked again (until
+    /// `end`, NO_LEADER_WAIT at most). False: the drain did not finish, nothing else done.
     async fn retire_node(
         &self,
         held: &mut Held<'_>,
         ops: &mut Operators,
         node: &NodeRetirement,
         drain: Option<Duration>,
+        end: Instant,
     ) -> bool {
         let id = held.intent.instance_id();
         let drain_secs = drain.map(|d| d.as_secs().max(1)).unwrap_or(0);
@@ -235,6 +238,8 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
             "retire node"
         };
         let mut leave = node.leave;
+        let leaderless_end = clamp(Instant::now() + NO_LEADER_WAIT, Some(end));
+        let mut backoff = Backoff::new(self.cfg.poll_max);
         while let Some(op) = ops.current() {
             let cmds = script_commands(
                 &[
@@ -305,6 +310,11 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
                     warn!(step = "drain", outcome = "retry", via = %op, result = %r.summary());
                 }
                 return false;
+            }
+            if r.exit() == Some(ScriptExit::NoLeader) && Instant::now() < leaderless_end {
+                warn!(step = "remove", outcome = "retry", via = %op, result = %r.summary());
+                self.while_held(held, backoff.wait(leaderless_end)).await;
+                continue;
             }
             if r.ok() {
                 if drained == Some("true") {
@@ -410,6 +420,10 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
         }
     }
 }
+
+/// How long a removal is asked again while the swarm has no leader: an election after the
+/// leader is lost can be split and take tens of seconds (27 s seen on the local cloud).
+const NO_LEADER_WAIT: Duration = Duration::from_secs(60);
 
 /// How long a demoted manager may take to step down and leave (a leader: ~8.5 s measured).
 const STEP_DOWN: Duration = Duration::from_secs(15);

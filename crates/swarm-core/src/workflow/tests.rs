@@ -487,6 +487,25 @@ async fn tasks_slower_than_a_slice_are_drained_apart_then_the_node_retired() {
     );
 }
 
+/// make test, session 15 (the operating manager killed mid-drain): the leader was lost and the
+/// election split, so the removal found no leader, and the node stayed while the retirement
+/// was announced.
+#[tokio::test(start_paused = true)]
+async fn a_removal_answered_without_a_leader_is_asked_again() {
+    let (w, l, _) = worker_about_to_terminate().await;
+    w.state().leaderless = 2;
+    let o = l.handle(&event("terminate", "wrk", W1), None).await.unwrap();
+    assert_eq!(o.result, Some(ActionResult::Continue));
+    assert!(w.node_of(W1).is_none(), "the node was removed once a leader answered");
+    let s = w.state();
+    let removals = s
+        .commands
+        .iter()
+        .filter(|(i, n)| i != W1 && *n == "retire-node")
+        .count();
+    assert_eq!(removals, 3, "twice without a leader, then done");
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_drain_that_runs_out_of_time_is_announced_with_what_it_left() {
     let w = cluster();
