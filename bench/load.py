@@ -95,6 +95,56 @@ def scale_out(lc: LocalCloud, n: int, base: int = 0) -> dict[str, Any]:
     }
 
 
+# The SSM adapter's poll schedule (crates/swarm-aws/src/ssm.rs): the first poll no sooner than
+# FIRST_POLL, each wait doubling up to MAX_POLL, every wait jittered by +-20 %, one more poll
+# right after the command's timeout kills it, and an output that may be cut read once more.
+FIRST_POLL, MAX_POLL, JITTER_LOW = 0.8, 8.0, 0.8
+
+
+def polls_allowed(seconds: float) -> int:
+    """The most status polls the schedule makes for a command whose results took `seconds`
+    from its SendCommand: the polls that can come before then (at the shortest jitter), the
+    one that sees it done, the kill poll and one output read. It follows the command's length,
+    so it holds on a slow machine as on a fast one."""
+    n, t, delay = 0, 0.0, FIRST_POLL
+    while True:
+        t += delay * JITTER_LOW
+        n += 1
+        if t >= seconds:
+            return n + 2
+        delay = min(delay * 2, MAX_POLL)
+
+
+def over_polled(lc: LocalCloud, calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The commands among `calls`' status polls that were polled more than their length allows."""
+    tl = lc.timeline()
+    spans: dict[str, tuple[float, float]] = {}
+    for e in tl:
+        if e["kind"] == "command" and e.get("command_id") and e.get("requested"):
+            sent, done = spans.get(e["command_id"], (e["requested"], e["ts"]))
+            spans[e["command_id"]] = (min(sent, e["requested"]), max(done, e["ts"]))
+    polls = Counter(c["command_id"] for c in calls if c.get("command_id")
+                    and c["op"] in ("ListCommandInvocations", "GetCommandInvocation"))
+    # A command is seen done one round trip after its last invocation ends: 1 s of slack. One
+    # that never ran anywhere (refused, undeliverable) has no length to bound.
+    return [{"command_id": k, "polls": n, "seconds": round(spans[k][1] - spans[k][0], 1)}
+            for k, n in polls.items() if k in spans and n > polls_allowed(spans[k][1] - spans[k][0] + 1)]
+
+
+def overlapping_joins(lc: LocalCloud, ids: set[str]) -> list[tuple[str, str, str]]:
+    """(instance, command, command) for every join sent to an instance while another of its
+    join commands was still running there."""
+    runs: dict[str, list[tuple[float, float, str]]] = {}
+    for e in lc.timeline():
+        if e["kind"] == "command" and e.get("comment") == "swarm join" and e.get("instance") in ids:
+            runs.setdefault(e["instance"], []).append((e["requested"], e["ts"], e["command_id"]))
+    out = []
+    for i, rs in runs.items():
+        rs.sort()
+        out += [(i, a[2], b[2]) for a, b in zip(rs, rs[1:], strict=False) if b[0] < a[1]]
+    return out
+
+
 def scale_in(lc: LocalCloud, to: int) -> dict[str, Any]:
     """Workers down to `to` at once; waits for the leavers to be gone."""
     t0 = time.time()
@@ -114,6 +164,7 @@ def scale_in(lc: LocalCloud, to: int) -> dict[str, Any]:
         "by_op": dict(Counter(f"{c['service']}:{c['op']}" for c in calls)),
         "all_terminated_s": round(max(e["ts"] for e in ended) - t0, 1) if ended else None,
         "released": dict(Counter(f"{e['result']} by {e['cause']}" for e in ended)),
+        "over_polled": over_polled(lc, calls),
         "leaving": sorted(leaving),
     }
 

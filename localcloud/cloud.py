@@ -190,8 +190,10 @@ class Cloud:
         the request touched. Returns the caller."""
         ua = environ.get("HTTP_USER_AGENT", "")
         caller = "function" if "aws-sdk-rust" in ua else "instance" if "aws-cli" in ua else "driver"
+        # A status poll names its command: the load scenario bounds the polls of each command.
+        command = req.params.get("CommandId") if req.service == "ssm" else None
         self.api_calls.append({"t": time.time(), "caller": caller, "service": req.service, "op": req.operation,
-                               **self.iam.describe(req, checks)})
+                               **({"command_id": command} if command else {}), **self.iam.describe(req, checks)})
         return caller
 
     # -- faults ---------------------------------------------------------------
@@ -536,18 +538,44 @@ class Cloud:
             "detail": {"eventArn": f"arn:aws:health:{self.region}::event/EC2/{type_code}/{type_code}_{uuid.uuid4().hex[:12]}",
                        "service": "EC2", "eventTypeCode": type_code, "eventTypeCategory": "scheduledChange",
                        "eventScopeCode": "ACCOUNT_SPECIFIC", "startTime": utc(start).strftime("%a, %d %b %Y %H:%M:%S GMT"),
+                       # Health API, Event.statusCode: "The most recent status of the event.
+                       # Possible values are open, closed, and upcoming."
+                       "statusCode": "upcoming",
                        "eventDescription": [{"language": "en_US", "latestDescription": event["Description"]}],
                        "affectedEntities": [{"entityValue": iid}]},
         }
+        event["health"] = health
         self.record("scheduled-change", instance=iid, code=code, not_before=round(start - self.t0, 3))
         self.deliver(health, instance=iid)
 
         def due() -> None:
+            if event.get("closed"):
+                return
             self.unhealthy[iid] = "scheduled-event"
             self._health_check(iid)
 
         self._later(in_seconds, due)
         return {"InstanceEventId": event["InstanceEventId"], "NotBefore": start}
+
+    def close_change(self, iid: str, started_ago: float) -> None:
+        """The instance's scheduled change is over without taking it (maintenance done in
+        place, or the change cancelled): EC2's event description begins "[Completed]", the
+        instance is healthy again, and AWS Health sends the event's update with statusCode
+        "closed" — its startTime, `started_ago` seconds back, now in the past."""
+        event = self.scheduled[iid]
+        event["closed"] = True
+        event["Description"] = "[Completed] " + event["Description"]
+        with LOCK:
+            _group, state = self._find_state(iid)
+            if state is not None:
+                state.health_status = "Healthy"
+        began = time.time() - started_ago
+        health = json.loads(json.dumps(event["health"]))
+        health.update({"id": str(uuid.uuid4()), "time": utc().strftime("%Y-%m-%dT%H:%M:%SZ")})
+        health["detail"].update({"statusCode": "closed", "startTime": utc(began).strftime("%a, %d %b %Y %H:%M:%S GMT"),
+                                 "endTime": utc().strftime("%a, %d %b %Y %H:%M:%S GMT")})
+        self.record("scheduled-change-closed", instance=iid)
+        self.deliver(health, instance=iid)
 
     def spot_interrupt(self, iid: str, notice: float, action: str = "terminate") -> None:
         """The Spot service takes the instance back: the warning, then after `notice` seconds
@@ -697,6 +725,14 @@ class Cloud:
         if self.take_fault(f"hang_command:{inv.comment}"):
             # The script hangs (a stuck daemon, say): the execution timeout ends it, as on AWS.
             commands = ["exec sleep 2147483"]
+        if self.take_fault(f"removed_by_a_copy:{inv.comment}:{inv.instance_id}"):
+            # A copy of the same retirement (an event delivered twice) removes the node in the
+            # instant between this script's check and its own `docker node rm`.
+            self.record("fault", name=f"removed_by_a_copy:{inv.comment}", instance=inv.instance_id)
+            commands = commands[:1] + [
+                'docker() { if [ "${1:-} ${2:-}" = "node rm" ]; then '
+                'command docker node rm --force "${@: -1}" >/dev/null 2>&1 || true; fi; command docker "$@"; }'
+            ] + commands[1:]
         cmd_dir = host.root / "ssm" / inv.command_id
         cmd_dir.mkdir(parents=True, exist_ok=True)
         script = cmd_dir / "_script.sh"
@@ -730,7 +766,7 @@ class Cloud:
             f.write(json.dumps({"command_id": inv.command_id, "instance": inv.instance_id, "comment": inv.comment,
                                 "status": inv.status, "code": inv.code, "stdout": inv.stdout, "stderr": inv.stderr}) + "\n")
         self.record("command", instance=inv.instance_id, comment=inv.comment, status=inv.status, code=inv.code,
-                    seconds=round(inv.end - inv.start, 2), command_id=inv.command_id)
+                    seconds=round(inv.end - inv.start, 2), command_id=inv.command_id, requested=inv.requested)
 
     # -- state for tests and the demo -----------------------------------------------
     def snapshot(self) -> dict[str, Any]:

@@ -1,6 +1,8 @@
-"""Issue #15: cost that stays flat under load. 20 launches at once cost about what one does,
-and 15 terminations at once are each completed by the function (none released by the hook's
-timeout) with their tasks moved first. Counts only: the timings are in BENCH.md."""
+"""Cost that stays flat under load: 20 launches at once are each joined by one join command
+and polled no more than the poll schedule allows for the command's length, and 15 terminations
+at once are each completed by the function (none released by the hook's timeout) with their
+tasks moved first. Only what does not follow the machine's speed is asserted: calls per join
+and the timings are in BENCH.md (make bench)."""
 
 from __future__ import annotations
 
@@ -14,16 +16,17 @@ from test_lifecycle import running_tasks
 def test_twenty_launches_cost_what_one_does_and_fifteen_terminations_finish_before_their_hook(cloud):
     scale_cluster(cloud, 3, 0)
     alone = scale_out(cloud, 1)
-    assert alone["calls_per_join_after_agent"] <= 8, alone
+    assert alone["released"] == {"CONTINUE by complete": 1}, alone
+    assert alone["over_polled"] == [] and alone["overlapping_joins"] == [], alone
     scale_in(cloud, 0)
 
     many = scale_out(cloud, 20)
     print("20 launches:", many)
     assert many["released"] == {"CONTINUE by complete": 20}, many
-    assert many["calls_per_join_after_agent"] <= 10, many
-    # One command per join; a few more when an agent was not registered yet (SendCommand
-    # refused with InvalidInstanceId, sent again to the managers that answer) — not one per retry.
-    assert many["by_op"].get("ssm:SendCommand", 0) <= 25, "no join sent again while its command runs: " + str(many)
+    # Each command polled as the schedule allows for its length, however long it ran.
+    assert many["over_polled"] == [], many
+    # A join is never sent again to an instance while its join command still runs there.
+    assert many["overlapping_joins"] == [], many
 
     m = cloud.in_service("manager")[0]
     r = cloud.docker(m, "service", "create", "--detach", "--name", "web", "--replicas", "20",
@@ -37,6 +40,7 @@ def test_twenty_launches_cost_what_one_does_and_fifteen_terminations_finish_befo
     assert out["n"] == 15, out
     # Every action completed by the function, none let go by the hook's timeout mid-drain.
     assert out["released"] == {"CONTINUE by complete": 15}, out
+    assert out["over_polled"] == [], out
     log = cloud.function_log()
     for gone in out["leaving"]:
         steps = [(line.get("step"), line.get("outcome")) for line in log

@@ -85,5 +85,14 @@ case "$role" in
   gone) echo "removed=already" ;;
   manager) echo "node $NODE_ID is still a manager; not removing" >&2; exit 5 ;;
   unknown) echo "node $NODE_ID cannot be inspected (the swarm has no leader); not removing" >&2; exit 8 ;;
-  *) docker node rm --force "$NODE_ID" >/dev/null; echo "removed=true" ;;
+  *)
+    # A copy of the same retirement may remove it between the check and here: gone is done.
+    if out=$(docker node rm --force "$NODE_ID" 2>&1 >/dev/null); then
+      echo "removed=true"
+    else
+      case "$(node_field "$NODE_ID" '{{.ID}}')" in
+        gone) echo "removed=already" ;;
+        *) printf '%s\n' "$out" | redact >&2; exit 1 ;;
+      esac
+    fi ;;
 esac

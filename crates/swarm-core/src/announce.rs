@@ -145,6 +145,9 @@ pub fn of_outcome(
     action_age: Option<Duration>,
     invocation: Duration,
 ) -> Option<ActionEvent> {
+    if o.quiet {
+        return None;
+    }
     let done = matches!(o.outcome, OutcomeKind::Completed | OutcomeKind::Done);
     let (kind, outcome) = match (verb, o.outcome, o.result) {
         (Verb::Join, _, Some(ActionResult::Abandon)) if done => (ActionKind::LaunchAbandoned, "abandoned"),
@@ -213,6 +216,7 @@ mod tests {
             instance_id: Some("i-1".into()),
             result,
             detail: "why".into(),
+            quiet: false,
         }
     }
 

@@ -116,8 +116,13 @@ pub enum Ec2Notice {
     /// pending, or a state this version does not know: nothing to do.
     Other(String),
     /// AWS Health announces a scheduled change (retirement, reboot, maintenance) beginning at
-    /// `starts_unix`; the group replaces the instance then.
-    ScheduledChange { code: String, starts_unix: Option<u64> },
+    /// `starts_unix`; the group replaces the instance then. `closed`: the event's statusCode
+    /// says it is over (done or cancelled): nothing is left to do.
+    ScheduledChange {
+        code: String,
+        starts_unix: Option<u64>,
+        closed: bool,
+    },
 }
 
 /// Parses an aws.ec2 Spot warning, rebalance recommendation or state-change notification.
@@ -171,6 +176,10 @@ struct HealthDetail {
     event_type_code: String,
     #[serde(default)]
     start_time: Option<String>,
+    /// "upcoming", "open" or "closed" (AWS Health API, Event.statusCode: "The most recent
+    /// status of the event"); a later event about the same change carries "closed".
+    #[serde(default)]
+    status_code: Option<String>,
     #[serde(default)]
     affected_entities: Vec<AffectedEntity>,
 }
@@ -179,6 +188,9 @@ struct HealthDetail {
 #[serde(rename_all = "camelCase")]
 struct AffectedEntity {
     entity_value: String,
+    /// AffectedEntity.statusCode: IMPAIRED, UNIMPAIRED, UNKNOWN, PENDING or RESOLVED.
+    #[serde(default)]
+    status_code: Option<String>,
 }
 
 /// Parses an AWS Health scheduled change of EC2: the affected instances (entities that are
@@ -200,14 +212,25 @@ pub fn scheduled_change(raw: &Value) -> Result<(EventMeta, Vec<String>, Ec2Notic
         None => None,
         Some(t) => Some(health_time(t).ok_or_else(|| bad(format!("startTime {t:.40?} is not a date")))?),
     };
+    // An entity the change is done with (RESOLVED) is left alone.
     let ids = d
         .affected_entities
         .into_iter()
+        .filter(|e| e.status_code.as_deref() != Some("RESOLVED"))
         .map(|e| e.entity_value)
         .filter(|v| crate::safe::is_instance_id(v))
         .collect();
     let code = d.event_type_code.chars().take(100).collect();
-    Ok((meta, ids, Ec2Notice::ScheduledChange { code, starts_unix }))
+    let closed = d.status_code.as_deref() == Some("closed");
+    Ok((
+        meta,
+        ids,
+        Ec2Notice::ScheduledChange {
+            code,
+            starts_unix,
+            closed,
+        },
+    ))
 }
 
 /// AWS Health's times: "Sat, 05 Jun 2016 15:10:09 GMT" in its samples (a Sunday: the weekday
@@ -549,9 +572,20 @@ mod tests {
             n,
             Ec2Notice::ScheduledChange {
                 code: "AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED".into(),
-                starts_unix: Some(1_465_139_409)
+                starts_unix: Some(1_465_139_409),
+                closed: false,
             }
         );
+        // The same change, over: closed, or its instance RESOLVED.
+        let mut over = e.clone();
+        over["detail"]["statusCode"] = json!("closed");
+        assert!(matches!(
+            scheduled_change(&over).unwrap().2,
+            Ec2Notice::ScheduledChange { closed: true, .. }
+        ));
+        let mut resolved = e.clone();
+        resolved["detail"]["affectedEntities"][0]["statusCode"] = json!("RESOLVED");
+        assert!(scheduled_change(&resolved).unwrap().1.is_empty());
         let mut e2 = e.clone();
         e2["detail"]["startTime"] = json!("2016-06-05T15:10:09Z");
         assert_eq!(scheduled_change(&e2).unwrap().2, n);

@@ -45,6 +45,9 @@ pub struct State {
     pub undeliverable: HashSet<(String, &'static str)>,
     /// Drain attempts that end with tasks still moving (each one uses one up).
     pub slow_drains: u32,
+    /// Joins whose node is Ready only after the confirming manager's first wait (a busy
+    /// machine): that many manager halves of join-ready answer NotReady.
+    pub late_ready: u32,
     /// Drains and removals a manager answers with "no leader" (an election; each uses one up).
     pub leaderless: u32,
     /// How long a script runs before it answers (the tests' paused clock), by script name.
@@ -337,8 +340,10 @@ impl State {
                     return (0, "control=false\n".into(), String::new());
                 }
                 let addr = var("JOIN_ADDR");
+                let late = self.late_ready > 0;
+                self.late_ready = self.late_ready.saturating_sub(1);
                 match self.nodes.values_mut().find(|n| n.ready && n.addr.to_string() == addr) {
-                    Some(n) => {
+                    Some(n) if !late => {
                         n.labelled = true;
                         (
                             0,
@@ -346,7 +351,7 @@ impl State {
                             String::new(),
                         )
                     }
-                    None => (
+                    _ => (
                         ScriptExit::NotReady.code(),
                         "control=true\n".into(),
                         "no Ready node".into(),

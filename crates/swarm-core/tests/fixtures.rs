@@ -94,8 +94,16 @@ fn the_health_fixture_is_a_scheduled_retirement_of_one_instance() {
         Ec2Notice::ScheduledChange {
             code: "AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED".into(),
             starts_unix: Some(1_796_483_409),
+            closed: false,
         }
     );
+}
+
+#[test]
+fn the_closed_health_fixture_is_the_same_change_over() {
+    let (_, ids, n) = scheduled_change(&fixture("health-instance-retirement-closed.json")).unwrap();
+    assert_eq!(ids, vec!["i-0123456789abcdef0".to_string()]);
+    assert!(matches!(n, Ec2Notice::ScheduledChange { closed: true, .. }), "{n:?}");
 }
 
 #[test]
@@ -122,5 +130,5 @@ fn every_fixture_is_covered() {
         let _ = ec2_notice(&fixture(n));
         let _ = scheduled_change(&fixture(n));
     }
-    assert!(names.len() >= 18);
+    assert!(names.len() >= 19);
 }

@@ -57,9 +57,15 @@ pub fn decide_notice(n: &Ec2Notice, role: Role, state: &str, p: NoticePolicy) ->
                 .into(),
             metric: Some("RebalanceRecommendations"),
         },
+        // A closed event is a change that is over (done, or cancelled): a node retired now
+        // would be a healthy node drained and removed for nothing.
+        Ec2Notice::ScheduledChange { code, closed: true, .. } => {
+            NoticeDecision::Ignore(format!("{code} is closed: the change is over"))
+        }
         Ec2Notice::ScheduledChange {
             code,
             starts_unix: Some(t),
+            ..
         } if *t > p.now_unix + p.scheduled_lead => NoticeDecision::Note {
             reason: format!(
                 "{code} begins at {t}: the reconcile retires it from {}",
@@ -98,6 +104,7 @@ mod tests {
         let at = |t| Ec2Notice::ScheduledChange {
             code: "AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED".into(),
             starts_unix: Some(t),
+            closed: false,
         };
         let p = policy(RebalanceAction::Drain);
         assert_eq!(
@@ -112,6 +119,24 @@ mod tests {
             decide_notice(&at(1200), Role::Worker, "Terminating:Wait", p),
             NoticeDecision::Ignore(_)
         ));
+    }
+
+    #[test]
+    fn a_closed_scheduled_change_leaves_the_node_alone_whenever_it_began() {
+        let p = policy(RebalanceAction::Drain);
+        for starts in [Some(500), Some(1200), None] {
+            let closed = Ec2Notice::ScheduledChange {
+                code: "AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED".into(),
+                starts_unix: starts,
+                closed: true,
+            };
+            for role in [Role::Manager, Role::Worker] {
+                assert!(matches!(
+                    decide_notice(&closed, role, "InService", p),
+                    NoticeDecision::Ignore(_)
+                ));
+            }
+        }
     }
 
     fn spot() -> Ec2Notice {

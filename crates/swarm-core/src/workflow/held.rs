@@ -14,6 +14,9 @@ pub(super) struct Held<'a> {
     /// it ran and what it left (told as an action event).
     pub drain_began: Option<Instant>,
     pub drain_timed_out: Option<(Duration, String)>,
+    /// This invocation changed something: a record removed, a node drained or removed here
+    /// (not found gone already). Only such a retirement is announced.
+    pub acted: bool,
 }
 
 impl<'a> Held<'a> {
@@ -24,6 +27,7 @@ impl<'a> Held<'a> {
             hold_started: None,
             drain_began: None,
             drain_timed_out: None,
+            acted: false,
         }
     }
 }

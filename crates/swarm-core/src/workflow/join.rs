@@ -280,7 +280,8 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
             .into_iter()
             .filter(|p| online.contains(p))
             .collect();
-        if peer_ids.is_empty() {
+        // It joins and labels: a dry run plans from the observation instead.
+        if peer_ids.is_empty() || self.cfg.dry_run {
             return None;
         }
         let mut ids = vec![id.to_string()];
@@ -388,6 +389,23 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
                 }
                 if output_value(&r.stdout, "reactivated") == Some("true") {
                     info!(step = "reactivate", outcome = "ok", "drained node set active again");
+                }
+                Some(self.joined(intent, m, Some(ip), end).await)
+            }
+            // The instance joined but its node was not Ready within the confirming manager's
+            // wait (a busy machine: joins of 30 s and more): that manager waits for the node
+            // it now knows, rather than the join being observed and planned from the start.
+            None if mine.ok() => {
+                let own = output_value(&mine.stdout, "nodeid").map(str::to_string);
+                let confirmer = results
+                    .iter()
+                    .find(|r| r.instance_id != id && r.exit() == Some(ScriptExit::NotReady))?;
+                info!(step = "ready", outcome = "waiting", via = %confirmer.instance_id,
+                      "joined; its node was not Ready within the first wait");
+                if let Err(e) = self.verify_ready(id, own, &confirmer.instance_id, end).await {
+                    warn!(step = "ready", outcome = "retry", error = %e);
+                    *why = e.to_string();
+                    return None;
                 }
                 Some(self.joined(intent, m, Some(ip), end).await)
             }

@@ -46,6 +46,10 @@ pub struct Outcome {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub result: Option<ActionResult>,
     pub detail: String,
+    /// The work was found done already (a copy of the event, or a later event about the same
+    /// retirement): nothing is announced for it.
+    #[serde(skip)]
+    pub quiet: bool,
 }
 
 /// The kinds of outcome, serialized as the response's `outcome` ("already-ended", …).
@@ -78,6 +82,7 @@ impl Outcome {
             instance_id: instance_id.map(str::to_string),
             result: None,
             detail: detail.into(),
+            quiet: false,
         }
     }
 }

@@ -81,7 +81,10 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
                 warn!(step = "notice", outcome = "spot-interruption", %action, %role, "Spot interruption warning");
                 metric(&cluster, role.as_str(), "SpotInterruptions", 1.0, "Count");
             }
-            if let Ec2Notice::ScheduledChange { code, .. } = &notice {
+            if let Ec2Notice::ScheduledChange {
+                code, closed: false, ..
+            } = &notice
+            {
                 warn!(step = "notice", outcome = "scheduled-change", %code, %role, "AWS Health scheduled change");
                 metric(&cluster, role.as_str(), "ScheduledChanges", 1.0, "Count");
             }

@@ -9,7 +9,8 @@ use crate::plan::NodeRetirement;
 impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D, P, A> {
     pub(super) async fn retire(&self, intent: &Intent, m: &Member, end: Instant) -> Result<Outcome, PortError> {
         let id = intent.instance_id();
-        let (snap, mut ops) = self.observe_retire(id, m, true).await?;
+        // A dry run leaves nothing behind, the fence included: it only reads.
+        let (snap, mut ops) = self.observe_retire(id, m, !self.cfg.dry_run).await?;
         let steps = plan::plan_retire(&snap);
         info!(step = "plan", steps = ?steps);
         if self.cfg.dry_run {
@@ -34,6 +35,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
                             .while_held(&mut held, self.remove_record(&name, intent, r, end))
                             .await?;
                     }
+                    held.acted |= removed;
                     if removed {
                         info!(step = "dns-remove", outcome = "insync");
                         metric(&m.cluster, m.role.as_str(), "DnsChanges", 1.0, "Count");
@@ -76,6 +78,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
                     }
                     let drain_end = clamp(Instant::now() + self.cfg.drain_timeout, Some(end));
                     self.drain(&mut held, &mut ops, &node_id, drain_end).await;
+                    held.acted = true;
                     metric(&m.cluster, m.role.as_str(), "Drains", 1.0, "Count");
                 }
                 RetireStep::Note(note) => info!(step = "swarm", outcome = "skipped", %note),
@@ -83,6 +86,14 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
             }
         }
         self.announce_drain_timeout(&mut held, m).await;
+        let quiet = !held.acted;
+        if quiet {
+            info!(
+                step = "retire",
+                outcome = "found-done",
+                "nothing left to retire: not announced again"
+            );
+        }
         if holds {
             let started = held.hold_started.unwrap_or(held.last_heartbeat);
             let release = started + self.cfg.hold();
@@ -102,10 +113,13 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
                     format!("released by the hook timeout in {secs:.1}s"),
                 );
                 o.result = Some(ActionResult::Continue);
+                o.quiet = quiet;
                 return Ok(o);
             }
         }
-        self.finish(intent, ActionResult::Continue, "node retired").await
+        let mut o = self.finish(intent, ActionResult::Continue, "node retired").await?;
+        o.quiet = quiet;
+        Ok(o)
     }
 
     async fn announce_drain_timeout(&self, held: &mut Held<'_>, m: &Member) {
@@ -323,7 +337,11 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
                 if node.demote {
                     info!(step = "demote", outcome = "ok");
                 }
-                info!(step = "remove", outcome = "ok", via = %op);
+                let removed = output_value(&r.stdout, "removed");
+                // Removed by this command, not found gone: this invocation retired it (a copy
+                // of the event running beside it finds removed=already).
+                held.acted |= removed == Some("true");
+                info!(step = "remove", outcome = "ok", via = %op, removed = removed.unwrap_or(""));
             } else {
                 error!(step = "remove", outcome = "failed", via = %op, result = %r.summary());
             }

@@ -147,6 +147,27 @@ async fn a_join_into_a_running_swarm_is_one_command() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_join_slower_than_the_first_wait_is_waited_on_not_sent_again() {
+    let w = cluster();
+    let l = lifecycle(&w, cfg());
+    launch(&l, &w, "mgr", M1, "10.0.1.11").await;
+    w.state().commands.clear();
+    w.state().late_ready = 1;
+    let o = launch(&l, &w, "wrk", W1, "10.0.1.21").await;
+    assert_eq!(o.result, Some(ActionResult::Continue));
+    // The same manager waits for the node it now knows: no probe, no second join.
+    assert_eq!(
+        w.state().commands,
+        vec![
+            (W1.to_string(), "join-ready"),
+            (M1.to_string(), "join-ready"),
+            (M1.to_string(), "node-ready")
+        ]
+    );
+    assert!(w.node_of(W1).unwrap().labelled);
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_ghost_node_at_the_joining_address_does_not_take_the_label() {
     let w = cluster();
     let l = lifecycle(&w, cfg());
@@ -842,6 +863,66 @@ async fn a_spot_warning_then_the_terminate_hook_drains_once() {
         "nothing drained twice: {:?}",
         s.commands
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_retirement_is_announced_once_by_the_invocation_that_did_it() {
+    let w = cluster();
+    let l = lifecycle(&w, cfg());
+    three_managers_and_a_worker(&l, &w).await;
+    w.set_lifecycle(W1, "InService");
+    let before = announced(&w).len();
+    // The warning, a copy of it, the state change of the interruption, then the hook.
+    l.handle_ec2_notice(&spot_warning(W1), None).await.unwrap();
+    l.handle_ec2_notice(&spot_warning(W1), None).await.unwrap();
+    l.handle_ec2_notice(&state_change(W1, "shutting-down"), None)
+        .await
+        .unwrap();
+    w.set_lifecycle(W1, "Terminating:Wait");
+    l.handle(&event("terminate", "wrk", W1), None).await.unwrap();
+    let retired: Vec<_> = announced(&w)[before..].to_vec();
+    assert_eq!(
+        retired,
+        vec![("Swarm Node Retired", Some(W1.to_string()), "retired".to_string())]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_dry_run_notice_leaves_no_fence_and_the_instance_still_joins() {
+    let w = cluster();
+    let l = lifecycle(&w, cfg());
+    three_managers_and_a_worker(&l, &w).await;
+    w.set_lifecycle(W1, "InService");
+    let mut c = cfg();
+    c.dry_run = true;
+    let dry = lifecycle(&w, c);
+    for notice in [spot_warning(W1), state_change(W1, "stopping")] {
+        let o = dry.handle_ec2_notice(&notice, None).await.unwrap();
+        assert_eq!(o.outcome, OutcomeKind::DryRun, "{o:?}");
+    }
+    let o = dry
+        .handle_scheduled_change(&health_event(W1, unix_now()), None)
+        .await
+        .unwrap();
+    assert_eq!(o.outcome, OutcomeKind::DryRun, "{o:?}");
+    assert!(w.state().retired.is_empty(), "fenced by a dry run");
+    assert!(w.node_of(W1).is_some_and(|n| n.ready && !n.drained));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_closed_scheduled_change_retires_nothing() {
+    let w = cluster();
+    let l = lifecycle(&w, cfg());
+    three_managers_and_a_worker(&l, &w).await;
+    w.set_lifecycle(W1, "InService");
+    w.state().commands.clear();
+    // Its later event: the change began an hour ago and is over.
+    let mut closed = health_event(W1, unix_now() - 3600);
+    closed["detail"]["statusCode"] = json!("closed");
+    let o = l.handle_scheduled_change(&closed, None).await.unwrap();
+    assert_eq!(o.outcome, OutcomeKind::Ignored, "{o:?}");
+    assert!(w.state().commands.is_empty(), "{:?}", w.state().commands);
+    assert!(w.node_of(W1).is_some());
 }
 
 #[tokio::test(start_paused = true)]
