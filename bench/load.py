@@ -92,6 +92,8 @@ def scale_out(lc: LocalCloud, n: int, base: int = 0) -> dict[str, Any]:
         # How busy the machine's cores were meanwhile (every host and the cloud share them).
         "cpu_busy": round((cpu1[0] - cpu0[0]) / max(1, cpu1[1] - cpu0[1]), 2),
         "released": dict(Counter(f"{e['result']} by {e['cause']}" for e in ended)),
+        "over_polled": over_polled(lc, calls),
+        "overlapping_joins": overlapping_joins(lc, new),
     }
 
 

@@ -779,7 +779,10 @@ class Cloud:
             return {
                 "groups": groups,
                 "hosts": {iid: {"ip": h.ip, "sock": h.sock, "alive": h.alive, "ready": h.ready_at is not None,
-                                "agent": self.ping_status(iid), "netns": h.netns, "hostname": h.hostname}
+                                "agent": self.ping_status(iid), "netns": h.netns, "hostname": h.hostname,
+                                # Its /run/lock as its own mount namespace sees it: the fence
+                                # a retirement leaves (fence.sh) and the join lock.
+                                "run_lock": self.hosts.run_lock(h)}
                           # A copy: 15 hosts torn down at once changed the dict mid-iteration.
                           for iid, h in list(self.hosts.hosts.items())},
                 "actions": [a.public() for a in self.history],

@@ -257,6 +257,15 @@ class Hosts:
                 return False
         return True
 
+    @staticmethod
+    def run_lock(host: Host) -> list[str]:
+        """The files in the host's /run/lock (a tmpfs of its own mount namespace), read through
+        its dockerd's /proc/PID/root; [] while it is down."""
+        try:
+            return sorted(p.name for p in Path(f"/proc/{host.init_pid}/root/run/lock").iterdir()) if host.alive else []
+        except OSError:
+            return []
+
     def destroy(self, instance_id: str) -> None:
         with self.lock:
             host = self.hosts.pop(instance_id, None)

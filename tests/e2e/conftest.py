@@ -3,8 +3,11 @@ lifecycle events, against real dockerd hosts. Each scenario gets a fresh cloud."
 
 from __future__ import annotations
 
+import json
 import os
 import sys
+import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -124,6 +127,26 @@ def announced_once(lc: LocalCloud, detail_type: str, instances: list[str], **wan
         assert {k: d.get(k) for k in want} == want, d
         out.append(d)
     return out
+
+
+FIXTURE_INSTANCES = ("i-0f1e2d3c4b5a69788", "i-0a1b2c3d4e5f60718", "i-0123456789abcdef0")
+
+
+def fixture_event(lc: LocalCloud, name: str, instance: str) -> dict:
+    """events/<name> aimed at this cluster: its instance ids become `instance`, its groups and
+    ECS cluster this cluster's, its time now and its id fresh (EventBridge's copies of one
+    event share the id: call once and deliver the result as often as wanted)."""
+    c = lc.cluster
+    assert c is not None
+    text = (ROOT / "events" / name).read_text()
+    for old in FIXTURE_INSTANCES:
+        text = text.replace(old, instance)
+    text = (text.replace("prod-managers", c.manager_group).replace("prod-workers", c.worker_group)
+            .replace("cluster/prod", f"cluster/{c.name}"))
+    event = json.loads(text)
+    event["id"] = str(uuid.uuid4())
+    event["time"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    return event
 
 
 def left_by_itself(lc: LocalCloud, instance: str) -> bool:

@@ -6,9 +6,11 @@ its terminate hook and launches a replacement."""
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
-from conftest import scale_out, settle
+from conftest import announced_once, fixture_event, scale_out, settle
 from localcloud.client import wait_for
 from test_lifecycle import create_service, manager_ips, running_tasks
 
@@ -143,7 +145,12 @@ def test_a_scheduled_retirement_takes_the_node_out_before_it_begins_and_the_grou
     retires it once the lead is reached, not before)."""
     scale_out(cloud, 1, 3)
     create_service(cloud, 4)
-    near, far, _ = cloud.in_service("worker")
+    near, far, kept = cloud.in_service("worker")
+    kept_node = node_of(cloud, kept)[0]["id"]
+    # A third change, far off, is over without taking its instance (done in place): AWS Health's
+    # update says statusCode "closed", its startTime now in the past. The node stays as it is.
+    cloud.control("scheduled-change", {"instance": kept, "in": 3600, "code": "system-maintenance"})
+    cloud.control("scheduled-change-closed", {"instance": kept, "started_ago": 60})
     cloud.control("scheduled-change", {"instance": far, "in": 60})
     cloud.control("scheduled-change", {"instance": near, "in": 25})
     report = cloud.reconcile()
@@ -168,4 +175,39 @@ def test_a_scheduled_retirement_takes_the_node_out_before_it_begins_and_the_grou
     assert not hook_drains, hook_drains
     nodes = cloud.nodes()
     assert len(nodes) == 4 and all(n["status"] == "ready" for n in nodes), nodes
+    assert len(running_tasks(cloud)) == 4
+    # The closed change retired nothing: the same node, never drained.
+    assert [(n["id"], n["availability"]) for n in node_of(cloud, kept)] == [(kept_node, "active")], nodes
+    closed = [line.get("outcome") for line in cloud.function_log("scheduled-change")
+              if (line.get("span") or {}).get("instance_id") == kept and line.get("step") == "notice"]
+    # Its first event was noted (far off), its closing one ignored.
+    assert sorted(closed) == ["ignored", "noted", "scheduled-change"], closed
+
+
+def test_copies_of_a_spot_warning_and_its_notices_announce_the_retirement_once(cloud):
+    """EventBridge delivers at least once: the warning three times at once, the shutting-down
+    notice three times, and the terminate hook. The node is retired once, told once (by the
+    invocation that removed it), and no copy logs an error."""
+    scale_out(cloud, 1, 2)
+    create_service(cloud, 4)
+    victim = cloud.in_service("worker")[0]
+    warning = fixture_event(cloud, "ec2-spot-interruption-warning.json", victim)
+    copies = [threading.Thread(target=cloud.control, args=("events", warning)) for _ in range(2)]
+    cloud.spot_interrupt(victim)
+    for t in copies:
+        t.start()
+    for t in copies:
+        t.join()
+    wait_for(lambda: not node_of(cloud, victim), cloud.timing.spot_notice, "the node removed")
+    wait_for(lambda: cloud.ec2_state(victim) == "terminated", 2 * cloud.timing.spot_notice, "the interruption")
+    leaving = fixture_event(cloud, "ec2-instance-shutting-down.json", victim)
+    for _ in range(2):
+        cloud.control("events", leaving)
+    wait_for(lambda: len(cloud.in_service("worker")) == 2 and victim not in cloud.in_service("worker"), 120,
+             "the replacement in service")
+    settle(cloud)
+    announced_once(cloud, "Swarm Node Retired", [victim], role="worker", outcome="retired")
+    errors = [line for f in ("instance-notice", "lifecycle-hook") for line in cloud.function_log(f)
+              if line.get("level") == "ERROR" and (line.get("span") or {}).get("instance_id") == victim]
+    assert not errors, errors
     assert len(running_tasks(cloud)) == 4

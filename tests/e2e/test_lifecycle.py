@@ -77,6 +77,30 @@ def test_worker_termination(cloud):
     announced_once(cloud, "Swarm Node Retired", [w], role="worker", outcome="retired")
 
 
+def test_a_service_that_cannot_run_anywhere_does_not_delay_a_workers_drain(cloud):
+    """A drain waits for the leaving node's own services, not for every service of the swarm:
+    one that matches no node stays short of its replica forever."""
+    scale_out(cloud, 1, 2)
+    create_service(cloud, 4)
+    m = cloud.in_service("manager")[0]
+    r = cloud.docker(m, "service", "create", "--detach", "--name", "nowhere", "--replicas", "1",
+                     "--constraint", "node.labels.nowhere==true", "busybox:local", "sleep", "1000000")
+    assert r.returncode == 0, r.stderr
+    w = next(i for i in cloud.in_service("worker") if cloud.state()["hosts"][i]["hostname"] in running_tasks(cloud))
+    cloud.terminate(w)
+    wait_for(lambda: w not in [i["id"] for i in cloud.instances("worker")], 2 * cloud.timing.drain_timeout,
+             "worker terminated")
+    settle(cloud)
+    steps = [(line.get("step"), line.get("outcome")) for line in cloud.function_log()
+             if (line.get("span") or {}).get("instance_id") == w and line.get("step") == "drain"]
+    # Its own tasks moved: done, never waited out to the drain timeout for `nowhere`.
+    assert ("drain", "ok") in steps and ("drain", "timeout") not in steps, steps
+    assert not cloud.published("Swarm Drain Timed Out")
+    act = [a for a in cloud.actions(w) if a["transition"].endswith("TERMINATING")][0]
+    assert (act["result"], act["cause"]) == ("CONTINUE", "complete")
+    assert len(running_tasks(cloud)) == 4
+
+
 # A hold that outlasts the drain and the removal, as TTL + 120 s does on AWS: the function
 # then never has to re-arm the action after INSYNC, and the release comes right on time.
 @pytest.mark.timing(hold_extra=15)

@@ -1,6 +1,6 @@
 # On a manager: drains NODE_ID and waits up to WAIT_SECONDS for its tasks to stop there
-# and for every service to be back at its replica count elsewhere.
-# In: NODE_ID, WAIT_SECONDS. Prints remaining=N pending=N (gone=true: no such node).
+# and for the services it ran a task of to be back at their replica count elsewhere.
+# In: NODE_ID, WAIT_SECONDS. Prints remaining=N pending=N waiting_for=S,… (gone=true: no such node).
 # Exit 8: the swarm could not answer within WAIT_SECONDS (no leader).
 require_manager
 deadline=$((SECONDS + WAIT_SECONDS))

@@ -110,30 +110,49 @@ node_field() {
     case "$out" in *"No such node"*|*"not found"*) echo gone ;; *) echo unknown ;; esac
   fi
 }
-# On a manager: drains node $1 and waits up to $2 seconds for its tasks to stop there and for
-# every replicated service to be back at its count elsewhere. Sets and prints remaining, pending
-# ("unknown" while the swarm cannot answer: not drained).
+# The services node $1 runs a task of (comma-separated): the replicated ones among them are what
+# its drain waits for.
+services_on() {
+  docker node ps "$1" --filter desired-state=running --format '{{.Name}}' 2>/dev/null \
+    | sed -E 's/\.[^.]+$//' | sort -u | paste -sd, -
+}
+# On a manager: drains node $1 and waits up to $2 seconds for its tasks to stop there and for the
+# replicated services it ran a task of to be back at their count elsewhere: no other service is
+# waited for (one that cannot run anywhere would hold every drain). The services are kept in the
+# node's label swarm-lifecycle.drained-services when the drain begins, so a later command (or
+# another manager) resumes the same wait. Sets and prints remaining, pending, waiting_for (the
+# services still short; "unknown" while the swarm cannot answer: not drained).
 drain_node() {
-  local deadline=$((SECONDS + $2)) tasks services
+  local deadline=$((SECONDS + $2)) tasks services mine
   if [ "$(node_field "$1" '{{.Spec.Availability}}')" != drain ]; then
-    docker node update --availability drain "$1" >/dev/null
+    mine=$(services_on "$1")
+    docker node update --label-add "swarm-lifecycle.drained-services=${mine:--}" --availability drain "$1" >/dev/null
+  else
+    mine=$(node_field "$1" '{{index .Spec.Labels "swarm-lifecycle.drained-services"}}')
+    # Drained by someone else (no label): every replicated service, as before there was one.
+    case "$mine" in gone|unknown|"<no value>"|"") mine="*" ;; esac
   fi
-  remaining=unknown pending=unknown
+  remaining=unknown pending=unknown waiting_for=unknown
   while :; do
     if tasks=$(docker node ps "$1" --format '{{.DesiredState}} {{.CurrentState}}' 2>/dev/null) \
-        && services=$(docker service ls --format '{{.Mode}} {{.Replicas}}' 2>/dev/null); then
+        && services=$(docker service ls --format '{{.Name}} {{.Mode}} {{.Replicas}}' 2>/dev/null); then
       remaining=$(printf '%s\n' "$tasks" | grep -c -E '^Running|^[A-Za-z]+ Running' || true)
-      pending=$(printf '%s\n' "$services" \
-        | awk '$1=="replicated" { split($2, r, "/"); if (r[1]+0 < r[2]+0) n++ } END { print n+0 }')
+      waiting_for=$(printf '%s\n' "$services" | awk -v mine="$mine" '
+        BEGIN { n = split(mine, m, ","); for (i = 1; i <= n; i++) want[m[i]] }
+        $2 == "replicated" && (mine == "*" || $1 in want) { split($3, r, "/"); if (r[1]+0 < r[2]+0) print $1 }' \
+        | paste -sd, -)
+      pending=$(printf '%s' "$waiting_for" | awk -F, '{ print NF }')
+      pending=${pending:-0}
       if [ "$remaining" -eq 0 ] && [ "$pending" -eq 0 ]; then break; fi
     else
-      remaining=unknown pending=unknown
+      remaining=unknown pending=unknown waiting_for=unknown
     fi
     [ "$SECONDS" -ge "$deadline" ] && break
     sleep 0.5
   done
   echo "remaining=$remaining"
   echo "pending=$pending"
+  echo "waiting_for=$waiting_for"
 }
 # Scripts that act through a manager stop here (exit 6) when this instance cannot: its
 # daemon is down or it is no longer a manager. The caller then uses another manager.

@@ -318,6 +318,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
                         outcome = "in-progress",
                         remaining = output_value(&r.stdout, "remaining").unwrap_or(""),
                         pending = output_value(&r.stdout, "pending").unwrap_or(""),
+                        waiting_for = output_value(&r.stdout, "waiting_for").unwrap_or(""),
                         "tasks still moving; the drain goes on by itself"
                     );
                 } else {
@@ -384,6 +385,8 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
         drain_started(ops);
         let began = *held.drain_began.get_or_insert_with(Instant::now);
         let mut backoff = Backoff::new(self.cfg.poll_max);
+        // The node's own services still short of their count (the drain waits for no other).
+        let mut waiting_for = String::new();
         loop {
             // One command waits out the drain (the held action is re-armed while it runs); a
             // failed one is sent again, through the next manager if this one cannot operate.
@@ -397,14 +400,17 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
             );
             let limit = Self::command_limit(wait);
             let (remaining, pending) = match self.while_held(held, self.on_operator(ops, cmds, limit, "drain")).await {
-                Ok(r) => (
-                    output_value(&r.stdout, "remaining")
-                        .and_then(|v| v.parse::<u32>().ok())
-                        .unwrap_or(u32::MAX),
-                    output_value(&r.stdout, "pending")
-                        .and_then(|v| v.parse::<u32>().ok())
-                        .unwrap_or(u32::MAX),
-                ),
+                Ok(r) => {
+                    waiting_for = output_value(&r.stdout, "waiting_for").unwrap_or("").to_string();
+                    (
+                        output_value(&r.stdout, "remaining")
+                            .and_then(|v| v.parse::<u32>().ok())
+                            .unwrap_or(u32::MAX),
+                        output_value(&r.stdout, "pending")
+                            .and_then(|v| v.parse::<u32>().ok())
+                            .unwrap_or(u32::MAX),
+                    )
+                }
                 Err(e) if ops.is_empty() || matches!(e, Retry::Refused(_)) => {
                     warn!(step = "drain", outcome = "failed", error = %e, "no manager can drain");
                     return;
@@ -426,12 +432,22 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
                     outcome = "timeout",
                     remaining,
                     pending,
+                    %waiting_for,
                     "drain timed out; removing anyway"
                 );
                 let count = |n: u32| if n == u32::MAX { "?".to_string() } else { n.to_string() };
+                let short = if waiting_for.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({waiting_for})")
+                };
                 held.drain_timed_out = Some((
                     began.elapsed(),
-                    format!("{} task(s) still running, {} pending", count(remaining), count(pending)),
+                    format!(
+                        "{} task(s) still running, {} service(s) short of their replicas{short}",
+                        count(remaining),
+                        count(pending)
+                    ),
                 ));
                 return;
             }
