@@ -86,6 +86,32 @@ def test_a_spot_interruption_of_a_manager_takes_its_record_out_first_and_keeps_q
     assert steps.index("dns-remove") < steps.index("remove"), steps
 
 
+@pytest.mark.parametrize("kept", ["first", "last"])
+def test_two_managers_warned_at_once_are_removed_through_the_one_that_stays(cloud, kept):
+    """Spot warnings for two of three managers at once, the manager that stays sorting first or
+    last: neither warned manager operates the other's retirement (one would be demoted or
+    interrupted mid-way); the one that stays removes both, each before its interruption."""
+    scale_out(cloud, 3, 0)
+    ids = sorted(cloud.in_service("manager"))
+    stays = ids[0] if kept == "first" else ids[-1]
+    warned = [i for i in ids if i != stays]
+    for victim in warned:
+        cloud.spot_interrupt(victim)
+    wait_for(lambda: not any(node_of(cloud, v) for v in warned), cloud.timing.spot_notice, "both nodes removed")
+    assert [cloud.ec2_state(v) for v in warned] == ["running", "running"], "each removed before its interruption"
+    for victim in warned:
+        removes = [line.get("via") for line in notice_log(cloud, victim) if line.get("step") == "remove"
+                   and line.get("outcome") == "ok"]
+        assert removes and set(removes) == {stays}, (victim, removes)
+    r = cloud.docker(stays, "service", "create", "--detach", "--name", "after", "busybox:local", "sleep", "1000000")
+    assert r.returncode == 0, r.stderr
+    wait_for(lambda: len([i for i in cloud.in_service("manager") if i not in warned]) == 3, 180, "the replacements")
+    settle(cloud)
+    assert every_action_ended(cloud)
+    assert sorted(n["role"] for n in cloud.nodes() if n["status"] == "ready") == ["manager"] * 3
+    assert cloud.dns_ips() == manager_ips(cloud)
+
+
 def test_a_rebalance_recommendation_drains_a_worker_and_keeps_it(cloud):
     scale_out(cloud, 1, 2)
     create_service(cloud, 4)

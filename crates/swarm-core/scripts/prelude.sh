@@ -155,10 +155,16 @@ drain_node() {
   echo "waiting_for=$waiting_for"
 }
 # Scripts that act through a manager stop here (exit 6) when this instance cannot: its
-# daemon is down or it is no longer a manager. The caller then uses another manager.
+# daemon is down or it is no longer a manager, or it is being retired itself while another
+# manager can act (SPARE_OPERATORS > 0: a manager under a Spot warning would be demoted or
+# interrupted mid-way through another's retirement). The caller then uses another manager.
 require_manager() {
   if [ "$(docker info --format '{{.Swarm.ControlAvailable}}' 2>/dev/null)" != true ]; then
     echo "this instance is not a reachable swarm manager" >&2
+    exit 6
+  fi
+  if [ "${SPARE_OPERATORS:-0}" -gt 0 ] && [ -e "$(retired_marker)" ]; then
+    echo "this manager is being retired itself: another one operates" >&2
     exit 6
   fi
 }

@@ -256,6 +256,15 @@ impl State {
                 "this instance is not a reachable swarm manager".into(),
             );
         }
+        // require_manager: a manager being retired itself operates only when no other can.
+        let operates = matches!(name, "drain" | "cordon") || (name == "retire-node" && on != var("LEAVING_INSTANCE"));
+        if operates && self.retired.contains(on) && var("SPARE_OPERATORS").parse::<u32>().unwrap_or(0) > 0 {
+            return (
+                ScriptExit::NotAManager.code(),
+                String::new(),
+                "this manager is being retired itself: another one operates".into(),
+            );
+        }
         match name {
             "probe-list" => {
                 // A join in flight lands before its instance's fence (the join lock), so a
@@ -361,7 +370,16 @@ impl State {
             "probe" => match self.node_of_instance(on) {
                 Some(n) => (
                     0,
-                    format!("swarm=active\ncontrol={}\nnodeid={}\n", n.role == Role::Manager, n.id),
+                    format!(
+                        "swarm=active\ncontrol={}\nnodeid={}\n{}",
+                        n.role == Role::Manager,
+                        n.id,
+                        if self.retired.contains(on) {
+                            "retiring=true\n"
+                        } else {
+                            ""
+                        }
+                    ),
                     String::new(),
                 ),
                 None => (0, "swarm=inactive\ncontrol=false\nnodeid=\n".into(), String::new()),

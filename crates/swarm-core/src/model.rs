@@ -311,6 +311,9 @@ pub struct Probe {
     /// True on a manager that can answer `docker node ls`.
     pub control: bool,
     pub node_id: Option<String>,
+    /// The instance is being retired itself (its fence is there): it operates another's
+    /// retirement only when no other manager can.
+    pub retiring: bool,
 }
 
 impl Probe {
@@ -318,12 +321,14 @@ impl Probe {
         let mut state = None;
         let mut control = false;
         let mut node_id = None;
+        let mut retiring = false;
         for line in output.lines() {
             if let Some((k, v)) = line.trim().split_once('=') {
                 match k {
                     "swarm" => state = Some(v.to_string()),
                     "control" => control = v == "true",
                     "nodeid" => node_id = Some(v.to_string()).filter(|s| crate::safe::is_node_id(s)),
+                    "retiring" => retiring = v == "true",
                     _ => {}
                 }
             }
@@ -332,6 +337,7 @@ impl Probe {
             swarm_state: state?,
             control,
             node_id,
+            retiring,
         })
     }
     pub fn in_swarm(&self) -> bool {

@@ -195,6 +195,7 @@ mod tests {
             swarm_state: state.into(),
             control,
             node_id: None,
+            retiring: false,
         })
     }
     fn peer(id: &str, live: bool) -> Peer {

@@ -46,6 +46,11 @@ impl Operators {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+    /// How many could take over from the current one (its script's SPARE_OPERATORS: a manager
+    /// being retired itself refuses while another can act).
+    pub fn spare(&self) -> usize {
+        self.0.len().saturating_sub(1)
+    }
     /// Gives up on the current operator, saying why and who takes over.
     pub fn hand_over(&mut self, what: &str, reason: &str) {
         if self.0.is_empty() {

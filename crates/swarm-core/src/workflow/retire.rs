@@ -183,9 +183,14 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
             Ok(x) => x,
             Err(done) => return Ok(done),
         };
-        let cmds = script_commands(&[("NODE_ID", node.id.clone())], scripts::CORDON);
         match self
-            .on_operator(&mut ops, cmds, self.cfg.command_timeout, "cordon")
+            .on_operator(
+                &mut ops,
+                &[("NODE_ID", node.id.clone())],
+                scripts::CORDON,
+                self.cfg.command_timeout,
+                "cordon",
+            )
             .await
         {
             Ok(_) => {
@@ -263,6 +268,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
                     ("DRAIN_SECONDS", drain_secs.to_string()),
                     ("WAIT_SECONDS", wait.as_secs().max(1).to_string()),
                     ("INSTANCE_LEAVES", leave.to_string()),
+                    ("SPARE_OPERATORS", ops.spare().to_string()),
                 ],
                 scripts::RETIRE_NODE,
             );
@@ -357,14 +363,18 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
     async fn on_operator(
         &self,
         ops: &mut Operators,
-        cmds: Vec<String>,
+        env: &[(&str, String)],
+        script: &str,
         timeout: Duration,
         what: &str,
     ) -> Result<CommandResult, Retry> {
         while let Some(op) = ops.current() {
+            let mut env = env.to_vec();
+            env.push(("SPARE_OPERATORS", ops.spare().to_string()));
+            let cmds = script_commands(&env, script);
             let reason = match self
                 .remote
-                .run(std::slice::from_ref(&op), cmds.clone(), timeout, USUAL_COMMAND, what)
+                .run(std::slice::from_ref(&op), cmds, timeout, USUAL_COMMAND, what)
                 .await
             {
                 Ok(rs) => match rs.into_iter().find(|r| r.instance_id == op) {
@@ -391,15 +401,13 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
             // One command waits out the drain (the held action is re-armed while it runs); a
             // failed one is sent again, through the next manager if this one cannot operate.
             let wait = end.saturating_duration_since(Instant::now());
-            let cmds = script_commands(
-                &[
-                    ("NODE_ID", node_id.to_string()),
-                    ("WAIT_SECONDS", wait.as_secs().to_string()),
-                ],
-                scripts::DRAIN,
-            );
+            let env = [
+                ("NODE_ID", node_id.to_string()),
+                ("WAIT_SECONDS", wait.as_secs().to_string()),
+            ];
             let limit = Self::command_limit(wait);
-            let (remaining, pending) = match self.while_held(held, self.on_operator(ops, cmds, limit, "drain")).await {
+            let drained = self.on_operator(ops, &env, scripts::DRAIN, limit, "drain");
+            let (remaining, pending) = match self.while_held(held, drained).await {
                 Ok(r) => {
                     waiting_for = output_value(&r.stdout, "waiting_for").unwrap_or("").to_string();
                     (

@@ -866,6 +866,34 @@ async fn a_spot_warning_then_the_terminate_hook_drains_once() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_manager_being_retired_itself_does_not_operate_another_retirement() {
+    let w = cluster();
+    let l = lifecycle(&w, cfg());
+    three_managers_and_a_worker(&l, &w).await;
+    for id in [M1, M2, M3] {
+        w.set_lifecycle(id, "InService");
+    }
+    // M1 (the lowest id: the first operator) is under its own Spot warning, fenced by the
+    // retirement running beside this one; M2's warning comes now.
+    w.state().retired.insert(M1.to_string());
+    w.state().commands.clear();
+    l.handle_ec2_notice(&spot_warning(M2), None).await.unwrap();
+    assert!(w.node_of(M2).is_none(), "M2 retired");
+    let s = w.state();
+    let operated: Vec<&String> = s
+        .commands
+        .iter()
+        .filter(|(on, c)| matches!(*c, "retire-node" | "drain") && on != M2)
+        .map(|(on, _)| on)
+        .collect();
+    assert!(
+        !operated.is_empty() && operated.iter().all(|on| *on == M3),
+        "{:?}",
+        s.commands
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_retirement_is_announced_once_by_the_invocation_that_did_it() {
     let w = cluster();
     let l = lifecycle(&w, cfg());
