@@ -731,7 +731,10 @@ class Cloud:
             self.record("fault", name=f"removed_by_a_copy:{inv.comment}", instance=inv.instance_id)
             commands = commands[:1] + [
                 'docker() { if [ "${1:-} ${2:-}" = "node rm" ]; then '
-                'command docker node rm --force "${@: -1}" >/dev/null 2>&1 || true; fi; command docker "$@"; }'
+                'command docker node rm --force "${@: -1}" >/dev/null 2>&1 || true; '
+                # The copy's removal is done (inspect fails) before this script's own rm runs.
+                'for _ in $(seq 50); do command docker node inspect "${@: -1}" >/dev/null 2>&1 || break; sleep 0.2; done; '
+                'fi; command docker "$@"; }'
             ] + commands[1:]
         cmd_dir = host.root / "ssm" / inv.command_id
         cmd_dir.mkdir(parents=True, exist_ok=True)

@@ -251,7 +251,10 @@ def test_a_node_removed_by_a_copy_of_its_retirement_is_removed_already_not_an_er
     removes = [(line.get("level"), line.get("outcome"), line.get("removed")) for line in mine if line.get("step") == "remove"]
     assert removes and all(level == "INFO" for level, _, _ in removes), removes
     assert ("INFO", "ok", "already") in removes, removes
-    assert not [line for line in mine if line.get("level") == "ERROR"], mine
+    # Neither an error nor a failed attempt read into it (the old script exited 1 on "No such node":
+    # a drain retried, or in a retirement without a drain, ERROR step=remove outcome=failed).
+    assert not [line for line in mine if line.get("level") == "ERROR"
+                or (line.get("level") == "WARN" and line.get("step") in ("drain", "remove"))], mine
     act = [a for a in cloud.actions(w) if a["transition"].endswith("TERMINATING")][0]
     assert (act["result"], act["cause"]) == ("CONTINUE", "complete")
     assert w not in [n["instance"] for n in cloud.nodes()]
