@@ -99,10 +99,16 @@ def test_two_managers_warned_at_once_are_removed_through_the_one_that_stays(clou
         cloud.spot_interrupt(victim)
     wait_for(lambda: not any(node_of(cloud, v) for v in warned), cloud.timing.spot_notice, "both nodes removed")
     assert [cloud.ec2_state(v) for v in warned] == ["running", "running"], "each removed before its interruption"
+
+    def operated_by(victim):
+        """The managers that drained and removed `victim`'s node (its function's log lines)."""
+        return [line.get("via") for line in notice_log(cloud, victim) if line.get("step") in ("drain", "remove")
+                and line.get("outcome") in ("started", "ok") and line.get("via")]
+    # The function logs the removal once its command's result is in (the node is gone before).
+    wait_for(lambda: all(("remove", "ok") in [(line.get("step"), line.get("outcome")) for line in notice_log(cloud, v)]
+                         for v in warned), cloud.timing.spot_notice, "both removals logged")
     for victim in warned:
-        removes = [line.get("via") for line in notice_log(cloud, victim) if line.get("step") == "remove"
-                   and line.get("outcome") == "ok"]
-        assert removes and set(removes) == {stays}, (victim, removes)
+        assert set(operated_by(victim)) == {stays}, (victim, operated_by(victim))
     r = cloud.docker(stays, "service", "create", "--detach", "--name", "after", "busybox:local", "sleep", "1000000")
     assert r.returncode == 0, r.stderr
     wait_for(lambda: len([i for i in cloud.in_service("manager") if i not in warned]) == 3, 180, "the replacements")
