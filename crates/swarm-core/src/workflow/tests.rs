@@ -128,14 +128,22 @@ async fn worker_joins_through_a_manager_and_gets_no_dns() {
     assert_eq!(w.state().records.len(), 3);
 }
 
-#[tokio::test(start_paused = true)]
-async fn a_join_into_a_running_swarm_is_one_command() {
+/// A worker launched into a one-manager swarm whose first `late_ready` confirmations find
+/// its node not Ready yet; the commands are those of the worker's join alone.
+async fn worker_joined(late_ready: u32) -> World {
     let w = cluster();
     let l = lifecycle(&w, cfg());
     launch(&l, &w, "mgr", M1, "10.0.1.11").await;
     w.state().commands.clear();
+    w.state().late_ready = late_ready;
     let o = launch(&l, &w, "wrk", W1, "10.0.1.21").await;
     assert_eq!(o.result, Some(ActionResult::Continue));
+    w
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_join_into_a_running_swarm_is_one_command() {
+    let w = worker_joined(0).await;
     let s = w.state();
     // The worker joins and the manager confirms it Ready, in the same command.
     assert_eq!(
@@ -148,13 +156,7 @@ async fn a_join_into_a_running_swarm_is_one_command() {
 
 #[tokio::test(start_paused = true)]
 async fn a_join_slower_than_the_first_wait_is_waited_on_not_sent_again() {
-    let w = cluster();
-    let l = lifecycle(&w, cfg());
-    launch(&l, &w, "mgr", M1, "10.0.1.11").await;
-    w.state().commands.clear();
-    w.state().late_ready = 1;
-    let o = launch(&l, &w, "wrk", W1, "10.0.1.21").await;
-    assert_eq!(o.result, Some(ActionResult::Continue));
+    let w = worker_joined(1).await;
     // The same manager waits for the node it now knows: no probe, no second join.
     assert_eq!(
         w.state().commands,
@@ -865,14 +867,20 @@ async fn a_spot_warning_then_the_terminate_hook_drains_once() {
     );
 }
 
-#[tokio::test(start_paused = true)]
-async fn a_manager_being_retired_itself_does_not_operate_another_retirement() {
+/// Three managers and a worker joined, with `ids` InService (what a notice finds).
+async fn joined_in_service(ids: &[&str]) -> (World, L) {
     let w = cluster();
     let l = lifecycle(&w, cfg());
     three_managers_and_a_worker(&l, &w).await;
-    for id in [M1, M2, M3] {
+    for id in ids {
         w.set_lifecycle(id, "InService");
     }
+    (w, l)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_manager_being_retired_itself_does_not_operate_another_retirement() {
+    let (w, l) = joined_in_service(&[M1, M2, M3]).await;
     // M1 (the lowest id: the first operator) is under its own Spot warning, fenced by the
     // retirement running beside this one; M2's warning comes now.
     w.state().retired.insert(M1.to_string());
@@ -895,10 +903,7 @@ async fn a_manager_being_retired_itself_does_not_operate_another_retirement() {
 
 #[tokio::test(start_paused = true)]
 async fn a_retirement_is_announced_once_by_the_invocation_that_did_it() {
-    let w = cluster();
-    let l = lifecycle(&w, cfg());
-    three_managers_and_a_worker(&l, &w).await;
-    w.set_lifecycle(W1, "InService");
+    let (w, l) = joined_in_service(&[W1]).await;
     let before = announced(&w).len();
     // The warning, a copy of it, the state change of the interruption, then the hook.
     l.handle_ec2_notice(&spot_warning(W1), None).await.unwrap();
@@ -917,10 +922,7 @@ async fn a_retirement_is_announced_once_by_the_invocation_that_did_it() {
 
 #[tokio::test(start_paused = true)]
 async fn a_dry_run_notice_leaves_no_fence_and_the_instance_still_joins() {
-    let w = cluster();
-    let l = lifecycle(&w, cfg());
-    three_managers_and_a_worker(&l, &w).await;
-    w.set_lifecycle(W1, "InService");
+    let (w, _) = joined_in_service(&[W1]).await;
     let mut c = cfg();
     c.dry_run = true;
     let dry = lifecycle(&w, c);
@@ -939,10 +941,7 @@ async fn a_dry_run_notice_leaves_no_fence_and_the_instance_still_joins() {
 
 #[tokio::test(start_paused = true)]
 async fn a_closed_scheduled_change_retires_nothing() {
-    let w = cluster();
-    let l = lifecycle(&w, cfg());
-    three_managers_and_a_worker(&l, &w).await;
-    w.set_lifecycle(W1, "InService");
+    let (w, l) = joined_in_service(&[W1]).await;
     w.state().commands.clear();
     // Its later event: the change began an hour ago and is over.
     let mut closed = health_event(W1, unix_now() - 3600);
