@@ -9,16 +9,23 @@ use crate::plan::NodeRetirement;
 impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D, P, A> {
     pub(super) async fn retire(&self, intent: &Intent, m: &Member, end: Instant) -> Result<Outcome, PortError> {
         let id = intent.instance_id();
-        // A dry run leaves nothing behind, the fence included: it only reads.
-        let (snap, mut ops) = self.observe_retire(id, m, !self.cfg.dry_run).await?;
-        let steps = plan::plan_retire(&snap);
-        info!(step = "plan", steps = ?steps);
         if self.cfg.dry_run {
+            // A dry run leaves nothing behind, the fence included, and re-arms nothing: it reads.
+            let (snap, _) = self.observe_retire(id, m, false).await?;
+            let steps = plan::plan_retire(&snap);
+            info!(step = "plan", steps = ?steps);
             return Ok(Outcome::new(OutcomeKind::DryRun, Some(id), format!("would {steps:?}")));
         }
+        // The action's clock runs from its start (the event may have waited in Lambda's queue),
+        // and the observation is inside it: a probe slowed by a busy host (15 terminations at
+        // once) let an action expire before its first heartbeat.
+        let mut held = Held::new(intent);
+        held.last_heartbeat = action_started(intent);
+        let (snap, mut ops) = self.while_held(&mut held, self.observe_retire(id, m, true)).await?;
+        let steps = plan::plan_retire(&snap);
+        info!(step = "plan", steps = ?steps);
         // Only a terminating instance is held; an ECS deregistration has nothing to hold.
         let holds = m.role == Role::Manager && m.dns_name.is_some() && intent.action().is_some();
-        let mut held = Held::new(intent);
         if holds {
             // The action has waited since the event (and Route 53 may be slow): re-arm it now;
             // the heartbeat at INSYNC still defines the hold.

@@ -586,6 +586,21 @@ async fn a_command_that_outlasts_the_hook_timeout_is_kept_alive_while_it_runs() 
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_slow_observation_keeps_the_terminate_action_alive_before_the_drain() {
+    let (w, l, timeout) = worker_about_to_terminate().await;
+    // The probe of a busy host (15 terminations at once) answers after two hook timeouts.
+    w.state().command_time.insert("probe-list", timeout * 2);
+    let started = tokio::time::Instant::now();
+    let o = l.handle(&event("terminate", "wrk", W1), None).await.unwrap();
+    assert_eq!(o.result, Some(ActionResult::Continue));
+    let s = w.state();
+    // The action (begun at the event) is re-armed before its timeout while the probe runs.
+    let beats = &s.heartbeat_times;
+    assert!(!beats.is_empty() && beats[0] - started < timeout, "{beats:?}");
+    assert!(beats.windows(2).all(|p| p[1] - p[0] < timeout), "{beats:?}");
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_heartbeat_that_hangs_is_given_up_and_the_retirement_goes_on() {
     let (w, l, timeout) = worker_about_to_terminate().await;
     w.state().heartbeat_hangs = Some(timeout * 100);
