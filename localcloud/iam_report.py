@@ -1,7 +1,8 @@
 """`make iam-report`: for each role of infra/template.yaml, every action it grants and how
 often the end-to-end scenarios used it (from each scenario's iam-report.json, written by the
 local cloud at shutdown). A grant no scenario used must carry its reason in the template
-(a `# unused here:` comment on the line that grants it); the report names the ones that do
+(a `# unused here:` comment on the line that grants it, or `# Lambda's own:` for what Lambda
+itself does with the execution role: logs, traces, the on-failure destination); the report names the ones that do
 not, and exits 1 if there are any."""
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ def main(artifacts: Path = ROOT / "tests" / "artifacts") -> int:
                 for a in st["Action"] if isinstance(st["Action"], list) else [st["Action"]]:
                     managed[a] = f"{m['Arn'].split('/')[-1]} {m['VersionId']}: the agent's own call, not simulated"
     template = (ROOT / "infra" / "template.yaml").read_text()
-    justified = {a for line in template.splitlines() if "# unused here:" in line
+    justified = {a for line in template.splitlines() if "# unused here:" in line or "# Lambda's own:" in line
                  for a in re.findall(r"[a-z0-9-]+:[A-Za-z*]+", line.split("#")[0])}
     print(f"# IAM: granted and used, over {len(reports)} scenarios\n")
     print("| role | action | calls | note |\n|---|---|---:|---|")

@@ -91,3 +91,36 @@ def test_a_deployment_cannot_change_another_clusters_record(cloud):
         assert e.response["Error"]["Code"] == "AccessDenied", e.response
     denials = cloud.denials()
     assert [d["action"] for d in denials] == ["route53:ChangeResourceRecordSets"], denials
+
+
+@pytest.mark.expect_denials
+def test_a_deployment_cannot_act_on_the_groups_of_a_cluster_named_after_its_own(cloud):
+    """A cluster named "<this one>-workers": its manager group, "<this one>-workers-managers",
+    begins like this cluster's worker group. Every role of this deployment that completes
+    lifecycle actions reaches exactly its own groups (a grant ending in "-workers*" reached it)."""
+    import boto3
+    from botocore.config import Config
+    from botocore.exceptions import ClientError
+
+    from localcloud.client import REGION
+
+    other = cloud.add_cluster(f"{cloud.cluster.name}-workers", bin_dir())
+    assert other.cluster.manager_group.startswith(cloud.cluster.worker_group)
+
+    def complete(role: str, group: str) -> str:
+        asg = boto3.client("autoscaling", endpoint_url=cloud.endpoint, region_name=REGION,
+                           aws_access_key_id=cloud.role_keys[role], aws_secret_access_key="x",
+                           config=Config(retries={"max_attempts": 1}))
+        try:
+            asg.complete_lifecycle_action(AutoScalingGroupName=group, LifecycleHookName="launch",
+                                          InstanceId="i-0123456789abcdef0", LifecycleActionResult="CONTINUE")
+        except ClientError as e:
+            return e.response["Error"]["Code"]
+        return "ok"
+
+    roles = ("LifecycleRole", "ReconcileRole", "OperatorRole")
+    # Its own worker group: IAM lets it through (Auto Scaling then finds no such action).
+    assert [complete(r, cloud.cluster.worker_group) for r in roles] == ["ValidationError"] * 3
+    assert [complete(r, other.cluster.manager_group) for r in roles] == ["AccessDenied"] * 3
+    denials = cloud.denials()
+    assert [d["action"] for d in denials] == ["autoscaling:CompleteLifecycleAction"] * 3, denials
