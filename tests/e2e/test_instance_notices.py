@@ -86,6 +86,10 @@ def test_a_spot_interruption_of_a_manager_takes_its_record_out_first_and_keeps_q
     assert steps.index("dns-remove") < steps.index("remove"), steps
 
 
+# Half of AWS's two-minute notice: when one retirement probes the other warned manager before
+# that one's fence exists, its first command goes there, is refused (exit 6) and is handed over
+# once the leaving half's wait ends (~18 s measured): 30 s left no room for that.
+@pytest.mark.timing(spot_notice=60)
 @pytest.mark.parametrize("kept", ["first", "last"])
 def test_two_managers_warned_at_once_are_removed_through_the_one_that_stays(cloud, kept):
     """Spot warnings for two of three managers at once, the manager that stays sorting first or
@@ -101,9 +105,9 @@ def test_two_managers_warned_at_once_are_removed_through_the_one_that_stays(clou
     assert [cloud.ec2_state(v) for v in warned] == ["running", "running"], "each removed before its interruption"
 
     def operated_by(victim):
-        """The managers that drained and removed `victim`'s node (its function's log lines)."""
-        return [line.get("via") for line in notice_log(cloud, victim) if line.get("step") in ("drain", "remove")
-                and line.get("outcome") in ("started", "ok") and line.get("via")]
+        """The managers that removed `victim`'s node (its function's log lines)."""
+        return [line.get("via") for line in notice_log(cloud, victim) if line.get("step") == "remove"
+                and line.get("outcome") == "ok" and line.get("via")]
     # The function logs the removal once its command's result is in (the node is gone before).
     wait_for(lambda: all(("remove", "ok") in [(line.get("step"), line.get("outcome")) for line in notice_log(cloud, v)]
                          for v in warned), cloud.timing.spot_notice, "both removals logged")
