@@ -92,8 +92,8 @@ def scale_out(lc: LocalCloud, n: int, base: int = 0) -> dict[str, Any]:
         # How busy the machine's cores were meanwhile (every host and the cloud share them).
         "cpu_busy": round((cpu1[0] - cpu0[0]) / max(1, cpu1[1] - cpu0[1]), 2),
         "released": dict(Counter(f"{e['result']} by {e['cause']}" for e in ended)),
-        "over_polled": over_polled(lc, calls),
-        "overlapping_joins": overlapping_joins(lc, new),
+        "over_polled": over_polled(tl, calls),
+        "overlapping_joins": overlapping_joins(tl, new),
     }
 
 
@@ -117,9 +117,9 @@ def polls_allowed(seconds: float) -> int:
         delay = min(delay * 2, MAX_POLL)
 
 
-def over_polled(lc: LocalCloud, calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The commands among `calls`' status polls that were polled more than their length allows."""
-    tl = lc.timeline()
+def over_polled(tl: list[dict[str, Any]], calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The commands among `calls`' status polls that were polled more than their length allows
+    (their lengths from the timeline `tl`)."""
     spans: dict[str, tuple[float, float]] = {}
     for e in tl:
         if e["kind"] == "command" and e.get("command_id") and e.get("requested"):
@@ -133,11 +133,11 @@ def over_polled(lc: LocalCloud, calls: list[dict[str, Any]]) -> list[dict[str, A
             for k, n in polls.items() if k in spans and n > polls_allowed(spans[k][1] - spans[k][0] + 1)]
 
 
-def overlapping_joins(lc: LocalCloud, ids: set[str]) -> list[tuple[str, str, str]]:
-    """(instance, command, command) for every join sent to an instance while another of its
-    join commands was still running there."""
+def overlapping_joins(tl: list[dict[str, Any]], ids: set[str]) -> list[tuple[str, str, str]]:
+    """(instance, command, command) for every join sent to an instance of `ids` while another of
+    its join commands was still running there (from the timeline `tl`)."""
     runs: dict[str, list[tuple[float, float, str]]] = {}
-    for e in lc.timeline():
+    for e in tl:
         if e["kind"] == "command" and e.get("comment") == "swarm join" and e.get("instance") in ids:
             runs.setdefault(e["instance"], []).append((e["requested"], e["ts"], e["command_id"]))
     out = []
@@ -166,7 +166,7 @@ def scale_in(lc: LocalCloud, to: int) -> dict[str, Any]:
         "by_op": dict(Counter(f"{c['service']}:{c['op']}" for c in calls)),
         "all_terminated_s": round(max(e["ts"] for e in ended) - t0, 1) if ended else None,
         "released": dict(Counter(f"{e['result']} by {e['cause']}" for e in ended)),
-        "over_polled": over_polled(lc, calls),
+        "over_polled": over_polled(tl, calls),
         "leaving": sorted(leaving),
     }
 

@@ -176,6 +176,7 @@ class Cloud:
         # failing ("impaired": the host died), or a scheduled event ("scheduled-event").
         self.unhealthy: dict[str, str] = {}
         self.scheduled: dict[str, dict[str, Any]] = {}  # instance -> its scheduled event
+        self.health_events: dict[str, dict[str, Any]] = {}  # instance -> AWS Health's event of it
 
     # -- timeline -----------------------------------------------------------
     def record(self, kind: str, **fields: Any) -> None:
@@ -544,12 +545,12 @@ class Cloud:
                        "eventDescription": [{"language": "en_US", "latestDescription": event["Description"]}],
                        "affectedEntities": [{"entityValue": iid}]},
         }
-        event["health"] = health
+        self.health_events[iid] = health
         self.record("scheduled-change", instance=iid, code=code, not_before=round(start - self.t0, 3))
         self.deliver(health, instance=iid)
 
         def due() -> None:
-            if event.get("closed"):
+            if event["Description"].startswith("["):  # "[Completed]" or "[Canceled]": over
                 return
             self.unhealthy[iid] = "scheduled-event"
             self._health_check(iid)
@@ -563,14 +564,13 @@ class Cloud:
         instance is healthy again, and AWS Health sends the event's update with statusCode
         "closed" — its startTime, `started_ago` seconds back, now in the past."""
         event = self.scheduled[iid]
-        event["closed"] = True
         event["Description"] = "[Completed] " + event["Description"]
         with LOCK:
             _group, state = self._find_state(iid)
             if state is not None:
                 state.health_status = "Healthy"
         began = time.time() - started_ago
-        health = json.loads(json.dumps(event["health"]))
+        health = json.loads(json.dumps(self.health_events[iid]))
         health.update({"id": str(uuid.uuid4()), "time": utc().strftime("%Y-%m-%dT%H:%M:%SZ")})
         health["detail"].update({"statusCode": "closed", "startTime": utc(began).strftime("%a, %d %b %Y %H:%M:%S GMT"),
                                  "endTime": utc().strftime("%a, %d %b %Y %H:%M:%S GMT")})
@@ -782,10 +782,7 @@ class Cloud:
             return {
                 "groups": groups,
                 "hosts": {iid: {"ip": h.ip, "sock": h.sock, "alive": h.alive, "ready": h.ready_at is not None,
-                                "agent": self.ping_status(iid), "netns": h.netns, "hostname": h.hostname,
-                                # Its /run/lock as its own mount namespace sees it: the fence
-                                # a retirement leaves (fence.sh) and the join lock.
-                                "run_lock": self.hosts.run_lock(h)}
+                                "agent": self.ping_status(iid), "netns": h.netns, "hostname": h.hostname}
                           # A copy: 15 hosts torn down at once changed the dict mid-iteration.
                           for iid, h in list(self.hosts.hosts.items())},
                 "actions": [a.public() for a in self.history],

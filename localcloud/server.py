@@ -66,6 +66,8 @@ def control(cloud: Cloud, request: Request) -> Response:
                      peers=out["peers"])
     elif path == "scheduled-change":  # {"instance", "code": instance-retirement|…, "in": seconds}
         out = cloud.schedule_change(body["instance"], body.get("code", "instance-retirement"), float(body.get("in", 60)))
+    elif path == "run-lock":  # each host's /run/lock: the fence a retirement leaves and the join lock
+        out = {iid: cloud.hosts.run_lock(h) for iid, h in list(cloud.hosts.hosts.items())}
     elif path == "scheduled-change-closed":  # {"instance", "started_ago": seconds}: the change is over
         cloud.close_change(body["instance"], float(body.get("started_ago", 60)))
     elif path == "zone-lost":  # {"zone": "us-east-1b"}: every host in it dies at once

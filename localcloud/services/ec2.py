@@ -40,7 +40,7 @@ def install(cloud: Cloud) -> None:
             if inst._state.name != "running":  # without IncludeAllInstances: running ones only
                 continue
             out.append({"InstanceId": iid, "AvailabilityZone": inst.placement,
-                        "InstanceState": {"Code": 16, "Name": "running"}, "Events": [{k: v for k, v in ev.items() if k[0].isupper()}],
+                        "InstanceState": {"Code": 16, "Name": "running"}, "Events": [ev],
                         "InstanceStatus": {"Status": "ok"}, "SystemStatus": {"Status": "ok"}})
         return ActionResult({"InstanceStatuses": out})
 

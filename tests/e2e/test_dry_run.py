@@ -28,9 +28,8 @@ def world(lc) -> dict:
     ssm = lc.client("ssm")
     params = sorted((p["Name"], p["Version"]) for page in ssm.get_paginator("describe_parameters").paginate()
                     for p in page["Parameters"])
-    hosts = {iid: h["run_lock"] for iid, h in lc.state()["hosts"].items()}
-    groups = lc.state()["groups"]
-    return {"nodes": nodes, "records": lc.dns_ips(), "params": params, "run_lock": hosts, "groups": groups}
+    return {"nodes": nodes, "records": lc.dns_ips(), "params": params, "run_lock": lc.control("run-lock"),
+            "groups": lc.state()["groups"]}
 
 
 def test_every_fixture_in_dry_run_changes_nothing_and_the_instances_still_join(cloud):
