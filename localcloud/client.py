@@ -230,10 +230,14 @@ class LocalCloud:
         return self.control("iam-report")["denials"]
 
     def deploy(self, bin_dir: Path, extra_env: dict[str, str] | None = None, schedule_seconds: float | None = None,
-               concurrency: dict[str, int] | None = None, **spec: Any) -> None:
+               concurrency: dict[str, int] | None = None, max_event_age: dict[str, int] | None = None,
+               **spec: Any) -> None:
         """Deploys the functions and their EventBridge rules, as the template does: launches and
         terminations go to two functions of the one lifecycle-hook binary, so a termination
-        never waits behind joins; both log to one group. `concurrency`: per function."""
+        never waits behind joins; both log to one group. `concurrency` (reserved) and
+        `max_event_age` (EventInvokeConfig's MaximumEventAgeInSeconds): per function; the
+        notice function's age is the Spot notice, as the template's 120 s is AWS's two minutes."""
+        ages = {"instance-notice": self.timing.spot_notice, **(max_event_age or {})}
         c = self.cluster
         assert c is not None
         env = {**self.function_env(), **(extra_env or {})}
@@ -247,6 +251,7 @@ class LocalCloud:
                                     "env": {**env, **role_env}, "log_group": self.prefix + binary,
                                     "timeout": spec.get("timeout", 300),
                                     "concurrency": (concurrency or {}).get(name, 20),
+                                    "max_event_age": ages.get(name, 21600),
                                     "retries": spec.get("retries", 2), "retry_delays": spec.get("retry_delays", [1.0, 2.0]),
                                     # The template's LoggingConfig: ApplicationLogLevel (LogLevel) and LogFormat.
                                     "log_level": spec.get("log_level", "INFO"), "log_format": spec.get("log_format", "JSON")})

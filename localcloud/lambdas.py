@@ -3,7 +3,9 @@
 Each function gets execution environments on demand, up to its reserved concurrency:
 one process of the real function binary per environment, each talking to its own
 runtime API endpoint (/2018-06-01/runtime/invocation/next, …/response, …/error).
-EventBridge invokes asynchronously: a function error is retried twice, as Lambda does.
+EventBridge invokes asynchronously: a function error is retried twice, as Lambda does; an
+event that finds every environment busy (the reserved concurrency) is throttled and tried
+again later with Lambda's backoff, and dropped once older than MaximumEventAgeInSeconds.
 """
 
 from __future__ import annotations
@@ -29,6 +31,9 @@ class Invocation:
     function: str
     payload: bytes
     attempt: int = 0
+    # When the event entered the asynchronous queue, and how often it was throttled since.
+    queued_at: float = field(default_factory=time.time)
+    throttles: int = 0
     started: float | None = None
     ended: float | None = None
     result: str | None = None  # "ok", "error", "timeout", "crash"
@@ -52,7 +57,8 @@ class Environment:
 class Function:
     def __init__(self, bus: Lambdas, name: str, binary: str, env: dict[str, str], timeout: float, concurrency: int,
                  memory: int = 256, retries: int = 2, retry_delays: tuple[float, ...] = (1.0, 2.0),
-                 log_group: str | None = None, log_level: str = "INFO", log_format: str = "JSON"):
+                 log_group: str | None = None, log_level: str = "INFO", log_format: str = "JSON",
+                 max_event_age: float = 21600.0):
         self.bus = bus
         self.name = name
         self.binary = binary
@@ -62,8 +68,9 @@ class Function:
         self.memory = memory
         self.retries = retries
         self.retry_delays = retry_delays
+        self.max_event_age = max_event_age
         self.envs: list[Environment] = []
-        self.backlog: queue.Queue[Invocation] = queue.Queue()
+        self.throttled: set[str] = set()  # request ids of events waiting out a throttle
         self.lock = threading.Lock()
         # Functions may share a log group (LoggingConfig.LogGroup), as the two hook functions do.
         self.log_group = log_group or name
@@ -78,10 +85,33 @@ class Function:
             if idle is None and sum(not e.dead for e in self.envs) < self.concurrency:
                 idle = self._spawn()
             if idle is None:
-                self.backlog.put(inv)
+                self._throttle(inv)
                 return
             idle.busy = True
         idle.pending.put(inv)
+
+    def _throttle(self, inv: Invocation) -> None:
+        """No environment is free: "For throttling errors (429) ..., Lambda returns the event
+        to the queue and attempts to run the function again for up to 6 hours by default. The
+        retry interval increases exponentially from 1 second after the first attempt to a
+        maximum of 5 minutes" (Lambda developer guide, asynchronous invocation)."""
+        delay = min(2.0 ** inv.throttles, 300.0)
+        inv.throttles += 1
+        self.throttled.add(inv.request_id)
+        self.bus.record("lambda-throttled", function=self.name, request_id=inv.request_id,
+                        throttles=inv.throttles, retry_in=delay)
+        threading.Timer(delay, self._after_throttle, args=(inv,)).start()
+
+    def _after_throttle(self, inv: Invocation) -> None:
+        self.throttled.discard(inv.request_id)
+        age = time.time() - inv.queued_at
+        if age > self.max_event_age:
+            # "MaximumEventAgeInSeconds: The maximum amount of time, in seconds, that Lambda
+            # keeps an event in the asynchronous event queue before discarding it" - to the
+            # on-failure destination, when there is one.
+            self.bus.discard(inv, age, "EventAgeExceeded")
+            return
+        self.submit(inv)
 
     def _spawn(self) -> Environment:
         handler = _make_handler(self)
@@ -119,18 +149,13 @@ class Function:
         self.bus.report(inv, rss)
         if result != "ok" and inv.attempt < self.retries:
             delay = self.retry_delays[min(inv.attempt, len(self.retry_delays) - 1)]
-            retry = Invocation(request_id=str(uuid.uuid4()), function=self.name, payload=inv.payload, attempt=inv.attempt + 1)
+            retry = Invocation(request_id=str(uuid.uuid4()), function=self.name, payload=inv.payload,
+                               attempt=inv.attempt + 1, queued_at=inv.queued_at)
             threading.Timer(delay, self.submit, args=(retry,)).start()
         with self.lock:
             env.current = None
-            if env.dead:
-                return
-            try:
-                nxt = self.backlog.get_nowait()
-            except queue.Empty:
+            if not env.dead:
                 env.busy = False
-                return
-        env.pending.put(nxt)
 
     def watchdog(self) -> None:
         """Kills an environment whose invocation outlived the function timeout, or that died."""
@@ -150,11 +175,6 @@ class Function:
                     self.finished(env, inv, "timeout" if timed_out else "crash", None)
                 with self.lock:
                     self.envs.remove(env)
-                    backlog = []
-                    while not self.backlog.empty():
-                        backlog.append(self.backlog.get_nowait())
-                for b in backlog:
-                    self.submit(b)
 
     def kill_running(self) -> int:
         """Chaos: SIGKILL every environment that is running an invocation now."""
@@ -258,6 +278,7 @@ class Lambdas:
         self.functions: dict[str, Function] = {}
         self.rules: list[dict[str, Any]] = []
         self.invocations: list[dict[str, Any]] = []
+        self.discarded: list[dict[str, Any]] = []  # events dropped from the async queue
         self.lock = threading.Lock()
         self.report_path = state_dir / "invocations.jsonl"
         self.events_path = state_dir / "events.jsonl"
@@ -279,6 +300,7 @@ class Lambdas:
             spec.get("log_group"),
             spec.get("log_level", "INFO"),
             spec.get("log_format", "JSON"),
+            float(spec.get("max_event_age", 21600)),
         )
 
     def put_rule(self, rule: dict[str, Any]) -> None:
@@ -337,8 +359,17 @@ class Lambdas:
         self.record("invoke-end", function=inv.function, request_id=inv.request_id, result=inv.result,
                     duration_ms=rec["duration_ms"], response=inv.body)
 
+    def discard(self, inv: Invocation, age: float, condition: str) -> None:
+        """An event Lambda gave up on, as its on-failure destination receives it."""
+        rec = {"function": inv.function, "request_id": inv.request_id, "condition": condition,
+               "age": round(age, 1), "payload": json.loads(inv.payload)}
+        with self.lock:
+            self.discarded.append(rec)
+        self.record("lambda-event-discarded", function=inv.function, request_id=inv.request_id,
+                    condition=condition, age=rec["age"])
+
     def busy(self) -> int:
-        return sum(1 for f in self.functions.values() for e in f.envs if e.busy) + sum(f.backlog.qsize() for f in self.functions.values())
+        return sum(1 for f in self.functions.values() for e in f.envs if e.busy) + sum(len(f.throttled) for f in self.functions.values())
 
     def tick(self) -> None:
         for f in list(self.functions.values()):

@@ -300,6 +300,33 @@ def test_a_terminate_does_not_wait_behind_joins(cloud):
     assert len(cloud.in_service("worker")) == 1
 
 
+def test_terminations_throttled_behind_the_functions_concurrency_keep_their_drain(cloud):
+    """#33.3: more terminations than the terminate function may run at once (reserved
+    concurrency 1). Lambda throttles the others and tries them again with its backoff (1 s,
+    doubling); the first retirement outlasts the hook's timeout (the hold, 10 s). No waiting
+    action may expire: each worker's node is retired and its action completed by the function."""
+    from conftest import bin_dir
+
+    scale_out(cloud, 1, 3)
+    cloud.deploy(bin_dir(), concurrency={"terminate-hook": 1})
+    first, *rest = cloud.in_service("worker")
+    cloud.control("faults", {f"delay_command:drain and retire node:{first}": 15})
+    for w in (first, *rest):
+        cloud.terminate(w)
+    settle(cloud, 240)
+    tl = cloud.timeline()
+    throttled = [e for e in tl if e["kind"] == "lambda-throttled" and e["function"] == "terminate-hook"]
+    assert throttled, "no termination was throttled: the scenario did not test its case"
+    assert not [e for e in tl if e["kind"] == "lambda-event-discarded"], "an event was dropped from the queue"
+    for w in (first, *rest):
+        ended = [a for a in cloud.actions(w) if a["transition"].endswith("TERMINATING")]
+        assert [a["cause"] for a in ended] == ["complete"], f"{w}'s terminate action was not completed by the function: {ended}"
+    assert not [n for n in cloud.nodes() if n["instance"] in (first, *rest)], cloud.nodes()
+    assert len(cloud.in_service("worker")) == 0
+    # Retired once each: the event that comes after its instance was taken on says nothing more.
+    announced_once(cloud, "Swarm Node Retired", [first, *rest], role="worker")
+
+
 @pytest.mark.timing(shutdown=10)
 def test_a_terminate_during_a_join_leaves_no_ghost_node(cloud):
     """#12.11: the instance is terminated while its join command is in flight; no node of it

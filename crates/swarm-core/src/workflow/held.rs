@@ -97,6 +97,9 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
                 _ = tokio::time::sleep_until(due) => {
                     info!(step = "heartbeat", reason = "work-running");
                     self.beat(held).await;
+                    // Terminations throttled behind this one wait with their actions (queued.rs).
+                    let margin = self.cfg.rearm_margin();
+                    let _ = tokio::time::timeout(margin, self.keep_waiting_alive(held.intent)).await;
                 }
             }
         }

@@ -9,6 +9,7 @@ mod held;
 mod join;
 mod notice;
 mod observe;
+mod queued;
 mod reconcile;
 mod retire;
 
@@ -161,7 +162,14 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
             group = %intent.group(),
             intent = intent.kind(),
         );
-        self.handle_intent(intent, deadline).instrument(span).await
+        let outcome = self
+            .handle_intent(intent.clone(), deadline)
+            .instrument(span.clone())
+            .await;
+        // A terminate function at its concurrency: the events behind this one wait in Lambda's
+        // queue, their actions with them (queued.rs).
+        self.adopt_waiting(&intent, deadline).instrument(span).await;
+        outcome
     }
 
     /// Handles an ECS "Container Instance State Change": the instance's group (and so its

@@ -601,6 +601,54 @@ async fn a_slow_observation_keeps_the_terminate_action_alive_before_the_drain() 
 }
 
 #[tokio::test(start_paused = true)]
+async fn terminations_waiting_behind_this_one_are_kept_alive_then_retired_here() {
+    let (w, l, timeout) = worker_about_to_terminate().await;
+    // A second worker whose terminate event waits in Lambda's queue (the function throttled).
+    let w2 = "i-00000000000000b2";
+    w.launch("wrk", w2, "10.0.1.22");
+    launch(&l, &w, "wrk", w2, "10.0.1.22").await;
+    w.set_lifecycle(w2, "Terminating:Wait");
+    w.state().command_time.insert("retire-node", timeout * 2);
+    w.state().completed.clear();
+    let started = tokio::time::Instant::now();
+    let o = l.handle(&event("terminate", "wrk", W1), None).await.unwrap();
+    assert_eq!(o.instance_id.as_deref(), Some(W1), "the outcome is the event's own");
+    let s = w.state();
+    // W2's action is re-armed while W1's command runs, before a hook timeout has passed ...
+    let first_w2 = s
+        .heartbeats
+        .iter()
+        .zip(&s.heartbeat_times)
+        .find(|(i, _)| *i == w2)
+        .map(|(_, t)| *t);
+    assert!(first_w2.is_some_and(|t| t - started < timeout), "{:?}", s.heartbeats);
+    // ... and W2 is retired here after W1, its action completed.
+    let done: Vec<&str> = s.completed.iter().map(|(i, _)| i.as_str()).collect();
+    assert_eq!(done, vec![W1, w2]);
+    drop(s);
+    assert!(w.node_of(w2).is_none(), "the waiting worker's node was removed");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_waiting_termination_another_retirement_has_fenced_is_left_to_it() {
+    let (w, l, _) = worker_about_to_terminate().await;
+    let w2 = "i-00000000000000b2";
+    w.launch("wrk", w2, "10.0.1.22");
+    launch(&l, &w, "wrk", w2, "10.0.1.22").await;
+    w.set_lifecycle(w2, "Terminating:Wait");
+    // Another invocation is retiring W2: its probe fenced the instance.
+    w.state().retired.insert(w2.to_string());
+    w.state().completed.clear();
+    l.handle(&event("terminate", "wrk", W1), None).await.unwrap();
+    let done: Vec<String> = w.state().completed.iter().map(|(i, _)| i.clone()).collect();
+    assert_eq!(done, vec![W1.to_string()]);
+    assert!(
+        w.node_of(w2).is_some(),
+        "the fenced worker is left to its own retirement"
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_heartbeat_that_hangs_is_given_up_and_the_retirement_goes_on() {
     let (w, l, timeout) = worker_about_to_terminate().await;
     w.state().heartbeat_hangs = Some(timeout * 100);
