@@ -3,7 +3,10 @@
 join_lock
 if [ "$(swarm_state)" != active ]; then
   # init prints a join command with the worker token on stdout: discard it.
-  docker swarm init --advertise-addr "$ADVERTISE_ADDR" 2>&1 >/dev/null | redact >&2
+  if ! docker swarm init --advertise-addr "$ADVERTISE_ADDR" 2>&1 >/dev/null | redact >&2; then
+    refuse_nftables
+    exit 1
+  fi
 fi
 publish_tokens
 echo "nodeid=$(node_id)"

@@ -56,6 +56,18 @@ engine_join() {
 # accepts it, advertising $2, and prints already=, via= and nodeid=. The token is read here
 # from Parameter Store and never printed. Exit 3: token missing or rejected; 1: no manager
 # accepted the join.
+# Docker 29's nftables firewall backend "cannot be enabled when the Docker daemon is running in
+# Swarm mode" (Docker docs, "Docker with nftables"): after a failed join or init, say so (exit
+# 9) rather than leave the daemon's refusal to be read. The daemon's /info names its backend.
+refuse_nftables() {
+  local sock=${DOCKER_HOST:-unix:///var/run/docker.sock}
+  if curl -s --max-time 10 --unix-socket "${sock#unix://}" http://localhost/info 2>/dev/null \
+      | grep -q '"FirewallBackend":{[^}]*"Driver":"nftables"'; then
+    echo "the Docker daemon runs the nftables firewall backend, which cannot run in Swarm mode: set \"firewall-backend\": \"iptables\" in /etc/docker/daemon.json and restart it" >&2
+    exit 9
+  fi
+}
+
 join_swarm() {
   local addr joined="" out="" state
   join_lock
@@ -77,6 +89,7 @@ join_swarm() {
   unset token
   if [ -z "$joined" ]; then
     printf '%s\n' "$out" | redact >&2
+    refuse_nftables
     case "$out" in *"token"*) exit 3 ;; esac
     exit 1
   fi

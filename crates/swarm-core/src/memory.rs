@@ -63,6 +63,8 @@ pub struct State {
     pub swarm_inits: u32,
     /// Instances fenced by a retirement (`fence.sh`): they refuse to join or init.
     pub retired: HashSet<String>,
+    /// Instances whose daemon runs the nftables firewall backend: no join or init succeeds.
+    pub nftables: HashSet<String>,
     /// Joins that land only when the next probe runs: a join in flight while a retirement
     /// looks (instance, token parameter, manager addresses).
     pub joins_in_flight: Vec<(String, String, Vec<String>)>,
@@ -254,6 +256,14 @@ impl State {
                 ScriptExit::NotAManager.code(),
                 String::new(),
                 "this instance is not a reachable swarm manager".into(),
+            );
+        }
+        let joining_half = name == "join-ready" && on == var("JOIN_INSTANCE");
+        if (matches!(name, "init" | "join") || joining_half) && self.nftables.contains(on) {
+            return (
+                ScriptExit::FirewallBackend.code(),
+                String::new(),
+                "the Docker daemon runs the nftables firewall backend, which cannot run in Swarm mode".into(),
             );
         }
         // require_manager: a manager being retired itself operates only when no other can.

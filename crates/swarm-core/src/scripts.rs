@@ -40,6 +40,9 @@ pub enum ScriptExit {
     /// The swarm cannot answer (no leader: an election after the leader was lost); nothing
     /// done, ask again (`drain.sh`, `retire-node.sh`).
     NoLeader = 8,
+    /// The daemon runs Docker 29's nftables firewall backend, which cannot run Swarm mode: no
+    /// join or init can succeed on it (`refuse_nftables`).
+    FirewallBackend = 9,
 }
 
 impl ScriptExit {
@@ -51,6 +54,7 @@ impl ScriptExit {
             Self::NotAManager,
             Self::Retiring,
             Self::NoLeader,
+            Self::FirewallBackend,
         ]
         .into_iter()
         .find(|e| *e as i32 == code)

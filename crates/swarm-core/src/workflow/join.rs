@@ -161,6 +161,10 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
                         .finish(intent, ActionResult::Abandon, "the instance is being retired")
                         .await
                 }
+                Err(Retry::Unfit(reason)) => {
+                    error!(step = "join", outcome = "unfit", %reason, "this instance cannot run Swarm mode");
+                    return self.finish(intent, ActionResult::Abandon, &reason).await;
+                }
                 Err(Retry::Again(reason)) => {
                     warn!(step = "join", outcome = "retry", %reason);
                     last_reason = reason;
@@ -358,6 +362,10 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
                     .await,
             );
         }
+        if let Err(Retry::Unfit(reason)) = unfit(mine) {
+            error!(step = "join", outcome = "unfit", %reason, "this instance cannot run Swarm mode");
+            return Some(self.finish(intent, ActionResult::Abandon, &reason).await);
+        }
         let ready = results
             .iter()
             .find(|r| r.instance_id != id && r.ok() && output_value(&r.stdout, "state") == Some("ready"));
@@ -517,6 +525,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
         if r.exit() == Some(ScriptExit::Retiring) {
             return Err(Retry::Retiring);
         }
+        unfit(&r)?;
         if !r.ok() {
             return Err(Retry::Again(format!("swarm init on {id}: {}", r.summary())));
         }
@@ -561,6 +570,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
         if r.exit() == Some(ScriptExit::Retiring) {
             return Err(Retry::Retiring);
         }
+        unfit(&r)?;
         if !r.ok() {
             return Err(Retry::Again(format!("join via {manager} failed: {}", r.summary())));
         }
@@ -596,4 +606,12 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
         info!(step = "ready", outcome = "ok", node_id = %node_id, via = on);
         Ok(())
     }
+}
+
+/// A join or init that the instance's daemon can never run (`refuse_nftables`).
+fn unfit(r: &CommandResult) -> Result<(), Retry> {
+    if r.exit() == Some(ScriptExit::FirewallBackend) {
+        return Err(Retry::Unfit(r.summary()));
+    }
+    Ok(())
 }

@@ -529,6 +529,9 @@ enum Retry {
     Refused(PortError),
     /// The instance refused to join: its retirement has begun (`fence.sh`).
     Retiring,
+    /// The instance can never run Swarm as it is (its daemon's firewall backend): asking
+    /// again cannot help.
+    Unfit(String),
 }
 
 impl std::fmt::Display for Retry {
@@ -537,6 +540,7 @@ impl std::fmt::Display for Retry {
             Retry::Again(reason) => f.write_str(reason),
             Retry::Refused(e) => write!(f, "{e}"),
             Retry::Retiring => f.write_str("the instance is being retired"),
+            Retry::Unfit(reason) => f.write_str(reason),
         }
     }
 }

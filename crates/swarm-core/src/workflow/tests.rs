@@ -274,6 +274,27 @@ async fn worker_without_managers_is_abandoned_after_its_budget() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_daemon_on_the_nftables_backend_is_abandoned_at_once_with_its_reason() {
+    let w = cluster();
+    let l = lifecycle(&w, cfg());
+    launch(&l, &w, "mgr", M1, "10.0.1.11").await;
+    w.state().nftables.insert(W1.to_string());
+    let started = tokio::time::Instant::now();
+    let o = launch(&l, &w, "wrk", W1, "10.0.1.21").await;
+    assert_eq!(o.result, Some(ActionResult::Abandon));
+    assert!(o.detail.contains("nftables"), "{}", o.detail);
+    // Not asked again until the budget runs out: one join, at once.
+    let joins = w
+        .state()
+        .commands
+        .iter()
+        .filter(|(on, name)| on == W1 && name.starts_with("join"))
+        .count();
+    assert_eq!(joins, 1);
+    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+}
+
+#[tokio::test(start_paused = true)]
 async fn offline_agent_abandons_with_reason() {
     let w = cluster();
     let l = lifecycle(&w, cfg());
