@@ -39,9 +39,12 @@ unit: build
 	cargo test --workspace
 
 # cargo-lambda too: a scenario runs make deploy-code's script against moto's Lambda.
+# E2E_WORKERS local clouds side by side (each in its own network namespace): the scenarios
+# mostly wait (holds, agents, propagation), so two share the cores; the slowest are listed.
+E2E_WORKERS ?= 2
 e2e: deps build
 	WITH_CARGO_LAMBDA=1 scripts/deps.sh
-	$(PYTHON) -m pytest tests/e2e -q
+	$(PYTHON) -m pytest tests/e2e -q -n $(E2E_WORKERS) --dist worksteal --durations=15
 
 ## Flakiness: the selected scenarios N times on fresh clouds, pass counts per scenario.
 ## make e2e-repeat N=5 K='manager_termination or chaos'
@@ -111,4 +114,4 @@ fuzz:
 
 ## Remove namespaces, links, daemons and mounts a killed local cloud left behind.
 clean-cloud:
-	$(PYTHON) -m localcloud clean
+	$(PYTHON) -m localcloud clean --all-worlds

@@ -1,4 +1,4 @@
-"""python -m localcloud serve --state-dir DIR [--config FILE] | clean [--state-dir DIR]"""
+"""python -m localcloud serve --state-dir DIR [--config FILE] | clean [--state-dir DIR] [--all-worlds]"""
 
 import argparse
 import json
@@ -14,6 +14,7 @@ def main() -> int:
     s.add_argument("--config", type=Path)
     c = sub.add_parser("clean", help="remove namespaces, links and mounts a cloud left behind")
     c.add_argument("--state-dir", type=Path)
+    c.add_argument("--all-worlds", action="store_true", help="and every world's (localcloud/world.py)")
     a = p.parse_args()
     if a.cmd == "serve":
         from .server import serve
@@ -25,6 +26,18 @@ def main() -> int:
 
     for r in clean_leftovers(a.state_dir):
         print(f"removed {r}")
+    if a.all_worlds:
+        import subprocess
+
+        from . import world
+
+        for ns in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.split():
+            if ns.startswith("lcw"):
+                w = ns.removeprefix("lcw")
+                subprocess.run(["ip", "netns", "exec", ns, "env", f"{world.ENV}={w}", sys.executable, "-m", "localcloud",
+                                "clean"], check=False)
+                world.remove(w)
+                print(f"removed world {ns}")
     return 0
 
 

@@ -22,6 +22,7 @@ from typing import Any
 import boto3
 from botocore.config import Config as BotoConfig
 
+from . import world
 from .iam import ADMIN_KEY, FUNCTION_ROLES, INSTANCE_ROLES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,10 +51,10 @@ def leftovers_on_machine() -> list[str]:
                 cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
             except OSError:
                 continue
-            if "/tmp/lch-" in cmd:
+            if f"/tmp/{world.hosts_root_prefix()}" in cmd:
                 out.append(f"process {proc.name}: {cmd[:80]}")
     ns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.split()
-    out += [f"netns {n}" for n in ns if n.startswith("lc-")]
+    out += [f"netns {n}" for n in ns if n.startswith(world.netns_prefix())]
     return out
 
 
@@ -237,12 +238,14 @@ class LocalCloud:
         never waits behind joins; both log to one group. `concurrency` (reserved) and
         `max_event_age` (EventInvokeConfig's MaximumEventAgeInSeconds): per function; the
         notice function's age is the Spot notice, as the template's 120 s is AWS's two minutes."""
-        ages = {"instance-notice": self.timing.spot_notice, **(max_event_age or {})}
+        ages = {"instance-notice": self.timing.spot_notice, "spot-notice": self.timing.spot_notice,
+                **(max_event_age or {})}
         c = self.cluster
         assert c is not None
         env = {**self.function_env(), **(extra_env or {})}
         binaries = {"launch-hook": "lifecycle-hook", "terminate-hook": "lifecycle-hook",
                     "ecs-state-change": "ecs-state-change", "instance-notice": "instance-notice",
+                    "spot-notice": "instance-notice",
                     "scheduled-change": "scheduled-change", "reconcile": "reconcile"}
         for name, binary in binaries.items():
             # Each function runs with its own role's credentials, as Lambda gives them.
@@ -265,8 +268,9 @@ class LocalCloud:
             "source": ["aws.ecs"], "detail-type": [ECS_CHANGE],
             "detail": {"clusterArn": [f"arn:aws:ecs:{REGION}:123456789012:cluster/{c.name}"]}}})
         # EC2's notices, as the template's two rules select them (EventBridge cannot select by
-        # group or tag: the function ignores other instances).
-        self.control("rules", {"name": p + "spot", "function": p + "instance-notice", "pattern": {
+        # group or tag: the functions ignore other instances), Spot warnings to a function of
+        # their own.
+        self.control("rules", {"name": p + "spot", "function": p + "spot-notice", "pattern": {
             "source": ["aws.ec2"], "detail-type": [SPOT_WARNING, REBALANCE]}})
         self.control("rules", {"name": p + "instance-state", "function": p + "instance-notice", "pattern": {
             "source": ["aws.ec2"], "detail-type": [STATE_CHANGE], "detail": {"state": NOTICE_STATES}}})

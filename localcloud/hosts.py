@@ -19,9 +19,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-PREFIX = "lc-"  # network namespace names
+from . import world
+
 VETH_PREFIX = "lcv"
-HOSTS_ROOT_PREFIX = "lch-"
 BUSYBOX = "/bin/busybox"
 IMAGE = "busybox:local"
 IMDS_ADDRESS = "169.254.169.254"
@@ -74,7 +74,7 @@ class Hosts:
         self.counter = 0
         self.image_tar = state_dir / "busybox.tar"
         # Hosts live under a short path: containerd's sockets must fit in 108 bytes.
-        self.hosts_root = Path(tempfile.mkdtemp(prefix=HOSTS_ROOT_PREFIX, dir="/tmp"))
+        self.hosts_root = Path(tempfile.mkdtemp(prefix=world.hosts_root_prefix(), dir="/tmp"))
         self.logs = state_dir / "hosts"
         self.logs.mkdir(parents=True, exist_ok=True)
 
@@ -114,7 +114,7 @@ class Hosts:
         host = Host(
             instance_id=instance_id,
             ip=ip,
-            netns=f"{PREFIX}{instance_id}",
+            netns=f"{world.netns_prefix()}{instance_id}",
             veth=f"{VETH_PREFIX}{n:x}",
             root=self.hosts_root / f"{n:x}",
             hostname=hostname,
@@ -356,7 +356,7 @@ def clean_leftovers(state_root: Path | None = None, bridge: str = "lcbr0") -> li
     removed = []
     for line in sh("ip", "netns", "list", check=False).stdout.splitlines():
         name = line.split()[0] if line.strip() else ""
-        if name.startswith(PREFIX):
+        if name.startswith(world.netns_prefix()):
             for pid in sh("ip", "netns", "pids", name, check=False).stdout.split():
                 try:
                     os.kill(int(pid), signal.SIGKILL)
@@ -369,9 +369,9 @@ def clean_leftovers(state_root: Path | None = None, bridge: str = "lcbr0") -> li
         if name.startswith(VETH_PREFIX) or name == bridge:
             sh("ip", "link", "del", name, check=False)
             removed.append(f"link {name}")
-    for pid in _kill_processes_under(f"/tmp/{HOSTS_ROOT_PREFIX}"):
+    for pid in _kill_processes_under(f"/tmp/{world.hosts_root_prefix()}"):
         removed.append(f"process {pid}")
-    for root in Path("/tmp").glob(f"{HOSTS_ROOT_PREFIX}*"):
+    for root in Path("/tmp").glob(f"{world.hosts_root_prefix()}*"):
         _unmount_below(root)
         shutil.rmtree(root, ignore_errors=True)
         removed.append(f"dir {root}")

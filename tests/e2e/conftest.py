@@ -15,6 +15,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from localcloud import world  # noqa: E402
 from localcloud.client import LocalCloud, Timing, wait_for  # noqa: E402
 
 ARTIFACTS = ROOT / "tests" / "artifacts"
@@ -29,10 +30,19 @@ def bin_dir() -> Path:
 
 
 def pytest_configure(config):
+    # `pytest -n 2` (make e2e): each worker's clouds run in a network namespace of their own.
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker:
+        world.enter(worker.removeprefix("gw"))
     config.addinivalue_line("markers", "timing(**constants): the scenario's local-cloud Timing")
     config.addinivalue_line("markers", "expect_denials: the scenario asserts IAM denials itself")
     config.addinivalue_line("markers", "zones(n): the groups span n Availability Zones")
     config.addinivalue_line("markers", "template_without(role, action): the template with one action removed from a role")
+
+
+def pytest_unconfigure(config):
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        world.remove(world.current())
 
 
 def edited_template(state: Path, role: str, action: str) -> Path:
