@@ -37,7 +37,8 @@ ADMIN_KEY = "test"  # the test driver's credentials: an administrator, as a pers
 
 # The principals the template defines, and who uses them here.
 FUNCTION_ROLES = {"launch-hook": "LifecycleRole", "terminate-hook": "LifecycleRole", "ecs-state-change": "EcsRole",
-                  "instance-notice": "NoticeRole", "scheduled-change": "NoticeRole", "reconcile": "ReconcileRole"}
+                  "instance-notice": "NoticeRole", "spot-notice": "NoticeRole", "scheduled-change": "NoticeRole",
+                  "reconcile": "ReconcileRole"}
 INSTANCE_ROLES = {"manager": "ManagerRole", "worker": "WorkerRole"}
 
 

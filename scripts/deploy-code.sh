@@ -16,7 +16,8 @@ endpoint=()
 [ -n "${AWS_ENDPOINT_URL:-}" ] && endpoint=(--endpoint-url "$AWS_ENDPOINT_URL")
 updated=0
 for pair in launch-hook:lifecycle-hook terminate-hook:lifecycle-hook ecs-state-change:ecs-state-change \
-            instance-notice:instance-notice scheduled-change:scheduled-change reconcile:reconcile; do
+            instance-notice:instance-notice spot-notice:instance-notice scheduled-change:scheduled-change \
+            reconcile:reconcile; do
   name="swarm-$CLUSTER-${pair%%:*}" bin=${pair##*:}
   if ! aws lambda get-function --function-name "$name" --query Configuration.FunctionName --output text >/dev/null 2>&1; then
     echo "deploy-code: $name: no such function in this account and region, skipped"

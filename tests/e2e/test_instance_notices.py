@@ -122,6 +122,30 @@ def test_two_managers_warned_at_once_are_removed_through_the_one_that_stays(clou
     assert cloud.dns_ips() == manager_ips(cloud)
 
 
+def test_a_spot_warning_is_not_starved_by_the_accounts_other_state_changes(cloud):
+    """#33.4: EventBridge cannot select instances by group, so every instance state change in
+    the account reaches the notice functions. 200 instances of another team start at once
+    while a worker gets its Spot warning; each function may run one invocation here (two in
+    the template), and Lambda throttles the rest with its backoff. The warning is still
+    handled inside its notice: the node leaves while the instance runs."""
+    from conftest import bin_dir
+
+    scale_out(cloud, 1, 2)
+    cloud.deploy(bin_dir(), concurrency={"instance-notice": 1, "spot-notice": 1})
+    victim = cloud.in_service("worker")[0]
+    for k in range(200):
+        cloud.control("events", fixture_event(cloud, "ec2-instance-running.json", f"i-0ff{k:014x}"))
+    cloud.spot_interrupt(victim)
+    wait_for(lambda: not node_of(cloud, victim), cloud.timing.spot_notice, "the node removed inside the notice")
+    assert cloud.ec2_state(victim) == "running", "done inside the notice"
+    tl = cloud.timeline()
+    assert [e for e in tl if e["kind"] == "lambda-throttled" and e["function"] == "instance-notice"], \
+        "the burst throttled nothing: the scenario did not test its case"
+    settle(cloud, 240)
+    dropped = [e for e in cloud.timeline() if e["kind"] == "lambda-event-discarded" and e["function"] == "spot-notice"]
+    assert not dropped, dropped
+
+
 def test_a_rebalance_recommendation_drains_a_worker_and_keeps_it(cloud):
     scale_out(cloud, 1, 2)
     create_service(cloud, 4)
