@@ -72,9 +72,9 @@ lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	scripts/shellcheck.sh
-	ruff check localcloud bench tests
+	ruff check localcloud bench tests scripts/iam-lint.py
 
-## cfn-lint, checkov and the cfn-guard rules on infra/template.yaml.
+## cfn-lint (and its serverless rules), checkov, parliament and the cfn-guard rules on infra/template.yaml.
 infra-check:
 	WITH_INFRA=1 scripts/deps.sh
 	scripts/infra-check.sh

@@ -6,6 +6,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 venv=${INFRA_VENV:-/var/cache/swarm-lifecycle/infra-venv}
 echo "cfn-lint:";  "$venv/bin/cfn-lint" infra/template.yaml && echo "  clean"
+# Its serverless rules: each finding is answered in the template (a resource's cfn-lint
+# ignore_checks, with the reason); they must still catch the violations of their test case.
+echo "cfn-lint-serverless:"; "$venv/bin/cfn-lint" --append-rules cfn_lint_serverless.rules -- infra/template.yaml \
+  && echo "  clean"
+if "$venv/bin/cfn-lint" --append-rules cfn_lint_serverless.rules -- infra/rules/tests/serverless_violations.yaml \
+    >/dev/null 2>&1; then
+  echo "cfn-lint-serverless passed its violation case" >&2; exit 1
+fi
+echo "parliament:"; "$venv/bin/python" scripts/iam-lint.py
 # --skip-download and BC_SKIP_MAPPING: checkov runs offline, from its packaged checks only.
 echo "checkov:";   BC_SKIP_MAPPING=TRUE "$venv/bin/checkov" -f infra/template.yaml --framework cloudformation \
   --compact --quiet --skip-download
