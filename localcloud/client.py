@@ -318,11 +318,13 @@ class LocalCloud:
 
     # -- the cluster ---------------------------------------------------------------------------
     def create_cluster(self, name: str = "demo", dns_name: str | None = None, manager_tags: dict[str, str] | None = None,
-                       template: Path | None = None, share: Cluster | None = None, zones: int = 1) -> Cluster:
+                       template: Path | None = None, share: Cluster | None = None, zones: int = 1,
+                       params: dict[str, str] | None = None) -> Cluster:
         """The cluster's resources through the AWS APIs, and the template's IAM (roles, instance
         profiles, the token key's policy) rendered with its parameters and enforced from now on.
         `share`: another deployment's cluster whose VPC, subnets and private zone this one uses.
-        `zones`: the groups span that many Availability Zones (a subnet each)."""
+        `zones`: the groups span that many Availability Zones (a subnet each). `params`: more of the
+        template's parameters (e.g. ActionEventsToAlarms)."""
         ec2, asg, r53 = self.client("ec2"), self.client("autoscaling"), self.client("route53")
         if share:
             vpc, subnet, zone = share.vpc_id, share.subnet_id, share.zone_id
@@ -340,7 +342,7 @@ class LocalCloud:
         self.role_keys = self.control("iam", {
             "template": str(template) if template else None,
             "params": {"ClusterName": name, "HostedZoneId": zone.split("/")[-1], "ManagerRecordName": dns_name,
-                       "DnsTtl": self.timing.dns_ttl, "HoldExtra": self.timing.hold_extra},
+                       "DnsTtl": self.timing.dns_ttl, "HoldExtra": self.timing.hold_extra, **(params or {})},
             "profiles": {f"{name}-managers": INSTANCE_ROLES["manager"], f"{name}-workers": INSTANCE_ROLES["worker"]},
         })["keys"]
         t = self.timing

@@ -41,6 +41,7 @@ from moto.autoscaling.exceptions import ValidationError as AsValidationError
 from moto.core.exceptions import ServiceException
 from moto.ec2.models.instances import InstanceState as Ec2InstanceState
 
+from . import alarms
 from .hosts import Hosts
 from .iam import Authority
 from .lambdas import Lambdas
@@ -162,6 +163,9 @@ class Cloud:
         self.t0 = time.time()
         self.port = 0
         self.lambdas = Lambdas(state_dir, self.region, self.record)
+        self.lambdas.on_failure = self.failed_event
+        self.alarm_topics: dict[str, Any] = {}  # cluster -> its alarm topic (alarms.py)
+        self.alarmed: set[str] = set()  # clusters whose FailedInvocationsAlarm is in ALARM
         self.stopping = threading.Event()
         self.host_errors: dict[str, str] = {}
         self.api_calls: list[dict[str, Any]] = []
@@ -684,12 +688,35 @@ class Cloud:
         from .iam import TEMPLATE
 
         keys = self.iam.load(_P(spec.get("template") or TEMPLATE), spec.get("params", {}), spec.get("physical", {}))
+        params = spec.get("params", {})
+        self.alarm_topics[str(params.get("ClusterName", ""))] = alarms.render_topic(
+            _P(spec.get("template") or TEMPLATE), params, self.region, ACCOUNT)
         # Each deployment adds its own roles: two stacks in one account coexist.
         for group, role in spec.get("profiles", {}).items():
             self.profiles[group] = (role, keys[role])
         self.record("iam-loaded", cluster=spec.get("params", {}).get("ClusterName"), roles=sorted(keys),
                     profiles=dict(spec.get("profiles", {})))
         return keys
+
+    def failed_event(self, function: str, cluster: str) -> None:
+        """An event reached the on-failure destination (the failure queue): its alarm fires once
+        (ApproximateNumberOfMessagesVisible >= 1) and CloudWatch publishes to the alarm topic."""
+        topic = self.alarm_topics.get(cluster)
+        if topic is None or cluster in self.alarmed:
+            return
+        self.alarmed.add(cluster)
+        delivered, reason = topic.deliver(alarms.CLOUDWATCH, topic.alarm_arn)
+        self.record("alarm", name="FailedInvocationsAlarm", cluster=cluster, function=function,
+                    delivered=delivered, reason=reason)
+
+    def forward_action_event(self, cluster: str, detail_type: str) -> None:
+        """ActionEventsRule: a chosen action event published to the alarm topic by EventBridge."""
+        topic = self.alarm_topics.get(cluster)
+        if topic is None or detail_type not in topic.forwarded:
+            return
+        delivered, reason = topic.deliver(alarms.EVENTBRIDGE, topic.rule_arn)
+        self.record("sns-delivery", source="ActionEventsRule", cluster=cluster, detail_type=detail_type,
+                    delivered=delivered, reason=reason)
 
     def metadata_for(self, ip: str) -> dict[str, Any] | None:
         """The instance metadata service's view of the instance at `ip`."""

@@ -147,6 +147,9 @@ class Function:
         inv.body = body
         rss = _peak_rss_kb(env.proc.pid) if env.proc else None
         self.bus.report(inv, rss)
+        if result != "ok" and inv.attempt >= self.retries:
+            # Every attempt failed: "Lambda sends the event to the on-failure destination".
+            self.bus.discard(inv, time.time() - inv.queued_at, "RetriesExhausted")
         if result != "ok" and inv.attempt < self.retries:
             delay = self.retry_delays[min(inv.attempt, len(self.retry_delays) - 1)]
             retry = Invocation(request_id=str(uuid.uuid4()), function=self.name, payload=inv.payload,
@@ -279,6 +282,9 @@ class Lambdas:
         self.rules: list[dict[str, Any]] = []
         self.invocations: list[dict[str, Any]] = []
         self.discarded: list[dict[str, Any]] = []  # events dropped from the async queue
+        # Called with (function name, its CLUSTER_NAME) for each event sent to the on-failure
+        # destination (the cloud's alarms watch it).
+        self.on_failure: Callable[[str, str], None] = lambda function, cluster: None
         self.lock = threading.Lock()
         self.report_path = state_dir / "invocations.jsonl"
         self.events_path = state_dir / "events.jsonl"
@@ -367,6 +373,8 @@ class Lambdas:
             self.discarded.append(rec)
         self.record("lambda-event-discarded", function=inv.function, request_id=inv.request_id,
                     condition=condition, age=rec["age"])
+        fn = self.functions.get(inv.function)
+        self.on_failure(inv.function, fn.env.get("CLUSTER_NAME", "") if fn else "")
 
     def busy(self) -> int:
         return sum(1 for f in self.functions.values() for e in f.envs if e.busy) + sum(len(f.throttled) for f in self.functions.values())

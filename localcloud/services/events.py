@@ -42,6 +42,8 @@ def install(cloud: Cloud) -> None:
                                         "detail": detail})
                 cloud.record("event-published", source=e.get("Source"), detail_type=e.get("DetailType"),
                              instance=(detail or {}).get("instanceId"))
+                if (e.get("EventBusName") or "default") == "default" and isinstance(detail, dict):
+                    cloud.forward_action_event(str(detail.get("cluster", "")), str(e.get("DetailType")))
         return out
 
     evm.EventsBackend.put_events = _put_events

@@ -38,6 +38,7 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "expect_denials: the scenario asserts IAM denials itself")
     config.addinivalue_line("markers", "zones(n): the groups span n Availability Zones")
     config.addinivalue_line("markers", "template_without(role, action): the template with one action removed from a role")
+    config.addinivalue_line("markers", "cluster_params(**params): more of the template's parameters")
 
 
 def pytest_unconfigure(config):
@@ -76,8 +77,9 @@ def cloud(request):
     try:
         edit = request.node.get_closest_marker("template_without")
         zones = request.node.get_closest_marker("zones")
+        params = request.node.get_closest_marker("cluster_params")
         lc.create_cluster(template=edited_template(state, **edit.kwargs) if edit else None,
-                          zones=zones.args[0] if zones else 1)
+                          zones=zones.args[0] if zones else 1, params=params.kwargs if params else None)
         lc.deploy(bin_dir())
         yield lc
         if not request.node.get_closest_marker("expect_denials"):

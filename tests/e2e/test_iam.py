@@ -52,3 +52,25 @@ def test_a_statement_missing_from_a_role_is_denied_and_named(cloud):
                       "the missing permission to be denied")
     assert denied[0]["principal"] == "LifecycleRole" and denied[0]["caller"] == "function", denied
     assert "not authorized to perform: ssm:ListCommandInvocations" in denied[0]["message"]
+
+
+@pytest.mark.cluster_params(ActionEventsToAlarms="Swarm Node Joined,Swarm Launch Abandoned")
+def test_a_failed_event_and_a_forwarded_action_event_reach_the_encrypted_alarm_topic(cloud):
+    """#33.1, #33.2: with ActionEventsToAlarms set, the template's topic policy replaces SNS's
+    default one, and the topic is encrypted with AlarmKey. The first manager's "Swarm Node
+    Joined" is forwarded by EventBridge; then a launch event ages out in Lambda's queue (the
+    launch function may run one invocation, a join hangs in it) and reaches the failure
+    queue, whose alarm fires (CloudWatch publishes). Both deliveries must pass the topic's and
+    the key's policies."""
+    from conftest import bin_dir
+
+    scale_out(cloud, 1, 0)
+    cloud.deploy(bin_dir(), extra_env={"COMMAND_TIMEOUT_SECONDS": "15"}, concurrency={"launch-hook": 1},
+                 max_event_age={"launch-hook": 3})
+    cloud.control("faults", {"hang_command:swarm join": 1})
+    cloud.scale("worker", 2)
+    alarm = wait_for(lambda: [e for e in cloud.timeline() if e["kind"] == "alarm"], 60, "the failure queue's alarm")
+    assert [(e["name"], e["delivered"]) for e in alarm] == [("FailedInvocationsAlarm", True)], alarm
+    forwarded = [e for e in cloud.timeline() if e["kind"] == "sns-delivery"]
+    assert forwarded and all(e["delivered"] for e in forwarded), forwarded
+    assert {e["detail_type"] for e in forwarded} >= {"Swarm Node Joined"}, forwarded
