@@ -194,6 +194,7 @@ class LocalCloud:
             "LAUNCH_HEARTBEAT_TIMEOUT_SECONDS": str(t.launch_heartbeat),
             "JOIN_BUDGET_SECONDS": str(t.join_budget),
             "DRAIN_TIMEOUT_SECONDS": str(t.drain_timeout),
+            "BLOCKED_DRAIN": "wait",  # the template's BlockedDrain default
             "COMMAND_TIMEOUT_SECONDS": "60",
             "POLL_MAX_SECONDS": "1",
             "RECONCILE_GRACE_SECONDS": str(t.reconcile_grace),

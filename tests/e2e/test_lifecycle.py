@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -99,6 +100,50 @@ def test_a_service_that_cannot_run_anywhere_does_not_delay_a_workers_drain(cloud
     act = [a for a in cloud.actions(w) if a["transition"].endswith("TERMINATING")][0]
     assert (act["result"], act["cause"]) == ("CONTINUE", "complete")
     assert len(running_tasks(cloud)) == 4
+
+
+@pytest.mark.timing(drain_timeout=30)
+@pytest.mark.parametrize("policy", ["proceed", "wait"])
+def test_a_service_pinned_to_the_leaving_worker_is_told_blocked_at_once(cloud, policy):
+    """#30.2: a service whose constraint only the leaving node meets can never move. The drain
+    says so within seconds ("Swarm Drain Blocked", the service and docker's reason) and follows
+    BLOCKED_DRAIN: proceed lets the instance go now; wait drains until its timeout."""
+    from conftest import bin_dir
+
+    scale_out(cloud, 1, 2)
+    cloud.deploy(bin_dir(), extra_env={"BLOCKED_DRAIN": policy})
+    w = cloud.in_service("worker")[0]
+    host = cloud.state()["hosts"][w]["hostname"]
+    m = cloud.in_service("manager")[0]
+    r = cloud.docker(m, "service", "create", "--detach", "--name", "pinned", "--constraint", f"node.hostname=={host}",
+                     "--stop-grace-period", "1s", "busybox:local", "sleep", "1000000")
+    assert r.returncode == 0, r.stderr
+
+    def pinned_running():
+        out = cloud.docker(m, "service", "ps", "pinned", "--filter", "desired-state=running",
+                           "--format", "{{.Node}} {{.CurrentState}}").stdout
+        return f"{host} Running" in out
+
+    wait_for(pinned_running, 60, "the pinned task running")
+    cloud.terminate(w)
+    t0 = time.time()
+    told = wait_for(lambda: cloud.published("Swarm Drain Blocked"), cloud.timing.drain_timeout, "the blocked drain told")
+    assert told[0]["t"] - t0 < 15, told[0]["t"] - t0
+    d = told[0]["detail"]
+    assert d["instanceId"] == w and [b["service"] for b in d["blocked"]] == ["pinned"], d
+    assert d["blocked"][0]["reason"].startswith("no suitable node"), d
+    wait_for(lambda: w not in [i["id"] for i in cloud.instances("worker")], 3 * cloud.timing.drain_timeout,
+             "the worker terminated")
+    settle(cloud)
+    act = [a for a in cloud.actions(w) if a["transition"].endswith("TERMINATING")][0]
+    assert (act["result"], act["cause"]) == ("CONTINUE", "complete"), act
+    timed_out = cloud.published("Swarm Drain Timed Out")
+    if policy == "proceed":
+        assert not timed_out and act["ended"] - t0 < cloud.timing.drain_timeout, (timed_out, act["ended"] - t0)
+    else:
+        assert len(timed_out) == 1 and act["ended"] - t0 >= cloud.timing.drain_timeout, (timed_out, act["ended"] - t0)
+    announced_once(cloud, "Swarm Drain Blocked", [w], role="worker", outcome="drain-blocked")
+    assert w not in [n["instance"] for n in cloud.nodes()]
 
 
 # A hold that outlasts the drain and the removal, as TTL + 120 s does on AWS: the function

@@ -134,9 +134,11 @@ services_on() {
 # waited for (one that cannot run anywhere would hold every drain). The services are kept in the
 # node's label swarm-lifecycle.drained-services when the drain begins, so a later command (or
 # another manager) resumes the same wait. Sets and prints remaining, pending, waiting_for (the
-# services still short; "unknown" while the swarm cannot answer: not drained).
+# services still short; "unknown" while the swarm cannot answer: not drained) and blocked (those
+# of them whose tasks the swarm cannot place: name|docker's reason;...). $3 true: stop as soon as
+# every service still short is blocked (the caller reports it and decides).
 drain_node() {
-  local deadline=$((SECONDS + $2)) tasks services mine
+  local deadline=$((SECONDS + $2)) tasks services mine next_look=0
   if [ "$(node_field "$1" '{{.Spec.Availability}}')" != drain ]; then
     mine=$(services_on "$1")
     docker node update --label-add "swarm-lifecycle.drained-services=${mine:--}" --availability drain "$1" >/dev/null
@@ -145,7 +147,7 @@ drain_node() {
     # Drained by someone else (no label): every replicated service, as before there was one.
     case "$mine" in gone|unknown|"<no value>"|"") mine="*" ;; esac
   fi
-  remaining=unknown pending=unknown waiting_for=unknown
+  remaining=unknown pending=unknown waiting_for=unknown blocked=""
   while :; do
     if tasks=$(docker node ps "$1" --format '{{.DesiredState}} {{.CurrentState}}' 2>/dev/null) \
         && services=$(docker service ls --format '{{.Name}} {{.Mode}} {{.Replicas}}' 2>/dev/null); then
@@ -156,7 +158,14 @@ drain_node() {
         | paste -sd, -)
       pending=$(printf '%s' "$waiting_for" | awk -F, '{ print NF }')
       pending=${pending:-0}
-      if [ "$remaining" -eq 0 ] && [ "$pending" -eq 0 ]; then break; fi
+      if [ "$remaining" -eq 0 ] && [ "$pending" -eq 0 ]; then blocked=""; break; fi
+      # Its own tasks are gone and services are still short: can the swarm place them at all?
+      if [ "$remaining" -eq 0 ] && [ "$SECONDS" -ge "$next_look" ]; then
+        blocked=$(blocked_services "$waiting_for")
+        next_look=$((SECONDS + 2))
+        if [ "${3:-false}" = true ] && [ -n "$blocked" ] \
+            && [ "$(printf '%s' "$blocked" | awk -F';' '{ print NF }')" -eq "$pending" ]; then break; fi
+      fi
     else
       remaining=unknown pending=unknown waiting_for=unknown
     fi
@@ -166,6 +175,18 @@ drain_node() {
   echo "remaining=$remaining"
   echo "pending=$pending"
   echo "waiting_for=$waiting_for"
+  if [ -n "${blocked:-}" ]; then echo "blocked=$blocked"; fi
+}
+# Of the services $1 (comma-separated), those with a task the scheduler cannot place, with its
+# reason ("no suitable node (…)"): name|reason;… (the reason without ; | = or newlines).
+blocked_services() {
+  local s err out=""
+  for s in ${1//,/ }; do
+    err=$(docker service ps "$s" --filter desired-state=running --no-trunc --format '{{.CurrentState}}|{{.Error}}' \
+      2>/dev/null | awk -F'|' '$1 ~ /^Pending/ && $2 ~ /no suitable node/ { print $2; exit }')
+    [ -n "$err" ] && out="${out:+$out;}$s|$(printf '%s' "$err" | tr ';|=\n' ',:  ')"
+  done
+  printf '%s' "$out"
 }
 # Scripts that act through a manager stop here (exit 6) when this instance cannot: its
 # daemon is down or it is no longer a manager, or it is being retired itself while another

@@ -2,7 +2,8 @@
 # it is up, to the leaving instance LEAVING_INSTANCE; each runs its half (AWS_SSM_INSTANCE_ID
 # is set by the SSM agent).
 # In: NODE_ID, LEAVING_INSTANCE, DEMOTE (true|false), DRAIN_SECONDS (0: drained already),
-#   WAIT_SECONDS, INSTANCE_LEAVES (true: the leaving instance runs its half of this command).
+#   WAIT_SECONDS, INSTANCE_LEAVES (true: the leaving instance runs its half of this command),
+#   STOP_WHEN_BLOCKED (the drain returns once every service still short is blocked).
 # Operator: drains first (DRAIN_SECONDS), and stops there with drained=false when the tasks
 #   have not moved by then; demotes (DEMOTE), waits until the swarm has taken the node out of
 #   raft, removes it. Exit 5: still a manager, not removed; exit 6: cannot act as a manager;
@@ -48,7 +49,7 @@ if [ "$(node_role)" = gone ]; then
   echo "removed=already"; exit 0
 fi
 if [ "$DRAIN_SECONDS" -gt 0 ]; then
-  drain_node "$NODE_ID" "$DRAIN_SECONDS"
+  drain_node "$NODE_ID" "$DRAIN_SECONDS" "${STOP_WHEN_BLOCKED:-false}"
   if [ "$remaining" != 0 ] || [ "$pending" != 0 ]; then
     echo "drained=false"; exit 0
   fi

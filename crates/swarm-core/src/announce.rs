@@ -26,6 +26,8 @@ pub enum ActionKind {
     NodeRetired,
     /// A drain ran out of time: the node left with tasks still moving.
     DrainTimedOut,
+    /// A drain found tasks of the leaving node's services that the swarm cannot place.
+    DrainBlocked,
     /// A reconcile run left repairs to the next run (its deadline came first).
     ReconcileDeferred,
     /// One more manager lost and the swarm can no longer change (or it cannot already).
@@ -33,11 +35,12 @@ pub enum ActionKind {
 }
 
 impl ActionKind {
-    pub const ALL: [ActionKind; 6] = [
+    pub const ALL: [ActionKind; 7] = [
         ActionKind::NodeJoined,
         ActionKind::LaunchAbandoned,
         ActionKind::NodeRetired,
         ActionKind::DrainTimedOut,
+        ActionKind::DrainBlocked,
         ActionKind::ReconcileDeferred,
         ActionKind::QuorumAtRisk,
     ];
@@ -48,6 +51,7 @@ impl ActionKind {
             ActionKind::LaunchAbandoned => "Swarm Launch Abandoned",
             ActionKind::NodeRetired => "Swarm Node Retired",
             ActionKind::DrainTimedOut => "Swarm Drain Timed Out",
+            ActionKind::DrainBlocked => "Swarm Drain Blocked",
             ActionKind::ReconcileDeferred => "Swarm Reconcile Deferred",
             ActionKind::QuorumAtRisk => "Swarm Quorum At Risk",
         }
@@ -68,7 +72,8 @@ pub struct ActionEvent {
     pub node_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub role: Option<String>,
-    /// joined | abandoned | retired | held | removed | drain-timed-out | deferred | quorum-at-risk
+    /// joined | abandoned | retired | held | removed | drain-timed-out | drain-blocked | deferred |
+    /// quorum-at-risk
     pub outcome: String,
     pub reason: String,
     /// Seconds: `action` since the lifecycle action began (when the event said), `invocation`
@@ -80,6 +85,32 @@ pub struct ActionEvent {
     pub ready_managers: Option<usize>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub deferred: Vec<String>,
+    /// The services whose tasks cannot be placed, each with docker's reason.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub blocked: Vec<BlockedService>,
+}
+
+/// A service a drain waits for whose task the swarm cannot place.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BlockedService {
+    pub service: String,
+    pub reason: String,
+}
+
+impl BlockedService {
+    /// The drain script's `blocked=name|reason;…`.
+    pub fn parse_all(value: &str) -> Vec<BlockedService> {
+        value
+            .split(';')
+            .filter_map(|one| {
+                let (service, reason) = one.split_once('|')?;
+                (!service.trim().is_empty()).then(|| BlockedService {
+                    service: service.trim().to_string(),
+                    reason: reason.trim().to_string(),
+                })
+            })
+            .collect()
+    }
 }
 
 impl ActionEvent {
@@ -97,6 +128,7 @@ impl ActionEvent {
             quorum_margin: None,
             ready_managers: None,
             deferred: vec![],
+            blocked: vec![],
         }
     }
 
@@ -113,6 +145,29 @@ impl ActionEvent {
     pub fn node_removed(cluster: &str, node_id: &str, reason: &str) -> Self {
         let mut e = ActionEvent::new(ActionKind::NodeRetired, cluster, "removed", reason);
         e.node_id = Some(node_id.to_string());
+        e
+    }
+
+    /// A drain whose remaining services cannot be placed; `proceeds`: the node leaves now
+    /// (BLOCKED_DRAIN=proceed), else the drain goes on until its timeout.
+    pub fn drain_blocked(
+        cluster: &str,
+        instance_id: &str,
+        role: &str,
+        blocked: Vec<BlockedService>,
+        proceeds: bool,
+    ) -> Self {
+        let names: Vec<&str> = blocked.iter().map(|b| b.service.as_str()).collect();
+        let then = if proceeds {
+            "the node leaves now (BLOCKED_DRAIN=proceed)"
+        } else {
+            "the drain waits until its timeout in case capacity comes (BLOCKED_DRAIN=wait)"
+        };
+        let reason = format!("cannot place the tasks of {}: {then}", names.join(", "));
+        let mut e = ActionEvent::new(ActionKind::DrainBlocked, cluster, "drain-blocked", reason);
+        e.instance_id = Some(instance_id.to_string());
+        e.role = Some(role.to_string());
+        e.blocked = blocked;
         e
     }
 

@@ -68,6 +68,10 @@ pub struct Config {
     pub event_bus: Option<String>,
     /// What a worker does on a Spot rebalance recommendation (a manager only logs it).
     pub rebalance_action: RebalanceAction,
+    /// BLOCKED_DRAIN: when a drain finds that tasks of the leaving node's services cannot be
+    /// placed anywhere, `proceed` lets the instance go at once; `wait` (default) keeps draining
+    /// until the drain timeout, in case capacity comes (a replacement launching).
+    pub blocked_drain_proceeds: bool,
     /// How long after its warning a Spot instance is interrupted: "two minutes" on AWS (the
     /// local cloud shortens it).
     pub spot_notice: Duration,
@@ -186,6 +190,17 @@ impl Config {
                 })
             }
         };
+        let blocked_drain_proceeds = match get("BLOCKED_DRAIN").as_deref().map(str::trim) {
+            None | Some("") | Some("wait") => false,
+            Some("proceed") => true,
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    name: "BLOCKED_DRAIN",
+                    value: other.into(),
+                    reason: "expected wait or proceed".into(),
+                })
+            }
+        };
         let rebalance_action = match get("REBALANCE_ACTION").as_deref().map(str::trim) {
             None | Some("") | Some("drain") => RebalanceAction::Drain,
             Some("cordon") => RebalanceAction::Cordon,
@@ -266,6 +281,7 @@ impl Config {
             dry_run,
             event_bus,
             rebalance_action,
+            blocked_drain_proceeds,
             spot_notice: secs("SPOT_NOTICE_SECONDS", 120)?,
             scheduled_lead: secs("SCHEDULED_CHANGE_LEAD_SECONDS", 3600)?,
         })
@@ -392,6 +408,20 @@ mod tests {
         ])
         .unwrap_err();
         assert!(e.to_string().contains("TERMINATE_HEARTBEAT_TIMEOUT_SECONDS"));
+    }
+
+    #[test]
+    fn blocked_drain_is_wait_or_proceed() {
+        let z = ("HOSTED_ZONE_ID", "Z1");
+        assert!(!with(&[z]).unwrap().blocked_drain_proceeds);
+        assert!(with(&[z, ("BLOCKED_DRAIN", "proceed")]).unwrap().blocked_drain_proceeds);
+        assert!(matches!(
+            with(&[z, ("BLOCKED_DRAIN", "later")]),
+            Err(ConfigError::Invalid {
+                name: "BLOCKED_DRAIN",
+                ..
+            })
+        ));
     }
 
     #[test]

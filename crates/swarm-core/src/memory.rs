@@ -45,6 +45,8 @@ pub struct State {
     pub undeliverable: HashSet<(String, &'static str)>,
     /// Drain attempts that end with tasks still moving (each one uses one up).
     pub slow_drains: u32,
+    /// A service of every drained node whose task the swarm cannot place: `name|reason`.
+    pub blocked_service: Option<String>,
     /// Joins whose node is Ready only after the confirming manager's first wait (a busy
     /// machine): that many manager halves of join-ready answer NotReady.
     pub late_ready: u32,
@@ -340,7 +342,7 @@ impl State {
                 let mut out = String::new();
                 if var("DRAIN_SECONDS") != "0" {
                     let (_, drained, _) = self.exec(on, "drain", env);
-                    if !drained.starts_with("remaining=0\n") {
+                    if !drained.starts_with("remaining=0\npending=0\n") {
                         return (0, format!("{drained}drained=false\n"), String::new());
                     }
                     out = format!("{drained}drained=true\n");
@@ -487,6 +489,11 @@ impl State {
                 if self.slow_drains > 0 {
                     self.slow_drains -= 1;
                     return (0, "remaining=1\npending=0\n".into(), String::new());
+                }
+                if let Some(b) = &self.blocked_service {
+                    // The node's tasks are gone; its service stays short, blocked (the script
+                    // returns at once when asked to, else waits its time: command_time).
+                    return (0, format!("remaining=0\npending=1\nblocked={b}\n"), String::new());
                 }
                 (0, "remaining=0\npending=0\n".into(), String::new())
             }

@@ -17,6 +17,12 @@ pub(super) struct Held<'a> {
     /// This invocation changed something: a record removed, a node drained or removed here
     /// (not found gone already). Only such a retirement is announced.
     pub acted: bool,
+    /// The leaving node's role (for the events told while it is held).
+    pub role: &'static str,
+    /// Services the drain found it cannot place (the last command's answer), and whether
+    /// that was told already (once per retirement).
+    pub blocked: Vec<crate::announce::BlockedService>,
+    pub blocked_told: bool,
 }
 
 impl<'a> Held<'a> {
@@ -28,6 +34,9 @@ impl<'a> Held<'a> {
             drain_began: None,
             drain_timed_out: None,
             acted: false,
+            role: "",
+            blocked: vec![],
+            blocked_told: false,
         }
     }
 }

@@ -3,6 +3,7 @@
 
 use super::held::{Held, Operators};
 use super::*;
+use crate::announce::BlockedService;
 use crate::model::SwarmNode;
 use crate::plan::NodeRetirement;
 
@@ -20,6 +21,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
         // and the observation is inside it: a probe slowed by a busy host (15 terminations at
         // once) let an action expire before its first heartbeat.
         let mut held = Held::new(intent);
+        held.role = m.role.as_str();
         held.last_heartbeat = action_started(intent);
         let (snap, mut ops) = self.while_held(&mut held, self.observe_retire(id, m, true)).await?;
         let steps = plan::plan_retire(&snap);
@@ -176,6 +178,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
             Err(done) => return Ok(done),
         };
         let mut held = Held::new(intent);
+        held.role = m.role.as_str();
         self.drain(&mut held, &mut ops, &node.id, end).await;
         metric(&m.cluster, m.role.as_str(), "Drains", 1.0, "Count");
         self.announce_drain_timeout(&mut held, m).await;
@@ -230,8 +233,35 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
         if self.retire_node(held, ops, &node, Some(slice), end).await {
             return;
         }
-        self.drain(held, ops, &node.node_id, drain_end).await;
+        if !(self.tell_blocked(held).await && self.cfg.blocked_drain_proceeds) {
+            self.drain(held, ops, &node.node_id, drain_end).await;
+        }
         self.retire_node(held, ops, &node, None, end).await;
+    }
+
+    /// Tells, once per retirement, that the drain found services it cannot place (an action
+    /// event, a metric, a warning). True: told now.
+    async fn tell_blocked(&self, held: &mut Held<'_>) -> bool {
+        if held.blocked.is_empty() || held.blocked_told {
+            return false;
+        }
+        held.blocked_told = true;
+        let id = held.intent.instance_id().to_string();
+        let names: Vec<&str> = held.blocked.iter().map(|b| b.service.as_str()).collect();
+        warn!(step = "drain", outcome = "blocked", services = %names.join(","),
+              reasons = %held.blocked.iter().map(|b| b.reason.as_str()).collect::<Vec<_>>().join("; "),
+              proceed = self.cfg.blocked_drain_proceeds,
+              "the swarm cannot place tasks of the leaving node's services");
+        metric(&self.cfg.cluster_name, held.role, "DrainsBlocked", 1.0, "Count");
+        let event = ActionEvent::drain_blocked(
+            &self.cfg.cluster_name,
+            &id,
+            held.role,
+            held.blocked.clone(),
+            self.cfg.blocked_drain_proceeds,
+        );
+        self.announce(event).await;
+        true
     }
 
     /// Drains (for `drain` at most, if given), demotes (if asked), has the instance leave (if
@@ -276,6 +306,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
                     ("WAIT_SECONDS", wait.as_secs().max(1).to_string()),
                     ("INSTANCE_LEAVES", leave.to_string()),
                     ("SPARE_OPERATORS", ops.spare().to_string()),
+                    ("STOP_WHEN_BLOCKED", (!held.blocked_told).to_string()),
                 ],
                 scripts::RETIRE_NODE,
             );
@@ -325,6 +356,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
                 }
             }
             if drain.is_some() && !settled {
+                held.blocked = BlockedService::parse_all(output_value(&r.stdout, "blocked").unwrap_or(""));
                 if r.ok() {
                     info!(
                         step = "drain",
@@ -411,12 +443,14 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
             let env = [
                 ("NODE_ID", node_id.to_string()),
                 ("WAIT_SECONDS", wait.as_secs().to_string()),
+                ("STOP_WHEN_BLOCKED", (!held.blocked_told).to_string()),
             ];
             let limit = Self::command_limit(wait);
             let drained = self.on_operator(ops, &env, scripts::DRAIN, limit, "drain");
             let (remaining, pending) = match self.while_held(held, drained).await {
                 Ok(r) => {
                     waiting_for = output_value(&r.stdout, "waiting_for").unwrap_or("").to_string();
+                    held.blocked = BlockedService::parse_all(output_value(&r.stdout, "blocked").unwrap_or(""));
                     (
                         output_value(&r.stdout, "remaining")
                             .and_then(|v| v.parse::<u32>().ok())
@@ -439,6 +473,14 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
             };
             if remaining == 0 && pending == 0 {
                 info!(step = "drain", outcome = "ok", "tasks moved");
+                return;
+            }
+            if self.tell_blocked(held).await && self.cfg.blocked_drain_proceeds {
+                info!(
+                    step = "drain",
+                    outcome = "proceed",
+                    "blocked services are not waited for"
+                );
                 return;
             }
             if Instant::now() >= end {

@@ -294,6 +294,68 @@ async fn a_daemon_on_the_nftables_backend_is_abandoned_at_once_with_its_reason()
     assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
 }
 
+async fn worker_whose_drain_is_blocked(proceed: bool) -> (World, L) {
+    let w = cluster();
+    let mut c = cfg();
+    c.blocked_drain_proceeds = proceed;
+    let l = lifecycle(&w, c);
+    three_managers_and_a_worker(&l, &w).await;
+    w.state().blocked_service =
+        Some("pinned|no suitable node (scheduling constraints not satisfied on 4 nodes)".into());
+    // A drain command told not to stop at a blocked service waits its whole time.
+    w.state().command_time.insert("drain", l.cfg.drain_timeout);
+    w.set_lifecycle(W1, "Terminating:Wait");
+    w.state().announced.clear();
+    (w, l)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_blocked_drain_is_told_at_once_and_with_proceed_the_node_leaves_now() {
+    let (w, l) = worker_whose_drain_is_blocked(true).await;
+    let started = tokio::time::Instant::now();
+    let o = l.handle(&event("terminate", "wrk", W1), None).await.unwrap();
+    assert_eq!(o.result, Some(ActionResult::Continue));
+    assert!(started.elapsed() < l.cfg.drain_timeout / 2, "{:?}", started.elapsed());
+    assert!(w.node_of(W1).is_none(), "the node was removed");
+    let told: Vec<_> = announced(&w).into_iter().map(|(t, _, _)| t).collect();
+    assert_eq!(told, vec!["Swarm Drain Blocked", "Swarm Node Retired"]);
+    let s = w.state();
+    let e = &s.announced[0].1;
+    assert_eq!(e.blocked.len(), 1);
+    assert_eq!(e.blocked[0].service, "pinned");
+    assert!(e.blocked[0].reason.starts_with("no suitable node"), "{:?}", e.blocked);
+    assert!(e.reason.contains("leaves now"), "{}", e.reason);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_blocked_drain_with_wait_is_told_once_and_drains_until_its_timeout() {
+    let (w, l) = worker_whose_drain_is_blocked(false).await;
+    let started = tokio::time::Instant::now();
+    let o = l.handle(&event("terminate", "wrk", W1), None).await.unwrap();
+    assert_eq!(o.result, Some(ActionResult::Continue));
+    assert!(started.elapsed() >= l.cfg.drain_timeout, "{:?}", started.elapsed());
+    assert!(w.node_of(W1).is_none(), "the node was removed all the same");
+    let told: Vec<_> = announced(&w).into_iter().map(|(t, _, _)| t).collect();
+    assert_eq!(
+        told,
+        vec!["Swarm Drain Blocked", "Swarm Drain Timed Out", "Swarm Node Retired"]
+    );
+    assert!(w.state().announced[0].1.reason.contains("waits until its timeout"));
+}
+
+#[test]
+fn blocked_services_are_read_from_the_scripts_answer() {
+    use crate::announce::BlockedService;
+    let b = BlockedService::parse_all("a|no suitable node (x, y);b|no suitable node (z);|junk;c");
+    assert_eq!(
+        b.iter()
+            .map(|s| (s.service.as_str(), s.reason.as_str()))
+            .collect::<Vec<_>>(),
+        vec![("a", "no suitable node (x, y)"), ("b", "no suitable node (z)")]
+    );
+    assert!(BlockedService::parse_all("").is_empty());
+}
+
 #[tokio::test(start_paused = true)]
 async fn offline_agent_abandons_with_reason() {
     let w = cluster();
