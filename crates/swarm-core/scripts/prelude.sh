@@ -184,7 +184,8 @@ blocked_services() {
   for s in ${1//,/ }; do
     err=$(docker service ps "$s" --filter desired-state=running --no-trunc --format '{{.CurrentState}}|{{.Error}}' \
       2>/dev/null | awk -F'|' '$1 ~ /^Pending/ && $2 ~ /no suitable node/ { print $2; exit }')
-    [ -n "$err" ] && out="${out:+$out;}$s|$(printf '%s' "$err" | tr ';|=\n' ',:  ')"
+    # docker quotes the error in --no-trunc output.
+    [ -n "$err" ] && out="${out:+$out;}$s|$(printf '%s' "$err" | tr -d '"' | tr ';|=\n' ',:  ')"
   done
   printf '%s' "$out"
 }
