@@ -251,6 +251,9 @@ class LocalCloud:
         for name, binary in binaries.items():
             # Each function runs with its own role's credentials, as Lambda gives them.
             role_env = {"AWS_ACCESS_KEY_ID": self.role_keys[FUNCTION_ROLES[name]]}
+            if name == "terminate-hook":
+                # The template's TerminateConcurrency, as the reserved concurrency here.
+                role_env["TERMINATE_CONCURRENCY"] = str((concurrency or {}).get(name, 20))
             self.control("deploy", {"name": self.prefix + name, "binary": str(bin_dir / binary),
                                     "env": {**env, **role_env}, "log_group": self.prefix + binary,
                                     "timeout": spec.get("timeout", 300),

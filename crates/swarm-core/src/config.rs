@@ -72,6 +72,10 @@ pub struct Config {
     /// placed anywhere, `proceed` lets the instance go at once; `wait` (default) keeps draining
     /// until the drain timeout, in case capacity comes (a replacement launching).
     pub blocked_drain_proceeds: bool,
+    /// TERMINATE_CONCURRENCY: the most terminations the terminate function runs at once. With
+    /// more waiting, some wait in Lambda's queue: the running ones keep those alive and take
+    /// them on (workflow/queued.rs). None: always assumed.
+    pub terminate_concurrency: Option<usize>,
     /// How long after its warning a Spot instance is interrupted: "two minutes" on AWS (the
     /// local cloud shortens it).
     pub spot_notice: Duration,
@@ -201,6 +205,19 @@ impl Config {
                 })
             }
         };
+        let terminate_concurrency = match get("TERMINATE_CONCURRENCY").as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(v) => match v.parse::<usize>() {
+                Ok(n) if n > 0 => Some(n),
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        name: "TERMINATE_CONCURRENCY",
+                        value: v.into(),
+                        reason: "expected a whole number above 0".into(),
+                    })
+                }
+            },
+        };
         let rebalance_action = match get("REBALANCE_ACTION").as_deref().map(str::trim) {
             None | Some("") | Some("drain") => RebalanceAction::Drain,
             Some("cordon") => RebalanceAction::Cordon,
@@ -282,6 +299,7 @@ impl Config {
             event_bus,
             rebalance_action,
             blocked_drain_proceeds,
+            terminate_concurrency,
             spot_notice: secs("SPOT_NOTICE_SECONDS", 120)?,
             scheduled_lead: secs("SCHEDULED_CHANGE_LEAD_SECONDS", 3600)?,
         })

@@ -15,13 +15,15 @@ const TERMINATING_WAIT: &str = "Terminating:Wait";
 impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D, P, A> {
     /// The terminate actions of this cluster's groups that wait, `own` excepted, as actions
     /// of the hook `own` belongs to: every group of the template names its terminate hook
-    /// alike. No token: an instance id names a waiting action as well.
+    /// alike. No token: an instance id names a waiting action as well. None when no more wait
+    /// than the function runs at once (TERMINATE_CONCURRENCY): then none is queued, and
+    /// re-arming them all from each of them would cost n² calls.
     async fn waiting_terminations(&self, own: &LifecycleAction) -> PortResult<Vec<LifecycleAction>> {
         let groups = self
             .fleet
             .groups_tagged(&self.cfg.cluster_tag, &self.cfg.cluster_name)
             .await?;
-        Ok(groups
+        let waiting: Vec<LifecycleAction> = groups
             .iter()
             .flat_map(|g| {
                 g.instances
@@ -35,7 +37,16 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
                         started_unix: None,
                     })
             })
-            .collect())
+            .collect();
+        // As many as the function runs at once, this one included: each has its own invocation.
+        if self
+            .cfg
+            .terminate_concurrency
+            .is_some_and(|limit| waiting.len() < limit)
+        {
+            return Ok(vec![]);
+        }
+        Ok(waiting)
     }
 
     /// Re-arms the other waiting terminate actions (a running termination's re-arm tick). A

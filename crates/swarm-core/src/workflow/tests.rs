@@ -713,6 +713,30 @@ async fn terminations_waiting_behind_this_one_are_kept_alive_then_retired_here()
 }
 
 #[tokio::test(start_paused = true)]
+async fn no_more_terminations_than_the_function_runs_at_once_are_left_to_their_own_invocations() {
+    let w = cluster();
+    let mut c = cfg();
+    c.terminate_concurrency = Some(2);
+    let l = lifecycle(&w, c);
+    three_managers_and_a_worker(&l, &w).await;
+    let w2 = "i-00000000000000b2";
+    launch(&l, &w, "wrk", w2, "10.0.1.22").await;
+    w.set_lifecycle(W1, "Terminating:Wait");
+    w.set_lifecycle(w2, "Terminating:Wait");
+    let timeout = l.cfg.terminate_heartbeat_timeout;
+    w.state().command_time.insert("retire-node", timeout * 2);
+    w.state().completed.clear();
+    l.handle(&event("terminate", "wrk", W1), None).await.unwrap();
+    let s = w.state();
+    // Two waiting, two at once: W2 has an invocation of its own; none of its work is done here.
+    assert!(!s.heartbeats.iter().any(|i| i == w2), "{:?}", s.heartbeats);
+    assert_eq!(
+        s.completed.iter().map(|(i, _)| i.as_str()).collect::<Vec<_>>(),
+        vec![W1]
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_waiting_termination_another_retirement_has_fenced_is_left_to_it() {
     let (w, l, _) = worker_about_to_terminate().await;
     let w2 = "i-00000000000000b2";
