@@ -683,16 +683,25 @@ async fn a_slow_observation_keeps_the_terminate_action_alive_before_the_drain() 
     assert!(beats.windows(2).all(|p| p[1] - p[0] < timeout), "{beats:?}");
 }
 
-#[tokio::test(start_paused = true)]
-async fn terminations_waiting_behind_this_one_are_kept_alive_then_retired_here() {
-    let (w, l, timeout) = worker_about_to_terminate().await;
-    // A second worker whose terminate event waits in Lambda's queue (the function throttled).
+/// W1 terminating and W2, a second worker, terminating too (its event in Lambda's queue, or
+/// its own invocation running, as the test says); W1's retirement takes two hook timeouts.
+async fn two_workers_terminating(c: Config) -> (World, L, Duration, &'static str) {
+    let w = cluster();
+    let l = lifecycle(&w, c);
+    three_managers_and_a_worker(&l, &w).await;
     let w2 = "i-00000000000000b2";
-    w.launch("wrk", w2, "10.0.1.22");
     launch(&l, &w, "wrk", w2, "10.0.1.22").await;
+    w.set_lifecycle(W1, "Terminating:Wait");
     w.set_lifecycle(w2, "Terminating:Wait");
+    let timeout = l.cfg.terminate_heartbeat_timeout;
     w.state().command_time.insert("retire-node", timeout * 2);
     w.state().completed.clear();
+    (w, l, timeout, w2)
+}
+
+#[tokio::test(start_paused = true)]
+async fn terminations_waiting_behind_this_one_are_kept_alive_then_retired_here() {
+    let (w, l, timeout, w2) = two_workers_terminating(cfg()).await;
     let started = tokio::time::Instant::now();
     let o = l.handle(&event("terminate", "wrk", W1), None).await.unwrap();
     assert_eq!(o.instance_id.as_deref(), Some(W1), "the outcome is the event's own");
@@ -714,18 +723,9 @@ async fn terminations_waiting_behind_this_one_are_kept_alive_then_retired_here()
 
 #[tokio::test(start_paused = true)]
 async fn no_more_terminations_than_the_function_runs_at_once_are_left_to_their_own_invocations() {
-    let w = cluster();
     let mut c = cfg();
     c.terminate_concurrency = Some(2);
-    let l = lifecycle(&w, c);
-    three_managers_and_a_worker(&l, &w).await;
-    let w2 = "i-00000000000000b2";
-    launch(&l, &w, "wrk", w2, "10.0.1.22").await;
-    w.set_lifecycle(W1, "Terminating:Wait");
-    w.set_lifecycle(w2, "Terminating:Wait");
-    let timeout = l.cfg.terminate_heartbeat_timeout;
-    w.state().command_time.insert("retire-node", timeout * 2);
-    w.state().completed.clear();
+    let (w, l, _, w2) = two_workers_terminating(c).await;
     l.handle(&event("terminate", "wrk", W1), None).await.unwrap();
     let s = w.state();
     // Two waiting, two at once: W2 has an invocation of its own; none of its work is done here.
@@ -738,14 +738,9 @@ async fn no_more_terminations_than_the_function_runs_at_once_are_left_to_their_o
 
 #[tokio::test(start_paused = true)]
 async fn a_waiting_termination_another_retirement_has_fenced_is_left_to_it() {
-    let (w, l, _) = worker_about_to_terminate().await;
-    let w2 = "i-00000000000000b2";
-    w.launch("wrk", w2, "10.0.1.22");
-    launch(&l, &w, "wrk", w2, "10.0.1.22").await;
-    w.set_lifecycle(w2, "Terminating:Wait");
+    let (w, l, _, w2) = two_workers_terminating(cfg()).await;
     // Another invocation is retiring W2: its probe fenced the instance.
     w.state().retired.insert(w2.to_string());
-    w.state().completed.clear();
     l.handle(&event("terminate", "wrk", W1), None).await.unwrap();
     let done: Vec<String> = w.state().completed.iter().map(|(i, _)| i.clone()).collect();
     assert_eq!(done, vec![W1.to_string()]);
