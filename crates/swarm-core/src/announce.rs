@@ -98,6 +98,11 @@ pub struct BlockedService {
 }
 
 impl BlockedService {
+    /// The services a drain script's output names as blocked (none when it names none).
+    pub fn of_output(stdout: &str) -> Vec<BlockedService> {
+        Self::parse_all(crate::scripts::output_value(stdout, "blocked").unwrap_or(""))
+    }
+
     /// The drain script's `blocked=name|reason;…`.
     pub fn parse_all(value: &str) -> Vec<BlockedService> {
         value

@@ -26,7 +26,7 @@ pub(super) struct Held<'a> {
 }
 
 impl<'a> Held<'a> {
-    pub fn new(intent: &'a Intent) -> Self {
+    pub fn new(intent: &'a Intent, role: Role) -> Self {
         Held {
             intent,
             last_heartbeat: Instant::now(),
@@ -34,7 +34,7 @@ impl<'a> Held<'a> {
             drain_began: None,
             drain_timed_out: None,
             acted: false,
-            role: "",
+            role: role.as_str(),
             blocked: vec![],
             blocked_told: false,
         }

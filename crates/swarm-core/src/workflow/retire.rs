@@ -20,8 +20,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
         // The action's clock runs from its start (the event may have waited in Lambda's queue),
         // and the observation is inside it: a probe slowed by a busy host (15 terminations at
         // once) let an action expire before its first heartbeat.
-        let mut held = Held::new(intent);
-        held.role = m.role.as_str();
+        let mut held = Held::new(intent, m.role);
         held.last_heartbeat = action_started(intent);
         let (snap, mut ops) = self.while_held(&mut held, self.observe_retire(id, m, true)).await?;
         let steps = plan::plan_retire(&snap);
@@ -177,8 +176,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
             Ok(x) => x,
             Err(done) => return Ok(done),
         };
-        let mut held = Held::new(intent);
-        held.role = m.role.as_str();
+        let mut held = Held::new(intent, m.role);
         self.drain(&mut held, &mut ops, &node.id, end).await;
         metric(&m.cluster, m.role.as_str(), "Drains", 1.0, "Count");
         self.announce_drain_timeout(&mut held, m).await;
@@ -356,7 +354,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
                 }
             }
             if drain.is_some() && !settled {
-                held.blocked = BlockedService::parse_all(output_value(&r.stdout, "blocked").unwrap_or(""));
+                held.blocked = BlockedService::of_output(&r.stdout);
                 if r.ok() {
                     info!(
                         step = "drain",
@@ -450,7 +448,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
             let (remaining, pending) = match self.while_held(held, drained).await {
                 Ok(r) => {
                     waiting_for = output_value(&r.stdout, "waiting_for").unwrap_or("").to_string();
-                    held.blocked = BlockedService::parse_all(output_value(&r.stdout, "blocked").unwrap_or(""));
+                    held.blocked = BlockedService::of_output(&r.stdout);
                     (
                         output_value(&r.stdout, "remaining")
                             .and_then(|v| v.parse::<u32>().ok())

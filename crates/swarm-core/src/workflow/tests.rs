@@ -294,7 +294,9 @@ async fn a_daemon_on_the_nftables_backend_is_abandoned_at_once_with_its_reason()
     assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
 }
 
-async fn worker_whose_drain_is_blocked(proceed: bool) -> (World, L) {
+/// A worker retired while a service of its node cannot be placed anywhere, under
+/// BLOCKED_DRAIN proceed or wait: how long the retirement took and the events it told.
+async fn retire_a_worker_whose_drain_is_blocked(proceed: bool) -> (World, L, Duration, Vec<&'static str>) {
     let w = cluster();
     let mut c = cfg();
     c.blocked_drain_proceeds = proceed;
@@ -306,18 +308,18 @@ async fn worker_whose_drain_is_blocked(proceed: bool) -> (World, L) {
     w.state().command_time.insert("drain", l.cfg.drain_timeout);
     w.set_lifecycle(W1, "Terminating:Wait");
     w.state().announced.clear();
-    (w, l)
+    let started = tokio::time::Instant::now();
+    let o = l.handle(&event("terminate", "wrk", W1), None).await.unwrap();
+    assert_eq!(o.result, Some(ActionResult::Continue));
+    assert!(w.node_of(W1).is_none(), "the node was removed");
+    let told = announced(&w).into_iter().map(|(t, _, _)| t).collect();
+    (w, l, started.elapsed(), told)
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_blocked_drain_is_told_at_once_and_with_proceed_the_node_leaves_now() {
-    let (w, l) = worker_whose_drain_is_blocked(true).await;
-    let started = tokio::time::Instant::now();
-    let o = l.handle(&event("terminate", "wrk", W1), None).await.unwrap();
-    assert_eq!(o.result, Some(ActionResult::Continue));
-    assert!(started.elapsed() < l.cfg.drain_timeout / 2, "{:?}", started.elapsed());
-    assert!(w.node_of(W1).is_none(), "the node was removed");
-    let told: Vec<_> = announced(&w).into_iter().map(|(t, _, _)| t).collect();
+    let (w, l, took, told) = retire_a_worker_whose_drain_is_blocked(true).await;
+    assert!(took < l.cfg.drain_timeout / 2, "{took:?}");
     assert_eq!(told, vec!["Swarm Drain Blocked", "Swarm Node Retired"]);
     let s = w.state();
     let e = &s.announced[0].1;
@@ -329,13 +331,8 @@ async fn a_blocked_drain_is_told_at_once_and_with_proceed_the_node_leaves_now() 
 
 #[tokio::test(start_paused = true)]
 async fn a_blocked_drain_with_wait_is_told_once_and_drains_until_its_timeout() {
-    let (w, l) = worker_whose_drain_is_blocked(false).await;
-    let started = tokio::time::Instant::now();
-    let o = l.handle(&event("terminate", "wrk", W1), None).await.unwrap();
-    assert_eq!(o.result, Some(ActionResult::Continue));
-    assert!(started.elapsed() >= l.cfg.drain_timeout, "{:?}", started.elapsed());
-    assert!(w.node_of(W1).is_none(), "the node was removed all the same");
-    let told: Vec<_> = announced(&w).into_iter().map(|(t, _, _)| t).collect();
+    let (w, l, took, told) = retire_a_worker_whose_drain_is_blocked(false).await;
+    assert!(took >= l.cfg.drain_timeout, "{took:?}");
     assert_eq!(
         told,
         vec!["Swarm Drain Blocked", "Swarm Drain Timed Out", "Swarm Node Retired"]
