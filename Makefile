@@ -49,7 +49,7 @@ e2e: deps build
 ## Flakiness: the selected scenarios N times on fresh clouds, pass counts per scenario.
 ## make e2e-repeat N=5 K='manager_termination or chaos'
 e2e-repeat: deps build
-	N=$(or $(N),5) K="$(K)" scripts/e2e-repeat.sh
+	N=$(or $(N),5) K="$(K)" E2E_WORKERS=$(E2E_WORKERS) scripts/e2e-repeat.sh
 
 ## Per role of infra/template.yaml: every granted action and how often the scenarios used it
 ## (after `make e2e`); exit 1 if a grant is unused and carries no reason in the template.

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # make e2e-repeat N=5 K='<pytest -k expression>': runs the selected end-to-end scenarios N
-# times (every scenario on a fresh cloud, as always) and prints each scenario's pass count.
+# times (every scenario on a fresh cloud, as always; E2E_WORKERS clouds side by side) and prints
+# each scenario's pass count.
 # Exit 1 if any scenario failed in any run: a flake is a bug to root-cause, not to retry.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit
@@ -10,7 +11,9 @@ out=${E2E_REPEAT_DIR:-$(mktemp -d /tmp/e2e-repeat-XXXX)}
 mkdir -p "$out"
 for i in $(seq 1 "$N"); do
   start=$SECONDS
-  "${PYTHON:-python3}" -m pytest tests/e2e -q -p no:cacheprovider ${K:+-k "$K"} --junitxml="$out/run$i.xml" >"$out/run$i.log" 2>&1
+  # shellcheck disable=SC2086 # the workers option is one word or none
+  "${PYTHON:-python3}" -m pytest tests/e2e -q -p no:cacheprovider ${K:+-k "$K"} \
+    ${E2E_WORKERS:+-n $E2E_WORKERS --dist worksteal} --junitxml="$out/run$i.xml" >"$out/run$i.log" 2>&1
   echo "run $i of $N: pytest exit $?, $((SECONDS - start)) s (log: $out/run$i.log)"
 done
 "${PYTHON:-python3}" - "$out" "$N" <<'PY'
