@@ -201,6 +201,42 @@ def measure(n: int, bin_dir, timing) -> dict[str, Any]:
         lc.stop()
 
 
+def from_empty(bin_dir, timing, managers: int = 3, workers: int = 20) -> dict[str, Any]:
+    """A cluster created at full size: `managers` + `workers` launched at once into an empty
+    cluster. Counts the init and join commands (target: one per instance), the commands that
+    failed, and the launch functions' calls."""
+    lc = LocalCloud.start(timing)
+    try:
+        lc.create_cluster(name="empty")
+        lc.deploy(bin_dir)
+        t0 = time.time()
+        lc.scale("manager", managers)
+        lc.scale("worker", workers)
+        total = managers + workers
+        wait_for(lambda: len(lc.in_service("manager")) + len(lc.in_service("worker")) == total,
+                 120 + 10 * total, "every instance in service")
+        wait_for(lambda: lc.idle() and not any(a["ended"] is None for a in lc.actions()), 120, "settle")
+        tl = lc.timeline()
+        ours = {i["id"] for role in ("manager", "worker") for i in lc.instances(role)}
+        # One command id per join (its confirming manager's half shares it) or init.
+        sent = {e.get("command_id") for e in tl if e["kind"] == "command" and e.get("instance") in ours
+                and e.get("comment") in ("swarm join", "swarm init")}
+        failed = Counter(e.get("comment") for e in tl if e["kind"] == "command" and e.get("status") != "Success")
+        calls = _calls(lc, "launch-hook", t0, time.time())
+        ended = [e for e in tl if e["kind"] == "action-ended" and e["transition"] == "launch"]
+        return {
+            "instances": total,
+            "join_and_init_commands": len(sent),
+            "failed_commands": dict(failed),
+            "calls_per_instance": round(len(calls) / total, 1),
+            "by_op": dict(Counter(f"{c['service']}:{c['op']}" for c in calls)),
+            "all_in_service_s": round(max(e["ts"] for e in ended) - t0, 1) if ended else None,
+            "released": dict(Counter(f"{e['result']} by {e['cause']}" for e in ended)),
+        }
+    finally:
+        lc.stop()
+
+
 def svg(rows: list[dict[str, Any]]) -> str:
     """Two small charts against N: AWS calls per join / per termination, and seconds (slowest
     join after its agent, all terminated)."""

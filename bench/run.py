@@ -361,6 +361,10 @@ def main() -> int:
         s.lc.stop()
     # Load: N launches and N terminations at once (bench/load.py; the plot beside BENCH.md).
     report["load"] = load.run(bins)
+    # A cluster created at full size: 3 managers and 20 workers at once into an empty cluster.
+    from localcloud.client import Timing
+
+    report["from_empty"] = load.from_empty(bins, Timing())
     (ROOT / "bench" / "load.svg").write_text(load.svg(report["load"]))
     (ROOT / "bench").mkdir(exist_ok=True)
     (ROOT / "bench" / "results.json").write_text(json.dumps(report, indent=2) + "\n")
@@ -468,6 +472,13 @@ def render(r: dict) -> str:
                          f"{fmt(la['join_s_max'])} s | {phases} | {busy} | {te['calls_per_termination']} | "
                          f"{fmt(te['all_terminated_s'])} s | "
                          f"{expired} | ≤ 10 calls per join at 20; 0 released by the timeout |")
+    if r.get("from_empty"):
+        e = r["from_empty"]
+        lines += ["", f"A cluster created at full size (`load.from_empty`: 3 managers and 20 workers launched at "
+                  f"once into an empty cluster): {e['join_and_init_commands']} join and init commands for "
+                  f"{e['instances']} instances (target: one each), failed commands {e['failed_commands'] or 'none'}, "
+                  f"{e['calls_per_instance']} launch-function calls per instance, all in service "
+                  f"{fmt(e['all_in_service_s'])} s after the scale-out; released {e['released']}."]
         lines += ["", "Operations at the largest N: joins " + ", ".join(
             f"{op} ×{c}" for op, c in sorted(r["load"][-1]["launch"]["by_op"].items())) + "; terminations " + ", ".join(
             f"{op} ×{c}" for op, c in sorted(r["load"][-1]["terminate"]["by_op"].items())) + "."]

@@ -3,6 +3,7 @@
 
 use std::fmt::Write;
 
+use swarm_core::plan::labels::{CAPACITY_TYPE, INSTANCE_TYPE, ZONE};
 use swarm_core::plan::status::{describe, subject, ClusterStatus, StatusRow};
 
 const RED: &str = "\x1b[31m";
@@ -25,7 +26,7 @@ fn lower<T: serde::Serialize>(v: &T) -> String {
         .unwrap_or_default()
 }
 
-fn cells(r: &StatusRow) -> [String; 7] {
+fn cells(r: &StatusRow) -> [String; 8] {
     let lifecycle = match (&r.lifecycle_state, r.waiting_secs) {
         (Some(s), Some(w)) => format!("{s} {w}s"),
         (Some(s), None) => s.clone(),
@@ -41,6 +42,18 @@ fn cells(r: &StatusRow) -> [String; 7] {
         }
         None => "-".into(),
     };
+    // Where services can be placed by: zone, instance type, capacity type (its labels).
+    let placement = r
+        .node
+        .as_ref()
+        .map(|n| {
+            [ZONE, INSTANCE_TYPE, CAPACITY_TYPE]
+                .iter()
+                .map(|k| n.labels.get(*k).map(String::as_str).unwrap_or("?"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_else(|| "-".into());
     let agent = match (&r.lifecycle_state, r.agent_online) {
         (None, _) => "-",
         (_, true) => "online",
@@ -54,6 +67,7 @@ fn cells(r: &StatusRow) -> [String; 7] {
         agent.into(),
         node,
         if r.in_record { "yes" } else { "-" }.into(),
+        placement,
     ]
 }
 
@@ -91,15 +105,25 @@ pub fn status(s: &ClusterStatus, colour: bool) -> String {
         "{swarm} · managers ready {} · workers ready {} · down {} · {margin} · {drift}",
         h.ready_managers, h.ready_workers, h.down_nodes
     );
-    let head = ["INSTANCE", "ROLE", "LIFECYCLE", "IP", "AGENT", "NODE", "RECORD"].map(String::from);
-    let rows: Vec<[String; 7]> = s.rows.iter().map(cells).collect();
+    let head = [
+        "INSTANCE",
+        "ROLE",
+        "LIFECYCLE",
+        "IP",
+        "AGENT",
+        "NODE",
+        "RECORD",
+        "PLACEMENT",
+    ]
+    .map(String::from);
+    let rows: Vec<[String; 8]> = s.rows.iter().map(cells).collect();
     let mut width = head.clone().map(|c| c.len());
     for r in &rows {
         for (w, c) in width.iter_mut().zip(r) {
             *w = (*w).max(c.chars().count());
         }
     }
-    let line = |cols: &[String; 7]| {
+    let line = |cols: &[String; 8]| {
         let mut l = String::new();
         for (i, (c, w)) in cols.iter().zip(width).enumerate() {
             if i + 1 == cols.len() {
@@ -162,6 +186,14 @@ mod tests {
             availability: Availability::Active,
             leader,
             hostname: "ip-10-0-0-1".into(),
+            labels: [
+                (ZONE, "us-east-1a"),
+                (INSTANCE_TYPE, "t3.small"),
+                (CAPACITY_TYPE, "spot"),
+            ]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
         };
         let row = |id: &str, role, state: &str, ip: &str| StatusRow {
             instance_id: Some(id.into()),

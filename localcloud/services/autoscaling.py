@@ -18,6 +18,28 @@ if TYPE_CHECKING:
     from ..cloud import Cloud
 
 
+def launches_spot(group, new, decided: set[str]) -> bool:
+    """Whether a mixed group launches `new` as Spot. AWS: OnDemandBaseCapacity is "the minimum
+    amount of the Auto Scaling group's capacity that must be fulfilled by On-Demand Instances.
+    This base portion is launched first"; OnDemandPercentageAboveBaseCapacity "controls the
+    percentages of On-Demand Instances and Spot Instances for your additional capacity beyond
+    OnDemandBaseCapacity ... Default: 100". moto launches every instance On-Demand. `decided`: the
+    group's instances whose capacity is known (launched before, or earlier in this batch)."""
+    dist = (group.mixed_instances_policy or {}).get("InstancesDistribution") or {}
+    if not group.mixed_instances_policy:
+        return False
+    base = int(dist.get("OnDemandBaseCapacity", 0))
+    pct = int(dist.get("OnDemandPercentageAboveBaseCapacity", 100))
+    others = [st for st in group.instance_states
+              if st.instance.id in decided and not st.lifecycle_state.startswith("Terminating")]
+    on_demand = sum(st.instance.lifecycle != "spot" for st in others)
+    if on_demand < base:
+        return False
+    above, on_demand_above = len(others) - base, on_demand - base
+    # On-Demand while the share above the base stays within the percentage.
+    return (on_demand_above + 1) * 100 > pct * (above + 1)
+
+
 def install(cloud: Cloud) -> None:
     """Patches moto to behave as documented above, acting on `cloud` (once per process)."""
     _orig_replace = asm.FakeAutoScalingGroup.replace_autoscaling_group_instances
@@ -41,8 +63,12 @@ def install(cloud: Cloud) -> None:
                     _orig_replace(self, 1, propagated_tags)
             finally:
                 self.vpc_zone_identifier = ",".join(subnets)
+        decided = set(before)
         for s in self.instance_states:
-            if s.instance.id not in before:
+            if s.instance.id not in decided:
+                if launches_spot(self, s, decided):
+                    s.instance.lifecycle = "spot"  # DescribeInstances' InstanceLifecycle
+                decided.add(s.instance.id)
                 cloud.on_launched(self, s)
 
     def _active_instances(self):

@@ -3,6 +3,7 @@ on the real swarm. Lost events are lost for real (the local cloud drops them).""
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 
@@ -195,3 +196,61 @@ def test_fifty_ecs_active_events_for_a_healthy_node_cost_one_check_each(cloud):
     per_event = len(calls) / 50
     assert per_event <= 8, f"{per_event} calls per event"
     print(f"calls per healthy ACTIVE event: {per_event}")
+
+
+def node_labels(lc, via: str, instance: str) -> dict[str, str]:
+    node = next(n for n in lc.nodes(via) if n["instance"] == instance)
+    r = lc.docker(via, "node", "inspect", "--format", "{{json .Spec.Labels}}", node["id"])
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def test_nodes_carry_their_placement_labels_and_one_removed_by_hand_is_put_back(cloud):
+    """#31.2: a worker joins labelled with its zone, instance type, capacity type, group and its
+    group's own labels (tag swarm:node-labels); a service constrained by them runs there; a
+    label removed by hand is put back by one reconcile."""
+    g = cloud.cluster.worker_group
+    asg = cloud.client("autoscaling")
+    asg.create_or_update_tags(Tags=[{
+        "ResourceId": g, "ResourceType": "auto-scaling-group", "Key": "swarm:node-labels",
+        "Value": "tier=batch,disk=ssd", "PropagateAtLaunch": False}])
+    # One On-Demand worker, the rest Spot.
+    asg.update_auto_scaling_group(AutoScalingGroupName=g, MixedInstancesPolicy={
+        "LaunchTemplate": {"LaunchTemplateSpecification": {"LaunchTemplateName": f"{cloud.cluster.name}-node",
+                                                           "Version": "$Latest"}},
+        "InstancesDistribution": {"OnDemandBaseCapacity": 1, "OnDemandPercentageAboveBaseCapacity": 0}})
+    scale_out(cloud, 1, 2)
+    m = cloud.in_service("manager")[0]
+    lifecycle = {i["InstanceId"]: i.get("InstanceLifecycle", "on-demand")
+                 for r in cloud.client("ec2").describe_instances(InstanceIds=cloud.in_service("worker"))["Reservations"]
+                 for i in r["Instances"]}
+    assert sorted(lifecycle.values()) == ["on-demand", "spot"], lifecycle
+    w = next(i for i, c in lifecycle.items() if c == "on-demand")
+    spot = next(i for i, c in lifecycle.items() if c == "spot")
+    want = {"swarm.instance-id": w, "swarm.zone": "us-east-1a", "swarm.instance-type": "t3.small",
+            "swarm.capacity-type": "on-demand", "swarm.group": g, "tier": "batch", "disk": "ssd"}
+    assert node_labels(cloud, m, w) == want
+    assert node_labels(cloud, m, spot) == {**want, "swarm.instance-id": spot, "swarm.capacity-type": "spot"}
+    assert node_labels(cloud, m, m)["swarm.group"] == cloud.cluster.manager_group
+    # Kept off Spot by its label: both replicas on the On-Demand worker.
+    r = cloud.docker(m, "service", "create", "--detach", "--name", "db", "--replicas", "2", "--constraint",
+                     "node.labels.tier==batch", "--constraint", "node.labels.swarm.capacity-type==on-demand",
+                     "busybox:local", "sleep", "1000000")
+    assert r.returncode == 0, r.stderr
+
+    def running() -> list[str]:
+        out = cloud.docker(m, "service", "ps", "db", "--filter", "desired-state=running",
+                           "--format", "{{.Node}} {{.CurrentState}}").stdout.splitlines()
+        return [line.split()[0] for line in out if line.split()[1:2] == ["Running"]]
+
+    wait_for(lambda: len(running()) == 2, 60, "both replicas running")
+    hostname = {n["instance"]: n["hostname"] for n in cloud.nodes(m)}
+    assert running() == [hostname[w], hostname[w]]
+
+    node = next(n["id"] for n in cloud.nodes(m) if n["instance"] == w)
+    assert cloud.docker(m, "node", "update", "--label-rm", "swarm.zone", node).returncode == 0
+    report = cloud.reconcile()["clusters"][0]
+    assert [(r["repair"], r["labels"]) for r in report["repairs"]] == [("label", ["swarm.zone"])], report
+    assert report["failed"] == [], report
+    assert node_labels(cloud, m, w) == want
+    assert cloud.reconcile()["clusters"][0]["repairs"] == []

@@ -185,6 +185,9 @@ impl Fleet for AwsFleet {
                         state,
                         private_ip: i.private_ip_address().and_then(|ip| ip.parse().ok()),
                         launched_unix: i.launch_time().map(|t| t.secs().max(0) as u64),
+                        zone: i.placement().and_then(|p| p.availability_zone()).map(str::to_string),
+                        instance_type: i.instance_type().map(|t| t.as_str().to_string()),
+                        spot: i.instance_lifecycle() == Some(&aws_sdk_ec2::types::InstanceLifecycleType::Spot),
                     });
                 }
             }

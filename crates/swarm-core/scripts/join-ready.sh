@@ -2,9 +2,11 @@
 # to the cluster's other managers; each runs its half (AWS_SSM_INSTANCE_ID is set by the SSM
 # agent). The token is read on the joining instance from Parameter Store, never printed.
 # In: JOIN_INSTANCE, JOIN_ADDR, MANAGER_ADDRS (space-separated), TOKEN_PARAMETER, WAIT_SECONDS,
-#   REACTIVATE (true: a drained node is set active again, as ECS ACTIVE after DRAINING asks).
+#   REACTIVATE (true: a drained node is set active again, as ECS ACTIVE after DRAINING asks),
+#   NODE_LABELS (its placement labels: key=value, tab-separated).
 # Joining half: exit 3 token missing or rejected, exit 1 no manager accepted the join.
-# Manager half: control=false when not a live manager; exit 4 no Ready node in time.
+# Manager half: control=false when not a live manager; state=waiting when no node was Ready
+#   in time (the function then waits for the node the instance names).
 if [ "${AWS_SSM_INSTANCE_ID:-}" = "$JOIN_INSTANCE" ]; then
   join_swarm "$MANAGER_ADDRS" "$JOIN_ADDR"
   exit 0
@@ -30,13 +32,15 @@ while :; do
     | sort -rn | awk 'NR == 1 { print $2 }')
   [ -n "$node" ] && break
   if [ "$SECONDS" -ge "$deadline" ]; then
+    # Not a failure: a busy machine's join can take longer; the function waits on.
     echo "no Ready node at $JOIN_ADDR after ${WAIT_SECONDS}s" >&2
-    exit 4
+    echo "state=waiting"; exit 0
   fi
   elsewhere+=" $(awk -v a="$JOIN_ADDR" '($3 == "ready" || $3 == "down") && $4 != "" && $4 != a && index($4, a ":") != 1 { printf "%s ", $2 }' <<<"$seen")"
   sleep 1
 done
 docker node update --label-add "swarm.instance-id=$JOIN_INSTANCE" "$node" >/dev/null
+label_node "$node"
 if [ "${REACTIVATE:-false}" = true ] && [ "$(docker node inspect "$node" --format '{{.Spec.Availability}}')" = drain ]; then
   docker node update --availability active "$node" >/dev/null
   echo "reactivated=true"

@@ -1,5 +1,7 @@
-# On a manager: waits until NODE_ID is Ready, then labels it with its instance id.
-# In: NODE_ID, INSTANCE_ID, WAIT_SECONDS. Exit 4: not Ready in time.
+# On a manager: waits until NODE_ID is Ready, then labels it with its instance id and its
+# placement labels (a join's, and the reconcile's repair of missing or wrong ones).
+# In: NODE_ID, INSTANCE_ID, WAIT_SECONDS, NODE_LABELS (key=value, tab-separated). Exit 4: not
+# Ready in time.
 require_manager
 deadline=$((SECONDS + WAIT_SECONDS))
 while :; do
@@ -12,4 +14,5 @@ while :; do
   sleep 0.5
 done
 docker node update --label-add "swarm.instance-id=$INSTANCE_ID" "$NODE_ID" >/dev/null
+label_node "$NODE_ID"
 echo "state=ready"

@@ -115,6 +115,13 @@ refuse_if_retired() {
 # Node $1's field $2 (a Go template): "gone" when the node does not exist, "unknown" on any
 # other error. While raft has no leader (the leader was just lost, an election is split) every
 # query of the swarm fails, and that must never read as "done" or "gone".
+# Labels node $1 with NODE_LABELS (key=value entries separated by tabs), in one update.
+label_node() {
+  local kv args=()
+  local IFS=$'\t'
+  for kv in ${NODE_LABELS:-}; do args+=(--label-add "$kv"); done
+  [ "${#args[@]}" -eq 0 ] || docker node update "${args[@]}" "$1" >/dev/null
+}
 node_field() {
   local out
   if out=$(docker node inspect "$1" --format "$2" 2>&1); then

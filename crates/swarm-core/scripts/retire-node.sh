@@ -10,7 +10,8 @@
 #   exit 8: the swarm cannot answer (no leader), not removed.
 # Leaving instance: waits until no swarm task runs here (DRAIN_SECONDS) and it is demoted
 #   (DEMOTE), then leaves (never --force: a manager that left undemoted would stay a raft
-#   member). Exit 5: tasks still here, or not demoted, in time.
+#   member). left=after-drain: tasks still here after DRAIN_SECONDS (the next command
+#   leaves); exit 5: not demoted in time.
 if [ "${AWS_SSM_INSTANCE_ID:-}" = "$LEAVING_INSTANCE" ]; then
   deadline=$((SECONDS + DRAIN_SECONDS + WAIT_SECONDS))
   if [ "$(swarm_state)" != active ]; then
@@ -20,7 +21,8 @@ if [ "${AWS_SSM_INSTANCE_ID:-}" = "$LEAVING_INSTANCE" ]; then
     drain_deadline=$((SECONDS + DRAIN_SECONDS))
     while [ -n "$(docker ps -q --filter label=com.docker.swarm.task.id)" ]; do
       if [ "$SECONDS" -ge "$drain_deadline" ]; then
-        echo "swarm tasks still run here after ${DRAIN_SECONDS}s: not leaving" >&2; exit 5
+        # A planned wait, not a failure: it leaves in the next command, once the drain is done.
+        echo "left=after-drain"; exit 0
       fi
       sleep 0.2
     done

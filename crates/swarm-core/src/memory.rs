@@ -23,6 +23,8 @@ pub struct SimNode {
     /// Availability pause: no new tasks, its own stay.
     pub cordoned: bool,
     pub labelled: bool,
+    /// Its placement labels (`NODE_LABELS` of the join or repair that set them).
+    pub labels: BTreeMap<String, String>,
     /// Unix seconds of the node's last status change.
     pub updated: u64,
 }
@@ -48,7 +50,7 @@ pub struct State {
     /// A service of every drained node whose task the swarm cannot place: `name|reason`.
     pub blocked_service: Option<String>,
     /// Joins whose node is Ready only after the confirming manager's first wait (a busy
-    /// machine): that many manager halves of join-ready answer NotReady.
+    /// machine): that many manager halves of join-ready answer state=waiting.
     pub late_ready: u32,
     /// Drains and removals a manager answers with "no leader" (an election; each uses one up).
     pub leaderless: u32,
@@ -114,6 +116,9 @@ impl World {
                 state: InstanceState::Running,
                 private_ip: Some(ip.parse().expect("ip")),
                 launched_unix: Some(0),
+                zone: Some("us-east-1a".into()),
+                instance_type: Some("t3.small".into()),
+                spot: false,
             },
         );
         s.online.insert(id.into());
@@ -138,6 +143,12 @@ impl World {
         }
     }
 
+    pub fn tag_group(&self, group: &str, key: &str, value: &str) {
+        let mut s = self.state();
+        let g = s.groups.iter_mut().find(|g| g.name == group).expect("group");
+        g.tags.push((key.into(), value.into()));
+    }
+
     pub fn node_of(&self, id: &str) -> Option<SimNode> {
         self.state().nodes.values().find(|n| n.instance_id == id).cloned()
     }
@@ -150,6 +161,15 @@ fn env_of(commands: &[String]) -> HashMap<String, String> {
         .filter_map(shlex::split)
         .filter_map(|w| w.into_iter().next())
         .filter_map(|kv| kv.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
+        .collect()
+}
+
+/// A script's `NODE_LABELS` (tab-separated `key=value`) as pairs.
+fn node_labels(encoded: &str) -> Vec<(String, String)> {
+    encoded
+        .split('\t')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect()
 }
 
@@ -208,6 +228,7 @@ impl State {
                 drained: false,
                 cordoned: false,
                 labelled: false,
+                labels: BTreeMap::new(),
                 updated: 0,
             },
         );
@@ -366,17 +387,14 @@ impl State {
                 match self.nodes.values_mut().find(|n| n.ready && n.addr.to_string() == addr) {
                     Some(n) if !late => {
                         n.labelled = true;
+                        n.labels.extend(node_labels(&var("NODE_LABELS")));
                         (
                             0,
                             format!("control=true\nnodeid={}\nstate=ready\n", n.id),
                             String::new(),
                         )
                     }
-                    _ => (
-                        ScriptExit::NotReady.code(),
-                        "control=true\n".into(),
-                        "no Ready node".into(),
-                    ),
+                    _ => (0, "control=true\nstate=waiting\n".into(), "no Ready node".into()),
                 }
             }
             "probe" => match self.node_of_instance(on) {
@@ -453,6 +471,7 @@ impl State {
             "node-ready" => match self.nodes.get_mut(&var("NODE_ID")) {
                 Some(n) if n.ready => {
                     n.labelled = true;
+                    n.labels.extend(node_labels(&var("NODE_LABELS")));
                     (0, "state=ready\n".into(), String::new())
                 }
                 _ => (ScriptExit::NotReady.code(), String::new(), "node not ready".into()),
@@ -465,8 +484,15 @@ impl State {
                     .nodes
                     .values()
                     .map(|n| {
+                        let listed: Vec<String> = crate::plan::labels::LISTED
+                            .iter()
+                            .map(|k| {
+                                let v = n.labels.get(*k).map(String::as_str).unwrap_or("");
+                                v.chars().take(crate::plan::labels::LISTED_GROUP_CHARS).collect()
+                            })
+                            .collect();
                         format!(
-                            "{} {} {} {} {} false {} {} ip-{}\n",
+                            "{} {} {} {} {} false {} {} ip-{} {}\n",
                             n.id,
                             if n.ready { "ready" } else { "down" },
                             n.addr,
@@ -474,7 +500,8 @@ impl State {
                             if n.drained { "drain" } else { "active" },
                             if n.labelled { n.instance_id.as_str() } else { "-" },
                             n.updated,
-                            n.addr
+                            n.addr,
+                            serde_json::to_string(&listed).expect("strings")
                         )
                     })
                     .skip(offset)

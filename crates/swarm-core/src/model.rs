@@ -159,6 +159,11 @@ pub struct Instance {
     pub private_ip: Option<Ipv4Addr>,
     /// EC2 LaunchTime, seconds since the epoch.
     pub launched_unix: Option<u64>,
+    /// Its Availability Zone and instance type, as EC2 describes it (the node's labels).
+    pub zone: Option<String>,
+    pub instance_type: Option<String>,
+    /// A Spot Instance (EC2's `InstanceLifecycle` is `spot`); else On-Demand.
+    pub spot: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -192,16 +197,36 @@ pub struct SwarmNode {
     pub instance_id: Option<String>,
     /// When the node object last changed (a status change updates it).
     pub updated_unix: Option<u64>,
+    /// The well-known placement labels it carries (`plan::labels::LISTED`), by key.
+    pub labels: std::collections::BTreeMap<String, String>,
 }
 
 impl SwarmNode {
     /// Parses one line of `scripts/node-list.sh`:
-    /// `ID STATE ADDR ROLE AVAILABILITY LEADER INSTANCE UPDATED HOSTNAME` (`-` for none).
+    /// `ID STATE ADDR ROLE AVAILABILITY LEADER INSTANCE UPDATED HOSTNAME LABELS` (`-` for
+    /// none; LABELS: a JSON array of the `plan::labels::LISTED` labels' values, "" for none).
     pub fn parse_line(line: &str) -> Option<SwarmNode> {
-        let f: Vec<&str> = line.split_whitespace().collect();
-        if f.len() < 9 || !crate::safe::is_node_id(f[0]) {
+        let mut f: Vec<&str> = Vec::with_capacity(9);
+        let mut rest = line;
+        while f.len() < 9 {
+            rest = rest.trim_start();
+            let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+            if end == 0 {
+                return None;
+            }
+            f.push(&rest[..end]);
+            rest = &rest[end..];
+        }
+        if !crate::safe::is_node_id(f[0]) {
             return None;
         }
+        let values: Vec<String> = serde_json::from_str(rest.trim()).unwrap_or_default();
+        let labels = crate::plan::labels::LISTED
+            .iter()
+            .zip(values)
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
         let status = match f[1] {
             "ready" => NodeStatus::Ready,
             "down" => NodeStatus::Down,
@@ -227,6 +252,7 @@ impl SwarmNode {
                 .map(str::to_string),
             updated_unix: f[7].parse().ok(),
             hostname: f[8].to_string(),
+            labels,
         })
     }
 }
@@ -384,7 +410,7 @@ mod tests {
 
     #[test]
     fn parses_node_lines() {
-        let out = "abcdefghijklmnopqrstuvwx1 ready 10.0.1.4:2377 manager active true i-0123456789abcdef0 1700000000 ip-10-0-1-4\n\
+        let out = "abcdefghijklmnopqrstuvwx1 ready 10.0.1.4:2377 manager active true i-0123456789abcdef0 1700000000 ip-10-0-1-4 [\"us-east-1a\",\"\",\"spot\",\"blue workers\"]\n\
                    abcdefghijklmnopqrstuvwx2 down 10.0.1.5 worker drain false - 1700000001 ip-10-0-1-5\n\
                    garbage line\n";
         let v = SwarmView::parse(out);
@@ -392,6 +418,24 @@ mod tests {
         assert_eq!(v.nodes[0].role, Role::Manager);
         assert!(v.nodes[0].leader);
         assert_eq!(v.nodes[1].status, NodeStatus::Down);
+        let labels: Vec<(&str, &str)> = v.nodes[0]
+            .labels
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(
+            labels,
+            [
+                ("swarm.capacity-type", "spot"),
+                ("swarm.group", "blue workers"),
+                ("swarm.zone", "us-east-1a")
+            ],
+            "a group name with a space, an empty type"
+        );
+        assert!(
+            v.nodes[1].labels.is_empty(),
+            "a line without labels (before they were listed)"
+        );
         assert_eq!(v.nodes[1].instance_id, None);
         assert_eq!(v.nodes[0].addr, Some("10.0.1.4".parse().unwrap()));
         assert_eq!(v.nodes[1].updated_unix, Some(1700000001));

@@ -29,7 +29,7 @@ script!(CORDON, "cordon.sh");
 pub enum ScriptExit {
     /// The join token is missing from Parameter Store or was rejected (`read_join_token`).
     TokenMissing = 3,
-    /// No Ready node in time (`join-ready.sh`, `node-ready.sh`).
+    /// No Ready node in time (`node-ready.sh`).
     NotReady = 4,
     /// Still a manager: not removed, or not leaving (`retire-node.sh`).
     StillAManager = 5,

@@ -35,6 +35,9 @@ pub struct Peer {
     pub ip: Option<Ipv4Addr>,
     /// None: agent offline or probe failed.
     pub probe: Option<Probe>,
+    /// Its own launch has not finished (Auto Scaling `Pending*`): a swarm it has just formed
+    /// may not have published its join tokens yet.
+    pub launching: bool,
 }
 
 impl Peer {
@@ -106,11 +109,20 @@ pub fn decide_join(s: &JoinSnapshot) -> JoinDecision {
             return JoinDecision::Wait("node is in a swarm but no live manager answers".into());
         }
     }
-    if let Some(m) = live.first() {
+    if let Some(m) = live.iter().find(|p| !p.launching) {
         return JoinDecision::JoinVia {
             manager: m.id.clone(),
             manager_ip: m.ip.expect("live managers have an ip"),
         };
+    }
+    // A cluster created at full size: the first manager has formed the swarm but its launch
+    // (init, tokens, record) is not done. A join now would find no token and fail; it waits
+    // for that launch to complete instead (seconds), then joins once.
+    if let Some(m) = live.first() {
+        return JoinDecision::Wait(format!(
+            "the swarm is being formed by {}: joins wait for its launch to complete",
+            m.id
+        ));
     }
     if s.role == Role::Worker {
         return JoinDecision::Wait("no live manager yet: a worker waits for the first manager".into());
@@ -157,9 +169,11 @@ pub struct FastJoin {
 }
 
 /// Whether the one-command join applies: the instance is alive with an address and at least
-/// one online manager is too. None: the observing loop (`decide_join`) takes over.
+/// one online manager is in service. None: the observing loop (`decide_join`) takes over.
 /// `in_service`: the managers already in service come first (one still joining, launched
-/// beside this instance, cannot confirm anything yet); the turn is taken among them.
+/// beside this instance, cannot confirm anything yet); the turn is taken among them. With
+/// none in service the cluster is still forming and no join token exists yet: a join sent
+/// now could only fail.
 pub fn plan_fast_join(
     instance: Option<&Instance>,
     online_managers: &[Instance],
@@ -171,15 +185,13 @@ pub fn plan_fast_join(
         .filter(|m| m.state.is_alive())
         .filter_map(|m| Some((m.id.clone(), m.private_ip?)))
         .collect();
+    let (mut through, joining): (Vec<_>, Vec<_>) = through.into_iter().partition(|(id, _)| in_service.contains(id));
     if through.is_empty() {
         return None;
     }
-    let (mut through, joining): (Vec<_>, Vec<_>) = through.into_iter().partition(|(id, _)| in_service.contains(id));
     // A stable turn per instance (its id's bytes summed): the same instance, the same order.
-    if !through.is_empty() {
-        let turn = instance?.id.bytes().map(usize::from).sum::<usize>() % through.len();
-        through.rotate_left(turn);
-    }
+    let turn = instance?.id.bytes().map(usize::from).sum::<usize>() % through.len();
+    through.rotate_left(turn);
     through.extend(joining);
     Some(FastJoin { ip, through })
 }
@@ -207,6 +219,7 @@ mod tests {
             } else {
                 probe("inactive", false)
             },
+            launching: false,
         }
     }
     fn snap(role: Role) -> JoinSnapshot {
@@ -249,6 +262,26 @@ mod tests {
                 manager_ip: "10.0.1.20".parse().unwrap()
             }
         );
+    }
+
+    #[test]
+    fn a_join_waits_while_the_only_live_managers_are_still_launching() {
+        for role in [Role::Worker, Role::Manager] {
+            let mut s = snap(role);
+            s.peers = vec![peer("i-0000000a", true), peer("i-0000000b", false)];
+            s.peers[0].launching = true;
+            match decide_join(&s) {
+                JoinDecision::Wait(why) => assert!(why.contains("formed by i-0000000a"), "{why}"),
+                d => panic!("{role}: {d:?}"),
+            }
+            // Its launch completed (tokens published): joined through it, once.
+            s.peers[0].launching = false;
+            assert!(matches!(decide_join(&s), JoinDecision::JoinVia { manager, .. } if manager == "i-0000000a"));
+            // Another live manager in service is preferred to one still launching.
+            s.peers = vec![peer("i-0000000a", true), peer("i-0000000c", true)];
+            s.peers[0].launching = true;
+            assert!(matches!(decide_join(&s), JoinDecision::JoinVia { manager, .. } if manager == "i-0000000c"));
+        }
     }
 
     #[test]
@@ -364,18 +397,32 @@ mod tests {
         let mut me = inst("i-00000001").unwrap();
         let mut m1 = inst("i-0000000b").unwrap();
         m1.private_ip = Some("10.0.1.11".parse().unwrap());
-        let plan = plan_fast_join(Some(&me), std::slice::from_ref(&m1), &[]).unwrap();
+        let settled = vec![m1.id.clone()];
+        let plan = plan_fast_join(Some(&me), std::slice::from_ref(&m1), &settled).unwrap();
         assert_eq!(plan.ip, "10.0.1.10".parse::<Ipv4Addr>().unwrap());
         assert_eq!(
             plan.through,
             vec![("i-0000000b".to_string(), "10.0.1.11".parse().unwrap())]
         );
-        assert_eq!(plan_fast_join(Some(&me), &[], &[]), None, "no manager online");
+        assert_eq!(plan_fast_join(Some(&me), &[], &settled), None, "no manager online");
+        assert_eq!(
+            plan_fast_join(Some(&me), std::slice::from_ref(&m1), &[]),
+            None,
+            "no manager in service: the cluster is forming and has no join token yet"
+        );
         let mut gone = m1.clone();
         gone.state = InstanceState::ShuttingDown;
-        assert_eq!(plan_fast_join(Some(&me), &[gone], &[]), None, "its manager is leaving");
+        assert_eq!(
+            plan_fast_join(Some(&me), &[gone], &settled),
+            None,
+            "its manager is leaving"
+        );
         me.private_ip = None;
-        assert_eq!(plan_fast_join(Some(&me), &[m1], &[]), None, "no address to advertise");
+        assert_eq!(
+            plan_fast_join(Some(&me), &[m1], &settled),
+            None,
+            "no address to advertise"
+        );
         assert_eq!(plan_fast_join(None, &[], &[]), None);
     }
 

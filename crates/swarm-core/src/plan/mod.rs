@@ -2,6 +2,7 @@
 //! I/O here; every branch is unit-tested in its file.
 
 mod join;
+pub mod labels;
 mod notice;
 pub mod reconcile;
 mod retire;
@@ -19,5 +20,8 @@ fn inst(id: &str) -> Option<crate::model::Instance> {
         state: crate::model::InstanceState::Running,
         private_ip: Some("10.0.1.10".parse().unwrap()),
         launched_unix: Some(0),
+        zone: Some("us-east-1a".into()),
+        instance_type: Some("t3.small".into()),
+        spot: false,
     })
 }

@@ -20,6 +20,9 @@ pub struct MemberInstance {
     pub online: bool,
     /// When a scheduled change (retirement, reboot, maintenance) of the instance begins.
     pub scheduled_unix: Option<u64>,
+    /// The labels its node should carry (`plan::labels::node_labels`); None: not known (not
+    /// described, or its group's own labels are malformed), so nothing is repaired.
+    pub labels: Option<crate::plan::labels::Labels>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -82,6 +85,15 @@ pub enum Repair {
     CompleteLaunch {
         instance_id: String,
         group: String,
+    },
+    /// A node in service whose well-known labels are missing or wrong (removed or changed by
+    /// hand, or a join's label step lost): they are set again, with the group's own.
+    Label {
+        instance_id: String,
+        node_id: String,
+        group: String,
+        /// The labels found missing or wrong.
+        labels: Vec<String>,
     },
     /// A worker's terminate action left waiting after its node is gone.
     CompleteTermination {
@@ -218,6 +230,23 @@ pub fn plan_reconcile(s: &ClusterSnapshot, ttl: u64) -> Vec<Repair> {
                     waiting: false,
                 }),
                 _ => {}
+            }
+        }
+        for m in s.members.iter().filter(|m| m.alive && m.lifecycle_state == "InService") {
+            let (Some(expected), Some(n)) = (&m.labels, ready_node(&ready, m)) else {
+                continue;
+            };
+            let mut wrong = crate::plan::labels::drift(&n.labels, expected);
+            if n.instance_id.as_deref() != Some(m.id.as_str()) {
+                wrong.insert(0, crate::plan::labels::INSTANCE_ID.to_string());
+            }
+            if !wrong.is_empty() {
+                out.push(Repair::Label {
+                    instance_id: m.id.clone(),
+                    node_id: n.id.clone(),
+                    group: m.group.clone(),
+                    labels: wrong,
+                });
             }
         }
         for m in s
@@ -365,6 +394,7 @@ fn synthetic_member(id: &str, role: Role, ip: &str) -> MemberInstance {
         launched_unix: Some(0),
         online: true,
         scheduled_unix: None,
+        labels: None,
     }
 }
 
@@ -380,6 +410,7 @@ fn synthetic_node(i: usize, id: &str, ip: &str, role: Role, ready: bool) -> Swar
         leader: false,
         instance_id: Some(id.to_string()),
         updated_unix: Some(1000),
+        labels: Default::default(),
     }
 }
 
@@ -403,6 +434,7 @@ mod tests {
             launched_unix: Some(0),
             online: true,
             scheduled_unix: None,
+            labels: None,
         }
     }
     fn node(n: u32, inst: Option<&str>, ip: &str, role: Role, ready: bool) -> SwarmNode {
@@ -416,6 +448,7 @@ mod tests {
             leader: false,
             instance_id: inst.map(str::to_string),
             updated_unix: Some(1000),
+            labels: Default::default(),
         }
     }
     fn rec(id: &str, ip: &str) -> ManagerRecord {
@@ -425,6 +458,40 @@ mod tests {
             ttl: 60,
         }
     }
+    #[test]
+    fn a_node_in_service_missing_or_wrong_well_known_labels_is_labelled_again() {
+        let mut s = healthy();
+        let i = crate::plan::inst("i-0000000d").unwrap();
+        let expected = crate::plan::labels::well_known(&i, "wrk");
+        s.members[3].labels = Some(expected.clone());
+        let w = &mut s.swarm.as_mut().unwrap().nodes[3];
+        w.labels = expected
+            .iter()
+            .filter(|(k, _)| k != crate::plan::labels::INSTANCE_ID)
+            .cloned()
+            .collect();
+        assert_eq!(plan_reconcile(&s, 60), vec![], "labelled as it should be");
+        let w = &mut s.swarm.as_mut().unwrap().nodes[3];
+        w.labels.remove(crate::plan::labels::ZONE);
+        w.labels.insert(crate::plan::labels::GROUP.into(), "other".into());
+        let node_id = w.id.clone();
+        assert_eq!(
+            plan_reconcile(&s, 60),
+            vec![Repair::Label {
+                instance_id: "i-0000000d".into(),
+                node_id,
+                group: "wrk".into(),
+                labels: vec![crate::plan::labels::ZONE.into(), crate::plan::labels::GROUP.into()],
+            }]
+        );
+        // Not while its launch is still labelling it, nor when what it should carry is unknown.
+        s.members[3].lifecycle_state = "Pending:Wait".into();
+        assert!(!plan_reconcile(&s, 60).iter().any(|r| matches!(r, Repair::Label { .. })));
+        s.members[3].lifecycle_state = "InService".into();
+        s.members[3].labels = None;
+        assert!(plan_reconcile(&s, 60).is_empty());
+    }
+
     /// 3 managers + 1 worker, all healthy, DNS right.
     fn healthy() -> ClusterSnapshot {
         ClusterSnapshot {

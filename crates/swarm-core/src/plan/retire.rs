@@ -106,6 +106,7 @@ mod tests {
             leader: false,
             instance_id: Some("i-00000001".into()),
             updated_unix: None,
+            labels: Default::default(),
         }
     }
     fn retire(role: Role) -> RetireSnapshot {

@@ -49,6 +49,8 @@ pub struct NodeStatusView {
     pub availability: Availability,
     pub leader: bool,
     pub hostname: String,
+    /// Its well-known placement labels (zone, instance type, capacity type, group), by key.
+    pub labels: std::collections::BTreeMap<String, String>,
 }
 
 impl From<&SwarmNode> for NodeStatusView {
@@ -60,6 +62,7 @@ impl From<&SwarmNode> for NodeStatusView {
             availability: n.availability,
             leader: n.leader,
             hostname: n.hostname.clone(),
+            labels: n.labels.clone(),
         }
     }
 }
@@ -76,6 +79,7 @@ pub fn describe(r: &Repair) -> String {
         Repair::Join { .. } => "join the swarm".into(),
         Repair::CompleteLaunch { .. } => "complete its waiting launch action (CONTINUE)".into(),
         Repair::CompleteTermination { .. } => "complete its waiting terminate action (CONTINUE)".into(),
+        Repair::Label { labels, .. } => format!("label its node again: {} missing or wrong", labels.join(", ")),
         Repair::DnsDelete { record } => format!("delete its record {} from the manager record", record.ip),
         Repair::DnsUpsert { record } => format!("add {} to the manager record", record.ip),
     }
@@ -88,6 +92,7 @@ fn concerns(r: &Repair) -> (Option<&str>, Option<&str>) {
         Repair::Retire { instance_id, .. }
         | Repair::Join { instance_id, .. }
         | Repair::CompleteLaunch { instance_id, .. }
+        | Repair::Label { instance_id, .. }
         | Repair::CompleteTermination { instance_id, .. } => (Some(instance_id), None),
         Repair::DnsDelete { record } | Repair::DnsUpsert { record } => (Some(&record.set_identifier), None),
     }
@@ -218,6 +223,7 @@ mod tests {
             launched_unix: Some(1_000),
             online: true,
             scheduled_unix: None,
+            labels: None,
         }
     }
 

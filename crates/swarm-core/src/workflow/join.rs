@@ -84,8 +84,26 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
         }
         // The join budget starts once the agent answers.
         let end = clamp(Instant::now() + self.cfg.join_budget, Some(end));
+
         // What the abandon says when the budget runs out: the last attempt's own words.
         let mut last_reason = String::from("no attempt finished");
+        // A cluster created at full size: no manager has completed its launch, so no join token
+        // exists yet and a join sent now could only fail. A worker waits for the first manager
+        // in service (one group listing a step), then joins once; managers go on to the
+        // observing loop, where one of them forms the swarm.
+        let forming;
+        let m = if m.role == Role::Worker && !self.cfg.dry_run && !has_manager_in_service(&m.groups, &self.cfg) {
+            match self.manager_in_service(intent, m, &mut armed, end).await? {
+                Some(groups) => {
+                    last_reason = "no manager of the cluster is in service yet".into();
+                    forming = Member { groups, ..m.clone() };
+                    &forming
+                }
+                None => return Ok(self.ended(intent)),
+            }
+        } else {
+            m
+        };
         if let Some(done) = self.join_fast(intent, m, &online_managers, end, &mut last_reason).await {
             return done;
         }
@@ -127,6 +145,10 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
                 }
             }
             info!(step = "plan", decision = ?decision);
+            let labels = match self.labels_of(id, snap.instance.as_ref(), m) {
+                Ok(l) => l,
+                Err(reason) => return self.unlabellable(intent, &reason).await,
+            };
             if self.cfg.dry_run {
                 return Ok(Outcome::new(
                     OutcomeKind::DryRun,
@@ -146,11 +168,23 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
                 }
                 JoinDecision::AlreadyMember { verify_on } => {
                     let node_id = snap.self_probe.as_ref().and_then(|p| p.node_id.clone());
-                    self.verify_ready(id, node_id, &verify_on, end).await
+                    self.verify_ready(id, node_id, &verify_on, &labels, end).await
                 }
-                JoinDecision::Init { generation, held } => self.init(id, m, ip, generation, held, end).await,
+                JoinDecision::Init { generation, held } => {
+                    let me = Joiner {
+                        id,
+                        ip,
+                        labels: &labels,
+                    };
+                    self.init(&me, m, generation, held, end).await
+                }
                 JoinDecision::JoinVia { manager, manager_ip } => {
-                    self.join_via(id, m, ip, &manager, manager_ip, end).await
+                    let me = Joiner {
+                        id,
+                        ip,
+                        labels: &labels,
+                    };
+                    self.join_via(&me, m, &manager, manager_ip, end).await
                 }
             };
             match attempt {
@@ -303,8 +337,12 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
             .filter(|i| i.lifecycle_state == "InService")
             .map(|i| i.id.clone())
             .collect();
-        let plan::FastJoin { ip, through } =
-            plan::plan_fast_join(instances.iter().find(|i| i.id == id), &managers, &in_service)?;
+        let me = instances.iter().find(|i| i.id == id);
+        let labels = match self.labels_of(id, me, m) {
+            Ok(l) => l,
+            Err(reason) => return Some(self.unlabellable(intent, &reason).await),
+        };
+        let plan::FastJoin { ip, through } = plan::plan_fast_join(me, &managers, &in_service)?;
         let mut peers: Vec<(&String, Ipv4Addr)> = through.iter().map(|(p, a)| (p, *a)).collect();
         let wait = end
             .saturating_duration_since(Instant::now())
@@ -323,6 +361,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
                     ("TOKEN_PARAMETER", self.cfg.token_parameter(&m.cluster, m.role)),
                     ("WAIT_SECONDS", wait.to_string()),
                     ("REACTIVATE", reactivate.to_string()),
+                    ("NODE_LABELS", labels.clone()),
                 ],
                 scripts::JOIN_READY,
             );
@@ -386,7 +425,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
                     warn!(step = "ready", outcome = "other-node", node_id = labelled.unwrap_or(""),
                           own = own.unwrap_or(""), via = %r.instance_id);
                     if let Err(e) = self
-                        .verify_ready(id, own.map(str::to_string), &r.instance_id, end)
+                        .verify_ready(id, own.map(str::to_string), &r.instance_id, &labels, end)
                         .await
                     {
                         warn!(step = "ready", outcome = "retry", error = %e);
@@ -407,10 +446,10 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
                 let own = output_value(&mine.stdout, "nodeid").map(str::to_string);
                 let confirmer = results
                     .iter()
-                    .find(|r| r.instance_id != id && r.exit() == Some(ScriptExit::NotReady))?;
+                    .find(|r| r.instance_id != id && r.ok() && output_value(&r.stdout, "state") == Some("waiting"))?;
                 info!(step = "ready", outcome = "waiting", via = %confirmer.instance_id,
                       "joined; its node was not Ready within the first wait");
-                if let Err(e) = self.verify_ready(id, own, &confirmer.instance_id, end).await {
+                if let Err(e) = self.verify_ready(id, own, &confirmer.instance_id, &labels, end).await {
                     warn!(step = "ready", outcome = "retry", error = %e);
                     *why = e.to_string();
                     return None;
@@ -485,15 +524,8 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
         )))
     }
 
-    async fn init(
-        &self,
-        id: &str,
-        m: &Member,
-        ip: Option<Ipv4Addr>,
-        generation: u32,
-        held: bool,
-        end: Instant,
-    ) -> Result<(), Retry> {
+    async fn init(&self, me: &Joiner<'_>, m: &Member, generation: u32, held: bool, end: Instant) -> Result<(), Retry> {
+        let Joiner { id, ip, labels } = *me;
         let ip = ip.ok_or_else(|| Retry::Again("no private IP".into()))?;
         if !held {
             let name = format!("{}/{}", self.cfg.lock_path(&m.cluster), generation);
@@ -532,18 +564,18 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
         info!(step = "init", outcome = "ok");
         metric(&m.cluster, m.role.as_str(), "SwarmInits", 1.0, "Count");
         let node_id = output_value(&r.stdout, "nodeid").map(str::to_string);
-        self.verify_ready(id, node_id, id, end).await
+        self.verify_ready(id, node_id, id, labels, end).await
     }
 
     async fn join_via(
         &self,
-        id: &str,
+        me: &Joiner<'_>,
         m: &Member,
-        ip: Option<Ipv4Addr>,
         manager: &str,
         manager_ip: Ipv4Addr,
         end: Instant,
     ) -> Result<(), Retry> {
+        let Joiner { id, ip, labels } = *me;
         let ip = ip.ok_or_else(|| Retry::Again("no private IP".into()))?;
         let cmds = script_commands(
             &[
@@ -576,15 +608,23 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
         }
         info!(step = "join", outcome = "ok", via = manager, role = %m.role);
         let node_id = output_value(&r.stdout, "nodeid").map(str::to_string);
-        self.verify_ready(id, node_id, manager, end).await
+        self.verify_ready(id, node_id, manager, labels, end).await
     }
 
     fn token_prefix(&self, cluster: &str) -> String {
         format!("{}/{}/join-token", self.cfg.parameter_prefix, cluster)
     }
 
-    /// Waits on a manager until the node is Ready, and labels it with its instance id.
-    async fn verify_ready(&self, id: &str, node_id: Option<String>, on: &str, end: Instant) -> Result<(), Retry> {
+    /// Waits on a manager until the node is Ready, and labels it with its instance id and
+    /// `labels` (`plan::labels::encode`).
+    pub(super) async fn verify_ready(
+        &self,
+        id: &str,
+        node_id: Option<String>,
+        on: &str,
+        labels: &str,
+        end: Instant,
+    ) -> Result<(), Retry> {
         let node_id = node_id
             .filter(|n| crate::safe::is_node_id(n))
             .ok_or_else(|| Retry::Again("node id unknown".into()))?;
@@ -599,12 +639,84 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
                 ("NODE_ID", node_id.clone()),
                 ("INSTANCE_ID", id.to_string()),
                 ("WAIT_SECONDS", wait.to_string()),
+                ("NODE_LABELS", labels.to_string()),
             ],
             scripts::NODE_READY,
         );
         self.run_one(on, cmds, "wait for node Ready").await?;
         info!(step = "ready", outcome = "ok", node_id = %node_id, via = on);
         Ok(())
+    }
+}
+
+/// The instance a join or init is for: its id, its address and its labels (encoded).
+#[derive(Clone, Copy)]
+struct Joiner<'a> {
+    id: &'a str,
+    ip: Option<Ipv4Addr>,
+    labels: &'a str,
+}
+
+/// Some manager of the cluster has completed its launch (and so the swarm's tokens exist).
+fn has_manager_in_service(groups: &[Group], cfg: &Config) -> bool {
+    let ids = manager_ids(groups, cfg, "");
+    groups
+        .iter()
+        .flat_map(|g| &g.instances)
+        .any(|i| i.lifecycle_state == "InService" && ids.contains(&i.id))
+}
+
+impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D, P, A> {
+    /// Waits until a manager of the cluster is in service (its groups read again at each step,
+    /// the launch action kept alive), or until `end`: the groups as last read. None: the
+    /// action ended meanwhile.
+    async fn manager_in_service(
+        &self,
+        intent: &Intent,
+        m: &Member,
+        armed: &mut Instant,
+        end: Instant,
+    ) -> Result<Option<Vec<Group>>, PortError> {
+        info!(
+            step = "wait-manager",
+            outcome = "waiting",
+            "no manager has completed its launch: the cluster is forming"
+        );
+        let mut backoff = Backoff::new(self.cfg.poll_max);
+        let mut groups = m.groups.clone();
+        loop {
+            if has_manager_in_service(&groups, &self.cfg) || Instant::now() >= end {
+                return Ok(Some(groups));
+            }
+            if !self.keep_launch_alive(intent, armed).await {
+                return Ok(None);
+            }
+            backoff.wait(end).await;
+            match self.fleet.groups_tagged(&self.cfg.cluster_tag, &m.cluster).await {
+                Ok(g) => groups = g,
+                Err(e) if e.is_final() => return Err(e),
+                Err(e) => warn!(step = "wait-manager", outcome = "retry", error = %e),
+            }
+        }
+    }
+
+    /// The placement labels of instance `id` (as EC2 described it) in its group, encoded for
+    /// the scripts; "" when it was not described (its instance-id label is set regardless).
+    /// Err: its group's own labels are malformed.
+    fn labels_of(&self, id: &str, instance: Option<&Instance>, m: &Member) -> Result<String, String> {
+        let Some(i) = instance else { return Ok(String::new()) };
+        let group = m.groups.iter().find(|g| g.instances.iter().any(|x| x.id == id));
+        let labels = match group {
+            Some(g) => plan::labels::node_labels(i, g)?,
+            None => plan::labels::well_known(i, ""),
+        };
+        Ok(plan::labels::encode(&labels))
+    }
+
+    /// A launch whose group gives malformed labels is abandoned, never joined half-labelled.
+    async fn unlabellable(&self, intent: &Intent, reason: &str) -> Result<Outcome, PortError> {
+        error!(step = "labels", outcome = "malformed", %reason, "the group's node labels are malformed");
+        self.finish(intent, ActionResult::Abandon, reason).await
     }
 }
 

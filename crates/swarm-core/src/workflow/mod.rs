@@ -98,6 +98,7 @@ pub struct Lifecycle<F, R, D, P, A> {
     pub cfg: Config,
 }
 
+#[derive(Clone)]
 struct Member {
     cluster: String,
     role: Role,

@@ -107,6 +107,12 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
             None => self.fleet.groups_tagged(&self.cfg.cluster_tag, &m.cluster).await?,
         };
         let peer_ids = manager_ids(&groups, &self.cfg, id);
+        let launching = |p: &str| {
+            groups
+                .iter()
+                .flat_map(|g| &g.instances)
+                .any(|i| i.id == p && i.lifecycle_state.starts_with("Pending"))
+        };
         let mut ids = vec![id.to_string()];
         ids.extend(peer_ids.iter().cloned());
         let seen = self.observe(&ids, &ids, &[], None).await?;
@@ -121,6 +127,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
                     id: p.clone(),
                     ip: seen.instances.get(p.as_str()).and_then(|i| i.private_ip),
                     probe: seen.probes.get(p).cloned(),
+                    launching: launching(p),
                 })
                 .collect(),
             locks: None,
@@ -297,5 +304,6 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
     }
 }
 
-/// Nodes a page of the node list: SSM keeps 24,000 characters of output, about 150 nodes.
-const NODE_PAGE: usize = 150;
+/// Nodes a page of the node list: SSM keeps 24,000 characters of output; a line is at most
+/// ~300 (a long hostname and group label).
+const NODE_PAGE: usize = 80;

@@ -76,7 +76,7 @@ impl Scope {
 fn phase(r: &Repair) -> u8 {
     match r {
         Repair::DnsDelete { .. } | Repair::DnsUpsert { .. } => 0,
-        Repair::CompleteLaunch { .. } | Repair::CompleteTermination { .. } => 1,
+        Repair::CompleteLaunch { .. } | Repair::CompleteTermination { .. } | Repair::Label { .. } => 1,
         Repair::RemoveNode { .. } | Repair::Retire { .. } => 2,
         Repair::Join { .. } => 3,
     }
@@ -218,6 +218,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
                         launched_unix: None,
                         online: false,
                         scheduled_unix: None,
+                        labels: None,
                     });
                 }
             }
@@ -239,6 +240,15 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
                 m.alive = i.state.is_alive();
                 m.ip = i.private_ip;
                 m.launched_unix = i.launched_unix;
+                let group = groups.iter().find(|g| g.name == m.group);
+                m.labels = match group.map(|g| crate::plan::labels::node_labels(i, g)) {
+                    Some(Ok(l)) => Some(l),
+                    Some(Err(reason)) => {
+                        warn!(step = "labels", outcome = "malformed", group = %m.group, %reason);
+                        None
+                    }
+                    None => None,
+                };
             }
             m.online = seen.online.contains(&m.id);
             m.scheduled_unix = scheduled.get(&m.id).copied();
@@ -427,6 +437,36 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
                         Ok(o) => Err(o.detail),
                         Err(e) => Err(e.to_string()),
                     }
+                }
+                Repair::Label {
+                    instance_id,
+                    node_id,
+                    labels,
+                    ..
+                } => {
+                    info!(step = "label", instance_id = %instance_id, node_id = %node_id, labels = %labels.join(","),
+                          "labels missing or wrong: set again");
+                    let expected = snap
+                        .members
+                        .iter()
+                        .find(|m| m.id == *instance_id)
+                        .and_then(|m| m.labels.as_ref())
+                        .map(crate::plan::labels::encode)
+                        .unwrap_or_default();
+                    let cmds = script_commands(
+                        &[
+                            ("NODE_ID", node_id.clone()),
+                            ("INSTANCE_ID", instance_id.clone()),
+                            ("WAIT_SECONDS", "5".into()),
+                            ("NODE_LABELS", expected),
+                        ],
+                        scripts::NODE_READY,
+                    );
+                    let res = self.run_checked(&operator, cmds, "label node").await;
+                    if res.is_ok() {
+                        metric(cluster, "cluster", "LabelRepairs", 1.0, "Count");
+                    }
+                    res
                 }
                 Repair::CompleteLaunch { instance_id, group } | Repair::CompleteTermination { instance_id, group } => {
                     let transition = if matches!(r, Repair::CompleteLaunch { .. }) {

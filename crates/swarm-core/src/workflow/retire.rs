@@ -346,9 +346,11 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
             let drained = output_value(&r.stdout, "drained");
             let settled = r.ok() && drained != Some("false");
             if let Some(me) = results.iter().find(|r| r.instance_id == id) {
+                let after_drain = output_value(&me.stdout, "left") == Some("after-drain");
                 match (me.ok(), settled) {
-                    (true, _) => info!(step = "leave", outcome = "ok"),
                     // It leaves in the next command, once the drain is done.
+                    (true, _) if after_drain => info!(step = "leave", outcome = "after-drain"),
+                    (true, _) => info!(step = "leave", outcome = "ok"),
                     (false, false) => info!(step = "leave", outcome = "after-drain", result = %me.summary()),
                     (false, true) => warn!(step = "leave", outcome = "failed", result = %me.summary()),
                 }

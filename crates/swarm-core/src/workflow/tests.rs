@@ -95,6 +95,112 @@ async fn first_manager_inits_and_is_published_in_dns() {
     assert!(s.params.contains_key("/swarm/blue/init-lock/0"));
 }
 
+/// #36.5: three managers and three workers launched at once into an empty cluster. Joins
+/// sent before the first manager's launch completed found no token and were sent again.
+#[tokio::test(start_paused = true)]
+async fn a_cluster_created_at_full_size_joins_each_instance_once() {
+    let w = cluster();
+    let l = lifecycle(&w, cfg());
+    let all = [
+        ("mgr", M1, "10.0.1.11"),
+        ("mgr", M2, "10.0.1.12"),
+        ("mgr", M3, "10.0.1.13"),
+        ("wrk", W1, "10.0.1.21"),
+        ("wrk", "i-00000000000000b2", "10.0.1.22"),
+        ("wrk", "i-00000000000000b3", "10.0.1.23"),
+    ];
+    for (g, id, ip) in all {
+        w.launch(g, id, ip);
+    }
+    let events: Vec<Value> = all.iter().map(|(g, id, _)| event("launch", g, id)).collect();
+    let h = |i: usize| l.handle(&events[i], None);
+    let (a, b, c, d, e, f) = tokio::join!(h(0), h(1), h(2), h(3), h(4), h(5));
+    for o in [a, b, c, d, e, f] {
+        assert_eq!(o.unwrap().result, Some(ActionResult::Continue));
+    }
+    let s = w.state();
+    assert_eq!(s.swarm_inits, 1);
+    for (g, id, _) in all {
+        // A manager's half of another's join-ready is its confirmation, not a join of its own.
+        let joins = s
+            .commands
+            .iter()
+            .filter(|(on, _)| on == id)
+            .filter(|(_, script)| matches!(*script, "init" | "join") || (*script == "join-ready" && g == "wrk"))
+            .count();
+        assert_eq!(
+            joins, 1,
+            "{id}: one init or join command, none doomed: {:?}",
+            s.commands
+        );
+    }
+    assert!(
+        !s.commands.iter().any(|(_, script)| *script == "publish-tokens"),
+        "no token was missing"
+    );
+}
+
+/// #31.2: a node carries its zone, instance type, capacity type, group and its group's own
+/// labels from the launch on; one removed by hand is put back by one reconcile.
+#[tokio::test(start_paused = true)]
+async fn nodes_carry_their_placement_labels_and_the_reconcile_puts_a_removed_one_back() {
+    let w = cluster();
+    w.tag_group("wrk", crate::plan::labels::GROUP_LABELS_TAG, "tier=batch,disk=ssd");
+    let l = lifecycle(&w, cfg());
+    three_managers_and_a_worker(&l, &w).await;
+    let labels_of = |id: &str| w.node_of(id).expect("node").labels;
+    let want: Vec<(String, String)> = [
+        ("disk", "ssd"),
+        ("swarm.capacity-type", "on-demand"),
+        ("swarm.group", "wrk"),
+        ("swarm.instance-id", W1),
+        ("swarm.instance-type", "t3.small"),
+        ("swarm.zone", "us-east-1a"),
+        ("tier", "batch"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    assert_eq!(labels_of(W1).into_iter().collect::<Vec<_>>(), want);
+    assert_eq!(labels_of(M2).get("swarm.group").map(String::as_str), Some("mgr"));
+    for id in [M1, M2, M3, W1] {
+        w.set_lifecycle(id, "InService");
+    }
+    let deadline = Some(Instant::now() + Duration::from_secs(300));
+    let r = l.reconcile_all(None, false, deadline).await.unwrap();
+    assert!(r[0].repairs.is_empty(), "{r:?}");
+    // Removed by hand: one reconcile sets it (and the group's own) again.
+    let node = w.node_of(W1).unwrap().id;
+    w.state().nodes.get_mut(&node).unwrap().labels.remove("swarm.zone");
+    let r = l.reconcile_all(None, false, deadline).await.unwrap();
+    assert!(
+        matches!(&r[0].repairs[..], [crate::plan::reconcile::Repair::Label { labels, .. }] if labels == &["swarm.zone"]),
+        "{r:?}"
+    );
+    assert!(r[0].failed.is_empty(), "{r:?}");
+    assert_eq!(labels_of(W1).into_iter().collect::<Vec<_>>(), want);
+    let r = l.reconcile_all(None, false, deadline).await.unwrap();
+    assert!(r[0].repairs.is_empty(), "{r:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_group_whose_node_labels_are_malformed_has_its_launch_abandoned_with_the_label_named() {
+    let w = cluster();
+    w.tag_group("wrk", crate::plan::labels::GROUP_LABELS_TAG, "tier=batch,swarm.zone=x");
+    let l = lifecycle(&w, cfg());
+    for (id, ip) in [(M1, "10.0.1.11"), (M2, "10.0.1.12"), (M3, "10.0.1.13")] {
+        assert_eq!(launch(&l, &w, "mgr", id, ip).await.result, Some(ActionResult::Continue));
+    }
+    let o = launch(&l, &w, "wrk", W1, "10.0.1.21").await;
+    assert_eq!(o.result, Some(ActionResult::Abandon), "{o:?}");
+    assert!(
+        o.detail.contains("swarm.zone=x") && o.detail.contains("reserved"),
+        "{}",
+        o.detail
+    );
+    assert!(w.node_of(W1).is_none(), "never joined half-labelled");
+}
+
 #[tokio::test(start_paused = true)]
 async fn concurrent_first_managers_init_exactly_once() {
     let w = cluster();
@@ -188,6 +294,7 @@ async fn a_ghost_node_at_the_joining_address_does_not_take_the_label() {
             drained: false,
             cordoned: false,
             labelled: false,
+            labels: Default::default(),
             updated: 0,
         },
     );
@@ -270,7 +377,13 @@ async fn worker_without_managers_is_abandoned_after_its_budget() {
     let l = lifecycle(&w, cfg());
     let o = launch(&l, &w, "wrk", W1, "10.0.1.21").await;
     assert_eq!(o.result, Some(ActionResult::Abandon));
-    assert!(o.detail.contains("no live manager"), "{}", o.detail);
+    assert!(
+        o.detail.contains("no manager of the cluster is in service"),
+        "{}",
+        o.detail
+    );
+    let joins = w.state().commands.iter().filter(|(_, s)| s.contains("join")).count();
+    assert_eq!(joins, 0, "no join sent while no manager was in service");
 }
 
 #[tokio::test(start_paused = true)]
