@@ -5,6 +5,12 @@ set -euo pipefail
 umask 077
 # AWS CLI v1 takes no region from the instance metadata (v2 does): the agent names it.
 export AWS_DEFAULT_REGION="${AWS_DEFAULT_REGION:-${AWS_SSM_REGION_NAME:-}}"
+# The CLI asks the instance metadata service for its role's credentials once, with a 1 s
+# timeout (AWS SDKs and Tools guide: metadata_service_num_attempts, "Default value: 1"): an
+# instance busy booting, or a scale-out's joins starting at once, can miss it and read as a
+# missing token. Three tries of 2 s each.
+export AWS_METADATA_SERVICE_NUM_ATTEMPTS="${AWS_METADATA_SERVICE_NUM_ATTEMPTS:-3}"
+export AWS_METADATA_SERVICE_TIMEOUT="${AWS_METADATA_SERVICE_TIMEOUT:-2}"
 # Join tokens must never reach command output: mask anything shaped like one.
 redact() { sed -E 's/SWMTKN-[0-9A-Za-z-]+/SWMTKN-<redacted>/g'; }
 swarm_state() { docker info --format '{{.Swarm.LocalNodeState}}' 2>/dev/null || echo error; }
@@ -24,11 +30,16 @@ publish_tokens() {
 }
 # Reads the join token from Parameter Store into $token (exit 3 when missing or not a token).
 read_join_token() {
+  local err
+  err=$(mktemp)
   if ! token=$(aws ssm get-parameter --name "$TOKEN_PARAMETER" --with-decryption \
-        --query Parameter.Value --output text 2>/dev/null) || [ -z "$token" ]; then
-    echo "join token parameter $TOKEN_PARAMETER is missing or unreadable" >&2
+        --query Parameter.Value --output text 2>"$err") || [ -z "$token" ]; then
+    # The CLI's own last words say which (not found, denied, no credentials); never the token.
+    echo "join token parameter $TOKEN_PARAMETER is missing or unreadable: $(grep . "$err" | tail -n 1 | redact)" >&2
+    rm -f "$err"
     exit 3
   fi
+  rm -f "$err"
   # It goes into a JSON body below: anything but a token's characters is refused.
   if ! [[ $token =~ ^SWMTKN-[0-9A-Za-z-]+$ ]]; then
     unset token
