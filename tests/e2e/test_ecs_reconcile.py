@@ -128,8 +128,13 @@ def _reconcile_until_converged(cloud, timeout):
         resp = cloud.reconcile()
         settle(cloud)
         reports.append(resp)
-        # A run that could not list the nodes (an election) has not converged.
-        return all(c["swarm_reachable"] and not c["repairs"] for c in resp["clusters"])
+        # A run that could not list the nodes (an election) has not converged, nor one whose
+        # lister still sees nodes `unknown` (a leader elected moments ago): it leaves their
+        # records alone until it knows.
+        def settled(c):
+            h = c["health"]
+            return h["ready_managers"] + h["ready_workers"] + h["down_nodes"] == c["nodes"]
+        return all(c["swarm_reachable"] and not c["repairs"] and settled(c) for c in resp["clusters"])
 
     try:
         wait_for(once, timeout, "a reconcile that converges")

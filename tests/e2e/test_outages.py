@@ -11,6 +11,18 @@ from test_ecs_reconcile import _reconcile_until_converged
 from test_lifecycle import create_service, manager_ips, running_tasks
 
 
+def zonal_zones(lc) -> list[str]:
+    """The zones (by the nodes' swarm.zone label) of the zonal service's running tasks."""
+    m = next(i for i in lc.in_service("manager") if lc.docker(i, "node", "ls", "-q").returncode == 0)
+    r = lc.docker(m, "service", "ps", "zonal", "--filter", "desired-state=running", "--format", "{{.Node}} {{.CurrentState}}")
+    hosts = [line.split()[0] for line in r.stdout.splitlines() if " Running" in line]
+    zone = {}
+    for n in lc.nodes(m):
+        z = lc.docker(m, "node", "inspect", n["id"], "--format", '{{index .Spec.Labels "swarm.zone"}}').stdout.strip()
+        zone[n["hostname"]] = z
+    return [zone.get(h, "?") for h in hosts]
+
+
 def leader(lc):
     return next(n["instance"] for n in lc.nodes() if n["leader"] == "true")
 
@@ -62,6 +74,13 @@ def test_a_zone_lost_keeps_quorum_and_the_groups_refill_the_other_zones(cloud):
     # One manager and one worker per zone.
     assert sorted(zones.values()) == sorted(["us-east-1a", "us-east-1b", "us-east-1c"] * 2), zones
     create_service(cloud, replicas=3)
+    # Issue #31: spread over the zones by the nodes' zone label: one task per zone.
+    lead = cloud.in_service("manager")[0]
+    r = cloud.docker(lead, "service", "create", "--detach", "--name", "zonal", "--replicas", "3",
+                     "--placement-pref", "spread=node.labels.swarm.zone", "busybox:local", "sleep", "1000000")
+    assert r.returncode == 0, r.stderr
+    wait_for(lambda: len(zonal_zones(cloud)) == 3, 60, "the zonal service running")
+    assert sorted(zonal_zones(cloud)) == ["us-east-1a", "us-east-1b", "us-east-1c"]
     lost = cloud.control("zone-lost", {"zone": "us-east-1b"})["instances"]
     assert sorted(lost) == sorted(i for i, z in zones.items() if z == "us-east-1b"), lost
     lost_manager = next(i for i in lost if i in [x["id"] for x in cloud.instances("manager")])
@@ -85,6 +104,10 @@ def test_a_zone_lost_keeps_quorum_and_the_groups_refill_the_other_zones(cloud):
     assert cloud.dns_ips() == manager_ips(cloud)
     assert lost_manager not in [n["instance"] for n in nodes]
     assert len(running_tasks(cloud)) == 3
+    # Its lost zone's task moved to a zone left: spread over both again (refilled nodes carry
+    # their zone label from the join on).
+    zonal = zonal_zones(cloud)
+    assert len(zonal) == 3 and sorted(set(zonal)) == ["us-east-1a", "us-east-1c"], zonal
     # The lost worker's termination completed by the function; the manager's held for its record.
     ended = {a["instance_id"]: (a["result"], a["cause"]) for a in cloud.actions() if a["transition"].endswith("TERMINATING")}
     lost_worker = next(i for i in lost if i != lost_manager)

@@ -273,8 +273,23 @@ pub fn plan_reconcile(s: &ClusterSnapshot, ttl: u64) -> Vec<Repair> {
             .filter(|m| ready_node(&ready, m).is_some_and(|n| n.role == Role::Manager))
             .filter_map(|m| m.ip.map(|ip| (m.id.as_str(), ip)))
             .collect();
+        // A leader elected moments ago lists every other node `unknown` until it hears from it
+        // (itself too, seconds after the election): such a manager is not known to be down,
+        // so its record is left as it is (deleting it emptied the record after a healed
+        // partition).
+        let unknown: HashSet<&str> = s
+            .members
+            .iter()
+            .filter(|m| m.role == Role::Manager)
+            .filter(|m| {
+                ready
+                    .node_of(&m.id, m.ip)
+                    .is_some_and(|n| n.status == NodeStatus::Unknown)
+            })
+            .map(|m| m.id.as_str())
+            .collect();
         for r in &s.records {
-            if desired.get(r.set_identifier.as_str()) != Some(&r.ip) {
+            if desired.get(r.set_identifier.as_str()) != Some(&r.ip) && !unknown.contains(r.set_identifier.as_str()) {
                 out.push(Repair::DnsDelete { record: r.into() });
             }
         }
@@ -490,6 +505,26 @@ mod tests {
         s.members[3].lifecycle_state = "InService".into();
         s.members[3].labels = None;
         assert!(plan_reconcile(&s, 60).is_empty());
+    }
+
+    #[test]
+    fn a_fresh_leaders_unknown_managers_keep_their_records() {
+        // Found by the healed-partition scenario: the new leader listed the others `unknown`
+        // and the reconcile deleted their records, leaving one IP in the manager record.
+        let mut s = healthy();
+        for n in s.swarm.as_mut().unwrap().nodes.iter_mut().take(2) {
+            n.status = NodeStatus::Unknown;
+        }
+        let plan = plan_reconcile(&s, 60);
+        assert!(!plan.iter().any(|r| matches!(r, Repair::DnsDelete { .. })), "{plan:?}");
+        // Down is known: that record goes.
+        s.swarm.as_mut().unwrap().nodes[0].status = NodeStatus::Down;
+        let plan = plan_reconcile(&s, 60);
+        assert_eq!(
+            plan.iter().filter(|r| matches!(r, Repair::DnsDelete { .. })).count(),
+            1,
+            "{plan:?}"
+        );
     }
 
     /// 3 managers + 1 worker, all healthy, DNS right.
