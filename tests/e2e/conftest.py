@@ -39,6 +39,7 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "zones(n): the groups span n Availability Zones")
     config.addinivalue_line("markers", "template_without(role, action): the template with one action removed from a role")
     config.addinivalue_line("markers", "cluster_params(**params): more of the template's parameters")
+    config.addinivalue_line("markers", "alone: loads the machine itself; make e2e runs it with no scenario beside it")
 
 
 def pytest_unconfigure(config):

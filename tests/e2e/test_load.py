@@ -6,6 +6,8 @@ and the timings are in BENCH.md (make bench)."""
 
 from __future__ import annotations
 
+import pytest
+
 from bench.load import scale_in, scale_out
 from conftest import scale_out as scale_cluster
 from conftest import settle
@@ -13,6 +15,8 @@ from localcloud.client import wait_for
 from test_lifecycle import running_tasks
 
 
+# 23 hosts on two cores: a scenario beside it missed its 30 s Spot notice (session 18's CI).
+@pytest.mark.alone
 def test_twenty_launches_cost_what_one_does_and_fifteen_terminations_finish_before_their_hook(cloud):
     scale_cluster(cloud, 3, 0)
     alone = scale_out(cloud, 1)
