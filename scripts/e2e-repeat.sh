@@ -11,10 +11,14 @@ out=${E2E_REPEAT_DIR:-$(mktemp -d /tmp/e2e-repeat-XXXX)}
 mkdir -p "$out"
 for i in $(seq 1 "$N"); do
   start=$SECONDS
+  # As make e2e: scenarios marked `alone` after the others, with nothing beside them.
   # shellcheck disable=SC2086 # the workers option is one word or none
-  "${PYTHON:-python3}" -m pytest tests/e2e -q -p no:cacheprovider ${K:+-k "$K"} \
+  "${PYTHON:-python3}" -m pytest tests/e2e -q -p no:cacheprovider ${K:+-k "$K"} -m 'not alone' \
     ${E2E_WORKERS:+-n $E2E_WORKERS --dist worksteal} --junitxml="$out/run$i.xml" >"$out/run$i.log" 2>&1
-  echo "run $i of $N: pytest exit $?, $((SECONDS - start)) s (log: $out/run$i.log)"
+  rc=$?
+  "${PYTHON:-python3}" -m pytest tests/e2e -q -p no:cacheprovider ${K:+-k "$K"} -m alone \
+    --junitxml="$out/run$i-alone.xml" >>"$out/run$i.log" 2>&1
+  echo "run $i of $N: pytest exit $rc, then $? alone (5: none selected), $((SECONDS - start)) s (log: $out/run$i.log)"
 done
 "${PYTHON:-python3}" - "$out" "$N" <<'PY'
 import sys, collections, xml.etree.ElementTree as ET
