@@ -84,7 +84,6 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
         }
         // The join budget starts once the agent answers.
         let end = clamp(Instant::now() + self.cfg.join_budget, Some(end));
-
         // What the abandon says when the budget runs out: the last attempt's own words.
         let mut last_reason = String::from("no attempt finished");
         // A cluster created at full size: no manager has completed its launch, so no join token
@@ -157,6 +156,11 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
                 ));
             }
             let ip = snap.instance.as_ref().and_then(|i| i.private_ip);
+            let me = Joiner {
+                id,
+                ip,
+                labels: &labels,
+            };
             let attempt = match decision {
                 JoinDecision::Gone(reason) => return self.finish(intent, ActionResult::Abandon, &reason).await,
                 JoinDecision::NeedLocks => unreachable!("locks were read above"),
@@ -170,22 +174,8 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
                     let node_id = snap.self_probe.as_ref().and_then(|p| p.node_id.clone());
                     self.verify_ready(id, node_id, &verify_on, &labels, end).await
                 }
-                JoinDecision::Init { generation, held } => {
-                    let me = Joiner {
-                        id,
-                        ip,
-                        labels: &labels,
-                    };
-                    self.init(&me, m, generation, held, end).await
-                }
-                JoinDecision::JoinVia { manager, manager_ip } => {
-                    let me = Joiner {
-                        id,
-                        ip,
-                        labels: &labels,
-                    };
-                    self.join_via(&me, m, &manager, manager_ip, end).await
-                }
+                JoinDecision::Init { generation, held } => self.init(&me, m, generation, held, end).await,
+                JoinDecision::JoinVia { manager, manager_ip } => self.join_via(&me, m, &manager, manager_ip, end).await,
             };
             match attempt {
                 Ok(()) => {}
