@@ -168,7 +168,13 @@ def test_manager_termination_dns_first_and_held(cloud):
     insync = delete["insync_at"]
     released = next(e for e in tl if e["kind"] == "action-ended" and e["instance"] == victim and e["transition"] == "terminate")
     assert released["t"] >= insync + t.hold, (released, insync)
-    assert released["t"] <= insync + t.hold + 2, (released, insync)
+    # Released when the hold ends; a retirement still running then (a busy host) is released
+    # by the function as soon as it is done, never a re-armed timeout later.
+    done = max(e["t"] for e in tl if e["kind"] == "command" and delete["t"] < e["t"] <= released["t"])
+    if done < insync + t.hold:
+        assert released["t"] <= insync + t.hold + 2, (released, insync)
+    else:
+        assert released["cause"] == "complete" and released["t"] <= done + 3, (released, done)
     assert ip not in cloud.dns_ips() and cloud.dns_ips() == manager_ips(cloud)
     nodes = cloud.nodes()
     assert victim not in [n["instance"] for n in nodes]

@@ -104,11 +104,36 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
         }
         if holds {
             let started = held.hold_started.unwrap_or(held.last_heartbeat);
-            let release = started + self.cfg.hold();
-            if Instant::now() < release {
-                // No sleeping: the hook's heartbeat timeout (= TTL + extra, DefaultResult
-                // CONTINUE), re-armed at INSYNC, releases the instance.
-                let secs = release.saturating_duration_since(Instant::now()).as_secs_f64();
+            let hold_end = started + self.cfg.hold();
+            // The hook's timeout (DefaultResult CONTINUE) releases the instance a timeout after
+            // its last heartbeat: at INSYNC + hold, unless a keep-alive re-armed it while the
+            // retirement ran long (or the timeout is longer than the hold).
+            let hook_release = held.last_heartbeat + self.cfg.terminate_heartbeat_timeout;
+            let now = Instant::now();
+            if now < hold_end {
+                let late = hook_release.saturating_duration_since(hold_end) > Duration::from_secs(1);
+                if late && hold_end - now <= self.cfg.rearm_margin() && hold_end < end {
+                    // Ending it ourselves at INSYNC + hold costs a few billed seconds; leaving
+                    // it to the re-armed timeout would hold the instance up to a hold longer.
+                    let wait_secs = (hold_end - now).as_secs_f64();
+                    info!(
+                        step = "hold",
+                        outcome = "ends-here",
+                        wait_secs,
+                        "re-armed while the retirement ran: completed when the hold ends"
+                    );
+                    tokio::time::sleep_until(hold_end).await;
+                    let mut o = self
+                        .finish(intent, ActionResult::Continue, "node retired; hold ended")
+                        .await?;
+                    if o.outcome == OutcomeKind::Completed {
+                        o.outcome = OutcomeKind::Held;
+                    }
+                    o.quiet = quiet;
+                    return Ok(o);
+                }
+                // No sleeping: the hook's heartbeat timeout releases the instance.
+                let secs = hook_release.saturating_duration_since(now).as_secs_f64();
                 info!(
                     step = "hold",
                     outcome = "held",

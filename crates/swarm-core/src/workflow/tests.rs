@@ -602,6 +602,42 @@ async fn launch_of_a_vanished_instance_is_abandoned_without_commands() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_manager_retired_slowly_is_still_released_when_its_hold_ends() {
+    let w = cluster();
+    let l = lifecycle(&w, cfg());
+    three_managers_and_a_worker(&l, &w).await;
+    w.set_lifecycle(M1, "Terminating:Wait");
+    // The retirement after INSYNC outlasts the re-arm point (a busy host): the keep-alive
+    // re-arms the action, so its timeout alone would release the instance a hold after that.
+    let hold = l.cfg.hold();
+    w.state()
+        .command_time
+        .insert("retire-node", hold - l.cfg.rearm_margin() + Duration::from_secs(10));
+    w.state().completed.clear();
+    let o = l.handle(&event("terminate", "mgr", M1), None).await.unwrap();
+    let ended = tokio::time::Instant::now();
+    assert_eq!(
+        (o.outcome, o.result),
+        (OutcomeKind::Held, Some(ActionResult::Continue)),
+        "{o:?}"
+    );
+    let s = w.state();
+    // Beats: on entry, at INSYNC (the hold starts), the keep-alive while the command ran.
+    assert_eq!(s.heartbeat_times.len(), 3, "{:?}", s.heartbeat_times);
+    let insync = s.heartbeat_times[1];
+    assert_eq!(
+        s.completed,
+        vec![(M1.to_string(), ActionResult::Continue)],
+        "completed by the function"
+    );
+    let released = ended - insync;
+    assert!(
+        released >= hold && released < hold + Duration::from_secs(1),
+        "released {released:?} after INSYNC"
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn manager_termination_removes_dns_first_and_is_held() {
     let w = cluster();
     let l = lifecycle(&w, cfg());
