@@ -147,6 +147,88 @@ services_on() {
   docker node ps "$1" --filter desired-state=running --format '{{.Name}}' 2>/dev/null \
     | sed -E 's/\.[^.]+$//' | sort -u | paste -sd, -
 }
+# Disruption budgets. A service labelled swarm-lifecycle.min-available=N (or P%: of its
+# replicas, rounded up) keeps N running tasks while a node drains: the drain starts only when
+# the services node $1 runs ($2, comma-separated) would keep that many running on the other
+# active nodes. Concurrent drains (several terminations at once, on several managers) check
+# and drain under one swarm-wide lock, a docker config (its name is unique in the raft store),
+# so each sees the nodes the others drained and their tasks not yet running again. Waits until
+# $3 (SECONDS); BUDGET=report (an involuntary disruption: Spot, a stopping instance) does not
+# wait but reports. Sets budget_short (while it waits) / budget_broken (reported) as
+# name|running elsewhere|min;… and budget_invalid as name|label|why;… (ignored labels).
+# Returns 1 when the time ran out (not drained); 0 with the lock held (drain_unlock after).
+budget_gate() {
+  local table verdicts
+  budget_short="" budget_broken="" budget_invalid="" drain_lock=""
+  [ -n "$2" ] || return 0
+  while :; do
+    if [ "${BUDGET:-respect}" = report ] || drain_lock; then
+      table=$(budget_table "$1" "$2")
+      verdicts=$(printf '%s\n' "$table" | budget_verdicts)
+      budget_invalid=$(printf '%s\n' "$verdicts" | awk -F'|' '$1 == "invalid" { print $2 "|" $3 "|" $4 }' | paste -sd';' -)
+      budget_short=$(printf '%s\n' "$verdicts" | awk -F'|' '$1 == "short" { print $2 "|" $3 "|" $4 }' | paste -sd';' -)
+      if [ -z "$budget_short" ]; then return 0; fi
+      if [ "${BUDGET:-respect}" = report ]; then budget_broken=$budget_short budget_short=""; return 0; fi
+      drain_unlock
+    fi
+    [ "$SECONDS" -ge "$3" ] && return 1
+    sleep 1
+  done
+}
+# name|label|replicas (or "global")|running tasks on active, ready nodes other than $1, for
+# each service of $2 that has a budget label.
+budget_table() {
+  local s line others
+  others=$(docker node ls --format '{{.ID}} {{.Availability}} {{.Status}}' 2>/dev/null \
+    | awk -v me="$1" '$1 != me && $2 == "Active" && $3 == "Ready" { print $1 }' | paste -sd' ' -)
+  for s in ${2//,/ }; do
+    line=$(docker service inspect "$s" --format '{{.Spec.Name}}|{{index .Spec.Labels "swarm-lifecycle.min-available"}}|{{if .Spec.Mode.Replicated}}{{.Spec.Mode.Replicated.Replicas}}{{else}}global{{end}}' 2>/dev/null) || continue
+    case "$line" in *"|<no value>|"*|*"||"*) continue ;; esac
+    # shellcheck disable=SC2046
+    printf '%s|%s\n' "$line" "$(docker inspect --format '{{.NodeID}} {{.Status.State}}' \
+      $(docker service ps -q --filter desired-state=running "$s" 2>/dev/null) 2>/dev/null \
+      | awk -v ok="$others" 'BEGIN { n = split(ok, a, " "); for (i = 1; i <= n; i++) up[a[i]] }
+                             $2 == "running" && ($1 in up) { c++ } END { print c + 0 }')"
+  done
+}
+# Reads budget_table's lines; prints ok|name, short|name|running|min, or invalid|name|label|why.
+# A percentage is of the replicas, rounded up (66% of 3 is 2, 50% of 3 is 2); an invalid label
+# is ignored: never a drain stuck on it.
+budget_verdicts() {
+  awk -F'|' 'NF >= 4 {
+    name = $1; label = $2; replicas = $3; running = $4 + 0
+    if (replicas == "global") { print "invalid|" name "|" label "|on a global service"; next }
+    if (label ~ /^[0-9]+$/) min = label + 0
+    else if (label ~ /^[0-9]+%$/ && substr(label, 1, length(label) - 1) + 0 <= 100) {
+      p = substr(label, 1, length(label) - 1) + 0; min = int(p * replicas / 100)
+      if (min * 100 < p * replicas) min++
+    } else { print "invalid|" name "|" label "|not a number or a percentage"; next }
+    if (min > replicas + 0) { print "invalid|" name "|" label "|above its " replicas " replicas"; next }
+    if (running < min) print "short|" name "|" running "|" min; else print "ok|" name
+  }'
+}
+# The swarm-wide drain lock: taken (drain_lock set to its id) or not (1). A lock older than a
+# minute was left by a command killed mid-way (it is held for seconds): removed by its id, so
+# two that find it stale cannot remove each other's fresh one.
+drain_lock() {
+  local old created
+  if drain_lock=$(printf '%s %s\n' "${AWS_SSM_INSTANCE_ID:-?}" "$(date +%s)" \
+      | docker config create swarm-lifecycle.drain-lock - 2>/dev/null); then
+    return 0
+  fi
+  drain_lock=""
+  read -r old created < <(docker config inspect swarm-lifecycle.drain-lock \
+    --format '{{.ID}} {{.CreatedAt.Unix}}' 2>/dev/null) || return 1
+  if [ -n "$created" ] && [ $(($(date +%s) - created)) -gt 60 ]; then
+    docker config rm "$old" >/dev/null 2>&1 || true
+  fi
+  return 1
+}
+drain_unlock() {
+  [ -n "${drain_lock:-}" ] && docker config rm "$drain_lock" >/dev/null 2>&1
+  drain_lock=""
+  return 0
+}
 # On a manager: drains node $1 and waits up to $2 seconds for its tasks to stop there and for the
 # replicated services it ran a task of to be back at their count elsewhere: no other service is
 # waited for (one that cannot run anywhere would hold every drain). The services are kept in the
@@ -157,15 +239,28 @@ services_on() {
 # every service still short is blocked (the caller reports it and decides).
 drain_node() {
   local deadline=$((SECONDS + $2)) tasks services mine next_look=0
+  remaining=unknown pending=unknown waiting_for=unknown blocked=""
   if [ "$(node_field "$1" '{{.Spec.Availability}}')" != drain ]; then
     mine=$(services_on "$1")
+    if ! budget_gate "$1" "$mine" "$deadline"; then
+      # Not drained: draining now would take a service below its budget.
+      remaining=$(docker node ps "$1" --filter desired-state=running -q 2>/dev/null | wc -l)
+      pending=$(printf '%s' "$budget_short" | awk -F';' '{ print NF }')
+      waiting_for=$(printf '%s' "$budget_short" | tr ';' '\n' | cut -d'|' -f1 | paste -sd, -)
+      echo "remaining=$remaining"; echo "pending=$pending"; echo "waiting_for=$waiting_for"
+      echo "budget_short=$budget_short"
+      [ -n "$budget_invalid" ] && echo "budget_invalid=$budget_invalid"
+      return 0
+    fi
     docker node update --label-add "swarm-lifecycle.drained-services=${mine:--}" --availability drain "$1" >/dev/null
+    drain_unlock
+    [ -n "$budget_broken" ] && echo "budget_broken=$budget_broken"
+    [ -n "$budget_invalid" ] && echo "budget_invalid=$budget_invalid"
   else
     mine=$(node_field "$1" '{{index .Spec.Labels "swarm-lifecycle.drained-services"}}')
     # Drained by someone else (no label): every replicated service, as before there was one.
     case "$mine" in gone|unknown|"<no value>"|"") mine="*" ;; esac
   fi
-  remaining=unknown pending=unknown waiting_for=unknown blocked=""
   while :; do
     if tasks=$(docker node ps "$1" --format '{{.DesiredState}} {{.CurrentState}}' 2>/dev/null) \
         && services=$(docker service ls --format '{{.Name}} {{.Mode}} {{.Replicas}}' 2>/dev/null); then

@@ -32,10 +32,15 @@ pub enum ActionKind {
     ReconcileDeferred,
     /// One more manager lost and the swarm can no longer change (or it cannot already).
     QuorumAtRisk,
+    /// A disruption took services below their `swarm-lifecycle.min-available` (an involuntary
+    /// one that could not wait, or a drain that ran out of time waiting for the budget).
+    BudgetBroken,
+    /// A service's budget label cannot be read (ignored: never a stuck drain).
+    BudgetInvalid,
 }
 
 impl ActionKind {
-    pub const ALL: [ActionKind; 7] = [
+    pub const ALL: [ActionKind; 9] = [
         ActionKind::NodeJoined,
         ActionKind::LaunchAbandoned,
         ActionKind::NodeRetired,
@@ -43,6 +48,8 @@ impl ActionKind {
         ActionKind::DrainBlocked,
         ActionKind::ReconcileDeferred,
         ActionKind::QuorumAtRisk,
+        ActionKind::BudgetBroken,
+        ActionKind::BudgetInvalid,
     ];
 
     pub fn detail_type(self) -> &'static str {
@@ -54,6 +61,8 @@ impl ActionKind {
             ActionKind::DrainBlocked => "Swarm Drain Blocked",
             ActionKind::ReconcileDeferred => "Swarm Reconcile Deferred",
             ActionKind::QuorumAtRisk => "Swarm Quorum At Risk",
+            ActionKind::BudgetBroken => "Swarm Budget Broken",
+            ActionKind::BudgetInvalid => "Swarm Budget Invalid",
         }
     }
 }
@@ -88,6 +97,9 @@ pub struct ActionEvent {
     /// The services whose tasks cannot be placed, each with docker's reason.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub blocked: Vec<BlockedService>,
+    /// The services whose disruption budget is broken or unreadable, each with why.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub budgets: Vec<BlockedService>,
 }
 
 /// A service a drain waits for whose task the swarm cannot place.
@@ -101,6 +113,39 @@ impl BlockedService {
     /// The services a drain script's output names as blocked (none when it names none).
     pub fn of_output(stdout: &str) -> Vec<BlockedService> {
         Self::parse_all(crate::scripts::output_value(stdout, "blocked").unwrap_or(""))
+    }
+
+    /// The drain script's budgets below their minimum (`budget_short` / `budget_broken`:
+    /// name|running elsewhere|min;…), each with what it keeps.
+    pub fn budgets_of_output(stdout: &str, key: &str) -> Vec<BlockedService> {
+        let value = crate::scripts::output_value(stdout, key).unwrap_or("");
+        value
+            .split(';')
+            .filter_map(|one| {
+                let mut f = one.split('|');
+                let (service, running, min) = (f.next()?.trim(), f.next()?, f.next()?);
+                (!service.is_empty()).then(|| BlockedService {
+                    service: service.to_string(),
+                    reason: format!("{running} task(s) running elsewhere, min-available {min}"),
+                })
+            })
+            .collect()
+    }
+
+    /// The drain script's `budget_invalid=name|label|why;…`: labels it ignored.
+    pub fn invalid_budgets_of_output(stdout: &str) -> Vec<BlockedService> {
+        let value = crate::scripts::output_value(stdout, "budget_invalid").unwrap_or("");
+        value
+            .split(';')
+            .filter_map(|one| {
+                let mut f = one.split('|');
+                let (service, label, why) = (f.next()?.trim(), f.next()?, f.next()?);
+                (!service.is_empty()).then(|| BlockedService {
+                    service: service.to_string(),
+                    reason: format!("swarm-lifecycle.min-available={label}: {why}; ignored"),
+                })
+            })
+            .collect()
     }
 
     /// The drain script's `blocked=name|reason;…`.
@@ -134,6 +179,7 @@ impl ActionEvent {
             ready_managers: None,
             deferred: vec![],
             blocked: vec![],
+            budgets: vec![],
         }
     }
 
@@ -173,6 +219,34 @@ impl ActionEvent {
         e.instance_id = Some(instance_id.to_string());
         e.role = Some(role.to_string());
         e.blocked = blocked;
+        e
+    }
+
+    /// Services a disruption took below their budget: `cause` says which (a Spot interruption
+    /// cannot wait; a drain that ran out of time waiting for the budget).
+    pub fn budget_broken(
+        cluster: &str,
+        instance_id: &str,
+        role: &str,
+        budgets: Vec<BlockedService>,
+        cause: &str,
+    ) -> Self {
+        let names: Vec<&str> = budgets.iter().map(|b| b.service.as_str()).collect();
+        let reason = format!("{} below min-available: {cause}", names.join(", "));
+        let mut e = ActionEvent::new(ActionKind::BudgetBroken, cluster, "budget-broken", reason);
+        e.instance_id = Some(instance_id.to_string());
+        e.role = Some(role.to_string());
+        e.budgets = budgets;
+        e
+    }
+
+    /// Budget labels a drain found unreadable and ignored.
+    pub fn budget_invalid(cluster: &str, instance_id: &str, budgets: Vec<BlockedService>) -> Self {
+        let names: Vec<&str> = budgets.iter().map(|b| b.service.as_str()).collect();
+        let reason = format!("budget label of {} ignored", names.join(", "));
+        let mut e = ActionEvent::new(ActionKind::BudgetInvalid, cluster, "budget-invalid", reason);
+        e.instance_id = Some(instance_id.to_string());
+        e.budgets = budgets;
         e
     }
 

@@ -116,6 +116,62 @@ mod tests {
         assert_eq!(ScriptExit::of(1), None);
     }
 
+    /// The prelude's budget arithmetic, run by bash as an instance runs it, on budget_table's
+    /// lines (name|label|replicas|running on the other active nodes).
+    fn budget_verdicts(table: &str) -> Vec<String> {
+        use std::io::Write;
+        let script = format!("{}\nbudget_verdicts\n", include_str!("../scripts/prelude.sh"));
+        let mut child = std::process::Command::new("bash")
+            .args(["-c", &script])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("bash");
+        child.stdin.take().unwrap().write_all(table.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(String::from)
+            .collect()
+    }
+
+    #[test]
+    fn budgets_are_counts_or_percentages_of_the_replicas_rounded_up() {
+        let v = budget_verdicts(
+            "web|2|3|2\nweb2|2|3|1\napi|66%|3|1\napi2|66%|3|2\nhalf|50%|3|1\nall|100%|4|3\nnone|0%|2|0\n",
+        );
+        assert_eq!(
+            v,
+            [
+                "ok|web",
+                "short|web2|1|2",
+                // 66 % of 3 is 1.98: two tasks must keep running.
+                "short|api|1|2",
+                "ok|api2",
+                "short|half|1|2",
+                "short|all|3|4",
+                "ok|none",
+            ]
+        );
+    }
+
+    #[test]
+    fn unreadable_budgets_are_named_and_ignored() {
+        let v = budget_verdicts("a|two|3|0\nb|4|3|0\nc|1|global|0\nd|150%|2|0\ne|-1|2|0\n");
+        assert_eq!(
+            v,
+            [
+                "invalid|a|two|not a number or a percentage",
+                "invalid|b|4|above its 3 replicas",
+                "invalid|c|1|on a global service",
+                "invalid|d|150%|not a number or a percentage",
+                "invalid|e|-1|not a number or a percentage",
+            ]
+        );
+    }
+
     #[test]
     fn output_values() {
         assert_eq!(output_value("a=1\nnodeid=xyz\n", "nodeid"), Some("xyz"));

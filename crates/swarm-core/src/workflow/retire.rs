@@ -287,6 +287,50 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
         true
     }
 
+    /// What a drain command said of the services' budgets: the ones it waits for (logged when
+    /// they change), the ones it broke (an involuntary disruption: told), the labels it ignored
+    /// (told once).
+    async fn note_budgets(&self, held: &mut Held<'_>, stdout: &str) {
+        let short = BlockedService::budgets_of_output(stdout, "budget_short");
+        if !short.is_empty() && short != held.budget_short {
+            let services: Vec<String> = short.iter().map(|b| format!("{}: {}", b.service, b.reason)).collect();
+            info!(step = "drain", outcome = "budget-wait", services = %services.join("; "),
+                  "the drain waits: it would take these services below their budget");
+            metric(&self.cfg.cluster_name, held.role, "BudgetWaits", 1.0, "Count");
+        }
+        held.budget_short = short;
+        let broken = BlockedService::budgets_of_output(stdout, "budget_broken");
+        if !broken.is_empty() {
+            self.tell_budget_broken(held, broken, "an involuntary disruption cannot wait")
+                .await;
+        }
+        let invalid = BlockedService::invalid_budgets_of_output(stdout);
+        if !invalid.is_empty() && !held.budget_invalid_told {
+            held.budget_invalid_told = true;
+            let what: Vec<String> = invalid.iter().map(|b| format!("{}: {}", b.service, b.reason)).collect();
+            warn!(step = "drain", outcome = "budget-invalid", services = %what.join("; "),
+                  "unreadable disruption budget labels are ignored");
+            let id = held.intent.instance_id().to_string();
+            self.announce(ActionEvent::budget_invalid(&self.cfg.cluster_name, &id, invalid))
+                .await;
+        }
+    }
+
+    /// Tells, once per retirement, that services went below their budget, and why.
+    async fn tell_budget_broken(&self, held: &mut Held<'_>, broken: Vec<BlockedService>, cause: &str) {
+        if held.budget_broken_told {
+            return;
+        }
+        held.budget_broken_told = true;
+        let services: Vec<String> = broken.iter().map(|b| format!("{}: {}", b.service, b.reason)).collect();
+        warn!(step = "drain", outcome = "budget-broken", services = %services.join("; "), %cause,
+              "services go below their disruption budget");
+        metric(&self.cfg.cluster_name, held.role, "BudgetsBroken", 1.0, "Count");
+        let id = held.intent.instance_id().to_string();
+        let event = ActionEvent::budget_broken(&self.cfg.cluster_name, &id, held.role, broken, cause);
+        self.announce(event).await;
+    }
+
     /// Drains (for `drain` at most, if given), demotes (if asked), has the instance leave (if
     /// it is up) and removes its node, in one command to the operator and the instance;
     /// another manager takes over from an unreachable operator, and an instance that cannot
@@ -330,6 +374,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
                     ("INSTANCE_LEAVES", leave.to_string()),
                     ("SPARE_OPERATORS", ops.spare().to_string()),
                     ("STOP_WHEN_BLOCKED", (!held.blocked_told).to_string()),
+                    ("BUDGET", held.budget.to_string()),
                 ],
                 scripts::RETIRE_NODE,
             );
@@ -370,6 +415,9 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
             }
             let drained = output_value(&r.stdout, "drained");
             let settled = r.ok() && drained != Some("false");
+            if drain.is_some() {
+                self.note_budgets(held, &r.stdout).await;
+            }
             if let Some(me) = results.iter().find(|r| r.instance_id == id) {
                 let after_drain = output_value(&me.stdout, "left") == Some("after-drain");
                 match (me.ok(), settled) {
@@ -469,6 +517,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
                 ("NODE_ID", node_id.to_string()),
                 ("WAIT_SECONDS", wait.as_secs().to_string()),
                 ("STOP_WHEN_BLOCKED", (!held.blocked_told).to_string()),
+                ("BUDGET", held.budget.to_string()),
             ];
             let limit = Self::command_limit(wait);
             let drained = self.on_operator(ops, &env, scripts::DRAIN, limit, "drain");
@@ -476,6 +525,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
                 Ok(r) => {
                     waiting_for = output_value(&r.stdout, "waiting_for").unwrap_or("").to_string();
                     held.blocked = BlockedService::of_output(&r.stdout);
+                    self.note_budgets(held, &r.stdout).await;
                     (
                         output_value(&r.stdout, "remaining")
                             .and_then(|v| v.parse::<u32>().ok())
@@ -523,6 +573,12 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
                 } else {
                     format!(" ({waiting_for})")
                 };
+                if !held.budget_short.is_empty() {
+                    // Removed undrained: its tasks stop with it, below the budgets waited for.
+                    let short = std::mem::take(&mut held.budget_short);
+                    self.tell_budget_broken(held, short, "the drain timed out waiting for the budget")
+                        .await;
+                }
                 held.drain_timed_out = Some((
                     began.elapsed(),
                     format!(
