@@ -17,12 +17,13 @@ def running(lc, manager: str, service: str) -> int:
 
 
 def test_three_workers_scaled_in_at_once_keep_a_services_budget(cloud):
-    scale_out(cloud, 1, 4)
+    scale_out(cloud, 1, 6)
     m = cloud.in_service("manager")[0]
-    # Its tasks run only once healthy (a few seconds): workers drained together would leave
-    # it below two while the moved ones start.
+    # One task per node on three of six workers; its tasks run only once healthy (a few
+    # seconds): the three drained together would leave it below two while the moved ones start.
     r = cloud.docker(m, "service", "create", "--detach", "--name", "kept", "--replicas", "3",
-                     "--constraint", "node.role==worker", "--label", "swarm-lifecycle.min-available=2",
+                     "--replicas-max-per-node", "1", "--constraint", "node.role==worker",
+                     "--label", "swarm-lifecycle.min-available=2",
                      "--health-cmd", "true", "--health-interval", "2s", "--stop-grace-period", "1s",
                      "busybox:local", "sleep", "1000000")
     assert r.returncode == 0, r.stderr
@@ -31,6 +32,10 @@ def test_three_workers_scaled_in_at_once_keep_a_services_budget(cloud):
                      "--stop-grace-period", "1s", "busybox:local", "sleep", "1000000")
     assert r.returncode == 0, r.stderr
     wait_for(lambda: running(cloud, m, "kept") == 3, 60, "the budgeted service running")
+    hosts = cloud.docker(m, "service", "ps", "kept", "--filter", "desired-state=running", "--format", "{{.Node}}").stdout.split()
+    by_host = {cloud.state()["hosts"][i]["hostname"]: i for i in cloud.in_service("worker")}
+    leaving = {by_host[h] for h in hosts}
+    assert len(leaving) == 3, hosts
 
     samples: list[int] = []
     stop = threading.Event()
@@ -44,18 +49,17 @@ def test_three_workers_scaled_in_at_once_keep_a_services_budget(cloud):
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
-    leaving = set(cloud.in_service("worker"))
-    cloud.scale("worker", 1)
-    wait_for(lambda: len(cloud.instances("worker")) == 1, 4 * cloud.timing.drain_timeout, "three workers terminated")
+    for w in leaving:  # a scale-in of exactly these three, at once
+        cloud.terminate(w)
+    wait_for(lambda: len(cloud.instances("worker")) == 3, 4 * cloud.timing.drain_timeout, "three workers terminated")
     settle(cloud)
     wait_for(lambda: running(cloud, m, "kept") == 3, 30, "the budgeted service back at its count")
     stop.set()
     sampler.join()
 
     assert len(samples) > 20 and min(samples) >= 2, samples
-    gone = leaving - set(cloud.in_service("worker"))
-    assert len(gone) == 3
-    for w in gone:
+    assert not leaving & set(cloud.in_service("worker"))
+    for w in leaving:
         act = [a for a in cloud.actions(w) if a["transition"].endswith("TERMINATING")][0]
         assert (act["result"], act["cause"]) == ("CONTINUE", "complete"), act
     # The drains were serialized by the budget, never broken by it.
@@ -72,12 +76,12 @@ def test_a_spot_interruption_cannot_wait_for_a_budget_and_says_it_broke_it(cloud
     scale_out(cloud, 1, 2)
     m = cloud.in_service("manager")[0]
     r = cloud.docker(m, "service", "create", "--detach", "--name", "kept", "--replicas", "2",
-                     "--replicas-max-per-node", "1", "--constraint", "node.role==worker",
-                     "--label", "swarm-lifecycle.min-available=2", "--stop-grace-period", "1s",
-                     "busybox:local", "sleep", "1000000")
+                     "--constraint", "node.role==worker", "--label", "swarm-lifecycle.min-available=2",
+                     "--stop-grace-period", "1s", "busybox:local", "sleep", "1000000")
     assert r.returncode == 0, r.stderr
     wait_for(lambda: running(cloud, m, "kept") == 2, 60, "the budgeted service running")
-    w = cloud.in_service("worker")[0]
+    host = cloud.docker(m, "service", "ps", "kept", "--filter", "desired-state=running", "--format", "{{.Node}}").stdout.split()[0]
+    w = next(i for i in cloud.in_service("worker") if cloud.state()["hosts"][i]["hostname"] == host)
     cloud.spot_interrupt(w)
     told = wait_for(lambda: cloud.published("Swarm Budget Broken"), cloud.timing.spot_notice, "the broken budget told")
     d = told[0]["detail"]

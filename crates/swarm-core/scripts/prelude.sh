@@ -153,30 +153,44 @@ services_on() {
 # active nodes. Concurrent drains (several terminations at once, on several managers) check
 # and drain under one swarm-wide lock, a docker config (its name is unique in the raft store),
 # so each sees the nodes the others drained and their tasks not yet running again. Waits until
-# $3 (SECONDS); BUDGET=report (an involuntary disruption: Spot, a stopping instance) does not
-# wait but reports. Sets budget_short (while it waits) / budget_broken (reported) as
+# $3 (SECONDS) while some task of a short service is on its way to running (the count can
+# still grow); when none is, waiting cannot help (the swarm never moves a running task by
+# itself) and the drain goes on, the budget reported broken. BUDGET=report (an involuntary
+# disruption: Spot, a stopping instance) does not wait but reports. Sets budget_short (while
+# it waits) / budget_broken (reported, budget_broken_by: involuntary|stuck) as
 # name|running elsewhere|min;… and budget_invalid as name|label|why;… (ignored labels).
 # Returns 1 when the time ran out (not drained); 0 with the lock held (drain_unlock after).
 budget_gate() {
-  local table verdicts
-  budget_short="" budget_broken="" budget_invalid="" drain_lock=""
+  local verdicts
+  budget_short="" budget_broken="" budget_broken_by="" budget_invalid="" drain_lock=""
   [ -n "$2" ] || return 0
   while :; do
     if [ "${BUDGET:-respect}" = report ] || drain_lock; then
-      table=$(budget_table "$1" "$2")
-      verdicts=$(printf '%s\n' "$table" | budget_verdicts)
-      budget_invalid=$(printf '%s\n' "$verdicts" | awk -F'|' '$1 == "invalid" { print $2 "|" $3 "|" $4 }' | paste -sd';' -)
-      budget_short=$(printf '%s\n' "$verdicts" | awk -F'|' '$1 == "short" { print $2 "|" $3 "|" $4 }' | paste -sd';' -)
+      verdicts=$(budget_table "$1" "$2" | budget_verdicts)
+      budget_invalid=$(budget_pick invalid "$verdicts")
+      budget_short=$(budget_pick short "$verdicts")
+      budget_broken=$(budget_pick stuck "$verdicts")
+      if [ "${BUDGET:-respect}" = report ]; then
+        budget_broken="${budget_broken:+$budget_broken${budget_short:+;}}$budget_short" budget_short=""
+        budget_broken_by=involuntary
+      elif [ -n "$budget_broken" ] && [ -z "$budget_short" ]; then
+        budget_broken_by=stuck
+      elif [ -n "$budget_broken" ]; then
+        budget_short="$budget_short;$budget_broken" budget_broken=""
+      fi
       if [ -z "$budget_short" ]; then return 0; fi
-      if [ "${BUDGET:-respect}" = report ]; then budget_broken=$budget_short budget_short=""; return 0; fi
       drain_unlock
     fi
     [ "$SECONDS" -ge "$3" ] && return 1
     sleep 1
   done
 }
-# name|label|replicas (or "global")|running tasks on active, ready nodes other than $1, for
-# each service of $2 that has a budget label.
+# The verdicts of kind $1 in $2, without the kind: name|…;name|…
+budget_pick() {
+  printf '%s\n' "$2" | awk -F'|' -v k="$1" '$1 == k { sub(/^[^|]*\|/, ""); print }' | paste -sd';' -
+}
+# name|label|replicas (or "global")|running tasks on active, ready nodes other than $1|running
+# tasks on $1, for each service of $2 with a budget label.
 budget_table() {
   local s line others
   others=$(docker node ls --format '{{.ID}} {{.Availability}} {{.Status}}' 2>/dev/null \
@@ -187,16 +201,20 @@ budget_table() {
     # shellcheck disable=SC2046
     printf '%s|%s\n' "$line" "$(docker inspect --format '{{.NodeID}} {{.Status.State}}' \
       $(docker service ps -q --filter desired-state=running "$s" 2>/dev/null) 2>/dev/null \
-      | awk -v ok="$others" 'BEGIN { n = split(ok, a, " "); for (i = 1; i <= n; i++) up[a[i]] }
-                             $2 == "running" && ($1 in up) { c++ } END { print c + 0 }')"
+      | awk -v ok="$others" -v me="$1" 'BEGIN { n = split(ok, a, " "); for (i = 1; i <= n; i++) up[a[i]] }
+          $2 == "running" && ($1 in up) { c++ } $2 == "running" && $1 == me { h++ }
+          END { print c + 0 "|" h + 0 }')"
   done
 }
-# Reads budget_table's lines; prints ok|name, short|name|running|min, or invalid|name|label|why.
-# A percentage is of the replicas, rounded up (66% of 3 is 2, 50% of 3 is 2); an invalid label
-# is ignored: never a drain stuck on it.
+# Reads budget_table's lines; prints ok|name, short|name|running|min (some of its replicas are
+# on their way to running elsewhere: a task being replaced after another drain, one starting),
+# stuck|name|running|min (every replica runs, here or elsewhere: the swarm never moves a
+# running task by itself, so waiting cannot keep it), or invalid|name|label|why. A percentage
+# is of the replicas, rounded up (66% of 3 is 2, 50% of 3 is 2); an invalid label is ignored:
+# never a drain stuck on it.
 budget_verdicts() {
   awk -F'|' 'NF >= 4 {
-    name = $1; label = $2; replicas = $3; running = $4 + 0
+    name = $1; label = $2; replicas = $3; running = $4 + 0; on_way = replicas - running - $5
     if (replicas == "global") { print "invalid|" name "|" label "|on a global service"; next }
     if (label ~ /^[0-9]+$/) min = label + 0
     else if (label ~ /^[0-9]+%$/ && substr(label, 1, length(label) - 1) + 0 <= 100) {
@@ -204,7 +222,9 @@ budget_verdicts() {
       if (min * 100 < p * replicas) min++
     } else { print "invalid|" name "|" label "|not a number or a percentage"; next }
     if (min > replicas + 0) { print "invalid|" name "|" label "|above its " replicas " replicas"; next }
-    if (running < min) print "short|" name "|" running "|" min; else print "ok|" name
+    if (running >= min) print "ok|" name
+    else if (on_way > 0) print "short|" name "|" running "|" min
+    else print "stuck|" name "|" running "|" min
   }'
 }
 # The swarm-wide drain lock: taken (drain_lock set to its id) or not (1). A lock older than a
@@ -254,7 +274,7 @@ drain_node() {
     fi
     docker node update --label-add "swarm-lifecycle.drained-services=${mine:--}" --availability drain "$1" >/dev/null
     drain_unlock
-    [ -n "$budget_broken" ] && echo "budget_broken=$budget_broken"
+    [ -n "$budget_broken" ] && echo "budget_broken=$budget_broken" && echo "budget_broken_by=$budget_broken_by"
     [ -n "$budget_invalid" ] && echo "budget_invalid=$budget_invalid"
   else
     mine=$(node_field "$1" '{{index .Spec.Labels "swarm-lifecycle.drained-services"}}')

@@ -140,7 +140,7 @@ mod tests {
     #[test]
     fn budgets_are_counts_or_percentages_of_the_replicas_rounded_up() {
         let v = budget_verdicts(
-            "web|2|3|2\nweb2|2|3|1\napi|66%|3|1\napi2|66%|3|2\nhalf|50%|3|1\nall|100%|4|3\nnone|0%|2|0\n",
+            "web|2|3|2|1\nweb2|2|3|1|1\napi|66%|3|1|1\napi2|66%|3|2|1\nhalf|50%|3|1|0\nall|100%|4|3|0\nnone|0%|2|0|2\n",
         );
         assert_eq!(
             v,
@@ -155,6 +155,15 @@ mod tests {
                 "ok|none",
             ]
         );
+    }
+
+    #[test]
+    fn a_budget_no_replica_on_its_way_can_restore_is_stuck_not_waited_for() {
+        // The leaving node runs two of three tasks, the third runs elsewhere: the swarm will
+        // not move a running task by itself, so waiting cannot keep two elsewhere.
+        assert_eq!(budget_verdicts("kept|2|3|1|2\n"), ["stuck|kept|1|2"]);
+        // One replica is on its way (another node's drain replaces it): it may yet be kept.
+        assert_eq!(budget_verdicts("kept|2|3|1|1\n"), ["short|kept|1|2"]);
     }
 
     #[test]

@@ -301,8 +301,11 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
         held.budget_short = short;
         let broken = BlockedService::budgets_of_output(stdout, "budget_broken");
         if !broken.is_empty() {
-            self.tell_budget_broken(held, broken, "an involuntary disruption cannot wait")
-                .await;
+            let cause = match output_value(stdout, "budget_broken_by") {
+                Some("stuck") => "no task of it is on its way to running: waiting cannot keep it, the drain goes on",
+                _ => "an involuntary disruption cannot wait",
+            };
+            self.tell_budget_broken(held, broken, cause).await;
         }
         let invalid = BlockedService::invalid_budgets_of_output(stdout);
         if !invalid.is_empty() && !held.budget_invalid_told {
