@@ -163,7 +163,8 @@ services_on() {
 budget_gate() {
   local verdicts
   budget_short="" budget_broken="" budget_broken_by="" budget_invalid="" drain_lock=""
-  [ -n "$2" ] || return 0
+  # No service of the node has a budget: nothing to wait for, no lock taken.
+  [ -n "$2" ] && [ -n "$(budget_table "$1" "$2")" ] || return 0
   while :; do
     if [ "${BUDGET:-respect}" = report ] || drain_lock; then
       verdicts=$(budget_table "$1" "$2" | budget_verdicts)

@@ -435,6 +435,34 @@ mod tests {
     }
 
     #[test]
+    fn budgets_are_read_from_the_drain_scripts_answer() {
+        let out = "budget_short=kept|1|2;api|0|1\nbudget_invalid=odd|lots|not a number or a percentage\n";
+        let short = BlockedService::budgets_of_output(out, "budget_short");
+        assert_eq!(
+            short.iter().map(|b| b.service.as_str()).collect::<Vec<_>>(),
+            ["kept", "api"]
+        );
+        assert_eq!(short[0].reason, "1 task(s) running elsewhere, min-available 2");
+        assert!(BlockedService::budgets_of_output(out, "budget_broken").is_empty());
+        let invalid = BlockedService::invalid_budgets_of_output(out);
+        assert_eq!(invalid.len(), 1);
+        assert_eq!(
+            invalid[0].reason,
+            "swarm-lifecycle.min-available=lots: not a number or a percentage; ignored"
+        );
+        let e = ActionEvent::budget_broken("c", "i-1", "worker", short, "an involuntary disruption cannot wait");
+        assert_eq!(
+            (e.detail_type(), e.outcome.as_str()),
+            ("Swarm Budget Broken", "budget-broken")
+        );
+        assert!(
+            e.detail().contains("\"budgets\":[{\"service\":\"kept\""),
+            "{}",
+            e.detail()
+        );
+    }
+
+    #[test]
     fn detail_types_are_distinct() {
         let mut names: Vec<_> = ActionKind::ALL.iter().map(|k| k.detail_type()).collect();
         names.sort();
