@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from conftest import settle, scale_out
+from conftest import scale_out, settle
 from localcloud.client import wait_for
 
 
