@@ -61,11 +61,19 @@ enum Command {
         #[arg(long, value_name = "SECONDS", num_args = 0..=1, default_missing_value = "5", conflicts_with = "json")]
         watch: Option<u64>,
     },
-    /// What the reconcile would repair now, in the order it would (the same planner).
-    #[command(after_help = "Example:\n  swarm-lifecycle --cluster prod plan --json")]
+    /// What the reconcile would repair now, in the order it would (the same planner); with
+    /// --retire, what retiring that instance would do, read only: its steps, and for each
+    /// service with a task on its node whether the tasks have somewhere to go and where its
+    /// disruption budget stands.
+    #[command(
+        after_help = "Examples:\n  swarm-lifecycle --cluster prod plan --json\n  swarm-lifecycle --cluster prod plan --retire i-0123456789abcdef0"
+    )]
     Plan {
         #[arg(long)]
         json: bool,
+        /// An instance whose retirement to preview.
+        #[arg(long, value_name = "INSTANCE")]
+        retire: Option<String>,
     },
     /// Runs the reconcile now from this machine, each step logged as it goes.
     #[command(after_help = "Example:\n  swarm-lifecycle --cluster prod reconcile --dry-run")]
@@ -188,6 +196,9 @@ async fn main() -> ExitCode {
     if conf.region().is_none() {
         return fail("no region: pass --region, or set AWS_REGION or a region in the profile");
     }
+    let mut cfg = cfg;
+    // A preview changes nothing: the same retirement, as a dry run.
+    cfg.dry_run = matches!(cli.command, Command::Plan { retire: Some(_), .. });
     let a = swarm_aws::Adapters::from_sdk_config(&conf);
     let l = swarm_core::Lifecycle {
         fleet: a.fleet,
@@ -200,7 +211,11 @@ async fn main() -> ExitCode {
 
     match cli.command {
         Command::Status { watch: Some(every), .. } => watch_status(&l, every.max(1)).await,
-        Command::Status { json, watch: None } | Command::Plan { json } => {
+        Command::Plan {
+            retire: Some(ref id),
+            json,
+        } => preview_retire(&l, id, json).await,
+        Command::Status { json, watch: None } | Command::Plan { json, .. } => {
             let survey = match l.survey().await {
                 Ok(s) => s,
                 Err(e) => return fail(format!("{e}{}", hint(&e.to_string()))),
@@ -243,6 +258,40 @@ async fn main() -> ExitCode {
                 Err(e) => fail(format!("{e}{}", hint(&e.to_string()))),
             }
         }
+    }
+}
+
+/// `plan --retire`: the instance's retirement as a dry run, and what it would do to each
+/// service on its node.
+async fn preview_retire(l: &swarm_aws::runtime::AwsLifecycle, id: &str, json: bool) -> ExitCode {
+    let survey = match l.survey().await {
+        Ok(s) => s,
+        Err(e) => return fail(format!("{e}{}", hint(&e.to_string()))),
+    };
+    let Some(group) = survey
+        .snapshot
+        .members
+        .iter()
+        .find(|m| m.id == id)
+        .map(|m| m.group.clone())
+    else {
+        return fail(format!("{id} is not an instance of the cluster's groups"));
+    };
+    let intent = swarm_core::event::Intent::Retire {
+        instance_id: id.to_string(),
+        group,
+        action: None,
+    };
+    match l.handle_intent(intent, None).await {
+        Ok(o) if json => {
+            println!("{}", serde_json::to_string_pretty(&o).unwrap_or_default());
+            ExitCode::SUCCESS
+        }
+        Ok(o) => {
+            print!("{}", render::retire_preview(&o));
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(format!("{e}{}", hint(&e.to_string()))),
     }
 }
 

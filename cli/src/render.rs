@@ -171,6 +171,29 @@ pub fn plan(s: &ClusterStatus) -> String {
     out
 }
 
+/// `plan --retire`: the steps, then one row per service on the node.
+pub fn retire_preview(o: &swarm_core::workflow::Outcome) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{}: {}", o.instance_id.as_deref().unwrap_or("?"), o.detail);
+    if o.services.is_empty() {
+        let _ = writeln!(out, "no service has a task on its node (or no manager could say)");
+        return out;
+    }
+    let width = o.services.iter().map(|s| s.service.len()).max().unwrap_or(7).max(7);
+    let _ = writeln!(out, "{:<width$}  {:<9}  {:<40}  BUDGET", "SERVICE", "PLACEMENT", "WHY");
+    for s in &o.services {
+        let _ = writeln!(
+            out,
+            "{:<width$}  {:<9}  {:<40}  {}",
+            s.service,
+            s.placement,
+            s.reason,
+            s.budget.as_deref().unwrap_or("-")
+        );
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -171,3 +171,39 @@ def test_status_agrees_with_the_cloud_plan_is_the_reconcile_s_and_tidy_removes_o
                        env={**bare, "AWS_CONFIG_FILE": str(config)}, capture_output=True, text=True, timeout=120)
     assert r.returncode == 1 and r.stderr.count("\n") == 1 and "sso login" in r.stderr, r.stderr
     assert "\x1b[" not in r.stderr, "no colour when piped"
+
+
+def test_plan_retire_names_a_would_be_blocked_drain_and_changes_nothing(cloud):
+    """#30.2: before anyone retires an instance, `plan --retire` says which of its node's
+    services would have nowhere to go (the drain would be told blocked) and where their budgets
+    stand, read only."""
+    scale_out(cloud, 1, 2)
+    m = cloud.in_service("manager")[0]
+    w = cloud.in_service("worker")[0]
+    host = cloud.state()["hosts"][w]["hostname"]
+    for args in (["--name", "pinned", "--constraint", f"node.hostname=={host}"],
+                 ["--name", "web", "--mode", "global"],
+                 ["--name", "kept", "--replicas", "2", "--replicas-max-per-node", "1", "--constraint", "node.role==worker",
+                  "--label", "swarm-lifecycle.min-available=2"]):
+        r = cloud.docker(m, "service", "create", "--detach", *args, "busybox:local", "sleep", "1000000")
+        assert r.returncode == 0, r.stderr
+    wait_for(lambda: len([t for t in cloud.docker(m, "node", "ps", host, "--filter", "desired-state=running",
+                                                  "--format", "{{.CurrentState}}").stdout.splitlines()
+                          if t.startswith("Running")]) == 3, 60, "its three tasks running")
+    before = len(cloud.control("invocations"))
+    r = cli(cloud, "plan", "--retire", w, "--json")
+    assert r.returncode == 0, r.stderr
+    o = json.loads(r.stdout)
+    got = {s["service"]: (s["placement"], s.get("budget")) for s in o["services"]}
+    assert got["pinned"][0] == "blocked" and got["web"] == ("global", None), got
+    # Its other replica's node is the only other worker, and already has one: nowhere to go.
+    assert got["kept"][0] == "blocked" and got["kept"][1].startswith("stuck: 1 running elsewhere"), got
+    pinned = next(s for s in o["services"] if s["service"] == "pinned")
+    assert f"node.hostname=={host}" in pinned["reason"], pinned
+    assert "blocked by kept" in o["detail"] or "blocked by pinned" in o["detail"], o
+    text = cli(cloud, "plan", "--retire", w)
+    assert text.returncode == 0 and "pinned" in text.stdout and "blocked" in text.stdout, text.stdout
+    # Read only: nothing drained, nothing fenced, no function ran, the instance still in service.
+    nodes = {n["instance"]: n for n in cloud.nodes()}
+    assert (nodes[w]["status"], nodes[w]["availability"]) == ("ready", "active"), nodes[w]
+    assert w in cloud.in_service("worker") and len(cloud.control("invocations")) == before

@@ -350,6 +350,7 @@ mod tests {
             instance_id: Some("i-1".into()),
             result,
             detail: "why".into(),
+            services: vec![],
             quiet: false,
         }
     }

@@ -186,6 +186,7 @@ fn script_name(script: &str) -> &'static str {
         (scripts::NODE_LIST, "node-list"),
         (scripts::DRAIN, "drain"),
         (scripts::CORDON, "cordon"),
+        (scripts::RETIRE_PREVIEW, "retire-preview"),
     ]
     .into_iter()
     // The #! line travels first, ahead of the inputs (safe::script_commands).
@@ -523,6 +524,28 @@ impl State {
                     return (0, format!("remaining=0\npending=1\nblocked={b}\n"), String::new());
                 }
                 (0, "remaining=0\npending=0\n".into(), String::new())
+            }
+            "retire-preview" => {
+                // Every other node, active and ready; a service on the node; the blocked one
+                // (blocked_service) pinned to it by hostname.
+                let me = var("NODE_ID");
+                let mut out = String::new();
+                for n in self.nodes.values().filter(|n| n.id != me) {
+                    out += &format!(
+                        "node {{\"id\":\"{}\",\"hostname\":\"h-{}\",\"role\":\"{}\",\"availability\":\"active\",\"state\":\"ready\",\"labels\":null}}\n",
+                        n.id,
+                        n.id,
+                        n.role.as_str()
+                    );
+                }
+                out += "service {\"name\":\"web\",\"replicas\":4,\"constraints\":null,\"max_per_node\":0}\n";
+                if let Some(b) = &self.blocked_service {
+                    let name = b.split('|').next().unwrap_or("pinned");
+                    out += &format!(
+                        "service {{\"name\":\"{name}\",\"replicas\":1,\"constraints\":[\"node.hostname==h-{me}\"],\"max_per_node\":0}}\n"
+                    );
+                }
+                (0, out, String::new())
             }
             "cordon" => match self.nodes.get_mut(&var("NODE_ID")) {
                 Some(n) if !n.drained => {

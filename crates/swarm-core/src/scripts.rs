@@ -21,6 +21,7 @@ script!(NODE_STATUS, "node-status.sh");
 script!(NODE_LIST, "node-list.sh");
 script!(DRAIN, "drain.sh");
 script!(CORDON, "cordon.sh");
+script!(RETIRE_PREVIEW, "retire-preview.sh");
 
 /// The exit codes the scripts give a meaning to (beyond 0 and 1), one list for the Rust side,
 /// the scripts' comments and the in-memory world.

@@ -4,6 +4,7 @@
 mod join;
 pub mod labels;
 mod notice;
+pub mod preview;
 pub mod reconcile;
 mod retire;
 pub mod status;

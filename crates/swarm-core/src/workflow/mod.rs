@@ -47,6 +47,9 @@ pub struct Outcome {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub result: Option<ActionResult>,
     pub detail: String,
+    /// A dry-run retirement: what draining the node would do to each of its services.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub services: Vec<crate::plan::preview::ServicePreview>,
     /// The work was found done already (a copy of the event, or a later event about the same
     /// retirement): nothing is announced for it.
     #[serde(skip)]
@@ -83,6 +86,7 @@ impl Outcome {
             instance_id: instance_id.map(str::to_string),
             result: None,
             detail: detail.into(),
+            services: vec![],
             quiet: false,
         }
     }

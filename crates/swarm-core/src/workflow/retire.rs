@@ -12,10 +12,25 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
         let id = intent.instance_id();
         if self.cfg.dry_run {
             // A dry run leaves nothing behind, the fence included, and re-arms nothing: it reads.
-            let (snap, _) = self.observe_retire(id, m, false).await?;
+            let (snap, mut ops) = self.observe_retire(id, m, false).await?;
             let steps = plan::plan_retire(&snap);
             info!(step = "plan", steps = ?steps);
-            return Ok(Outcome::new(OutcomeKind::DryRun, Some(id), format!("would {steps:?}")));
+            let services = match &snap.node {
+                Some(node) if snap.operator.is_some() => self.preview_services(&mut ops, &node.id).await,
+                _ => vec![],
+            };
+            let blocked: Vec<String> = services
+                .iter()
+                .filter(|s| s.placement == "blocked")
+                .map(|s| format!("{} ({})", s.service, s.reason))
+                .collect();
+            let mut detail = format!("would {steps:?}");
+            if !blocked.is_empty() {
+                detail.push_str(&format!("; the drain would be blocked by {}", blocked.join(", ")));
+            }
+            let mut o = Outcome::new(OutcomeKind::DryRun, Some(id), detail);
+            o.services = services;
+            return Ok(o);
         }
         // The action's clock runs from its start (the event may have waited in Lambda's queue),
         // and the observation is inside it: a probe slowed by a busy host (15 terminations at
@@ -285,6 +300,29 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
         );
         self.announce(event).await;
         true
+    }
+
+    /// What draining the node would do to each of its services (read-only, through a manager):
+    /// where its tasks could go, its budget. Empty when no manager can say.
+    async fn preview_services(&self, ops: &mut Operators, node_id: &str) -> Vec<plan::preview::ServicePreview> {
+        let env = [("NODE_ID", node_id.to_string())];
+        match self
+            .on_operator(ops, &env, scripts::RETIRE_PREVIEW, self.cfg.command_timeout, "preview")
+            .await
+        {
+            Ok(r) => {
+                let previews = plan::preview::preview(&plan::preview::PreviewInput::parse(&r.stdout));
+                for p in &previews {
+                    info!(step = "preview", service = %p.service, placement = p.placement, reason = %p.reason,
+                          budget = p.budget.as_deref().unwrap_or("none"));
+                }
+                previews
+            }
+            Err(e) => {
+                warn!(step = "preview", outcome = "failed", error = %e);
+                vec![]
+            }
+        }
     }
 
     /// What a drain command said of the services' budgets: the ones it waits for (logged when

@@ -974,6 +974,39 @@ async fn dry_run_changes_nothing() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_dry_run_retirement_names_the_services_its_drain_would_block_and_changes_nothing() {
+    let w = cluster();
+    let l = lifecycle(&w, cfg());
+    three_managers_and_a_worker(&l, &w).await;
+    w.state().blocked_service = Some("pinned|no suitable node".into());
+    let mut c = cfg();
+    c.dry_run = true;
+    let preview = lifecycle(&w, c);
+    w.state().commands.clear();
+    let intent = Intent::Retire {
+        instance_id: W1.into(),
+        group: "wrk".into(),
+        action: None,
+    };
+    let o = preview.handle_intent(intent, None).await.unwrap();
+    assert_eq!(o.outcome, OutcomeKind::DryRun);
+    let got: Vec<(&str, &str)> = o.services.iter().map(|s| (s.service.as_str(), s.placement)).collect();
+    assert_eq!(got, [("web", "moves"), ("pinned", "blocked")]);
+    assert!(
+        o.detail.contains("the drain would be blocked by pinned"),
+        "{}",
+        o.detail
+    );
+    let s = w.state();
+    assert!(s.nodes.values().all(|n| !n.drained), "nothing drained");
+    let sent: Vec<&str> = s.commands.iter().map(|(_, n)| *n).collect();
+    assert!(
+        sent.iter().all(|n| ["probe-list", "retire-preview"].contains(n)),
+        "{sent:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn missing_token_is_republished_then_join_succeeds() {
     let w = cluster();
     let l = lifecycle(&w, cfg());
