@@ -13,8 +13,8 @@ from conftest import ROOT, bin_dir, fixture_event, scale_out, settle
 from localcloud.client import wait_for
 
 # The commands a dry run may send: they read the swarm and change nothing (swarm probe's FENCE
-# is "-" in a dry run; node-status's REACTIVATE is false).
-READ_ONLY = {"swarm probe", "list nodes", "node status"}
+# is "-" in a dry run; node-status's REACTIVATE is false; a retirement's preview only reads).
+READ_ONLY = {"swarm probe", "list nodes", "node status", "preview"}
 
 
 def world(lc) -> dict:
