@@ -118,31 +118,29 @@ impl BlockedService {
     /// The drain script's budgets below their minimum (`budget_short` / `budget_broken`:
     /// name|running elsewhere|min;…), each with what it keeps.
     pub fn budgets_of_output(stdout: &str, key: &str) -> Vec<BlockedService> {
+        Self::triples(stdout, key, |running, min| {
+            format!("{running} task(s) running elsewhere, min-available {min}")
+        })
+    }
+
+    /// The drain script's `budget_invalid=name|label|why;…`: labels it ignored.
+    pub fn invalid_budgets_of_output(stdout: &str) -> Vec<BlockedService> {
+        Self::triples(stdout, "budget_invalid", |label, why| {
+            format!("swarm-lifecycle.min-available={label}: {why}; ignored")
+        })
+    }
+
+    /// `key=name|a|b;…` of a script's output, each service with `reason(a, b)`.
+    fn triples(stdout: &str, key: &str, reason: impl Fn(&str, &str) -> String) -> Vec<BlockedService> {
         let value = crate::scripts::output_value(stdout, key).unwrap_or("");
         value
             .split(';')
             .filter_map(|one| {
                 let mut f = one.split('|');
-                let (service, running, min) = (f.next()?.trim(), f.next()?, f.next()?);
+                let (service, a, b) = (f.next()?.trim(), f.next()?, f.next()?);
                 (!service.is_empty()).then(|| BlockedService {
                     service: service.to_string(),
-                    reason: format!("{running} task(s) running elsewhere, min-available {min}"),
-                })
-            })
-            .collect()
-    }
-
-    /// The drain script's `budget_invalid=name|label|why;…`: labels it ignored.
-    pub fn invalid_budgets_of_output(stdout: &str) -> Vec<BlockedService> {
-        let value = crate::scripts::output_value(stdout, "budget_invalid").unwrap_or("");
-        value
-            .split(';')
-            .filter_map(|one| {
-                let mut f = one.split('|');
-                let (service, label, why) = (f.next()?.trim(), f.next()?, f.next()?);
-                (!service.is_empty()).then(|| BlockedService {
-                    service: service.to_string(),
-                    reason: format!("swarm-lifecycle.min-available={label}: {why}; ignored"),
+                    reason: reason(a, b),
                 })
             })
             .collect()
