@@ -172,7 +172,7 @@ async fn main() -> ExitCode {
         return fail("which cluster? pass --cluster NAME or set SWARM_CLUSTER (its groups' swarm:cluster tag)");
     };
     let zone = cli.hosted_zone_id.clone();
-    let cfg = match Config::from_lookup(|k| match k {
+    let mut cfg = match Config::from_lookup(|k| match k {
         "CLUSTER_NAME" => Some(cluster.clone()),
         "HOSTED_ZONE_ID" => zone.clone(),
         // The operator decides per command, never by environment.
@@ -196,7 +196,6 @@ async fn main() -> ExitCode {
     if conf.region().is_none() {
         return fail("no region: pass --region, or set AWS_REGION or a region in the profile");
     }
-    let mut cfg = cfg;
     // A preview changes nothing: the same retirement, as a dry run.
     cfg.dry_run = matches!(cli.command, Command::Plan { retire: Some(_), .. });
     let a = swarm_aws::Adapters::from_sdk_config(&conf);

@@ -161,13 +161,14 @@ services_on() {
 # name|running elsewhere|min;… and budget_invalid as name|label|why;… (ignored labels).
 # Returns 1 when the time ran out (not drained); 0 with the lock held (drain_unlock after).
 budget_gate() {
-  local verdicts
+  local labelled verdicts
   budget_short="" budget_broken="" budget_broken_by="" budget_invalid="" drain_lock=""
   # No service of the node has a budget: nothing to wait for, no lock taken.
-  [ -n "$2" ] && [ -n "$(budget_table "$1" "$2")" ] || return 0
+  labelled=$(budget_labels "$2")
+  [ -n "$labelled" ] || return 0
   while :; do
     if [ "${BUDGET:-respect}" = report ] || drain_lock; then
-      verdicts=$(budget_table "$1" "$2" | budget_verdicts)
+      verdicts=$(budget_counts "$1" "$labelled" | budget_verdicts)
       budget_invalid=$(budget_pick invalid "$verdicts")
       budget_short=$(budget_pick short "$verdicts")
       budget_broken=$(budget_pick stuck "$verdicts")
@@ -190,16 +191,18 @@ budget_gate() {
 budget_pick() {
   printf '%s\n' "$2" | awk -F'|' -v k="$1" '$1 == k { sub(/^[^|]*\|/, ""); print }' | paste -sd';' -
 }
-# name|label|replicas (or "global")|running tasks on active, ready nodes other than $1|running
-# tasks on $1, for each service of $2 with a budget label.
-budget_table() {
-  local s line labelled others
-  # One inspect for all of them (a service removed meanwhile is left out); the tasks only for
-  # the labelled ones: a drain of a node without budgets costs one call.
+# name|label|replicas (or "global") of each service of $1 (comma-separated) that has a budget
+# label: one inspect for all of them (a service removed meanwhile is left out).
+budget_labels() {
+  [ -n "$1" ] || return 0
   # shellcheck disable=SC2086
-  labelled=$(docker service inspect ${2//,/ } --format '{{.Spec.Name}}|{{index .Spec.Labels "swarm-lifecycle.min-available"}}|{{if .Spec.Mode.Replicated}}{{.Spec.Mode.Replicated.Replicas}}{{else}}global{{end}}' 2>/dev/null \
-    | grep -v -e '|<no value>|' -e '||' || true)
-  [ -n "$labelled" ] || return 0
+  docker service inspect ${1//,/ } --format '{{.Spec.Name}}|{{index .Spec.Labels "swarm-lifecycle.min-available"}}|{{if .Spec.Mode.Replicated}}{{.Spec.Mode.Replicated.Replicas}}{{else}}global{{end}}' 2>/dev/null \
+    | grep -v -e '|<no value>|' -e '||' || true
+}
+# budget_labels' lines ($2), each with |running tasks on active, Ready nodes other than $1|
+# running tasks on $1.
+budget_counts() {
+  local s line others
   others=$(docker node ls --format '{{.ID}} {{.Availability}} {{.Status}}' 2>/dev/null \
     | awk -v me="$1" '$1 != me && $2 == "Active" && $3 == "Ready" { print $1 }' | paste -sd' ' -)
   while IFS= read -r line; do
@@ -210,9 +213,9 @@ budget_table() {
       | awk -v ok="$others" -v me="$1" 'BEGIN { n = split(ok, a, " "); for (i = 1; i <= n; i++) up[a[i]] }
           $2 == "running" && ($1 in up) { c++ } $2 == "running" && $1 == me { h++ }
           END { print c + 0 "|" h + 0 }')"
-  done <<< "$labelled"
+  done <<< "$2"
 }
-# Reads budget_table's lines; prints ok|name, short|name|running|min (some of its replicas are
+# Reads budget_counts' lines; prints ok|name, short|name|running|min (some of its replicas are
 # on their way to running elsewhere: a task being replaced after another drain, one starting),
 # stuck|name|running|min (every replica runs, here or elsewhere: the swarm never moves a
 # running task by itself, so waiting cannot keep it), or invalid|name|label|why. A percentage

@@ -115,6 +115,19 @@ impl BlockedService {
         Self::parse_all(crate::scripts::output_value(stdout, "blocked").unwrap_or(""))
     }
 
+    /// "a, b": the services' names, for a reason or a log line.
+    pub fn names(all: &[BlockedService]) -> String {
+        all.iter().map(|b| b.service.as_str()).collect::<Vec<_>>().join(", ")
+    }
+
+    /// "a: why; b: why", for a log line.
+    pub fn with_reasons(all: &[BlockedService]) -> String {
+        all.iter()
+            .map(|b| format!("{}: {}", b.service, b.reason))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
     /// The drain script's budgets below their minimum (`budget_short` / `budget_broken`:
     /// name|running elsewhere|min;…), each with what it keeps.
     pub fn budgets_of_output(stdout: &str, key: &str) -> Vec<BlockedService> {
@@ -206,13 +219,12 @@ impl ActionEvent {
         blocked: Vec<BlockedService>,
         proceeds: bool,
     ) -> Self {
-        let names: Vec<&str> = blocked.iter().map(|b| b.service.as_str()).collect();
         let then = if proceeds {
             "the node leaves now (BLOCKED_DRAIN=proceed)"
         } else {
             "the drain waits until its timeout in case capacity comes (BLOCKED_DRAIN=wait)"
         };
-        let reason = format!("cannot place the tasks of {}: {then}", names.join(", "));
+        let reason = format!("cannot place the tasks of {}: {then}", BlockedService::names(&blocked));
         let mut e = ActionEvent::new(ActionKind::DrainBlocked, cluster, "drain-blocked", reason);
         e.instance_id = Some(instance_id.to_string());
         e.role = Some(role.to_string());
@@ -229,8 +241,7 @@ impl ActionEvent {
         budgets: Vec<BlockedService>,
         cause: &str,
     ) -> Self {
-        let names: Vec<&str> = budgets.iter().map(|b| b.service.as_str()).collect();
-        let reason = format!("{} below min-available: {cause}", names.join(", "));
+        let reason = format!("{} below min-available: {cause}", BlockedService::names(&budgets));
         let mut e = ActionEvent::new(ActionKind::BudgetBroken, cluster, "budget-broken", reason);
         e.instance_id = Some(instance_id.to_string());
         e.role = Some(role.to_string());
@@ -240,8 +251,7 @@ impl ActionEvent {
 
     /// Budget labels a drain found unreadable and ignored.
     pub fn budget_invalid(cluster: &str, instance_id: &str, budgets: Vec<BlockedService>) -> Self {
-        let names: Vec<&str> = budgets.iter().map(|b| b.service.as_str()).collect();
-        let reason = format!("budget label of {} ignored", names.join(", "));
+        let reason = format!("budget label of {} ignored", BlockedService::names(&budgets));
         let mut e = ActionEvent::new(ActionKind::BudgetInvalid, cluster, "budget-invalid", reason);
         e.instance_id = Some(instance_id.to_string());
         e.budgets = budgets;

@@ -117,8 +117,8 @@ mod tests {
         assert_eq!(ScriptExit::of(1), None);
     }
 
-    /// The prelude's budget arithmetic, run by bash as an instance runs it, on budget_table's
-    /// lines (name|label|replicas|running on the other active nodes).
+    /// The prelude's budget arithmetic, run by bash as an instance runs it, on budget_counts'
+    /// lines (name|label|replicas|running on the other active nodes|running here).
     fn budget_verdicts(table: &str) -> Vec<String> {
         use std::io::Write;
         let script = format!("{}\nbudget_verdicts\n", include_str!("../scripts/prelude.sh"));

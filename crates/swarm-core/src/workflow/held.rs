@@ -23,10 +23,6 @@ pub(super) struct Held<'a> {
     /// that was told already (once per retirement).
     pub blocked: Vec<crate::announce::BlockedService>,
     pub blocked_told: bool,
-    /// "respect": the drain waits for the services' disruption budgets (a termination by the
-    /// hook, a drain in place); "report": it cannot wait (Spot, a stopping instance) and tells
-    /// the budgets it breaks.
-    pub budget: &'static str,
     /// Budgets the drain waits for (the last command's answer), and which were told already:
     /// broken ones, unreadable labels (once per retirement each).
     pub budget_short: Vec<crate::announce::BlockedService>,
@@ -46,14 +42,22 @@ impl<'a> Held<'a> {
             role: role.as_str(),
             blocked: vec![],
             blocked_told: false,
-            budget: if intent.action().is_some() || matches!(intent, Intent::Drain { .. }) {
-                "respect"
-            } else {
-                "report"
-            },
             budget_short: vec![],
             budget_broken_told: false,
             budget_invalid_told: false,
+        }
+    }
+}
+
+impl Held<'_> {
+    /// The drain scripts' BUDGET: "respect", the drain waits for the services' disruption
+    /// budgets (a termination by the hook, a drain in place); "report", it cannot wait (Spot, a
+    /// stopping instance: no lifecycle action) and tells the budgets it breaks.
+    pub fn budget(&self) -> &'static str {
+        if self.intent.action().is_some() || matches!(self.intent, Intent::Drain { .. }) {
+            "respect"
+        } else {
+            "report"
         }
     }
 }

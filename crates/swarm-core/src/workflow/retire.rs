@@ -285,8 +285,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
         }
         held.blocked_told = true;
         let id = held.intent.instance_id().to_string();
-        let names: Vec<&str> = held.blocked.iter().map(|b| b.service.as_str()).collect();
-        warn!(step = "drain", outcome = "blocked", services = %names.join(","),
+        warn!(step = "drain", outcome = "blocked", services = %BlockedService::names(&held.blocked),
               reasons = %held.blocked.iter().map(|b| b.reason.as_str()).collect::<Vec<_>>().join("; "),
               proceed = self.cfg.blocked_drain_proceeds,
               "the swarm cannot place tasks of the leaving node's services");
@@ -331,8 +330,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
     async fn note_budgets(&self, held: &mut Held<'_>, stdout: &str) {
         let short = BlockedService::budgets_of_output(stdout, "budget_short");
         if !short.is_empty() && short != held.budget_short {
-            let services: Vec<String> = short.iter().map(|b| format!("{}: {}", b.service, b.reason)).collect();
-            info!(step = "drain", outcome = "budget-wait", services = %services.join("; "),
+            info!(step = "drain", outcome = "budget-wait", services = %BlockedService::with_reasons(&short),
                   "the drain waits: it would take these services below their budget");
             metric(&self.cfg.cluster_name, held.role, "BudgetWaits", 1.0, "Count");
         }
@@ -348,8 +346,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
         let invalid = BlockedService::invalid_budgets_of_output(stdout);
         if !invalid.is_empty() && !held.budget_invalid_told {
             held.budget_invalid_told = true;
-            let what: Vec<String> = invalid.iter().map(|b| format!("{}: {}", b.service, b.reason)).collect();
-            warn!(step = "drain", outcome = "budget-invalid", services = %what.join("; "),
+            warn!(step = "drain", outcome = "budget-invalid", services = %BlockedService::with_reasons(&invalid),
                   "unreadable disruption budget labels are ignored");
             let id = held.intent.instance_id().to_string();
             self.announce(ActionEvent::budget_invalid(&self.cfg.cluster_name, &id, invalid))
@@ -363,8 +360,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
             return;
         }
         held.budget_broken_told = true;
-        let services: Vec<String> = broken.iter().map(|b| format!("{}: {}", b.service, b.reason)).collect();
-        warn!(step = "drain", outcome = "budget-broken", services = %services.join("; "), %cause,
+        warn!(step = "drain", outcome = "budget-broken", services = %BlockedService::with_reasons(&broken), %cause,
               "services go below their disruption budget");
         metric(&self.cfg.cluster_name, held.role, "BudgetsBroken", 1.0, "Count");
         let id = held.intent.instance_id().to_string();
@@ -415,7 +411,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
                     ("INSTANCE_LEAVES", leave.to_string()),
                     ("SPARE_OPERATORS", ops.spare().to_string()),
                     ("STOP_WHEN_BLOCKED", (!held.blocked_told).to_string()),
-                    ("BUDGET", held.budget.to_string()),
+                    ("BUDGET", held.budget().to_string()),
                 ],
                 scripts::RETIRE_NODE,
             );
@@ -558,7 +554,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
                 ("NODE_ID", node_id.to_string()),
                 ("WAIT_SECONDS", wait.as_secs().to_string()),
                 ("STOP_WHEN_BLOCKED", (!held.blocked_told).to_string()),
-                ("BUDGET", held.budget.to_string()),
+                ("BUDGET", held.budget().to_string()),
             ];
             let limit = Self::command_limit(wait);
             let drained = self.on_operator(ops, &env, scripts::DRAIN, limit, "drain");
