@@ -382,6 +382,90 @@ class LocalCloud:
         other.deploy(bin_dir, **deploy)
         return other
 
+    # -- worker groups of their own stacks (infra/worker-group.yaml) ------------------------
+    def cluster_exports(self) -> dict[str, str]:
+        """The cluster stack's exports (infra/template.yaml's Outputs that carry an Export),
+        rendered with this cloud's ids: what a worker group's stack imports. The stack is named
+        after the cluster."""
+        from .iam import template_renderer
+
+        c = self.cluster
+        assert c is not None
+        ami = self.client("ec2").describe_images()["Images"][0]["ImageId"]
+        arn = f"arn:aws:lambda:{REGION}:123456789012:function:{self.prefix}"
+        t, r = template_renderer(
+            ROOT / "infra" / "template.yaml",
+            {"StackName": c.name, "ClusterName": c.name, "SubnetIds": c.subnet_id, "ImageId": ami,
+             "LaunchHookTimeout": str(self.timing.launch_heartbeat), "TerminateHookTimeout": str(self.timing.hold)},
+            physical={"NodeSecurityGroup": f"sg-{c.name}-nodes"},
+            attributes={"WorkerProfile.Arn": f"arn:aws:iam::123456789012:instance-profile/{c.name}-workers",
+                        "LaunchFunction.Arn": arn + "launch-hook", "TerminateFunction.Arn": arn + "terminate-hook",
+                        "UndeliveredEvents.Arn": f"arn:aws:sqs:{REGION}:123456789012:swarm-{c.name}-undelivered"})
+        return {r.resolve(o["Export"]["Name"]): r.resolve(o["Value"]) for o in t["Outputs"].values() if "Export" in o}
+
+    def add_worker_group(self, name: str, **params: Any) -> str:
+        """What deploying infra/worker-group.yaml (GroupName=name, `params`) against this cluster's
+        stack creates, rendered from that template: its launch template, its two rules to the
+        cluster's functions, and the group with its hooks and tags (CloudFormation creates the
+        hooks with the group, so its first launches wait in them). The launch template's instance
+        profile is the cluster's worker profile (the local cloud gives the group's instances the
+        WorkerRole); security groups are not imitated. Returns the group's name."""
+        from .iam import template_renderer
+
+        c = self.cluster
+        assert c is not None
+        t, r = template_renderer(ROOT / "infra" / "worker-group.yaml",
+                                 {"ClusterStack": c.name, "GroupName": name, **{k: str(v) for k, v in params.items()}},
+                                 physical={"LaunchTemplate": f"{c.name}-workers-{name}"},
+                                 attributes={"LaunchTemplate.LatestVersionNumber": "$Latest"},
+                                 exports=self.cluster_exports())
+        res = t["Resources"]
+        data = r.resolve(res["LaunchTemplate"]["Properties"]["LaunchTemplateData"])
+        ec2, asg = self.client("ec2"), self.client("autoscaling")
+        lt = f"{c.name}-workers-{name}"
+        ec2.create_launch_template(LaunchTemplateName=lt, LaunchTemplateData={
+            k: data[k] for k in ("ImageId", "InstanceType", "UserData", "MetadataOptions")})
+        for rule, function in (("LaunchRule", "launch-hook"), ("TerminateRule", "terminate-hook")):
+            props = r.resolve(res[rule]["Properties"])
+            target = props["Targets"][0]["Arn"].rsplit(":function:", 1)[1]
+            assert target == self.prefix + function, target
+            self.control("rules", {"name": f"{lt}-{rule}", "function": target, "pattern": props["EventPattern"]})
+        g = r.resolve(res["Group"]["Properties"])
+        group = g["AutoScalingGroupName"]
+        self.control("profile", {"group": group, "role": INSTANCE_ROLES["worker"], "key": self.role_keys[INSTANCE_ROLES["worker"]]})
+        mixed = g["MixedInstancesPolicy"]
+        mixed["LaunchTemplate"]["LaunchTemplateSpecification"] = {"LaunchTemplateName": lt, "Version": "$Latest"}
+        # CloudFormation passes the Number parameters on as numbers.
+        dist = mixed["InstancesDistribution"]
+        for k in ("OnDemandBaseCapacity", "OnDemandPercentageAboveBaseCapacity"):
+            dist[k] = int(dist[k])
+        asg.create_auto_scaling_group(
+            AutoScalingGroupName=group, MinSize=int(g["MinSize"]), MaxSize=int(g["MaxSize"]), DesiredCapacity=0,
+            VPCZoneIdentifier=",".join(g["VPCZoneIdentifier"]), MixedInstancesPolicy=mixed,
+            CapacityRebalance=bool(g["CapacityRebalance"]),
+            Tags=[{**tag, "PropagateAtLaunch": bool(tag["PropagateAtLaunch"]), "ResourceId": group,
+                   "ResourceType": "auto-scaling-group"} for tag in g["Tags"]])
+        for hook in g["LifecycleHookSpecificationList"]:
+            asg.put_lifecycle_hook(AutoScalingGroupName=group, **{**hook, "HeartbeatTimeout": int(hook["HeartbeatTimeout"])})
+        asg.set_desired_capacity(AutoScalingGroupName=group, DesiredCapacity=int(g["DesiredCapacity"]))
+        return group
+
+    def delete_worker_group(self, name: str, timeout: float = 240) -> None:
+        """What deleting a worker group's stack does, in reverse dependency order: the group first
+        (emptied, min and desired 0, so its instances leave through the terminate hook, then
+        deleted: Auto Scaling refuses to delete a group that still has instances), then its
+        launch template and rules."""
+        c = self.cluster
+        assert c is not None
+        group = f"{c.name}-workers-{name}"
+        asg = self.client("autoscaling")
+        asg.update_auto_scaling_group(AutoScalingGroupName=group, MinSize=0, DesiredCapacity=0)
+        wait_for(lambda: not self.state()["groups"].get(group), timeout, f"group {group} to empty")
+        asg.delete_auto_scaling_group(AutoScalingGroupName=group)
+        self.client("ec2").delete_launch_template(LaunchTemplateName=group)
+        for rule in ("LaunchRule", "TerminateRule"):
+            self.control("rules-delete", {"name": f"{group}-{rule}"})
+
     def scale(self, role: str, n: int) -> None:
         assert self.cluster
         g = self.cluster.manager_group if role == "manager" else self.cluster.worker_group

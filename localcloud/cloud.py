@@ -672,6 +672,11 @@ class Cloud:
             g = self.backend().autoscaling_groups.get(name)
             return g.arn if g else None
 
+    def group_tags(self, name: str) -> dict[str, str]:
+        with LOCK:
+            g = self.backend().autoscaling_groups.get(name)
+            return {t["Key"]: t["Value"] for t in g.tags} if g else {}
+
     def parameter_key(self, name: str) -> str | None:
         """The KMS key of a SecureString parameter (None: not one, or no such parameter)."""
         from moto.ssm.models import ssm_backends

@@ -65,12 +65,13 @@ _Loader.add_multi_constructor("!", _intrinsic)
 
 class Renderer:
     """Resolves the intrinsic functions the template's policies and user data use (Ref, Sub,
-    GetAtt, If, Join, Split, Select, FindInMap, Base64, Equals, Not), with the stack's parameters and the
+    GetAtt, If, Join, Split, Select, FindInMap, Base64, Equals, Not, ImportValue), with the stack's parameters and the
     physical ids given."""
 
     def __init__(self, template: dict[str, Any], params: dict[str, str], region: str, account: str,
-                 physical: dict[str, str], attributes: dict[str, str]):
+                 physical: dict[str, str], attributes: dict[str, str], exports: dict[str, str] | None = None):
         self.t = template
+        self.exports = exports or {}
         defaults = {k: str(v.get("Default", "")) for k, v in (template.get("Parameters") or {}).items()}
         self.params = {**defaults, **{k: str(v) for k, v in params.items()},
                        "AWS::Region": region, "AWS::AccountId": account, "AWS::Partition": "aws",
@@ -89,7 +90,12 @@ class Renderer:
         if len(node) == 1:
             (k, v), = node.items()
             if k == "Ref":
-                return self.params[v] if v in self.params else self.physical[v]
+                if v not in self.params:
+                    return self.physical[v]
+                kind = str(((self.t.get("Parameters") or {}).get(v) or {}).get("Type", ""))
+                if kind == "CommaDelimitedList" or kind.startswith("List<"):  # Ref gives the list
+                    return [x for x in str(self.params[v]).split(",") if x] if self.params[v] else []
+                return self.params[v]
             if k == "Fn::GetAtt":
                 return self.attributes[".".join(v)]
             if k == "Fn::Sub":
@@ -111,6 +117,8 @@ class Renderer:
                 return str(self.resolve(v[1])).split(v[0])
             if k == "Fn::Select":
                 return self.resolve(v[1])[int(v[0])]
+            if k == "Fn::ImportValue":
+                return self.exports[str(self.resolve(v))]
             if k == "Fn::Base64":
                 return base64.b64encode(str(self.resolve(v)).encode()).decode()
             if k == "Condition":
@@ -184,11 +192,14 @@ def render(template_path: Path, params: dict[str, str], region: str, account: st
     return roles, {"alias": alias, "policy": key_policy}
 
 
-def template_renderer(template_path: Path, params: dict[str, str]) -> tuple[dict[str, Any], Renderer]:
-    """The template and a renderer for the parts that name no physical resource (user data,
-    update policies), with the stack's parameters."""
+def template_renderer(template_path: Path, params: dict[str, str], physical: dict[str, str] | None = None,
+                      attributes: dict[str, str] | None = None,
+                      exports: dict[str, str] | None = None) -> tuple[dict[str, Any], Renderer]:
+    """The template and a renderer for it with the stack's parameters (and, for the parts that
+    name them, the physical ids, attributes and other stacks' exports given)."""
     t = yaml.load(template_path.read_text(), Loader=_Loader)
-    return t, Renderer(t, params, "us-east-1", "123456789012", physical={}, attributes={})
+    return t, Renderer(t, params, "us-east-1", "123456789012", physical=physical or {}, attributes=attributes or {},
+                       exports=exports)
 
 
 def refresh_preferences(template_path: Path, group: str, params: dict[str, str]) -> dict[str, Any]:
@@ -453,7 +464,13 @@ class Authority:
             # TerminateInstanceInAutoScalingGroup names only the instance: it is authorized on
             # the group the instance is in (its resource type is autoScalingGroup).
             group = str(p.get("AutoScalingGroupName") or cloud.launched_in.get(str(p.get("InstanceId", "")), ""))
-            return [Check(action, cloud.group_arn(group) or f"{arn}:autoScalingGroup:*:autoScalingGroupName/{group}")]
+            # The group's tags as autoscaling:ResourceTag/<key> (and the global aws:ResourceTag):
+            # "use autoscaling:ResourceTag/tag-key to allow user actions on Auto Scaling groups
+            # with specific tags" (Auto Scaling user guide, tags for security).
+            tags = cloud.group_tags(group)
+            context = {f"{prefix}:ResourceTag/{k}": v for k, v in tags.items() for prefix in ("autoscaling", "aws")}
+            return [Check(action, cloud.group_arn(group) or f"{arn}:autoScalingGroup:*:autoScalingGroupName/{group}",
+                          context)]
         if s == "route53" and op == "ChangeResourceRecordSets":
             changes = p.get("Changes") or []
             return [Check(action, f"arn:aws:route53:::hostedzone/{p['HostedZoneId']}", {

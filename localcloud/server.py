@@ -30,6 +30,11 @@ def control(cloud: Cloud, request: Request) -> Response:
         cloud.lambdas.deploy(body)
     elif path == "rules":
         cloud.lambdas.put_rule(body)
+    elif path == "rules-delete":  # {"name"}: a deleted stack's rule
+        cloud.lambdas.rules = [r for r in cloud.lambdas.rules if r["name"] != body["name"]]
+    elif path == "profile":  # {"group", "role", "key"}: the instance profile a group's launch template names
+        with LOCK:
+            cloud.profiles[body["group"]] = (body["role"], body["key"])
     elif path == "events":
         out = {"targets": cloud.lambdas.put_event(body)}
     elif path == "invoke":

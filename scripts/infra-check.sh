@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Checks infra/template.yaml: cfn-lint (CloudFormation's own rules), checkov (security
+# Checks infra/template.yaml and infra/worker-group.yaml: cfn-lint (CloudFormation's own rules), checkov (security
 # baseline; every skip carries its reason in the template) and the project's cfn-guard rules
 # (least privilege, swarm ports, hook defaults). Tools come from scripts/deps.sh WITH_INFRA=1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venv=${INFRA_VENV:-/var/cache/swarm-lifecycle/infra-venv}
-echo "cfn-lint:";  "$venv/bin/cfn-lint" infra/template.yaml && echo "  clean"
+templates=(infra/template.yaml infra/worker-group.yaml)
+echo "cfn-lint:";  "$venv/bin/cfn-lint" "${templates[@]}" && echo "  clean"
 # Its serverless rules: each finding is answered in the template (a resource's cfn-lint
 # ignore_checks, with the reason); they must still catch the violations of their test case.
 echo "cfn-lint-serverless:"; "$venv/bin/cfn-lint" --append-rules cfn_lint_serverless.rules -- infra/template.yaml \
@@ -16,9 +17,10 @@ if "$venv/bin/cfn-lint" --append-rules cfn_lint_serverless.rules -- infra/rules/
 fi
 echo "parliament:"; "$venv/bin/python" scripts/iam-lint.py
 # --skip-download and BC_SKIP_MAPPING: checkov runs offline, from its packaged checks only.
-echo "checkov:";   BC_SKIP_MAPPING=TRUE "$venv/bin/checkov" -f infra/template.yaml --framework cloudformation \
+echo "checkov:";   BC_SKIP_MAPPING=TRUE "$venv/bin/checkov" -f "${templates[@]}" --framework cloudformation \
   --compact --quiet --skip-download
-echo "cfn-guard:"; cfn-guard validate -r infra/rules/swarm.guard -d infra/template.yaml --show-summary pass,fail
+echo "cfn-guard:"
+for t in "${templates[@]}"; do cfn-guard validate -r infra/rules/swarm.guard -d "$t" --show-summary pass,fail; done
 # The rules must be able to fail: each test case is a violation they have to catch.
 echo "cfn-guard rule tests:"; cfn-guard test -r infra/rules/swarm.guard -t infra/rules/tests/swarm_tests.yaml > /dev/null \
   && echo "  $(grep -c '^- name:' infra/rules/tests/swarm_tests.yaml) violation cases caught"

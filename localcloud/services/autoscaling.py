@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from moto.autoscaling import models as asm
 from moto.autoscaling import responses as asr
+from moto.autoscaling.exceptions import AutoscalingClientError
 from moto.autoscaling.exceptions import ValidationError as AsValidationError
 from moto.core.responses import ActionResult, EmptyResult
 
@@ -136,6 +137,23 @@ def install(cloud: Cloud) -> None:
         found = [r.public() for r in reversed(cloud.refreshes) if r.group == group and (not ids or r.id in ids)]
         return ActionResult({"InstanceRefreshes": found})
 
+    def _delete_group(self):
+        # AWS: "If the group has instances or scaling activities in progress, you must specify
+        # the option to force the deletion in order for it to succeed" (DeleteAutoScalingGroup);
+        # moto deletes it at once and leaves its instances running. Emptying it first (min and
+        # desired 0) is what takes its instances out through the terminate hook.
+        name = self._get_param("AutoScalingGroupName")
+        if self._get_param("ForceDelete") in (True, "true"):
+            raise AsValidationError("ForceDelete is not imitated by the local cloud")
+        g = self.autoscaling_backend.autoscaling_groups.get(name)
+        if g is not None and g.instance_states:
+            raise AutoscalingClientError("ResourceInUse", "You cannot delete an AutoScalingGroup while there are "
+                                         "instances or pending Spot instance request(s) still in the group.")
+        self.autoscaling_backend.delete_auto_scaling_group(name)
+        cloud.record("group-deleted", group=name)
+        return EmptyResult()
+
+    asr.AutoScalingResponse.delete_auto_scaling_group = _delete_group
     asr.AutoScalingResponse.start_instance_refresh = _start_instance_refresh
     asr.AutoScalingResponse.describe_instance_refreshes = _describe_instance_refreshes
     asr.AutoScalingResponse.complete_lifecycle_action = _complete_lifecycle_action

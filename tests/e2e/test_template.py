@@ -1,5 +1,7 @@
 """infra/template.yaml rendered as CloudFormation would (localcloud.iam's renderer): what an
-ECS-backed deployment adds to the instances, and that without EcsClusterArn nothing ECS exists."""
+ECS-backed deployment adds to the instances, and that without EcsClusterArn nothing ECS exists;
+infra/worker-group.yaml imports only what the cluster's stack exports, and boots its nodes as
+the cluster boots its workers."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from localcloud.iam import template_renderer
 
 ROOT = Path(__file__).resolve().parents[2]
 ECS_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonEC2ContainerServiceforEC2Role"
-LAUNCH_TEMPLATES = ("ManagerLaunchTemplate", "WorkerLaunchTemplate", "SecondWorkerLaunchTemplate")
+LAUNCH_TEMPLATES = ("ManagerLaunchTemplate", "WorkerLaunchTemplate")
 
 
 def rendered(**params: str):
@@ -41,3 +43,32 @@ def test_without_an_ecs_cluster_nothing_ecs_is_created():
         assert script.startswith("#!/bin/bash\nset -euo pipefail\n"), script
     assert all(ECS_POLICY not in arns for arns in policies.values()), policies
     assert ecs_resources == []
+
+
+def imports(node) -> set[str]:
+    """The export names infra/worker-group.yaml imports ("${ClusterStack}-<name>")."""
+    if isinstance(node, list):
+        return set().union(*(imports(x) for x in node)) if node else set()
+    if not isinstance(node, dict):
+        return set()
+    if set(node) == {"Fn::ImportValue"}:
+        return {node["Fn::ImportValue"]["Fn::Sub"]}
+    return set().union(*(imports(v) for v in node.values())) if node else set()
+
+
+def test_a_worker_group_imports_only_what_the_cluster_exports_and_boots_as_its_workers():
+    t, r = template_renderer(ROOT / "infra" / "template.yaml", {"StackName": "prod", "ClusterName": "prod"},
+                             physical={"NodeSecurityGroup": "sg-1"},
+                             attributes={"WorkerProfile.Arn": "p", "LaunchFunction.Arn": "l", "TerminateFunction.Arn": "t",
+                                         "UndeliveredEvents.Arn": "q"})
+    exports = {r.resolve(o["Export"]["Name"]): r.resolve(o["Value"]) for o in t["Outputs"].values() if "Export" in o}
+    g, _ = template_renderer(ROOT / "infra" / "worker-group.yaml", {})
+    wanted = {name.replace("${ClusterStack}", "prod") for name in imports(g["Resources"])}
+    assert wanted and wanted <= set(exports), wanted - set(exports)
+    for extra in ("", "nvidia-ctk runtime configure"):
+        g, gr = template_renderer(ROOT / "infra" / "worker-group.yaml",
+                                  {"ClusterStack": "prod", "GroupName": "gpu", "ExtraUserData": extra}, exports=exports)
+        ours = base64.b64decode(gr.resolve(g["Resources"]["LaunchTemplate"]["Properties"]["LaunchTemplateData"]["UserData"]))
+        workers = base64.b64decode(r.resolve(t["Resources"]["WorkerLaunchTemplate"]["Properties"]["LaunchTemplateData"]["UserData"]))
+        ours, workers = ours.decode(), workers.decode()
+        assert ours.rstrip("\n") == (workers.rstrip("\n") + "\n" + extra).rstrip("\n"), (ours, workers)
