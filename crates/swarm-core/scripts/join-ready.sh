@@ -3,8 +3,9 @@
 # agent). The token is read on the joining instance from Parameter Store, never printed.
 # In: JOIN_INSTANCE, JOIN_ADDR, MANAGER_ADDRS (space-separated), TOKEN_PARAMETER, WAIT_SECONDS,
 #   REACTIVATE (true: a drained node is set active again, as ECS ACTIVE after DRAINING asks),
-#   NODE_LABELS (its placement labels: key=value, tab-separated).
-# Joining half: exit 3 token missing or rejected, exit 1 no manager accepted the join.
+#   NODE_LABELS (its placement labels: key=value, tab-separated), SHARED_STORAGE (empty: none).
+# Joining half: exit 3 token missing or rejected, exit 1 no manager accepted the join, exit 10
+#   the shared storage is not mounted.
 # Manager half: control=false when not a live manager; state=waiting when no node was Ready
 #   in time (the function then waits for the node the instance names).
 if [ "${AWS_SSM_INSTANCE_ID:-}" = "$JOIN_INSTANCE" ]; then

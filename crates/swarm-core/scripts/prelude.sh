@@ -79,12 +79,28 @@ refuse_nftables() {
   fi
 }
 
+# A cluster with shared storage (SHARED_STORAGE, e.g. /cluster) joins a node only once the file
+# system is mounted there: its services would otherwise write to the root volume and lose it.
+# The mount happens at boot (user data): wait for it a little, then say so (exit 10).
+require_shared_storage() {
+  [ -n "${SHARED_STORAGE:-}" ] || return 0
+  local waited=0
+  until mountpoint -q "$SHARED_STORAGE"; do
+    if [ "$waited" -ge "${SHARED_STORAGE_WAIT:-30}" ]; then
+      echo "shared storage $SHARED_STORAGE is not mounted (its mount at boot failed or never ran)" >&2
+      exit 10
+    fi
+    sleep 1; waited=$((waited + 1))
+  done
+}
+
 join_swarm() {
   local addr joined="" out="" state
   join_lock
   if [ "$(swarm_state)" = active ]; then
     echo "already=true"; echo "nodeid=$(node_id)"; return 0
   fi
+  require_shared_storage
   read_join_token
   for addr in $1; do
     state=$(swarm_state)

@@ -83,6 +83,10 @@ pub struct Config {
     /// (SCHEDULED_CHANGE_LEAD_SECONDS): by the notice when it comes later than that, else by
     /// the reconcile, which must run more often than this.
     pub scheduled_lead: Duration,
+    /// SHARED_STORAGE_PATH: where every node mounts the cluster's shared file system (the
+    /// template's SharedStorage: /cluster); a node without it mounted is not joined. None: no
+    /// shared storage.
+    pub shared_storage: Option<String>,
 }
 
 /// REBALANCE_ACTION: what an EC2 rebalance recommendation does to a worker's node.
@@ -247,6 +251,27 @@ impl Config {
                 })
             }
         };
+        let shared_storage = match get("SHARED_STORAGE_PATH")
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+        {
+            None => None,
+            // It reaches the instance's shell as an environment variable: a plain absolute path.
+            Some(p)
+                if p.starts_with('/')
+                    && p.len() <= 256
+                    && p.chars().all(|c| c.is_ascii_alphanumeric() || "/._-".contains(c)) =>
+            {
+                Some(p)
+            }
+            Some(p) => {
+                return Err(ConfigError::Invalid {
+                    name: "SHARED_STORAGE_PATH",
+                    value: p,
+                    reason: "expected an absolute path of letters, digits, / . _ -".into(),
+                })
+            }
+        };
         let agent_wait = secs("AGENT_WAIT_SECONDS", 300)?;
         let join_budget = secs("JOIN_BUDGET_SECONDS", 300)?;
         let launch_heartbeat_timeout = match get("LAUNCH_HEARTBEAT_TIMEOUT_SECONDS") {
@@ -298,6 +323,7 @@ impl Config {
             dry_run,
             event_bus,
             rebalance_action,
+            shared_storage,
             blocked_drain_proceeds,
             terminate_concurrency,
             spot_notice: secs("SPOT_NOTICE_SECONDS", 120)?,
@@ -368,6 +394,19 @@ mod tests {
         assert_eq!(ok.drain_timeout + RETIRE_AFTER_DRAIN, LAMBDA_MAX_RUN);
         let err = with(&[("HOSTED_ZONE_ID", "Z1"), ("DRAIN_TIMEOUT_SECONDS", "781")]).unwrap_err();
         assert!(err.to_string().contains("DRAIN_TIMEOUT_SECONDS"), "{err}");
+    }
+
+    #[test]
+    fn shared_storage_is_a_plain_absolute_path_or_none() {
+        let z = ("HOSTED_ZONE_ID", "Z1");
+        assert_eq!(with(&[z]).unwrap().shared_storage, None);
+        assert_eq!(with(&[z, ("SHARED_STORAGE_PATH", "")]).unwrap().shared_storage, None);
+        let c = with(&[z, ("SHARED_STORAGE_PATH", "/cluster")]).unwrap();
+        assert_eq!(c.shared_storage.as_deref(), Some("/cluster"));
+        for bad in ["cluster", "/cluster; reboot", "/a b", "/$(id)"] {
+            let e = with(&[z, ("SHARED_STORAGE_PATH", bad)]).unwrap_err();
+            assert!(e.to_string().contains("SHARED_STORAGE_PATH"), "{bad}: {e}");
+        }
     }
 
     #[test]

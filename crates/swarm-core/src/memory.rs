@@ -69,6 +69,8 @@ pub struct State {
     pub retired: HashSet<String>,
     /// Instances whose daemon runs the nftables firewall backend: no join or init succeeds.
     pub nftables: HashSet<String>,
+    /// Instances whose shared storage is not mounted: no join or init while the cluster has it.
+    pub unmounted: HashSet<String>,
     /// Joins that land only when the next probe runs: a join in flight while a retirement
     /// looks (instance, token parameter, manager addresses).
     pub joins_in_flight: Vec<(String, String, Vec<String>)>,
@@ -288,6 +290,18 @@ impl State {
                 ScriptExit::FirewallBackend.code(),
                 String::new(),
                 "the Docker daemon runs the nftables firewall backend, which cannot run in Swarm mode".into(),
+            );
+        }
+        let member = self.node_of_instance(on).is_some();
+        if (matches!(name, "init" | "join") || joining_half)
+            && !member
+            && !var("SHARED_STORAGE").is_empty()
+            && self.unmounted.contains(on)
+        {
+            return (
+                ScriptExit::SharedStorageMissing.code(),
+                String::new(),
+                format!("shared storage {} is not mounted", var("SHARED_STORAGE")),
             );
         }
         // require_manager: a manager being retired itself operates only when no other can.

@@ -44,6 +44,9 @@ pub enum ScriptExit {
     /// The daemon runs Docker 29's nftables firewall backend, which cannot run Swarm mode: no
     /// join or init can succeed on it (`refuse_nftables`).
     FirewallBackend = 9,
+    /// The cluster's shared storage is not mounted on the instance (`require_shared_storage`):
+    /// no join or init until it is, and the launch is abandoned with that reason.
+    SharedStorageMissing = 10,
 }
 
 impl ScriptExit {
@@ -56,6 +59,7 @@ impl ScriptExit {
             Self::Retiring,
             Self::NoLeader,
             Self::FirewallBackend,
+            Self::SharedStorageMissing,
         ]
         .into_iter()
         .find(|e| *e as i32 == code)

@@ -186,7 +186,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
                         .await
                 }
                 Err(Retry::Unfit(reason)) => {
-                    error!(step = "join", outcome = "unfit", %reason, "this instance cannot run Swarm mode");
+                    error!(step = "join", outcome = "unfit", %reason, "this instance cannot join the swarm");
                     return self.finish(intent, ActionResult::Abandon, &reason).await;
                 }
                 Err(Retry::Again(reason)) => {
@@ -352,6 +352,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
                     ("WAIT_SECONDS", wait.to_string()),
                     ("REACTIVATE", reactivate.to_string()),
                     ("NODE_LABELS", labels.clone()),
+                    ("SHARED_STORAGE", self.cfg.shared_storage.clone().unwrap_or_default()),
                 ],
                 scripts::JOIN_READY,
             );
@@ -392,7 +393,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
             );
         }
         if let Err(Retry::Unfit(reason)) = unfit(mine) {
-            error!(step = "join", outcome = "unfit", %reason, "this instance cannot run Swarm mode");
+            error!(step = "join", outcome = "unfit", %reason, "this instance cannot join the swarm");
             return Some(self.finish(intent, ActionResult::Abandon, &reason).await);
         }
         let ready = results
@@ -540,6 +541,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
                 ("ADVERTISE_ADDR", ip.to_string()),
                 ("TOKEN_PREFIX", self.token_prefix(&m.cluster)),
                 ("TOKEN_KMS_KEY", self.cfg.token_kms_key.clone().unwrap_or_default()),
+                ("SHARED_STORAGE", self.cfg.shared_storage.clone().unwrap_or_default()),
             ],
             scripts::INIT,
         );
@@ -572,6 +574,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
                 ("MANAGER_ADDR", manager_ip.to_string()),
                 ("ADVERTISE_ADDR", ip.to_string()),
                 ("TOKEN_PARAMETER", self.cfg.token_parameter(&m.cluster, m.role)),
+                ("SHARED_STORAGE", self.cfg.shared_storage.clone().unwrap_or_default()),
             ],
             scripts::JOIN,
         );
@@ -710,9 +713,13 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
     }
 }
 
-/// A join or init that the instance's daemon can never run (`refuse_nftables`).
+/// A join or init that the instance can never run: its daemon's firewall backend
+/// (`refuse_nftables`), or its shared storage not mounted (`require_shared_storage`).
 fn unfit(r: &CommandResult) -> Result<(), Retry> {
-    if r.exit() == Some(ScriptExit::FirewallBackend) {
+    if matches!(
+        r.exit(),
+        Some(ScriptExit::FirewallBackend | ScriptExit::SharedStorageMissing)
+    ) {
         return Err(Retry::Unfit(r.summary()));
     }
     Ok(())

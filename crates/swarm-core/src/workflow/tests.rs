@@ -407,6 +407,33 @@ async fn a_daemon_on_the_nftables_backend_is_abandoned_at_once_with_its_reason()
     assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_launch_without_its_shared_storage_mounted_is_abandoned_with_the_reason() {
+    let w = cluster();
+    let mut c = cfg();
+    c.shared_storage = Some("/cluster".into());
+    let l = lifecycle(&w, c);
+    launch(&l, &w, "mgr", M1, "10.0.1.11").await;
+    w.state().unmounted.insert(W1.to_string());
+    let started = tokio::time::Instant::now();
+    let o = launch(&l, &w, "wrk", W1, "10.0.1.21").await;
+    assert_eq!(o.result, Some(ActionResult::Abandon));
+    assert!(
+        o.detail.contains("shared storage /cluster is not mounted"),
+        "{}",
+        o.detail
+    );
+    // At once: waiting for the mount is the script's (a boot still mounting), not the budget's.
+    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    // Mounted, the next instance joins; without shared storage configured, no check at all.
+    let o = launch(&l, &w, "wrk", "i-00000000000000b2", "10.0.1.22").await;
+    assert_eq!(o.result, Some(ActionResult::Continue), "{}", o.detail);
+    w.state().unmounted.insert("i-00000000000000b3".to_string());
+    let plain = lifecycle(&w, cfg());
+    let o = launch(&plain, &w, "wrk", "i-00000000000000b3", "10.0.1.23").await;
+    assert_eq!(o.result, Some(ActionResult::Continue), "{}", o.detail);
+}
+
 /// A worker retired while a service of its node cannot be placed anywhere, under
 /// BLOCKED_DRAIN proceed or wait: how long the retirement took and the events it told.
 async fn retire_a_worker_whose_drain_is_blocked(proceed: bool) -> (World, L, Duration, Vec<&'static str>) {
