@@ -103,6 +103,7 @@ class Cluster:
     dns_name: str
     vpc_id: str
     subnet_id: str
+    shared_storage: bool = False  # SharedStorage=efs: every node mounts it at /cluster
 
 
 @dataclass
@@ -206,6 +207,8 @@ class LocalCloud:
             "AWS_REGION": REGION,
             "TOKEN_KMS_KEY": f"alias/swarm-{c.name}-tokens",  # as the template sets it
             "ACTION_EVENT_BUS": "default",  # the template's ActionEventBus default
+            # The template's SHARED_STORAGE_PATH: /cluster with SharedStorage=efs.
+            "SHARED_STORAGE_PATH": "/cluster" if c.shared_storage else "",
         }
 
     def operator_env(self) -> dict[str, str]:
@@ -370,7 +373,10 @@ class LocalCloud:
                                    HeartbeatTimeout=t.hold, DefaultResult="CONTINUE")
             groups[role] = g
         self.client("ecs").create_cluster(clusterName=name)
-        self.cluster = Cluster(name, groups["manager"], groups["worker"], zone, dns_name, vpc, subnet)
+        shared = (params or {}).get("SharedStorage") == "efs"
+        if shared:
+            self.control("shared-storage", {"cluster": name})
+        self.cluster = Cluster(name, groups["manager"], groups["worker"], zone, dns_name, vpc, subnet, shared)
         return self.cluster
 
     def add_cluster(self, name: str, bin_dir: Path, **deploy: Any) -> LocalCloud:

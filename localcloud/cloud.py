@@ -171,6 +171,7 @@ class Cloud:
         self.api_calls: list[dict[str, Any]] = []
         self.published: list[dict[str, Any]] = []  # the custom events PutEvents took (services/events.py)
         self.iam = Authority(self.region, ACCOUNT)
+        self.shared_storage: dict[str, Path] = {}  # cluster -> its file system's directory
         self.profiles: dict[str, tuple[str, str]] = {}  # group -> (its profile's role, that role's key)
         self.launched_in: dict[str, str] = {}  # instance -> the group that launched it
         self.launched_version: dict[str, int] = {}  # instance -> its launch template version
@@ -264,7 +265,12 @@ class Cloud:
         hook = self.hook_for(group.name, "autoscaling:EC2_INSTANCE_LAUNCHING")
         self.record("instance-launched", instance=iid, group=group.name, ip=state.instance.private_ip)
         self.ec2_event(iid, STATE_CHANGE, {"state": "pending"})
-        threading.Thread(target=self._start_host, args=(iid, state.instance.private_ip), daemon=True).start()
+        # The cluster's shared storage, mounted by the boot (user data) unless that mount fails.
+        cluster = next((t["Value"] for t in group.tags if t["Key"] == "swarm:cluster"), "")
+        shared = self.shared_storage.get(cluster)
+        if shared and self.take_fault("shared_storage_unmounted"):
+            shared = None
+        threading.Thread(target=self._start_host, args=(iid, state.instance.private_ip, shared), daemon=True).start()
         if hook:
             state.lifecycle_state = "Pending:Wait"
             self._open_action(group.name, hook, iid, "autoscaling:EC2_INSTANCE_LAUNCHING")
@@ -286,9 +292,9 @@ class Cloud:
         g = self.backend().autoscaling_groups[group_name]
         return sum(s.lifecycle_state == "InService" for s in g.instance_states)
 
-    def _start_host(self, iid: str, ip: str) -> None:
+    def _start_host(self, iid: str, ip: str, shared: Path | None = None) -> None:
         try:
-            self.hosts.create(iid, ip)
+            self.hosts.create(iid, ip, shared)
             self.record("host-ready", instance=iid, ip=ip)
             self.ec2_event(iid, STATE_CHANGE, {"state": "running"})
         except Exception as e:  # noqa: BLE001 - reported, the instance stays agent-less

@@ -44,6 +44,7 @@ class Host:
     ready_at: float | None = None
     dead: bool = False
     log: list[str] = field(default_factory=list)
+    shared: Path | None = None  # the cluster's shared storage, mounted at /cluster at boot
 
     @property
     def sock(self) -> str:
@@ -106,7 +107,7 @@ class Hosts:
                 tar.addfile(info)
 
     # -- lifecycle of one host ----------------------------------------------
-    def create(self, instance_id: str, ip: str) -> Host:
+    def create(self, instance_id: str, ip: str, shared: Path | None = None) -> Host:
         with self.lock:
             self.counter += 1
             n = self.counter
@@ -118,6 +119,7 @@ class Hosts:
             veth=f"{VETH_PREFIX}{n:x}",
             root=self.hosts_root / f"{n:x}",
             hostname=hostname,
+            shared=shared,
         )
         with self.lock:
             if self.closing:
@@ -141,13 +143,17 @@ class Hosts:
 
     def _boot(self, host: Host) -> None:
         """Starts the host's OS: its dockerd (PID 1 of the host) on its data root, a fresh
-        /run/lock (tmpfs: a reboot forgets it), the busybox image if the volume lacks it."""
+        /run/lock (tmpfs: a reboot forgets it), the busybox image if the volume lacks it, and
+        the cluster's shared storage at /cluster when it has one (as the boot's EFS mount)."""
         instance_id = host.instance_id
+        # The mount point is a directory of this machine's root (empty; the mount itself stays
+        # in the host's namespace): the hosts share the machine's file system.
+        shared = f"mkdir -p /cluster; mount --bind {host.shared} /cluster; " if host.shared else ""
         # `ip netns exec` would remount /sys and hide the cgroups: enter with nsenter.
         inner = (
             # No AWS configuration of this machine's leaks into the instance (a fresh image has none).
             f"hostname {host.hostname}; if [ -d /root/.aws ]; then mount -t tmpfs -o mode=0700 tmpfs /root/.aws; fi; "
-            f"mount -t tmpfs -o mode=0755 tmpfs /run/lock; exec nsenter --net=/var/run/netns/{host.netns} "
+            f"mount -t tmpfs -o mode=0755 tmpfs /run/lock; {shared}exec nsenter --net=/var/run/netns/{host.netns} "
             f"dockerd --data-root {host.root}/data --exec-root {host.root}/exec "
             f"-H unix://{host.sock} --pidfile {host.root}/run/docker.pid "
             f"--bridge=none --iptables=false --ip-masq=false --userland-proxy=false"

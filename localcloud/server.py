@@ -32,6 +32,12 @@ def control(cloud: Cloud, request: Request) -> Response:
         cloud.lambdas.put_rule(body)
     elif path == "rules-delete":  # {"name"}: a deleted stack's rule
         cloud.lambdas.rules = [r for r in cloud.lambdas.rules if r["name"] != body["name"]]
+    elif path == "shared-storage":  # {"cluster"}: its EFS file system (SharedStorage=efs), one directory
+        d = cloud.state_dir / "shared-storage" / body["cluster"]
+        d.mkdir(parents=True, exist_ok=True)
+        with LOCK:
+            cloud.shared_storage[body["cluster"]] = d
+        out = {"path": str(d)}
     elif path == "profile":  # {"group", "role", "key"}: the instance profile a group's launch template names
         with LOCK:
             cloud.profiles[body["group"]] = (body["role"], body["key"])

@@ -72,3 +72,27 @@ def test_a_worker_group_imports_only_what_the_cluster_exports_and_boots_as_its_w
         workers = base64.b64decode(r.resolve(t["Resources"]["WorkerLaunchTemplate"]["Properties"]["LaunchTemplateData"]["UserData"]))
         ours, workers = ours.decode(), workers.decode()
         assert ours.rstrip("\n") == (workers.rstrip("\n") + "\n" + extra).rstrip("\n"), (ours, workers)
+
+
+def test_shared_storage_is_mounted_at_boot_before_docker_and_named_to_the_functions():
+    params = {"SharedStorage": "efs"}
+    t, r = template_renderer(ROOT / "infra" / "template.yaml", params,
+                             physical={"SharedFileSystem": "fs-0123", "SharedStorageTarget1": "fsmt-1"})
+    res = t["Resources"]
+    for lt in LAUNCH_TEMPLATES:
+        script = base64.b64decode(r.resolve(res[lt]["Properties"]["LaunchTemplateData"]["UserData"])).decode()
+        assert "fs-0123:/ /cluster efs _netdev,noresvport,tls,iam 0 0" in script, script
+        assert script.index("mount /cluster") < script.index("dnf install -y docker"), script
+    paths = [r.resolve(spec["Properties"]["Environment"]["Variables"]["SHARED_STORAGE_PATH"]) for spec in res.values()
+             if spec["Type"] == "AWS::Lambda::Function"]
+    assert paths and set(paths) == {"/cluster"}, paths
+    efs = [lid for lid, spec in res.items() if spec.get("Condition", "").startswith(("HasSharedStorage", "SharedStorageIn"))]
+    assert set(efs) >= {"SharedFileSystem", "SharedStorageSecurityGroup", "NodeToSharedStorageEgress", "SharedStorageTarget1"}
+    # Without the option: no mount, and the functions check nothing.
+    t, r = template_renderer(ROOT / "infra" / "template.yaml", {})
+    for lt in LAUNCH_TEMPLATES:
+        script = base64.b64decode(r.resolve(t["Resources"][lt]["Properties"]["LaunchTemplateData"]["UserData"])).decode()
+        assert "/cluster efs" not in script and "amazon-efs-utils" not in script, script
+    paths = [r.resolve(spec["Properties"]["Environment"]["Variables"]["SHARED_STORAGE_PATH"])
+             for spec in t["Resources"].values() if spec["Type"] == "AWS::Lambda::Function"]
+    assert set(paths) == {""}, paths
