@@ -49,25 +49,44 @@ def test_a_worker_group_added_later_joins_labelled_is_counted_and_its_deleted_st
     assert r.returncode == 0, r.stderr
     hostname = {n["instance"]: n["hostname"] for n in cloud.nodes(m)}
 
-    def running() -> list[str]:
-        out = cloud.docker(m, "service", "ps", "batch", "--filter", "desired-state=running",
+    def running(service: str = "batch") -> list[str]:
+        out = cloud.docker(m, "service", "ps", service, "--filter", "desired-state=running",
                            "--format", "{{.Node}} {{.CurrentState}}").stdout.splitlines()
         return sorted(line.split()[0] for line in out if line.split()[1:2] == ["Running"])
 
     wait_for(lambda: len(running()) == 2, 60, "both replicas running")
     assert set(running()) <= {hostname[i] for i in lifecycle}
 
+    # Kept off Spot by the capacity label, also through a Spot interruption and the Spot
+    # replacement that follows it.
+    spot = next(i for i, c in lifecycle.items() if c == "spot")
+    spot_hostname = hostname[spot]
+    r = cloud.docker(m, "service", "create", "--detach", "--name", "db", "--replicas", "2", "--constraint",
+                     "node.labels.swarm.capacity-type==on-demand", "busybox:local", "sleep", "1000000")
+    assert r.returncode == 0, r.stderr
+    wait_for(lambda: len(running("db")) == 2, 60, "both db replicas running")
+
     # Counted with the cluster's own groups, and nothing to repair.
     report = cloud.reconcile()["clusters"][0]
     assert (report["members"], report["nodes"], report["repairs"], report["failed"]) == (3, 3, [], []), report
 
+    cloud.spot_interrupt(spot)
+    wait_for(lambda: spot not in [i["id"] for i in cloud.state()["groups"].get(group, [])], 120, "the Spot worker gone")
+    wait_for(lambda: len(members()) == 2, 180, "its replacement InService")
+    settle(cloud)
+    replacement = next(i for i in members() if i not in lifecycle)
+    hostname = {n["instance"]: n["hostname"] for n in cloud.nodes(m)}
+    assert node_labels(cloud, m, replacement)["swarm.capacity-type"] == "spot"
+    history = cloud.docker(m, "service", "ps", "db", "--format", "{{.Node}}").stdout.split()
+    assert history and not set(history) & {hostname[replacement], spot_hostname}, history
+    wait_for(lambda: len(running()) == 2, 60, "both batch replicas running again")
+
     # Scale-in: drained through the group's own terminate rule, completed by the function.
     cloud.client("autoscaling").set_desired_capacity(AutoScalingGroupName=group, DesiredCapacity=1)
     wait_for(lambda: len(cloud.state()["groups"].get(group, [])) == 1, 120, "one instance left")
-    left = next(i for i in lifecycle if i not in members())
-    assert [(a["result"], a["cause"]) for a in terminate_actions(cloud, left)] == [("CONTINUE", "complete")]
+    assert [(a["result"], a["cause"]) for a in terminate_actions(cloud, replacement)] == [("CONTINUE", "complete")]
     wait_for(lambda: len(running()) == 2, 60, "both replicas running again")
-    assert left not in {n["instance"] for n in cloud.nodes(m)}
+    assert replacement not in {n["instance"] for n in cloud.nodes(m)}
 
     # Deleting the group's stack retires its last node through the hook before the group goes.
     assert cloud.docker(m, "service", "rm", "batch").returncode == 0
