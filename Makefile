@@ -75,9 +75,9 @@ lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	scripts/shellcheck.sh
-	ruff check localcloud bench tests scripts/iam-lint.py
+	ruff check localcloud bench tests scripts/iam-lint.py scripts/terraform.py
 
-## cfn-lint (and its serverless rules), checkov, parliament and the cfn-guard rules on infra/template.yaml.
+## cfn-lint (and its serverless rules), checkov, parliament and the cfn-guard rules on the templates; the Terraform module checks.
 infra-check:
 	WITH_INFRA=1 scripts/deps.sh
 	scripts/infra-check.sh

@@ -36,6 +36,17 @@ venv_sync "$VENV" python/requirements.txt
 if [ "${WITH_INFRA:-0}" = 1 ]; then
   # Template checkers in their own venv: checkov pins its own boto3.
   venv_sync "${INFRA_VENV:-/var/cache/swarm-lifecycle/infra-venv}" python/checkers.txt
+  venv_sync "${INFRA_VENV:-/var/cache/swarm-lifecycle/infra-venv}" python/terraform.txt
+  # The AWS provider's resource schemas as the npm registry ships them in CDKTF's bindings
+  # (scripts/terraform.py checks the module's arguments against them), pinned by integrity.
+  cdktf=/var/cache/swarm-lifecycle/cdktf-provider-aws-21.22.1.tgz
+  if [ ! -f "$cdktf" ]; then
+    curl -fsSL -o "$cdktf.part" https://registry.npmjs.org/@cdktf/provider-aws/-/provider-aws-21.22.1.tgz
+    want=BuSHeaQFUL9l33pBzIMRT7cTQ69AM2mLtijjteCPhVQRmvuhuj9Lvfymf7knAMhYqAT6+Lrls9jiGVW/Us3zrQ==
+    [ "$(openssl dgst -sha512 -binary "$cdktf.part" | base64 -w0)" = "$want" ] \
+      || { echo "deps: $cdktf: integrity mismatch" >&2; rm -f "$cdktf.part"; exit 1; }
+    mv "$cdktf.part" "$cdktf"
+  fi
   command -v cfn-guard >/dev/null || cargo install --locked cfn-guard --version 3.2.1
 fi
 if [ "${WITH_LINT:-0}" = 1 ] && ! cargo clippy --version >/dev/null 2>&1; then

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Checks infra/template.yaml and infra/worker-group.yaml: cfn-lint (CloudFormation's own rules), checkov (security
+# Checks infra/template.yaml and infra/worker-group.yaml (and the Terraform module over them): cfn-lint (CloudFormation's own rules), checkov (security
 # baseline; every skip carries its reason in the template) and the project's cfn-guard rules
 # (least privilege, swarm ports, hook defaults). Tools come from scripts/deps.sh WITH_INFRA=1.
 set -euo pipefail
@@ -38,3 +38,6 @@ for t in "${templates[@]}" "$options"; do cfn-guard validate -r infra/rules/swar
 # The rules must be able to fail: each test case is a violation they have to catch.
 echo "cfn-guard rule tests:"; cfn-guard test -r infra/rules/swarm.guard -t infra/rules/tests/swarm_tests.yaml > /dev/null \
   && echo "  $(grep -c '^- name:' infra/rules/tests/swarm_tests.yaml) violation cases caught"
+# The Terraform module over the same templates (infra/terraform/): variables one to one with the
+# parameters, terraform fmt, arguments against the AWS provider's schema; each check proven.
+echo "terraform module:"; "$venv/bin/python" scripts/terraform.py check
