@@ -303,6 +303,18 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
                     "group is not part of a swarm cluster",
                 ));
             }
+            Membership::Misconfigured(reason)
+                if group.tag(&self.cfg.cluster_tag) != Some(self.cfg.cluster_name.as_str()) =>
+            {
+                // Its cluster tag is not this cluster's: the roles reach only groups tagged with
+                // it (autoscaling:ResourceTag), so the action is left to the hook's default result.
+                error!(step = "group", outcome = "misconfigured", %reason, "left to the hook's default result");
+                return Ok(Outcome::new(
+                    OutcomeKind::Ignored,
+                    Some(&id),
+                    format!("{reason}: not this cluster's group; the hook's default result applies"),
+                ));
+            }
             Membership::Misconfigured(reason) => {
                 error!(step = "group", outcome = "misconfigured", %reason);
                 let result = if matches!(intent, Intent::Join { .. }) {

@@ -407,6 +407,34 @@ async fn a_daemon_on_the_nftables_backend_is_abandoned_at_once_with_its_reason()
     assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
 }
 
+/// The roles may complete actions only on groups tagged with this cluster: a group whose
+/// cluster tag is malformed is logged and left to its hook's default result, not completed
+/// (that call would be denied); one whose role tag is malformed is still abandoned at once.
+#[tokio::test(start_paused = true)]
+async fn a_group_whose_cluster_tag_is_not_this_clusters_is_left_to_its_hooks_default() {
+    let w = World::default();
+    w.add_group("mgr", "blue", Role::Manager, Some("managers.blue.internal"));
+    w.add_group("evil", "x$(touch /tmp/p)", Role::Worker, None);
+    let l = lifecycle(&w, cfg());
+    launch(&l, &w, "mgr", M1, "10.0.1.11").await;
+    let o = launch(&l, &w, "evil", W1, "10.0.1.21").await;
+    assert_eq!((o.outcome, o.result), (OutcomeKind::Ignored, None), "{}", o.detail);
+    assert!(o.detail.contains("not this cluster's group"), "{}", o.detail);
+    assert!(
+        !w.state().completed.iter().any(|(id, _)| id == W1),
+        "no completion attempted"
+    );
+    w.add_group("badrole", "blue", Role::Worker, None);
+    w.state()
+        .groups
+        .last_mut()
+        .expect("group")
+        .tags
+        .retain(|(k, _)| k != "swarm:role");
+    let o = launch(&l, &w, "badrole", "i-00000000000000b2", "10.0.1.22").await;
+    assert_eq!(o.result, Some(ActionResult::Abandon), "{}", o.detail);
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_launch_without_its_shared_storage_mounted_is_abandoned_with_the_reason() {
     let w = cluster();
