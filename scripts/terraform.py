@@ -159,35 +159,42 @@ def provider_schema(resource: str) -> tuple[set[str], set[str]]:
     return args, required
 
 
-def wrong_arguments(root: Path) -> list[str]:
-    out = []
-    for f in sorted(root.rglob("*.tf")):
+def blocks(files: list[Path], kind: str):
+    """(file, label, body) of every `kind` block (resource, module, variable) in `files`."""
+    for f in files:
         with f.open() as fh:
             doc = hcl2.load(fh)
-        for block in doc.get("resource", []):
-            for label, named in block.items():
-                rtype = label.strip('"')
-                args, required = provider_schema(rtype)
-                for name, body in named.items():
-                    name = name.strip('"')
-                    given = {a for a in body if not a.startswith("__")} - META  # python-hcl2 marks blocks with __…__ keys
-                    out += [f"{f.relative_to(root)}: {rtype}.{name} sets {a}, which the provider does not have"
-                            for a in sorted(given - args)]
-                    out += [f"{f.relative_to(root)}: {rtype}.{name} lacks the required {a}"
-                            for a in sorted(required - given)]
+        for block in doc.get(kind, []):
+            for label, body in block.items():
+                yield f, label.strip('"'), body
+
+
+def arguments(body: dict[str, Any]) -> set[str]:
+    return {a for a in body if not a.startswith("__")} - META  # the parser marks blocks with __…__ keys
+
+
+def mismatch(where: str, given: set[str], known: set[str], required: set[str], of: str) -> list[str]:
+    return ([f"{where} sets {a}, which {of} does not have" for a in sorted(given - known)]
+            + [f"{where} lacks the required {a}" for a in sorted(required - given)])
+
+
+def wrong_arguments(root: Path) -> list[str]:
+    out = []
+    for f, rtype, named in blocks(sorted(root.rglob("*.tf")), "resource"):
+        known, required = provider_schema(rtype)
+        for name, body in named.items():
+            out += mismatch(f"{f.relative_to(root)}: {rtype}.{name.strip(chr(34))}", arguments(body), known, required,
+                            "the provider")
     return out
 
 
 def module_variables(module: Path) -> tuple[set[str], set[str]]:
     """(variables, required variables: those without a default) of a module directory."""
     names, required = set(), set()
-    for f in module.glob("*.tf"):
-        with f.open() as fh:
-            for block in hcl2.load(fh).get("variable", []):
-                for name, body in block.items():
-                    names.add(name.strip('"'))
-                    if "default" not in body:
-                        required.add(name.strip('"'))
+    for _, name, body in blocks(sorted(module.glob("*.tf")), "variable"):
+        names.add(name)
+        if "default" not in body:
+            required.add(name)
     return names, required
 
 
@@ -195,19 +202,12 @@ def wrong_module_calls(root: Path) -> list[str]:
     """A call of one of these modules (the example) that sets a variable the module lacks, or
     leaves out a required one."""
     out = []
-    for f in sorted(root.rglob("*.tf")):
-        with f.open() as fh:
-            doc = hcl2.load(fh)
-        for block in doc.get("module", []):
-            for name, body in block.items():
-                src = body["source"][0] if isinstance(body["source"], list) else body["source"]  # bc-python-hcl2: a list
-                source = (f.parent / str(src).strip('"')).resolve()
-                names, required = module_variables(source)
-                given = {a for a in body if not a.startswith("__")} - META - {"source", "providers", "version"}
-                out += [f"{f.relative_to(root)}: module {name.strip(chr(34))} sets {a}, which {source.name} does not have"
-                        for a in sorted(given - names)]
-                out += [f"{f.relative_to(root)}: module {name.strip(chr(34))} lacks the required {a}"
-                        for a in sorted(required - given)]
+    for f, name, body in blocks(sorted(root.rglob("*.tf")), "module"):
+        src = body["source"][0] if isinstance(body["source"], list) else body["source"]  # bc-python-hcl2: a list
+        source = (f.parent / str(src).strip('"')).resolve()
+        names, required = module_variables(source)
+        out += mismatch(f"{f.relative_to(root)}: module {name}", arguments(body) - {"source", "providers", "version"},
+                        names, required, source.name)
     return out
 
 
