@@ -1564,12 +1564,14 @@ async fn another_clusters_events_and_reconcile_are_left_alone() {
         .unwrap();
     assert!(reports.is_empty());
     assert!(w.state().commands.is_empty());
-    // A cluster tag that is no cluster name is this group's misconfiguration, not another
-    // deployment's cluster: the launch is abandoned with the reason.
+    // A cluster tag that is no cluster name is a misconfiguration, logged; the roles reach only
+    // groups tagged with this cluster, so its action is left to the hook's default result
+    // (a_group_whose_cluster_tag_is_not_this_clusters_is_left_to_its_hooks_default).
     w.add_group("bad", "x$(touch /tmp/p)", Role::Worker, None);
     w.launch("bad", W1, "10.0.1.21");
     let o = l.handle(&event("launch", "bad", W1), None).await.unwrap();
-    assert_eq!(o.result, Some(ActionResult::Abandon), "{o:?}");
+    assert_eq!((o.outcome, o.result), (OutcomeKind::Ignored, None), "{o:?}");
+    assert!(w.state().completed.is_empty());
 }
 
 fn health_event(id: &str, starts_unix: u64) -> Value {
