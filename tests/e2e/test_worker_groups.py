@@ -65,6 +65,7 @@ def test_a_worker_group_added_later_joins_labelled_is_counted_and_its_deleted_st
                      "node.labels.swarm.capacity-type==on-demand", "busybox:local", "sleep", "1000000")
     assert r.returncode == 0, r.stderr
     wait_for(lambda: len(running("db")) == 2, 60, "both db replicas running")
+    assert spot_hostname not in running("db")
 
     # Counted with the cluster's own groups, and nothing to repair.
     report = cloud.reconcile()["clusters"][0]
