@@ -494,13 +494,26 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
             ],
             scripts::NODE_STATUS,
         );
-        let r = self.run_one(&op, cmds, "node status").await.ok()?;
+        // Inconclusive is not an error: the full join path decides (and says what it finds).
+        let inconclusive = |why: &str| info!(step = "already-member", outcome = "inconclusive", via = %op, why);
+        let r = match self.run_one(&op, cmds, "node status").await {
+            Ok(r) => r,
+            Err(e) => {
+                inconclusive(&format!("node status failed: {e}"));
+                return None;
+            }
+        };
         if output_value(&r.stdout, "state") != Some("ready") {
+            inconclusive(&format!(
+                "node state {:?}",
+                output_value(&r.stdout, "state").unwrap_or("unknown")
+            ));
             return None;
         }
         if let (Role::Manager, Some(name)) = (m.role, &m.dns_name) {
             let records = self.dns.manager_records(&self.cfg.hosted_zone_id, name).await.ok()?;
             if !records.iter().any(|x| x.set_identifier == id) {
+                inconclusive("no manager record");
                 return None;
             }
         }
