@@ -266,8 +266,7 @@ class Cloud:
         self.record("instance-launched", instance=iid, group=group.name, ip=state.instance.private_ip)
         self.ec2_event(iid, STATE_CHANGE, {"state": "pending"})
         # The cluster's shared storage, mounted by the boot (user data) unless that mount fails.
-        cluster = next((t["Value"] for t in group.tags if t["Key"] == "swarm:cluster"), "")
-        shared = self.shared_storage.get(cluster)
+        shared = self.shared_storage.get(self.group_tags(group.name).get("swarm:cluster", ""))
         if shared and self.take_fault("shared_storage_unmounted"):
             shared = None
         threading.Thread(target=self._start_host, args=(iid, state.instance.private_ip, shared), daemon=True).start()

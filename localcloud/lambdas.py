@@ -316,6 +316,10 @@ class Lambdas:
         if "schedule_seconds" in rule:
             threading.Thread(target=self._schedule, args=(rule,), daemon=True).start()
 
+    def delete_rule(self, name: str) -> None:
+        """A deleted rule (a schedule rule's thread ends at its next tick)."""
+        self.rules = [r for r in self.rules if r["name"] != name]
+
     def _schedule(self, rule: dict[str, Any]) -> None:
         period = float(rule["schedule_seconds"])
         while any(r is rule for r in self.rules):

@@ -31,7 +31,7 @@ def control(cloud: Cloud, request: Request) -> Response:
     elif path == "rules":
         cloud.lambdas.put_rule(body)
     elif path == "rules-delete":  # {"name"}: a deleted stack's rule
-        cloud.lambdas.rules = [r for r in cloud.lambdas.rules if r["name"] != body["name"]]
+        cloud.lambdas.delete_rule(body["name"])
     elif path == "shared-storage":  # {"cluster"}: its EFS file system (SharedStorage=efs), one directory
         d = cloud.state_dir / "shared-storage" / body["cluster"]
         d.mkdir(parents=True, exist_ok=True)

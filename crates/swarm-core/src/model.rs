@@ -87,15 +87,19 @@ pub enum Membership {
     },
 }
 
+pub fn invalid_cluster_tag(group: &Group, cfg: &crate::Config) -> String {
+    format!(
+        "tag {} of group {} is not a valid cluster name (letters, digits, - _ .; at most 64)",
+        cfg.cluster_tag, group.name
+    )
+}
+
 pub fn membership(group: &Group, cfg: &crate::Config) -> Membership {
     let Some(cluster) = group.tag(&cfg.cluster_tag) else {
         return Membership::Unmanaged;
     };
     if !crate::safe::is_cluster_name(cluster) {
-        return Membership::Misconfigured(format!(
-            "tag {} of group {} is not a valid cluster name (letters, digits, - _ .; at most 64)",
-            cfg.cluster_tag, group.name
-        ));
+        return Membership::Misconfigured(invalid_cluster_tag(group, cfg));
     }
     let Some(role) = group.tag(&cfg.role_tag).and_then(Role::parse) else {
         return Membership::Misconfigured(format!(

@@ -352,7 +352,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
                     ("WAIT_SECONDS", wait.to_string()),
                     ("REACTIVATE", reactivate.to_string()),
                     ("NODE_LABELS", labels.clone()),
-                    ("SHARED_STORAGE", self.cfg.shared_storage.clone().unwrap_or_default()),
+                    shared_storage_var(&self.cfg),
                 ],
                 scripts::JOIN_READY,
             );
@@ -554,7 +554,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
                 ("ADVERTISE_ADDR", ip.to_string()),
                 ("TOKEN_PREFIX", self.token_prefix(&m.cluster)),
                 ("TOKEN_KMS_KEY", self.cfg.token_kms_key.clone().unwrap_or_default()),
-                ("SHARED_STORAGE", self.cfg.shared_storage.clone().unwrap_or_default()),
+                shared_storage_var(&self.cfg),
             ],
             scripts::INIT,
         );
@@ -587,7 +587,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
                 ("MANAGER_ADDR", manager_ip.to_string()),
                 ("ADVERTISE_ADDR", ip.to_string()),
                 ("TOKEN_PARAMETER", self.cfg.token_parameter(&m.cluster, m.role)),
-                ("SHARED_STORAGE", self.cfg.shared_storage.clone().unwrap_or_default()),
+                shared_storage_var(&self.cfg),
             ],
             scripts::JOIN,
         );
@@ -736,4 +736,10 @@ fn unfit(r: &CommandResult) -> Result<(), Retry> {
         return Err(Retry::Unfit(r.summary()));
     }
     Ok(())
+}
+
+/// The scripts' SHARED_STORAGE: the path every node mounts the cluster's file system at (or
+/// empty: none), checked before a node joins.
+fn shared_storage_var(cfg: &crate::Config) -> (&'static str, String) {
+    ("SHARED_STORAGE", cfg.shared_storage.clone().unwrap_or_default())
 }

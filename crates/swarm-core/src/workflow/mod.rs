@@ -275,18 +275,24 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
             warn!(step = "group", outcome = "ignored", "Auto Scaling group not found");
             return Ok(Outcome::new(OutcomeKind::Ignored, Some(&id), "group not found"));
         };
-        // (A value that is no cluster name at all is a misconfiguration, reported below.)
-        if let Some(other) = group
-            .tag(&self.cfg.cluster_tag)
-            .filter(|c| *c != self.cfg.cluster_name && crate::safe::is_cluster_name(c))
-        {
-            // Another deployment's cluster: its own functions handle it (and this role may
-            // not touch it). Nothing is called.
-            info!(step = "group", outcome = "other-cluster", cluster = %other, "another cluster's group: left alone");
+        // A group tagged with another cluster: the roles reach only groups tagged with this
+        // one (autoscaling:ResourceTag), so nothing is called and its hook's default applies.
+        if let Some(tag) = group.tag(&self.cfg.cluster_tag).filter(|c| *c != self.cfg.cluster_name) {
+            if crate::safe::is_cluster_name(tag) {
+                // Another deployment's cluster: its own functions handle it.
+                info!(step = "group", outcome = "other-cluster", cluster = %tag, "another cluster's group: left alone");
+                return Ok(Outcome::new(
+                    OutcomeKind::Ignored,
+                    Some(&id),
+                    format!("group of cluster {tag}, not {}", self.cfg.cluster_name),
+                ));
+            }
+            let reason = crate::model::invalid_cluster_tag(&group, &self.cfg);
+            error!(step = "group", outcome = "misconfigured", %reason, "left to the hook's default result");
             return Ok(Outcome::new(
                 OutcomeKind::Ignored,
                 Some(&id),
-                format!("group of cluster {other}, not {}", self.cfg.cluster_name),
+                format!("{reason}: not this cluster's group; the hook's default result applies"),
             ));
         }
         let member = match membership(&group, &self.cfg) {
@@ -301,18 +307,6 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
                     OutcomeKind::Ignored,
                     Some(&id),
                     "group is not part of a swarm cluster",
-                ));
-            }
-            Membership::Misconfigured(reason)
-                if group.tag(&self.cfg.cluster_tag) != Some(self.cfg.cluster_name.as_str()) =>
-            {
-                // Its cluster tag is not this cluster's: the roles reach only groups tagged with
-                // it (autoscaling:ResourceTag), so the action is left to the hook's default result.
-                error!(step = "group", outcome = "misconfigured", %reason, "left to the hook's default result");
-                return Ok(Outcome::new(
-                    OutcomeKind::Ignored,
-                    Some(&id),
-                    format!("{reason}: not this cluster's group; the hook's default result applies"),
                 ));
             }
             Membership::Misconfigured(reason) => {
