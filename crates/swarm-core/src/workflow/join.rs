@@ -161,6 +161,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
                 ip,
                 labels: &labels,
             };
+            let already = matches!(decision, JoinDecision::AlreadyMember { .. });
             let attempt = match decision {
                 JoinDecision::Gone(reason) => return self.finish(intent, ActionResult::Abandon, &reason).await,
                 JoinDecision::NeedLocks => unreachable!("locks were read above"),
@@ -196,16 +197,19 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
                     continue;
                 }
             }
-            return self.joined(intent, m, ip, end).await;
+            return self.joined(intent, m, ip, already, end).await;
         }
     }
 
     /// The node is Ready: a manager's address goes into the manager name, then CONTINUE.
+    /// `already`: the node was a member before this invocation; without a lifecycle action
+    /// (ECS, the reconcile) nothing was joined, so nothing is announced or counted.
     async fn joined(
         &self,
         intent: &Intent,
         m: &Member,
         ip: Option<Ipv4Addr>,
+        already: bool,
         end: Instant,
     ) -> Result<Outcome, PortError> {
         let id = intent.instance_id();
@@ -246,7 +250,17 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
                 }
             }
         }
-        metric(&m.cluster, m.role.as_str(), "Joins", 1.0, "Count");
+        let mut done = done;
+        if already && intent.action().is_none() {
+            info!(
+                step = "join",
+                outcome = "already-member",
+                "the node was a member already: not announced"
+            );
+            done.quiet = true;
+        } else {
+            metric(&m.cluster, m.role.as_str(), "Joins", 1.0, "Count");
+        }
         Ok(done)
     }
 
@@ -386,6 +400,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
             }
         };
         let mine = results.iter().find(|r| r.instance_id == id)?;
+        let already = output_value(&mine.stdout, "already") == Some("true");
         if mine.exit() == Some(ScriptExit::Retiring) {
             return Some(
                 self.finish(intent, ActionResult::Abandon, "the instance is being retired")
@@ -428,7 +443,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
                 if output_value(&r.stdout, "reactivated") == Some("true") {
                     info!(step = "reactivate", outcome = "ok", "drained node set active again");
                 }
-                Some(self.joined(intent, m, Some(ip), end).await)
+                Some(self.joined(intent, m, Some(ip), already, end).await)
             }
             // The instance joined but its node was not Ready within the confirming manager's
             // wait (a busy machine: joins of 30 s and more): that manager waits for the node
@@ -445,7 +460,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
                     *why = e.to_string();
                     return None;
                 }
-                Some(self.joined(intent, m, Some(ip), end).await)
+                Some(self.joined(intent, m, Some(ip), already, end).await)
             }
             _ => {
                 info!(

@@ -1184,6 +1184,26 @@ async fn an_ecs_active_for_a_healthy_node_costs_one_check_on_one_manager() {
     }
 }
 
+/// When the one-manager check cannot tell (its command failed), the full join path decides: it
+/// finds the node a member already, and a join that joined nothing is not announced again.
+#[tokio::test(start_paused = true)]
+async fn an_ecs_active_whose_check_was_inconclusive_announces_no_second_join() {
+    let w = cluster();
+    let l = lifecycle(&w, cfg());
+    three_managers_and_a_worker(&l, &w).await;
+    for id in [M1, M2, M3, W1] {
+        w.set_lifecycle(id, "InService");
+    }
+    let node = w.node_of(W1).unwrap().id;
+    w.state().announced.clear();
+    w.state().failing.insert("node-status");
+    let o = l.handle_ecs(&ecs_event("ACTIVE", W1), None).await.unwrap();
+    assert_eq!(o.outcome, OutcomeKind::Done, "the full path ran: {o:?}");
+    assert!(o.quiet, "{o:?}");
+    assert_eq!(w.node_of(W1).unwrap().id, node, "the same node");
+    assert!(w.state().announced.is_empty(), "{:?}", w.state().announced);
+}
+
 #[tokio::test(start_paused = true)]
 async fn an_ecs_active_after_draining_sets_the_node_active_again() {
     let w = cluster();
