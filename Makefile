@@ -27,7 +27,7 @@ lock:
 build:
 	cargo build --workspace --all-targets
 
-## The operator's command on your AWS credentials (README, "The operator's command"):
+## The operator's command on your AWS credentials (docs/operate.md, "The operator's command"):
 ## make status SWARM_CLUSTER=prod SWARM_HOSTED_ZONE_ID=Z0123… [ARGS=--json]; make tidy likewise.
 status tidy: build
 	$(CARGO_TARGET_DIR)/debug/swarm-lifecycle $@ $(ARGS)

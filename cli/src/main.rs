@@ -54,7 +54,7 @@ enum Command {
         after_help = "Examples:\n  swarm-lifecycle --cluster prod status --json\n  swarm-lifecycle --cluster prod status --watch 10"
     )]
     Status {
-        /// JSON for scripts (fields are stable: see README, "The operator's command").
+        /// JSON for scripts (fields are stable: see docs/operate.md, "The operator's command").
         #[arg(long)]
         json: bool,
         /// Show it again every SECONDS (5 if not given) until interrupted.
@@ -132,7 +132,7 @@ fn hint(e: &str) -> &'static str {
     } else if e.contains("no Auto Scaling group is tagged") {
         " (check --cluster, and --region/--profile: the groups live in one account and region)"
     } else if e.contains("denied") {
-        " (the caller's IAM policy lacks this action: README, \"The operator's command\", lists what it needs)"
+        " (the caller's IAM policy lacks this action: docs/operate.md, \"The operator's command\", lists what it needs)"
     } else {
         ""
     }

@@ -296,7 +296,7 @@ variable "log_level" {
 variable "reserve_concurrency" {
   type        = string
   default     = "false"
-  description = "Reserve concurrency for the functions (LaunchConcurrency + TerminateConcurrency + 2 + 2 + 2 + 1 + 1). Lambda lets an account reserve only its unreserved concurrency minus 100, and new accounts start with a quota of 10 or 50, so the default reserves nothing and deploys anywhere; with a raised quota, \"true\" keeps other functions from starving these (see the README)."
+  description = "Reserve concurrency for the functions (LaunchConcurrency + TerminateConcurrency + 2 + 2 + 2 + 1 + 1). Lambda lets an account reserve only its unreserved concurrency minus 100, and new accounts start with a quota of 10 or 50, so the default reserves nothing and deploys anywhere; with a raised quota, \"true\" keeps other functions from starving these (see docs/deploy.md)."
   validation {
     condition     = contains(["true", "false"], var.reserve_concurrency)
     error_message = "ReserveConcurrency must be one of true, false."
@@ -342,7 +342,7 @@ variable "alarm_email" {
 variable "action_event_bus" {
   type        = string
   default     = "default"
-  description = "The EventBridge bus (a name) the functions publish their action events to (source swarm-lifecycle; README, \"Action events\")."
+  description = "The EventBridge bus (a name) the functions publish their action events to (source swarm-lifecycle; docs/operate.md, \"Action events\")."
   validation {
     condition     = can(regex("^(?:^[/\\.\\-_A-Za-z0-9]{1,256}$)$", var.action_event_bus))
     error_message = "ActionEventBus must match ^[/\\.\\-_A-Za-z0-9]{1,256}$."

@@ -121,7 +121,7 @@ def killed_with_its_events_lost(lc: LocalCloud, role: str, victim: str) -> str:
     return replacement
 
 
-# What every action event's detail carries (README, "Action events").
+# What every action event's detail carries (docs/operate.md, "Action events").
 ACTION_EVENT_FIELDS = {"version", "cluster", "role", "outcome", "reason", "durations"}
 
 

@@ -1,4 +1,4 @@
-"""DRY_RUN: "observe, plan and log every action; change nothing" (README). Every fixture in
+"""DRY_RUN: "observe, plan and log every action; change nothing" (docs/operate.md). Every fixture in
 events/, aimed at the cluster's own instances, is handled by functions deployed in dry run;
 nothing changes on any instance, in the swarm, in Route 53 or Parameter Store, nothing is
 announced, and only read-only commands run. Afterwards the instances still join."""

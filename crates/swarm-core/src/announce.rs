@@ -1,5 +1,5 @@
 //! Action events: what the functions did, told to people as EventBridge custom events (source
-//! `swarm-lifecycle`, README "Action events"). Pure: an outcome or a reconcile run in, the event
+//! `swarm-lifecycle`, docs/operate.md "Action events"). Pure: an outcome or a reconcile run in, the event
 //! out. Publishing is the `Announce` port's; a publication that fails is logged and counted,
 //! never fails the work it reports.
 
@@ -15,7 +15,7 @@ use crate::workflow::{Outcome, OutcomeKind};
 /// The events' `source`. IAM scopes the functions' events:PutEvents to it.
 pub const SOURCE: &str = "swarm-lifecycle";
 
-/// The detail-types, one per kind of action (README, "Action events").
+/// The detail-types, one per kind of action (docs/operate.md, "Action events").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ActionKind {
     /// A node joined (its launch action completed with CONTINUE, or a join without action).
