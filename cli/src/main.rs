@@ -316,7 +316,7 @@ async fn watch_status(l: &swarm_aws::runtime::AwsLifecycle, every: u64) -> ExitC
 async fn follow(l: &swarm_aws::runtime::AwsLifecycle, id: &str, group: &str) -> ExitCode {
     use swarm_core::ports::Fleet;
     let start = std::time::Instant::now();
-    let mut last = String::new();
+    let mut last = swarm_core::model::LifecycleState::default();
     while start.elapsed() < std::time::Duration::from_secs(7200 + 900) {
         let groups = match l.fleet.describe_groups(&[group.to_string()]).await {
             Ok(g) => g,

@@ -60,7 +60,7 @@ impl AwsFleet {
                     .iter()
                     .map(|i| GroupInstance {
                         id: i.instance_id().unwrap_or_default().to_string(),
-                        lifecycle_state: i.lifecycle_state().map(|s| s.as_str().to_string()).unwrap_or_default(),
+                        lifecycle_state: i.lifecycle_state().map(|s| s.as_str()).unwrap_or_default().into(),
                     })
                     .collect(),
             });
@@ -124,7 +124,7 @@ impl Fleet for AwsFleet {
                     i.auto_scaling_group_name().unwrap_or_default().to_string(),
                     GroupInstance {
                         id: i.instance_id().unwrap_or_default().to_string(),
-                        lifecycle_state: i.lifecycle_state().unwrap_or_default().to_string(),
+                        lifecycle_state: i.lifecycle_state().unwrap_or_default().into(),
                     },
                 ));
             }

@@ -104,7 +104,10 @@ async fn cluster_groups_are_found_by_tag_filter() {
     let groups = f.groups_tagged("swarm:cluster", "blue").await.unwrap();
     assert_eq!(groups[0].name, "blue-managers");
     assert_eq!(groups[0].tag("swarm:role"), Some("manager"));
-    assert_eq!(groups[0].instances[0].lifecycle_state, "Terminating:Wait");
+    assert_eq!(
+        groups[0].instances[0].lifecycle_state,
+        swarm_core::model::LifecycleState::TerminatingWait
+    );
     assert!(groups[0].instances[0].is_leaving());
 }
 

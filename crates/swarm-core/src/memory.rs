@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use crate::event::LifecycleAction;
-use crate::model::{Group, GroupInstance, Instance, InstanceState, ManagerRecord, Role};
+use crate::model::{Group, GroupInstance, Instance, InstanceState, LifecycleState, ManagerRecord, Role};
 use crate::ports::*;
 use crate::scripts::{self, ScriptExit};
 
@@ -200,11 +200,13 @@ fn script_name(script: &str) -> &'static str {
 impl State {
     /// Auto Scaling's answer for an action whose instance no longer waits in a hook.
     fn action_waits(&self, action: &LifecycleAction) -> PortResult<()> {
-        let waiting = self
-            .groups
-            .iter()
-            .flat_map(|g| g.instances.iter())
-            .any(|i| i.id == action.instance_id && i.lifecycle_state.ends_with(":Wait"));
+        let waiting = self.groups.iter().flat_map(|g| g.instances.iter()).any(|i| {
+            i.id == action.instance_id
+                && matches!(
+                    i.lifecycle_state,
+                    LifecycleState::PendingWait | LifecycleState::TerminatingWait
+                )
+        });
         if waiting {
             Ok(())
         } else {
@@ -700,7 +702,7 @@ impl World {
             .groups
             .iter()
             .flat_map(|g| g.instances.iter())
-            .any(|i| i.id == id && i.lifecycle_state.starts_with("Pending"))
+            .any(|i| i.id == id && i.lifecycle_state.is_pending())
     }
 }
 

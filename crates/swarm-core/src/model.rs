@@ -47,24 +47,102 @@ pub struct Group {
 #[derive(Debug, Clone, PartialEq)]
 pub struct GroupInstance {
     pub id: String,
-    /// Auto Scaling lifecycle state: Pending, Pending:Wait, InService, Terminating:Wait, …
-    pub lifecycle_state: String,
+    pub lifecycle_state: LifecycleState,
 }
 
 impl GroupInstance {
     pub fn is_leaving(&self) -> bool {
-        is_leaving(&self.lifecycle_state)
+        self.lifecycle_state.is_leaving()
     }
 }
 
-/// The one answer to "is this instance on its way out of service?" for an Auto Scaling
-/// lifecycle state: terminating, detaching, in standby (or entering it), or in a warm pool.
-/// Such an instance gets no join, no record, and is no peer to join through.
-pub fn is_leaving(lifecycle_state: &str) -> bool {
-    ["Terminating", "Detach", "Warmed", "EnteringStandby"]
-        .iter()
-        .any(|p| lifecycle_state.starts_with(p))
-        || matches!(lifecycle_state, "Terminated" | "Standby")
+/// An instance's Auto Scaling lifecycle state, as AWS names it. The states this code acts on
+/// have a variant; every other one (Quarantined, Detaching, the warm pool's) is kept as AWS
+/// wrote it, so nothing is lost in a log or the operator's view.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum LifecycleState {
+    Pending,
+    PendingWait,
+    PendingProceed,
+    InService,
+    Terminating,
+    TerminatingWait,
+    TerminatingProceed,
+    Terminated,
+    Standby,
+    /// Empty when AWS said nothing.
+    #[default]
+    Unknown,
+    Other(String),
+}
+
+impl LifecycleState {
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "Pending" => Self::Pending,
+            "Pending:Wait" => Self::PendingWait,
+            "Pending:Proceed" => Self::PendingProceed,
+            "InService" => Self::InService,
+            "Terminating" => Self::Terminating,
+            "Terminating:Wait" => Self::TerminatingWait,
+            "Terminating:Proceed" => Self::TerminatingProceed,
+            "Terminated" => Self::Terminated,
+            "Standby" => Self::Standby,
+            "" => Self::Unknown,
+            other => Self::Other(other.to_string()),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Pending => "Pending",
+            Self::PendingWait => "Pending:Wait",
+            Self::PendingProceed => "Pending:Proceed",
+            Self::InService => "InService",
+            Self::Terminating => "Terminating",
+            Self::TerminatingWait => "Terminating:Wait",
+            Self::TerminatingProceed => "Terminating:Proceed",
+            Self::Terminated => "Terminated",
+            Self::Standby => "Standby",
+            Self::Unknown => "",
+            Self::Other(s) => s,
+        }
+    }
+
+    /// Pending, Pending:Wait or Pending:Proceed: on its way into service.
+    pub fn is_pending(&self) -> bool {
+        matches!(self, Self::Pending | Self::PendingWait | Self::PendingProceed)
+    }
+
+    /// Terminating, Terminating:Wait or Terminating:Proceed.
+    pub fn is_terminating(&self) -> bool {
+        matches!(
+            self,
+            Self::Terminating | Self::TerminatingWait | Self::TerminatingProceed
+        )
+    }
+
+    /// The one answer to "is this instance on its way out of service?": terminating (or
+    /// terminated), detaching, in standby (or entering it), or in a warm pool. Such an
+    /// instance gets no join, no record, and is no peer to join through.
+    pub fn is_leaving(&self) -> bool {
+        match self {
+            Self::Other(s) => ["Detach", "Warmed", "EnteringStandby"].iter().any(|p| s.starts_with(p)),
+            s => s.is_terminating() || matches!(s, Self::Terminated | Self::Standby),
+        }
+    }
+}
+
+impl From<&str> for LifecycleState {
+    fn from(s: &str) -> Self {
+        Self::parse(s)
+    }
+}
+
+impl std::fmt::Display for LifecycleState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 impl Group {
@@ -405,10 +483,19 @@ mod tests {
             "Warmed:Pending",
             "Warmed:Running",
         ] {
-            assert!(is_leaving(st), "{st}");
+            assert!(LifecycleState::parse(st).is_leaving(), "{st}");
+            assert_eq!(LifecycleState::parse(st).as_str(), st);
         }
-        for st in ["Pending", "Pending:Wait", "Pending:Proceed", "InService"] {
-            assert!(!is_leaving(st), "{st}");
+        for st in [
+            "Pending",
+            "Pending:Wait",
+            "Pending:Proceed",
+            "InService",
+            "Quarantined",
+            "",
+        ] {
+            assert!(!LifecycleState::parse(st).is_leaving(), "{st}");
+            assert_eq!(LifecycleState::parse(st).as_str(), st);
         }
     }
 

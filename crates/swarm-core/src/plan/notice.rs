@@ -4,7 +4,7 @@
 
 use crate::config::RebalanceAction;
 use crate::event::Ec2Notice;
-use crate::model::Role;
+use crate::model::{LifecycleState, Role};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NoticeDecision {
@@ -39,9 +39,9 @@ pub struct NoticePolicy {
 }
 
 /// What the notice `n` about an instance of `role` in lifecycle state `state` asks for.
-pub fn decide_notice(n: &Ec2Notice, role: Role, state: &str, p: NoticePolicy) -> NoticeDecision {
+pub fn decide_notice(n: &Ec2Notice, role: Role, state: &LifecycleState, p: NoticePolicy) -> NoticeDecision {
     // The terminate hook is retiring it (and holds it as long as the record needs): one owner.
-    if state.starts_with("Terminating") && !matches!(n, Ec2Notice::Other(_)) {
+    if state.is_terminating() && !matches!(n, Ec2Notice::Other(_)) {
         return NoticeDecision::Ignore(format!("{state}: the terminate hook retires it"));
     }
     match n {
@@ -49,7 +49,7 @@ pub fn decide_notice(n: &Ec2Notice, role: Role, state: &str, p: NoticePolicy) ->
             by_unix: warned_unix.map(|t| if action == "hibernate" { t } else { t + p.spot_notice }),
         },
         Ec2Notice::Leaving(_) => NoticeDecision::Retire { by_unix: None },
-        Ec2Notice::Running if state == "InService" => NoticeDecision::Join,
+        Ec2Notice::Running if *state == LifecycleState::InService => NoticeDecision::Join,
         Ec2Notice::Running => NoticeDecision::Ignore(format!("{state}: not in service")),
         Ec2Notice::RebalanceRecommendation if role == Role::Manager => NoticeDecision::Note {
             reason: "a manager at elevated risk of interruption: kept as it is (its replacement joins first, \
@@ -89,6 +89,11 @@ pub fn decide_notice(n: &Ec2Notice, role: Role, state: &str, p: NoticePolicy) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The planner over a state written as AWS writes it.
+    fn decide_notice(n: &Ec2Notice, role: Role, state: &str, p: NoticePolicy) -> NoticeDecision {
+        super::decide_notice(n, role, &state.into(), p)
+    }
 
     fn policy(rebalance: RebalanceAction) -> NoticePolicy {
         NoticePolicy {

@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
 
-use crate::model::{ManagerRecord, NodeIndex, NodeStatus, Role, SwarmNode, SwarmView};
+use crate::model::{LifecycleState, ManagerRecord, NodeIndex, NodeStatus, Role, SwarmNode, SwarmView};
 
 /// An instance of a cluster group, as the reconcile sees it.
 #[derive(Debug, Clone, PartialEq)]
@@ -13,7 +13,7 @@ pub struct MemberInstance {
     pub id: String,
     pub group: String,
     pub role: Role,
-    pub lifecycle_state: String,
+    pub lifecycle_state: LifecycleState,
     pub alive: bool,
     pub ip: Option<std::net::Ipv4Addr>,
     pub launched_unix: Option<u64>,
@@ -159,7 +159,9 @@ pub fn plan_reconcile(s: &ClusterSnapshot, ttl: u64) -> Vec<Repair> {
         let strays: HashSet<&str> = s
             .members
             .iter()
-            .filter(|m| m.alive && m.online && m.lifecycle_state == "InService" && ready_node(&ready, m).is_none())
+            .filter(|m| {
+                m.alive && m.online && m.lifecycle_state == LifecycleState::InService && ready_node(&ready, m).is_none()
+            })
             .filter(|m| !cut_off.contains(m.id.as_str()) && !due(m))
             .map(|m| m.id.as_str())
             .collect();
@@ -197,7 +199,7 @@ pub fn plan_reconcile(s: &ClusterSnapshot, ttl: u64) -> Vec<Repair> {
         for m in s
             .members
             .iter()
-            .filter(|m| m.alive && due(m) && !crate::model::is_leaving(&m.lifecycle_state))
+            .filter(|m| m.alive && due(m) && !m.lifecycle_state.is_leaving())
         {
             if ready_node(&ready, m).is_some() {
                 out.push(Repair::Retire {
@@ -207,13 +209,9 @@ pub fn plan_reconcile(s: &ClusterSnapshot, ttl: u64) -> Vec<Repair> {
                 });
             }
         }
-        for m in s
-            .members
-            .iter()
-            .filter(|m| m.alive && !crate::model::is_leaving(&m.lifecycle_state))
-        {
+        for m in s.members.iter().filter(|m| m.alive && !m.lifecycle_state.is_leaving()) {
             let node = ready_node(&ready, m);
-            let waiting = m.lifecycle_state == "Pending:Wait";
+            let waiting = m.lifecycle_state == LifecycleState::PendingWait;
             match (node, waiting) {
                 (Some(_), true) if old(m.launched_unix) => out.push(Repair::CompleteLaunch {
                     instance_id: m.id.clone(),
@@ -232,7 +230,11 @@ pub fn plan_reconcile(s: &ClusterSnapshot, ttl: u64) -> Vec<Repair> {
                 _ => {}
             }
         }
-        for m in s.members.iter().filter(|m| m.alive && m.lifecycle_state == "InService") {
+        for m in s
+            .members
+            .iter()
+            .filter(|m| m.alive && m.lifecycle_state == LifecycleState::InService)
+        {
             let (Some(expected), Some(n)) = (&m.labels, ready_node(&ready, m)) else {
                 continue;
             };
@@ -252,7 +254,7 @@ pub fn plan_reconcile(s: &ClusterSnapshot, ttl: u64) -> Vec<Repair> {
         for m in s
             .members
             .iter()
-            .filter(|m| m.lifecycle_state == "Terminating:Wait" && m.role == Role::Worker)
+            .filter(|m| m.lifecycle_state == LifecycleState::TerminatingWait && m.role == Role::Worker)
         {
             if ready_node(&ready, m).is_none() && old(m.launched_unix) {
                 out.push(Repair::CompleteTermination {
@@ -269,7 +271,7 @@ pub fn plan_reconcile(s: &ClusterSnapshot, ttl: u64) -> Vec<Repair> {
         let desired: HashMap<&str, std::net::Ipv4Addr> = s
             .members
             .iter()
-            .filter(|m| m.role == Role::Manager && m.alive && m.lifecycle_state == "InService" && !due(m))
+            .filter(|m| m.role == Role::Manager && m.alive && m.lifecycle_state == LifecycleState::InService && !due(m))
             .filter(|m| ready_node(&ready, m).is_some_and(|n| n.role == Role::Manager))
             .filter_map(|m| m.ip.map(|ip| (m.id.as_str(), ip)))
             .collect();

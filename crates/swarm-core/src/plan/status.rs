@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 
-use crate::model::{Availability, NodeIndex, NodeStatus, Role, SwarmNode};
+use crate::model::{Availability, LifecycleState, NodeIndex, NodeStatus, Role, SwarmNode};
 use crate::plan::reconcile::{ClusterSnapshot, Health, Repair};
 
 /// One cluster as `swarm-lifecycle status` prints it; `--json` prints exactly this.
@@ -118,8 +118,8 @@ pub fn cluster_status(s: &ClusterSnapshot, repairs: &[Repair], health: Health) -
                 instance_id: Some(m.id.clone()),
                 group: Some(m.group.clone()),
                 role: Some(m.role),
-                lifecycle_state: Some(m.lifecycle_state.clone()),
-                waiting_secs: (m.lifecycle_state == "Pending:Wait")
+                lifecycle_state: Some(m.lifecycle_state.to_string()),
+                waiting_secs: (m.lifecycle_state == LifecycleState::PendingWait)
                     .then(|| m.launched_unix.map(|t| s.now_unix.saturating_sub(t)))
                     .flatten(),
                 ip: m.ip,
@@ -185,7 +185,7 @@ pub fn may_retire(s: &ClusterSnapshot, health: Health, id: &str, force: bool) ->
     let Some(m) = s.members.iter().find(|m| m.id == id) else {
         return Err(format!("{id} is not an instance of cluster {}'s groups", s.cluster));
     };
-    if m.lifecycle_state != "InService" {
+    if m.lifecycle_state != LifecycleState::InService {
         return Err(format!(
             "{id} is {}, not InService: its lifecycle is under way",
             m.lifecycle_state

@@ -338,7 +338,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
             .groups
             .iter()
             .flat_map(|g| &g.instances)
-            .filter(|i| i.lifecycle_state == "InService")
+            .filter(|i| i.lifecycle_state == LifecycleState::InService)
             .map(|i| i.id.clone())
             .collect();
         let me = instances.iter().find(|i| i.id == id);
@@ -487,7 +487,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
             && m.groups
                 .iter()
                 .flat_map(|g| &g.instances)
-                .any(|i| i.id == id && i.lifecycle_state == "InService")
+                .any(|i| i.id == id && i.lifecycle_state == LifecycleState::InService)
     }
 
     /// The cheap check of an action-less join: Some(outcome) when the instance's node is Ready
@@ -684,7 +684,7 @@ fn has_manager_in_service(groups: &[Group], cfg: &Config) -> bool {
     groups
         .iter()
         .flat_map(|g| &g.instances)
-        .any(|i| i.lifecycle_state == "InService" && ids.contains(&i.id))
+        .any(|i| i.lifecycle_state == LifecycleState::InService && ids.contains(&i.id))
 }
 
 impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D, P, A> {

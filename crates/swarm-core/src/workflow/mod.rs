@@ -26,7 +26,9 @@ use tracing::{debug, error, info, info_span, warn, Instrument};
 
 use crate::announce::{self, ActionEvent};
 use crate::event::{self, EventError, Intent};
-use crate::model::{membership, Group, Instance, ManagerRecord, Membership, NodeStatus, Probe, Role, SwarmView};
+use crate::model::{
+    membership, Group, Instance, LifecycleState, ManagerRecord, Membership, NodeStatus, Probe, Role, SwarmView,
+};
 use crate::plan::{self, JoinDecision, JoinSnapshot, LockEntry, Peer, RetireSnapshot, RetireStep};
 use crate::ports::{
     ActionResult, Announce, CommandResult, CommandStatus, Dns, Fleet, Parameters, PortError, PortResult, RecordChange,
@@ -221,7 +223,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
                 // ACTIVE follows and reactivates it) or taken off ECS by hand. Its tasks move,
                 // the node stays; it leaves the swarm when its instance goes (terminate hook,
                 // or the reconcile).
-                event::EcsChange::Deregistered if member.lifecycle_state == "InService" => {
+                event::EcsChange::Deregistered if member.lifecycle_state == LifecycleState::InService => {
                     info!(
                         step = "deregistered",
                         outcome = "drain-only",

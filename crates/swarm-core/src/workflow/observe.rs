@@ -111,7 +111,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
             groups
                 .iter()
                 .flat_map(|g| &g.instances)
-                .any(|i| i.id == p && i.lifecycle_state.starts_with("Pending"))
+                .any(|i| i.id == p && i.lifecycle_state.is_pending())
         };
         let mut ids = vec![id.to_string()];
         ids.extend(peer_ids.iter().cloned());

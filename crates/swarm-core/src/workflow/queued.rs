@@ -10,7 +10,6 @@ use super::*;
 use crate::event::LifecycleAction;
 
 /// Auto Scaling's state of an instance whose terminate action waits.
-const TERMINATING_WAIT: &str = "Terminating:Wait";
 
 impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D, P, A> {
     /// The terminate actions of this cluster's groups that wait, `own` excepted, as actions
@@ -28,7 +27,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
             .flat_map(|g| {
                 g.instances
                     .iter()
-                    .filter(|i| i.lifecycle_state == TERMINATING_WAIT && i.id != own.instance_id)
+                    .filter(|i| i.lifecycle_state == LifecycleState::TerminatingWait && i.id != own.instance_id)
                     .map(|i| LifecycleAction {
                         group: g.name.clone(),
                         hook: own.hook.clone(),
