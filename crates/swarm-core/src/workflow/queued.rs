@@ -9,8 +9,6 @@
 use super::*;
 use crate::event::LifecycleAction;
 
-/// Auto Scaling's state of an instance whose terminate action waits.
-
 impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D, P, A> {
     /// The terminate actions of this cluster's groups that wait, `own` excepted, as actions
     /// of the hook `own` belongs to: every group of the template names its terminate hook
