@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::outcome::{Outcome, OutcomeKind};
 use crate::plan::reconcile::Health;
 use crate::ports::ActionResult;
-use crate::workflow::{Outcome, OutcomeKind};
 
 /// The events' `source`. IAM scopes the functions' events:PutEvents to it.
 pub const SOURCE: &str = "swarm-lifecycle";

@@ -9,6 +9,7 @@ pub mod fuzzing;
 #[cfg(any(test, feature = "testkit"))]
 pub mod memory;
 pub mod model;
+pub mod outcome;
 pub mod plan;
 pub mod ports;
 pub mod safe;

@@ -13,13 +13,13 @@ mod queued;
 mod reconcile;
 mod retire;
 
+pub use crate::outcome::{Outcome, OutcomeKind};
 pub use reconcile::{ClusterReport, Scope, Survey};
 
 use std::collections::{HashMap, HashSet};
 use std::net::Ipv4Addr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use serde::Serialize;
 use serde_json::Value;
 use tokio::time::Instant;
 use tracing::{debug, error, info, info_span, warn, Instrument};
@@ -38,61 +38,6 @@ use crate::safe::script_commands;
 use crate::scripts::{self, output_value, ScriptExit};
 use crate::telemetry::metric;
 use crate::Config;
-
-/// What an invocation did; also the function's response payload.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Outcome {
-    pub outcome: OutcomeKind,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub instance_id: Option<String>,
-    /// How the lifecycle action was (or will be, for a held one) completed.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub result: Option<ActionResult>,
-    pub detail: String,
-    /// A dry-run retirement: what draining the node would do to each of its services.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub services: Vec<crate::plan::preview::ServicePreview>,
-    /// The work was found done already (a copy of the event, or a later event about the same
-    /// retirement): nothing is announced for it.
-    #[serde(skip)]
-    pub quiet: bool,
-}
-
-/// The kinds of outcome, serialized as the response's `outcome` ("already-ended", …).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum OutcomeKind {
-    /// The lifecycle action was completed with `result`.
-    Completed,
-    /// A terminating manager is held; the hook's timeout releases it.
-    Held,
-    /// Work without a lifecycle action was done.
-    Done,
-    /// The lifecycle action had ended before this invocation could complete it.
-    AlreadyEnded,
-    /// The instance's node is Ready and labelled already.
-    AlreadyMember,
-    Ignored,
-    Invalid,
-    DryRun,
-    /// AWS refused the function's role: not retried.
-    Denied,
-    /// AWS rejected a request as invalid: not retried.
-    Rejected,
-}
-
-impl Outcome {
-    fn new(outcome: OutcomeKind, instance_id: Option<&str>, detail: impl Into<String>) -> Self {
-        Outcome {
-            outcome,
-            instance_id: instance_id.map(str::to_string),
-            result: None,
-            detail: detail.into(),
-            services: vec![],
-            quiet: false,
-        }
-    }
-}
 
 /// The ports plus configuration: everything a workflow needs.
 pub struct Lifecycle<F, R, D, P, A> {
