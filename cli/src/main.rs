@@ -9,6 +9,7 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use swarm_core::config::ConfigError;
 use swarm_core::workflow::{ClusterReport, Scope};
 use swarm_core::Config;
 
@@ -180,7 +181,9 @@ async fn main() -> ExitCode {
         _ => std::env::var(k).ok(),
     }) {
         Ok(c) => c,
-        Err(e) if e.to_string().contains("HOSTED_ZONE_ID") => return fail(
+        Err(ConfigError::Missing {
+            name: "HOSTED_ZONE_ID", ..
+        }) => return fail(
             "which hosted zone? pass --hosted-zone-id or set SWARM_HOSTED_ZONE_ID (the stack's HostedZoneId output)",
         ),
         Err(e) => return fail(e),
