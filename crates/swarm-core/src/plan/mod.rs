@@ -7,6 +7,7 @@ mod notice;
 pub mod preview;
 pub mod reconcile;
 mod retire;
+pub mod service_dns;
 pub mod status;
 
 pub use join::*;

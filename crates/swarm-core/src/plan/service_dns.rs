@@ -1,0 +1,366 @@
+//! Service names in Route 53 (the swarm's ExternalDNS), planned: which nodes a labelled
+//! service's names answer with, which names this cluster owns, and the change batches that
+//! take the zone there. Pure: the services, the nodes and the zone's records in; changes,
+//! refusals and the names' values out. Not wired to a workflow yet (issue #32).
+//!
+//! - A service labelled `swarm-lifecycle.dns-name=api.apps.example.internal` (several names:
+//!   comma-separated) gets one multivalue A record set per node (SetIdentifier = the instance
+//!   id, as the manager record: changes for different nodes never conflict), at most eight
+//!   (Route 53 answers a multivalue query with up to eight records).
+//! - Ingress mode (the routing mesh): Ready, active nodes that are not leaving — the workers,
+//!   or the managers when no worker is eligible. Host mode: the nodes running its tasks.
+//!   Values already in the record stay while their node is eligible; new ones are taken in
+//!   instance-id order: churn elsewhere never reshuffles a name.
+//! - Ownership as ExternalDNS keeps it: a TXT record at the name says which cluster and
+//!   service own it. A name with records and no such TXT (made by hand, by another tool) or
+//!   owned by another cluster is never changed; it is refused and reported.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::Ipv4Addr;
+
+use crate::model::Role;
+
+/// The service label that names its records.
+pub const DNS_NAME_LABEL: &str = "swarm-lifecycle.dns-name";
+/// "Route 53 responds to DNS queries with up to eight healthy records" of a multivalue name.
+pub const MAX_VALUES: usize = 8;
+/// ChangeResourceRecordSets: at most 1,000 ResourceRecord elements and 32,000 characters of
+/// values per request, each counted twice in an UPSERT.
+pub const MAX_BATCH_RECORDS: usize = 1000;
+pub const MAX_BATCH_CHARS: usize = 32_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Publish {
+    /// Published through the routing mesh: every node answers.
+    Ingress,
+    /// Published on the nodes running its tasks only.
+    Host,
+}
+
+/// A service as the swarm reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceView {
+    pub name: String,
+    /// The `swarm-lifecycle.dns-name` label, as set.
+    pub dns_label: Option<String>,
+    /// None: it publishes no port.
+    pub publish: Option<Publish>,
+    /// Instances running one of its tasks (host mode's values).
+    pub task_instances: Vec<String>,
+}
+
+/// A node as the swarm and Auto Scaling report it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeView {
+    pub instance_id: String,
+    pub ip: Ipv4Addr,
+    pub role: Role,
+    pub ready: bool,
+    pub active: bool,
+    /// Its instance is terminating, detaching, in standby: its IP leaves every name first.
+    pub leaving: bool,
+}
+
+/// A record set of the zone, as ListResourceRecordSets returns it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ZoneEntry {
+    pub name: String,
+    pub kind: String,
+    pub set_identifier: Option<String>,
+    pub values: Vec<String>,
+    pub ttl: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ZoneChange {
+    Upsert(ZoneEntry),
+    Delete(ZoneEntry),
+}
+
+impl ZoneChange {
+    fn entry(&self) -> &ZoneEntry {
+        match self {
+            ZoneChange::Upsert(e) | ZoneChange::Delete(e) => e,
+        }
+    }
+    /// Its weight against Route 53's request limits: (records, characters).
+    fn weight(&self) -> (usize, usize) {
+        let e = self.entry();
+        let twice = if matches!(self, ZoneChange::Upsert(_)) { 2 } else { 1 };
+        (
+            e.values.len() * twice,
+            e.values.iter().map(String::len).sum::<usize>() * twice,
+        )
+    }
+}
+
+/// A name the plan will not touch, and why (logged and told, naming the service).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub service: String,
+    pub name: String,
+    pub reason: String,
+}
+
+/// A name this cluster keeps: its service and the IPs it answers with once the plan ran.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamePlan {
+    pub name: String,
+    pub service: String,
+    pub values: Vec<Ipv4Addr>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServiceDnsPlan {
+    pub changes: Vec<ZoneChange>,
+    pub refused: Vec<Refusal>,
+    pub names: Vec<NamePlan>,
+}
+
+/// What the planner is given.
+pub struct ServiceDnsInput<'a> {
+    pub cluster: &'a str,
+    /// Names must lie under it (the roles may change nothing else).
+    pub suffix: &'a str,
+    pub manager_record: Option<&'a str>,
+    pub ttl: u64,
+    pub services: &'a [ServiceView],
+    pub nodes: &'a [NodeView],
+    pub zone: &'a [ZoneEntry],
+}
+
+/// The owner TXT's value (quoted, as Route 53 stores a TXT string).
+pub fn owner_value(cluster: &str, service: &str) -> String {
+    format!("\"heritage=swarm-lifecycle,swarm-lifecycle/cluster={cluster},swarm-lifecycle/service={service}\"")
+}
+
+/// The cluster an owner TXT names, if it is one of this project's.
+fn owner_cluster(value: &str) -> Option<&str> {
+    let v = value.trim_matches('"');
+    let rest = v.strip_prefix("heritage=swarm-lifecycle,swarm-lifecycle/cluster=")?;
+    rest.split(',').next()
+}
+
+fn normalise(name: &str) -> String {
+    name.trim().trim_end_matches('.').to_ascii_lowercase()
+}
+
+/// Who holds a name in the zone.
+enum Holder<'z> {
+    Free,
+    Us(&'z ZoneEntry),
+    Cluster(String),
+    Foreign,
+}
+
+fn holder<'z>(zone: &'z [ZoneEntry], name: &str, cluster: &str) -> Holder<'z> {
+    let at: Vec<&ZoneEntry> = zone.iter().filter(|e| normalise(&e.name) == name).collect();
+    if at.is_empty() {
+        return Holder::Free;
+    }
+    let owner = at
+        .iter()
+        .find(|e| e.kind == "TXT" && e.values.iter().any(|v| owner_cluster(v).is_some()));
+    match owner.and_then(|e| e.values.iter().find_map(|v| owner_cluster(v))) {
+        Some(c) if c == cluster => Holder::Us(owner.expect("found above")),
+        Some(c) => Holder::Cluster(c.to_string()),
+        None => Holder::Foreign,
+    }
+}
+
+/// The names each labelled service claims, those it may not have refused.
+fn claims(input: &ServiceDnsInput, refused: &mut Vec<Refusal>) -> BTreeMap<String, Vec<String>> {
+    let suffix = normalise(input.suffix);
+    let manager = input.manager_record.map(normalise);
+    let mut by_name: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for s in input.services {
+        let Some(label) = &s.dns_label else { continue };
+        for raw in label.split(',').filter(|n| !n.trim().is_empty()) {
+            let name = normalise(raw);
+            let mut refuse = |reason: String| {
+                refused.push(Refusal {
+                    service: s.name.clone(),
+                    name: name.clone(),
+                    reason,
+                })
+            };
+            if !crate::safe::is_dns_name(&name) {
+                refuse(format!("{raw:?} is not a DNS name"));
+            } else if !name.ends_with(&format!(".{suffix}")) {
+                refuse(format!("outside the names this cluster may change (*.{suffix})"));
+            } else if manager.as_deref() == Some(name.as_str()) {
+                refuse("is the manager record's name".into());
+            } else if s.publish.is_none() {
+                refuse("the service publishes no port".into());
+            } else {
+                by_name.entry(name).or_default().push(s.name.clone());
+            }
+        }
+    }
+    by_name
+}
+
+/// The IPs a service's name answers with: current values first while eligible, then the
+/// rest in instance-id order, at most MAX_VALUES.
+fn choose(service: &ServiceView, nodes: &[NodeView], current: &BTreeSet<String>) -> Vec<(String, Ipv4Addr)> {
+    let eligible = |n: &&NodeView| n.ready && n.active && !n.leaving;
+    let mut pool: Vec<&NodeView> = match service.publish {
+        Some(Publish::Host) => nodes
+            .iter()
+            .filter(eligible)
+            .filter(|n| service.task_instances.contains(&n.instance_id))
+            .collect(),
+        _ => {
+            let workers: Vec<&NodeView> = nodes
+                .iter()
+                .filter(eligible)
+                .filter(|n| n.role == Role::Worker)
+                .collect();
+            if workers.is_empty() {
+                nodes.iter().filter(eligible).collect()
+            } else {
+                workers
+            }
+        }
+    };
+    pool.sort_by_key(|n| (!current.contains(&n.instance_id), n.instance_id.clone()));
+    pool.into_iter()
+        .take(MAX_VALUES)
+        .map(|n| (n.instance_id.clone(), n.ip))
+        .collect()
+}
+
+/// The plan: every claimed name at its values with its owner TXT, every name this cluster
+/// owns and no service claims any more removed, refused names untouched.
+pub fn plan_service_dns(input: &ServiceDnsInput) -> ServiceDnsPlan {
+    let mut plan = ServiceDnsPlan::default();
+    let by_name = claims(input, &mut plan.refused);
+    let mut kept: BTreeSet<String> = plan.refused.iter().map(|r| r.name.clone()).collect();
+    for (name, services) in &by_name {
+        kept.insert(name.clone());
+        if services.len() > 1 {
+            for s in services {
+                plan.refused.push(Refusal {
+                    service: s.clone(),
+                    name: name.clone(),
+                    reason: format!("claimed by several services: {}", services.join(", ")),
+                });
+            }
+            continue;
+        }
+        let service = input
+            .services
+            .iter()
+            .find(|s| s.name == services[0])
+            .expect("a claimant");
+        let owner = owner_value(input.cluster, &service.name);
+        match holder(input.zone, name, input.cluster) {
+            Holder::Cluster(c) => {
+                plan.refused.push(Refusal {
+                    service: service.name.clone(),
+                    name: name.clone(),
+                    reason: format!("owned by cluster {c}"),
+                });
+                continue;
+            }
+            Holder::Foreign => {
+                plan.refused.push(Refusal {
+                    service: service.name.clone(),
+                    name: name.clone(),
+                    reason: "records this project did not create are there: left alone".into(),
+                });
+                continue;
+            }
+            Holder::Us(txt) if txt.values == [owner.clone()] => {}
+            Holder::Us(_) | Holder::Free => plan.changes.push(ZoneChange::Upsert(ZoneEntry {
+                name: name.clone(),
+                kind: "TXT".into(),
+                set_identifier: None,
+                values: vec![owner],
+                ttl: input.ttl,
+            })),
+        }
+        let sets: Vec<&ZoneEntry> = a_sets(input.zone, name).collect();
+        let current: BTreeSet<String> = sets.iter().filter_map(|e| e.set_identifier.clone()).collect();
+        let want = choose(service, input.nodes, &current);
+        for e in &sets {
+            let id = e.set_identifier.as_deref().unwrap_or_default();
+            if !want.iter().any(|(w, _)| w == id) {
+                plan.changes.push(ZoneChange::Delete((*e).clone()));
+            }
+        }
+        for (id, ip) in &want {
+            let entry = a_set(name, id, *ip, input.ttl);
+            if !sets.contains(&&entry) {
+                plan.changes.push(ZoneChange::Upsert(entry));
+            }
+        }
+        plan.names.push(NamePlan {
+            name: name.clone(),
+            service: service.name.clone(),
+            values: want.iter().map(|(_, ip)| *ip).collect(),
+        });
+    }
+    // Names this cluster owns that no service claims any more: their sets, then the owner.
+    for txt in input.zone.iter().filter(|e| e.kind == "TXT") {
+        let name = normalise(&txt.name);
+        if kept.contains(&name) || !txt.values.iter().any(|v| owner_cluster(v) == Some(input.cluster)) {
+            continue;
+        }
+        plan.changes
+            .extend(a_sets(input.zone, &name).cloned().map(ZoneChange::Delete));
+        plan.changes.push(ZoneChange::Delete(txt.clone()));
+    }
+    plan
+}
+
+/// A leaving instance out of every name this cluster owns: the deletes that go into the
+/// change batch with the manager record's (DNS first, then the drain).
+pub fn leaving_changes(zone: &[ZoneEntry], cluster: &str, instance_id: &str) -> Vec<ZoneChange> {
+    let owned: BTreeSet<String> = zone
+        .iter()
+        .filter(|e| e.kind == "TXT" && e.values.iter().any(|v| owner_cluster(v) == Some(cluster)))
+        .map(|e| normalise(&e.name))
+        .collect();
+    zone.iter()
+        .filter(|e| {
+            e.kind == "A" && e.set_identifier.as_deref() == Some(instance_id) && owned.contains(&normalise(&e.name))
+        })
+        .cloned()
+        .map(ZoneChange::Delete)
+        .collect()
+}
+
+/// The changes cut into requests Route 53 accepts, in order.
+pub fn batches(changes: Vec<ZoneChange>) -> Vec<Vec<ZoneChange>> {
+    let mut out: Vec<Vec<ZoneChange>> = vec![];
+    let (mut records, mut chars) = (0, 0);
+    for c in changes {
+        let (r, ch) = c.weight();
+        if out.is_empty() || records + r > MAX_BATCH_RECORDS || chars + ch > MAX_BATCH_CHARS {
+            out.push(vec![]);
+            (records, chars) = (0, 0);
+        }
+        records += r;
+        chars += ch;
+        out.last_mut().expect("pushed above").push(c);
+    }
+    out
+}
+
+fn a_sets<'z>(zone: &'z [ZoneEntry], name: &'z str) -> impl Iterator<Item = &'z ZoneEntry> {
+    zone.iter().filter(move |e| e.kind == "A" && normalise(&e.name) == name)
+}
+
+fn a_set(name: &str, instance_id: &str, ip: Ipv4Addr, ttl: u64) -> ZoneEntry {
+    ZoneEntry {
+        name: name.to_string(),
+        kind: "A".into(),
+        set_identifier: Some(instance_id.to_string()),
+        values: vec![ip.to_string()],
+        ttl,
+    }
+}
+
+#[cfg(test)]
+mod tests;
