@@ -5,6 +5,7 @@ use aws_sdk_route53::types::{
     Change, ChangeAction, ChangeBatch, ChangeStatus, ResourceRecord, ResourceRecordSet, RrType,
 };
 use swarm_core::model::ManagerRecord;
+use swarm_core::plan::service_dns::{ZoneChange, ZoneEntry};
 use swarm_core::ports::{Dns, PortError, PortResult, RecordChange};
 
 use crate::{aws_error, code_of, OnFirstUse, SdkConfig};
@@ -31,6 +32,15 @@ impl AwsDns {
             client: OnFirstUse::lazy(conf, aws_sdk_route53::Client::new),
         }
     }
+}
+
+/// A name as Route 53 sorts its listing: "by DNS name with the labels reversed, for example:
+/// com.example.www.", the trailing dot included (it orders `-` and the like before `.`), so
+/// the names under a suffix are the ones that start with its key.
+fn listing_key(name: &str) -> String {
+    let mut k: String = name.trim_end_matches('.').rsplit('.').collect::<Vec<_>>().join(".");
+    k.push('.');
+    k.to_ascii_lowercase()
 }
 
 fn fqdn(name: &str) -> String {
@@ -122,6 +132,90 @@ impl Dns for AwsDns {
             }
             other => other,
         }
+    }
+
+    async fn records_under(&self, zone: &str, suffix: &str) -> PortResult<Vec<ZoneEntry>> {
+        let top = listing_key(suffix);
+        let mut out = Vec::new();
+        // From the suffix on: Route 53 lists by name with the labels reversed, so the names
+        // under it come together, and the listing stops once it has passed them.
+        let (mut start_name, mut start_type, mut start_id) = (Some(fqdn(suffix)), None::<RrType>, None::<String>);
+        loop {
+            let resp = self
+                .client
+                .get()
+                .list_resource_record_sets()
+                .hosted_zone_id(zone)
+                .set_start_record_name(start_name.clone())
+                .set_start_record_type(start_type.clone())
+                .set_start_record_identifier(start_id.clone())
+                .send()
+                .await
+                .map_err(|e| aws_error("ListResourceRecordSets", &e))?;
+            for rs in resp.resource_record_sets() {
+                let key = listing_key(rs.name());
+                if !key.starts_with(&top) {
+                    if key > top {
+                        return Ok(out);
+                    }
+                    continue;
+                }
+                out.push(ZoneEntry {
+                    name: rs.name().trim_end_matches('.').to_ascii_lowercase(),
+                    kind: rs.r#type().as_str().to_string(),
+                    set_identifier: rs.set_identifier().map(str::to_string),
+                    values: rs.resource_records().iter().map(|r| r.value().to_string()).collect(),
+                    ttl: rs.ttl().unwrap_or_default().max(0) as u64,
+                });
+            }
+            if !resp.is_truncated() {
+                return Ok(out);
+            }
+            start_name = resp.next_record_name().map(str::to_string);
+            start_type = resp.next_record_type().cloned();
+            start_id = resp.next_record_identifier().map(str::to_string);
+        }
+    }
+
+    async fn change_entries(&self, zone: &str, changes: &[ZoneChange]) -> PortResult<String> {
+        let op = "ChangeResourceRecordSets";
+        let mut batch = ChangeBatch::builder().comment("swarm-lifecycle service names");
+        for c in changes {
+            let (action, e) = match c {
+                ZoneChange::Upsert(e) => (ChangeAction::Upsert, e),
+                ZoneChange::Delete(e) => (ChangeAction::Delete, e),
+            };
+            let mut set = ResourceRecordSet::builder()
+                .name(fqdn(&e.name))
+                .r#type(RrType::from(e.kind.as_str()))
+                .ttl(e.ttl as i64)
+                .set_set_identifier(e.set_identifier.clone());
+            if e.set_identifier.is_some() {
+                set = set.multi_value_answer(true);
+            }
+            for v in &e.values {
+                set = set.resource_records(
+                    ResourceRecord::builder()
+                        .value(v)
+                        .build()
+                        .map_err(|e| PortError::aws(op, e))?,
+                );
+            }
+            let set = set.build().map_err(|e| PortError::aws(op, e))?;
+            let change = Change::builder().action(action).resource_record_set(set).build();
+            batch = batch.changes(change.map_err(|e| PortError::aws(op, e))?);
+        }
+        let batch = batch.build().map_err(|e| PortError::aws(op, e))?;
+        let resp = self
+            .client
+            .get()
+            .change_resource_record_sets()
+            .hosted_zone_id(zone)
+            .change_batch(batch)
+            .send()
+            .await
+            .map_err(|e| aws_error(op, &e))?;
+        Ok(resp.change_info().map(|c| c.id().to_string()).unwrap_or_default())
     }
 
     async fn is_insync(&self, change_id: &str) -> PortResult<bool> {

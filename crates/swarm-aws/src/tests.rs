@@ -640,3 +640,90 @@ async fn an_action_event_is_put_with_its_source_and_a_refused_entry_is_an_error(
     let e = events.announce("default", &event).await.unwrap_err();
     assert!(matches!(e, PortError::Aws { .. }) && !e.is_final(), "{e:?}");
 }
+
+/// The service names under a suffix: every type, the listing stopped once past them (Route 53
+/// sorts by the reversed name), and a change batch that writes a multivalue set and its owner.
+#[tokio::test]
+async fn service_names_are_listed_under_their_suffix_and_changed_in_one_batch() {
+    use aws_sdk_route53::operation::list_resource_record_sets::ListResourceRecordSetsOutput;
+    use aws_sdk_route53::types::{ResourceRecord, ResourceRecordSet};
+    use swarm_core::plan::service_dns::{owner_value, ZoneChange, ZoneEntry};
+    let set = |name: &str, kind: RrType, id: Option<&str>, value: &str| {
+        ResourceRecordSet::builder()
+            .name(name)
+            .r#type(kind)
+            .set_set_identifier(id.map(str::to_string))
+            .ttl(60)
+            .resource_records(ResourceRecord::builder().value(value).build().unwrap())
+            .build()
+            .unwrap()
+    };
+    let owner = owner_value("blue", "api");
+    let list = mock!(aws_sdk_route53::Client::list_resource_record_sets)
+        .match_requests(|r| r.start_record_name() == Some("apps.blue.internal."))
+        .then_output(move || {
+            ListResourceRecordSetsOutput::builder()
+                .resource_record_sets(set("api.apps.blue.internal.", RrType::A, Some("i-1"), "10.0.1.1"))
+                .resource_record_sets(set(
+                    "api.apps.blue.internal.",
+                    RrType::Txt,
+                    None,
+                    &owner_value("blue", "api"),
+                ))
+                .resource_record_sets(set("db.apps.blue.internal.", RrType::A, None, "192.0.2.1"))
+                .resource_record_sets(set("managers.blue.internal.", RrType::A, Some("i-9"), "10.0.9.9"))
+                .is_truncated(true)
+                .next_record_name("x.blue.internal.")
+                .max_items(100)
+                .build()
+                .unwrap()
+        });
+    let change = mock!(aws_sdk_route53::Client::change_resource_record_sets)
+        .match_requests(|r| {
+            let c = r.change_batch().unwrap().changes();
+            c.len() == 2
+                && c[0].resource_record_set().unwrap().multi_value_answer() == Some(true)
+                && c[0].resource_record_set().unwrap().set_identifier() == Some("i-2")
+                && c[1].resource_record_set().unwrap().r#type() == &RrType::Txt
+                && c[1].resource_record_set().unwrap().multi_value_answer().is_none()
+        })
+        .then_output(|| {
+            ChangeResourceRecordSetsOutput::builder()
+                .change_info(
+                    ChangeInfo::builder()
+                        .id("/change/C3")
+                        .status(ChangeStatus::Pending)
+                        .submitted_at(aws_smithy_types::DateTime::from_secs(0))
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+        });
+    let dns = AwsDns::new(mock_client!(aws_sdk_route53, RuleMode::MatchAny, [&list, &change]));
+    let got = dns.records_under("Z1", "apps.blue.internal").await.unwrap();
+    assert_eq!(got.len(), 3, "stopped at the first name past the suffix: {got:?}");
+    assert_eq!(list.num_calls(), 1, "not paged past the names under the suffix");
+    assert_eq!(
+        (got[1].kind.as_str(), got[1].values.clone()),
+        ("TXT", vec![owner.clone()])
+    );
+    let a = |id: &str| ZoneEntry {
+        name: "api.apps.blue.internal".into(),
+        kind: "A".into(),
+        set_identifier: Some(id.into()),
+        values: vec!["10.0.1.2".into()],
+        ttl: 60,
+    };
+    let txt = ZoneEntry {
+        name: "api.apps.blue.internal".into(),
+        kind: "TXT".into(),
+        set_identifier: None,
+        values: vec![owner],
+        ttl: 60,
+    };
+    let id = dns
+        .change_entries("Z1", &[ZoneChange::Upsert(a("i-2")), ZoneChange::Upsert(txt)])
+        .await
+        .unwrap();
+    assert_eq!(id, "/change/C3");
+}

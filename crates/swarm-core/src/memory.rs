@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use crate::event::LifecycleAction;
 use crate::model::{Group, GroupInstance, Instance, InstanceState, LifecycleState, ManagerRecord, Role};
+use crate::plan::service_dns::{ZoneChange, ZoneEntry};
 use crate::ports::*;
 use crate::scripts::{self, ScriptExit};
 
@@ -78,6 +79,8 @@ pub struct State {
     pub scheduled: HashMap<String, u64>,
     /// (bus, event) of every action event published, in order.
     pub announced: Vec<(String, crate::announce::ActionEvent)>,
+    /// The zone's service-name record sets and their owners.
+    pub zone: Vec<ZoneEntry>,
     /// The error publishing answers with (every time) while set.
     pub announce_error: Option<PortError>,
     next_node: u32,
@@ -791,6 +794,42 @@ impl Dns for World {
     }
     async fn is_insync(&self, _change_id: &str) -> PortResult<bool> {
         Ok(true)
+    }
+    async fn records_under(&self, _zone: &str, suffix: &str) -> PortResult<Vec<ZoneEntry>> {
+        let under = format!(".{suffix}");
+        Ok(self
+            .state()
+            .zone
+            .iter()
+            .filter(|e| e.name == suffix || e.name.ends_with(&under))
+            .cloned()
+            .collect())
+    }
+    /// As Route 53: all or nothing; a DELETE must name what is there exactly.
+    async fn change_entries(&self, _zone: &str, changes: &[ZoneChange]) -> PortResult<String> {
+        let mut s = self.state();
+        let mut zone = s.zone.clone();
+        for c in changes {
+            match c {
+                ZoneChange::Upsert(e) => {
+                    zone.retain(|x| !(x.name == e.name && x.kind == e.kind && x.set_identifier == e.set_identifier));
+                    zone.push(e.clone());
+                }
+                ZoneChange::Delete(e) => {
+                    let before = zone.len();
+                    zone.retain(|x| x != e);
+                    if zone.len() == before {
+                        return Err(PortError::Invalid {
+                            operation: "ChangeResourceRecordSets".into(),
+                            message: format!("InvalidChangeBatch: {} not found", e.name),
+                        });
+                    }
+                }
+            }
+        }
+        s.zone = zone;
+        s.changes += 1;
+        Ok(format!("C{}", s.changes))
     }
 }
 

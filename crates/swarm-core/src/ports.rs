@@ -157,6 +157,12 @@ pub trait Dns {
     /// deletes and a record to delete was not there (exactly as given: name, set, value, TTL).
     async fn change(&self, zone: &str, name: &str, changes: Vec<RecordChange>) -> PortResult<String>;
     async fn is_insync(&self, change_id: &str) -> PortResult<bool>;
+    /// Every record set at or under `suffix`, of any type (the service names and their
+    /// owners, and whatever else is there).
+    async fn records_under(&self, zone: &str, suffix: &str) -> PortResult<Vec<crate::plan::service_dns::ZoneEntry>>;
+    /// Submits one batch of service-name changes (within Route 53's request limits:
+    /// `service_dns::batches`); returns its change id.
+    async fn change_entries(&self, zone: &str, changes: &[crate::plan::service_dns::ZoneChange]) -> PortResult<String>;
 }
 
 /// SSM Parameter Store, used for the init lock (never for reading tokens).
