@@ -87,6 +87,9 @@ pub struct Config {
     /// template's SharedStorage: /cluster); a node without it mounted is not joined. None: no
     /// shared storage.
     pub shared_storage: Option<String>,
+    /// SERVICE_RECORD_SUFFIX: services labelled `swarm-lifecycle.dns-name` get records under
+    /// it (the roles may change no other name). None: no service names.
+    pub service_record_suffix: Option<String>,
 }
 
 /// REBALANCE_ACTION: what an EC2 rebalance recommendation does to a worker's node.
@@ -272,6 +275,20 @@ impl Config {
                 })
             }
         };
+        let service_record_suffix = match get("SERVICE_RECORD_SUFFIX")
+            .map(|v| v.trim().trim_end_matches('.').to_ascii_lowercase())
+            .filter(|v| !v.is_empty())
+        {
+            None => None,
+            Some(v) if crate::safe::is_dns_name(&v) && v.contains('.') => Some(v),
+            Some(v) => {
+                return Err(ConfigError::Invalid {
+                    name: "SERVICE_RECORD_SUFFIX",
+                    value: v,
+                    reason: "expected a DNS name of two labels or more, like apps.example.internal".into(),
+                })
+            }
+        };
         let agent_wait = secs("AGENT_WAIT_SECONDS", 300)?;
         let join_budget = secs("JOIN_BUDGET_SECONDS", 300)?;
         let launch_heartbeat_timeout = match get("LAUNCH_HEARTBEAT_TIMEOUT_SECONDS") {
@@ -324,6 +341,7 @@ impl Config {
             event_bus,
             rebalance_action,
             shared_storage,
+            service_record_suffix,
             blocked_drain_proceeds,
             terminate_concurrency,
             spot_notice: secs("SPOT_NOTICE_SECONDS", 120)?,
@@ -394,6 +412,18 @@ mod tests {
         assert_eq!(ok.drain_timeout + RETIRE_AFTER_DRAIN, LAMBDA_MAX_RUN);
         let err = with(&[("HOSTED_ZONE_ID", "Z1"), ("DRAIN_TIMEOUT_SECONDS", "781")]).unwrap_err();
         assert!(err.to_string().contains("DRAIN_TIMEOUT_SECONDS"), "{err}");
+    }
+
+    #[test]
+    fn service_record_suffix_is_a_dns_name_or_none() {
+        let z = ("HOSTED_ZONE_ID", "Z1");
+        assert_eq!(with(&[z]).unwrap().service_record_suffix, None);
+        let c = with(&[z, ("SERVICE_RECORD_SUFFIX", "Apps.Example.Internal.")]).unwrap();
+        assert_eq!(c.service_record_suffix.as_deref(), Some("apps.example.internal"));
+        for bad in ["internal", "a b.example", "*.apps.example"] {
+            let e = with(&[z, ("SERVICE_RECORD_SUFFIX", bad)]).unwrap_err();
+            assert!(e.to_string().contains("SERVICE_RECORD_SUFFIX"), "{bad}: {e}");
+        }
     }
 
     #[test]

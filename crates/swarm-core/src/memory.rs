@@ -81,10 +81,13 @@ pub struct State {
     pub announced: Vec<(String, crate::announce::ActionEvent)>,
     /// The zone's service-name record sets and their owners.
     pub zone: Vec<ZoneEntry>,
+    /// What services.sh answers (`service\tNAME\tLABEL\tMODES` lines).
+    pub services_out: String,
     /// The error publishing answers with (every time) while set.
     pub announce_error: Option<PortError>,
     next_node: u32,
-    changes: u32,
+    /// Route 53 change batches accepted (manager record and service names).
+    pub changes: u32,
 }
 
 /// Cheap to clone: every port of a `Lifecycle` shares one world.
@@ -192,6 +195,7 @@ fn script_name(script: &str) -> &'static str {
         (scripts::DRAIN, "drain"),
         (scripts::CORDON, "cordon"),
         (scripts::RETIRE_PREVIEW, "retire-preview"),
+        (scripts::SERVICES, "services"),
     ]
     .into_iter()
     // The #! line travels first, ahead of the inputs (safe::script_commands).
@@ -465,6 +469,8 @@ impl State {
                 (0, "published=true\n".into(), String::new())
             }
             "join" => self.sim_join(on, &var("TOKEN_PARAMETER"), &[var("MANAGER_ADDR")]),
+            // The labelled services, as the test wrote services.sh's answer.
+            "services" => (0, self.services_out.clone(), String::new()),
             "node-status" => {
                 let reactivate = var("REACTIVATE") == "true";
                 match self

@@ -22,6 +22,7 @@ script!(NODE_LIST, "node-list.sh");
 script!(DRAIN, "drain.sh");
 script!(CORDON, "cordon.sh");
 script!(RETIRE_PREVIEW, "retire-preview.sh");
+script!(SERVICES, "services.sh");
 
 /// The exit codes the scripts give a meaning to (beyond 0 and 1), one list for the Rust side,
 /// the scripts' comments and the in-memory world.

@@ -348,6 +348,49 @@ pub fn batches(changes: Vec<ZoneChange>) -> Vec<Vec<ZoneChange>> {
     out
 }
 
+/// Reads `scripts/services.sh`'s answer: each labelled service, its publish mode (any
+/// ingress port: ingress, every node answers; else any host port: host) and, in host mode,
+/// the instances its running tasks are on (by their nodes' `swarm.instance-id` labels).
+pub fn parse_services(stdout: &str, view: &crate::model::SwarmView) -> Vec<ServiceView> {
+    let mut out: Vec<ServiceView> = vec![];
+    for line in stdout.lines() {
+        let f: Vec<&str> = line.split('\t').collect();
+        match f.as_slice() {
+            ["service", name, label, modes @ ..] => {
+                let modes: Vec<&str> = modes
+                    .first()
+                    .map(|m| m.split_whitespace().collect())
+                    .unwrap_or_default();
+                let publish = if modes.contains(&"ingress") {
+                    Some(Publish::Ingress)
+                } else if modes.contains(&"host") {
+                    Some(Publish::Host)
+                } else {
+                    None
+                };
+                out.push(ServiceView {
+                    name: name.to_string(),
+                    dns_label: Some(label.to_string()),
+                    publish,
+                    task_instances: vec![],
+                });
+            }
+            ["task", name, node_id] => {
+                let instance = view
+                    .nodes
+                    .iter()
+                    .find(|n| n.id == *node_id)
+                    .and_then(|n| n.instance_id.clone());
+                if let (Some(s), Some(i)) = (out.iter_mut().find(|s| s.name == *name), instance) {
+                    s.task_instances.push(i);
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
 fn a_sets<'z>(zone: &'z [ZoneEntry], name: &'z str) -> impl Iterator<Item = &'z ZoneEntry> {
     zone.iter().filter(move |e| e.kind == "A" && normalise(&e.name) == name)
 }

@@ -12,6 +12,7 @@ mod observe;
 mod queued;
 mod reconcile;
 mod retire;
+mod service_names;
 
 pub use crate::outcome::{Outcome, OutcomeKind};
 pub use reconcile::{ClusterReport, Scope, Survey};

@@ -319,6 +319,13 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
         if dry_run {
             return Ok(report);
         }
+        // Service names (with SERVICE_RECORD_SUFFIX): one command and one listing a run.
+        if let Some(op) = operator.as_deref() {
+            let room = self.cfg.command_timeout + Duration::from_secs(20);
+            if deadline.is_none_or(|d| Instant::now() + room <= d) {
+                self.sync_service_names(&snap, op, &mut report).await;
+            }
+        }
         if repairs.is_empty() {
             self.announce_run(&report, began).await;
             return Ok(report);

@@ -308,3 +308,31 @@ fn batches_keep_to_route53s_request_limits() {
     assert_eq!(b.len(), 2);
     assert!(batches(vec![]).is_empty());
 }
+
+#[test]
+fn the_services_script_is_read_with_each_mode_and_host_tasks_by_instance() {
+    let line =
+        "abcdefghijklmnopqrstuvwx1 ready 10.0.1.11 worker active false i-0000000000000011 1700000000 ip-10-0-1-11\n\
+                abcdefghijklmnopqrstuvwx2 ready 10.0.1.12 worker active false - 1700000000 ip-10-0-1-12\n";
+    let view = crate::model::SwarmView::parse(line);
+    let out = "service\tapi\tapi.apps.blue.internal\tingress \n\
+               service\tdb\tdb.apps.blue.internal,db2.apps.blue.internal\thost \n\
+               task\tdb\tabcdefghijklmnopqrstuvwx1\n\
+               task\tdb\tabcdefghijklmnopqrstuvwx2\n\
+               service\tplain\tplain.apps.blue.internal\t\n\
+               garbage\n";
+    let got = parse_services(out, &view);
+    assert_eq!(got.len(), 3, "{got:?}");
+    assert_eq!((got[0].name.as_str(), got[0].publish), ("api", Some(Publish::Ingress)));
+    assert_eq!(got[1].publish, Some(Publish::Host));
+    assert_eq!(
+        got[1].dns_label.as_deref(),
+        Some("db.apps.blue.internal,db2.apps.blue.internal")
+    );
+    assert_eq!(
+        got[1].task_instances,
+        vec!["i-0000000000000011".to_string()],
+        "a node without its instance label counts for nothing"
+    );
+    assert_eq!(got[2].publish, None);
+}

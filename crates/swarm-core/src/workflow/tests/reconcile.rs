@@ -1,6 +1,8 @@
 //! The reconcile and tidy (workflow/reconcile.rs).
 
 use super::*;
+use crate::plan::service_dns::ZoneEntry;
+use std::collections::BTreeSet;
 
 #[tokio::test(start_paused = true)]
 async fn the_reconcile_repairs_dns_first_and_defers_joins_it_cannot_finish() {
@@ -77,4 +79,50 @@ async fn tidy_removes_only_the_down_nodes_of_gone_instances() {
         "the record is left alone"
     );
     assert!(!s.commands.iter().any(|(i, _)| i == W2), "no join: {:?}", s.commands);
+}
+
+/// With SERVICE_RECORD_SUFFIX, each run keeps a labelled service's name at the eligible
+/// workers with its owner record, writes nothing when nothing changed, and follows a worker
+/// that stops being eligible (issue #32: the reconcile's part).
+#[tokio::test(start_paused = true)]
+async fn the_reconcile_keeps_a_services_name_at_its_nodes_and_writes_nothing_when_nothing_changed() {
+    let w = cluster();
+    let mut c = cfg();
+    c.service_record_suffix = Some("apps.blue.internal".into());
+    let l = lifecycle(&w, c);
+    three_managers_and_a_worker(&l, &w).await;
+    for id in [M1, M2, M3, W1] {
+        w.set_lifecycle(id, "InService");
+    }
+    w.state().services_out =
+        "service\tapi\tapi.apps.blue.internal\tingress \nservice\tbad\tapi.example.com\tingress \n".into();
+    l.reconcile_all(Some("blue"), false, None).await.unwrap();
+    let zone = w.state().zone.clone();
+    let a: Vec<&ZoneEntry> = zone.iter().filter(|e| e.kind == "A").collect();
+    assert_eq!(a.len(), 1, "{zone:?}");
+    assert_eq!(
+        (a[0].set_identifier.as_deref(), a[0].values.clone()),
+        (Some(W1), vec!["10.0.1.21".to_string()])
+    );
+    assert!(zone
+        .iter()
+        .any(|e| e.kind == "TXT" && e.values == [crate::plan::service_dns::owner_value("blue", "api")]));
+    let changes = w.state().changes;
+    l.reconcile_all(Some("blue"), false, None).await.unwrap();
+    assert_eq!(w.state().changes, changes, "a converged name costs reading only");
+    // The worker drained: the name falls back to the managers.
+    l.handle_ecs(&ecs_event("DRAINING", W1), None).await.unwrap();
+    l.reconcile_all(Some("blue"), false, None).await.unwrap();
+    let ips: BTreeSet<String> = w
+        .state()
+        .zone
+        .iter()
+        .filter(|e| e.kind == "A")
+        .flat_map(|e| e.values.clone())
+        .collect();
+    assert_eq!(
+        ips,
+        ["10.0.1.11", "10.0.1.12", "10.0.1.13"].map(String::from).into(),
+        "the managers"
+    );
 }
