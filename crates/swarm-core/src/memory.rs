@@ -81,6 +81,8 @@ pub struct State {
     pub announced: Vec<(String, crate::announce::ActionEvent)>,
     /// The zone's service-name record sets and their owners.
     pub zone: Vec<ZoneEntry>,
+    /// How many commands had been sent when each service-name batch was accepted (DNS first).
+    pub zone_changes_at: Vec<usize>,
     /// What services.sh answers (`service\tNAME\tLABEL\tMODES` lines).
     pub services_out: String,
     /// The error publishing answers with (every time) while set.
@@ -834,6 +836,8 @@ impl Dns for World {
             }
         }
         s.zone = zone;
+        let sent = s.commands.len();
+        s.zone_changes_at.push(sent);
         s.changes += 1;
         Ok(format!("C{}", s.changes))
     }

@@ -21,11 +21,17 @@ pub struct RetireSnapshot {
     pub self_online: bool,
     /// The leaving instance is itself the only live manager.
     pub self_is_last_manager: bool,
+    /// Its values in the service names this cluster owns (`service_dns::leaving_changes`;
+    /// empty without SERVICE_RECORD_SUFFIX).
+    pub service_records: Vec<crate::plan::service_dns::ZoneEntry>,
 }
 
 /// The steps of a retirement, each one thing the workflow does, in the order it does them.
 #[derive(Debug, Clone, PartialEq)]
 pub enum RetireStep {
+    /// Take the instance's IP out of the service names, wait for INSYNC (a worker's hold
+    /// starts then; a manager's after its manager record).
+    RemoveServiceRecords(Vec<crate::plan::service_dns::ZoneEntry>),
     /// Take the instance's IP out of the manager name, wait for INSYNC, start the hold.
     RemoveRecords(Vec<ManagerRecord>),
     /// The record was gone already (redelivery): the hold starts now, never earlier.
@@ -53,6 +59,13 @@ pub struct NodeRetirement {
 
 pub fn plan_retire(s: &RetireSnapshot) -> Vec<RetireStep> {
     let mut steps = Vec::new();
+    // DNS first: every name the instance answers for, before anything moves.
+    if !s.service_records.is_empty() {
+        steps.push(RetireStep::RemoveServiceRecords(s.service_records.clone()));
+        if !(s.role == Role::Manager && s.has_dns) {
+            steps.push(RetireStep::StartHold);
+        }
+    }
     if s.role == Role::Manager && s.has_dns {
         if s.records.is_empty() {
             steps.push(RetireStep::StartHold);
@@ -111,6 +124,7 @@ mod tests {
     }
     fn retire(role: Role) -> RetireSnapshot {
         RetireSnapshot {
+            service_records: vec![],
             instance_id: "i-00000001".into(),
             role,
             has_dns: role == Role::Manager,

@@ -1,7 +1,8 @@
 //! The manager record: one change submitted and waited for until INSYNC, and a DELETE that
-//! finds what is there. Route 53 only.
+//! finds what is there; a leaving instance's values in the service names. Route 53 only.
 
 use super::*;
+use crate::plan::service_dns::{ZoneChange, ZoneEntry};
 
 impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D, P, A> {
     /// Deletes the instance's record as this function writes it; when that is not there (a
@@ -46,6 +47,37 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
         if change_id == crate::ports::UNCHANGED {
             return Ok(false);
         }
+        self.wait_insync(&change_id, end).await?;
+        Ok(true)
+    }
+
+    /// The leaving instance's values in this cluster's service names (none without
+    /// SERVICE_RECORD_SUFFIX): one listing of the names under the suffix.
+    pub(super) async fn leaving_service_records(&self, m: &Member, id: &str) -> PortResult<Vec<ZoneEntry>> {
+        let Some(suffix) = &self.cfg.service_record_suffix else {
+            return Ok(vec![]);
+        };
+        let zone = self.dns.records_under(&self.cfg.hosted_zone_id, suffix).await?;
+        Ok(crate::plan::service_dns::leaving_changes(&zone, &m.cluster, id)
+            .into_iter()
+            .map(|c| match c {
+                ZoneChange::Delete(e) | ZoneChange::Upsert(e) => e,
+            })
+            .collect())
+    }
+
+    /// Deletes `records` (within Route 53's request limits) and waits for each batch's INSYNC.
+    pub(super) async fn remove_service_records(&self, records: Vec<ZoneEntry>, end: Instant) -> PortResult<()> {
+        let deletes = records.into_iter().map(ZoneChange::Delete).collect();
+        for batch in crate::plan::service_dns::batches(deletes) {
+            let change_id = self.dns.change_entries(&self.cfg.hosted_zone_id, &batch).await?;
+            self.wait_insync(&change_id, end).await?;
+        }
+        Ok(())
+    }
+
+    /// Waits for a change's INSYNC.
+    async fn wait_insync(&self, change_id: &str, end: Instant) -> Result<(), PortError> {
         // Route 53 takes a second or more to propagate: asking sooner only spends calls.
         let mut backoff = Backoff {
             next: Duration::from_secs(1),
@@ -55,8 +87,8 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
         tokio::time::sleep_until(first).await;
         let wait_end = clamp(Instant::now() + Duration::from_secs(300), Some(end));
         loop {
-            match self.dns.is_insync(&change_id).await {
-                Ok(true) => return Ok(true),
+            match self.dns.is_insync(change_id).await {
+                Ok(true) => return Ok(()),
                 Ok(false) => {}
                 Err(e) => warn!(step = "dns-wait", outcome = "retry", error = %e),
             }

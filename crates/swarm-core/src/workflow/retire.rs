@@ -41,7 +41,8 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
         let steps = plan::plan_retire(&snap);
         info!(step = "plan", steps = ?steps);
         // Only a terminating instance is held; an ECS deregistration has nothing to hold.
-        let holds = m.role == Role::Manager && m.dns_name.is_some() && intent.action().is_some();
+        let holds = (m.role == Role::Manager && m.dns_name.is_some() || !snap.service_records.is_empty())
+            && intent.action().is_some();
         if holds {
             // The action has waited since the event (and Route 53 may be slow): re-arm it now;
             // the heartbeat at INSYNC still defines the hold.
@@ -67,8 +68,18 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
                     }
                     self.start_hold(&mut held).await;
                 }
+                RetireStep::RemoveServiceRecords(records) => {
+                    let n = records.len();
+                    self.while_held(&mut held, self.remove_service_records(records, end))
+                        .await?;
+                    held.acted = true;
+                    info!(step = "service-names-remove", outcome = "insync", records = n);
+                    metric(&m.cluster, m.role.as_str(), "DnsChanges", 1.0, "Count");
+                }
                 RetireStep::StartHold => {
-                    info!(step = "dns-remove", outcome = "already-absent");
+                    if !held.acted {
+                        info!(step = "dns-remove", outcome = "already-absent");
+                    }
                     self.start_hold(&mut held).await;
                 }
                 RetireStep::RetireNode(node) if !node.drain => {

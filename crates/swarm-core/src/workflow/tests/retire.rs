@@ -416,3 +416,52 @@ async fn a_dry_run_retirement_names_the_services_its_drain_would_block_and_chang
         "{sent:?}"
     );
 }
+
+/// With service names, a worker in one leaves it before anything moves, and its termination
+/// is held until TTL + extra after that change, as a manager's is for the manager record.
+#[tokio::test(start_paused = true)]
+async fn a_worker_in_a_service_name_leaves_it_first_and_is_held() {
+    let w = cluster();
+    let mut c = cfg();
+    c.service_record_suffix = Some("apps.blue.internal".into());
+    let l = lifecycle(&w, c);
+    three_managers_and_a_worker(&l, &w).await;
+    for id in [M1, M2, M3, W1] {
+        w.set_lifecycle(id, "InService");
+    }
+    w.state().services_out = "service\tapi\tapi.apps.blue.internal\tingress \n".into();
+    l.reconcile_all(Some("blue"), false, None).await.unwrap();
+    assert!(w.state().zone.iter().any(|e| e.set_identifier.as_deref() == Some(W1)));
+    w.set_lifecycle(W1, "Terminating:Wait");
+    w.state().commands.clear();
+    w.state().zone_changes_at.clear();
+    let o = l.handle(&event("terminate", "wrk", W1), None).await.unwrap();
+    assert_eq!(o.outcome, OutcomeKind::Held, "{o:?}");
+    let s = w.state();
+    assert!(
+        !s.zone.iter().any(|e| e.set_identifier.as_deref() == Some(W1)),
+        "{:?}",
+        s.zone
+    );
+    assert!(s.zone.iter().any(|e| e.kind == "TXT"), "the name stays owned");
+    let retire = s
+        .commands
+        .iter()
+        .position(|(_, n)| *n == "retire-node")
+        .expect("retired");
+    assert_eq!(s.zone_changes_at.len(), 1);
+    assert!(
+        s.zone_changes_at[0] <= retire,
+        "the name changed before the node moved: {:?} {:?}",
+        s.zone_changes_at,
+        s.commands
+    );
+    assert_eq!(
+        s.completed.iter().filter(|(id, _)| id == W1).count(),
+        1,
+        "only the launch: the hook timeout releases it"
+    );
+    assert!(!s.nodes.values().any(|n| n.instance_id == W1));
+    drop(s);
+    // Without names, a worker is not held (worker_termination_completes_and_removes_the_node).
+}
