@@ -67,30 +67,11 @@ impl Dns for AwsDns {
     async fn manager_records(&self, zone: &str, name: &str) -> PortResult<Vec<ManagerRecord>> {
         let want = fqdn(name).to_ascii_lowercase();
         let mut out = Vec::new();
-        // By hand: the SDK has no paginator for ListResourceRecordSets (its position is three
-        // fields), and the listing stops as soon as it passes the name.
-        let (mut start_name, mut start_id) = (Some(want.clone()), None::<String>);
-        loop {
-            let resp = self
-                .client
-                .get()
-                .list_resource_record_sets()
-                .hosted_zone_id(zone)
-                .set_start_record_name(start_name.clone())
-                .start_record_type(RrType::A)
-                .set_start_record_identifier(start_id.clone())
-                .send()
-                .await
-                .map_err(|e| aws_error("ListResourceRecordSets", &e))?;
-            let mut past = false;
-            for rs in resp.resource_record_sets() {
-                if rs.name().to_ascii_lowercase() != want {
-                    past = true;
-                    break;
-                }
-                if rs.r#type() != &RrType::A {
-                    continue;
-                }
+        self.list_from(zone, want.clone(), Some(RrType::A), |rs| {
+            if rs.name().to_ascii_lowercase() != want {
+                return false;
+            }
+            if rs.r#type() == &RrType::A {
                 for rr in rs.resource_records() {
                     if let Ok(ip) = rr.value().parse() {
                         out.push(ManagerRecord {
@@ -101,12 +82,10 @@ impl Dns for AwsDns {
                     }
                 }
             }
-            if past || !resp.is_truncated() {
-                return Ok(out);
-            }
-            start_name = resp.next_record_name().map(str::to_string);
-            start_id = resp.next_record_identifier().map(str::to_string);
-        }
+            true
+        })
+        .await?;
+        Ok(out)
     }
 
     async fn change(&self, zone: &str, name: &str, changes: Vec<RecordChange>) -> PortResult<String> {
@@ -137,44 +116,24 @@ impl Dns for AwsDns {
     async fn records_under(&self, zone: &str, suffix: &str) -> PortResult<Vec<ZoneEntry>> {
         let top = listing_key(suffix);
         let mut out = Vec::new();
-        // From the suffix on: Route 53 lists by name with the labels reversed, so the names
-        // under it come together, and the listing stops once it has passed them.
-        let (mut start_name, mut start_type, mut start_id) = (Some(fqdn(suffix)), None::<RrType>, None::<String>);
-        loop {
-            let resp = self
-                .client
-                .get()
-                .list_resource_record_sets()
-                .hosted_zone_id(zone)
-                .set_start_record_name(start_name.clone())
-                .set_start_record_type(start_type.clone())
-                .set_start_record_identifier(start_id.clone())
-                .send()
-                .await
-                .map_err(|e| aws_error("ListResourceRecordSets", &e))?;
-            for rs in resp.resource_record_sets() {
-                let key = listing_key(rs.name());
-                if !key.starts_with(&top) {
-                    if key > top {
-                        return Ok(out);
-                    }
-                    continue;
-                }
-                out.push(ZoneEntry {
-                    name: rs.name().trim_end_matches('.').to_ascii_lowercase(),
-                    kind: rs.r#type().as_str().to_string(),
-                    set_identifier: rs.set_identifier().map(str::to_string),
-                    values: rs.resource_records().iter().map(|r| r.value().to_string()).collect(),
-                    ttl: rs.ttl().unwrap_or_default().max(0) as u64,
-                });
+        // Route 53 lists by the reversed name, so the names under the suffix come together
+        // from it on, and the listing stops once it has passed them.
+        self.list_from(zone, fqdn(suffix), None, |rs| {
+            let key = listing_key(rs.name());
+            if !key.starts_with(&top) {
+                return key < top;
             }
-            if !resp.is_truncated() {
-                return Ok(out);
-            }
-            start_name = resp.next_record_name().map(str::to_string);
-            start_type = resp.next_record_type().cloned();
-            start_id = resp.next_record_identifier().map(str::to_string);
-        }
+            out.push(ZoneEntry {
+                name: rs.name().trim_end_matches('.').to_ascii_lowercase(),
+                kind: rs.r#type().as_str().to_string(),
+                set_identifier: rs.set_identifier().map(str::to_string),
+                values: rs.resource_records().iter().map(|r| r.value().to_string()).collect(),
+                ttl: rs.ttl().unwrap_or_default().max(0) as u64,
+            });
+            true
+        })
+        .await?;
+        Ok(out)
     }
 
     async fn change_entries(&self, zone: &str, changes: &[ZoneChange]) -> PortResult<String> {
@@ -231,6 +190,45 @@ impl Dns for AwsDns {
             .await
             .map_err(|e| aws_error("GetChange", &e))?;
         Ok(resp.change_info().map(|c| c.status()) == Some(&ChangeStatus::Insync))
+    }
+}
+
+impl AwsDns {
+    /// Lists the zone from `name` (and `kind`) on, a page at a time, handing each record set to
+    /// `take` until it answers false (past what the caller wants) or the listing ends. By hand:
+    /// the SDK has no paginator for ListResourceRecordSets (its position is three fields).
+    async fn list_from(
+        &self,
+        zone: &str,
+        name: String,
+        kind: Option<RrType>,
+        mut take: impl FnMut(&ResourceRecordSet) -> bool,
+    ) -> PortResult<()> {
+        let (mut start_name, mut start_type, mut start_id) = (Some(name), kind, None::<String>);
+        loop {
+            let resp = self
+                .client
+                .get()
+                .list_resource_record_sets()
+                .hosted_zone_id(zone)
+                .set_start_record_name(start_name.clone())
+                .set_start_record_type(start_type.clone())
+                .set_start_record_identifier(start_id.clone())
+                .send()
+                .await
+                .map_err(|e| aws_error("ListResourceRecordSets", &e))?;
+            for rs in resp.resource_record_sets() {
+                if !take(rs) {
+                    return Ok(());
+                }
+            }
+            if !resp.is_truncated() {
+                return Ok(());
+            }
+            start_name = resp.next_record_name().map(str::to_string);
+            start_type = resp.next_record_type().cloned();
+            start_id = resp.next_record_identifier().map(str::to_string);
+        }
     }
 }
 

@@ -208,6 +208,22 @@ fn health_event(id: &str, starts_unix: u64) -> Value {
     })
 }
 
+/// Three managers and a worker in service, SERVICE_RECORD_SUFFIX set, services.sh answering
+/// `services` (`service\tNAME\tLABEL\tMODES` lines), and one reconcile run.
+async fn with_service_names(services: &str) -> (World, L) {
+    let w = cluster();
+    let mut c = cfg();
+    c.service_record_suffix = Some("apps.blue.internal".into());
+    let l = lifecycle(&w, c);
+    three_managers_and_a_worker(&l, &w).await;
+    for id in [M1, M2, M3, W1] {
+        w.set_lifecycle(id, "InService");
+    }
+    w.state().services_out = services.into();
+    l.reconcile_all(Some("blue"), false, None).await.unwrap();
+    (w, l)
+}
+
 mod ecs;
 mod edge;
 mod join;

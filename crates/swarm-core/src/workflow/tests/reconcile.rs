@@ -86,17 +86,9 @@ async fn tidy_removes_only_the_down_nodes_of_gone_instances() {
 /// that stops being eligible (issue #32: the reconcile's part).
 #[tokio::test(start_paused = true)]
 async fn the_reconcile_keeps_a_services_name_at_its_nodes_and_writes_nothing_when_nothing_changed() {
-    let w = cluster();
-    let mut c = cfg();
-    c.service_record_suffix = Some("apps.blue.internal".into());
-    let l = lifecycle(&w, c);
-    three_managers_and_a_worker(&l, &w).await;
-    for id in [M1, M2, M3, W1] {
-        w.set_lifecycle(id, "InService");
-    }
-    w.state().services_out =
-        "service\tapi\tapi.apps.blue.internal\tingress \nservice\tbad\tapi.example.com\tingress \n".into();
-    l.reconcile_all(Some("blue"), false, None).await.unwrap();
+    let (w, l) =
+        with_service_names("service\tapi\tapi.apps.blue.internal\tingress \nservice\tbad\tapi.example.com\tingress \n")
+            .await;
     let zone = w.state().zone.clone();
     let a: Vec<&ZoneEntry> = zone.iter().filter(|e| e.kind == "A").collect();
     assert_eq!(a.len(), 1, "{zone:?}");

@@ -421,16 +421,7 @@ async fn a_dry_run_retirement_names_the_services_its_drain_would_block_and_chang
 /// is held until TTL + extra after that change, as a manager's is for the manager record.
 #[tokio::test(start_paused = true)]
 async fn a_worker_in_a_service_name_leaves_it_first_and_is_held() {
-    let w = cluster();
-    let mut c = cfg();
-    c.service_record_suffix = Some("apps.blue.internal".into());
-    let l = lifecycle(&w, c);
-    three_managers_and_a_worker(&l, &w).await;
-    for id in [M1, M2, M3, W1] {
-        w.set_lifecycle(id, "InService");
-    }
-    w.state().services_out = "service\tapi\tapi.apps.blue.internal\tingress \n".into();
-    l.reconcile_all(Some("blue"), false, None).await.unwrap();
+    let (w, l) = with_service_names("service\tapi\tapi.apps.blue.internal\tingress \n").await;
     assert!(w.state().zone.iter().any(|e| e.set_identifier.as_deref() == Some(W1)));
     w.set_lifecycle(W1, "Terminating:Wait");
     w.state().commands.clear();
