@@ -175,10 +175,11 @@ services_on() {
 # disruption: Spot, a stopping instance) does not wait but reports. Sets budget_short (while
 # it waits) / budget_broken (reported, budget_broken_by: involuntary|stuck) as
 # name|running elsewhere|min;… and budget_invalid as name|label|why;… (ignored labels).
+# budget_waited: the first budget_short it waited for, kept when the wait then ended in time.
 # Returns 1 when the time ran out (not drained); 0 with the lock held (drain_unlock after).
 budget_gate() {
   local labelled verdicts
-  budget_short="" budget_broken="" budget_broken_by="" budget_invalid="" drain_lock=""
+  budget_short="" budget_broken="" budget_broken_by="" budget_invalid="" drain_lock="" budget_waited=""
   # No service of the node has a budget: nothing to wait for, no lock taken.
   labelled=$(budget_labels "$2")
   [ -n "$labelled" ] || return 0
@@ -197,6 +198,7 @@ budget_gate() {
         budget_short="$budget_short;$budget_broken" budget_broken=""
       fi
       if [ -z "$budget_short" ]; then return 0; fi
+      budget_waited=${budget_waited:-$budget_short}
       drain_unlock
     fi
     [ "$SECONDS" -ge "$3" ] && return 1
@@ -300,6 +302,8 @@ drain_node() {
     docker node update --label-add "swarm-lifecycle.drained-services=${mine:--}" --availability drain "$1" >/dev/null
     drain_unlock
     [ -n "$budget_broken" ] && echo "budget_broken=$budget_broken" && echo "budget_broken_by=$budget_broken_by"
+    # It waited for a budget and then drained within this command: said all the same.
+    [ -n "$budget_waited" ] && echo "budget_waited=$budget_waited"
     [ -n "$budget_invalid" ] && echo "budget_invalid=$budget_invalid"
   else
     mine=$(node_field "$1" '{{index .Spec.Labels "swarm-lifecycle.drained-services"}}')

@@ -136,6 +136,18 @@ impl BlockedService {
         })
     }
 
+    /// The budgets a drain command waited for: those it still waits for when it ended
+    /// (`budget_short`), else those it waited for and then drained within the command
+    /// (`budget_waited`), so a wait is told however the command's time fell.
+    pub fn budget_waits_of_output(stdout: &str) -> Vec<BlockedService> {
+        let short = Self::budgets_of_output(stdout, "budget_short");
+        if short.is_empty() {
+            Self::budgets_of_output(stdout, "budget_waited")
+        } else {
+            short
+        }
+    }
+
     /// The drain script's `budget_invalid=name|label|why;…`: labels it ignored.
     pub fn invalid_budgets_of_output(stdout: &str) -> Vec<BlockedService> {
         Self::triples(stdout, "budget_invalid", |label, why| {
@@ -441,6 +453,23 @@ mod tests {
         let kinds: Vec<_> = events.iter().map(|e| e.kind).collect();
         assert_eq!(kinds, [ActionKind::ReconcileDeferred, ActionKind::QuorumAtRisk]);
         assert!(of_reconcile("c", &health(3, 1), &[], Duration::ZERO).is_empty());
+    }
+
+    /// A wait that ended within the command is told as one that outlasted it: the count of
+    /// budget waits must not depend on where a command's time fell.
+    #[test]
+    fn a_budget_wait_is_read_whether_or_not_the_command_outlasted_it() {
+        let waited = "remaining=0\nbudget_waited=kept|1|2\n";
+        let still = "budget_short=kept|1|2\nbudget_waited=kept|1|2\n";
+        for out in [waited, still] {
+            let w = BlockedService::budget_waits_of_output(out);
+            assert_eq!(
+                w.iter().map(|b| b.service.as_str()).collect::<Vec<_>>(),
+                ["kept"],
+                "{out}"
+            );
+        }
+        assert!(BlockedService::budget_waits_of_output("remaining=0\n").is_empty());
     }
 
     #[test]

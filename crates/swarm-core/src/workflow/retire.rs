@@ -339,7 +339,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
     /// they change), the ones it broke (an involuntary disruption: told), the labels it ignored
     /// (told once).
     async fn note_budgets(&self, held: &mut Held<'_>, stdout: &str) {
-        let short = BlockedService::budgets_of_output(stdout, "budget_short");
+        let short = BlockedService::budget_waits_of_output(stdout);
         if !short.is_empty() && short != held.budget_short {
             info!(step = "drain", outcome = "budget-wait", services = %BlockedService::with_reasons(&short),
                   "the drain waits: it would take these services below their budget");
