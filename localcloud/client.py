@@ -104,6 +104,7 @@ class Cluster:
     vpc_id: str
     subnet_id: str
     shared_storage: bool = False  # SharedStorage=efs: every node mounts it at /cluster
+    service_suffix: str = ""  # ServiceRecordSuffix: services' names under it
 
 
 @dataclass
@@ -209,6 +210,7 @@ class LocalCloud:
             "ACTION_EVENT_BUS": "default",  # the template's ActionEventBus default
             # The template's SHARED_STORAGE_PATH: /cluster with SharedStorage=efs.
             "SHARED_STORAGE_PATH": "/cluster" if c.shared_storage else "",
+            "SERVICE_RECORD_SUFFIX": c.service_suffix,  # the template's ServiceRecordSuffix
         }
 
     def operator_env(self) -> dict[str, str]:
@@ -376,7 +378,8 @@ class LocalCloud:
         shared = (params or {}).get("SharedStorage") == "efs"
         if shared:
             self.control("shared-storage", {"cluster": name})
-        self.cluster = Cluster(name, groups["manager"], groups["worker"], zone, dns_name, vpc, subnet, shared)
+        self.cluster = Cluster(name, groups["manager"], groups["worker"], zone, dns_name, vpc, subnet, shared,
+                               (params or {}).get("ServiceRecordSuffix", ""))
         return self.cluster
 
     def add_cluster(self, name: str, bin_dir: Path, **deploy: Any) -> LocalCloud:

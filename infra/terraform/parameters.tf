@@ -17,6 +17,7 @@ locals {
     HostedZoneId             = var.hosted_zone_id
     ZoneName                 = var.zone_name
     ManagerRecordName        = var.manager_record_name
+    ServiceRecordSuffix      = var.service_record_suffix
     DnsTtl                   = var.dns_ttl
     HoldExtra                = var.hold_extra
     TerminateHookTimeout     = var.terminate_hook_timeout

@@ -120,6 +120,16 @@ variable "manager_record_name" {
   }
 }
 
+variable "service_record_suffix" {
+  type        = string
+  default     = ""
+  description = "Service names: a service labelled swarm-lifecycle.dns-name=<name> under this suffix gets a multivalue A record of its nodes (and an owner TXT record) in the zone; a leaving node leaves every name before it drains, held for the TTL + extra. Empty: no service names."
+  validation {
+    condition     = can(regex("^(?:^$|^[a-z0-9]([a-z0-9_-]*[a-z0-9])?(\\.[a-z0-9]([a-z0-9_-]*[a-z0-9])?)+$)$", var.service_record_suffix))
+    error_message = "ServiceRecordSuffix must match ^$|^[a-z0-9]([a-z0-9_-]*[a-z0-9])?(\\.[a-z0-9]([a-z0-9_-]*[a-z0-9])?)+$."
+  }
+}
+
 variable "dns_ttl" {
   type        = number
   default     = 60
