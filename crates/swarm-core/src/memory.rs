@@ -83,6 +83,8 @@ pub struct State {
     pub zone: Vec<ZoneEntry>,
     /// How many commands had been sent when each service-name batch was accepted (DNS first).
     pub zone_changes_at: Vec<usize>,
+    /// Every service-name listing fails with it.
+    pub zone_error: Option<PortError>,
     /// What services.sh answers (`service\tNAME\tLABEL\tMODES` lines).
     pub services_out: String,
     /// The error publishing answers with (every time) while set.
@@ -804,6 +806,9 @@ impl Dns for World {
         Ok(true)
     }
     async fn records_under(&self, _zone: &str, suffix: &str) -> PortResult<Vec<ZoneEntry>> {
+        if let Some(e) = self.state().zone_error.clone() {
+            return Err(e);
+        }
         let under = format!(".{suffix}");
         Ok(self
             .state()

@@ -52,18 +52,27 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
     }
 
     /// The leaving instance's values in this cluster's service names (none without
-    /// SERVICE_RECORD_SUFFIX): one listing of the names under the suffix.
-    pub(super) async fn leaving_service_records(&self, m: &Member, id: &str) -> PortResult<Vec<ZoneEntry>> {
+    /// SERVICE_RECORD_SUFFIX): one listing of the names under the suffix. Names never hold a
+    /// retirement back: a listing that fails is logged and counted, and the node leaves (the
+    /// reconcile takes its values out of the names then).
+    pub(super) async fn leaving_service_records(&self, m: &Member, id: &str) -> Vec<ZoneEntry> {
         let Some(suffix) = &self.cfg.service_record_suffix else {
-            return Ok(vec![]);
+            return vec![];
         };
-        let zone = self.dns.records_under(&self.cfg.hosted_zone_id, suffix).await?;
-        Ok(crate::plan::service_dns::leaving_changes(&zone, &m.cluster, id)
+        let zone = match self.dns.records_under(&self.cfg.hosted_zone_id, suffix).await {
+            Ok(z) => z,
+            Err(e) => {
+                error!(step = "service-names-remove", outcome = "failed", error = %e, "the node leaves all the same");
+                metric(&m.cluster, m.role.as_str(), "Failures", 1.0, "Count");
+                return vec![];
+            }
+        };
+        crate::plan::service_dns::leaving_changes(&zone, &m.cluster, id)
             .into_iter()
             .map(|c| match c {
                 ZoneChange::Delete(e) | ZoneChange::Upsert(e) => e,
             })
-            .collect())
+            .collect()
     }
 
     /// Deletes `records` (within Route 53's request limits) and waits for each batch's INSYNC.

@@ -259,7 +259,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
         operators.extend(live.into_iter().filter(|c| Some(*c) != operator.as_ref()).cloned());
         // A manager being retired itself operates last: it may be demoted or go meanwhile.
         operators.sort_by_key(|o| probes.get(o).is_some_and(|p| p.retiring));
-        let service_records = self.leaving_service_records(m, id).await?;
+        let service_records = self.leaving_service_records(m, id).await;
         let snap = RetireSnapshot {
             instance_id: id.to_string(),
             role: m.role,

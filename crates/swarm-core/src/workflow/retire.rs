@@ -70,11 +70,22 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
                 }
                 RetireStep::RemoveServiceRecords(records) => {
                     let n = records.len();
-                    self.while_held(&mut held, self.remove_service_records(records, end))
-                        .await?;
-                    held.acted = true;
-                    info!(step = "service-names-remove", outcome = "insync", records = n);
-                    metric(&m.cluster, m.role.as_str(), "DnsChanges", 1.0, "Count");
+                    // Names never hold a retirement back (the reconcile repairs them).
+                    match self
+                        .while_held(&mut held, self.remove_service_records(records, end))
+                        .await
+                    {
+                        Ok(()) => {
+                            held.acted = true;
+                            info!(step = "service-names-remove", outcome = "insync", records = n);
+                            metric(&m.cluster, m.role.as_str(), "DnsChanges", 1.0, "Count");
+                        }
+                        Err(e) => {
+                            error!(step = "service-names-remove", outcome = "failed", error = %e,
+                                   "the node leaves all the same");
+                            metric(&m.cluster, m.role.as_str(), "Failures", 1.0, "Count");
+                        }
+                    }
                 }
                 RetireStep::StartHold => {
                     if !held.acted {

@@ -456,3 +456,22 @@ async fn a_worker_in_a_service_name_leaves_it_first_and_is_held() {
     drop(s);
     // Without names, a worker is not held (worker_termination_completes_and_removes_the_node).
 }
+
+/// Service names never hold a retirement back: the names cannot be read (a grant missing), and
+/// the worker is still drained, removed and completed.
+#[tokio::test(start_paused = true)]
+async fn a_worker_whose_names_cannot_be_read_still_leaves() {
+    let (w, l) = with_service_names("service\tapi\tapi.apps.blue.internal\tingress \n").await;
+    w.set_lifecycle(W1, "Terminating:Wait");
+    w.state().zone_error = Some(PortError::Denied {
+        operation: "ListResourceRecordSets".into(),
+        message: "not authorized".into(),
+    });
+    let o = l.handle(&event("terminate", "wrk", W1), None).await.unwrap();
+    assert_eq!(
+        (o.outcome, o.result),
+        (OutcomeKind::Completed, Some(ActionResult::Continue)),
+        "{o:?}"
+    );
+    assert!(!w.state().nodes.values().any(|n| n.instance_id == W1));
+}
