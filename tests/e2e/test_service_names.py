@@ -83,6 +83,13 @@ def test_service_names_follow_their_nodes_dns_first_and_leave_other_records_alon
     got = names(cloud)
     assert ip[db_node] not in got[f"web.{SUFFIX}"]["A"], got
 
+    # A new worker enters the mesh service's name once Ready, at its launch (no reconcile).
+    cloud.scale("worker", 2)
+    wait_for(lambda: len(cloud.in_service("worker")) == 2, 120, "a new worker in service")
+    settle(cloud)
+    new = next(i for i in cloud.in_service("worker") if i not in workers)
+    assert cloud.state()["hosts"][new]["ip"] in names(cloud)[f"web.{SUFFIX}"]["A"], names(cloud)
+
     # A service removed: its name and owner go with the next reconcile.
     assert cloud.docker(cloud.in_service("manager")[0], "service", "rm", "web").returncode == 0
     cloud.reconcile()

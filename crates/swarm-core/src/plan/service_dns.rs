@@ -391,6 +391,33 @@ pub fn parse_services(stdout: &str, view: &crate::model::SwarmView) -> Vec<Servi
     out
 }
 
+/// Whether this cluster owns any name in `zone` (a joined node then has names to enter).
+pub fn owns_any(zone: &[ZoneEntry], cluster: &str) -> bool {
+    zone.iter()
+        .any(|e| e.kind == "TXT" && e.values.iter().any(|v| owner_cluster(v) == Some(cluster)))
+}
+
+/// The nodes as a manager lists them (address and instance label), each leaving when its
+/// instance is leaving its group or is in none of them.
+pub fn node_views_of(view: &crate::model::SwarmView, groups: &[crate::model::Group]) -> Vec<NodeView> {
+    use crate::model::{Availability, NodeStatus};
+    view.nodes
+        .iter()
+        .filter_map(|n| {
+            let (id, ip) = (n.instance_id.clone()?, n.addr?);
+            let instance = groups.iter().flat_map(|g| &g.instances).find(|i| i.id == id);
+            Some(NodeView {
+                leaving: instance.is_none_or(|i| i.is_leaving()),
+                instance_id: id,
+                ip,
+                role: n.role,
+                ready: n.status == NodeStatus::Ready,
+                active: n.availability == Availability::Active,
+            })
+        })
+        .collect()
+}
+
 fn a_sets<'z>(zone: &'z [ZoneEntry], name: &'z str) -> impl Iterator<Item = &'z ZoneEntry> {
     zone.iter().filter(move |e| e.kind == "A" && normalise(&e.name) == name)
 }

@@ -259,6 +259,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
             );
             done.quiet = true;
         } else {
+            self.names_after_join(m, id).await;
             metric(&m.cluster, m.role.as_str(), "Joins", 1.0, "Count");
         }
         Ok(done)

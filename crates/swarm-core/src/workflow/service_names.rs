@@ -1,7 +1,6 @@
 //! Service names in Route 53: the reconcile's step that keeps each labelled service's names
-//! at its nodes (`plan::service_dns` decides). Only with SERVICE_RECORD_SUFFIX set. Not yet:
-//! the terminate hook's DNS-first delete of a leaving node's values, the template's
-//! parameter and grant, the end-to-end scenario (issue #32).
+//! at its nodes, and a joined node taken into them at once (`plan::service_dns` decides).
+//! Only with SERVICE_RECORD_SUFFIX set. (A leaving node's values: `dns.rs`, DNS first.)
 
 use super::*;
 use crate::model::Availability;
@@ -69,6 +68,51 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
         }
         for n in &plan.names {
             info!(step = "service-name", outcome = "kept", name = %n.name, service = %n.service, values = ?n.values);
+        }
+    }
+}
+
+impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D, P, A> {
+    /// A node that joined enters the names it is eligible for now, not at the next reconcile:
+    /// the names are planned again with the swarm as a manager lists it. Costs one listing of
+    /// the names when the cluster owns none; a failure is logged (the reconcile repairs).
+    pub(super) async fn names_after_join(&self, m: &Member, id: &str) {
+        let Some(suffix) = &self.cfg.service_record_suffix else {
+            return;
+        };
+        let zone_id = &self.cfg.hosted_zone_id;
+        let zone = match self.dns.records_under(zone_id, suffix).await {
+            Ok(z) if names::owns_any(&z, &m.cluster) => z,
+            Ok(_) => return,
+            Err(e) => return warn!(step = "service-names", outcome = "failed", error = %e),
+        };
+        let Some(via) = manager_ids(&m.groups, &self.cfg, id).into_iter().next() else {
+            return;
+        };
+        let cmds = script_commands(&[], scripts::SERVICES);
+        let (services, view) = match (
+            self.run_one(&via, cmds, "service names").await,
+            self.node_list(&via).await,
+        ) {
+            (Ok(r), Ok(view)) => (names::parse_services(&r.stdout, &view), view),
+            (Err(e), _) => return warn!(step = "service-names", outcome = "failed", error = %e),
+            (_, Err(e)) => return warn!(step = "service-names", outcome = "failed", error = %e),
+        };
+        let nodes = names::node_views_of(&view, &m.groups);
+        let plan = names::plan_service_dns(&ServiceDnsInput {
+            cluster: &m.cluster,
+            suffix,
+            manager_record: m.dns_name.as_deref(),
+            ttl: self.cfg.dns_ttl.as_secs(),
+            services: &services,
+            nodes: &nodes,
+            zone: &zone,
+        });
+        for batch in names::batches(plan.changes) {
+            match self.dns.change_entries(zone_id, &batch).await {
+                Ok(_) => info!(step = "service-names", outcome = "joined", changes = batch.len()),
+                Err(e) => warn!(step = "service-names", outcome = "failed", error = %e),
+            }
         }
     }
 }

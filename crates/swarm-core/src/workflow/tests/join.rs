@@ -490,3 +490,24 @@ async fn a_terminate_during_a_join_leaves_no_ghost_node() {
         );
     }
 }
+
+/// With service names, a worker that joins enters the ingress names at once, not at the next
+/// reconcile.
+#[tokio::test(start_paused = true)]
+async fn a_joined_worker_enters_the_service_names_at_once() {
+    let (w, l) = with_service_names("service\tapi\tapi.apps.blue.internal\tingress \n").await;
+    const W2: &str = "i-00000000000000b2";
+    assert_eq!(
+        launch(&l, &w, "wrk", W2, "10.0.1.22").await.result,
+        Some(ActionResult::Continue)
+    );
+    let sets: Vec<Option<String>> = w
+        .state()
+        .zone
+        .iter()
+        .filter(|e| e.kind == "A")
+        .map(|e| e.set_identifier.clone())
+        .collect();
+    assert!(sets.contains(&Some(W2.to_string())), "{sets:?}");
+    assert!(sets.contains(&Some(W1.to_string())), "{sets:?}");
+}
