@@ -47,20 +47,15 @@ fn fqdn(name: &str) -> String {
     format!("{}.", name.trim_end_matches('.'))
 }
 
-fn record_set(name: &str, r: &ManagerRecord) -> PortResult<ResourceRecordSet> {
-    let rr = ResourceRecord::builder()
-        .value(r.ip.to_string())
-        .build()
-        .map_err(|e| PortError::aws("ChangeResourceRecordSets", e))?;
-    ResourceRecordSet::builder()
-        .name(fqdn(name))
-        .r#type(RrType::A)
-        .set_identifier(&r.set_identifier)
-        .multi_value_answer(true)
-        .ttl(r.ttl as i64)
-        .resource_records(rr)
-        .build()
-        .map_err(|e| PortError::aws("ChangeResourceRecordSets", e))
+/// A manager record's answer as an entry of the zone (one per instance, multivalue).
+fn manager_entry(name: &str, r: &ManagerRecord) -> ZoneEntry {
+    ZoneEntry {
+        name: name.to_string(),
+        kind: "A".into(),
+        set_identifier: Some(r.set_identifier.clone()),
+        values: vec![r.ip.to_string()],
+        ttl: r.ttl,
+    }
 }
 
 impl Dns for AwsDns {
@@ -137,44 +132,7 @@ impl Dns for AwsDns {
     }
 
     async fn change_entries(&self, zone: &str, changes: &[ZoneChange]) -> PortResult<String> {
-        let op = "ChangeResourceRecordSets";
-        let mut batch = ChangeBatch::builder().comment("swarm-lifecycle service names");
-        for c in changes {
-            let (action, e) = match c {
-                ZoneChange::Upsert(e) => (ChangeAction::Upsert, e),
-                ZoneChange::Delete(e) => (ChangeAction::Delete, e),
-            };
-            let mut set = ResourceRecordSet::builder()
-                .name(fqdn(&e.name))
-                .r#type(RrType::from(e.kind.as_str()))
-                .ttl(e.ttl as i64)
-                .set_set_identifier(e.set_identifier.clone());
-            if e.set_identifier.is_some() {
-                set = set.multi_value_answer(true);
-            }
-            for v in &e.values {
-                set = set.resource_records(
-                    ResourceRecord::builder()
-                        .value(v)
-                        .build()
-                        .map_err(|e| PortError::aws(op, e))?,
-                );
-            }
-            let set = set.build().map_err(|e| PortError::aws(op, e))?;
-            let change = Change::builder().action(action).resource_record_set(set).build();
-            batch = batch.changes(change.map_err(|e| PortError::aws(op, e))?);
-        }
-        let batch = batch.build().map_err(|e| PortError::aws(op, e))?;
-        let resp = self
-            .client
-            .get()
-            .change_resource_record_sets()
-            .hosted_zone_id(zone)
-            .change_batch(batch)
-            .send()
-            .await
-            .map_err(|e| aws_error(op, &e))?;
-        Ok(resp.change_info().map(|c| c.id().to_string()).unwrap_or_default())
+        self.send(zone, "swarm-lifecycle service names", changes).await
     }
 
     async fn is_insync(&self, change_id: &str) -> PortResult<bool> {
@@ -240,24 +198,44 @@ fn is_stale_delete(changes: &[RecordChange], e: &PortError) -> bool {
 
 impl AwsDns {
     async fn send_changes(&self, zone: &str, name: &str, changes: &[RecordChange]) -> PortResult<String> {
-        let only_deletes = changes.iter().all(|c| matches!(c, RecordChange::Delete(_)));
-        let mut batch = ChangeBatch::builder().comment("swarm-lifecycle");
+        let changes: Vec<ZoneChange> = changes
+            .iter()
+            .map(|c| match c {
+                RecordChange::Upsert(r) => ZoneChange::Upsert(manager_entry(name, r)),
+                RecordChange::Delete(r) => ZoneChange::Delete(manager_entry(name, r)),
+            })
+            .collect();
+        self.send(zone, "swarm-lifecycle", &changes).await
+    }
+
+    /// One ChangeResourceRecordSets request; its change id. A batch of deletes whose records
+    /// are gone already (a concurrent delivery deleted them) has nothing to do.
+    async fn send(&self, zone: &str, comment: &str, changes: &[ZoneChange]) -> PortResult<String> {
+        let op = "ChangeResourceRecordSets";
+        let only_deletes = changes.iter().all(|c| matches!(c, ZoneChange::Delete(_)));
+        let mut batch = ChangeBatch::builder().comment(comment);
         for c in changes {
-            let (action, r) = match c {
-                RecordChange::Upsert(r) => (ChangeAction::Upsert, r),
-                RecordChange::Delete(r) => (ChangeAction::Delete, r),
+            let (action, e) = match c {
+                ZoneChange::Upsert(e) => (ChangeAction::Upsert, e),
+                ZoneChange::Delete(e) => (ChangeAction::Delete, e),
             };
-            batch = batch.changes(
-                Change::builder()
-                    .action(action)
-                    .resource_record_set(record_set(name, r)?)
-                    .build()
-                    .map_err(|e| PortError::aws("ChangeResourceRecordSets", e))?,
-            );
+            let mut set = ResourceRecordSet::builder()
+                .name(fqdn(&e.name))
+                .r#type(RrType::from(e.kind.as_str()))
+                .ttl(e.ttl as i64)
+                .set_set_identifier(e.set_identifier.clone());
+            if e.set_identifier.is_some() {
+                set = set.multi_value_answer(true);
+            }
+            for v in &e.values {
+                let rr = ResourceRecord::builder().value(v).build();
+                set = set.resource_records(rr.map_err(|e| PortError::aws(op, e))?);
+            }
+            let set = set.build().map_err(|e| PortError::aws(op, e))?;
+            let change = Change::builder().action(action).resource_record_set(set).build();
+            batch = batch.changes(change.map_err(|e| PortError::aws(op, e))?);
         }
-        let batch = batch
-            .build()
-            .map_err(|e| PortError::aws("ChangeResourceRecordSets", e))?;
+        let batch = batch.build().map_err(|e| PortError::aws(op, e))?;
         match self
             .client
             .get()
@@ -268,7 +246,6 @@ impl AwsDns {
             .await
         {
             Ok(resp) => Ok(resp.change_info().map(|c| c.id().to_string()).unwrap_or_default()),
-            // A concurrent delivery deleted it first: the goal state holds.
             Err(e)
                 if only_deletes
                     && (e.as_service_error().is_some_and(|s| s.is_invalid_change_batch())
@@ -278,11 +255,10 @@ impl AwsDns {
                 Ok(NOTHING_CHANGED.to_string())
             }
             // The modelled error carries its text in `messages`: keep the part that matters.
-            Err(e) if only_deletes && format!("{e:?}").contains(STALE) => Err(PortError::aws(
-                "ChangeResourceRecordSets",
-                format!("InvalidChangeBatch: {STALE}"),
-            )),
-            Err(e) => Err(aws_error("ChangeResourceRecordSets", &e)),
+            Err(e) if only_deletes && format!("{e:?}").contains(STALE) => {
+                Err(PortError::aws(op, format!("InvalidChangeBatch: {STALE}")))
+            }
+            Err(e) => Err(aws_error(op, &e)),
         }
     }
 }

@@ -21,7 +21,7 @@ pub struct RetireSnapshot {
     pub self_online: bool,
     /// The leaving instance is itself the only live manager.
     pub self_is_last_manager: bool,
-    /// Its values in the service names this cluster owns (`service_dns::leaving_changes`;
+    /// Its values in the service names this cluster owns (`service_dns::leaving_records`;
     /// empty without SERVICE_RECORD_SUFFIX).
     pub service_records: Vec<crate::plan::service_dns::ZoneEntry>,
 }

@@ -1,7 +1,8 @@
 //! Service names in Route 53 (the swarm's ExternalDNS), planned: which nodes a labelled
 //! service's names answer with, which names this cluster owns, and the change batches that
 //! take the zone there. Pure: the services, the nodes and the zone's records in; changes,
-//! refusals and the names' values out. Not wired to a workflow yet (issue #32).
+//! refusals and the names' values out. Run by `workflow::service_names` (reconcile, join)
+//! and `workflow::dns` (a leaving node's values, DNS first).
 //!
 //! - A service labelled `swarm-lifecycle.dns-name=api.apps.example.internal` (several names:
 //!   comma-separated) gets one multivalue A record set per node (SetIdentifier = the instance
@@ -314,9 +315,9 @@ pub fn plan_service_dns(input: &ServiceDnsInput) -> ServiceDnsPlan {
     plan
 }
 
-/// A leaving instance out of every name this cluster owns: the deletes that go into the
-/// change batch with the manager record's (DNS first, then the drain).
-pub fn leaving_changes(zone: &[ZoneEntry], cluster: &str, instance_id: &str) -> Vec<ZoneChange> {
+/// A leaving instance's record sets in every name this cluster owns: what is deleted before
+/// the drain (DNS first).
+pub fn leaving_records(zone: &[ZoneEntry], cluster: &str, instance_id: &str) -> Vec<ZoneEntry> {
     let owned: BTreeSet<String> = zone
         .iter()
         .filter(|e| e.kind == "TXT" && e.values.iter().any(|v| owner_cluster(v) == Some(cluster)))
@@ -327,7 +328,6 @@ pub fn leaving_changes(zone: &[ZoneEntry], cluster: &str, instance_id: &str) -> 
             e.kind == "A" && e.set_identifier.as_deref() == Some(instance_id) && owned.contains(&normalise(&e.name))
         })
         .cloned()
-        .map(ZoneChange::Delete)
         .collect()
 }
 
@@ -397,17 +397,16 @@ pub fn owns_any(zone: &[ZoneEntry], cluster: &str) -> bool {
         .any(|e| e.kind == "TXT" && e.values.iter().any(|v| owner_cluster(v) == Some(cluster)))
 }
 
-/// The nodes as a manager lists them (address and instance label), each leaving when its
-/// instance is leaving its group or is in none of them.
-pub fn node_views_of(view: &crate::model::SwarmView, groups: &[crate::model::Group]) -> Vec<NodeView> {
+/// The nodes as a manager lists them (address and instance label), each leaving when
+/// `leaving` says so of its instance (leaving its group, or in none of them).
+pub fn node_views_of(view: &crate::model::SwarmView, leaving: impl Fn(&str) -> bool) -> Vec<NodeView> {
     use crate::model::{Availability, NodeStatus};
     view.nodes
         .iter()
         .filter_map(|n| {
             let (id, ip) = (n.instance_id.clone()?, n.addr?);
-            let instance = groups.iter().flat_map(|g| &g.instances).find(|i| i.id == id);
             Some(NodeView {
-                leaving: instance.is_none_or(|i| i.is_leaving()),
+                leaving: leaving(&id),
                 instance_id: id,
                 ip,
                 role: n.role,

@@ -67,12 +67,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
                 return vec![];
             }
         };
-        crate::plan::service_dns::leaving_changes(&zone, &m.cluster, id)
-            .into_iter()
-            .map(|c| match c {
-                ZoneChange::Delete(e) | ZoneChange::Upsert(e) => e,
-            })
-            .collect()
+        crate::plan::service_dns::leaving_records(&zone, &m.cluster, id)
     }
 
     /// Deletes `records` (within Route 53's request limits) and waits for each batch's INSYNC.

@@ -3,9 +3,8 @@
 //! Only with SERVICE_RECORD_SUFFIX set. (A leaving node's values: `dns.rs`, DNS first.)
 
 use super::*;
-use crate::model::Availability;
 use crate::plan::reconcile::ClusterSnapshot;
-use crate::plan::service_dns::{self as names, NodeView, ServiceDnsInput};
+use crate::plan::service_dns::{self as names, NodeView, ServiceDnsInput, ServiceDnsPlan, ServiceView, ZoneEntry};
 
 impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D, P, A> {
     /// Reads the labelled services on `operator` and the zone under the suffix, plans, and
@@ -15,64 +14,44 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
         let (Some(suffix), Some(view)) = (&self.cfg.service_record_suffix, &snap.swarm) else {
             return;
         };
-        let zone_id = &self.cfg.hosted_zone_id;
-        let services = match self
-            .run_one(operator, script_commands(&[], scripts::SERVICES), "service names")
-            .await
-        {
-            Ok(r) => names::parse_services(&r.stdout, view),
+        let read = async {
+            let r = self
+                .run_one(operator, script_commands(&[], scripts::SERVICES), "service names")
+                .await
+                .map_err(|e| e.to_string())?;
+            let zone = self.dns.records_under(&self.cfg.hosted_zone_id, suffix).await;
+            Ok::<_, String>((names::parse_services(&r.stdout, view), zone.map_err(|e| e.to_string())?))
+        };
+        let (services, zone) = match read.await {
+            Ok(read) => read,
             Err(e) => {
                 warn!(step = "service-names", outcome = "failed", error = %e);
-                report.failed.push(format!("service names: {e}"));
-                return;
+                return report.failed.push(format!("service names: {e}"));
             }
         };
-        let zone = match self.dns.records_under(zone_id, suffix).await {
-            Ok(z) => z,
-            Err(e) => {
-                warn!(step = "service-names", outcome = "failed", error = %e);
-                report.failed.push(format!("service names: {e}"));
-                return;
-            }
+        let leaving = |id: &str| {
+            snap.members
+                .iter()
+                .find(|m| m.id == id)
+                .is_none_or(|m| !m.alive || m.lifecycle_state.is_leaving())
         };
-        let nodes = node_views(snap);
-        let plan = names::plan_service_dns(&ServiceDnsInput {
-            cluster: &snap.cluster,
-            suffix,
-            manager_record: snap.dns_name.as_deref(),
-            ttl: self.cfg.dns_ttl.as_secs(),
-            services: &services,
-            nodes: &nodes,
-            zone: &zone,
-        });
+        let nodes = names::node_views_of(view, leaving);
+        let (plan, failed) = self
+            .write_names(&snap.cluster, snap.dns_name.as_deref(), &services, &nodes, &zone)
+            .await;
+        report.failed.extend(failed);
         for r in &plan.refused {
             warn!(step = "service-name", outcome = "refused", service = %r.service, name = %r.name, reason = %r.reason);
         }
         if !plan.refused.is_empty() {
-            metric(
-                &snap.cluster,
-                "cluster",
-                "ServiceNamesRefused",
-                plan.refused.len() as f64,
-                "Count",
-            );
-        }
-        for batch in names::batches(plan.changes) {
-            match self.dns.change_entries(zone_id, &batch).await {
-                Ok(_) => metric(&snap.cluster, "cluster", "DnsChanges", 1.0, "Count"),
-                Err(e) => {
-                    warn!(step = "service-names", outcome = "failed", changes = batch.len(), error = %e);
-                    report.failed.push(format!("service names: {e}"));
-                }
-            }
+            let refused = plan.refused.len() as f64;
+            metric(&snap.cluster, "cluster", "ServiceNamesRefused", refused, "Count");
         }
         for n in &plan.names {
             info!(step = "service-name", outcome = "kept", name = %n.name, service = %n.service, values = ?n.values);
         }
     }
-}
 
-impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D, P, A> {
     /// A node that joined enters the names it is eligible for now, not at the next reconcile:
     /// the names are planned again with the swarm as a manager lists it. Costs one listing of
     /// the names when the cluster owns none; a failure is logged (the reconcile repairs).
@@ -80,8 +59,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
         let Some(suffix) = &self.cfg.service_record_suffix else {
             return;
         };
-        let zone_id = &self.cfg.hosted_zone_id;
-        let zone = match self.dns.records_under(zone_id, suffix).await {
+        let zone = match self.dns.records_under(&self.cfg.hosted_zone_id, suffix).await {
             Ok(z) if names::owns_any(&z, &m.cluster) => z,
             Ok(_) => return,
             Err(e) => return warn!(step = "service-names", outcome = "failed", error = %e),
@@ -91,48 +69,56 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
         };
         let cmds = script_commands(&[], scripts::SERVICES);
         let (services, view) = match (
-            self.run_one(&via, cmds, "service names").await,
+            self.run_one(&via, cmds, "service names")
+                .await
+                .map_err(|e| e.to_string()),
             self.node_list(&via).await,
         ) {
             (Ok(r), Ok(view)) => (names::parse_services(&r.stdout, &view), view),
-            (Err(e), _) => return warn!(step = "service-names", outcome = "failed", error = %e),
-            (_, Err(e)) => return warn!(step = "service-names", outcome = "failed", error = %e),
+            (Err(e), _) | (_, Err(e)) => return warn!(step = "service-names", outcome = "failed", error = %e),
         };
-        let nodes = names::node_views_of(&view, &m.groups);
-        let plan = names::plan_service_dns(&ServiceDnsInput {
-            cluster: &m.cluster,
+        let leaving = |id: &str| {
+            let instance = m.groups.iter().flat_map(|g| &g.instances).find(|i| i.id == id);
+            instance.is_none_or(|i| i.is_leaving())
+        };
+        let nodes = names::node_views_of(&view, leaving);
+        self.write_names(&m.cluster, m.dns_name.as_deref(), &services, &nodes, &zone)
+            .await;
+    }
+
+    /// Plans the names and writes the changes, within Route 53's request limits: the plan
+    /// (its refusals and names) and what failed (each failed batch logged).
+    async fn write_names(
+        &self,
+        cluster: &str,
+        manager_record: Option<&str>,
+        services: &[ServiceView],
+        nodes: &[NodeView],
+        zone: &[ZoneEntry],
+    ) -> (ServiceDnsPlan, Vec<String>) {
+        let suffix = self.cfg.service_record_suffix.as_deref().unwrap_or_default();
+        let mut plan = names::plan_service_dns(&ServiceDnsInput {
+            cluster,
             suffix,
-            manager_record: m.dns_name.as_deref(),
+            manager_record,
             ttl: self.cfg.dns_ttl.as_secs(),
-            services: &services,
-            nodes: &nodes,
-            zone: &zone,
+            services,
+            nodes,
+            zone,
         });
-        for batch in names::batches(plan.changes) {
-            match self.dns.change_entries(zone_id, &batch).await {
-                Ok(_) => info!(step = "service-names", outcome = "joined", changes = batch.len()),
-                Err(e) => warn!(step = "service-names", outcome = "failed", error = %e),
+        let mut failed = vec![];
+        for batch in names::batches(std::mem::take(&mut plan.changes)) {
+            match self.dns.change_entries(&self.cfg.hosted_zone_id, &batch).await {
+                Ok(_) => {
+                    info!(step = "service-names", outcome = "changed", changes = batch.len());
+                    metric(cluster, "cluster", "DnsChanges", 1.0, "Count");
+                }
+                Err(e) => {
+                    warn!(step = "service-names", outcome = "failed", changes = batch.len(), error = %e);
+                    failed.push(format!("service names: {e}"));
+                }
             }
         }
+        (plan, failed)
     }
-}
-
-/// Each instance of the groups with its node, as the service-name planner sees it.
-fn node_views(snap: &ClusterSnapshot) -> Vec<NodeView> {
-    let Some(view) = &snap.swarm else { return vec![] };
-    snap.members
-        .iter()
-        .filter_map(|m| {
-            let ip = m.ip?;
-            let node = view.node_of(&m.id, Some(ip));
-            Some(NodeView {
-                instance_id: m.id.clone(),
-                ip,
-                role: m.role,
-                ready: node.is_some_and(|n| n.status == NodeStatus::Ready),
-                active: node.is_some_and(|n| n.availability == Availability::Active),
-                leaving: !m.alive || m.lifecycle_state.is_leaving(),
-            })
-        })
-        .collect()
 }

@@ -271,10 +271,10 @@ fn a_leaving_instance_leaves_only_this_clusters_names() {
         values: vec!["10.0.1.11".into()],
         ttl: 60,
     });
-    let gone = leaving_changes(&zone, "blue", "i-11");
+    let gone = leaving_records(&zone, "blue", "i-11");
     assert_eq!(gone.len(), 1, "{gone:?}");
-    assert_eq!(gone[0].entry().name, "api.apps.blue.internal");
-    assert!(matches!(gone[0], ZoneChange::Delete(_)));
+    assert_eq!(gone[0].name, "api.apps.blue.internal");
+    assert_eq!(gone[0].set_identifier.as_deref(), Some("i-11"));
 }
 
 #[test]
