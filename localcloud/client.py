@@ -226,6 +226,8 @@ class LocalCloud:
             "AWS_SESSION_TOKEN": "test", "AWS_REGION": REGION,
             "SWARM_CLUSTER": c.name, "SWARM_HOSTED_ZONE_ID": c.zone_id.split("/")[-1],
         })
+        if c.service_suffix:
+            env["SWARM_SERVICE_RECORD_SUFFIX"] = c.service_suffix  # the stack's ServiceRecordSuffix
         return env
 
     def published(self, detail_type: str | None = None) -> list[dict[str, Any]]:
@@ -382,12 +384,13 @@ class LocalCloud:
                                (params or {}).get("ServiceRecordSuffix", ""))
         return self.cluster
 
-    def add_cluster(self, name: str, bin_dir: Path, **deploy: Any) -> LocalCloud:
+    def add_cluster(self, name: str, bin_dir: Path, params: dict[str, str] | None = None, **deploy: Any) -> LocalCloud:
         """A second deployment in the same account: its own cluster (sharing this one's VPC,
-        subnet and zone), its own roles, functions and rules. Returns its view of the cloud."""
+        subnet and zone; `params`: more of its template's parameters), its own roles, functions
+        and rules. Returns its view of the cloud."""
         assert self.cluster
         other = dataclasses.replace(self, cluster=None, role_keys={}, prefix=f"{name}-", clients=self.clients)
-        other.create_cluster(name, share=self.cluster)
+        other.create_cluster(name, share=self.cluster, params=params)
         other.deploy(bin_dir, **deploy)
         return other
 

@@ -449,6 +449,8 @@ class Authority:
                 if stored is not None:
                     out.append(self.kms_check("kms:Decrypt", stored, param_arn))
             return out
+        if s == "ssm" and op == "DeleteParameters":
+            return [Check(action, self.parameter_arn(name)) for name in _ids(p.get("Names"))]
         if s == "ssm" and op == "GetParameters":
             out = []
             for name in _ids(p.get("Names")):

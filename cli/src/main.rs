@@ -34,6 +34,9 @@ struct Cli {
     /// The Route 53 zone of the manager record (the stack's HostedZoneId output).
     #[arg(long, global = true, env = "SWARM_HOSTED_ZONE_ID")]
     hosted_zone_id: Option<String>,
+    /// The suffix the service names lie under (the stack's ServiceRecordSuffix parameter).
+    #[arg(long, global = true, env = "SWARM_SERVICE_RECORD_SUFFIX")]
+    service_record_suffix: Option<String>,
     /// A named profile of the shared AWS config (else AWS_PROFILE, else the default chain).
     #[arg(long, global = true)]
     profile: Option<String>,
@@ -111,6 +114,25 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// The service names in Route 53 (with --service-record-suffix).
+    Dns {
+        #[command(subcommand)]
+        command: DnsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum DnsCommand {
+    /// Brings every labelled service's names to its nodes now, as the reconcile does each
+    /// run, and nothing else; says what it changed and each name it refused, and why.
+    #[command(
+        after_help = "Example:\n  swarm-lifecycle --cluster prod --service-record-suffix apps.prod.internal dns sync --dry-run"
+    )]
+    Sync {
+        /// Say what would change; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 /// Colour on a stream that is a terminal, unless NO_COLOR is set.
@@ -145,7 +167,7 @@ async fn main() -> ExitCode {
     swarm_core::telemetry::disable_emf();
     let progress = matches!(
         cli.command,
-        Command::Reconcile { .. } | Command::Tidy { .. } | Command::Retire { .. }
+        Command::Reconcile { .. } | Command::Tidy { .. } | Command::Retire { .. } | Command::Dns { .. }
     );
     let level = if cli.verbose {
         "debug"
@@ -176,6 +198,7 @@ async fn main() -> ExitCode {
     let mut cfg = match Config::from_lookup(|k| match k {
         "CLUSTER_NAME" => Some(cluster.clone()),
         "HOSTED_ZONE_ID" => zone.clone(),
+        "SERVICE_RECORD_SUFFIX" => cli.service_record_suffix.clone(),
         // The operator decides per command, never by environment.
         "DRY_RUN" => None,
         _ => std::env::var(k).ok(),
@@ -249,11 +272,20 @@ async fn main() -> ExitCode {
                 ExitCode::SUCCESS
             }
         },
-        Command::Reconcile { dry_run } | Command::Tidy { dry_run } => {
-            let scope = if matches!(cli.command, Command::Tidy { .. }) {
-                Scope::GoneNodes
-            } else {
-                Scope::Everything
+        Command::Dns {
+            command: DnsCommand::Sync { .. },
+        } if l.cfg.service_record_suffix.is_none() => fail(
+            "which names? pass --service-record-suffix or set SWARM_SERVICE_RECORD_SUFFIX (the stack's ServiceRecordSuffix)",
+        ),
+        Command::Reconcile { dry_run }
+        | Command::Tidy { dry_run }
+        | Command::Dns {
+            command: DnsCommand::Sync { dry_run },
+        } => {
+            let scope = match cli.command {
+                Command::Tidy { .. } => Scope::GoneNodes,
+                Command::Dns { .. } => Scope::ServiceNames,
+                _ => Scope::Everything,
             };
             match l.reconcile_scoped(None, scope, dry_run, None).await {
                 Ok(reports) => summary(&reports),
@@ -358,6 +390,21 @@ fn summary(reports: &[ClusterReport]) -> ExitCode {
             r.failed.len(),
             r.deferred.len()
         );
+        if let Some(n) = &r.service_names {
+            println!(
+                "service names: {verb} {} change(s); {} name(s) kept, {} refused",
+                n.changes,
+                n.names.len(),
+                n.refused.len()
+            );
+            for k in &n.names {
+                let values: Vec<String> = k.values.iter().map(|ip| ip.to_string()).collect();
+                println!("  {} ({}): {}", k.name, k.service, values.join(", "));
+            }
+            for x in &n.refused {
+                println!("  refused: {} ({}): {}", x.name, x.service, x.reason);
+            }
+        }
         for f in &r.failed {
             println!("  failed: {f}");
         }

@@ -151,6 +151,59 @@ pub fn status(s: &ClusterStatus, colour: bool) -> String {
             let _ = writeln!(out, "  {} {d}", paint("↳", YELLOW, colour));
         }
     }
+    out.push_str(&service_names(s, colour));
+    out
+}
+
+/// The names under the service record suffix: each with its owner and its values; a name
+/// another cluster or no one of this project owns says so.
+fn service_names(s: &ClusterStatus, colour: bool) -> String {
+    let mut out = String::new();
+    if let Some(e) = &s.service_names_error {
+        let _ = writeln!(
+            out,
+            "\n{}",
+            paint(&format!("service names: not listed: {e}"), RED, colour)
+        );
+    }
+    let Some(names) = s.service_names.as_ref().filter(|n| !n.is_empty()) else {
+        return out;
+    };
+    let rows: Vec<[String; 3]> = names
+        .iter()
+        .map(|n| {
+            let owner = match (&n.cluster, &n.service) {
+                (Some(c), Some(svc)) if *c == s.cluster => format!("service {svc}"),
+                (Some(c), Some(svc)) => format!("cluster {c}, service {svc}"),
+                _ => "not this project's: left alone".into(),
+            };
+            let values: Vec<String> = n
+                .values
+                .iter()
+                .map(|v| match &v.set_identifier {
+                    Some(id) => format!("{} ({id})", v.ip),
+                    None => v.ip.clone(),
+                })
+                .collect();
+            let values = if values.is_empty() {
+                "-".into()
+            } else {
+                values.join(", ")
+            };
+            [n.name.clone(), owner, values]
+        })
+        .collect();
+    let head = ["SERVICE NAME", "OWNER", "VALUES"].map(String::from);
+    let (w0, w1) = rows.iter().chain([&head]).fold((0, 0), |(a, b), r| {
+        (a.max(r[0].chars().count()), b.max(r[1].chars().count()))
+    });
+    let line = |r: &[String; 3]| format!("{:<w0$}  {:<w1$}  {}", r[0], r[1], r[2]);
+    let _ = writeln!(out, "\n{}", paint(&line(&head), BOLD, colour));
+    for (n, r) in names.iter().zip(&rows) {
+        let l = line(r);
+        let foreign = n.cluster.as_deref() != Some(s.cluster.as_str());
+        let _ = writeln!(out, "{}", if foreign { paint(&l, YELLOW, colour) } else { l });
+    }
     out
 }
 
@@ -199,6 +252,7 @@ mod tests {
     use super::*;
     use swarm_core::model::{Availability, NodeStatus, Role};
     use swarm_core::plan::reconcile::{Health, RecordView, Repair};
+    use swarm_core::plan::service_dns::{NameStatus, NameValue};
     use swarm_core::plan::status::NodeStatusView;
 
     fn example() -> ClusterStatus {
@@ -282,6 +336,32 @@ mod tests {
                     },
                 },
             ],
+            service_names: Some(vec![
+                name(
+                    "api.apps.demo.internal",
+                    Some(("demo", "api")),
+                    &["10.0.0.4", "10.0.0.5"],
+                ),
+                name("cart.apps.demo.internal", Some(("green", "cart")), &["10.9.0.1"]),
+                name("www.apps.demo.internal", None, &["192.0.2.10"]),
+            ]),
+            service_names_error: None,
+        }
+    }
+
+    fn name(name: &str, owner: Option<(&str, &str)>, ips: &[&str]) -> NameStatus {
+        NameStatus {
+            name: name.into(),
+            cluster: owner.map(|(c, _)| c.into()),
+            service: owner.map(|(_, s)| s.into()),
+            values: ips
+                .iter()
+                .enumerate()
+                .map(|(i, ip)| NameValue {
+                    set_identifier: owner.map(|_| format!("i-{:017}", i + 1)),
+                    ip: ip.to_string(),
+                })
+                .collect(),
         }
     }
 

@@ -129,6 +129,18 @@ def install(cloud: Cloud) -> None:
             })
         return ActionResult({"CommandInvocations": out})
 
+    moto_delete_parameters = ssmr.SimpleSystemManagerResponse.delete_parameters
+
+    def _delete_parameters(self):
+        # DeleteParameters' Names: "Array Members: Minimum number of 1 item. Maximum number of
+        # 10 items." (SSM API reference); moto takes any number.
+        names = self._get_param("Names") or []
+        if not 1 <= len(names) <= 10:
+            raise AwsError("ValidationException", f"1 validation error detected: Value at 'names' failed to satisfy "
+                                                  f"constraint: Member must have length between 1 and 10 ({len(names)})")
+        return moto_delete_parameters(self)
+
+    ssmr.SimpleSystemManagerResponse.delete_parameters = _delete_parameters
     ssmr.SimpleSystemManagerResponse.describe_instance_information = _describe_instance_information
     ssmr.SimpleSystemManagerResponse.send_command = _send_command
     ssmr.SimpleSystemManagerResponse.get_command_invocation = _get_command_invocation

@@ -3,12 +3,15 @@ gets a multivalue A record of its nodes and an owner TXT record; a leaving node 
 name before it drains and is held TTL + extra after that change; records the project did not
 create are left alone; the roles may change no name outside the suffix."""
 
+import json
+import subprocess
+
 import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from conftest import scale_out, settle
+from conftest import bin_dir, scale_out, settle
 from localcloud.client import REGION, wait_for
 
 SUFFIX = "apps.demo.swarm.internal"
@@ -117,3 +120,85 @@ def test_the_roles_may_change_no_name_outside_the_suffix(cloud):
         assert e.value.response["Error"]["Code"] == "AccessDenied", (name, kind, e.value.response)
     denials = cloud.denials()
     assert [d["action"] for d in denials] == ["route53:ChangeResourceRecordSets"] * 3, denials
+
+
+def cli(lc, *args: str) -> subprocess.CompletedProcess:
+    # As the template's OperatorRole (the cloud's teardown fails on a denial).
+    return subprocess.run([str(bin_dir() / "swarm-lifecycle"), *args], env=lc.operator_env(), capture_output=True,
+                          text=True, timeout=300)
+
+
+def refusals_told(lc) -> list[tuple[str, str, str]]:
+    return [(e["detail"]["cluster"], e["detail"]["service"], e["detail"]["dnsName"])
+            for e in lc.published("Swarm Service Name Refused")]
+
+
+@pytest.mark.cluster_params(ServiceRecordSuffix=SUFFIX)
+def test_two_clusters_in_one_zone_keep_their_own_names_and_the_operator_moves_one(cloud):
+    blue = cloud  # the fixture's deployment ("demo")
+    green = cloud.add_cluster("green", bin_dir(), params={"ServiceRecordSuffix": SUFFIX})
+    for lc in (blue, green):
+        lc.scale("manager", 1)
+        lc.scale("worker", 1)
+    for lc in (blue, green):
+        wait_for(lambda lc=lc: len(lc.in_service("manager")) == 1 and len(lc.in_service("worker")) == 1, 180,
+                 f"{lc.cluster.name}: a manager and a worker in service")
+    settle(cloud)
+    ip = {i: h["ip"] for i, h in cloud.state()["hosts"].items()}
+    # Both clusters ask for api; green also for cart. Blue reconciles first and owns api.
+    service(blue, "api", "--label", f"swarm-lifecycle.dns-name=api.{SUFFIX}", "--publish", "8080:80")
+    service(green, "api", "--label", f"swarm-lifecycle.dns-name=api.{SUFFIX}", "--publish", "8080:80")
+    service(green, "cart", "--label", f"swarm-lifecycle.dns-name=cart.{SUFFIX}", "--publish", "8081:80")
+    blue.reconcile()
+    green.reconcile()
+    blue.reconcile()
+    got = names(cloud)
+    assert got[f"api.{SUFFIX}"]["A"] == [ip[blue.in_service("worker")[0]]], got
+    assert "cluster=demo" in got[f"api.{SUFFIX}"]["TXT"][0], got
+    assert got[f"cart.{SUFFIX}"]["A"] == [ip[green.in_service("worker")[0]]], got
+    assert "cluster=green" in got[f"cart.{SUFFIX}"]["TXT"][0], got
+    # Green's claim on blue's name is refused, told once however often it runs.
+    green.reconcile()
+    assert refusals_told(cloud) == [("green", "api", f"api.{SUFFIX}")], refusals_told(cloud)
+
+    # The operator's status lists each name under the suffix with its owner and values.
+    r = cli(blue, "status", "--json")
+    assert r.returncode == 0, r.stderr
+    listed = {n["name"]: (n["cluster"], n["service"], [v["ip"] for v in n["values"]])
+              for n in json.loads(r.stdout)["service_names"]}
+    assert listed == {f"api.{SUFFIX}": ("demo", "api", got[f"api.{SUFFIX}"]["A"]),
+                      f"cart.{SUFFIX}": ("green", "cart", got[f"cart.{SUFFIX}"]["A"])}, listed
+
+    # Blue's label moves to another name, and a new service asks for a name outside the suffix:
+    # `dns sync` moves the one and refuses the other now (a dry run first changes and tells nothing).
+    m = blue.in_service("manager")[0]
+    r = blue.docker(m, "service", "update", "--detach", "--label-add", f"swarm-lifecycle.dns-name=web.{SUFFIX}", "api")
+    assert r.returncode == 0, r.stderr
+    service(blue, "bad", "--label", "swarm-lifecycle.dns-name=bad.example.com", "--publish", "8082:80")
+    r = cli(blue, "dns", "sync", "--dry-run")
+    assert r.returncode == 0 and "service names: would make 4 change(s)" in r.stdout, (r.stdout, r.stderr)
+    assert names(cloud) == got and len(refusals_told(cloud)) == 1, "a dry run changes and tells nothing"
+    r = cli(blue, "dns", "sync")
+    assert r.returncode == 0 and "service names: made 4 change(s)" in r.stdout, (r.stdout, r.stderr)
+    assert "refused: bad.example.com (bad): outside the names" in r.stdout, r.stdout
+    # The command printed it; without ACTION_EVENT_BUS it tells no one, and leaves the telling
+    # to the function's next run.
+    assert len(refusals_told(cloud)) == 1, refusals_told(cloud)
+    blue.reconcile()
+    assert refusals_told(cloud)[1:] == [("demo", "bad", "bad.example.com")], refusals_told(cloud)
+    # The service gone, the refusal is forgotten at the next run.
+    assert blue.docker(m, "service", "rm", "bad").returncode == 0
+    blue.reconcile()
+    told = {c: [p["Name"] for p in cloud.client("ssm").get_parameters_by_path(
+        Path=f"/swarm/{c}/told-names", Recursive=True)["Parameters"]] for c in ("demo", "green")}
+    assert told["demo"] == [] and len(told["green"]) == 1, told
+    got = names(cloud)
+    assert f"api.{SUFFIX}" not in got and "cluster=demo" in got[f"web.{SUFFIX}"]["TXT"][0], got
+    assert got[f"cart.{SUFFIX}"]["A"] == [ip[green.in_service("worker")[0]]], "green's name untouched"
+    # Free now: green takes api at its next run, and its refusal is forgotten.
+    green.reconcile()
+    got = names(cloud)
+    assert "cluster=green" in got[f"api.{SUFFIX}"]["TXT"][0], got
+    params = cloud.client("ssm").get_parameters_by_path(Path="/swarm/green/told-names", Recursive=True)["Parameters"]
+    assert params == [], params
+    assert len(refusals_told(cloud)) == 2, refusals_told(cloud)

@@ -387,6 +387,21 @@ impl Parameters for AwsParameters {
         }
         Ok(out)
     }
+
+    async fn delete(&self, names: &[String]) -> PortResult<()> {
+        // DeleteParameters takes at most 10 names; a name already gone is answered in
+        // InvalidParameters, not as an error.
+        for chunk in names.chunks(10) {
+            self.client
+                .get()
+                .delete_parameters()
+                .set_names(Some(chunk.to_vec()))
+                .send()
+                .await
+                .map_err(|e| aws_error("DeleteParameters", &e))?;
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -37,10 +37,13 @@ pub enum ActionKind {
     BudgetBroken,
     /// A service's budget label cannot be read (ignored: never a stuck drain).
     BudgetInvalid,
+    /// A service's `swarm-lifecycle.dns-name` names a record the cluster may not keep (told
+    /// once per refusal; logged every run).
+    ServiceNameRefused,
 }
 
 impl ActionKind {
-    pub const ALL: [ActionKind; 9] = [
+    pub const ALL: [ActionKind; 10] = [
         ActionKind::NodeJoined,
         ActionKind::LaunchAbandoned,
         ActionKind::NodeRetired,
@@ -50,6 +53,7 @@ impl ActionKind {
         ActionKind::QuorumAtRisk,
         ActionKind::BudgetBroken,
         ActionKind::BudgetInvalid,
+        ActionKind::ServiceNameRefused,
     ];
 
     pub fn detail_type(self) -> &'static str {
@@ -63,6 +67,7 @@ impl ActionKind {
             ActionKind::QuorumAtRisk => "Swarm Quorum At Risk",
             ActionKind::BudgetBroken => "Swarm Budget Broken",
             ActionKind::BudgetInvalid => "Swarm Budget Invalid",
+            ActionKind::ServiceNameRefused => "Swarm Service Name Refused",
         }
     }
 }
@@ -100,6 +105,11 @@ pub struct ActionEvent {
     /// The services whose disruption budget is broken or unreadable, each with why.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub budgets: Vec<BlockedService>,
+    /// The service and the name of a refused `swarm-lifecycle.dns-name`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dns_name: Option<String>,
 }
 
 /// A service a drain waits for whose task the swarm cannot place.
@@ -203,6 +213,8 @@ impl ActionEvent {
             deferred: vec![],
             blocked: vec![],
             budgets: vec![],
+            service: None,
+            dns_name: None,
         }
     }
 
@@ -213,6 +225,14 @@ impl ActionEvent {
     /// The event's `detail`, as PutEvents takes it (a JSON object in a string).
     pub fn detail(&self) -> String {
         serde_json::to_string(self).unwrap_or_else(|_| "{}".to_string())
+    }
+
+    /// A service's name the cluster will not keep, and why (nothing of it is changed).
+    pub fn service_name_refused(cluster: &str, service: &str, name: &str, reason: &str) -> Self {
+        let mut e = ActionEvent::new(ActionKind::ServiceNameRefused, cluster, "name-refused", reason);
+        e.service = Some(service.to_string());
+        e.dns_name = Some(name.to_string());
+        e
     }
 
     /// The node of a gone instance, removed by the reconcile (or the operator's tidy).

@@ -379,6 +379,11 @@ impl Config {
         format!("{}/{}/join-token/{}", self.parameter_prefix, cluster, role.as_str())
     }
 
+    /// Where the refusals of service names already told are kept (one parameter each).
+    pub fn told_names_path(&self, cluster: &str) -> String {
+        format!("{}/{}/told-names", self.parameter_prefix, cluster)
+    }
+
     pub fn lock_path(&self, cluster: &str) -> String {
         format!("{}/{}/init-lock", self.parameter_prefix, cluster)
     }

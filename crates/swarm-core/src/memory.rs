@@ -878,4 +878,11 @@ impl Parameters for World {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect())
     }
+    async fn delete(&self, names: &[String]) -> PortResult<()> {
+        let mut s = self.state();
+        for n in names {
+            s.params.remove(n);
+        }
+        Ok(())
+    }
 }

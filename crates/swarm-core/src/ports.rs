@@ -171,6 +171,8 @@ pub trait Parameters {
     async fn create(&self, name: &str, value: &str) -> PortResult<bool>;
     /// (name, value) of every parameter under `path`.
     async fn list(&self, path: &str) -> PortResult<Vec<(String, String)>>;
+    /// Deletes the parameters (those already gone are no error).
+    async fn delete(&self, names: &[String]) -> PortResult<()>;
 }
 
 /// EventBridge: action events for people (`crate::announce`).

@@ -37,6 +37,9 @@ pub struct ClusterSnapshot {
     pub grace_secs: u64,
     /// A scheduled change's node is retired this many seconds before the change begins.
     pub scheduled_lead_secs: u64,
+    /// The zone's records under SERVICE_RECORD_SUFFIX (None: no suffix; Err: the listing
+    /// failed, and the names are left as they are this run).
+    pub service_zone: Option<Result<Vec<crate::plan::service_dns::ZoneEntry>, String>>,
 }
 
 impl ClusterSnapshot {
@@ -556,6 +559,7 @@ mod tests {
             now_unix: 2000,
             grace_secs: 300,
             scheduled_lead_secs: 600,
+            service_zone: None,
         }
     }
 

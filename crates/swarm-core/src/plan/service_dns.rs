@@ -96,15 +96,25 @@ impl ZoneChange {
 }
 
 /// A name the plan will not touch, and why (logged and told, naming the service).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Refusal {
     pub service: String,
     pub name: String,
     pub reason: String,
 }
 
+impl Refusal {
+    /// Its key among the refusals already told: the same service, name and reason give the
+    /// same key (hex, as a parameter name takes it).
+    pub fn key(&self) -> String {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(format!("{}\n{}\n{}", self.service, self.name, self.reason));
+        digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
 /// A name this cluster keeps: its service and the IPs it answers with once the plan ran.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct NamePlan {
     pub name: String,
     pub service: String,
@@ -137,9 +147,62 @@ pub fn owner_value(cluster: &str, service: &str) -> String {
 
 /// The cluster an owner TXT names, if it is one of this project's.
 fn owner_cluster(value: &str) -> Option<&str> {
+    owner_of(value).map(|(c, _)| c)
+}
+
+/// The (cluster, service) an owner TXT names, if it is one of this project's.
+fn owner_of(value: &str) -> Option<(&str, &str)> {
     let v = value.trim_matches('"');
     let rest = v.strip_prefix("heritage=swarm-lifecycle,swarm-lifecycle/cluster=")?;
-    rest.split(',').next()
+    let (cluster, service) = rest.split_once(",swarm-lifecycle/service=")?;
+    Some((cluster, service))
+}
+
+/// A name under the suffix as the operator's `status` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct NameStatus {
+    pub name: String,
+    /// The cluster and service its owner TXT names; None: records this project did not make.
+    pub cluster: Option<String>,
+    pub service: Option<String>,
+    /// Its A values, each with its set identifier (this project's: the instance id).
+    pub values: Vec<NameValue>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct NameValue {
+    pub set_identifier: Option<String>,
+    pub ip: String,
+}
+
+/// Every name of `zone` (the records under the suffix), with its owner and its values.
+pub fn name_status(zone: &[ZoneEntry]) -> Vec<NameStatus> {
+    let names: BTreeSet<String> = zone.iter().map(|e| normalise(&e.name)).collect();
+    names
+        .into_iter()
+        .map(|name| {
+            let at = || zone.iter().filter(|e| normalise(&e.name) == name);
+            let owner = at()
+                .filter(|e| e.kind == "TXT")
+                .flat_map(|e| &e.values)
+                .find_map(|v| owner_of(v));
+            let values = at()
+                .filter(|e| e.kind == "A")
+                .flat_map(|e| {
+                    e.values.iter().map(|ip| NameValue {
+                        set_identifier: e.set_identifier.clone(),
+                        ip: ip.clone(),
+                    })
+                })
+                .collect();
+            NameStatus {
+                cluster: owner.map(|(c, _)| c.to_string()),
+                service: owner.map(|(_, s)| s.to_string()),
+                values,
+                name,
+            }
+        })
+        .collect()
 }
 
 fn normalise(name: &str) -> String {

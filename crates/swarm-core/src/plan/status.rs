@@ -19,6 +19,11 @@ pub struct ClusterStatus {
     pub rows: Vec<StatusRow>,
     /// Every repair the reconcile would make now, in the order it would make them.
     pub repairs: Vec<Repair>,
+    /// The names under SERVICE_RECORD_SUFFIX, with their owners and values (None: no suffix).
+    pub service_names: Option<Vec<crate::plan::service_dns::NameStatus>>,
+    /// Why the names could not be listed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_names_error: Option<String>,
 }
 
 /// An instance of the cluster's groups and/or a swarm node (a node of a gone instance has no
@@ -175,6 +180,14 @@ pub fn cluster_status(s: &ClusterSnapshot, repairs: &[Repair], health: Health) -
         health,
         rows,
         repairs: repairs.to_vec(),
+        service_names: match &s.service_zone {
+            Some(Ok(zone)) => Some(crate::plan::service_dns::name_status(zone)),
+            _ => None,
+        },
+        service_names_error: match &s.service_zone {
+            Some(Err(e)) => Some(e.clone()),
+            _ => None,
+        },
     }
 }
 
@@ -274,6 +287,7 @@ mod tests {
             now_unix: 10_000,
             grace_secs: 60,
             scheduled_lead_secs: 600,
+            service_zone: None,
         };
         let repairs = plan_reconcile(&snap, 60);
         let st = cluster_status(&snap, &repairs, health(&snap, &repairs));

@@ -15,7 +15,7 @@ mod retire;
 mod service_names;
 
 pub use crate::outcome::{Outcome, OutcomeKind};
-pub use reconcile::{ClusterReport, Scope, Survey};
+pub use reconcile::{ClusterReport, NamesReport, Scope, Survey};
 
 use std::collections::{HashMap, HashSet};
 use std::net::Ipv4Addr;

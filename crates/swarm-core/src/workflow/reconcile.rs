@@ -33,6 +33,17 @@ pub struct ClusterReport {
     pub failed: Vec<String>,
     /// Repairs left to the next run: they could not finish before this run's deadline.
     pub deferred: Vec<String>,
+    /// The service names (with SERVICE_RECORD_SUFFIX): None when not synced this run.
+    pub service_names: Option<NamesReport>,
+}
+
+/// What a run did (or, dry, would do) to the service names.
+#[derive(Debug, Clone, PartialEq, Serialize, Default)]
+pub struct NamesReport {
+    /// Record sets changed (or to change).
+    pub changes: usize,
+    pub refused: Vec<crate::plan::service_dns::Refusal>,
+    pub names: Vec<crate::plan::service_dns::NamePlan>,
 }
 
 /// What the reconcile sees of a cluster and would repair (see [`Lifecycle::survey`]).
@@ -59,6 +70,8 @@ pub enum Scope {
     Everything,
     /// Only the removal of Down nodes whose instance is gone (the seeds' swarm-tidy).
     GoneNodes,
+    /// Only the service names (the operator's `dns sync`).
+    ServiceNames,
 }
 
 impl Scope {
@@ -66,8 +79,12 @@ impl Scope {
         match (self, r) {
             (Scope::Everything, _) => true,
             (Scope::GoneNodes, Repair::RemoveNode { node_id, .. }) => snap.node_of_gone_instance(node_id),
-            (Scope::GoneNodes, _) => false,
+            (Scope::GoneNodes | Scope::ServiceNames, _) => false,
         }
+    }
+
+    fn names(self) -> bool {
+        matches!(self, Scope::Everything | Scope::ServiceNames)
     }
 }
 
@@ -258,6 +275,15 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
             Some(name) => self.dns.manager_records(&self.cfg.hosted_zone_id, name).await?,
             None => vec![],
         };
+        let service_zone = match &self.cfg.service_record_suffix {
+            Some(suffix) => Some(
+                self.dns
+                    .records_under(&self.cfg.hosted_zone_id, suffix)
+                    .await
+                    .map_err(|e| e.to_string()),
+            ),
+            None => None,
+        };
         let operator = swarm.as_ref().map(|(m, _)| m.clone());
         let snap = ClusterSnapshot {
             cluster: cluster.to_string(),
@@ -268,6 +294,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
             now_unix: crate::workflow::unix_now(),
             grace_secs: self.cfg.reconcile_grace.as_secs(),
             scheduled_lead_secs: self.cfg.scheduled_lead.as_secs(),
+            service_zone,
         };
         Ok((snap, operator))
     }
@@ -308,6 +335,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
             health,
             failed: vec![],
             deferred: vec![],
+            service_names: None,
         };
         info!(
             step = "plan",
@@ -316,15 +344,16 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
             members = report.members,
             nodes = report.nodes
         );
-        if dry_run {
-            return Ok(report);
-        }
-        // Service names (with SERVICE_RECORD_SUFFIX): one command and one listing a run.
-        if let Some(op) = operator.as_deref() {
+        // Service names (with SERVICE_RECORD_SUFFIX): one command a run, the zone read with
+        // the snapshot.
+        if let Some(op) = operator.as_deref().filter(|_| scope.names()) {
             let room = self.cfg.command_timeout + Duration::from_secs(20);
             if deadline.is_none_or(|d| Instant::now() + room <= d) {
-                self.sync_service_names(&snap, op, &mut report).await;
+                self.sync_service_names(&snap, op, dry_run, &mut report).await;
             }
+        }
+        if dry_run {
+            return Ok(report);
         }
         if repairs.is_empty() {
             self.announce_run(&report, began).await;

@@ -3,24 +3,35 @@
 //! Only with SERVICE_RECORD_SUFFIX set. (A leaving node's values: `dns.rs`, DNS first.)
 
 use super::*;
+use crate::announce::ActionEvent;
 use crate::plan::reconcile::ClusterSnapshot;
-use crate::plan::service_dns::{self as names, NodeView, ServiceDnsInput, ServiceDnsPlan, ServiceView, ZoneEntry};
+use crate::plan::service_dns::{
+    self as names, NodeView, Refusal, ServiceDnsInput, ServiceDnsPlan, ServiceView, ZoneEntry,
+};
+use crate::workflow::reconcile::NamesReport;
 
 impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D, P, A> {
-    /// Reads the labelled services on `operator` and the zone under the suffix, plans, and
-    /// writes what differs (nothing when nothing does). A refused name is logged with its
-    /// reason; a failure is reported in the run, never fatal to it.
-    pub(super) async fn sync_service_names(&self, snap: &ClusterSnapshot, operator: &str, report: &mut ClusterReport) {
-        let (Some(suffix), Some(view)) = (&self.cfg.service_record_suffix, &snap.swarm) else {
+    /// Reads the labelled services on `operator`, plans them against the zone read with the
+    /// snapshot, and writes what differs (nothing when nothing does; `dry_run`: nothing at
+    /// all). A refused name is logged every run and told once; a failure is reported in the
+    /// run, never fatal to it.
+    pub(super) async fn sync_service_names(
+        &self,
+        snap: &ClusterSnapshot,
+        operator: &str,
+        dry_run: bool,
+        report: &mut ClusterReport,
+    ) {
+        let (Some(zone), Some(view)) = (&snap.service_zone, &snap.swarm) else {
             return;
         };
         let read = async {
+            let zone = zone.as_ref().map_err(|e| format!("listing the names: {e}"))?;
             let r = self
                 .run_one(operator, script_commands(&[], scripts::SERVICES), "service names")
                 .await
                 .map_err(|e| e.to_string())?;
-            let zone = self.dns.records_under(&self.cfg.hosted_zone_id, suffix).await;
-            Ok::<_, String>((names::parse_services(&r.stdout, view), zone.map_err(|e| e.to_string())?))
+            Ok::<_, String>((names::parse_services(&r.stdout, view), zone))
         };
         let (services, zone) = match read.await {
             Ok(read) => read,
@@ -36,10 +47,21 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
                 .is_none_or(|m| !m.alive || m.lifecycle_state.is_leaving())
         };
         let nodes = names::node_views_of(view, leaving);
-        let (plan, failed) = self
-            .write_names(&snap.cluster, snap.dns_name.as_deref(), &services, &nodes, &zone)
-            .await;
-        report.failed.extend(failed);
+        let manager_record = snap.dns_name.as_deref();
+        let (plan, changes) = if dry_run {
+            let plan = self.plan_names(&snap.cluster, manager_record, &services, &nodes, zone);
+            for c in &plan.changes {
+                info!(step = "service-names", outcome = "dry-run", change = ?c, "would change");
+            }
+            let n = plan.changes.len();
+            (plan, n)
+        } else {
+            let (plan, changes, failed) = self
+                .write_names(&snap.cluster, manager_record, &services, &nodes, zone)
+                .await;
+            report.failed.extend(failed);
+            (plan, changes)
+        };
         for r in &plan.refused {
             warn!(step = "service-name", outcome = "refused", service = %r.service, name = %r.name, reason = %r.reason);
         }
@@ -47,8 +69,52 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
             let refused = plan.refused.len() as f64;
             metric(&snap.cluster, "cluster", "ServiceNamesRefused", refused, "Count");
         }
+        // Told only where there is a bus to tell on (the operator's command has none unless
+        // ACTION_EVENT_BUS is set): a refusal marked told must have been told.
+        if !dry_run && self.cfg.event_bus.is_some() {
+            self.tell_refusals(&snap.cluster, &plan.refused).await;
+        }
         for n in &plan.names {
             info!(step = "service-name", outcome = "kept", name = %n.name, service = %n.service, values = ?n.values);
+        }
+        report.service_names = Some(NamesReport {
+            changes,
+            refused: plan.refused,
+            names: plan.names,
+        });
+    }
+
+    /// Tells each refusal once, as an action event: a parameter under `told-names` per
+    /// refusal marks it told (created conditionally, so two runs at once tell it once);
+    /// those of refusals that ended are deleted, so a refusal that comes back is told again.
+    /// One listing a run; a failure is logged and the refusals are told at a later run.
+    async fn tell_refusals(&self, cluster: &str, refused: &[Refusal]) {
+        let path = self.cfg.told_names_path(cluster);
+        let told = match self.params.list(&path).await {
+            Ok(told) => told,
+            Err(e) => return warn!(step = "service-name", outcome = "failed", error = %e, "refusals not told this run"),
+        };
+        let keyed: Vec<(String, &Refusal)> = refused.iter().map(|r| (format!("{path}/{}", r.key()), r)).collect();
+        for (key, r) in keyed.iter().filter(|(k, _)| !told.iter().any(|(n, _)| n == k)) {
+            let what: String = format!("{} {}", r.service, r.name).chars().take(1000).collect();
+            match self.params.create(key, &what).await {
+                Ok(true) => {
+                    let event = ActionEvent::service_name_refused(cluster, &r.service, &r.name, &r.reason);
+                    self.announce(event).await;
+                }
+                Ok(false) => {}
+                Err(e) => warn!(step = "service-name", outcome = "failed", error = %e, "refusal not told this run"),
+            }
+        }
+        let ended: Vec<String> = told
+            .into_iter()
+            .map(|(n, _)| n)
+            .filter(|n| !keyed.iter().any(|(k, _)| k == n))
+            .collect();
+        if !ended.is_empty() {
+            if let Err(e) = self.params.delete(&ended).await {
+                warn!(step = "service-name", outcome = "failed", error = %e, "ended refusals not forgotten");
+            }
         }
     }
 
@@ -86,8 +152,28 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
             .await;
     }
 
+    fn plan_names(
+        &self,
+        cluster: &str,
+        manager_record: Option<&str>,
+        services: &[ServiceView],
+        nodes: &[NodeView],
+        zone: &[ZoneEntry],
+    ) -> ServiceDnsPlan {
+        names::plan_service_dns(&ServiceDnsInput {
+            cluster,
+            suffix: self.cfg.service_record_suffix.as_deref().unwrap_or_default(),
+            manager_record,
+            ttl: self.cfg.dns_ttl.as_secs(),
+            services,
+            nodes,
+            zone,
+        })
+    }
+
     /// Plans the names and writes the changes, within Route 53's request limits: the plan
-    /// (its refusals and names) and what failed (each failed batch logged).
+    /// (its refusals and names), the record sets changed and what failed (each failed batch
+    /// logged).
     async fn write_names(
         &self,
         cluster: &str,
@@ -95,23 +181,15 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
         services: &[ServiceView],
         nodes: &[NodeView],
         zone: &[ZoneEntry],
-    ) -> (ServiceDnsPlan, Vec<String>) {
-        let suffix = self.cfg.service_record_suffix.as_deref().unwrap_or_default();
-        let mut plan = names::plan_service_dns(&ServiceDnsInput {
-            cluster,
-            suffix,
-            manager_record,
-            ttl: self.cfg.dns_ttl.as_secs(),
-            services,
-            nodes,
-            zone,
-        });
-        let mut failed = vec![];
+    ) -> (ServiceDnsPlan, usize, Vec<String>) {
+        let mut plan = self.plan_names(cluster, manager_record, services, nodes, zone);
+        let (mut changed, mut failed) = (0, vec![]);
         for batch in names::batches(std::mem::take(&mut plan.changes)) {
             match self.dns.change_entries(&self.cfg.hosted_zone_id, &batch).await {
                 Ok(_) => {
                     info!(step = "service-names", outcome = "changed", changes = batch.len());
                     metric(cluster, "cluster", "DnsChanges", 1.0, "Count");
+                    changed += batch.len();
                 }
                 Err(e) => {
                     warn!(step = "service-names", outcome = "failed", changes = batch.len(), error = %e);
@@ -119,6 +197,6 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
                 }
             }
         }
-        (plan, failed)
+        (plan, changed, failed)
     }
 }

@@ -336,3 +336,49 @@ fn the_services_script_is_read_with_each_mode_and_host_tasks_by_instance() {
     );
     assert_eq!(got[2].publish, None);
 }
+
+#[test]
+fn the_operators_status_lists_each_name_with_its_owner_and_values() {
+    let nodes = [node(21, Role::Worker), node(22, Role::Worker)];
+    let services = [service("api", "api.apps.blue.internal", Some(Publish::Ingress))];
+    let mut zone = apply(&[], &plan_service_dns(&input(&services, &nodes, &[])).changes);
+    zone.push(ZoneEntry {
+        name: "www.apps.blue.internal".into(),
+        kind: "A".into(),
+        set_identifier: None,
+        values: vec!["192.0.2.10".into()],
+        ttl: 300,
+    });
+    let st = name_status(&zone);
+    assert_eq!(st.len(), 2, "{st:?}");
+    assert_eq!(
+        (st[0].name.as_str(), st[0].cluster.as_deref(), st[0].service.as_deref()),
+        ("api.apps.blue.internal", Some("blue"), Some("api"))
+    );
+    let values: Vec<(&str, &str)> = st[0]
+        .values
+        .iter()
+        .map(|v| (v.set_identifier.as_deref().unwrap_or(""), v.ip.as_str()))
+        .collect();
+    assert_eq!(values, [("i-21", "10.0.1.21"), ("i-22", "10.0.1.22")]);
+    assert_eq!(
+        (st[1].cluster.as_deref(), st[1].values.len()),
+        (None, 1),
+        "hand-made: no owner"
+    );
+}
+
+#[test]
+fn a_refusals_key_is_the_same_for_the_same_refusal_only() {
+    let r = |service: &str, reason: &str| Refusal {
+        service: service.into(),
+        name: "api.example.com".into(),
+        reason: reason.into(),
+    };
+    let key = r("api", "outside").key();
+    assert_eq!(key.len(), 16);
+    assert!(key.chars().all(|c| c.is_ascii_hexdigit()));
+    assert_eq!(key, r("api", "outside").key());
+    assert_ne!(key, r("api", "owned by cluster green").key());
+    assert_ne!(key, r("web", "outside").key());
+}

@@ -118,3 +118,112 @@ async fn the_reconcile_keeps_a_services_name_at_its_nodes_and_writes_nothing_whe
         "the managers"
     );
 }
+
+/// A refused name is told once (one `Swarm Service Name Refused` across runs), forgotten when
+/// the refusal ends, and told again when it comes back (issue #32, bad input).
+#[tokio::test(start_paused = true)]
+async fn a_refused_service_name_is_told_once_and_again_only_after_it_ended() {
+    let bad = "service\tapi\tapi.apps.blue.internal\tingress \nservice\tbad\tapi.example.com\tingress \n";
+    let (w, l) = with_service_names(bad).await;
+    let refused = |w: &World| {
+        w.state()
+            .announced
+            .iter()
+            .filter(|(_, e)| e.detail_type() == "Swarm Service Name Refused")
+            .map(|(_, e)| (e.service.clone(), e.dns_name.clone()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        refused(&w),
+        vec![(Some("bad".to_string()), Some("api.example.com".to_string()))]
+    );
+    l.reconcile_all(Some("blue"), false, None).await.unwrap();
+    assert_eq!(refused(&w).len(), 1, "told once, not every run");
+    // The label fixed: the telling is forgotten; broken again: told again.
+    w.state().services_out = "service\tapi\tapi.apps.blue.internal\tingress \n".into();
+    l.reconcile_all(Some("blue"), false, None).await.unwrap();
+    assert!(
+        !w.state().params.keys().any(|k| k.contains("/told-names/")),
+        "{:?}",
+        w.state().params
+    );
+    w.state().services_out = bad.into();
+    l.reconcile_all(Some("blue"), false, None).await.unwrap();
+    assert_eq!(refused(&w).len(), 2);
+}
+
+/// The operator's `dns sync` (Scope::ServiceNames) changes the names and makes no repair;
+/// dry, it changes and tells nothing but says what it would change; `tidy` leaves the names.
+#[tokio::test(start_paused = true)]
+async fn dns_sync_changes_only_the_names_and_a_dry_run_nothing() {
+    let w = cluster();
+    let mut c = cfg();
+    c.service_record_suffix = Some("apps.blue.internal".into());
+    let l = lifecycle(&w, c);
+    three_managers_and_a_worker(&l, &w).await;
+    for id in [M1, M2, M3, W1] {
+        w.set_lifecycle(id, "InService");
+    }
+    w.state().services_out =
+        "service\tapi\tapi.apps.blue.internal\tingress \nservice\tbad\tx.example.com\tingress \n".into();
+    let before = w.state().changes;
+    w.state().announced.clear();
+    for scope in [Scope::GoneNodes, Scope::ServiceNames] {
+        let r = l.reconcile_scoped(Some("blue"), scope, true, None).await.unwrap();
+        if scope == Scope::ServiceNames {
+            let n = r[0].service_names.as_ref().expect("planned");
+            assert_eq!((n.changes, n.refused.len()), (2, 1), "{n:?}");
+        } else {
+            assert_eq!(r[0].service_names, None, "tidy leaves the names");
+        }
+    }
+    assert_eq!(w.state().changes, before, "dry: nothing changed");
+    assert!(w.state().announced.is_empty(), "dry: nothing told");
+    // A gone worker's node is there to repair: dns sync leaves it.
+    {
+        let mut s = w.state();
+        s.nodes
+            .values_mut()
+            .filter(|n| n.instance_id == W1)
+            .for_each(|n| n.ready = false);
+        s.groups.iter_mut().for_each(|g| g.instances.retain(|i| i.id != W1));
+        s.instances.remove(W1);
+    }
+    let r = l
+        .reconcile_scoped(Some("blue"), Scope::ServiceNames, false, None)
+        .await
+        .unwrap();
+    assert!(r[0].repairs.is_empty(), "{:?}", r[0].repairs);
+    assert!(l
+        .survey()
+        .await
+        .unwrap()
+        .repairs
+        .iter()
+        .any(|r| matches!(r, crate::plan::reconcile::Repair::RemoveNode { .. })));
+    assert_eq!(r[0].service_names.as_ref().map(|n| n.names.len()), Some(1));
+    assert!(w.state().changes > before);
+}
+
+/// With no bus to tell on (the operator's command without ACTION_EVENT_BUS), a refusal is not
+/// marked told: the function's next run tells it.
+#[tokio::test(start_paused = true)]
+async fn a_refusal_is_marked_told_only_where_it_was_told() {
+    let w = cluster();
+    let mut c = cfg();
+    c.service_record_suffix = Some("apps.blue.internal".into());
+    c.event_bus = None;
+    let l = lifecycle(&w, c);
+    three_managers_and_a_worker(&l, &w).await;
+    for id in [M1, M2, M3, W1] {
+        w.set_lifecycle(id, "InService");
+    }
+    w.state().services_out = "service\tbad\tapi.example.com\tingress \n".into();
+    let r = l.reconcile_all(Some("blue"), false, None).await.unwrap();
+    assert_eq!(r[0].service_names.as_ref().map(|n| n.refused.len()), Some(1));
+    assert!(
+        !w.state().params.keys().any(|k| k.contains("/told-names/")),
+        "{:?}",
+        w.state().params
+    );
+}
