@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench import load  # noqa: E402
+from bench import load, names  # noqa: E402
 from localcloud.client import LocalCloud, Timing, wait_for  # noqa: E402
 from localcloud.iam import FUNCTION_ROLES  # noqa: E402
 
@@ -365,6 +365,8 @@ def main() -> int:
     from localcloud.client import Timing
 
     report["from_empty"] = load.from_empty(bins, Timing())
+    # Service names: the reconcile's calls with 0, 10 and 100 labelled services (bench/names.py).
+    report["service_names"] = names.run(bins)
     (ROOT / "bench" / "load.svg").write_text(load.svg(report["load"]))
     (ROOT / "bench").mkdir(exist_ok=True)
     (ROOT / "bench" / "results.json").write_text(json.dumps(report, indent=2) + "\n")
@@ -482,6 +484,15 @@ def render(r: dict) -> str:
         lines += ["", "Operations at the largest N: joins " + ", ".join(
             f"{op} ×{c}" for op, c in sorted(r["load"][-1]["launch"]["by_op"].items())) + "; terminations " + ", ".join(
             f"{op} ×{c}" for op, c in sorted(r["load"][-1]["terminate"]["by_op"].items())) + "."]
+    if r.get("service_names"):
+        lines += ["", "Service names (`bench/names.py`: a manager and two workers, `ServiceRecordSuffix` set, N services "
+                  "each published through the mesh with its own name): the reconcile's AWS calls when it writes the new "
+                  "names, and again once they are converged (target: flat in the number of unchanged services).", "",
+                  "| labelled services | calls, first run (writes) | calls, converged | converged run's operations |",
+                  "|---|---|---|---|"]
+        for row in r["service_names"]:
+            ops = ", ".join(f"{op} ×{c}" for op, c in sorted(row["converged"]["by_op"].items()))
+            lines.append(f"| {row['services']} | {row['first']['calls']} | {row['converged']['calls']} | {ops} |")
     lines += ["", "## AWS API calls per event kind", "",
               "Counted at the local cloud (caller = the function's aws-sdk-rust user agent), after the "
               "instance's SSM agent came Online; the polls made while a launch waits for the agent depend "
