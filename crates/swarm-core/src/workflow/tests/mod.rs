@@ -208,20 +208,40 @@ fn health_event(id: &str, starts_unix: u64) -> Value {
     })
 }
 
-/// Three managers and a worker in service, SERVICE_RECORD_SUFFIX set, services.sh answering
-/// `services` (`service\tNAME\tLABEL\tMODES` lines), and one reconcile run.
-async fn with_service_names(services: &str) -> (World, L) {
+/// Three managers and a worker in service, SERVICE_RECORD_SUFFIX set (`bus`: action events
+/// told on one), services.sh answering `services` (`service\tNAME\tLABEL\tMODES` lines).
+async fn service_names_cluster(services: &str, bus: bool) -> (World, L) {
     let w = cluster();
     let mut c = cfg();
     c.service_record_suffix = Some("apps.blue.internal".into());
+    if !bus {
+        c.event_bus = None;
+    }
     let l = lifecycle(&w, c);
     three_managers_and_a_worker(&l, &w).await;
     for id in [M1, M2, M3, W1] {
         w.set_lifecycle(id, "InService");
     }
     w.state().services_out = services.into();
+    (w, l)
+}
+
+/// `service_names_cluster` with a bus, after one reconcile run.
+async fn with_service_names(services: &str) -> (World, L) {
+    let (w, l) = service_names_cluster(services, true).await;
     l.reconcile_all(Some("blue"), false, None).await.unwrap();
     (w, l)
+}
+
+/// Instance `id` gone (out of its group, not described) and its node no longer Ready.
+fn instance_gone(w: &World, id: &str) {
+    let mut s = w.state();
+    s.nodes
+        .values_mut()
+        .filter(|n| n.instance_id == id)
+        .for_each(|n| n.ready = false);
+    s.groups.iter_mut().for_each(|g| g.instances.retain(|i| i.id != id));
+    s.instances.remove(id);
 }
 
 mod ecs;

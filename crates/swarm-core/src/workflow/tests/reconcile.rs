@@ -47,15 +47,7 @@ async fn tidy_removes_only_the_down_nodes_of_gone_instances() {
     }
     // W1 is gone with its node Down; W2 runs outside the swarm; M2 lost its record.
     const W2: &str = "i-00000000000000b2";
-    {
-        let mut s = w.state();
-        s.nodes
-            .values_mut()
-            .filter(|n| n.instance_id == W1)
-            .for_each(|n| n.ready = false);
-        s.groups.iter_mut().for_each(|g| g.instances.retain(|i| i.id != W1));
-        s.instances.remove(W1);
-    }
+    instance_gone(&w, W1);
     w.launch("wrk", W2, "10.0.1.22");
     w.set_lifecycle(W2, "InService");
     w.state().records.retain(|r| r.set_identifier != M2);
@@ -156,16 +148,8 @@ async fn a_refused_service_name_is_told_once_and_again_only_after_it_ended() {
 /// dry, it changes and tells nothing but says what it would change; `tidy` leaves the names.
 #[tokio::test(start_paused = true)]
 async fn dns_sync_changes_only_the_names_and_a_dry_run_nothing() {
-    let w = cluster();
-    let mut c = cfg();
-    c.service_record_suffix = Some("apps.blue.internal".into());
-    let l = lifecycle(&w, c);
-    three_managers_and_a_worker(&l, &w).await;
-    for id in [M1, M2, M3, W1] {
-        w.set_lifecycle(id, "InService");
-    }
-    w.state().services_out =
-        "service\tapi\tapi.apps.blue.internal\tingress \nservice\tbad\tx.example.com\tingress \n".into();
+    let services = "service\tapi\tapi.apps.blue.internal\tingress \nservice\tbad\tx.example.com\tingress \n";
+    let (w, l) = service_names_cluster(services, true).await;
     let before = w.state().changes;
     w.state().announced.clear();
     for scope in [Scope::GoneNodes, Scope::ServiceNames] {
@@ -180,15 +164,7 @@ async fn dns_sync_changes_only_the_names_and_a_dry_run_nothing() {
     assert_eq!(w.state().changes, before, "dry: nothing changed");
     assert!(w.state().announced.is_empty(), "dry: nothing told");
     // A gone worker's node is there to repair: dns sync leaves it.
-    {
-        let mut s = w.state();
-        s.nodes
-            .values_mut()
-            .filter(|n| n.instance_id == W1)
-            .for_each(|n| n.ready = false);
-        s.groups.iter_mut().for_each(|g| g.instances.retain(|i| i.id != W1));
-        s.instances.remove(W1);
-    }
+    instance_gone(&w, W1);
     let r = l
         .reconcile_scoped(Some("blue"), Scope::ServiceNames, false, None)
         .await
@@ -209,16 +185,7 @@ async fn dns_sync_changes_only_the_names_and_a_dry_run_nothing() {
 /// marked told: the function's next run tells it.
 #[tokio::test(start_paused = true)]
 async fn a_refusal_is_marked_told_only_where_it_was_told() {
-    let w = cluster();
-    let mut c = cfg();
-    c.service_record_suffix = Some("apps.blue.internal".into());
-    c.event_bus = None;
-    let l = lifecycle(&w, c);
-    three_managers_and_a_worker(&l, &w).await;
-    for id in [M1, M2, M3, W1] {
-        w.set_lifecycle(id, "InService");
-    }
-    w.state().services_out = "service\tbad\tapi.example.com\tingress \n".into();
+    let (w, l) = service_names_cluster("service\tbad\tapi.example.com\tingress \n", false).await;
     let r = l.reconcile_all(Some("blue"), false, None).await.unwrap();
     assert_eq!(r[0].service_names.as_ref().map(|n| n.refused.len()), Some(1));
     assert!(
