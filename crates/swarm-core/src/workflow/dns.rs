@@ -35,7 +35,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
     }
 
     /// Submits one change and waits for INSYNC; Ok(false) when a DELETE found nothing. (A held
-    /// action is kept alive around it: `while_held`.)
+    /// action is kept alive around it: `while_alive`.)
     pub(super) async fn change_and_wait(
         &self,
         name: &str,

@@ -1,15 +1,14 @@
-//! A held lifecycle action's clock (`Held`): how long a command may wait inside it, when it
-//! must be re-armed, when its hold began; and the managers that operate (`Operators`).
-//! Heartbeats only; completes nothing.
+//! A retirement's state while it works inside its action (`Held`: the action kept alive, what
+//! the drain found and told), how long a command may wait inside the action, and the managers
+//! that operate (`Operators`). Completes nothing.
 
+use super::kept_alive::KeptAlive;
 use super::*;
 
-/// One lifecycle action while the workflow works inside it: when it was last re-armed and,
-/// for a terminating manager, when its hold (TTL + extra after the record change) began.
+/// One retirement while the workflow works inside its action (kept alive as a launch is:
+/// `KeptAlive`), and what its drain found and told.
 pub(super) struct Held<'a> {
-    pub intent: &'a Intent,
-    pub last_heartbeat: Instant,
-    pub hold_started: Option<Instant>,
+    pub alive: KeptAlive<'a>,
     /// When the node's drain began (its first command), and, when it ran out of time, how long
     /// it ran and what it left (told as an action event).
     pub drain_began: Option<Instant>,
@@ -31,11 +30,9 @@ pub(super) struct Held<'a> {
 }
 
 impl<'a> Held<'a> {
-    pub fn new(intent: &'a Intent, role: Role) -> Self {
+    pub fn new(alive: KeptAlive<'a>, role: Role) -> Self {
         Held {
-            intent,
-            last_heartbeat: Instant::now(),
-            hold_started: None,
+            alive,
             drain_began: None,
             drain_timed_out: None,
             acted: false,
@@ -54,7 +51,8 @@ impl Held<'_> {
     /// budgets (a termination by the hook, a drain in place); "report", it cannot wait (Spot, a
     /// stopping instance: no lifecycle action) and tells the budgets it breaks.
     pub fn budget(&self) -> &'static str {
-        if self.intent.action().is_some() || matches!(self.intent, Intent::Drain { .. }) {
+        let intent = self.alive.intent;
+        if intent.action().is_some() || matches!(intent, Intent::Drain { .. }) {
             "respect"
         } else {
             "report"
@@ -108,73 +106,5 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
     /// The execution timeout of a command that waits `wait`: SSM kills it soon after.
     pub(super) fn command_limit(wait: Duration) -> Duration {
         wait + Duration::from_secs(10)
-    }
-
-    /// Runs `work` while the held action is kept alive: whenever less than a margin of its
-    /// heartbeat timeout is left, it is re-armed, so a command of any length (a drain of
-    /// minutes, a slow Route 53) never outlives the hook. No heartbeat is sent when the work
-    /// ends in time, so a manager's hold still ends TTL + extra after its record change.
-    pub(super) async fn while_held<T>(&self, held: &mut Held<'_>, work: impl std::future::Future<Output = T>) -> T {
-        tokio::pin!(work);
-        loop {
-            let due = held.last_heartbeat
-                + self
-                    .cfg
-                    .terminate_heartbeat_timeout
-                    .saturating_sub(self.cfg.rearm_margin());
-            tokio::select! {
-                out = &mut work => return out,
-                _ = tokio::time::sleep_until(due) => {
-                    info!(step = "heartbeat", reason = "work-running");
-                    self.beat(held).await;
-                    // Terminations throttled behind this one wait with their actions (queued.rs).
-                    let margin = self.cfg.rearm_margin();
-                    let _ = tokio::time::timeout(margin, self.keep_waiting_alive(held.intent)).await;
-                }
-            }
-        }
-    }
-
-    /// Re-arms the action now. The call may take the re-arm margin at most: one that hangs (a
-    /// stuck connection) is given up so the work goes on (the node still leaves cleanly) and
-    /// the next re-arm is due a period later.
-    pub(super) async fn beat(&self, held: &mut Held<'_>) {
-        let margin = self.cfg.rearm_margin();
-        if tokio::time::timeout(margin, self.heartbeat(held.intent)).await.is_err() {
-            warn!(
-                step = "heartbeat",
-                outcome = "timeout",
-                secs = margin.as_secs_f64(),
-                "no answer within the re-arm margin: given up"
-            );
-        }
-        held.last_heartbeat = Instant::now();
-    }
-
-    /// The record change is in sync: the hold starts now (never earlier), re-armed.
-    pub(super) async fn start_hold(&self, held: &mut Held<'_>) {
-        held.hold_started = Some(Instant::now());
-        self.beat(held).await;
-    }
-
-    /// Re-arms the intent's action, if it has one. False: the action has ended (completed,
-    /// timed out, or superseded by a termination); a failed call is logged and counts as alive.
-    pub(super) async fn heartbeat(&self, intent: &Intent) -> bool {
-        let Some(action) = intent.action() else {
-            return true;
-        };
-        match self.fleet.record_heartbeat(action).await {
-            Ok(()) => info!(step = "heartbeat", outcome = "ok"),
-            Err(PortError::NoActiveAction(_)) => {
-                info!(
-                    step = "heartbeat",
-                    outcome = "no-action",
-                    "lifecycle action already ended"
-                );
-                return false;
-            }
-            Err(e) => error!(step = "heartbeat", outcome = "failed", error = %e),
-        }
-        true
     }
 }

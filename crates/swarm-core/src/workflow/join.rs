@@ -1,6 +1,7 @@
 //! Join: an instance into the swarm (launch hook, ECS ACTIVE, a reconcile's stray), and the
 //! record of a manager. Owns the launch action's clock; never removes a node itself.
 
+use super::kept_alive::KeptAlive;
 use super::*;
 
 impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D, P, A> {
@@ -21,7 +22,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
         }
         // The hook's heartbeat timeout runs from the action's start: a join that outlasts half
         // of it re-arms the action (and learns when the action has ended meanwhile).
-        let mut armed = started;
+        let alive = self.keep_alive(intent, started);
         let mut backoff = Backoff::new(self.cfg.poll_max);
         // The agent needs 30-90 s after launch on AWS: wait for it with bounded backoff.
         let agent_end = clamp(Instant::now() + self.cfg.agent_wait, Some(end));
@@ -36,7 +37,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
                 Err(e) if e.is_final() => return Err(e),
                 Err(e) => warn!(step = "wait-agent", outcome = "retry", error = %e),
             }
-            if !self.keep_launch_alive(intent, &mut armed).await {
+            if !self.rearm_if_due(&alive).await {
                 return Ok(self.ended(intent));
             }
             // An instance that is gone never comes Online: look at once, then now and then.
@@ -71,7 +72,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
         info!(step = "wait-agent", outcome = "online");
         // An action found late (a reconcile's repair of a lost launch event) may be past half
         // its timeout already: re-armed before the join's first command, not after it.
-        if !self.keep_launch_alive(intent, &mut armed).await {
+        if !self.rearm_if_due(&alive).await {
             return Ok(self.ended(intent));
         }
         // ECS says ACTIVE whenever its agent reconnects or tasks start and stop: for a node that
@@ -92,7 +93,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
         // observing loop, where one of them forms the swarm.
         let forming;
         let m = if m.role == Role::Worker && !self.cfg.dry_run && !has_manager_in_service(&m.groups, &self.cfg) {
-            match self.manager_in_service(intent, m, &mut armed, end).await? {
+            match self.manager_in_service(&alive, m, end).await? {
                 Some(groups) => {
                     last_reason = "no manager of the cluster is in service yet".into();
                     forming = Member { groups, ..m.clone() };
@@ -110,7 +111,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
         let mut backoff = Backoff::new(self.cfg.poll_max);
         let mut groups = Some(m.groups.clone());
         loop {
-            if !self.keep_launch_alive(intent, &mut armed).await {
+            if !self.rearm_if_due(&alive).await {
                 return Ok(self.ended(intent));
             }
             if Instant::now() >= end {
@@ -280,16 +281,6 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
                 false
             }
         }
-    }
-
-    /// Re-arms a launch action once half its heartbeat timeout has passed since it was last
-    /// armed. False: the action has ended (timed out, or superseded by a termination).
-    async fn keep_launch_alive(&self, intent: &Intent, armed: &mut Instant) -> bool {
-        if self.cfg.dry_run || armed.elapsed() < self.cfg.launch_heartbeat_timeout / 2 {
-            return true;
-        }
-        *armed = Instant::now();
-        self.heartbeat(intent).await
     }
 
     fn ended(&self, intent: &Intent) -> Outcome {
@@ -694,9 +685,8 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
     /// action ended meanwhile.
     async fn manager_in_service(
         &self,
-        intent: &Intent,
+        alive: &KeptAlive<'_>,
         m: &Member,
-        armed: &mut Instant,
         end: Instant,
     ) -> Result<Option<Vec<Group>>, PortError> {
         info!(
@@ -710,7 +700,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
             if has_manager_in_service(&groups, &self.cfg) || Instant::now() >= end {
                 return Ok(Some(groups));
             }
-            if !self.keep_launch_alive(intent, armed).await {
+            if !self.rearm_if_due(alive).await {
                 return Ok(None);
             }
             backoff.wait(end).await;

@@ -7,6 +7,7 @@
 mod dns;
 mod held;
 mod join;
+mod kept_alive;
 mod notice;
 mod observe;
 mod queued;

@@ -35,9 +35,8 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
         // The action's clock runs from its start (the event may have waited in Lambda's queue),
         // and the observation is inside it: a probe slowed by a busy host (15 terminations at
         // once) let an action expire before its first heartbeat.
-        let mut held = Held::new(intent, m.role);
-        held.last_heartbeat = action_started(intent);
-        let (snap, mut ops) = self.while_held(&mut held, self.observe_retire(id, m, true)).await?;
+        let mut held = Held::new(self.keep_alive(intent, action_started(intent)), m.role);
+        let (snap, mut ops) = self.while_alive(&held.alive, self.observe_retire(id, m, true)).await?;
         let steps = plan::plan_retire(&snap);
         info!(step = "plan", steps = ?steps);
         // Only a terminating instance is held; an ECS deregistration has nothing to hold.
@@ -46,7 +45,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
         if holds {
             // The action has waited since the event (and Route 53 may be slow): re-arm it now;
             // the heartbeat at INSYNC still defines the hold.
-            self.beat(&mut held).await;
+            self.rearm(&held.alive).await;
         }
         // Each step the planner returned is what runs, in its order.
         for step in steps {
@@ -56,7 +55,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
                     let mut removed = false;
                     for r in records {
                         removed |= self
-                            .while_held(&mut held, self.remove_record(&name, intent, r, end))
+                            .while_alive(&held.alive, self.remove_record(&name, intent, r, end))
                             .await?;
                     }
                     held.acted |= removed;
@@ -66,13 +65,13 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
                     } else {
                         info!(step = "dns-remove", outcome = "already-absent");
                     }
-                    self.start_hold(&mut held).await;
+                    self.start_hold(&held.alive).await;
                 }
                 RetireStep::RemoveServiceRecords(records) => {
                     let n = records.len();
                     // Names never hold a retirement back (the reconcile repairs them).
                     match self
-                        .while_held(&mut held, self.remove_service_records(records, end))
+                        .while_alive(&held.alive, self.remove_service_records(records, end))
                         .await
                     {
                         Ok(()) => {
@@ -91,7 +90,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
                     if !held.acted {
                         info!(step = "dns-remove", outcome = "already-absent");
                     }
-                    self.start_hold(&mut held).await;
+                    self.start_hold(&held.alive).await;
                 }
                 RetireStep::RetireNode(node) if !node.drain => {
                     info!(
@@ -105,7 +104,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
                 RetireStep::RetireNode(node) => {
                     if !holds {
                         // The action has waited an unknown time already: re-arm it before a drain.
-                        self.beat(&mut held).await;
+                        self.rearm(&held.alive).await;
                     }
                     let drain_end = clamp(Instant::now() + self.cfg.drain_timeout, Some(end));
                     metric(&m.cluster, m.role.as_str(), "Drains", 1.0, "Count");
@@ -119,7 +118,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
                            "the last ready manager is leaving: the swarm will have no manager");
                     metric(&m.cluster, m.role.as_str(), "LastManagerLeaving", 1.0, "Count");
                     if !holds {
-                        self.beat(&mut held).await;
+                        self.rearm(&held.alive).await;
                     }
                     let drain_end = clamp(Instant::now() + self.cfg.drain_timeout, Some(end));
                     self.drain(&mut held, &mut ops, &node_id, drain_end).await;
@@ -140,12 +139,12 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
             );
         }
         if holds {
-            let started = held.hold_started.unwrap_or(held.last_heartbeat);
+            let started = held.alive.hold_started().unwrap_or(held.alive.last_heartbeat());
             let hold_end = started + self.cfg.hold();
             // The hook's timeout (DefaultResult CONTINUE) releases the instance a timeout after
             // its last heartbeat: at INSYNC + hold, unless a keep-alive re-armed it while the
             // retirement ran long (or the timeout is longer than the hold).
-            let hook_release = held.last_heartbeat + self.cfg.terminate_heartbeat_timeout;
+            let hook_release = held.alive.released_at();
             let now = Instant::now();
             if now < hold_end {
                 let late = hook_release.saturating_duration_since(hold_end) > Duration::from_secs(1);
@@ -194,7 +193,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
 
     async fn announce_drain_timeout(&self, held: &mut Held<'_>, m: &Member) {
         if let Some((took, left)) = held.drain_timed_out.take() {
-            let id = held.intent.instance_id();
+            let id = held.alive.intent.instance_id();
             self.announce(ActionEvent::drain_timed_out(
                 &m.cluster,
                 id,
@@ -238,7 +237,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
             Ok(x) => x,
             Err(done) => return Ok(done),
         };
-        let mut held = Held::new(intent, m.role);
+        let mut held = Held::new(self.keep_alive(intent, Instant::now()), m.role);
         self.drain(&mut held, &mut ops, &node.id, end).await;
         metric(&m.cluster, m.role.as_str(), "Drains", 1.0, "Count");
         self.announce_drain_timeout(&mut held, m).await;
@@ -306,7 +305,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
             return false;
         }
         held.blocked_told = true;
-        let id = held.intent.instance_id().to_string();
+        let id = held.alive.intent.instance_id().to_string();
         warn!(step = "drain", outcome = "blocked", services = %BlockedService::names(&held.blocked),
               reasons = %held.blocked.iter().map(|b| b.reason.as_str()).collect::<Vec<_>>().join("; "),
               proceed = self.cfg.blocked_drain_proceeds,
@@ -370,7 +369,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
             held.budget_invalid_told = true;
             warn!(step = "drain", outcome = "budget-invalid", services = %BlockedService::with_reasons(&invalid),
                   "unreadable disruption budget labels are ignored");
-            let id = held.intent.instance_id().to_string();
+            let id = held.alive.intent.instance_id().to_string();
             self.announce(ActionEvent::budget_invalid(&self.cfg.cluster_name, &id, invalid))
                 .await;
         }
@@ -385,7 +384,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
         warn!(step = "drain", outcome = "budget-broken", services = %BlockedService::with_reasons(&broken), %cause,
               "services go below their disruption budget");
         metric(&self.cfg.cluster_name, held.role, "BudgetsBroken", 1.0, "Count");
-        let id = held.intent.instance_id().to_string();
+        let id = held.alive.intent.instance_id().to_string();
         let event = ActionEvent::budget_broken(&self.cfg.cluster_name, &id, held.role, broken, cause);
         self.announce(event).await;
     }
@@ -403,7 +402,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
         drain: Option<Duration>,
         end: Instant,
     ) -> bool {
-        let id = held.intent.instance_id();
+        let id = held.alive.intent.instance_id();
         let drain_secs = drain.map(|d| d.as_secs().max(1)).unwrap_or(0);
         // The instance leaves once it has stepped down: a demoted follower does so at once, a
         // demoted leader only after its daemon has shut its manager down, ~8.5 s later
@@ -442,7 +441,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
                 targets.push(id.to_string());
             }
             let results = match self
-                .while_held(held, self.remote.run(&targets, cmds, limit, USUAL_COMMAND, what))
+                .while_alive(&held.alive, self.remote.run(&targets, cmds, limit, USUAL_COMMAND, what))
                 .await
             {
                 Ok(r) => r,
@@ -505,7 +504,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
             }
             if r.exit() == Some(ScriptExit::NoLeader) && Instant::now() < leaderless_end {
                 warn!(step = "remove", outcome = "retry", via = %op, result = %r.summary());
-                self.while_held(held, backoff.wait(leaderless_end)).await;
+                self.while_alive(&held.alive, backoff.wait(leaderless_end)).await;
                 continue;
             }
             if r.ok() {
@@ -580,7 +579,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
             ];
             let limit = Self::command_limit(wait);
             let drained = self.on_operator(ops, &env, scripts::DRAIN, limit, "drain");
-            let (remaining, pending) = match self.while_held(held, drained).await {
+            let (remaining, pending) = match self.while_alive(&held.alive, drained).await {
                 Ok(r) => {
                     waiting_for = output_value(&r.stdout, "waiting_for").unwrap_or("").to_string();
                     held.blocked = BlockedService::of_output(&r.stdout);
