@@ -55,11 +55,11 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
         }
     }
 
-    /// Re-arms the action now. The call may take the re-arm margin at most: one that hangs (a
-    /// stuck connection) is given up so the work goes on, and the next re-arm is due a period
-    /// later. False: the action has ended (completed, timed out, or superseded).
+    /// Re-arms the action now. The call may take its margin at most: one that hangs (a stuck
+    /// connection) is given up so the work goes on, and the next re-arm is due a period later.
+    /// False: the action has ended (completed, timed out, or superseded).
     pub(super) async fn rearm(&self, alive: &KeptAlive<'_>) -> bool {
-        let margin = self.cfg.rearm_margin();
+        let margin = alive.margin;
         let live = match tokio::time::timeout(margin, self.heartbeat(alive.intent)).await {
             Ok(live) => live,
             Err(_) => {
