@@ -6,7 +6,7 @@ use super::*;
 use crate::announce::ActionEvent;
 use crate::plan::reconcile::ClusterSnapshot;
 use crate::plan::service_dns::{
-    self as names, NodeView, Refusal, ServiceDnsInput, ServiceDnsPlan, ServiceView, ZoneEntry,
+    self as names, NodeView, Refusal, ServiceDnsInput, ServiceDnsPlan, ServiceView, ZoneChange, ZoneEntry,
 };
 use crate::workflow::reconcile::NamesReport;
 
@@ -47,20 +47,16 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
                 .is_none_or(|m| !m.alive || m.lifecycle_state.is_leaving())
         };
         let nodes = names::node_views_of(view, leaving);
-        let manager_record = snap.dns_name.as_deref();
-        let (plan, changes) = if dry_run {
-            let plan = self.plan_names(&snap.cluster, manager_record, &services, &nodes, zone);
+        let mut plan = self.plan_names(&snap.cluster, snap.dns_name.as_deref(), &services, &nodes, zone);
+        let changes = if dry_run {
             for c in &plan.changes {
                 info!(step = "service-names", outcome = "dry-run", change = ?c, "would change");
             }
-            let n = plan.changes.len();
-            (plan, n)
+            plan.changes.len()
         } else {
-            let (plan, changes, failed) = self
-                .write_names(&snap.cluster, manager_record, &services, &nodes, zone)
-                .await;
+            let (changed, failed) = self.write_names(&snap.cluster, std::mem::take(&mut plan.changes)).await;
             report.failed.extend(failed);
-            (plan, changes)
+            changed
         };
         for r in &plan.refused {
             warn!(step = "service-name", outcome = "refused", service = %r.service, name = %r.name, reason = %r.reason);
@@ -148,8 +144,8 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
             instance.is_none_or(|i| i.is_leaving())
         };
         let nodes = names::node_views_of(&view, leaving);
-        self.write_names(&m.cluster, m.dns_name.as_deref(), &services, &nodes, &zone)
-            .await;
+        let plan = self.plan_names(&m.cluster, m.dns_name.as_deref(), &services, &nodes, &zone);
+        self.write_names(&m.cluster, plan.changes).await;
     }
 
     fn plan_names(
@@ -171,20 +167,11 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
         })
     }
 
-    /// Plans the names and writes the changes, within Route 53's request limits: the plan
-    /// (its refusals and names), the record sets changed and what failed (each failed batch
-    /// logged).
-    async fn write_names(
-        &self,
-        cluster: &str,
-        manager_record: Option<&str>,
-        services: &[ServiceView],
-        nodes: &[NodeView],
-        zone: &[ZoneEntry],
-    ) -> (ServiceDnsPlan, usize, Vec<String>) {
-        let mut plan = self.plan_names(cluster, manager_record, services, nodes, zone);
+    /// Writes the planned changes, within Route 53's request limits: the record sets changed
+    /// and what failed (each failed batch logged).
+    async fn write_names(&self, cluster: &str, changes: Vec<ZoneChange>) -> (usize, Vec<String>) {
         let (mut changed, mut failed) = (0, vec![]);
-        for batch in names::batches(std::mem::take(&mut plan.changes)) {
+        for batch in names::batches(changes) {
             match self.dns.change_entries(&self.cfg.hosted_zone_id, &batch).await {
                 Ok(_) => {
                     info!(step = "service-names", outcome = "changed", changes = batch.len());
@@ -197,6 +184,6 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
                 }
             }
         }
-        (plan, changed, failed)
+        (changed, failed)
     }
 }
