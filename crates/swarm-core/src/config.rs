@@ -10,6 +10,10 @@ use thiserror::Error;
 pub const LAMBDA_MAX_RUN: Duration = Duration::from_secs(900);
 /// What a retirement needs after its drain: demote, leave and remove, a Route 53 wait.
 pub const RETIRE_AFTER_DRAIN: Duration = Duration::from_secs(120);
+/// The longest a terminate action can be kept alive: "The maximum amount of time that you can
+/// keep an instance in a wait state is 48 hours or 100 times the heartbeat timeout, whichever
+/// is smaller" (Auto Scaling user guide, lifecycle hooks: global timeout).
+pub const HOOK_GLOBAL_MAX: Duration = Duration::from_secs(172_800);
 
 #[derive(Debug, Error, PartialEq)]
 pub enum ConfigError {
@@ -52,6 +56,10 @@ pub struct Config {
     pub join_budget: Duration,
     /// How long a drain may take before the node is removed anyway.
     pub drain_timeout: Duration,
+    /// The queue a terminate hook's drain is handed to when it outlasts its first command
+    /// (DRAIN_CHECK_QUEUE_URL; the drain-check function reads it). Without it a drain runs
+    /// inside one invocation and is capped by Lambda's 900 s.
+    pub drain_check_queue: Option<String>,
     /// Per SSM command execution timeout.
     pub command_timeout: Duration,
     /// A swarm init lock older than this whose holder has no swarm is stale.
@@ -303,19 +311,38 @@ impl Config {
             });
         }
         let drain_timeout = secs("DRAIN_TIMEOUT_SECONDS", 300)?;
-        // The timer keeps a held action alive only while the function lives: the whole
-        // retirement (drain, then up to RETIRE_AFTER_DRAIN of demote, leave and removal) must
-        // fit the longest run Lambda allows, or the instance goes mid-drain when Lambda stops it.
-        if drain_timeout + RETIRE_AFTER_DRAIN > LAMBDA_MAX_RUN {
-            return Err(ConfigError::Invalid {
-                name: "DRAIN_TIMEOUT_SECONDS",
-                value: format!("{}", drain_timeout.as_secs_f64()),
-                reason: format!(
-                    "at most {} s: the retirement after the drain needs {} s of Lambda's {} s limit",
-                    (LAMBDA_MAX_RUN - RETIRE_AFTER_DRAIN).as_secs(),
+        let drain_check_queue = get("DRAIN_CHECK_QUEUE_URL")
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty());
+        // Without the queue, the timer keeps a held action alive only while the function lives:
+        // the whole retirement (drain, then up to RETIRE_AFTER_DRAIN of demote, leave and
+        // removal) must fit the longest run Lambda allows, or the instance goes mid-drain when
+        // Lambda stops it. With it, the drain goes on across invocations, bounded by the hook's
+        // global timeout.
+        let drain_max = match drain_check_queue {
+            Some(_) => HOOK_GLOBAL_MAX
+                .min(terminate_heartbeat_timeout * 100)
+                .saturating_sub(RETIRE_AFTER_DRAIN + terminate_heartbeat_timeout),
+            None => LAMBDA_MAX_RUN - RETIRE_AFTER_DRAIN,
+        };
+        if drain_timeout > drain_max {
+            let reason = match drain_check_queue {
+                Some(_) => format!(
+                    "at most {} s: the hook's global timeout (100 × the terminate heartbeat timeout, 48 h at most) \
+                     less the retirement after the drain",
+                    drain_max.as_secs()
+                ),
+                None => format!(
+                    "at most {} s without DRAIN_CHECK_QUEUE_URL: the retirement after the drain needs {} s of Lambda's {} s limit",
+                    drain_max.as_secs(),
                     RETIRE_AFTER_DRAIN.as_secs(),
                     LAMBDA_MAX_RUN.as_secs()
                 ),
+            };
+            return Err(ConfigError::Invalid {
+                name: "DRAIN_TIMEOUT_SECONDS",
+                value: format!("{}", drain_timeout.as_secs_f64()),
+                reason,
             });
         }
         Ok(Config {
@@ -333,6 +360,7 @@ impl Config {
             agent_wait,
             join_budget,
             drain_timeout,
+            drain_check_queue,
             command_timeout: secs("COMMAND_TIMEOUT_SECONDS", 120)?,
             init_lock_lease: secs("INIT_LOCK_LEASE_SECONDS", 600)?,
             poll_max: secs("POLL_MAX_SECONDS", 5)?,
@@ -417,6 +445,22 @@ mod tests {
         assert_eq!(ok.drain_timeout + RETIRE_AFTER_DRAIN, LAMBDA_MAX_RUN);
         let err = with(&[("HOSTED_ZONE_ID", "Z1"), ("DRAIN_TIMEOUT_SECONDS", "781")]).unwrap_err();
         assert!(err.to_string().contains("DRAIN_TIMEOUT_SECONDS"), "{err}");
+    }
+
+    #[test]
+    fn with_the_drain_check_queue_a_drain_may_last_until_the_hook_s_global_timeout() {
+        let q = ("DRAIN_CHECK_QUEUE_URL", "https://sqs.eu-west-1.amazonaws.com/1/checks");
+        // 180 s heartbeat timeout: 100 × 180 s = 5 h global timeout, less the retirement after
+        // the drain and one heartbeat period.
+        let hours = with(&[("HOSTED_ZONE_ID", "Z1"), q, ("DRAIN_TIMEOUT_SECONDS", "7200")]).unwrap();
+        assert_eq!(hours.drain_check_queue.as_deref(), Some(q.1));
+        let max = 18_000 - 120 - 180;
+        assert!(with(&[("HOSTED_ZONE_ID", "Z1"), q, ("DRAIN_TIMEOUT_SECONDS", &max.to_string())]).is_ok());
+        let err = with(&[("HOSTED_ZONE_ID", "Z1"), q, ("DRAIN_TIMEOUT_SECONDS", &(max + 1).to_string())]).unwrap_err();
+        assert!(err.to_string().contains("global timeout"), "{err}");
+        // Without the queue: Lambda's limit, and the error says what lifts it.
+        let err = with(&[("HOSTED_ZONE_ID", "Z1"), ("DRAIN_TIMEOUT_SECONDS", "7200")]).unwrap_err();
+        assert!(err.to_string().contains("DRAIN_CHECK_QUEUE_URL"), "{err}");
     }
 
     #[test]

@@ -247,7 +247,7 @@ fn health_time(t: &str) -> Option<u64> {
 }
 
 /// Which lifecycle action to complete or heartbeat.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LifecycleAction {
     pub group: String,
     pub hook: String,

@@ -92,6 +92,10 @@ pub struct State {
     next_node: u32,
     /// Route 53 change batches accepted (manager record and service names).
     pub changes: u32,
+    /// Commands sent without waiting (`Remote::send`), by id: their results, ready at once.
+    pub sent: HashMap<String, CommandResult>,
+    /// Drain checks left for later (body, delay), in order.
+    pub checks: Vec<(String, Duration)>,
 }
 
 /// Cheap to clone: every port of a `Lifecycle` shares one world.
@@ -775,6 +779,39 @@ impl Remote for World {
                 }
             })
             .collect())
+    }
+    async fn send(&self, id: &str, commands: Vec<String>, _timeout: Duration, _comment: &str) -> PortResult<String> {
+        self.send_now(id, commands).await
+    }
+    async fn result(&self, command_id: &str, id: &str) -> PortResult<Option<CommandResult>> {
+        let s = self.state();
+        match s.sent.get(command_id) {
+            Some(r) if r.instance_id == id => Ok(Some(r.clone())),
+            _ => Err(PortError::Invalid {
+                operation: "GetCommandInvocation".into(),
+                message: format!("InvocationDoesNotExist: {command_id} on {id}"),
+            }),
+        }
+    }
+}
+
+impl Checks for World {
+    async fn later(&self, body: &str, delay: Duration) -> PortResult<()> {
+        self.state().checks.push((body.to_string(), delay));
+        Ok(())
+    }
+}
+
+impl World {
+    /// Runs `commands` at once (as `run`) and keeps the result under a new command id.
+    async fn send_now(&self, id: &str, commands: Vec<String>) -> PortResult<String> {
+        let r = self
+            .run(&[id.to_string()], commands, Duration::ZERO, Duration::ZERO, "")
+            .await?;
+        let mut s = self.state();
+        let command_id = format!("cmd-{}", s.sent.len() + 1);
+        s.sent.insert(command_id.clone(), r.into_iter().next().expect("one result"));
+        Ok(command_id)
     }
 }
 

@@ -32,6 +32,8 @@ pub enum OutcomeKind {
     Completed,
     /// A terminating manager is held; the hook's timeout releases it.
     Held,
+    /// The drain goes on after this invocation: the drain-check function finishes it.
+    Draining,
     /// Work without a lifecycle action was done.
     Done,
     /// The lifecycle action had ended before this invocation could complete it.

@@ -139,6 +139,11 @@ pub trait Remote {
         usual: Duration,
         comment: &str,
     ) -> PortResult<Vec<CommandResult>>;
+    /// Sends `commands` to one instance and returns the command's id at once (a drain that
+    /// outlives the invocation: its result is read by a later one).
+    async fn send(&self, id: &str, commands: Vec<String>, timeout: Duration, comment: &str) -> PortResult<String>;
+    /// The command's result on the instance once it is final; None while it runs.
+    async fn result(&self, command_id: &str, id: &str) -> PortResult<Option<CommandResult>>;
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -173,6 +178,12 @@ pub trait Parameters {
     async fn list(&self, path: &str) -> PortResult<Vec<(String, String)>>;
     /// Deletes the parameters (those already gone are no error).
     async fn delete(&self, names: &[String]) -> PortResult<()>;
+}
+
+/// SQS: the drain checks a retirement leaves for later invocations (the drain-check function).
+pub trait Checks {
+    /// Sends one check, delivered after `delay` (SQS DelaySeconds: at most 15 minutes).
+    async fn later(&self, body: &str, delay: Duration) -> PortResult<()>;
 }
 
 /// EventBridge: action events for people (`crate::announce`).

@@ -49,7 +49,7 @@ pub enum RetireStep {
 
 /// A node taken out of the swarm: the operator drains it (`drain`), demotes it (`demote`)
 /// and removes it, while its instance (`leave`: it is up) leaves once its tasks are gone.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct NodeRetirement {
     pub node_id: String,
     pub drain: bool,

@@ -13,6 +13,8 @@ pub(super) struct Held<'a> {
     /// it ran and what it left (told as an action event).
     pub drain_began: Option<Instant>,
     pub drain_timed_out: Option<(Duration, String)>,
+    /// What the last drain command left (tasks running, services short): said at a timeout.
+    pub last_drain: String,
     /// This invocation changed something: a record removed, a node drained or removed here
     /// (not found gone already). Only such a retirement is announced.
     pub acted: bool,
@@ -35,6 +37,7 @@ impl<'a> Held<'a> {
             alive,
             drain_began: None,
             drain_timed_out: None,
+            last_drain: String::new(),
             acted: false,
             role: role.as_str(),
             blocked: vec![],
@@ -90,7 +93,7 @@ impl Operators {
     }
 }
 
-impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D, P, A> {
+impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecycle<F, R, D, P, A, Q> {
     /// How long the first command of a retirement may drain before the instance's own half
     /// gives up and the drain goes on through the operator alone: a slice of the hook's
     /// heartbeat timeout (the instance's half ends only when the slice does, even when the

@@ -4,7 +4,7 @@
 use super::kept_alive::KeptAlive;
 use super::*;
 
-impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D, P, A> {
+impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecycle<F, R, D, P, A, Q> {
     pub(super) async fn join(
         &self,
         intent: &Intent,
@@ -679,7 +679,7 @@ fn has_manager_in_service(groups: &[Group], cfg: &Config) -> bool {
         .any(|i| i.lifecycle_state == LifecycleState::InService && ids.contains(&i.id))
 }
 
-impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D, P, A> {
+impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecycle<F, R, D, P, A, Q> {
     /// Waits until a manager of the cluster is in service (its groups read again at each step,
     /// the launch action kept alive), or until `end`: the groups as last read. None: the
     /// action ended meanwhile.

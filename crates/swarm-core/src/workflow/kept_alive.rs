@@ -34,9 +34,13 @@ impl KeptAlive<'_> {
     pub fn hold_started(&self) -> Option<Instant> {
         self.hold_started.get()
     }
+    /// The hold began in an earlier invocation (a drain check).
+    pub fn held_since(&self, at: Instant) {
+        self.hold_started.set(Some(at));
+    }
 }
 
-impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D, P, A> {
+impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecycle<F, R, D, P, A, Q> {
     /// The intent's action, last armed at `since` (its start: the event may have waited).
     pub(super) fn keep_alive<'a>(&self, intent: &'a Intent, since: Instant) -> KeptAlive<'a> {
         let (timeout, margin) = match intent {

@@ -5,6 +5,7 @@
 //! next delivery.
 
 mod dns;
+mod drain_check;
 mod held;
 mod join;
 mod kept_alive;
@@ -33,7 +34,7 @@ use crate::model::{
 };
 use crate::plan::{self, JoinDecision, JoinSnapshot, LockEntry, Peer, RetireSnapshot, RetireStep};
 use crate::ports::{
-    ActionResult, Announce, CommandResult, CommandStatus, Dns, Fleet, Parameters, PortError, PortResult, RecordChange,
+    ActionResult, Announce, Checks, CommandResult, CommandStatus, Dns, Fleet, Parameters, PortError, PortResult, RecordChange,
     Remote, USUAL_COMMAND, USUAL_JOIN,
 };
 use crate::safe::script_commands;
@@ -42,12 +43,14 @@ use crate::telemetry::metric;
 use crate::Config;
 
 /// The ports plus configuration: everything a workflow needs.
-pub struct Lifecycle<F, R, D, P, A> {
+pub struct Lifecycle<F, R, D, P, A, Q> {
     pub fleet: F,
     pub remote: R,
     pub dns: D,
     pub params: P,
     pub events: A,
+    /// Drain checks for later invocations (DRAIN_CHECK_QUEUE_URL).
+    pub checks: Q,
     pub cfg: Config,
 }
 
@@ -88,7 +91,7 @@ impl Backoff {
     }
 }
 
-impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D, P, A> {
+impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecycle<F, R, D, P, A, Q> {
     /// Handles one lifecycle event. Bad input is logged and answered with success (an
     /// error would make Lambda retry an event that can never succeed). Err is returned
     /// only for failures a later delivery can fix.
@@ -190,12 +193,45 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
         .await
     }
 
-    /// `listed`: this cluster's groups, when the caller has just read them.
+    /// Handles one drain check (the drain-check function's SQS message): a drain handed over
+    /// by a terminate hook, looked at again. A body that is not a check is logged and dropped.
+    pub async fn handle_drain_check(&self, body: &str, deadline: Option<Instant>) -> Result<Outcome, PortError> {
+        let check: plan::drain_check::DrainCheck = match serde_json::from_str(body) {
+            Ok(c) => c,
+            Err(e) => {
+                error!(step = "parse", outcome = "invalid", error = %e, "drain check rejected");
+                return Ok(Outcome::new(OutcomeKind::Invalid, None, format!("not a drain check: {e}")));
+            }
+        };
+        let intent = Intent::Retire {
+            instance_id: check.action.instance_id.clone(),
+            group: check.action.group.clone(),
+            action: Some(check.action.clone()),
+        };
+        let span = info_span!(
+            "lifecycle",
+            instance_id = %intent.instance_id(),
+            group = %intent.group(),
+            intent = "drain-check",
+        );
+        let id = intent.instance_id().to_string();
+        match self.act_on(intent, deadline, None, Some(check)).instrument(span).await {
+            Err(e) if e.is_final() => {
+                error!(step = "drain-check", outcome = "failed", error = %e, "not retried");
+                Ok(Outcome::new(OutcomeKind::Rejected, Some(&id), e.to_string()))
+            }
+            other => other,
+        }
+    }
+
+    /// `listed`: this cluster's groups, when the caller has just read them; `check`: the
+    /// retirement is a drain handed over earlier, checked again.
     async fn act_on(
         &self,
         intent: Intent,
         deadline: Option<Instant>,
         listed: Option<Vec<Group>>,
+        check: Option<plan::drain_check::DrainCheck>,
     ) -> Result<Outcome, PortError> {
         let started = Instant::now();
         let group_name = intent.group().to_string();
@@ -296,7 +332,10 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
                     Instant::now() + self.cfg.drain_timeout + crate::config::RETIRE_AFTER_DRAIN,
                     deadline,
                 );
-                self.retire(&intent, &member, budget_end).await
+                match check {
+                    Some(c) => self.check_drain(&intent, &member, c, budget_end).await,
+                    None => self.retire(&intent, &member, budget_end).await,
+                }
             }
             Intent::Drain { .. } => {
                 let budget_end = clamp(
@@ -348,7 +387,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
         listed: Option<Vec<Group>>,
     ) -> Result<Outcome, PortError> {
         let id = intent.instance_id().to_string();
-        match self.act_on(intent, deadline, listed).await {
+        match self.act_on(intent, deadline, listed, None).await {
             Err(e @ PortError::Denied { .. }) => {
                 error!(step = "permission", outcome = "denied", error = %e, "a permission is missing from the function's role");
                 Ok(Outcome::new(OutcomeKind::Denied, Some(&id), e.to_string()))
@@ -525,6 +564,7 @@ fn metric_name(o: &Outcome) -> &'static str {
         (_, Some(ActionResult::Abandon)) => "AbandonedActions",
         (OutcomeKind::Completed, _) => "CompletedActions",
         (OutcomeKind::Held, _) => "HeldTerminations",
+        (OutcomeKind::Draining, _) => "HandedOverDrains",
         _ => "IgnoredEvents",
     }
 }

@@ -10,7 +10,7 @@ use crate::plan::NoticeDecision;
 /// remove: a demoted leader steps down in ~8.5 s); a quarter of a shorter notice.
 const SPOT_REMOVAL_RESERVE: u64 = 25;
 
-impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D, P, A> {
+impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecycle<F, R, D, P, A, Q> {
     /// Handles an aws.ec2 Spot Instance Interruption Warning, Instance Rebalance
     /// Recommendation or Instance State-change Notification. Instances outside this
     /// deployment's cluster get one log line; bad input is logged and acknowledged.

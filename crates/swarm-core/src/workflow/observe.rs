@@ -29,7 +29,7 @@ impl Sighting {
     }
 }
 
-impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D, P, A> {
+impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecycle<F, R, D, P, A, Q> {
     /// The one observation pass: EC2 describes `ids`; the alive ones are asked whether their
     /// agent is Online (only Online agents are sent a command: on AWS a command to a
     /// disconnected agent waits out its delivery timeout); one command probes the online

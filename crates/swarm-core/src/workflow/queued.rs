@@ -9,7 +9,7 @@
 use super::*;
 use crate::event::LifecycleAction;
 
-impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D, P, A> {
+impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecycle<F, R, D, P, A, Q> {
     /// The terminate actions of this cluster's groups that wait, `own` excepted, as actions
     /// of the hook `own` belongs to: every group of the template names its terminate hook
     /// alike. No token: an instance id names a waiting action as well. None when no more wait

@@ -13,7 +13,7 @@ use crate::announce::{self, ActionEvent};
 use crate::event::{Intent, LifecycleAction, LAUNCHING, TERMINATING};
 use crate::model::{membership, ManagerRecord, Membership, Role};
 use crate::plan::reconcile::*;
-use crate::ports::{ActionResult, Announce, Dns, Fleet, Parameters, PortError, PortResult, RecordChange, Remote};
+use crate::ports::{ActionResult, Announce, Checks, Dns, Fleet, Parameters, PortError, PortResult, RecordChange, Remote};
 use crate::safe::script_commands;
 use crate::scripts;
 use crate::telemetry::{cluster_metrics, metric};
@@ -102,7 +102,7 @@ fn phase(r: &Repair) -> u8 {
 /// At most this many joins per run: each takes a few seconds; the next run does the rest.
 const MAX_JOINS_PER_RUN: usize = 10;
 
-impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D, P, A> {
+impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecycle<F, R, D, P, A, Q> {
     /// Reconciles this deployment's cluster (`only`, when given, must name it: another
     /// cluster is left to its own deployment).
     /// `dry_run` (or DRY_RUN) reports the difference without changing anything.

@@ -7,7 +7,7 @@ use crate::announce::BlockedService;
 use crate::model::SwarmNode;
 use crate::plan::NodeRetirement;
 
-impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D, P, A> {
+impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecycle<F, R, D, P, A, Q> {
     pub(super) async fn retire(&self, intent: &Intent, m: &Member, end: Instant) -> Result<Outcome, PortError> {
         let id = intent.instance_id();
         if self.cfg.dry_run {
@@ -108,7 +108,13 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
                     }
                     let drain_end = clamp(Instant::now() + self.cfg.drain_timeout, Some(end));
                     metric(&m.cluster, m.role.as_str(), "Drains", 1.0, "Count");
-                    self.drain_and_retire(&mut held, &mut ops, node, drain_end, end).await;
+                    if self.drain_and_retire(&mut held, &mut ops, node, drain_end, end, holds).await {
+                        return Ok(Outcome::new(
+                            OutcomeKind::Draining,
+                            Some(id),
+                            "tasks still moving: drain-check goes on",
+                        ));
+                    }
                     metric(&m.cluster, m.role.as_str(), "Removals", 1.0, "Count");
                 }
                 RetireStep::DrainOnly { node_id } => {
@@ -130,6 +136,13 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
             }
         }
         self.announce_drain_timeout(&mut held, m).await;
+        self.release(intent, &held, holds, end).await
+    }
+
+    /// The retirement is done: the action is completed, or, for a held manager whose hold has
+    /// not ended, left to the hook's timeout. Announced only when this invocation acted.
+    pub(super) async fn release(&self, intent: &Intent, held: &Held<'_>, holds: bool, end: Instant) -> Result<Outcome, PortError> {
+        let id = intent.instance_id();
         let quiet = !held.acted;
         if quiet {
             info!(
@@ -191,7 +204,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
         Ok(o)
     }
 
-    async fn announce_drain_timeout(&self, held: &mut Held<'_>, m: &Member) {
+    pub(super) async fn announce_drain_timeout(&self, held: &mut Held<'_>, m: &Member) {
         if let Some((took, left)) = held.drain_timed_out.take() {
             let id = held.alive.intent.instance_id();
             self.announce(ActionEvent::drain_timed_out(
@@ -274,8 +287,9 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
 
     /// The common case in one command: the operator drains, demotes and removes the node
     /// while the instance leaves once its tasks are gone. When the tasks take longer than a
-    /// slice of the hook timeout, or that command fails, the drain goes on by itself
-    /// (`drain`) and the node is retired after it.
+    /// slice of the hook timeout, or that command fails, the drain goes on by itself: handed
+    /// to the drain-check function when there is a queue (true), else here (`drain`), and the
+    /// node is retired after it.
     async fn drain_and_retire(
         &self,
         held: &mut Held<'_>,
@@ -283,24 +297,32 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
         node: NodeRetirement,
         drain_end: Instant,
         end: Instant,
-    ) {
+        holds: bool,
+    ) -> bool {
         drain_started(ops);
         held.drain_began = Some(Instant::now());
         let slice = self
             .hook_slice()
             .min(drain_end.saturating_duration_since(Instant::now()));
         if self.retire_node(held, ops, &node, Some(slice), end).await {
-            return;
+            return false;
         }
         if !(self.tell_blocked(held).await && self.cfg.blocked_drain_proceeds) {
+            if self.can_hand_over(held) {
+                match self.hand_over_drain(held, ops, &node, drain_end, holds).await {
+                    Ok(()) => return true,
+                    Err(e) => warn!(step = "drain", outcome = "not-handed-over", error = %e, "the drain goes on here"),
+                }
+            }
             self.drain(held, ops, &node.node_id, drain_end).await;
         }
         self.retire_node(held, ops, &node, None, end).await;
+        false
     }
 
     /// Tells, once per retirement, that the drain found services it cannot place (an action
     /// event, a metric, a warning). True: told now.
-    async fn tell_blocked(&self, held: &mut Held<'_>) -> bool {
+    pub(super) async fn tell_blocked(&self, held: &mut Held<'_>) -> bool {
         if held.blocked.is_empty() || held.blocked_told {
             return false;
         }
@@ -348,7 +370,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
     /// What a drain command said of the services' budgets: the ones it waits for (logged when
     /// they change), the ones it broke (an involuntary disruption: told), the labels it ignored
     /// (told once).
-    async fn note_budgets(&self, held: &mut Held<'_>, stdout: &str) {
+    pub(super) async fn note_budgets(&self, held: &mut Held<'_>, stdout: &str) {
         let short = BlockedService::budget_waits_of_output(stdout);
         if !short.is_empty() && short != held.budget_short {
             info!(step = "drain", outcome = "budget-wait", services = %BlockedService::with_reasons(&short),
@@ -394,7 +416,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
     /// another manager takes over from an unreachable operator, and an instance that cannot
     /// be reached is removed all the same; a swarm without a leader is asked again (until
     /// `end`, NO_LEADER_WAIT at most). False: the drain did not finish, nothing else done.
-    async fn retire_node(
+    pub(super) async fn retire_node(
         &self,
         held: &mut Held<'_>,
         ops: &mut Operators,
@@ -563,7 +585,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
 
     pub(super) async fn drain(&self, held: &mut Held<'_>, ops: &mut Operators, node_id: &str, end: Instant) {
         drain_started(ops);
-        let began = *held.drain_began.get_or_insert_with(Instant::now);
+        held.drain_began.get_or_insert_with(Instant::now);
         let mut backoff = Backoff::new(self.cfg.poll_max);
         // The node's own services still short of their count (the drain waits for no other).
         let mut waiting_for = String::new();
@@ -617,37 +639,37 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D,
                 return;
             }
             if Instant::now() >= end {
-                warn!(
-                    step = "drain",
-                    outcome = "timeout",
-                    remaining,
-                    pending,
-                    %waiting_for,
-                    "drain timed out; removing anyway"
-                );
                 let count = |n: u32| if n == u32::MAX { "?".to_string() } else { n.to_string() };
                 let short = if waiting_for.is_empty() {
                     String::new()
                 } else {
                     format!(" ({waiting_for})")
                 };
-                if !held.budget_short.is_empty() {
-                    // Removed undrained: its tasks stop with it, below the budgets waited for.
-                    let short = std::mem::take(&mut held.budget_short);
-                    self.tell_budget_broken(held, short, "the drain timed out waiting for the budget")
-                        .await;
-                }
-                held.drain_timed_out = Some((
-                    began.elapsed(),
-                    format!(
-                        "{} task(s) still running, {} service(s) short of their replicas{short}",
-                        count(remaining),
-                        count(pending)
-                    ),
-                ));
+                held.last_drain = format!(
+                    "{} task(s) still running, {} service(s) short of their replicas{short}",
+                    count(remaining),
+                    count(pending)
+                );
+                self.drain_timed_out(held).await;
                 return;
             }
         }
+    }
+}
+
+impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecycle<F, R, D, P, A, Q> {
+    /// The drain ran out of time (what it left: `held.last_drain`): said, the budgets it
+    /// waited for told broken (the node goes undrained), and kept for the action event.
+    pub(super) async fn drain_timed_out(&self, held: &mut Held<'_>) {
+        warn!(step = "drain", outcome = "timeout", left = %held.last_drain, "drain timed out; removing anyway");
+        if !held.budget_short.is_empty() {
+            // Removed undrained: its tasks stop with it, below the budgets waited for.
+            let short = std::mem::take(&mut held.budget_short);
+            self.tell_budget_broken(held, short, "the drain timed out waiting for the budget")
+                .await;
+        }
+        let began = held.drain_began.unwrap_or_else(Instant::now);
+        held.drain_timed_out = Some((began.elapsed(), held.last_drain.clone()));
     }
 }
 

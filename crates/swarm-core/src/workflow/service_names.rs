@@ -10,7 +10,7 @@ use crate::plan::service_dns::{
 };
 use crate::workflow::reconcile::NamesReport;
 
-impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce> Lifecycle<F, R, D, P, A> {
+impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecycle<F, R, D, P, A, Q> {
     /// Reads the labelled services on `operator`, plans them against the zone read with the
     /// snapshot, and writes what differs (nothing when nothing does; `dry_run`: nothing at
     /// all). A refused name is logged every run and told once; a failure is reported in the

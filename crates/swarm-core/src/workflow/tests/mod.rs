@@ -6,7 +6,7 @@ use crate::memory::{SimNode, World};
 use crate::model::InstanceState;
 use serde_json::json;
 
-type L = Lifecycle<World, World, World, World, World>;
+type L = Lifecycle<World, World, World, World, World, World>;
 
 fn cfg() -> Config {
     let mut c = Config::for_tests();
@@ -22,6 +22,7 @@ fn lifecycle(world: &World, cfg: Config) -> L {
         dns: world.clone(),
         params: world.clone(),
         events: world.clone(),
+        checks: world.clone(),
         cfg,
     }
 }
@@ -244,6 +245,7 @@ fn instance_gone(w: &World, id: &str) {
     s.instances.remove(id);
 }
 
+mod drain_check;
 mod ecs;
 mod edge;
 mod join;

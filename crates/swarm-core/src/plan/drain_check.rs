@@ -1,0 +1,171 @@
+//! A drain that outlasts its first command is handed to later invocations (the drain-check
+//! function, fed by an SQS queue with a delay): the message one check leaves for the next, and
+//! what a check does with the drain command's answer. Pure: no I/O.
+//!
+//! The message says where to look (the command and the manager it ran on) and what was told;
+//! the swarm's state is read again by every check, so a message delivered twice, late, or after
+//! the action ended does no harm.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::event::LifecycleAction;
+use crate::model::Role;
+use crate::plan::NodeRetirement;
+
+/// SQS: "DelaySeconds … Valid values: 0 to 900" (SendMessage, SQS API reference).
+pub const MAX_DELAY: Duration = Duration::from_secs(900);
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DrainCheck {
+    pub action: LifecycleAction,
+    pub role: Role,
+    pub node: NodeRetirement,
+    /// The manager the last drain command was sent to, and its command id.
+    pub operator: String,
+    pub command_id: String,
+    /// Unix seconds: when the drain began, and when it may wait no longer (DrainTimeout).
+    pub began_unix: u64,
+    pub deadline_unix: u64,
+    /// A held manager (its record removed): when its hold began. The action ends no earlier
+    /// than TTL + HoldExtra after it.
+    pub holds: bool,
+    pub hold_started_unix: Option<u64>,
+    /// What was told already, once per retirement each.
+    pub told: Told,
+    /// How many checks came before this one (logged).
+    pub checks: u32,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Told {
+    pub blocked: bool,
+    pub budget_broken: bool,
+    pub budget_invalid: bool,
+}
+
+/// What the last drain command said, as far as a check's decision goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DrainAnswer {
+    /// Still running (no final status yet).
+    Running,
+    /// Its tasks have moved and no service of it is short of its count.
+    Drained,
+    /// Tasks still moving (or the command failed): `blocked_proceeds` when services were found
+    /// unplaceable and the policy (BlockedDrain=proceed) lets the instance go.
+    Moving { blocked_proceeds: bool },
+    /// The manager could not act (unreachable, no longer a manager): another one drains.
+    CannotOperate,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckStep {
+    /// Look again later; nothing sent.
+    Later,
+    /// Send the next drain command (through the next manager when `hand_over`).
+    Again { hand_over: bool },
+    /// Retire the node now: drained, or a blocked drain the policy does not wait for.
+    Retire,
+    /// Retire the node now: the drain timed out.
+    TimedOut,
+}
+
+/// The step after a check has read the drain command's answer.
+pub fn next_step(answer: DrainAnswer, now_unix: u64, deadline_unix: u64) -> CheckStep {
+    let past = now_unix >= deadline_unix;
+    match answer {
+        DrainAnswer::Drained | DrainAnswer::Moving { blocked_proceeds: true } => CheckStep::Retire,
+        _ if past => CheckStep::TimedOut,
+        DrainAnswer::Running => CheckStep::Later,
+        DrainAnswer::Moving { .. } => CheckStep::Again { hand_over: false },
+        DrainAnswer::CannotOperate => CheckStep::Again { hand_over: true },
+    }
+}
+
+/// The time between checks: a check re-arms the action, so one must come before the hook's
+/// heartbeat timeout runs out, with room for a failed check to be delivered once more after the
+/// queue's visibility timeout (`redelivery`); never longer than a command may wait nor than
+/// SQS can delay.
+pub fn period(heartbeat_timeout: Duration, rearm_margin: Duration, redelivery: Duration, wait_max: Duration) -> Duration {
+    heartbeat_timeout
+        .saturating_sub(rearm_margin + redelivery)
+        .min(wait_max)
+        .min(MAX_DELAY)
+        .max(Duration::from_secs(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_drained_node_or_a_blocked_drain_that_proceeds_is_retired_even_past_the_deadline() {
+        for now in [10, 100] {
+            assert_eq!(next_step(DrainAnswer::Drained, now, 50), CheckStep::Retire);
+            let proceed = DrainAnswer::Moving { blocked_proceeds: true };
+            assert_eq!(next_step(proceed, now, 50), CheckStep::Retire);
+        }
+    }
+
+    #[test]
+    fn before_the_deadline_a_moving_drain_goes_on_and_a_running_command_is_looked_at_later() {
+        let moving = DrainAnswer::Moving { blocked_proceeds: false };
+        assert_eq!(next_step(moving, 10, 50), CheckStep::Again { hand_over: false });
+        assert_eq!(next_step(DrainAnswer::CannotOperate, 10, 50), CheckStep::Again { hand_over: true });
+        assert_eq!(next_step(DrainAnswer::Running, 10, 50), CheckStep::Later);
+    }
+
+    #[test]
+    fn at_the_deadline_whatever_is_not_drained_times_out() {
+        let moving = DrainAnswer::Moving { blocked_proceeds: false };
+        for a in [moving, DrainAnswer::Running, DrainAnswer::CannotOperate] {
+            assert_eq!(next_step(a, 50, 50), CheckStep::TimedOut, "{a:?}");
+        }
+    }
+
+    #[test]
+    fn the_period_leaves_room_for_one_redelivery_before_the_hook_times_out() {
+        let s = Duration::from_secs;
+        // AWS defaults: a 180 s hook, re-armed 30 s early, a 60 s visibility timeout.
+        assert_eq!(period(s(180), s(30), s(60), s(115)), s(90));
+        // A command cannot wait longer than its execution timeout allows.
+        assert_eq!(period(s(600), s(30), s(60), s(115)), s(115));
+        // Never below a second, never above SQS's 15 minutes.
+        assert_eq!(period(s(30), s(9), s(60), s(115)), s(1));
+        assert_eq!(period(s(7200), s(30), s(60), s(3600)), MAX_DELAY);
+    }
+
+    #[test]
+    fn the_message_survives_the_queue() {
+        let c = DrainCheck {
+            action: LifecycleAction {
+                group: "g".into(),
+                hook: "h".into(),
+                token: "t".into(),
+                instance_id: "i-1".into(),
+                started_unix: Some(5),
+            },
+            role: Role::Manager,
+            node: NodeRetirement {
+                node_id: "n1".into(),
+                drain: true,
+                demote: true,
+                leave: true,
+            },
+            operator: "i-2".into(),
+            command_id: "c1".into(),
+            began_unix: 10,
+            deadline_unix: 310,
+            holds: true,
+            hold_started_unix: Some(9),
+            told: Told {
+                blocked: true,
+                ..Told::default()
+            },
+            checks: 3,
+        };
+        let body = serde_json::to_string(&c).unwrap();
+        assert_eq!(serde_json::from_str::<DrainCheck>(&body).unwrap(), c);
+    }
+}
