@@ -231,6 +231,7 @@ async fn main() -> ExitCode {
         dns: a.dns,
         params: a.params,
         events: a.events,
+        checks: a.checks,
         cfg,
     };
 

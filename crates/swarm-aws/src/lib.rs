@@ -9,6 +9,7 @@ mod eventbridge;
 pub mod http;
 mod route53;
 pub mod runtime;
+mod sqs;
 mod ssm;
 
 use std::sync::OnceLock;
@@ -27,6 +28,7 @@ use swarm_core::ports::PortError;
 pub use autoscaling::AwsFleet;
 pub use eventbridge::AwsEvents;
 pub use route53::AwsDns;
+pub use sqs::AwsChecks;
 pub use ssm::{AwsParameters, AwsRemote};
 
 /// Every adapter from one shared SDK configuration.
@@ -36,6 +38,7 @@ pub struct Adapters {
     pub dns: AwsDns,
     pub params: AwsParameters,
     pub events: AwsEvents,
+    pub checks: AwsChecks,
 }
 
 impl Adapters {
@@ -55,6 +58,7 @@ impl Adapters {
             dns: AwsDns::on_first_use(conf),
             params: AwsParameters::on_first_use(conf),
             events: AwsEvents::on_first_use(conf),
+            checks: AwsChecks::on_first_use(conf),
         }
     }
 }

@@ -96,7 +96,14 @@ pub fn deadline(ctx: &lambda_runtime::Context) -> tokio::time::Instant {
 
 /// The workflows over the real adapters: what every function binary runs.
 pub type AwsLifecycle =
-    swarm_core::Lifecycle<crate::AwsFleet, crate::AwsRemote, crate::AwsDns, crate::AwsParameters, crate::AwsEvents>;
+    swarm_core::Lifecycle<
+        crate::AwsFleet,
+        crate::AwsRemote,
+        crate::AwsDns,
+        crate::AwsParameters,
+        crate::AwsEvents,
+        crate::AwsChecks,
+    >;
 
 /// The cold start every function shares: JSON logs, the configuration validated (a bad one
 /// fails the init with the variable named), the SDK clients. One log line says what each
@@ -122,6 +129,7 @@ pub async fn cold_start() -> Result<AwsLifecycle, swarm_core::config::ConfigErro
         dns: a.dns,
         params: a.params,
         events: a.events,
+        checks: a.checks.to(cfg.drain_check_queue.clone()),
         cfg,
     })
 }

@@ -30,6 +30,45 @@ impl AwsRemote {
         }
     }
 
+    /// One SendCommand of the shell script to `ids` (at most 50); its command id.
+    async fn send_command(
+        &self,
+        ids: &[String],
+        commands: Vec<String>,
+        timeout: Duration,
+        comment: &str,
+    ) -> PortResult<String> {
+        // The script is killed after executionTimeout (≥ 1 s); delivery may take up to
+        // TimeoutSeconds, which AWS requires to be at least 30.
+        let secs = timeout.as_secs().max(1);
+        let resp = self
+            .client
+            .get()
+            .send_command()
+            .document_name(DOCUMENT)
+            .set_instance_ids(Some(ids.to_vec()))
+            .parameters("commands", commands)
+            .parameters("executionTimeout", vec![secs.to_string()])
+            .timeout_seconds(secs.max(30) as i32)
+            .comment(comment.chars().take(100).collect::<String>())
+            .send()
+            .await
+            .map_err(|e| {
+                if e.as_service_error().is_some_and(|s| s.is_invalid_instance_id())
+                    || code_of(&e) == Some("InvalidInstanceId")
+                {
+                    PortError::NotOnline(ids.join(","))
+                } else {
+                    aws_error("SendCommand", &e)
+                }
+            })?;
+        Ok(resp
+            .command()
+            .and_then(|c| c.command_id())
+            .unwrap_or_default()
+            .to_string())
+    }
+
     /// Polls one invocation until it is final or `end` passes.
     async fn wait(&self, command_id: &str, instance_id: &str, mut polls: Polls) -> PortResult<CommandResult> {
         loop {
@@ -280,37 +319,9 @@ impl Remote for AwsRemote {
         usual: Duration,
         comment: &str,
     ) -> PortResult<Vec<CommandResult>> {
-        // The script is killed after executionTimeout (≥ 1 s); delivery may take up to
-        // TimeoutSeconds, which AWS requires to be at least 30.
-        let secs = timeout.as_secs().max(1);
         let mut results = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(50) {
-            let resp = self
-                .client
-                .get()
-                .send_command()
-                .document_name(DOCUMENT)
-                .set_instance_ids(Some(chunk.to_vec()))
-                .parameters("commands", commands.clone())
-                .parameters("executionTimeout", vec![secs.to_string()])
-                .timeout_seconds(secs.max(30) as i32)
-                .comment(comment.chars().take(100).collect::<String>())
-                .send()
-                .await
-                .map_err(|e| {
-                    if e.as_service_error().is_some_and(|s| s.is_invalid_instance_id())
-                        || code_of(&e) == Some("InvalidInstanceId")
-                    {
-                        PortError::NotOnline(chunk.join(","))
-                    } else {
-                        aws_error("SendCommand", &e)
-                    }
-                })?;
-            let command_id = resp
-                .command()
-                .and_then(|c| c.command_id())
-                .unwrap_or_default()
-                .to_string();
+            let command_id = self.send_command(chunk, commands.clone(), timeout, comment).await?;
             let polls = Polls::new(usual, timeout);
             if let [one] = chunk {
                 results.push(self.wait(&command_id, one, polls).await?);
@@ -319,6 +330,41 @@ impl Remote for AwsRemote {
             }
         }
         Ok(results)
+    }
+
+    async fn send(&self, id: &str, commands: Vec<String>, timeout: Duration, comment: &str) -> PortResult<String> {
+        self.send_command(&[id.to_string()], commands, timeout, comment).await
+    }
+
+    async fn result(&self, command_id: &str, id: &str) -> PortResult<Option<CommandResult>> {
+        let r = self
+            .client
+            .get()
+            .get_command_invocation()
+            .command_id(command_id)
+            .instance_id(id)
+            .send()
+            .await;
+        match r {
+            Ok(r) => Ok(final_status(r.status(), r.status_details()).map(|status| CommandResult {
+                instance_id: id.to_string(),
+                status,
+                exit_code: r.response_code(),
+                stdout: r.standard_output_content().unwrap_or_default().to_string(),
+                stderr: r.standard_error_content().unwrap_or_default().to_string(),
+            })),
+            // Sent a period ago: a command SSM does not know is lost, asking again cannot help.
+            Err(e)
+                if e.as_service_error().is_some_and(|s| s.is_invocation_does_not_exist())
+                    || code_of(&e) == Some("InvocationDoesNotExist") =>
+            {
+                Err(PortError::Invalid {
+                    operation: "GetCommandInvocation".into(),
+                    message: format!("InvocationDoesNotExist: {command_id} on {id}"),
+                })
+            }
+            Err(e) => Err(aws_error("GetCommandInvocation", &e)),
+        }
     }
 }
 
