@@ -30,7 +30,7 @@ from bench import load, names  # noqa: E402
 from localcloud.client import LocalCloud, Timing, wait_for  # noqa: E402
 from localcloud.iam import FUNCTION_ROLES  # noqa: E402
 
-FUNCTIONS = ("lifecycle-hook", "ecs-state-change", "instance-notice", "scheduled-change", "reconcile")
+FUNCTIONS = ("lifecycle-hook", "ecs-state-change", "instance-notice", "scheduled-change", "reconcile", "drain-check")
 TARGET = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
 
 

@@ -34,6 +34,8 @@ SPOT_WARNING = "EC2 Spot Instance Interruption Warning"
 REBALANCE = "EC2 Instance Rebalance Recommendation"
 STATE_CHANGE = "EC2 Instance State-change Notification"
 HEALTH = "AWS Health Event"
+# The template's DrainCheckFunction Timeout and its DrainChecks queue's VisibilityTimeout.
+DRAIN_CHECK_TIMEOUT = 60
 # The states the template's rule passes on: going (stopping, shutting-down) and back (running).
 NOTICE_STATES = ["running", "stopping", "shutting-down"]
 
@@ -251,24 +253,33 @@ class LocalCloud:
         c = self.cluster
         assert c is not None
         env = {**self.function_env(), **(extra_env or {})}
+        checks_url = self.drain_check_queue()
         binaries = {"launch-hook": "lifecycle-hook", "terminate-hook": "lifecycle-hook",
                     "ecs-state-change": "ecs-state-change", "instance-notice": "instance-notice",
                     "spot-notice": "instance-notice",
-                    "scheduled-change": "scheduled-change", "reconcile": "reconcile"}
+                    "scheduled-change": "scheduled-change", "reconcile": "reconcile", "drain-check": "drain-check"}
         for name, binary in binaries.items():
             # Each function runs with its own role's credentials, as Lambda gives them.
             role_env = {"AWS_ACCESS_KEY_ID": self.role_keys[FUNCTION_ROLES[name]]}
             if name == "terminate-hook":
                 # The template's TerminateConcurrency, as the reserved concurrency here.
                 role_env["TERMINATE_CONCURRENCY"] = str((concurrency or {}).get(name, 20))
+            if name in ("terminate-hook", "drain-check"):
+                role_env["DRAIN_CHECK_QUEUE_URL"] = checks_url  # the template's DrainChecks queue
+            # The template's DrainCheckFunction logs to the hook functions' group, with a Timeout
+            # its queue's visibility timeout covers.
+            log_group = self.prefix + ("lifecycle-hook" if name == "drain-check" else binary)
+            timeout = DRAIN_CHECK_TIMEOUT if name == "drain-check" else spec.get("timeout", 300)
             self.control("deploy", {"name": self.prefix + name, "binary": str(bin_dir / binary),
-                                    "env": {**env, **role_env}, "log_group": self.prefix + binary,
-                                    "timeout": spec.get("timeout", 300),
+                                    "env": {**env, **role_env}, "log_group": log_group,
+                                    "timeout": timeout,
                                     "concurrency": (concurrency or {}).get(name, 20),
                                     "max_event_age": ages.get(name, 21600),
                                     "retries": spec.get("retries", 2), "retry_delays": spec.get("retry_delays", [1.0, 2.0]),
                                     # The template's LoggingConfig: ApplicationLogLevel (LogLevel) and LogFormat.
                                     "log_level": spec.get("log_level", "INFO"), "log_format": spec.get("log_format", "JSON")})
+        self.control("event-source", {"function": self.prefix + "drain-check", "queue": self.drain_check_queue_name,
+                                      "batch_size": 1})
         groups = {"AutoScalingGroupName": [c.manager_group, c.worker_group]}
         p = self.prefix
         self.control("rules", {"name": p + "launch", "function": p + "launch-hook", "pattern": {
@@ -291,6 +302,30 @@ class LocalCloud:
         if schedule_seconds:
             self.control("rules", {"name": p + "reconcile", "function": p + "reconcile",
                                    "schedule_seconds": schedule_seconds})
+
+    @property
+    def drain_check_queue_name(self) -> str:
+        assert self.cluster
+        return f"swarm-{self.cluster.name}-drain-checks"
+
+    def drain_check_queue(self) -> str:
+        """The template's DrainChecks queue and its dead-letter queue (created once; the same
+        attributes again are no error): returns its URL."""
+        sqs = self.client("sqs")
+        dlq = sqs.create_queue(QueueName=self.drain_check_queue_name + "-failed",
+                               Attributes={"MessageRetentionPeriod": "1209600"})["QueueUrl"]
+        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        return sqs.create_queue(QueueName=self.drain_check_queue_name, Attributes={
+            "VisibilityTimeout": str(DRAIN_CHECK_TIMEOUT),
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 5}),
+        })["QueueUrl"]
+
+    def drain_checks_failed(self) -> int:
+        """Messages in the drain checks' dead-letter queue (its alarm's metric)."""
+        sqs = self.client("sqs")
+        url = sqs.get_queue_url(QueueName=self.drain_check_queue_name + "-failed")["QueueUrl"]
+        attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
+        return int(attrs["ApproximateNumberOfMessages"])
 
     def roll(self, role: str, **launch_template_data: Any) -> str:
         """What a stack update that changes the launch template does: a new version of it

@@ -164,6 +164,7 @@ class Cloud:
         self.port = 0
         self.lambdas = Lambdas(state_dir, self.region, self.record)
         self.lambdas.on_failure = self.failed_event
+        self.sources: list[Any] = []  # SQS event source mappings (event_sources.py)
         self.alarm_topics: dict[str, Any] = {}  # cluster -> its alarm topic (alarms.py)
         self.alarmed: set[str] = set()  # clusters whose FailedInvocationsAlarm is in ALARM
         self.stopping = threading.Event()

@@ -38,7 +38,7 @@ ADMIN_KEY = "test"  # the test driver's credentials: an administrator, as a pers
 # The principals the template defines, and who uses them here.
 FUNCTION_ROLES = {"launch-hook": "LifecycleRole", "terminate-hook": "LifecycleRole", "ecs-state-change": "EcsRole",
                   "instance-notice": "NoticeRole", "spot-notice": "NoticeRole", "scheduled-change": "NoticeRole",
-                  "reconcile": "ReconcileRole"}
+                  "reconcile": "ReconcileRole", "drain-check": "LifecycleRole"}
 INSTANCE_ROLES = {"manager": "ManagerRole", "worker": "WorkerRole"}
 
 
@@ -174,6 +174,7 @@ def render(template_path: Path, params: dict[str, str], region: str, account: st
     cluster = params.get("ClusterName", "swarm")
     attributes["FailedInvocations.Arn"] = f"arn:aws:sqs:{region}:{account}:swarm-{cluster}-failed-invocations"
     attributes["FailedInvocations.QueueName"] = f"swarm-{cluster}-failed-invocations"
+    attributes["DrainChecks.Arn"] = f"arn:aws:sqs:{region}:{account}:swarm-{cluster}-drain-checks"
     r = Renderer(t, params, region, account, physical, attributes)
     roles: dict[str, Principal] = {}
     for lid, spec in res.items():
@@ -490,6 +491,10 @@ class Authority:
             return [Check(action, bus_arn(str(e.get("EventBusName") or "default")),
                           {"events:source": str(e.get("Source", "")), "events:detail-type": str(e.get("DetailType", ""))})
                     for e in p.get("Entries") or []] or [Check(action, bus_arn("default"))]
+        if s == "sqs" and p.get("QueueUrl"):
+            # The queue's ARN from its URL (https://sqs.<region>.amazonaws.com/<account>/<name>).
+            account, name = str(p["QueueUrl"]).rstrip("/").split("/")[-2:]
+            return [Check(action, f"arn:aws:sqs:{self.region}:{account}:{name}")]
         if s == "route53" and "HostedZoneId" in p:
             return [Check(action, f"arn:aws:route53:::hostedzone/{p['HostedZoneId']}")]
         if s == "route53" and op == "GetChange":
@@ -575,6 +580,25 @@ class Authority:
         with self.lock:
             self.denials.append(d)
         return d
+
+    def allows(self, access_key: str, action: str, resource: str, caller: str) -> tuple[bool, str]:
+        """A call AWS makes with a principal's credentials on its behalf (Lambda's SQS poller uses
+        the execution role): decided, counted and, when refused, recorded as a denial."""
+        principal = self.principals.get(access_key)
+        check = Check(action, resource)
+        service, _, op = action.partition(":")
+        req = Request(service=service, operation=op, params={}, access_key=access_key)
+        if principal is None:
+            self._deny(req, caller, None, None, "InvalidClientTokenId")
+            return False, "no such principal"
+        ok, why = self.decide(principal, check)
+        if not ok:
+            self._deny(req, caller, principal, check, why)
+            return False, why
+        with self.lock:
+            k = (principal.name, action)
+            self.allowed[k] = self.allowed.get(k, 0) + 1
+        return True, why
 
     def report(self) -> dict[str, Any]:
         with self.lock:

@@ -38,6 +38,9 @@ class Invocation:
     ended: float | None = None
     result: str | None = None  # "ok", "error", "timeout", "crash"
     body: Any = None
+    # A synchronous invocation (an event source mapping's): its caller waits on `done`; Lambda
+    # neither retries it nor sends it to the on-failure destination.
+    done: threading.Event | None = None
 
 
 @dataclass
@@ -147,7 +150,9 @@ class Function:
         inv.body = body
         rss = _peak_rss_kb(env.proc.pid) if env.proc else None
         self.bus.report(inv, rss)
-        if result != "ok" and inv.attempt >= self.retries:
+        if inv.done is not None:
+            inv.done.set()
+        elif result != "ok" and inv.attempt >= self.retries:
             # Every attempt failed: "Lambda sends the event to the on-failure destination".
             self.bus.discard(inv, time.time() - inv.queued_at, "RetriesExhausted")
         if result != "ok" and inv.attempt < self.retries:
@@ -350,6 +355,14 @@ class Lambdas:
         inv = Invocation(request_id=str(uuid.uuid4()), function=function, payload=payload)
         fn.submit(inv)
         return inv.request_id
+
+    def invoke_sync(self, function: str, payload: bytes) -> tuple[str, Any]:
+        """Invokes and waits (RequestResponse): (result, response body)."""
+        fn = self.functions[function]
+        inv = Invocation(request_id=str(uuid.uuid4()), function=function, payload=payload, done=threading.Event())
+        fn.submit(inv)
+        inv.done.wait()
+        return inv.result or "error", inv.body
 
     def report(self, inv: Invocation, rss_kb: int | None) -> None:
         rec = {

@@ -17,6 +17,7 @@ from werkzeug.wrappers import Request, Response
 
 from . import iam, imds, services
 from .cloud import LOCK, REBALANCE, Cloud
+from .event_sources import MappingError, SqsSource
 
 
 def control(cloud: Cloud, request: Request) -> Response:
@@ -30,6 +31,17 @@ def control(cloud: Cloud, request: Request) -> Response:
         cloud.lambdas.deploy(body)
     elif path == "rules":
         cloud.lambdas.put_rule(body)
+    elif path == "event-source":  # {"function", "queue", "batch_size"}: an SQS event source mapping
+        try:
+            src = SqsSource(cloud, body["function"], body["queue"], int(body.get("batch_size", 1)))
+        except MappingError as e:
+            return Response(json.dumps({"__type": "InvalidParameterValueException", "message": str(e)}),
+                            status=400, content_type="application/json")
+        for old in [s for s in cloud.sources if s.function == src.function]:
+            old.stopped.set()  # a redeploy replaces the mapping
+            cloud.sources.remove(old)
+        src.start()
+        cloud.sources.append(src)
     elif path == "rules-delete":  # {"name"}: a deleted stack's rule
         cloud.lambdas.delete_rule(body["name"])
     elif path == "shared-storage":  # {"cluster"}: its EFS file system (SharedStorage=efs), one directory

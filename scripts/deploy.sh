@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 : "${STACK:?set STACK=<stack name>}" "${BUCKET:?set BUCKET=<artefact bucket>}"
 target=${CARGO_TARGET_DIR:-target}
 prefix="swarm-lifecycle/$(git rev-parse --short HEAD)/"
-for f in lifecycle-hook ecs-state-change instance-notice scheduled-change reconcile; do
+for f in lifecycle-hook ecs-state-change instance-notice scheduled-change reconcile drain-check; do
   aws s3 cp "$target/lambda/$f/bootstrap.zip" "s3://$BUCKET/${prefix}$f.zip"
 done
 # The template is over CloudFormation's 51,200-byte limit for a template body: deploy uploads

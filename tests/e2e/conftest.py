@@ -23,7 +23,7 @@ ARTIFACTS = ROOT / "tests" / "artifacts"
 
 def bin_dir() -> Path:
     d = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "debug"
-    for name in ("lifecycle-hook", "ecs-state-change", "instance-notice", "scheduled-change", "reconcile"):
+    for name in ("lifecycle-hook", "ecs-state-change", "instance-notice", "scheduled-change", "reconcile", "drain-check"):
         if not (d / name).exists():
             pytest.fail(f"{d / name} is missing: run `cargo build` first (make test does)")
     return d

@@ -95,15 +95,14 @@ pub fn deadline(ctx: &lambda_runtime::Context) -> tokio::time::Instant {
 }
 
 /// The workflows over the real adapters: what every function binary runs.
-pub type AwsLifecycle =
-    swarm_core::Lifecycle<
-        crate::AwsFleet,
-        crate::AwsRemote,
-        crate::AwsDns,
-        crate::AwsParameters,
-        crate::AwsEvents,
-        crate::AwsChecks,
-    >;
+pub type AwsLifecycle = swarm_core::Lifecycle<
+    crate::AwsFleet,
+    crate::AwsRemote,
+    crate::AwsDns,
+    crate::AwsParameters,
+    crate::AwsEvents,
+    crate::AwsChecks,
+>;
 
 /// The cold start every function shares: JSON logs, the configuration validated (a bad one
 /// fails the init with the variable named), the SDK clients. One log line says what each

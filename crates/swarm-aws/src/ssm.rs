@@ -346,13 +346,15 @@ impl Remote for AwsRemote {
             .send()
             .await;
         match r {
-            Ok(r) => Ok(final_status(r.status(), r.status_details()).map(|status| CommandResult {
-                instance_id: id.to_string(),
-                status,
-                exit_code: r.response_code(),
-                stdout: r.standard_output_content().unwrap_or_default().to_string(),
-                stderr: r.standard_error_content().unwrap_or_default().to_string(),
-            })),
+            Ok(r) => Ok(
+                final_status(r.status(), r.status_details()).map(|status| CommandResult {
+                    instance_id: id.to_string(),
+                    status,
+                    exit_code: r.response_code(),
+                    stdout: r.standard_output_content().unwrap_or_default().to_string(),
+                    stderr: r.standard_error_content().unwrap_or_default().to_string(),
+                }),
+            ),
             // Sent a period ago: a command SSM does not know is lost, asking again cannot help.
             Err(e)
                 if e.as_service_error().is_some_and(|s| s.is_invocation_does_not_exist())

@@ -456,7 +456,12 @@ mod tests {
         assert_eq!(hours.drain_check_queue.as_deref(), Some(q.1));
         let max = 18_000 - 120 - 180;
         assert!(with(&[("HOSTED_ZONE_ID", "Z1"), q, ("DRAIN_TIMEOUT_SECONDS", &max.to_string())]).is_ok());
-        let err = with(&[("HOSTED_ZONE_ID", "Z1"), q, ("DRAIN_TIMEOUT_SECONDS", &(max + 1).to_string())]).unwrap_err();
+        let err = with(&[
+            ("HOSTED_ZONE_ID", "Z1"),
+            q,
+            ("DRAIN_TIMEOUT_SECONDS", &(max + 1).to_string()),
+        ])
+        .unwrap_err();
         assert!(err.to_string().contains("global timeout"), "{err}");
         // Without the queue: Lambda's limit, and the error says what lifts it.
         let err = with(&[("HOSTED_ZONE_ID", "Z1"), ("DRAIN_TIMEOUT_SECONDS", "7200")]).unwrap_err();

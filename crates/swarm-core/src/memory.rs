@@ -810,7 +810,8 @@ impl World {
             .await?;
         let mut s = self.state();
         let command_id = format!("cmd-{}", s.sent.len() + 1);
-        s.sent.insert(command_id.clone(), r.into_iter().next().expect("one result"));
+        s.sent
+            .insert(command_id.clone(), r.into_iter().next().expect("one result"));
         Ok(command_id)
     }
 }

@@ -87,7 +87,12 @@ pub fn next_step(answer: DrainAnswer, now_unix: u64, deadline_unix: u64) -> Chec
 /// heartbeat timeout runs out, with room for a failed check to be delivered once more after the
 /// queue's visibility timeout (`redelivery`); never longer than a command may wait nor than
 /// SQS can delay.
-pub fn period(heartbeat_timeout: Duration, rearm_margin: Duration, redelivery: Duration, wait_max: Duration) -> Duration {
+pub fn period(
+    heartbeat_timeout: Duration,
+    rearm_margin: Duration,
+    redelivery: Duration,
+    wait_max: Duration,
+) -> Duration {
     heartbeat_timeout
         .saturating_sub(rearm_margin + redelivery)
         .min(wait_max)
@@ -110,15 +115,22 @@ mod tests {
 
     #[test]
     fn before_the_deadline_a_moving_drain_goes_on_and_a_running_command_is_looked_at_later() {
-        let moving = DrainAnswer::Moving { blocked_proceeds: false };
+        let moving = DrainAnswer::Moving {
+            blocked_proceeds: false,
+        };
         assert_eq!(next_step(moving, 10, 50), CheckStep::Again { hand_over: false });
-        assert_eq!(next_step(DrainAnswer::CannotOperate, 10, 50), CheckStep::Again { hand_over: true });
+        assert_eq!(
+            next_step(DrainAnswer::CannotOperate, 10, 50),
+            CheckStep::Again { hand_over: true }
+        );
         assert_eq!(next_step(DrainAnswer::Running, 10, 50), CheckStep::Later);
     }
 
     #[test]
     fn at_the_deadline_whatever_is_not_drained_times_out() {
-        let moving = DrainAnswer::Moving { blocked_proceeds: false };
+        let moving = DrainAnswer::Moving {
+            blocked_proceeds: false,
+        };
         for a in [moving, DrainAnswer::Running, DrainAnswer::CannotOperate] {
             assert_eq!(next_step(a, 50, 50), CheckStep::TimedOut, "{a:?}");
         }

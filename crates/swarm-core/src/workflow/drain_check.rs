@@ -54,6 +54,9 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
         let Some(action) = intent.action() else {
             return Err(PortError::aws("drain-check", "no lifecycle action to keep"));
         };
+        // The drain's own deadline: the invocation's (`drain_end` is clamped to it) no longer bounds it.
+        let began = held.drain_began.unwrap_or_else(Instant::now);
+        let drain_end = drain_end.max(began + self.cfg.drain_timeout);
         let check = DrainCheck {
             action: action.clone(),
             role: if held.role == Role::Manager.as_str() {
@@ -64,7 +67,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
             node: node.clone(),
             operator: String::new(),
             command_id: String::new(),
-            began_unix: unix_of(held.drain_began.unwrap_or_else(Instant::now)),
+            began_unix: unix_of(began),
             deadline_unix: unix_of(drain_end),
             holds,
             hold_started_unix: held.alive.hold_started().map(unix_of),
@@ -74,8 +77,12 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
         self.send_check(check, ops).await?;
         // The first check comes a period from now: the action must outlive it.
         self.rearm(&held.alive).await;
-        info!(step = "drain", outcome = "handed-over", period_secs = self.check_period().as_secs(),
-              "tasks still moving; the drain goes on, checked by drain-check");
+        info!(
+            step = "drain",
+            outcome = "handed-over",
+            period_secs = self.check_period().as_secs(),
+            "tasks still moving; the drain goes on, checked by drain-check"
+        );
         Ok(())
     }
 
@@ -125,8 +132,16 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
         let id = intent.instance_id();
         let mut held = Held::new(self.keep_alive(intent, Instant::now()), m.role);
         if !self.rearm(&held.alive).await {
-            info!(step = "drain-check", outcome = "no-action", "the lifecycle action has ended: nothing left to check");
-            return Ok(Outcome::new(OutcomeKind::AlreadyEnded, Some(id), "the action ended during the drain"));
+            info!(
+                step = "drain-check",
+                outcome = "no-action",
+                "the lifecycle action has ended: nothing left to check"
+            );
+            return Ok(Outcome::new(
+                OutcomeKind::AlreadyEnded,
+                Some(id),
+                "the action ended during the drain",
+            ));
         }
         held.drain_began = Some(instant_of(check.began_unix));
         if let Some(at) = check.hold_started_unix {
@@ -244,7 +259,11 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
 }
 
 fn draining(id: &str) -> Outcome {
-    Outcome::new(OutcomeKind::Draining, Some(id), "tasks still moving: drain-check goes on")
+    Outcome::new(
+        OutcomeKind::Draining,
+        Some(id),
+        "tasks still moving: drain-check goes on",
+    )
 }
 
 fn told_of(held: &Held<'_>) -> Told {

@@ -34,8 +34,8 @@ use crate::model::{
 };
 use crate::plan::{self, JoinDecision, JoinSnapshot, LockEntry, Peer, RetireSnapshot, RetireStep};
 use crate::ports::{
-    ActionResult, Announce, Checks, CommandResult, CommandStatus, Dns, Fleet, Parameters, PortError, PortResult, RecordChange,
-    Remote, USUAL_COMMAND, USUAL_JOIN,
+    ActionResult, Announce, Checks, CommandResult, CommandStatus, Dns, Fleet, Parameters, PortError, PortResult,
+    RecordChange, Remote, USUAL_COMMAND, USUAL_JOIN,
 };
 use crate::safe::script_commands;
 use crate::scripts::{self, output_value, ScriptExit};
@@ -200,7 +200,11 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
             Ok(c) => c,
             Err(e) => {
                 error!(step = "parse", outcome = "invalid", error = %e, "drain check rejected");
-                return Ok(Outcome::new(OutcomeKind::Invalid, None, format!("not a drain check: {e}")));
+                return Ok(Outcome::new(
+                    OutcomeKind::Invalid,
+                    None,
+                    format!("not a drain check: {e}"),
+                ));
             }
         };
         let intent = Intent::Retire {

@@ -13,7 +13,9 @@ use crate::announce::{self, ActionEvent};
 use crate::event::{Intent, LifecycleAction, LAUNCHING, TERMINATING};
 use crate::model::{membership, ManagerRecord, Membership, Role};
 use crate::plan::reconcile::*;
-use crate::ports::{ActionResult, Announce, Checks, Dns, Fleet, Parameters, PortError, PortResult, RecordChange, Remote};
+use crate::ports::{
+    ActionResult, Announce, Checks, Dns, Fleet, Parameters, PortError, PortResult, RecordChange, Remote,
+};
 use crate::safe::script_commands;
 use crate::scripts;
 use crate::telemetry::{cluster_metrics, metric};

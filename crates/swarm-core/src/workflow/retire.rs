@@ -108,7 +108,10 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
                     }
                     let drain_end = clamp(Instant::now() + self.cfg.drain_timeout, Some(end));
                     metric(&m.cluster, m.role.as_str(), "Drains", 1.0, "Count");
-                    if self.drain_and_retire(&mut held, &mut ops, node, drain_end, end, holds).await {
+                    if self
+                        .drain_and_retire(&mut held, &mut ops, node, drain_end, end, holds)
+                        .await
+                    {
                         return Ok(Outcome::new(
                             OutcomeKind::Draining,
                             Some(id),
@@ -141,7 +144,13 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
 
     /// The retirement is done: the action is completed, or, for a held manager whose hold has
     /// not ended, left to the hook's timeout. Announced only when this invocation acted.
-    pub(super) async fn release(&self, intent: &Intent, held: &Held<'_>, holds: bool, end: Instant) -> Result<Outcome, PortError> {
+    pub(super) async fn release(
+        &self,
+        intent: &Intent,
+        held: &Held<'_>,
+        holds: bool,
+        end: Instant,
+    ) -> Result<Outcome, PortError> {
         let id = intent.instance_id();
         let quiet = !held.acted;
         if quiet {

@@ -33,7 +33,10 @@ async fn run_checks(w: &World, l: &L) -> (Outcome, usize) {
         let Some((body, delay)) = next else {
             panic!("no check left after {n}");
         };
-        assert!(delay >= Duration::from_secs(1) && delay <= Duration::from_secs(900), "{delay:?}");
+        assert!(
+            delay >= Duration::from_secs(1) && delay <= Duration::from_secs(900),
+            "{delay:?}"
+        );
         tokio::time::sleep(delay).await;
         n += 1;
         let o = l.handle_drain_check(&body, None).await.unwrap();
@@ -48,17 +51,28 @@ async fn run_checks(w: &World, l: &L) -> (Outcome, usize) {
 async fn a_drain_slower_than_its_first_command_is_handed_over_and_finished_by_its_checks() {
     let (w, l, o) = hand_over(3).await;
     assert_eq!(o.outcome, OutcomeKind::Draining, "{o:?}");
-    assert!(w.state().completed.iter().all(|(i, _)| i != W1), "not completed by the hook");
+    assert!(
+        w.state().completed.iter().all(|(i, _)| i != W1),
+        "not completed by the hook"
+    );
     assert!(w.node_of(W1).is_some(), "the node stays while it drains");
     let (o, checks) = run_checks(&w, &l).await;
-    assert_eq!((o.outcome, o.result), (OutcomeKind::Completed, Some(ActionResult::Continue)), "{o:?}");
+    assert_eq!(
+        (o.outcome, o.result),
+        (OutcomeKind::Completed, Some(ActionResult::Continue)),
+        "{o:?}"
+    );
     // The slice's command, then one drain command per check until one answered drained.
     assert_eq!(checks, 3);
     assert!(w.node_of(W1).is_none(), "the node was removed");
     let s = w.state();
     assert_eq!(s.completed.iter().filter(|(i, _)| i == W1).count(), 1);
     // Re-armed when handed over and by every check: the action never waited a period unarmed.
-    assert!(s.heartbeats.iter().filter(|i| *i == W1).count() > checks, "{:?}", s.heartbeats);
+    assert!(
+        s.heartbeats.iter().filter(|i| *i == W1).count() > checks,
+        "{:?}",
+        s.heartbeats
+    );
     let told: Vec<_> = s.announced.iter().map(|(_, e)| e.detail_type()).collect();
     assert_eq!(told, vec!["Swarm Node Retired"], "told once, when it ended");
 }
@@ -133,4 +147,26 @@ async fn a_message_that_is_not_a_check_is_rejected_and_not_retried() {
     let l = lifecycle(&w, with_queue());
     let o = l.handle_drain_check("{\"hello\": 1}", None).await.unwrap();
     assert_eq!(o.outcome, OutcomeKind::Invalid);
+}
+
+/// e2e, first run: the check's deadline was the handing invocation's (drain_end is clamped to
+/// it), so the first check found the drain timed out 10 s into a 150 s DrainTimeout.
+#[tokio::test(start_paused = true)]
+async fn a_handed_over_drain_keeps_its_drain_timeout_beyond_the_invocation_s_deadline() {
+    let w = cluster();
+    let l = lifecycle(&w, with_queue());
+    three_managers_and_a_worker(&l, &w).await;
+    w.state().slow_drains = 1000;
+    w.set_lifecycle(W1, "Terminating:Wait");
+    let short = tokio::time::Instant::now() + Duration::from_secs(15);
+    let o = l.handle(&event("terminate", "wrk", W1), Some(short)).await.unwrap();
+    assert_eq!(o.outcome, OutcomeKind::Draining, "{o:?}");
+    let (body, _) = w.state().checks.pop().expect("a check");
+    let check: DrainCheck = serde_json::from_str(&body).unwrap();
+    let span = check.deadline_unix - check.began_unix;
+    assert!(
+        span + 1 >= l.cfg.drain_timeout.as_secs(),
+        "{span} s of {:?}",
+        l.cfg.drain_timeout
+    );
 }
