@@ -15,6 +15,13 @@ CreateEventSourceMapping):
   deleted; the batch comes back after the visibility timeout, and moto's redrive policy moves a
   message past maxReceiveCount to the dead-letter queue.
 - Messages delayed by DelaySeconds are not received before their delay (moto's queue).
+- Batches run side by side: "When messages are available, Lambda starts processing five
+  batches at a time with five concurrent invocations of your function. If messages are still
+  available, Lambda increases the number of processes that are reading batches by up to 300
+  more instances per minute" (services-sqs-scaling): five at first, one more every 0.2 s while
+  every slot is busy and messages wait, back to five when the queue is quiet. A single poller
+  hid a real hazard: a check waiting behind another check's long retirement let its action
+  expire.
 """
 
 from __future__ import annotations
@@ -27,6 +34,9 @@ from typing import Any
 from moto.sqs.models import sqs_backends
 
 ACCOUNT = "123456789012"
+FIRST_BATCHES = 5  # concurrent batches when messages arrive
+MAX_BATCHES = 1000  # "The maximum number of batches that an event source mapping can process simultaneously"
+RAMP_PER_SECOND = 5  # "up to 300 more instances per minute"
 
 
 class MappingError(Exception):
@@ -68,7 +78,18 @@ class SqsSource:
         threading.Thread(target=self._poll, daemon=True, name=f"sqs-source-{self.function}").start()
 
     def _poll(self) -> None:
+        inflight = [0]
+        lock = threading.Lock()
+        busy_since: float | None = None
         while not self.stopped.is_set() and not self.cloud.stopping.is_set():
+            limit = FIRST_BATCHES if busy_since is None else \
+                min(MAX_BATCHES, FIRST_BATCHES + int((time.time() - busy_since) * RAMP_PER_SECOND))
+            with lock:
+                full = inflight[0] >= limit
+            if full:
+                busy_since = busy_since or time.time()
+                time.sleep(0.05)
+                continue
             ok, _ = self.allowed("sqs:ReceiveMessage")
             if not ok:
                 time.sleep(1.0)
@@ -76,20 +97,32 @@ class SqsSource:
             q = self.backend().get_queue(self.queue)
             msgs = self.backend().receive_message(self.queue, self.batch_size, 1, int(q.visibility_timeout))
             if not msgs:
+                busy_since = None  # quiet: back to five
                 continue
-            records = [self._record(m) for m in msgs]
-            self.cloud.record("sqs-batch", function=self.function, queue=self.queue,
-                              messages=[r["messageId"] for r in records])
-            result, body = self.cloud.lambdas.invoke_sync(self.function, json.dumps({"Records": records}).encode())
-            if result != "ok":
-                continue  # back after the visibility timeout
-            failed = {f.get("itemIdentifier") for f in (body or {}).get("batchItemFailures") or []} \
-                if isinstance(body, dict) else set()
-            for m in msgs:
-                if m.id in failed:
-                    continue
-                if self.allowed("sqs:DeleteMessage")[0]:
-                    self.backend().delete_message(self.queue, m.receipt_handle)
+            with lock:
+                inflight[0] += 1
+
+            def run(msgs: list[Any] = msgs) -> None:
+                try:
+                    self._batch(msgs)
+                finally:
+                    with lock:
+                        inflight[0] -= 1
+
+            threading.Thread(target=run, daemon=True).start()
+
+    def _batch(self, msgs: list[Any]) -> None:
+        records = [self._record(m) for m in msgs]
+        self.cloud.record("sqs-batch", function=self.function, queue=self.queue,
+                          messages=[r["messageId"] for r in records])
+        result, body = self.cloud.lambdas.invoke_sync(self.function, json.dumps({"Records": records}).encode())
+        if result != "ok":
+            return  # back after the visibility timeout
+        failed = {f.get("itemIdentifier") for f in (body or {}).get("batchItemFailures") or []} \
+            if isinstance(body, dict) else set()
+        for m in msgs:
+            if m.id not in failed and self.allowed("sqs:DeleteMessage")[0]:
+                self.backend().delete_message(self.queue, m.receipt_handle)
 
     def _record(self, m: Any) -> dict[str, Any]:
         return {

@@ -100,6 +100,20 @@ pub fn period(
         .max(Duration::from_secs(1))
 }
 
+/// The first check comes this soon after the hand-over: most drains that outlast their first
+/// command end within seconds more (docker's default stop grace period is 10 s).
+pub const FIRST_DELAY: Duration = Duration::from_secs(5);
+
+/// The delay before check number `checks` (0: the first): doubling from FIRST_DELAY up to
+/// `period`, so a drain is seen done within about its own length again, and a drain of hours
+/// costs one check a period.
+pub fn delay(checks: u32, period: Duration) -> Duration {
+    FIRST_DELAY
+        .saturating_mul(1u32 << checks.min(16))
+        .min(period)
+        .max(Duration::from_secs(1))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -146,6 +160,24 @@ mod tests {
         // Never below a second, never above SQS's 15 minutes.
         assert_eq!(period(s(30), s(9), s(60), s(115)), s(1));
         assert_eq!(period(s(7200), s(30), s(60), s(3600)), MAX_DELAY);
+    }
+
+    #[test]
+    fn checks_come_soon_then_every_period() {
+        let s = Duration::from_secs;
+        let delays: Vec<u64> = (0..7).map(|n| delay(n, s(90)).as_secs()).collect();
+        assert_eq!(delays, vec![5, 10, 20, 40, 80, 90, 90]);
+        // A short hook (the local cloud's 10 s): every period, never below a second.
+        assert_eq!(delay(0, s(1)), s(1));
+        assert_eq!(delay(40, s(90)), s(90));
+        // A 10-minute drain with AWS's defaults takes ten checks.
+        let mut t = 0;
+        let mut n = 0;
+        while t < 600 {
+            t += delay(n, s(90)).as_secs();
+            n += 1;
+        }
+        assert_eq!(n, 10);
     }
 
     #[test]

@@ -32,6 +32,12 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
         self.cfg.drain_check_queue.is_some() && held.alive.intent.action().is_some() && !self.cfg.dry_run
     }
 
+    /// The first command's drain when the drain can be handed over: short, since what is not
+    /// done by then is checked without anyone waiting.
+    pub(super) fn handover_slice(&self) -> Duration {
+        self.hook_slice().min(drain_check::FIRST_DELAY)
+    }
+
     fn check_period(&self) -> Duration {
         drain_check::period(
             self.cfg.terminate_heartbeat_timeout,
@@ -74,8 +80,9 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
             told: told_of(held),
             checks: 0,
         };
-        self.send_check(check, ops).await?;
-        // The first check comes a period from now: the action must outlive it.
+        // Kept alive while the command and the check are sent (a busy moment: 4 s seen under
+        // load, past the action's release), then re-armed: the first check comes a delay later.
+        self.while_alive(&held.alive, self.send_check(check, ops)).await?;
         self.rearm(&held.alive).await;
         info!(
             step = "drain",
@@ -90,7 +97,9 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
     /// check for it on the queue, delayed until the command has had its wait.
     async fn send_check(&self, mut check: DrainCheck, ops: &mut Operators) -> Result<(), PortError> {
         let left = Duration::from_secs(check.deadline_unix.saturating_sub(unix_now()));
-        let wait = self.check_period().min(left).max(Duration::from_secs(1));
+        let wait = drain_check::delay(check.checks, self.check_period())
+            .min(left)
+            .max(Duration::from_secs(1));
         loop {
             let Some(op) = ops.current() else {
                 return Err(PortError::aws("drain", "no reachable manager left"));
@@ -166,7 +175,8 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
         check.told = told_of(&held);
         match step {
             CheckStep::Later => {
-                self.leave_check(&check, self.check_period()).await?;
+                let wait = drain_check::delay(check.checks, self.check_period());
+                self.leave_check(&check, wait).await?;
                 Ok(draining(id))
             }
             CheckStep::Again { hand_over } => {

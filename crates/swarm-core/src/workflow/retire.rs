@@ -310,9 +310,12 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
     ) -> bool {
         drain_started(ops);
         held.drain_began = Some(Instant::now());
-        let slice = self
-            .hook_slice()
-            .min(drain_end.saturating_duration_since(Instant::now()));
+        let slice = if self.can_hand_over(held) {
+            self.handover_slice()
+        } else {
+            self.hook_slice()
+        };
+        let slice = slice.min(drain_end.saturating_duration_since(Instant::now()));
         if self.retire_node(held, ops, &node, Some(slice), end).await {
             return false;
         }

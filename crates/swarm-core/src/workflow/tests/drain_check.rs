@@ -170,3 +170,25 @@ async fn a_handed_over_drain_keeps_its_drain_timeout_beyond_the_invocation_s_dea
         l.cfg.drain_timeout
     );
 }
+
+/// The load scenario, first run with the queue: under load the hand-over's command and message
+/// took 4 s and the action, due for its re-arm, was released by the hook's timeout meanwhile.
+#[tokio::test(start_paused = true)]
+async fn the_action_is_kept_alive_while_the_drain_is_handed_over() {
+    let w = cluster();
+    let l = lifecycle(&w, with_queue());
+    three_managers_and_a_worker(&l, &w).await;
+    w.state().slow_drains = 1000;
+    let timeout = l.cfg.terminate_heartbeat_timeout;
+    // Sending the drain command takes three heartbeat timeouts (a stuck connection, a busy host).
+    w.state().command_time.insert("drain", timeout * 3);
+    w.set_lifecycle(W1, "Terminating:Wait");
+    w.state().heartbeat_times.clear();
+    let start = tokio::time::Instant::now();
+    let o = l.handle(&event("terminate", "wrk", W1), None).await.unwrap();
+    assert_eq!(o.outcome, OutcomeKind::Draining, "{o:?}");
+    let mut beats = vec![start];
+    beats.extend(w.state().heartbeat_times.iter().copied());
+    let gaps: Vec<Duration> = beats.windows(2).map(|p| p[1] - p[0]).collect();
+    assert!(gaps.iter().all(|g| *g < timeout), "{gaps:?} against {timeout:?}");
+}
