@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench import load, names  # noqa: E402
+from bench import load, long_drain, names  # noqa: E402
 from localcloud.client import LocalCloud, Timing, wait_for  # noqa: E402
 from localcloud.iam import FUNCTION_ROLES  # noqa: E402
 
@@ -367,6 +367,8 @@ def main() -> int:
     report["from_empty"] = load.from_empty(bins, Timing())
     # Service names: the reconcile's calls with 0, 10 and 100 labelled services (bench/names.py).
     report["service_names"] = names.run(bins)
+    # A 10-minute drain's bill: handed over, checked, never waited for (bench/long_drain.py).
+    report["long_drain"] = long_drain.run(bins, 600)
     (ROOT / "bench" / "load.svg").write_text(load.svg(report["load"]))
     (ROOT / "bench").mkdir(exist_ok=True)
     (ROOT / "bench" / "results.json").write_text(json.dumps(report, indent=2) + "\n")
@@ -493,6 +495,13 @@ def render(r: dict) -> str:
         for row in r["service_names"]:
             ops = ", ".join(f"{op} ×{c}" for op, c in sorted(row["converged"]["by_op"].items()))
             lines.append(f"| {row['services']} | {row['first']['calls']} | {row['converged']['calls']} | {ops} |")
+    if r.get("long_drain"):
+        d = r["long_drain"]
+        lines += ["", f"A long drain (`bench/long_drain.py`: a worker whose task takes {d['drain_seconds']} s to stop, a "
+                  "180 s terminate hook as the template's default): the termination completed "
+                  f"{d['took_seconds']} s after it began ({d['cause']}), {d['heartbeats']} heartbeats; invocations "
+                  f"{d['invocations']}, billed {d['billed_seconds']} s — {d['billed_total']} s in all "
+                  f"(target ≤ 10 s for a 10-minute drain); {d['calls']} AWS calls."]
     lines += ["", "## AWS API calls per event kind", "",
               "Counted at the local cloud (caller = the function's aws-sdk-rust user agent), after the "
               "instance's SSM agent came Online; the polls made while a launch waits for the agent depend "

@@ -248,20 +248,18 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
         end: Instant,
     ) -> Result<Outcome, PortError> {
         let id = intent.instance_id();
-        let (snap, mut ops) = self.observe_retire(id, m, false).await?;
-        // What to do with the node now (it may have gone meanwhile, its instance may be down).
-        let node = plan::plan_retire(&snap).into_iter().find_map(|s| match s {
-            RetireStep::RetireNode(n) => Some(n),
-            _ => None,
-        });
-        match node {
-            Some(node) => {
-                let node = NodeRetirement { drain: false, ..node };
-                self.retire_node(held, &mut ops, &node, None, end).await;
-                metric(&m.cluster, m.role.as_str(), "Removals", 1.0, "Count");
-            }
-            None => info!(step = "remove", outcome = "already-gone", node_id = %check.node.node_id),
-        }
+        // No new observation: the node and the manager that drained it are known; the other
+        // managers take over if that one cannot operate, and the script finds a node already
+        // removed (a check delivered twice) or an instance already gone.
+        let mut managers = vec![check.operator.clone()];
+        managers.extend(manager_ids(&m.groups, &self.cfg, id).into_iter().filter(|i| *i != check.operator));
+        let mut ops = Operators::new(managers);
+        let node = NodeRetirement {
+            drain: false,
+            ..check.node.clone()
+        };
+        self.retire_node(held, &mut ops, &node, None, end).await;
+        metric(&m.cluster, m.role.as_str(), "Removals", 1.0, "Count");
         self.announce_drain_timeout(held, m).await;
         held.acted = true;
         self.release(intent, held, check.holds, end).await
