@@ -185,10 +185,10 @@ variable "launch_hook_timeout" {
 variable "drain_timeout" {
   type        = number
   default     = 300
-  description = "Seconds a leaving node's tasks may take to move. The functions keep the lifecycle action alive while they run, but Lambda runs them at most 900 s and the removal after the drain needs up to 120 s of that (the functions refuse to start above 780)."
+  description = "Seconds a leaving node's tasks may take to move. A drain that outlasts its first command goes on across invocations (DrainCheckFunction), the lifecycle action kept alive by each check, so it may last until the hook's global timeout: 100 \u00d7 TerminateHookTimeout (48 h at most) less the 120 s removal and one heartbeat timeout (the functions refuse more: 17,700 s with the default 180 s hook)."
   validation {
-    condition     = var.drain_timeout >= 0 && var.drain_timeout <= 780
-    error_message = "DrainTimeout must be at least 0 and at most 780."
+    condition     = var.drain_timeout >= 0 && var.drain_timeout <= 172500
+    error_message = "DrainTimeout must be at least 0 and at most 172500."
   }
 }
 
@@ -306,7 +306,7 @@ variable "log_level" {
 variable "reserve_concurrency" {
   type        = string
   default     = "false"
-  description = "Reserve concurrency for the functions (LaunchConcurrency + TerminateConcurrency + 2 + 2 + 2 + 1 + 1). Lambda lets an account reserve only its unreserved concurrency minus 100, and new accounts start with a quota of 10 or 50, so the default reserves nothing and deploys anywhere; with a raised quota, \"true\" keeps other functions from starving these (see docs/deploy.md)."
+  description = "Reserve concurrency for the functions (LaunchConcurrency + 2 \u00d7 TerminateConcurrency + 2 + 2 + 2 + 1 + 1). Lambda lets an account reserve only its unreserved concurrency minus 100, and new accounts start with a quota of 10 or 50, so the default reserves nothing and deploys anywhere; with a raised quota, \"true\" keeps other functions from starving these (see docs/deploy.md)."
   validation {
     condition     = contains(["true", "false"], var.reserve_concurrency)
     error_message = "ReserveConcurrency must be one of true, false."
