@@ -69,36 +69,53 @@ impl AwsRemote {
             .to_string())
     }
 
+    /// One GetCommandInvocation: the result once final, `Ok(None)` while it runs, and
+    /// `Err(None)` when SSM does not know the invocation (yet, right after SendCommand).
+    async fn invocation(
+        &self,
+        command_id: &str,
+        instance_id: &str,
+    ) -> Result<Option<CommandResult>, Option<PortError>> {
+        let resp = self
+            .client
+            .get()
+            .get_command_invocation()
+            .command_id(command_id)
+            .instance_id(instance_id)
+            .send()
+            .await;
+        match resp {
+            Ok(r) => {
+                tracing::debug!(step = "poll", command_id, instance_id, status = ?r.status(), "command invocation");
+                Ok(
+                    final_status(r.status(), r.status_details()).map(|status| CommandResult {
+                        instance_id: instance_id.to_string(),
+                        status,
+                        exit_code: r.response_code(),
+                        stdout: r.standard_output_content().unwrap_or_default().to_string(),
+                        stderr: r.standard_error_content().unwrap_or_default().to_string(),
+                    }),
+                )
+            }
+            Err(e)
+                if e.as_service_error().is_some_and(|s| s.is_invocation_does_not_exist())
+                    || code_of(&e) == Some("InvocationDoesNotExist") =>
+            {
+                Err(None)
+            }
+            Err(e) => Err(Some(aws_error("GetCommandInvocation", &e))),
+        }
+    }
+
     /// Polls one invocation until it is final or `end` passes.
     async fn wait(&self, command_id: &str, instance_id: &str, mut polls: Polls) -> PortResult<CommandResult> {
         loop {
             polls.pause().await;
-            let resp = self
-                .client
-                .get()
-                .get_command_invocation()
-                .command_id(command_id)
-                .instance_id(instance_id)
-                .send()
-                .await;
-            match resp {
-                Ok(r) => {
-                    tracing::debug!(step = "poll", command_id, instance_id, status = ?r.status(), "command invocation");
-                    if let Some(status) = final_status(r.status(), r.status_details()) {
-                        return Ok(CommandResult {
-                            instance_id: instance_id.to_string(),
-                            status,
-                            exit_code: r.response_code(),
-                            stdout: r.standard_output_content().unwrap_or_default().to_string(),
-                            stderr: r.standard_error_content().unwrap_or_default().to_string(),
-                        });
-                    }
-                }
+            match self.invocation(command_id, instance_id).await {
+                Ok(Some(r)) => return Ok(r),
                 // Right after SendCommand the invocation may not be visible yet.
-                Err(e)
-                    if e.as_service_error().is_some_and(|s| s.is_invocation_does_not_exist())
-                        || code_of(&e) == Some("InvocationDoesNotExist") => {}
-                Err(e) => return Err(aws_error("GetCommandInvocation", &e)),
+                Ok(None) | Err(None) => {}
+                Err(Some(e)) => return Err(e),
             }
             if polls.past_end() {
                 return Ok(timed_out(instance_id));
@@ -337,35 +354,14 @@ impl Remote for AwsRemote {
     }
 
     async fn result(&self, command_id: &str, id: &str) -> PortResult<Option<CommandResult>> {
-        let r = self
-            .client
-            .get()
-            .get_command_invocation()
-            .command_id(command_id)
-            .instance_id(id)
-            .send()
-            .await;
-        match r {
-            Ok(r) => Ok(
-                final_status(r.status(), r.status_details()).map(|status| CommandResult {
-                    instance_id: id.to_string(),
-                    status,
-                    exit_code: r.response_code(),
-                    stdout: r.standard_output_content().unwrap_or_default().to_string(),
-                    stderr: r.standard_error_content().unwrap_or_default().to_string(),
-                }),
-            ),
+        match self.invocation(command_id, id).await {
+            Ok(r) => Ok(r),
             // Sent a period ago: a command SSM does not know is lost, asking again cannot help.
-            Err(e)
-                if e.as_service_error().is_some_and(|s| s.is_invocation_does_not_exist())
-                    || code_of(&e) == Some("InvocationDoesNotExist") =>
-            {
-                Err(PortError::Invalid {
-                    operation: "GetCommandInvocation".into(),
-                    message: format!("InvocationDoesNotExist: {command_id} on {id}"),
-                })
-            }
-            Err(e) => Err(aws_error("GetCommandInvocation", &e)),
+            Err(None) => Err(PortError::Invalid {
+                operation: "GetCommandInvocation".into(),
+                message: format!("InvocationDoesNotExist: {command_id} on {id}"),
+            }),
+            Err(Some(e)) => Err(e),
         }
     }
 }

@@ -314,6 +314,51 @@ async fn commands_run_shell_script_and_wait_through_invocation_does_not_exist() 
     assert_eq!(get.num_calls(), 3);
 }
 
+/// A drain check reads a command once: running (None), final (its result), or unknown to SSM
+/// (lost: rejected, not retried); sending returns the command id without polling.
+#[tokio::test]
+async fn a_command_sent_now_is_read_later_once() {
+    let send = mock!(aws_sdk_ssm::Client::send_command).then_output(|| {
+        SendCommandOutput::builder()
+            .command(Command::builder().command_id("cmd-9").build())
+            .build()
+    });
+    let get = mock!(aws_sdk_ssm::Client::get_command_invocation)
+        .sequence()
+        .output(|| {
+            GetCommandInvocationOutput::builder()
+                .status(CommandInvocationStatus::InProgress)
+                .build()
+        })
+        .output(|| {
+            GetCommandInvocationOutput::builder()
+                .status(CommandInvocationStatus::Success)
+                .response_code(0)
+                .standard_output_content("remaining=0")
+                .build()
+        })
+        .error(|| {
+            GetCommandInvocationError::InvocationDoesNotExist(
+                aws_sdk_ssm::types::error::InvocationDoesNotExist::builder().build(),
+            )
+        })
+        .build();
+    let r = AwsRemote::new(mock_client!(aws_sdk_ssm, RuleMode::MatchAny, [&send, &get]));
+    let id = "i-0123456789abcdef0";
+    let cmd = r
+        .send(id, vec!["true".into()], Duration::from_secs(60), "drain")
+        .await
+        .unwrap();
+    assert_eq!((cmd.as_str(), get.num_calls()), ("cmd-9", 0));
+    assert_eq!(r.result(&cmd, id).await.unwrap(), None);
+    let done = r.result(&cmd, id).await.unwrap().expect("final");
+    assert_eq!(
+        (done.status, done.stdout.as_str()),
+        (CommandStatus::Success, "remaining=0")
+    );
+    assert!(matches!(r.result(&cmd, id).await, Err(PortError::Invalid { .. })));
+}
+
 /// `true` on `ids`, as a workflow's quick command.
 async fn run_true(r: &AwsRemote, ids: &[String]) -> PortResult<Vec<CommandResult>> {
     r.run(ids, vec!["true".into()], Duration::from_secs(60), USUAL_COMMAND, "test")

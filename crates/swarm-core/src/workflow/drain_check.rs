@@ -252,7 +252,11 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
         // managers take over if that one cannot operate, and the script finds a node already
         // removed (a check delivered twice) or an instance already gone.
         let mut managers = vec![check.operator.clone()];
-        managers.extend(manager_ids(&m.groups, &self.cfg, id).into_iter().filter(|i| *i != check.operator));
+        managers.extend(
+            manager_ids(&m.groups, &self.cfg, id)
+                .into_iter()
+                .filter(|i| *i != check.operator),
+        );
         let mut ops = Operators::new(managers);
         let node = NodeRetirement {
             drain: false,

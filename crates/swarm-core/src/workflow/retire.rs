@@ -320,6 +320,13 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
             return false;
         }
         if !(self.tell_blocked(held).await && self.cfg.blocked_drain_proceeds) {
+            if !self.can_hand_over(held)
+                && held.alive.intent.action().is_some()
+                && drain_end < deadline_of_drain(held, &self.cfg)
+            {
+                warn!(step = "drain", outcome = "bounded", drain_timeout_secs = self.cfg.drain_timeout.as_secs(),
+                      "DRAIN_TIMEOUT_SECONDS is longer than this invocation can run: without DRAIN_CHECK_QUEUE_URL the drain ends with it");
+            }
             if self.can_hand_over(held) {
                 match self.hand_over_drain(held, ops, &node, drain_end, holds).await {
                     Ok(()) => return true,
@@ -683,6 +690,11 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
         let began = held.drain_began.unwrap_or_else(Instant::now);
         held.drain_timed_out = Some((began.elapsed(), held.last_drain.clone()));
     }
+}
+
+/// When the drain would time out if nothing bounded it (DrainTimeout after it began).
+fn deadline_of_drain(held: &Held<'_>, cfg: &crate::Config) -> Instant {
+    held.drain_began.unwrap_or_else(Instant::now) + cfg.drain_timeout
 }
 
 /// How long a removal is asked again while the swarm has no leader: an election after the
