@@ -163,6 +163,24 @@ def med(xs: list[float]) -> float | None:
     return round(statistics.median(xs), 1) if xs else None
 
 
+def worker_termination(s: Scenario, plain: dict, report: dict) -> None:
+    """A worker's termination beside a service that can never run (before #30.1 it waited out
+    the drain timeout for it), against `plain`'s; the worker count and the services restored."""
+    m = s.lc.in_service("manager")[0]
+    r = s.lc.docker(m, "service", "create", "--detach", "--name", "nowhere", "--replicas", "1",
+                    "--constraint", "node.labels.nowhere==true", "busybox:local", "sleep", "1000000")
+    assert r.returncode == 0, r.stderr
+    n = len(s.lc.in_service("worker"))
+    w = s.lc.in_service("worker")[0]
+    t = time.time()
+    beside = s.terminate(w, "worker")
+    s.measure("terminate worker beside a service that can run nowhere", w, t)
+    s.lc.docker(m, "service", "rm", "nowhere")
+    s.launch("worker", n)
+    report["worker_termination_s"] = {"plain": plain["took_s"], "beside_nowhere": beside["took_s"],
+                                      "drain_timeout": s.t.drain_timeout}
+
+
 class Scenario:
     """One local cloud with the release binaries; events handled one at a time so that every
     API call can be attributed to the invocation that made it."""
@@ -179,25 +197,33 @@ class Scenario:
 
     def measure(self, kind: str, instance: str, since: float) -> None:
         """Attributes the function's invocations for `instance` after `since` (and their API calls)."""
-        invs = [i for i in self.lc.control("invocations")
-                if (i.get("response") or {}).get("instance_id") == instance and i["function"] in ("launch-hook", "terminate-hook")
-                and i["started"] >= since]
+        # A drain handed over is finished by drain-check invocations, whose answer names no
+        # instance: events run one at a time here, so those after `since` are this one's.
+        invs = [i for i in self.lc.control("invocations") if i["started"] >= since and (
+                (i.get("response") or {}).get("instance_id") == instance and i["function"] in ("launch-hook", "terminate-hook")
+                or i["function"] == "drain-check")]
         calls = self.lc.control("api-calls")
         # A launch waits for the instance's SSM agent (30-90 s on AWS): the polls of that wait
         # (DescribeInstanceInformation, and DescribeInstances to see the instance is still
         # there) made before the agent came Online depend on that delay, so they are counted apart.
         ready = next((e["ts"] for e in self.lc.timeline() if e["kind"] == "host-ready" and e.get("instance") == instance), None)
         online_at = ready + self.t.agent_delay if ready is not None and kind.startswith(("join", "init")) else 0
+        n, after = [], []
         for inv in invs:
             start, end = inv["started"], inv["started"] + inv["duration_ms"] / 1000
             # Only the lifecycle functions' role: instance-notice answers the same instance's
             # EC2 state changes meanwhile (one DescribeAutoScalingGroups each), on its own role.
-            n = [c for c in calls if c["caller"] == "function" and c.get("principal") == FUNCTION_ROLES[inv["function"]]
-                 and start <= c["t"] <= end]
+            mine = [c for c in calls if c["caller"] == "function" and c.get("principal") == FUNCTION_ROLES[inv["function"]]
+                    and start <= c["t"] <= end]
             waiting = ("ssm:DescribeInstanceInformation", "ec2:DescribeInstances")
-            after = [c for c in n if c["t"] >= online_at or f"{c['service']}:{c['op']}" not in waiting]
+            n += mine
+            after += [c for c in mine if c["t"] >= online_at or f"{c['service']}:{c['op']}" not in waiting]
+        if invs:
+            # One row per event, over all its invocations (a handed-over drain's checks too).
             self.rows.setdefault(kind, []).append({
-                "instance": instance, "duration_ms": inv["duration_ms"], "max_rss_kb": inv["max_rss_kb"],
+                "instance": instance, "invocations": len(invs),
+                "duration_ms": round(sum(i["duration_ms"] for i in invs), 1),
+                "max_rss_kb": max((i["max_rss_kb"] or 0) for i in invs),
                 "api_calls": len(n), "api_calls_after_agent": len(after),
                 "by_op": dict(Counter(f"{c['service']}:{c['op']}" for c in after)),
             })
@@ -235,9 +261,10 @@ class Scenario:
             insync = tl[0]["ts"] - tl[0]["t"] + change["insync_at"]
             out["dns_insync_s"] = round(insync - event, 2)
             out["hold_error_s"] = round(released - (insync + self.t.hold), 2)
-        invs = [i for i in self.lc.control("invocations") if (i.get("response") or {}).get("instance_id") == instance
-                and i["started"] >= event]
+        invs = [i for i in self.lc.control("invocations") if i["started"] >= event and (
+                (i.get("response") or {}).get("instance_id") == instance or i["function"] == "drain-check")]
         out["billed_s"] = round(sum(i["duration_ms"] for i in invs) / 1000, 2)
+        out["took_s"] = round(released - event, 2)
         return out
 
     def replaced(self, gone: str, role: str) -> None:
@@ -317,8 +344,10 @@ def main() -> int:
             s.launch("manager", 3)
         w = s.lc.in_service("worker")[0]
         t = time.time()
-        s.terminate(w, "worker")
+        plain = s.terminate(w, "worker")
         s.measure("terminate worker", w, t)
+        # Issue #30.1: the same beside a service that can run nowhere (a constraint no node meets).
+        worker_termination(s, plain, report)
         # Nodes that leave without the hook: a 4-replica service keeps tasks on the workers.
         m0 = s.lc.in_service("manager")[0]
         s.lc.docker(m0, "service", "create", "--detach", "--name", "web", "--replicas", "4",
@@ -435,6 +464,11 @@ def render(r: dict) -> str:
                  "action is kept until the work ends, never released mid-work; on AWS the hold is 180 s) |")
     lines.append(f"| billed function seconds per manager termination | {fmt(mt.get('billed_s_median'))} s "
                  "| ≤ 5 s (sleeping the hold: 180 s) |")
+    wt = r.get("worker_termination_s")
+    if wt:
+        lines.append(f"| worker termination → CONTINUE, beside a service that can run nowhere | {wt['beside_nowhere']} s "
+                     f"(plain: {wt['plain']} s) | the plain termination's time (before #30.1: the drain timeout, "
+                     f"{wt['drain_timeout']} s here) |")
     for k, v in r.get("notices", {}).items():
         margin = f", {v['margin_s']} s before the instance goes" if v.get("margin_s") is not None else ""
         target = next((t for prefix, t in NOTICE_TARGETS.items() if k.startswith(prefix)), "–")
