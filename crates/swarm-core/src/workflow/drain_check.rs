@@ -53,28 +53,21 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
         held: &Held<'_>,
         ops: &mut Operators,
         node: &NodeRetirement,
-        drain_end: Instant,
         holds: bool,
     ) -> Result<(), PortError> {
         let intent = held.alive.intent;
         let Some(action) = intent.action() else {
             return Err(PortError::aws("drain-check", "no lifecycle action to keep"));
         };
-        // The drain's own deadline: the invocation's (`drain_end` is clamped to it) no longer bounds it.
-        let began = held.drain_began.unwrap_or_else(Instant::now);
-        let drain_end = drain_end.max(began + self.cfg.drain_timeout);
+        // The drain's own deadline: the invocation's no longer bounds it.
         let check = DrainCheck {
             action: action.clone(),
-            role: if held.role == Role::Manager.as_str() {
-                Role::Manager
-            } else {
-                Role::Worker
-            },
+            role: held.role,
             node: node.clone(),
             operator: String::new(),
             command_id: String::new(),
-            began_unix: unix_of(began),
-            deadline_unix: unix_of(drain_end),
+            began_unix: unix_of(held.drain_began.unwrap_or_else(Instant::now)),
+            deadline_unix: unix_of(held.drain_deadline(&self.cfg)),
             holds,
             hold_started_unix: held.alive.hold_started().map(unix_of),
             told: told_of(held),
@@ -180,24 +173,11 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
                 Ok(draining(id))
             }
             CheckStep::Again { hand_over } => {
-                let mut ops = if hand_over {
-                    let gone = check.operator.clone();
-                    let (_, mut ops) = self.observe_retire(id, m, false).await?;
-                    if ops.current().as_deref() == Some(gone.as_str()) {
-                        ops.hand_over("drain", "it could not operate");
-                    }
-                    ops
-                } else {
-                    Operators::new(vec![check.operator.clone()])
-                };
-                match self.send_check(check.clone(), &mut ops).await {
-                    Err(PortError::Aws { .. }) if !hand_over && ops.is_empty() => {
-                        // The manager went away between checks: the others take over.
-                        let (_, mut ops) = self.observe_retire(id, m, false).await?;
-                        self.send_check(check, &mut ops).await?;
-                    }
-                    other => other?,
+                let mut ops = operators_of(&check, m, &self.cfg);
+                if hand_over {
+                    ops.hand_over("drain", "it could not operate");
                 }
+                self.send_check(check, &mut ops).await?;
                 Ok(draining(id))
             }
             CheckStep::Retire | CheckStep::TimedOut => {
@@ -212,7 +192,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
     /// Reads a drain command's answer into the retirement (blocked services, budgets: told as
     /// in one invocation) and says what it means for the check.
     async fn read_drain(&self, held: &mut Held<'_>, r: &CommandResult) -> DrainAnswer {
-        if r.status == CommandStatus::Undeliverable || r.exit() == Some(ScriptExit::NotAManager) {
+        if super::retire::cannot_operate(r) {
             return DrainAnswer::CannotOperate;
         }
         if !r.ok() {
@@ -221,10 +201,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
                 blocked_proceeds: false,
             };
         }
-        held.blocked = crate::announce::BlockedService::of_output(&r.stdout);
-        self.note_budgets(held, &r.stdout).await;
-        let count = |k| output_value(&r.stdout, k).and_then(|v| v.parse::<u32>().ok());
-        if count("remaining") == Some(0) && count("pending") == Some(0) {
+        if self.note_drain(held, &r.stdout).await == (0, 0) {
             info!(step = "drain", outcome = "ok", "tasks moved");
             return DrainAnswer::Drained;
         }
@@ -247,17 +224,9 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
         check: DrainCheck,
         end: Instant,
     ) -> Result<Outcome, PortError> {
-        let id = intent.instance_id();
-        // No new observation: the node and the manager that drained it are known; the other
-        // managers take over if that one cannot operate, and the script finds a node already
-        // removed (a check delivered twice) or an instance already gone.
-        let mut managers = vec![check.operator.clone()];
-        managers.extend(
-            manager_ids(&m.groups, &self.cfg, id)
-                .into_iter()
-                .filter(|i| *i != check.operator),
-        );
-        let mut ops = Operators::new(managers);
+        // The script finds a node already removed (a check delivered twice) or an instance
+        // already gone.
+        let mut ops = operators_of(&check, m, &self.cfg);
         let node = NodeRetirement {
             drain: false,
             ..check.node.clone()
@@ -268,6 +237,20 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
         held.acted = true;
         self.release(intent, held, check.holds, end).await
     }
+}
+
+/// The managers a check works through, without a new observation: the one that drained last
+/// first, the cluster's other managers behind it (one that cannot be reached or cannot act
+/// hands over to the next).
+fn operators_of(check: &DrainCheck, m: &Member, cfg: &Config) -> Operators {
+    let id = check.action.instance_id.as_str();
+    let mut managers = vec![check.operator.clone()];
+    managers.extend(
+        manager_ids(&m.groups, cfg, id)
+            .into_iter()
+            .filter(|i| *i != check.operator),
+    );
+    Operators::new(managers)
 }
 
 fn draining(id: &str) -> Outcome {

@@ -19,7 +19,7 @@ pub(super) struct Held<'a> {
     /// (not found gone already). Only such a retirement is announced.
     pub acted: bool,
     /// The leaving node's role (for the events told while it is held).
-    pub role: &'static str,
+    pub role: Role,
     /// Services the drain found it cannot place (the last command's answer), and whether
     /// that was told already (once per retirement).
     pub blocked: Vec<crate::announce::BlockedService>,
@@ -39,7 +39,7 @@ impl<'a> Held<'a> {
             drain_timed_out: None,
             last_drain: String::new(),
             acted: false,
-            role: role.as_str(),
+            role,
             blocked: vec![],
             blocked_told: false,
             budget_short: vec![],
@@ -50,6 +50,11 @@ impl<'a> Held<'a> {
 }
 
 impl Held<'_> {
+    /// When the drain times out: DrainTimeout after it began (now, if it has not).
+    pub fn drain_deadline(&self, cfg: &crate::Config) -> Instant {
+        self.drain_began.unwrap_or_else(Instant::now) + cfg.drain_timeout
+    }
+
     /// The drain scripts' BUDGET: "respect", the drain waits for the services' disruption
     /// budgets (a termination by the hook, a drain in place); "report", it cannot wait (Spot, a
     /// stopping instance: no lifecycle action) and tells the budgets it breaks.

@@ -218,14 +218,9 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
             group = %intent.group(),
             intent = "drain-check",
         );
-        let id = intent.instance_id().to_string();
-        match self.act_on(intent, deadline, None, Some(check)).instrument(span).await {
-            Err(e) if e.is_final() => {
-                error!(step = "drain-check", outcome = "failed", error = %e, "not retried");
-                Ok(Outcome::new(OutcomeKind::Rejected, Some(&id), e.to_string()))
-            }
-            other => other,
-        }
+        self.handle_listed(intent, deadline, None, Some(check))
+            .instrument(span)
+            .await
     }
 
     /// `listed`: this cluster's groups, when the caller has just read them; `check`: the
@@ -380,7 +375,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
     /// and answered with success; the action is left to the hook's DefaultResult and the
     /// Failures alarm tells someone. Err: a later delivery may succeed.
     pub async fn handle_intent(&self, intent: Intent, deadline: Option<Instant>) -> Result<Outcome, PortError> {
-        self.handle_listed(intent, deadline, None).await
+        self.handle_listed(intent, deadline, None, None).await
     }
 
     /// `handle_intent` for a caller that has just read this cluster's groups (`listed`).
@@ -389,9 +384,10 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
         intent: Intent,
         deadline: Option<Instant>,
         listed: Option<Vec<Group>>,
+        check: Option<plan::drain_check::DrainCheck>,
     ) -> Result<Outcome, PortError> {
         let id = intent.instance_id().to_string();
-        match self.act_on(intent, deadline, listed, None).await {
+        match self.act_on(intent, deadline, listed, check).await {
             Err(e @ PortError::Denied { .. }) => {
                 error!(step = "permission", outcome = "denied", error = %e, "a permission is missing from the function's role");
                 Ok(Outcome::new(OutcomeKind::Denied, Some(&id), e.to_string()))

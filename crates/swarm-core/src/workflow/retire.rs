@@ -322,13 +322,13 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
         if !(self.tell_blocked(held).await && self.cfg.blocked_drain_proceeds) {
             if !self.can_hand_over(held)
                 && held.alive.intent.action().is_some()
-                && drain_end < deadline_of_drain(held, &self.cfg)
+                && drain_end < held.drain_deadline(&self.cfg)
             {
                 warn!(step = "drain", outcome = "bounded", drain_timeout_secs = self.cfg.drain_timeout.as_secs(),
                       "DRAIN_TIMEOUT_SECONDS is longer than this invocation can run: without DRAIN_CHECK_QUEUE_URL the drain ends with it");
             }
             if self.can_hand_over(held) {
-                match self.hand_over_drain(held, ops, &node, drain_end, holds).await {
+                match self.hand_over_drain(held, ops, &node, holds).await {
                     Ok(()) => return true,
                     Err(e) => warn!(step = "drain", outcome = "not-handed-over", error = %e, "the drain goes on here"),
                 }
@@ -351,11 +351,17 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
               reasons = %held.blocked.iter().map(|b| b.reason.as_str()).collect::<Vec<_>>().join("; "),
               proceed = self.cfg.blocked_drain_proceeds,
               "the swarm cannot place tasks of the leaving node's services");
-        metric(&self.cfg.cluster_name, held.role, "DrainsBlocked", 1.0, "Count");
+        metric(
+            &self.cfg.cluster_name,
+            held.role.as_str(),
+            "DrainsBlocked",
+            1.0,
+            "Count",
+        );
         let event = ActionEvent::drain_blocked(
             &self.cfg.cluster_name,
             &id,
-            held.role,
+            held.role.as_str(),
             held.blocked.clone(),
             self.cfg.blocked_drain_proceeds,
         );
@@ -394,7 +400,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
         if !short.is_empty() && short != held.budget_short {
             info!(step = "drain", outcome = "budget-wait", services = %BlockedService::with_reasons(&short),
                   "the drain waits: it would take these services below their budget");
-            metric(&self.cfg.cluster_name, held.role, "BudgetWaits", 1.0, "Count");
+            metric(&self.cfg.cluster_name, held.role.as_str(), "BudgetWaits", 1.0, "Count");
         }
         held.budget_short = short;
         let broken = BlockedService::budgets_of_output(stdout, "budget_broken");
@@ -416,6 +422,19 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
         }
     }
 
+    /// What a drain command answered: its blocked services and budgets noted (and told), and
+    /// (tasks still running, services short), u32::MAX where it could not say.
+    pub(super) async fn note_drain(&self, held: &mut Held<'_>, stdout: &str) -> (u32, u32) {
+        held.blocked = BlockedService::of_output(stdout);
+        self.note_budgets(held, stdout).await;
+        let count = |k| {
+            output_value(stdout, k)
+                .and_then(|v| v.parse::<u32>().ok())
+                .unwrap_or(u32::MAX)
+        };
+        (count("remaining"), count("pending"))
+    }
+
     /// Tells, once per retirement, that services went below their budget, and why.
     async fn tell_budget_broken(&self, held: &mut Held<'_>, broken: Vec<BlockedService>, cause: &str) {
         if held.budget_broken_told {
@@ -424,9 +443,15 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
         held.budget_broken_told = true;
         warn!(step = "drain", outcome = "budget-broken", services = %BlockedService::with_reasons(&broken), %cause,
               "services go below their disruption budget");
-        metric(&self.cfg.cluster_name, held.role, "BudgetsBroken", 1.0, "Count");
+        metric(
+            &self.cfg.cluster_name,
+            held.role.as_str(),
+            "BudgetsBroken",
+            1.0,
+            "Count",
+        );
         let id = held.alive.intent.instance_id().to_string();
-        let event = ActionEvent::budget_broken(&self.cfg.cluster_name, &id, held.role, broken, cause);
+        let event = ActionEvent::budget_broken(&self.cfg.cluster_name, &id, held.role.as_str(), broken, cause);
         self.announce(event).await;
     }
 
@@ -623,16 +648,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
             let (remaining, pending) = match self.while_alive(&held.alive, drained).await {
                 Ok(r) => {
                     waiting_for = output_value(&r.stdout, "waiting_for").unwrap_or("").to_string();
-                    held.blocked = BlockedService::of_output(&r.stdout);
-                    self.note_budgets(held, &r.stdout).await;
-                    (
-                        output_value(&r.stdout, "remaining")
-                            .and_then(|v| v.parse::<u32>().ok())
-                            .unwrap_or(u32::MAX),
-                        output_value(&r.stdout, "pending")
-                            .and_then(|v| v.parse::<u32>().ok())
-                            .unwrap_or(u32::MAX),
-                    )
+                    self.note_drain(held, &r.stdout).await
                 }
                 Err(e) if ops.is_empty() || matches!(e, Retry::Refused(_)) => {
                     warn!(step = "drain", outcome = "failed", error = %e, "no manager can drain");
@@ -692,11 +708,6 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
     }
 }
 
-/// When the drain would time out if nothing bounded it (DrainTimeout after it began).
-fn deadline_of_drain(held: &Held<'_>, cfg: &crate::Config) -> Instant {
-    held.drain_began.unwrap_or_else(Instant::now) + cfg.drain_timeout
-}
-
 /// How long a removal is asked again while the swarm has no leader: an election after the
 /// leader is lost can be split and take tens of seconds (27 s seen on the local cloud).
 const NO_LEADER_WAIT: Duration = Duration::from_secs(60);
@@ -706,7 +717,7 @@ const STEP_DOWN: Duration = Duration::from_secs(15);
 
 /// The manager a command went to cannot act as one: it was unreachable, or its script
 /// found it is no longer a reachable manager (`require_manager`).
-fn cannot_operate(r: &CommandResult) -> bool {
+pub(super) fn cannot_operate(r: &CommandResult) -> bool {
     r.status == CommandStatus::Undeliverable || r.exit() == Some(ScriptExit::NotAManager)
 }
 
