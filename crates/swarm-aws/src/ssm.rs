@@ -349,8 +349,8 @@ impl Remote for AwsRemote {
         Ok(results)
     }
 
-    async fn send(&self, id: &str, commands: Vec<String>, timeout: Duration, comment: &str) -> PortResult<String> {
-        self.send_command(&[id.to_string()], commands, timeout, comment).await
+    async fn send(&self, ids: &[String], commands: Vec<String>, timeout: Duration, comment: &str) -> PortResult<String> {
+        self.send_command(ids, commands, timeout, comment).await
     }
 
     async fn result(&self, command_id: &str, id: &str) -> PortResult<Option<CommandResult>> {

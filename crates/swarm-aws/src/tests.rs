@@ -346,7 +346,7 @@ async fn a_command_sent_now_is_read_later_once() {
     let r = AwsRemote::new(mock_client!(aws_sdk_ssm, RuleMode::MatchAny, [&send, &get]));
     let id = "i-0123456789abcdef0";
     let cmd = r
-        .send(id, vec!["true".into()], Duration::from_secs(60), "drain")
+        .send(&[id.to_string()], vec!["true".into()], Duration::from_secs(60), "drain")
         .await
         .unwrap();
     assert_eq!((cmd.as_str(), get.num_calls()), ("cmd-9", 0));

@@ -93,9 +93,11 @@ pub struct State {
     /// Route 53 change batches accepted (manager record and service names).
     pub changes: u32,
     /// Commands sent without waiting (`Remote::send`), by id: their results, ready at once.
-    pub sent: HashMap<String, CommandResult>,
+    pub sent: HashMap<String, Vec<CommandResult>>,
     /// Drain checks left for later (body, delay), in order.
     pub checks: Vec<(String, Duration)>,
+    /// Instances whose agent answers a probe but refuses a sent command (InvalidInstanceId).
+    pub offline_at_send: HashSet<String>,
 }
 
 /// Cheap to clone: every port of a `Lifecycle` shares one world.
@@ -780,14 +782,14 @@ impl Remote for World {
             })
             .collect())
     }
-    async fn send(&self, id: &str, commands: Vec<String>, _timeout: Duration, _comment: &str) -> PortResult<String> {
-        self.send_now(id, commands).await
+    async fn send(&self, ids: &[String], commands: Vec<String>, _timeout: Duration, _comment: &str) -> PortResult<String> {
+        self.send_now(ids, commands).await
     }
     async fn result(&self, command_id: &str, id: &str) -> PortResult<Option<CommandResult>> {
         let s = self.state();
-        match s.sent.get(command_id) {
-            Some(r) if r.instance_id == id => Ok(Some(r.clone())),
-            _ => Err(PortError::Invalid {
+        match s.sent.get(command_id).and_then(|rs| rs.iter().find(|r| r.instance_id == id)) {
+            Some(r) => Ok(Some(r.clone())),
+            None => Err(PortError::Invalid {
                 operation: "GetCommandInvocation".into(),
                 message: format!("InvocationDoesNotExist: {command_id} on {id}"),
             }),
@@ -803,15 +805,15 @@ impl Checks for World {
 }
 
 impl World {
-    /// Runs `commands` at once (as `run`) and keeps the result under a new command id.
-    async fn send_now(&self, id: &str, commands: Vec<String>) -> PortResult<String> {
-        let r = self
-            .run(&[id.to_string()], commands, Duration::ZERO, Duration::ZERO, "")
-            .await?;
+    /// Runs `commands` at once (as `run`) and keeps the results under a new command id.
+    async fn send_now(&self, ids: &[String], commands: Vec<String>) -> PortResult<String> {
+        if let Some(off) = ids.iter().find(|i| self.state().offline_at_send.contains(*i)) {
+            return Err(PortError::NotOnline(off.clone()));
+        }
+        let rs = self.run(ids, commands, Duration::ZERO, Duration::ZERO, "").await?;
         let mut s = self.state();
         let command_id = format!("cmd-{}", s.sent.len() + 1);
-        s.sent
-            .insert(command_id.clone(), r.into_iter().next().expect("one result"));
+        s.sent.insert(command_id.clone(), rs);
         Ok(command_id)
     }
 }

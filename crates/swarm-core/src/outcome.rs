@@ -34,6 +34,9 @@ pub enum OutcomeKind {
     Held,
     /// The drain goes on after this invocation: the drain-check function finishes it.
     Draining,
+    /// The node's retirement command runs after this invocation: the drain-check function
+    /// reads it and ends the action.
+    Retiring,
     /// Work without a lifecycle action was done.
     Done,
     /// The lifecycle action had ended before this invocation could complete it.

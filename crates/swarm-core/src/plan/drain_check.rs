@@ -1,6 +1,7 @@
 //! A drain that outlasts its first command is handed to later invocations (the drain-check
 //! function, fed by an SQS queue with a delay): the message one check leaves for the next, and
-//! what a check does with the drain command's answer. Pure: no I/O.
+//! what a check does with the drain command's answer; the retirement after it is checked the
+//! same way (`Phase::Retiring`). Pure: no I/O.
 //!
 //! The message says where to look (the command and the manager it ran on) and what was told;
 //! the swarm's state is read again by every check, so a message delivered twice, late, or after
@@ -36,6 +37,31 @@ pub struct DrainCheck {
     pub told: Told,
     /// How many checks came before this one (logged).
     pub checks: u32,
+    /// Which command the check reads: a drain's, or the retirement's.
+    #[serde(default)]
+    pub phase: Phase,
+    /// The retirement changed something already (a record removed, the node drained): it is
+    /// announced when it ends.
+    #[serde(default)]
+    pub acted: bool,
+}
+
+/// What the last command sent does.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "phase", rename_all = "kebab-case")]
+pub enum Phase {
+    /// A drain command (scripts/drain.sh) moves the node's tasks.
+    #[default]
+    Draining,
+    /// The retire-node command (drained first when `drains`) demotes, removes the node and, when
+    /// `leave`, has the instance leave; a swarm without a leader is asked again until
+    /// `leaderless_until_unix`; `looks`: the checks that found it running.
+    Retiring {
+        drains: bool,
+        leave: bool,
+        leaderless_until_unix: u64,
+        looks: u32,
+    },
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -208,8 +234,21 @@ mod tests {
                 ..Told::default()
             },
             checks: 3,
+            phase: Phase::Retiring {
+                drains: false,
+                leave: true,
+                leaderless_until_unix: 70,
+                looks: 1,
+            },
+            acted: true,
         };
         let body = serde_json::to_string(&c).unwrap();
         assert_eq!(serde_json::from_str::<DrainCheck>(&body).unwrap(), c);
+        // A check left by the version before phases is a drain's.
+        let mut old: serde_json::Value = serde_json::from_str(&body).unwrap();
+        old.as_object_mut().unwrap().remove("phase");
+        old.as_object_mut().unwrap().remove("acted");
+        let old: DrainCheck = serde_json::from_value(old).unwrap();
+        assert_eq!((old.phase, old.acted), (Phase::Draining, false));
     }
 }

@@ -2,6 +2,8 @@
 //! that run, in order. Pure: no I/O.
 
 use crate::model::{Instance, ManagerRecord, NodeStatus, Role, SwarmNode};
+use crate::ports::{CommandResult, CommandStatus};
+use crate::scripts::{output_value, ScriptExit};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct RetireSnapshot {
@@ -100,6 +102,73 @@ pub fn plan_retire(s: &RetireSnapshot) -> Vec<RetireStep> {
     }
     steps.push(RetireStep::Finish);
     steps
+}
+
+/// What the retire-node command (scripts/retire-node.sh) answered on the operator, read once
+/// for both roads: one invocation that waits for it, or the drain check that reads it later.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RetireAnswer {
+    /// The manager cannot act as one (unreachable, no longer a manager): the next one retires.
+    CannotOperate,
+    /// The command's drain did not finish (tasks still moving, or the command failed before it
+    /// said): nothing else was done; the drain goes on.
+    Draining { failed: bool },
+    /// The swarm had no leader: the node was not removed; asked again.
+    NoLeader,
+    /// The command ended: `removed` is what it said ("true": removed by it; "already"); `ok`
+    /// false: it failed after its drain (logged, not retried: the reconcile removes the node).
+    Ended {
+        ok: bool,
+        drained: bool,
+        removed: Option<String>,
+    },
+}
+
+/// What the leaving instance's half of the command said.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeaveAnswer {
+    Left,
+    /// Its tasks had not gone when the drain slice ended: it leaves in the next command.
+    AfterDrain,
+    Failed,
+}
+
+/// The manager a command went to cannot act as one: it was unreachable, or its script found it
+/// is no longer a reachable manager (`require_manager`).
+pub fn cannot_operate(r: &CommandResult) -> bool {
+    r.status == CommandStatus::Undeliverable || r.exit() == Some(ScriptExit::NotAManager)
+}
+
+/// The operator's answer; `drains`: the command began with a drain (DRAIN_SECONDS > 0).
+pub fn read_retire(op: &CommandResult, drains: bool) -> RetireAnswer {
+    if cannot_operate(op) {
+        return RetireAnswer::CannotOperate;
+    }
+    let drained = output_value(&op.stdout, "drained");
+    let settled = op.ok() && drained != Some("false");
+    if drains && !settled {
+        return RetireAnswer::Draining { failed: !op.ok() };
+    }
+    if op.exit() == Some(ScriptExit::NoLeader) {
+        return RetireAnswer::NoLeader;
+    }
+    RetireAnswer::Ended {
+        ok: op.ok(),
+        drained: drained == Some("true"),
+        removed: output_value(&op.stdout, "removed").map(str::to_string),
+    }
+}
+
+/// The leaving instance's answer, beside the operator's (`settled`: its drain, if any, ended).
+pub fn read_leave(me: &CommandResult, settled: bool) -> LeaveAnswer {
+    let after_drain = output_value(&me.stdout, "left") == Some("after-drain");
+    match (me.ok(), settled) {
+        (true, _) if after_drain => LeaveAnswer::AfterDrain,
+        (true, _) => LeaveAnswer::Left,
+        // Not demoted in time while the drain goes on: it leaves in the next command.
+        (false, false) => LeaveAnswer::AfterDrain,
+        (false, true) => LeaveAnswer::Failed,
+    }
 }
 
 #[cfg(test)]
@@ -276,5 +345,48 @@ mod tests {
         assert!(matches!(plan_retire(&s)[0], RetireStep::Note(_)));
         s.self_is_last_manager = true;
         assert!(matches!(&plan_retire(&s)[0], RetireStep::Note(n) if n.contains("last live manager")));
+    }
+
+    fn answer(code: i32, stdout: &str) -> CommandResult {
+        CommandResult {
+            instance_id: "i-0000000b".into(),
+            status: if code == 0 { CommandStatus::Success } else { CommandStatus::Failed },
+            exit_code: code,
+            stdout: stdout.into(),
+            stderr: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_retire_command_s_answer_is_read_once_for_both_roads() {
+        let removed = RetireAnswer::Ended {
+            ok: true,
+            drained: true,
+            removed: Some("true".into()),
+        };
+        assert_eq!(read_retire(&answer(0, "drained=true\nremoved=true\n"), true), removed);
+        assert_eq!(
+            read_retire(&answer(0, "remaining=1\ndrained=false\n"), true),
+            RetireAnswer::Draining { failed: false }
+        );
+        // A failed command with a drain in it: the drain goes on; without one: it ended badly.
+        assert_eq!(read_retire(&answer(1, ""), true), RetireAnswer::Draining { failed: true });
+        assert!(matches!(read_retire(&answer(1, ""), false), RetireAnswer::Ended { ok: false, .. }));
+        assert_eq!(read_retire(&answer(ScriptExit::NoLeader.code(), ""), false), RetireAnswer::NoLeader);
+        assert_eq!(
+            read_retire(&answer(ScriptExit::NotAManager.code(), ""), true),
+            RetireAnswer::CannotOperate
+        );
+        let mut lost = answer(0, "");
+        lost.status = CommandStatus::Undeliverable;
+        assert_eq!(read_retire(&lost, false), RetireAnswer::CannotOperate);
+    }
+
+    #[test]
+    fn the_leaving_instance_leaves_after_the_drain_or_says_it_failed() {
+        assert_eq!(read_leave(&answer(0, "left=true\n"), true), LeaveAnswer::Left);
+        assert_eq!(read_leave(&answer(0, "left=after-drain\n"), false), LeaveAnswer::AfterDrain);
+        assert_eq!(read_leave(&answer(5, ""), false), LeaveAnswer::AfterDrain);
+        assert_eq!(read_leave(&answer(5, ""), true), LeaveAnswer::Failed);
     }
 }

@@ -1,13 +1,14 @@
-//! Drains as long as the services need: a terminate hook's drain that outlasts its first
-//! command is handed to later invocations. The hook sends a drain command that runs until the
-//! next check and leaves the check on the queue (delayed); each check (the drain-check
-//! function) re-arms the action, reads the command's answer and either looks again later,
-//! drains on, or retires the node and ends the action. No invocation waits for the drain.
+//! Drains as long as the services need, and no invocation waits for a command: a terminate
+//! hook sends the node's retire-node command (a drain slice first) and leaves a check on the
+//! queue (delayed); each check (the drain-check function) re-arms the action, reads the last
+//! command's answer and looks again later, drains on (a drain command that runs until the next
+//! check), sends the retirement once the drain is over, or, when the node is out, ends the
+//! action (or leaves a held manager to its hook's timeout).
 
 use super::held::{Held, Operators};
 use super::*;
-use crate::plan::drain_check::{self, CheckStep, DrainAnswer, DrainCheck, Told};
-use crate::plan::NodeRetirement;
+use crate::plan::drain_check::{self, CheckStep, DrainAnswer, DrainCheck, Phase, Told};
+use crate::plan::{NodeRetirement, RetireAnswer};
 
 /// How long a failed check stays invisible before SQS delivers it again: the queue's
 /// VisibilityTimeout in infra/template.yaml (DrainChecks), at least the function's Timeout.
@@ -32,12 +33,6 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
         self.cfg.drain_check_queue.is_some() && held.alive.intent.action().is_some() && !self.cfg.dry_run
     }
 
-    /// The first command's drain when the drain can be handed over: short, since what is not
-    /// done by then is checked without anyone waiting.
-    pub(super) fn handover_slice(&self) -> Duration {
-        self.hook_slice().min(drain_check::FIRST_DELAY)
-    }
-
     fn check_period(&self) -> Duration {
         drain_check::period(
             self.cfg.terminate_heartbeat_timeout,
@@ -47,12 +42,15 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
         )
     }
 
-    /// Hands the drain to the drain-check function. Err: it could not (the caller drains on).
-    pub(super) async fn hand_over_drain(
+    /// Hands the retirement to the drain-check function: the retire-node command (draining first
+    /// for `drain`) is sent, not waited for, and its check left on the queue. Err: it could
+    /// not (the caller retires here).
+    pub(super) async fn hand_over_retire(
         &self,
         held: &Held<'_>,
         ops: &mut Operators,
         node: &NodeRetirement,
+        drain: Option<Duration>,
         holds: bool,
     ) -> Result<(), PortError> {
         let intent = held.alive.intent;
@@ -60,7 +58,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
             return Err(PortError::aws("drain-check", "no lifecycle action to keep"));
         };
         // The drain's own deadline: the invocation's no longer bounds it.
-        let check = DrainCheck {
+        let mut check = DrainCheck {
             action: action.clone(),
             role: held.role,
             node: node.clone(),
@@ -72,18 +70,74 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
             hold_started_unix: held.alive.hold_started().map(unix_of),
             told: told_of(held),
             checks: 0,
+            phase: Phase::Draining,
+            acted: held.acted,
         };
         // Kept alive while the command and the check are sent (a busy moment: 4 s seen under
         // load, past the action's release), then re-armed: the first check comes a delay later.
-        self.while_alive(&held.alive, self.send_check(check, ops)).await?;
+        self.while_alive(&held.alive, self.send_retire(held, &mut check, ops, drain))
+            .await?;
         self.rearm(&held.alive).await;
         info!(
-            step = "drain",
+            step = "retire",
             outcome = "handed-over",
+            via = %check.operator,
             period_secs = self.check_period().as_secs(),
-            "tasks still moving; the drain goes on, checked by drain-check"
+            "the node's retirement runs; drain-check reads it and ends the action"
         );
         Ok(())
+    }
+
+    /// Sends the retire-node command through the first manager that takes it (to the leaving
+    /// instance too while it is up) and leaves the check that reads it.
+    async fn send_retire(
+        &self,
+        held: &Held<'_>,
+        check: &mut DrainCheck,
+        ops: &mut Operators,
+        drain: Option<Duration>,
+    ) -> Result<(), PortError> {
+        let id = check.action.instance_id.clone();
+        let mut leave = match check.phase {
+            Phase::Retiring { leave, .. } => leave,
+            Phase::Draining => check.node.leave,
+        };
+        loop {
+            let Some(op) = ops.current() else {
+                return Err(PortError::aws("remove", "no reachable manager left"));
+            };
+            let (cmds, limit, what) = self.retire_command(held, ops, &check.node, drain, leave);
+            let mut targets = vec![op.clone()];
+            if leave {
+                targets.push(id.clone());
+            }
+            match self.remote.send(&targets, cmds, limit, what).await {
+                Ok(command_id) => {
+                    check.operator = op;
+                    check.command_id = command_id;
+                    break;
+                }
+                Err(PortError::NotOnline(e)) if leave => {
+                    warn!(step = "leave", outcome = "unreachable", error = %e, "removing the node without it");
+                    leave = false;
+                }
+                Err(PortError::NotOnline(e)) => ops.hand_over("remove", &e),
+                Err(e) => return Err(e),
+            }
+        }
+        let leaderless_until_unix = match check.phase {
+            Phase::Retiring {
+                leaderless_until_unix, ..
+            } => leaderless_until_unix,
+            Phase::Draining => unix_now() + super::retire::NO_LEADER_WAIT.as_secs(),
+        };
+        check.phase = Phase::Retiring {
+            drains: drain.is_some(),
+            leave,
+            leaderless_until_unix,
+            looks: 0,
+        };
+        self.leave_check(check, drain_check::delay(0, self.check_period())).await
     }
 
     /// Sends the next drain command (through the first manager that takes it) and leaves the
@@ -105,7 +159,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
                 ("SPARE_OPERATORS", ops.spare().to_string()),
             ];
             let cmds = script_commands(&env, scripts::DRAIN);
-            match self.remote.send(&op, cmds, Self::command_limit(wait), "drain").await {
+            match self.remote.send(std::slice::from_ref(&op), cmds, Self::command_limit(wait), "drain").await {
                 Ok(id) => {
                     check.operator = op;
                     check.command_id = id;
@@ -150,7 +204,11 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
             held.alive.held_since(instant_of(at));
         }
         restore_told(&mut held, check.told);
+        held.acted = check.acted;
         check.checks += 1;
+        if let Phase::Retiring { .. } = check.phase {
+            return self.check_retirement(intent, m, &mut held, check, end).await;
+        }
         let answer = match self.remote.result(&check.command_id, &check.operator).await {
             Ok(None) => DrainAnswer::Running,
             Ok(Some(r)) => self.read_drain(&mut held, &r).await,
@@ -165,26 +223,123 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
         };
         let step = drain_check::next_step(answer, unix_now(), check.deadline_unix);
         info!(step = "drain-check", outcome = ?step, answer = ?answer, checks = check.checks, via = %check.operator);
-        check.told = told_of(&held);
+        self.after_drain(&mut held, m, check, step).await
+    }
+
+    /// What a check does once it knows how the drain stands: looks again later, drains on, or
+    /// sends the retirement (the drain over, or out of time: told).
+    async fn after_drain(
+        &self,
+        held: &mut Held<'_>,
+        m: &Member,
+        mut check: DrainCheck,
+        step: CheckStep,
+    ) -> Result<Outcome, PortError> {
+        let id = check.action.instance_id.clone();
+        check.told = told_of(held);
         match step {
             CheckStep::Later => {
                 let wait = drain_check::delay(check.checks, self.check_period());
                 self.leave_check(&check, wait).await?;
-                Ok(draining(id))
+                Ok(draining(&id))
             }
             CheckStep::Again { hand_over } => {
                 let mut ops = operators_of(&check, m, &self.cfg);
                 if hand_over {
                     ops.hand_over("drain", "it could not operate");
                 }
+                check.phase = Phase::Draining;
                 self.send_check(check, &mut ops).await?;
-                Ok(draining(id))
+                Ok(draining(&id))
             }
             CheckStep::Retire | CheckStep::TimedOut => {
                 if step == CheckStep::TimedOut {
-                    self.drain_timed_out(&mut held).await;
+                    self.drain_timed_out(held).await;
+                    self.announce_drain_timeout(held, m).await;
                 }
-                self.retire_after_check(intent, m, &mut held, check, end).await
+                // The drain is this retirement's: it is announced when it ends.
+                check.acted = true;
+                let mut ops = operators_of(&check, m, &self.cfg);
+                self.send_retire(held, &mut check, &mut ops, None).await?;
+                Ok(retiring(&id))
+            }
+        }
+    }
+
+    /// A check of the retire-node command: still running → later; the manager could not act →
+    /// through the next; its drain slice not enough → the drain goes on; no leader → asked
+    /// again; done → the action ends (or a held manager's hold runs out).
+    async fn check_retirement(
+        &self,
+        intent: &Intent,
+        m: &Member,
+        held: &mut Held<'_>,
+        mut check: DrainCheck,
+        end: Instant,
+    ) -> Result<Outcome, PortError> {
+        let id = intent.instance_id();
+        let Phase::Retiring {
+            drains,
+            leave,
+            leaderless_until_unix,
+            looks,
+        } = check.phase
+        else {
+            unreachable!("a retirement's check");
+        };
+        let drain = drains.then(|| self.hook_slice());
+        let mut ops = operators_of(&check, m, &self.cfg);
+        let r = match self.remote.result(&check.command_id, &check.operator).await {
+            Ok(Some(r)) => r,
+            Ok(None) => {
+                info!(step = "drain-check", outcome = "retiring", checks = check.checks, via = %check.operator);
+                check.phase = Phase::Retiring {
+                    drains,
+                    leave,
+                    leaderless_until_unix,
+                    looks: looks + 1,
+                };
+                self.leave_check(&check, drain_check::delay(looks + 1, self.check_period()))
+                    .await?;
+                return Ok(retiring(id));
+            }
+            Err(PortError::Invalid { message, .. }) => {
+                warn!(step = "drain-check", outcome = "command-lost", command_id = %check.command_id, %message);
+                self.send_retire(held, &mut check, &mut ops, drain).await?;
+                return Ok(retiring(id));
+            }
+            Err(e) => return Err(e),
+        };
+        let me = match leave {
+            true => self.remote.result(&check.command_id, id).await.ok().flatten(),
+            false => None,
+        };
+        let node = check.node.clone();
+        let op = check.operator.clone();
+        match self.read_retire(held, &node, &op, &r, me.as_ref(), drains).await {
+            RetireAnswer::CannotOperate => {
+                ops.hand_over("remove", &r.summary());
+                self.send_retire(held, &mut check, &mut ops, drain).await?;
+                Ok(retiring(id))
+            }
+            RetireAnswer::Draining { failed } => {
+                held.drain_began.get_or_insert_with(Instant::now);
+                held.last_drain = drain_left(&r.stdout);
+                let blocked_proceeds = !failed && self.tell_blocked(held).await && self.cfg.blocked_drain_proceeds;
+                if blocked_proceeds {
+                    info!(step = "drain", outcome = "proceed", "blocked services are not waited for");
+                }
+                let answer = DrainAnswer::Moving { blocked_proceeds };
+                let step = drain_check::next_step(answer, unix_now(), check.deadline_unix);
+                self.after_drain(held, m, check, step).await
+            }
+            RetireAnswer::NoLeader if unix_now() < leaderless_until_unix => {
+                self.send_retire(held, &mut check, &mut ops, None).await?;
+                Ok(retiring(id))
+            }
+            RetireAnswer::NoLeader | RetireAnswer::Ended { .. } => {
+                metric(&m.cluster, m.role.as_str(), "Removals", 1.0, "Count");
+                self.release(intent, held, check.holds, end).await
             }
         }
     }
@@ -192,7 +347,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
     /// Reads a drain command's answer into the retirement (blocked services, budgets: told as
     /// in one invocation) and says what it means for the check.
     async fn read_drain(&self, held: &mut Held<'_>, r: &CommandResult) -> DrainAnswer {
-        if super::retire::cannot_operate(r) {
+        if plan::cannot_operate(r) {
             return DrainAnswer::CannotOperate;
         }
         if !r.ok() {
@@ -205,37 +360,9 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
             info!(step = "drain", outcome = "ok", "tasks moved");
             return DrainAnswer::Drained;
         }
-        held.last_drain = format!(
-            "{} task(s) still running, {} service(s) short of their replicas",
-            output_value(&r.stdout, "remaining").unwrap_or("?"),
-            output_value(&r.stdout, "pending").unwrap_or("?")
-        );
+        held.last_drain = drain_left(&r.stdout);
         let blocked_proceeds = self.tell_blocked(held).await && self.cfg.blocked_drain_proceeds;
         DrainAnswer::Moving { blocked_proceeds }
-    }
-
-    /// The drain is over: the node is demoted, leaves and is removed as in one invocation, and
-    /// the action ends (or its hold runs out).
-    async fn retire_after_check(
-        &self,
-        intent: &Intent,
-        m: &Member,
-        held: &mut Held<'_>,
-        check: DrainCheck,
-        end: Instant,
-    ) -> Result<Outcome, PortError> {
-        // The script finds a node already removed (a check delivered twice) or an instance
-        // already gone.
-        let mut ops = operators_of(&check, m, &self.cfg);
-        let node = NodeRetirement {
-            drain: false,
-            ..check.node.clone()
-        };
-        self.retire_node(held, &mut ops, &node, None, end).await;
-        metric(&m.cluster, m.role.as_str(), "Removals", 1.0, "Count");
-        self.announce_drain_timeout(held, m).await;
-        held.acted = true;
-        self.release(intent, held, check.holds, end).await
     }
 }
 
@@ -251,6 +378,23 @@ fn operators_of(check: &DrainCheck, m: &Member, cfg: &Config) -> Operators {
             .filter(|i| *i != check.operator),
     );
     Operators::new(managers)
+}
+
+pub(super) fn retiring(id: &str) -> Outcome {
+    Outcome::new(
+        OutcomeKind::Retiring,
+        Some(id),
+        "the node is retiring: drain-check ends the action",
+    )
+}
+
+/// What a drain left, as a timeout tells it.
+fn drain_left(stdout: &str) -> String {
+    format!(
+        "{} task(s) still running, {} service(s) short of their replicas",
+        output_value(stdout, "remaining").unwrap_or("?"),
+        output_value(stdout, "pending").unwrap_or("?")
+    )
 }
 
 fn draining(id: &str) -> Outcome {

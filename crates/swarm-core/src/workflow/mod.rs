@@ -34,7 +34,7 @@ use crate::model::{
 };
 use crate::plan::{self, JoinDecision, JoinSnapshot, LockEntry, Peer, RetireSnapshot, RetireStep};
 use crate::ports::{
-    ActionResult, Announce, Checks, CommandResult, CommandStatus, Dns, Fleet, Parameters, PortError, PortResult,
+    ActionResult, Announce, Checks, CommandResult, Dns, Fleet, Parameters, PortError, PortResult,
     RecordChange, Remote, USUAL_COMMAND, USUAL_JOIN,
 };
 use crate::safe::script_commands;
@@ -565,6 +565,7 @@ fn metric_name(o: &Outcome) -> &'static str {
         (OutcomeKind::Completed, _) => "CompletedActions",
         (OutcomeKind::Held, _) => "HeldTerminations",
         (OutcomeKind::Draining, _) => "HandedOverDrains",
+        (OutcomeKind::Retiring, _) => "HandedOverRetirements",
         _ => "IgnoredEvents",
     }
 }

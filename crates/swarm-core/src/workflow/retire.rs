@@ -5,7 +5,8 @@ use super::held::{Held, Operators};
 use super::*;
 use crate::announce::BlockedService;
 use crate::model::SwarmNode;
-use crate::plan::NodeRetirement;
+use super::drain_check::retiring;
+use crate::plan::{cannot_operate, LeaveAnswer, NodeRetirement, RetireAnswer};
 
 impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecycle<F, R, D, P, A, Q> {
     pub(super) async fn retire(&self, intent: &Intent, m: &Member, end: Instant) -> Result<Outcome, PortError> {
@@ -98,6 +99,12 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
                         outcome = "skipped",
                         "the instance is lost: no task of it left to move"
                     );
+                    if self.can_hand_over(&held) {
+                        match self.hand_over_retire(&held, &mut ops, &node, None, holds).await {
+                            Ok(()) => return Ok(retiring(id)),
+                            Err(e) => warn!(step = "retire", outcome = "not-handed-over", error = %e, "the retirement goes on here"),
+                        }
+                    }
                     self.retire_node(&mut held, &mut ops, &node, None, end).await;
                     metric(&m.cluster, m.role.as_str(), "Removals", 1.0, "Count");
                 }
@@ -112,11 +119,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
                         .drain_and_retire(&mut held, &mut ops, node, drain_end, end, holds)
                         .await
                     {
-                        return Ok(Outcome::new(
-                            OutcomeKind::Draining,
-                            Some(id),
-                            "tasks still moving: drain-check goes on",
-                        ));
+                        return Ok(retiring(id));
                     }
                     metric(&m.cluster, m.role.as_str(), "Removals", 1.0, "Count");
                 }
@@ -295,10 +298,10 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
     }
 
     /// The common case in one command: the operator drains, demotes and removes the node
-    /// while the instance leaves once its tasks are gone. When the tasks take longer than a
-    /// slice of the hook timeout, or that command fails, the drain goes on by itself: handed
-    /// to the drain-check function when there is a queue (true), else here (`drain`), and the
-    /// node is retired after it.
+    /// while the instance leaves once its tasks are gone. With a queue that command is handed
+    /// to the drain-check function (true: nobody here waits for it). Without one, when the
+    /// tasks take longer than a slice of the hook timeout, or that command fails, the drain
+    /// goes on here (`drain`) and the node is retired after it.
     async fn drain_and_retire(
         &self,
         held: &mut Held<'_>,
@@ -310,12 +313,13 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
     ) -> bool {
         drain_started(ops);
         held.drain_began = Some(Instant::now());
-        let slice = if self.can_hand_over(held) {
-            self.handover_slice()
-        } else {
-            self.hook_slice()
-        };
-        let slice = slice.min(drain_end.saturating_duration_since(Instant::now()));
+        let slice = self.hook_slice().min(drain_end.saturating_duration_since(Instant::now()));
+        if self.can_hand_over(held) {
+            match self.hand_over_retire(held, ops, &node, Some(slice), holds).await {
+                Ok(()) => return true,
+                Err(e) => warn!(step = "retire", outcome = "not-handed-over", error = %e, "the retirement goes on here"),
+            }
+        }
         if self.retire_node(held, ops, &node, Some(slice), end).await {
             return false;
         }
@@ -326,12 +330,6 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
             {
                 warn!(step = "drain", outcome = "bounded", drain_timeout_secs = self.cfg.drain_timeout.as_secs(),
                       "DRAIN_TIMEOUT_SECONDS is longer than this invocation can run: without DRAIN_CHECK_QUEUE_URL the drain ends with it");
-            }
-            if self.can_hand_over(held) {
-                match self.hand_over_drain(held, ops, &node, holds).await {
-                    Ok(()) => return true,
-                    Err(e) => warn!(step = "drain", outcome = "not-handed-over", error = %e, "the drain goes on here"),
-                }
             }
             self.drain(held, ops, &node.node_id, drain_end).await;
         }
@@ -455,20 +453,16 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
         self.announce(event).await;
     }
 
-    /// Drains (for `drain` at most, if given), demotes (if asked), has the instance leave (if
-    /// it is up) and removes its node, in one command to the operator and the instance;
-    /// another manager takes over from an unreachable operator, and an instance that cannot
-    /// be reached is removed all the same; a swarm without a leader is asked again (until
-    /// `end`, NO_LEADER_WAIT at most). False: the drain did not finish, nothing else done.
-    pub(super) async fn retire_node(
+    /// The retire-node command through the current operator (draining first for `drain`, the
+    /// instance's half when it `leave`s): its commands, how long it may run, its name.
+    pub(super) fn retire_command(
         &self,
-        held: &mut Held<'_>,
-        ops: &mut Operators,
+        held: &Held<'_>,
+        ops: &Operators,
         node: &NodeRetirement,
         drain: Option<Duration>,
-        end: Instant,
-    ) -> bool {
-        let id = held.alive.intent.instance_id();
+        leave: bool,
+    ) -> (Vec<String>, Duration, &'static str) {
         let drain_secs = drain.map(|d| d.as_secs().max(1)).unwrap_or(0);
         // The instance leaves once it has stepped down: a demoted follower does so at once, a
         // demoted leader only after its daemon has shut its manager down, ~8.5 s later
@@ -484,24 +478,42 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
         } else {
             "retire node"
         };
+        let cmds = script_commands(
+            &[
+                ("NODE_ID", node.node_id.clone()),
+                ("LEAVING_INSTANCE", held.alive.intent.instance_id().to_string()),
+                ("DEMOTE", node.demote.to_string()),
+                ("DRAIN_SECONDS", drain_secs.to_string()),
+                ("WAIT_SECONDS", wait.as_secs().max(1).to_string()),
+                ("INSTANCE_LEAVES", leave.to_string()),
+                ("SPARE_OPERATORS", ops.spare().to_string()),
+                ("STOP_WHEN_BLOCKED", (!held.blocked_told).to_string()),
+                ("BUDGET", held.budget().to_string()),
+            ],
+            scripts::RETIRE_NODE,
+        );
+        (cmds, limit, what)
+    }
+
+    /// Drains (for `drain` at most, if given), demotes (if asked), has the instance leave (if
+    /// it is up) and removes its node, in one command to the operator and the instance;
+    /// another manager takes over from an unreachable operator, and an instance that cannot
+    /// be reached is removed all the same; a swarm without a leader is asked again (until
+    /// `end`, NO_LEADER_WAIT at most). False: the drain did not finish, nothing else done.
+    pub(super) async fn retire_node(
+        &self,
+        held: &mut Held<'_>,
+        ops: &mut Operators,
+        node: &NodeRetirement,
+        drain: Option<Duration>,
+        end: Instant,
+    ) -> bool {
+        let id = held.alive.intent.instance_id();
         let mut leave = node.leave;
         let leaderless_end = clamp(Instant::now() + NO_LEADER_WAIT, Some(end));
         let mut backoff = Backoff::new(self.cfg.poll_max);
         while let Some(op) = ops.current() {
-            let cmds = script_commands(
-                &[
-                    ("NODE_ID", node.node_id.clone()),
-                    ("LEAVING_INSTANCE", id.to_string()),
-                    ("DEMOTE", node.demote.to_string()),
-                    ("DRAIN_SECONDS", drain_secs.to_string()),
-                    ("WAIT_SECONDS", wait.as_secs().max(1).to_string()),
-                    ("INSTANCE_LEAVES", leave.to_string()),
-                    ("SPARE_OPERATORS", ops.spare().to_string()),
-                    ("STOP_WHEN_BLOCKED", (!held.blocked_told).to_string()),
-                    ("BUDGET", held.budget().to_string()),
-                ],
-                scripts::RETIRE_NODE,
-            );
+            let (cmds, limit, what) = self.retire_command(held, ops, node, drain, leave);
             let mut targets = vec![op.clone()];
             if leave {
                 targets.push(id.to_string());
@@ -533,65 +545,87 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
                 error!(step = "remove", outcome = "failed", "no result from {op}");
                 return true;
             };
-            if cannot_operate(r) {
-                ops.hand_over("remove", &r.summary());
-                continue;
-            }
-            let drained = output_value(&r.stdout, "drained");
-            let settled = r.ok() && drained != Some("false");
-            if drain.is_some() {
-                self.note_budgets(held, &r.stdout).await;
-            }
-            if let Some(me) = results.iter().find(|r| r.instance_id == id) {
-                let after_drain = output_value(&me.stdout, "left") == Some("after-drain");
-                match (me.ok(), settled) {
-                    // It leaves in the next command, once the drain is done.
-                    (true, _) if after_drain => info!(step = "leave", outcome = "after-drain"),
-                    (true, _) => info!(step = "leave", outcome = "ok"),
-                    (false, false) => info!(step = "leave", outcome = "after-drain", result = %me.summary()),
-                    (false, true) => warn!(step = "leave", outcome = "failed", result = %me.summary()),
+            let me = results.iter().find(|r| r.instance_id == id);
+            match self.read_retire(held, node, &op, r, me, drain.is_some()).await {
+                RetireAnswer::CannotOperate => {
+                    ops.hand_over("remove", &r.summary());
+                    continue;
                 }
+                RetireAnswer::Draining { .. } => return false,
+                RetireAnswer::NoLeader if Instant::now() < leaderless_end => {
+                    self.while_alive(&held.alive, backoff.wait(leaderless_end)).await;
+                    continue;
+                }
+                RetireAnswer::NoLeader | RetireAnswer::Ended { .. } => return true,
             }
-            if drain.is_some() && !settled {
+        }
+        error!(step = "remove", outcome = "failed", "no reachable manager left");
+        true
+    }
+
+    /// Reads a retire-node command's answers (the operator's, and the leaving instance's when
+    /// it ran its half) and says what they mean, for the invocation that waited for them and
+    /// for the drain check that reads them later alike: logged, budgets noted, acted marked.
+    pub(super) async fn read_retire(
+        &self,
+        held: &mut Held<'_>,
+        node: &NodeRetirement,
+        op: &str,
+        r: &CommandResult,
+        me: Option<&CommandResult>,
+        drains: bool,
+    ) -> RetireAnswer {
+        let answer = plan::read_retire(r, drains);
+        if answer == RetireAnswer::CannotOperate {
+            return answer;
+        }
+        if drains {
+            self.note_budgets(held, &r.stdout).await;
+        }
+        if let Some(me) = me {
+            let settled = !matches!(answer, RetireAnswer::Draining { .. });
+            match plan::read_leave(me, settled) {
+                LeaveAnswer::AfterDrain if me.ok() => info!(step = "leave", outcome = "after-drain"),
+                LeaveAnswer::AfterDrain => info!(step = "leave", outcome = "after-drain", result = %me.summary()),
+                LeaveAnswer::Left => info!(step = "leave", outcome = "ok"),
+                LeaveAnswer::Failed => warn!(step = "leave", outcome = "failed", result = %me.summary()),
+            }
+        }
+        match &answer {
+            RetireAnswer::Draining { failed: false } => {
                 held.blocked = BlockedService::of_output(&r.stdout);
-                if r.ok() {
-                    info!(
-                        step = "drain",
-                        outcome = "in-progress",
-                        remaining = output_value(&r.stdout, "remaining").unwrap_or(""),
-                        pending = output_value(&r.stdout, "pending").unwrap_or(""),
-                        waiting_for = output_value(&r.stdout, "waiting_for").unwrap_or(""),
-                        "tasks still moving; the drain goes on by itself"
-                    );
-                } else {
-                    warn!(step = "drain", outcome = "retry", via = %op, result = %r.summary());
-                }
-                return false;
+                info!(
+                    step = "drain",
+                    outcome = "in-progress",
+                    remaining = output_value(&r.stdout, "remaining").unwrap_or(""),
+                    pending = output_value(&r.stdout, "pending").unwrap_or(""),
+                    waiting_for = output_value(&r.stdout, "waiting_for").unwrap_or(""),
+                    "tasks still moving; the drain goes on by itself"
+                );
             }
-            if r.exit() == Some(ScriptExit::NoLeader) && Instant::now() < leaderless_end {
-                warn!(step = "remove", outcome = "retry", via = %op, result = %r.summary());
-                self.while_alive(&held.alive, backoff.wait(leaderless_end)).await;
-                continue;
+            RetireAnswer::Draining { failed: true } => {
+                held.blocked = BlockedService::of_output(&r.stdout);
+                warn!(step = "drain", outcome = "retry", via = %op, result = %r.summary());
             }
-            if r.ok() {
-                if drained == Some("true") {
+            RetireAnswer::NoLeader => warn!(step = "remove", outcome = "retry", via = %op, result = %r.summary()),
+            RetireAnswer::Ended { ok: true, drained, removed } => {
+                if *drained {
                     info!(step = "drain", outcome = "ok", "tasks moved");
                 }
                 if node.demote {
                     info!(step = "demote", outcome = "ok");
                 }
-                let removed = output_value(&r.stdout, "removed");
-                // Removed by this command, not found gone: this invocation retired it (a copy
+                // Removed by this command, not found gone: this retirement removed it (a copy
                 // of the event running beside it finds removed=already).
-                held.acted |= removed == Some("true");
-                info!(step = "remove", outcome = "ok", via = %op, removed = removed.unwrap_or(""));
-            } else {
-                error!(step = "remove", outcome = "failed", via = %op, result = %r.summary());
+                held.acted |= removed.as_deref() == Some("true");
+                info!(step = "remove", outcome = "ok", via = %op, removed = removed.as_deref().unwrap_or(""));
             }
-            return true;
+            RetireAnswer::Ended { ok: false, .. } => {
+                error!(step = "remove", outcome = "failed", via = %op, result = %r.summary())
+            }
+            RetireAnswer::CannotOperate => {}
         }
-        error!(step = "remove", outcome = "failed", "no reachable manager left");
-        true
+        answer
     }
 
     /// Runs a script through the first operator; when that manager cannot be reached (agent
@@ -710,16 +744,11 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
 
 /// How long a removal is asked again while the swarm has no leader: an election after the
 /// leader is lost can be split and take tens of seconds (27 s seen on the local cloud).
-const NO_LEADER_WAIT: Duration = Duration::from_secs(60);
+pub(super) const NO_LEADER_WAIT: Duration = Duration::from_secs(60);
 
 /// How long a demoted manager may take to step down and leave (a leader: ~8.5 s measured).
 const STEP_DOWN: Duration = Duration::from_secs(15);
 
-/// The manager a command went to cannot act as one: it was unreachable, or its script
-/// found it is no longer a reachable manager (`require_manager`).
-pub(super) fn cannot_operate(r: &CommandResult) -> bool {
-    r.status == CommandStatus::Undeliverable || r.exit() == Some(ScriptExit::NotAManager)
-}
 
 /// Which manager a drain goes through (read by the operator-killed scenario).
 fn drain_started(ops: &Operators) {

@@ -1,8 +1,9 @@
-//! Drains handed over to the drain-check function (workflow/drain_check.rs): no invocation
-//! waits for the drain; each check re-arms the action and reads the last command.
+//! Retirements handed over to the drain-check function (workflow/drain_check.rs): no
+//! invocation waits for a command; each check re-arms the action and reads the last command.
 
 use super::*;
-use crate::plan::drain_check::DrainCheck;
+use crate::plan::drain_check::{DrainCheck, Phase};
+use crate::ports::CommandStatus;
 
 fn with_queue() -> Config {
     let mut c = cfg();
@@ -11,7 +12,7 @@ fn with_queue() -> Config {
 }
 
 /// Three managers and a worker whose drain outlasts `slow` drain commands, terminated with a
-/// queue: the hook's outcome.
+/// queue: the hook's outcome (it hands the retirement over).
 async fn hand_over(slow: u32) -> (World, L, Outcome) {
     let w = cluster();
     let l = lifecycle(&w, with_queue());
@@ -25,7 +26,7 @@ async fn hand_over(slow: u32) -> (World, L, Outcome) {
     (w, l, o)
 }
 
-/// Delivers the checks left on the queue until one ends the drain; its outcome and how many ran.
+/// Delivers the checks left on the queue until one ends the action; its outcome and how many ran.
 async fn run_checks(w: &World, l: &L) -> (Outcome, usize) {
     let mut n = 0;
     loop {
@@ -40,7 +41,7 @@ async fn run_checks(w: &World, l: &L) -> (Outcome, usize) {
         tokio::time::sleep(delay).await;
         n += 1;
         let o = l.handle_drain_check(&body, None).await.unwrap();
-        if o.outcome != OutcomeKind::Draining {
+        if !matches!(o.outcome, OutcomeKind::Draining | OutcomeKind::Retiring) {
             return (o, n);
         }
         assert_eq!(w.state().checks.len(), 1, "each check leaves exactly one");
@@ -50,7 +51,7 @@ async fn run_checks(w: &World, l: &L) -> (Outcome, usize) {
 #[tokio::test(start_paused = true)]
 async fn a_drain_slower_than_its_first_command_is_handed_over_and_finished_by_its_checks() {
     let (w, l, o) = hand_over(3).await;
-    assert_eq!(o.outcome, OutcomeKind::Draining, "{o:?}");
+    assert_eq!(o.outcome, OutcomeKind::Retiring, "{o:?}");
     assert!(
         w.state().completed.iter().all(|(i, _)| i != W1),
         "not completed by the hook"
@@ -62,8 +63,9 @@ async fn a_drain_slower_than_its_first_command_is_handed_over_and_finished_by_it
         (OutcomeKind::Completed, Some(ActionResult::Continue)),
         "{o:?}"
     );
-    // The slice's command, then one drain command per check until one answered drained.
-    assert_eq!(checks, 3);
+    // One check per command: the retire command (its drain slice not enough), three drain
+    // commands (the last answers drained), the retirement.
+    assert_eq!(checks, 5);
     assert!(w.node_of(W1).is_none(), "the node was removed");
     let s = w.state();
     assert_eq!(s.completed.iter().filter(|(i, _)| i == W1).count(), 1);
@@ -90,10 +92,16 @@ async fn without_a_queue_the_drain_goes_on_inside_the_invocation() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_drain_done_within_its_first_command_is_never_handed_over() {
-    let (w, _, o) = hand_over(0).await;
-    assert_eq!(o.outcome, OutcomeKind::Completed, "{o:?}");
-    assert!(w.state().checks.is_empty());
+async fn a_drain_done_within_the_retire_command_ends_at_its_first_check() {
+    let (w, l, o) = hand_over(0).await;
+    assert_eq!(o.outcome, OutcomeKind::Retiring, "{o:?}");
+    assert!(w.state().completed.iter().all(|(i, _)| i != W1));
+    let (o, checks) = run_checks(&w, &l).await;
+    assert_eq!((o.outcome, checks), (OutcomeKind::Completed, 1), "{o:?}");
+    assert!(w.node_of(W1).is_none());
+    let retires = w.state().commands.iter().filter(|(_, n)| *n == "retire-node").count();
+    // To the operator and to the leaving instance: one command, sent once.
+    assert_eq!(retires, 2);
 }
 
 #[tokio::test(start_paused = true)]
@@ -106,6 +114,8 @@ async fn a_check_past_the_drain_s_deadline_tells_the_timeout_and_retires_the_nod
         .handle_drain_check(&serde_json::to_string(&check).unwrap(), None)
         .await
         .unwrap();
+    assert_eq!(o.outcome, OutcomeKind::Retiring, "{o:?}");
+    let (o, _) = run_checks(&w, &l).await;
     assert_eq!(o.outcome, OutcomeKind::Completed, "{o:?}");
     assert!(w.node_of(W1).is_none());
     let told: Vec<_> = w.state().announced.iter().map(|(_, e)| e.detail_type()).collect();
@@ -127,13 +137,17 @@ async fn a_check_after_the_action_ended_changes_nothing() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_check_whose_manager_cannot_operate_drains_on_through_another() {
+async fn a_check_whose_manager_cannot_operate_retires_through_another() {
     let (w, l, _) = hand_over(2).await;
     let (body, _) = w.state().checks.pop().expect("a check");
     let check: DrainCheck = serde_json::from_str(&body).unwrap();
-    w.state().sent.get_mut(&check.command_id).unwrap().status = CommandStatus::Undeliverable;
+    for r in w.state().sent.get_mut(&check.command_id).unwrap() {
+        if r.instance_id == check.operator {
+            r.status = CommandStatus::Undeliverable;
+        }
+    }
     let o = l.handle_drain_check(&body, None).await.unwrap();
-    assert_eq!(o.outcome, OutcomeKind::Draining, "{o:?}");
+    assert_eq!(o.outcome, OutcomeKind::Retiring, "{o:?}");
     let (body, _) = w.state().checks.last().cloned().expect("a check");
     let next: DrainCheck = serde_json::from_str(&body).unwrap();
     assert_ne!(next.operator, check.operator, "another manager drains");
@@ -160,7 +174,7 @@ async fn a_handed_over_drain_keeps_its_drain_timeout_beyond_the_invocation_s_dea
     w.set_lifecycle(W1, "Terminating:Wait");
     let short = tokio::time::Instant::now() + Duration::from_secs(15);
     let o = l.handle(&event("terminate", "wrk", W1), Some(short)).await.unwrap();
-    assert_eq!(o.outcome, OutcomeKind::Draining, "{o:?}");
+    assert_eq!(o.outcome, OutcomeKind::Retiring, "{o:?}");
     let (body, _) = w.state().checks.pop().expect("a check");
     let check: DrainCheck = serde_json::from_str(&body).unwrap();
     let span = check.deadline_unix - check.began_unix;
@@ -180,15 +194,78 @@ async fn the_action_is_kept_alive_while_the_drain_is_handed_over() {
     three_managers_and_a_worker(&l, &w).await;
     w.state().slow_drains = 1000;
     let timeout = l.cfg.terminate_heartbeat_timeout;
-    // Sending the drain command takes three heartbeat timeouts (a stuck connection, a busy host).
-    w.state().command_time.insert("drain", timeout * 3);
+    // Sending the command takes three heartbeat timeouts (a stuck connection, a busy host).
+    w.state().command_time.insert("retire-node", timeout * 3);
     w.set_lifecycle(W1, "Terminating:Wait");
     w.state().heartbeat_times.clear();
     let start = tokio::time::Instant::now();
     let o = l.handle(&event("terminate", "wrk", W1), None).await.unwrap();
-    assert_eq!(o.outcome, OutcomeKind::Draining, "{o:?}");
+    assert_eq!(o.outcome, OutcomeKind::Retiring, "{o:?}");
     let mut beats = vec![start];
     beats.extend(w.state().heartbeat_times.iter().copied());
     let gaps: Vec<Duration> = beats.windows(2).map(|p| p[1] - p[0]).collect();
     assert!(gaps.iter().all(|g| *g < timeout), "{gaps:?} against {timeout:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_manager_s_retirement_is_read_by_a_check_and_held_until_the_hook_releases_it() {
+    let w = cluster();
+    let l = lifecycle(&w, with_queue());
+    three_managers_and_a_worker(&l, &w).await;
+    w.set_lifecycle(M1, "Terminating:Wait");
+    w.state().commands.clear();
+    w.state().announced.clear();
+    let o = l.handle(&event("terminate", "mgr", M1), None).await.unwrap();
+    assert_eq!(o.outcome, OutcomeKind::Retiring, "{o:?}");
+    // DNS first, then the command, sent and not waited for.
+    assert!(!w.state().records.iter().any(|r| r.set_identifier == M1));
+    let (o, checks) = run_checks(&w, &l).await;
+    assert_eq!((o.outcome, checks), (OutcomeKind::Held, 1), "{o:?}");
+    let s = w.state();
+    assert!(!s.nodes.values().any(|n| n.instance_id == M1), "removed");
+    assert_eq!(
+        s.completed.iter().filter(|(id, _)| id == M1).count(),
+        1,
+        "only the launch: the hook timeout releases a manager"
+    );
+    let told: Vec<_> = s.announced.iter().map(|(_, e)| e.detail_type()).collect();
+    assert_eq!(told, vec!["Swarm Node Retired"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_retirement_answered_without_a_leader_is_sent_again_by_its_check() {
+    let w = cluster();
+    let l = lifecycle(&w, with_queue());
+    three_managers_and_a_worker(&l, &w).await;
+    // The retire command finds the swarm without a leader (an election after a lost leader).
+    w.state().leaderless = 1;
+    w.state().commands.clear();
+    w.set_lifecycle(W1, "Terminating:Wait");
+    let o = l.handle(&event("terminate", "wrk", W1), None).await.unwrap();
+    assert_eq!(o.outcome, OutcomeKind::Retiring, "{o:?}");
+    assert!(w.node_of(W1).is_some(), "not removed without a leader");
+    let (o, checks) = run_checks(&w, &l).await;
+    // It failed before it said its drain was done: a drain command, then the retirement again.
+    assert_eq!((o.outcome, checks), (OutcomeKind::Completed, 3), "{o:?}");
+    assert!(w.node_of(W1).is_none());
+    let sent = w.state().commands.iter().filter(|(i, n)| i != W1 && *n == "retire-node").count();
+    assert_eq!(sent, 2, "sent again once a leader could answer");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_leaving_instance_that_cannot_be_reached_is_removed_without_it() {
+    let w = cluster();
+    let l = lifecycle(&w, with_queue());
+    three_managers_and_a_worker(&l, &w).await;
+    // Its agent answered the observation but not the command (SendCommand: InvalidInstanceId).
+    w.state().offline_at_send.insert(W1.to_string());
+    w.set_lifecycle(W1, "Terminating:Wait");
+    let o = l.handle(&event("terminate", "wrk", W1), None).await.unwrap();
+    assert_eq!(o.outcome, OutcomeKind::Retiring, "{o:?}");
+    let (body, _) = w.state().checks.last().cloned().expect("a check");
+    let check: DrainCheck = serde_json::from_str(&body).unwrap();
+    assert!(matches!(check.phase, Phase::Retiring { leave: false, .. }), "{check:?}");
+    let (o, _) = run_checks(&w, &l).await;
+    assert_eq!(o.outcome, OutcomeKind::Completed, "{o:?}");
+    assert!(w.node_of(W1).is_none());
 }
