@@ -44,6 +44,9 @@ pub struct DrainCheck {
     /// announced when it ends.
     #[serde(default)]
     pub acted: bool,
+    /// Unix seconds: when the action was last re-armed (None: unknown, re-arm now).
+    #[serde(default)]
+    pub armed_unix: Option<u64>,
 }
 
 /// What the last command sent does.
@@ -62,6 +65,9 @@ pub enum Phase {
         leaderless_until_unix: u64,
         looks: u32,
     },
+    /// The node is out and the hold runs: the check completes the action when the hold ends
+    /// (the hook's timeout would release it later, re-armed while the retirement ran).
+    Releasing,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -110,20 +116,46 @@ pub fn next_step(answer: DrainAnswer, now_unix: u64, deadline_unix: u64) -> Chec
 }
 
 /// The time between checks: a check re-arms the action, so one must come before the hook's
-/// heartbeat timeout runs out, with room for a failed check to be delivered once more after the
-/// queue's visibility timeout (`redelivery`); never longer than a command may wait nor than
-/// SQS can delay.
+/// heartbeat timeout runs out (less the re-arm margin), with room for a failed check to be
+/// delivered once more after the queue's visibility timeout (`redelivery`); never longer than a
+/// command may wait nor than SQS can delay. A hook too short for that room (the local cloud's
+/// 10 s; AWS allows 30 s) is checked twice per heartbeat timeout instead: a failed check then
+/// lets the action lapse to the hook's DefaultResult (the reconcile removes the node).
 pub fn period(
     heartbeat_timeout: Duration,
     rearm_margin: Duration,
     redelivery: Duration,
     wait_max: Duration,
 ) -> Duration {
-    heartbeat_timeout
-        .saturating_sub(rearm_margin + redelivery)
-        .min(wait_max)
-        .min(MAX_DELAY)
-        .max(Duration::from_secs(1))
+    let room = heartbeat_timeout.saturating_sub(rearm_margin);
+    let period = if room >= redelivery + FIRST_DELAY {
+        room - redelivery
+    } else {
+        room / 2
+    };
+    period.min(wait_max).min(MAX_DELAY).max(Duration::from_secs(1))
+}
+
+/// How long after its last re-arm an action may go before the check that re-arms it next: the
+/// heartbeat timeout less the re-arm margin, less the room for one redelivery when it fits.
+pub fn rearm_bound(heartbeat_timeout: Duration, rearm_margin: Duration, redelivery: Duration) -> Duration {
+    let room = heartbeat_timeout.saturating_sub(rearm_margin);
+    if room >= redelivery + FIRST_DELAY {
+        room - redelivery
+    } else {
+        room
+    }
+}
+
+/// Whether a check re-arms the action: it must when the next check (`next` away at most) might
+/// come after the bound since the last re-arm (`armed_age` ago). A check that need not saves the
+/// heartbeat; the action is found gone then by the retirement's own calls.
+pub fn must_rearm(armed_age: Option<Duration>, next: Duration, bound: Duration) -> bool {
+    match armed_age {
+        // The delay is rounded up to whole seconds on the queue.
+        Some(age) => age + next + Duration::from_secs(1) > bound,
+        None => true,
+    }
 }
 
 /// The first check comes this soon after the hand-over: most drains that outlast their first
@@ -183,9 +215,29 @@ mod tests {
         assert_eq!(period(s(180), s(30), s(60), s(115)), s(90));
         // A command cannot wait longer than its execution timeout allows.
         assert_eq!(period(s(600), s(30), s(60), s(115)), s(115));
-        // Never below a second, never above SQS's 15 minutes.
-        assert_eq!(period(s(30), s(9), s(60), s(115)), s(1));
+        // A hook too short for a redelivery's room: twice per heartbeat timeout (not every
+        // second), never below a second, never above SQS's 15 minutes.
+        assert_eq!(period(s(30), s(9), s(60), s(115)), Duration::from_millis(10_500));
+        assert_eq!(period(s(10), s(3), s(60), s(115)), Duration::from_millis(3_500));
+        assert_eq!(period(s(2), s(1), s(60), s(115)), s(1));
         assert_eq!(period(s(7200), s(30), s(60), s(3600)), MAX_DELAY);
+    }
+
+    #[test]
+    fn a_check_re_arms_only_when_the_next_one_might_come_too_late() {
+        let s = Duration::from_secs;
+        // AWS defaults: 180 s hook, 30 s margin: re-armed within 90 s (a redelivery fits after).
+        let bound = rearm_bound(s(180), s(30), s(60));
+        assert_eq!(bound, s(90));
+        assert!(!must_rearm(Some(s(6)), s(10), bound), "a manager's first look");
+        assert!(!must_rearm(Some(s(16)), s(20), bound));
+        assert!(must_rearm(Some(s(76)), s(20), bound));
+        assert!(must_rearm(None, s(1), bound), "unknown: re-armed");
+        // The local cloud's 10 s hook: no room for a redelivery; every second check re-arms.
+        let bound = rearm_bound(s(10), s(3), s(60));
+        assert_eq!(bound, s(7));
+        assert!(!must_rearm(Some(s(2)), Duration::from_millis(3_500), bound));
+        assert!(must_rearm(Some(s(4)), Duration::from_millis(3_500), bound));
     }
 
     #[test]
@@ -241,6 +293,7 @@ mod tests {
                 looks: 1,
             },
             acted: true,
+            armed_unix: Some(12),
         };
         let body = serde_json::to_string(&c).unwrap();
         assert_eq!(serde_json::from_str::<DrainCheck>(&body).unwrap(), c);
@@ -248,7 +301,8 @@ mod tests {
         let mut old: serde_json::Value = serde_json::from_str(&body).unwrap();
         old.as_object_mut().unwrap().remove("phase");
         old.as_object_mut().unwrap().remove("acted");
+        old.as_object_mut().unwrap().remove("armed_unix");
         let old: DrainCheck = serde_json::from_value(old).unwrap();
-        assert_eq!((old.phase, old.acted), (Phase::Draining, false));
+        assert_eq!((old.phase, old.acted, old.armed_unix), (Phase::Draining, false, None));
     }
 }

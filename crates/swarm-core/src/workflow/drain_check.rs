@@ -72,12 +72,15 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
             checks: 0,
             phase: Phase::Draining,
             acted: held.acted,
+            armed_unix: None,
         };
         // Kept alive while the command and the check are sent (a busy moment: 4 s seen under
         // load, past the action's release), then re-armed: the first check comes a delay later.
+        // Re-armed first: the message says when (a check that need not re-arm saves the call).
+        self.rearm(&held.alive).await;
+        check.armed_unix = Some(unix_of(held.alive.last_heartbeat()));
         self.while_alive(&held.alive, self.send_retire(held, &mut check, ops, drain))
             .await?;
-        self.rearm(&held.alive).await;
         info!(
             step = "retire",
             outcome = "handed-over",
@@ -100,7 +103,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
         let id = check.action.instance_id.clone();
         let mut leave = match check.phase {
             Phase::Retiring { leave, .. } => leave,
-            Phase::Draining => check.node.leave,
+            Phase::Draining | Phase::Releasing => check.node.leave,
         };
         loop {
             let Some(op) = ops.current() else {
@@ -129,7 +132,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
             Phase::Retiring {
                 leaderless_until_unix, ..
             } => leaderless_until_unix,
-            Phase::Draining => unix_now() + super::retire::NO_LEADER_WAIT.as_secs(),
+            Phase::Draining | Phase::Releasing => unix_now() + super::retire::NO_LEADER_WAIT.as_secs(),
         };
         check.phase = Phase::Retiring {
             drains: drain.is_some(),
@@ -186,18 +189,45 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
         end: Instant,
     ) -> Result<Outcome, PortError> {
         let id = intent.instance_id();
-        let mut held = Held::new(self.keep_alive(intent, Instant::now()), m.role);
-        if !self.rearm(&held.alive).await {
-            info!(
-                step = "drain-check",
-                outcome = "no-action",
-                "the lifecycle action has ended: nothing left to check"
-            );
-            return Ok(Outcome::new(
-                OutcomeKind::AlreadyEnded,
-                Some(id),
-                "the action ended during the drain",
-            ));
+        // The groups read for this check say whether the action still waits: no call to ask.
+        let waits = m
+            .groups
+            .iter()
+            .flat_map(|g| g.instances.iter())
+            .any(|i| i.id == id && i.lifecycle_state == LifecycleState::TerminatingWait);
+        if !waits {
+            return Ok(action_ended(id));
+        }
+        if check.phase == Phase::Releasing {
+            let mut o = self
+                .finish(intent, ActionResult::Continue, "node retired; hold ended")
+                .await?;
+            if o.outcome == OutcomeKind::Completed {
+                o.outcome = OutcomeKind::Held;
+            }
+            // Told by the check that found the node out.
+            o.quiet = true;
+            return Ok(o);
+        }
+        check.checks += 1;
+        // The next check comes at most this long from now (the delays only grow).
+        let next = drain_check::delay(check.checks, self.check_period());
+        let age = check.armed_unix.map(|at| Duration::from_secs(unix_now().saturating_sub(at)));
+        let bound = drain_check::rearm_bound(
+            self.cfg.terminate_heartbeat_timeout,
+            self.cfg.rearm_margin(),
+            CHECK_REDELIVERY,
+        );
+        let armed = match age {
+            Some(age) if !drain_check::must_rearm(Some(age), next, bound) => Instant::now() - age,
+            _ => Instant::now(),
+        };
+        let mut held = Held::new(self.keep_alive(intent, armed), m.role);
+        if drain_check::must_rearm(age, next, bound) {
+            if !self.rearm(&held.alive).await {
+                return Ok(action_ended(id));
+            }
+            check.armed_unix = Some(unix_now());
         }
         held.drain_began = Some(instant_of(check.began_unix));
         if let Some(at) = check.hold_started_unix {
@@ -205,7 +235,6 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
         }
         restore_told(&mut held, check.told);
         held.acted = check.acted;
-        check.checks += 1;
         if let Phase::Retiring { .. } = check.phase {
             return self.check_retirement(intent, m, &mut held, check, end).await;
         }
@@ -339,9 +368,36 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
             }
             RetireAnswer::NoLeader | RetireAnswer::Ended { .. } => {
                 metric(&m.cluster, m.role.as_str(), "Removals", 1.0, "Count");
-                self.release(intent, held, check.holds, end).await
+                let Some(wait) = self.release_later(held, check.holds) else {
+                    return self.release(intent, held, check.holds, end).await;
+                };
+                // No check sleeps: the next one completes the action when the hold ends.
+                check.phase = Phase::Releasing;
+                self.leave_check(&check, wait).await?;
+                let secs = wait.as_secs_f64();
+                info!(step = "hold", outcome = "ends-later", release_in_secs = secs,
+                      "re-armed while the retirement ran: a check completes it when the hold ends");
+                let mut o = Outcome::new(
+                    OutcomeKind::Held,
+                    Some(id),
+                    format!("completed when the hold ends in {secs:.1}s"),
+                );
+                o.result = Some(ActionResult::Continue);
+                o.quiet = !held.acted;
+                Ok(o)
             }
         }
+    }
+
+    /// A held retirement whose hook would release it later than its hold ends (re-armed while
+    /// it ran): how long until the hold ends.
+    fn release_later(&self, held: &Held<'_>, holds: bool) -> Option<Duration> {
+        let started = held.alive.hold_started()?;
+        let hold_end = started + self.cfg.hold();
+        let late = held.alive.released_at().saturating_duration_since(hold_end) > Duration::from_secs(1);
+        (holds && late)
+            .then(|| hold_end.saturating_duration_since(Instant::now()))
+            .filter(|w| !w.is_zero())
     }
 
     /// Reads a drain command's answer into the retirement (blocked services, budgets: told as
@@ -378,6 +434,15 @@ fn operators_of(check: &DrainCheck, m: &Member, cfg: &Config) -> Operators {
             .filter(|i| *i != check.operator),
     );
     Operators::new(managers)
+}
+
+fn action_ended(id: &str) -> Outcome {
+    info!(
+        step = "drain-check",
+        outcome = "no-action",
+        "the lifecycle action has ended: nothing left to check"
+    );
+    Outcome::new(OutcomeKind::AlreadyEnded, Some(id), "the action ended during the drain")
 }
 
 pub(super) fn retiring(id: &str) -> Outcome {

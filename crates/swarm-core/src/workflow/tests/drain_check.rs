@@ -58,6 +58,7 @@ async fn a_drain_slower_than_its_first_command_is_handed_over_and_finished_by_it
     );
     assert!(w.node_of(W1).is_some(), "the node stays while it drains");
     let (o, checks) = run_checks(&w, &l).await;
+    let ended = tokio::time::Instant::now();
     assert_eq!(
         (o.outcome, o.result),
         (OutcomeKind::Completed, Some(ActionResult::Continue)),
@@ -69,12 +70,14 @@ async fn a_drain_slower_than_its_first_command_is_handed_over_and_finished_by_it
     assert!(w.node_of(W1).is_none(), "the node was removed");
     let s = w.state();
     assert_eq!(s.completed.iter().filter(|(i, _)| i == W1).count(), 1);
-    // Re-armed when handed over and by every check: the action never waited a period unarmed.
-    assert!(
-        s.heartbeats.iter().filter(|i| *i == W1).count() > checks,
-        "{:?}",
-        s.heartbeats
-    );
+    // Re-armed when handed over and by the checks that had to: the action never went a
+    // heartbeat timeout unarmed, and checks soon after a re-arm saved theirs.
+    let mut beats = s.heartbeat_times.clone();
+    beats.push(ended);
+    let timeout = l.cfg.terminate_heartbeat_timeout;
+    assert!(beats.windows(2).all(|p| p[1] - p[0] < timeout), "{beats:?}");
+    let rearms = s.heartbeats.iter().filter(|i| *i == W1).count();
+    assert!(rearms < checks, "{rearms} re-arms for {checks} checks");
     let told: Vec<_> = s.announced.iter().map(|(_, e)| e.detail_type()).collect();
     assert_eq!(told, vec!["Swarm Node Retired"], "told once, when it ended");
 }
@@ -268,4 +271,41 @@ async fn a_leaving_instance_that_cannot_be_reached_is_removed_without_it() {
     let (o, _) = run_checks(&w, &l).await;
     assert_eq!(o.outcome, OutcomeKind::Completed, "{o:?}");
     assert!(w.node_of(W1).is_none());
+}
+
+/// e2e, first run of retirements read by checks: every check re-armed the held manager's action,
+/// so the hook released it a heartbeat timeout after the last check, 17 s past its hold.
+#[tokio::test(start_paused = true)]
+async fn a_manager_re_armed_while_it_retired_is_completed_by_a_check_when_its_hold_ends() {
+    let w = cluster();
+    let l = lifecycle(&w, with_queue());
+    three_managers_and_a_worker(&l, &w).await;
+    w.set_lifecycle(M1, "Terminating:Wait");
+    w.state().announced.clear();
+    let o = l.handle(&event("terminate", "mgr", M1), None).await.unwrap();
+    assert_eq!(o.outcome, OutcomeKind::Retiring, "{o:?}");
+    let (body, _) = w.state().checks.pop().expect("a check");
+    let mut check: DrainCheck = serde_json::from_str(&body).unwrap();
+    // The hold began 20 s ago and this check re-arms (the last re-arm is not known).
+    check.hold_started_unix = Some(unix_now() - 20);
+    check.armed_unix = None;
+    let o = l
+        .handle_drain_check(&serde_json::to_string(&check).unwrap(), None)
+        .await
+        .unwrap();
+    assert_eq!((o.outcome, o.quiet), (OutcomeKind::Held, false), "{o:?}");
+    assert_eq!(w.state().completed.iter().filter(|(i, _)| i == M1).count(), 1, "only the launch");
+    let (body, delay) = w.state().checks.pop().expect("the release's check");
+    let hold = l.cfg.hold().as_secs();
+    assert!((hold - 21..=hold - 18).contains(&delay.as_secs()), "{delay:?}");
+    let next: DrainCheck = serde_json::from_str(&body).unwrap();
+    assert_eq!(next.phase, Phase::Releasing);
+    tokio::time::sleep(delay).await;
+    let o = l.handle_drain_check(&body, None).await.unwrap();
+    assert_eq!((o.outcome, o.quiet), (OutcomeKind::Held, true), "{o:?}");
+    let s = w.state();
+    assert_eq!(s.completed.iter().filter(|(i, _)| i == M1).count(), 2, "completed at the hold's end");
+    let told: Vec<_> = s.announced.iter().map(|(_, e)| e.detail_type()).collect();
+    assert_eq!(told, vec!["Swarm Node Retired"], "told once");
+    assert!(s.checks.is_empty());
 }
