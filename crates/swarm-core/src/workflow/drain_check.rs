@@ -33,6 +33,14 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
         self.cfg.drain_check_queue.is_some() && held.alive.intent.action().is_some() && !self.cfg.dry_run
     }
 
+    fn rearm_bound(&self) -> Duration {
+        drain_check::rearm_bound(
+            self.cfg.terminate_heartbeat_timeout,
+            self.cfg.rearm_margin(),
+            CHECK_REDELIVERY,
+        )
+    }
+
     fn check_period(&self) -> Duration {
         drain_check::period(
             self.cfg.terminate_heartbeat_timeout,
@@ -76,8 +84,12 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
         };
         // Kept alive while the command and the check are sent (a busy moment: 4 s seen under
         // load, past the action's release), then re-armed: the first check comes a delay later.
-        // Re-armed first: the message says when (a check that need not re-arm saves the call).
-        self.rearm(&held.alive).await;
+        // Re-armed first unless it was just now (at INSYNC, on entry): the message says when, and
+        // a check that need not re-arm saves the call too.
+        let age = held.alive.last_heartbeat().elapsed();
+        if drain_check::must_rearm(Some(age), drain_check::delay(0, self.check_period()), self.rearm_bound()) {
+            self.rearm(&held.alive).await;
+        }
         check.armed_unix = Some(unix_of(held.alive.last_heartbeat()));
         self.while_alive(&held.alive, self.send_retire(held, &mut check, ops, drain))
             .await?;
@@ -213,11 +225,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
         // The next check comes at most this long from now (the delays only grow).
         let next = drain_check::delay(check.checks, self.check_period());
         let age = check.armed_unix.map(|at| Duration::from_secs(unix_now().saturating_sub(at)));
-        let bound = drain_check::rearm_bound(
-            self.cfg.terminate_heartbeat_timeout,
-            self.cfg.rearm_margin(),
-            CHECK_REDELIVERY,
-        );
+        let bound = self.rearm_bound();
         let armed = match age {
             Some(age) if !drain_check::must_rearm(Some(age), next, bound) => Instant::now() - age,
             _ => Instant::now(),
