@@ -162,6 +162,20 @@ pub fn must_rearm(armed_age: Option<Duration>, next: Duration, bound: Duration) 
 /// command end within seconds more (docker's default stop grace period is 10 s).
 pub const FIRST_DELAY: Duration = Duration::from_secs(5);
 
+/// A retire-node command takes about this long: the demoted node steps down (a leader ~8.5 s
+/// after its demotion, measured) and leaves, and the operator waits until the swarm marks the
+/// left node Down (~10 s after a graceful leave) before it removes it. Its first check comes
+/// then, not at FIRST_DELAY: one look instead of two.
+pub const RETIRE_FIRST_LOOK: Duration = Duration::from_secs(12);
+
+/// The delay before the retirement's look number `looks` (0: the first), within `period`.
+pub fn retire_delay(looks: u32, period: Duration) -> Duration {
+    match looks {
+        0 => RETIRE_FIRST_LOOK.min(period),
+        n => delay(n, period),
+    }
+}
+
 /// The delay before check number `checks` (0: the first): doubling from FIRST_DELAY up to
 /// `period`, so a drain is seen done within about its own length again, and a drain of hours
 /// costs one check a period.
@@ -238,6 +252,14 @@ mod tests {
         assert_eq!(bound, s(7));
         assert!(!must_rearm(Some(s(2)), Duration::from_millis(3_500), bound));
         assert!(must_rearm(Some(s(4)), Duration::from_millis(3_500), bound));
+    }
+
+    #[test]
+    fn a_retirement_is_looked_at_once_it_is_usually_done_then_as_a_drain() {
+        let s = Duration::from_secs;
+        let delays: Vec<u64> = (0..4).map(|n| retire_delay(n, s(90)).as_secs()).collect();
+        assert_eq!(delays, vec![12, 10, 20, 40]);
+        assert_eq!(retire_delay(0, Duration::from_millis(3_500)), Duration::from_millis(3_500));
     }
 
     #[test]

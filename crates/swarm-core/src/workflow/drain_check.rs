@@ -87,7 +87,8 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
         // Re-armed first unless it was just now (at INSYNC, on entry): the message says when, and
         // a check that need not re-arm saves the call too.
         let age = held.alive.last_heartbeat().elapsed();
-        if drain_check::must_rearm(Some(age), drain_check::delay(0, self.check_period()), self.rearm_bound()) {
+        let first = drain_check::retire_delay(0, self.check_period());
+        if drain_check::must_rearm(Some(age), first, self.rearm_bound()) {
             self.rearm(&held.alive).await;
         }
         check.armed_unix = Some(unix_of(held.alive.last_heartbeat()));
@@ -152,7 +153,8 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
             leaderless_until_unix,
             looks: 0,
         };
-        self.leave_check(check, drain_check::delay(0, self.check_period())).await
+        self.leave_check(check, drain_check::retire_delay(0, self.check_period()))
+            .await
     }
 
     /// Sends the next drain command (through the first manager that takes it) and leaves the
@@ -336,7 +338,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
                     leaderless_until_unix,
                     looks: looks + 1,
                 };
-                self.leave_check(&check, drain_check::delay(looks + 1, self.check_period()))
+                self.leave_check(&check, drain_check::retire_delay(looks + 1, self.check_period()))
                     .await?;
                 return Ok(retiring(id));
             }

@@ -44,9 +44,9 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
         let holds = (m.role == Role::Manager && m.dns_name.is_some() || !snap.service_records.is_empty())
             && intent.action().is_some();
         if holds {
-            // The action has waited since the event (and Route 53 may be slow): re-arm it now;
-            // the heartbeat at INSYNC still defines the hold.
-            self.rearm(&held.alive).await;
+            // The action has waited since the event: re-arm it now if it is due (the timer
+            // re-arms it while Route 53 is slow); the heartbeat at INSYNC defines the hold.
+            self.rearm_if_due(&held.alive).await;
         }
         // Each step the planner returned is what runs, in its order.
         for step in steps {

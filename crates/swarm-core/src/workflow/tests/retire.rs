@@ -112,9 +112,10 @@ async fn a_manager_retired_slowly_is_still_released_when_its_hold_ends() {
         "{o:?}"
     );
     let s = w.state();
-    // Beats: on entry, at INSYNC (the hold starts), the keep-alive while the command ran.
-    assert_eq!(s.heartbeat_times.len(), 3, "{:?}", s.heartbeat_times);
-    let insync = s.heartbeat_times[1];
+    // Beats: at INSYNC (the hold starts; the action was not due on entry), the keep-alive
+    // while the command ran.
+    assert_eq!(s.heartbeat_times.len(), 2, "{:?}", s.heartbeat_times);
+    let insync = s.heartbeat_times[0];
     assert_eq!(
         s.completed,
         vec![(M1.to_string(), ActionResult::Continue)],
@@ -139,8 +140,8 @@ async fn manager_termination_removes_dns_first_and_is_held() {
     let s = w.state();
     assert_eq!(s.records.len(), 2);
     assert!(!s.records.iter().any(|r| r.set_identifier == M1));
-    // One on entry (the action has waited since the event), one at INSYNC (starts the hold).
-    assert_eq!(s.heartbeats, vec![M1.to_string(), M1.to_string()]);
+    // One at INSYNC (starts the hold); none on entry: the action was not due yet.
+    assert_eq!(s.heartbeats, vec![M1.to_string()]);
     assert_eq!(
         s.completed.iter().filter(|(id, _)| id == M1).count(),
         1,
@@ -474,4 +475,19 @@ async fn a_worker_whose_names_cannot_be_read_still_leaves() {
         "{o:?}"
     );
     assert!(!w.state().nodes.values().any(|n| n.instance_id == W1));
+}
+
+/// An event that waited in Lambda's queue until its action was due: re-armed on entry, before
+/// Route 53 (a fresh one is not: the INSYNC heartbeat is its first).
+#[tokio::test(start_paused = true)]
+async fn a_manager_termination_that_waited_until_its_action_was_due_is_re_armed_on_entry() {
+    let w = cluster();
+    let l = lifecycle(&w, cfg());
+    three_managers_and_a_worker(&l, &w).await;
+    w.set_lifecycle(M1, "Terminating:Wait");
+    w.state().heartbeats.clear();
+    let age = (l.cfg.terminate_heartbeat_timeout - l.cfg.rearm_margin()).as_secs() + 1;
+    let o = l.handle(&event_aged("terminate", "mgr", M1, age), None).await.unwrap();
+    assert_eq!(o.outcome, OutcomeKind::Held, "{o:?}");
+    assert_eq!(w.state().heartbeats, vec![M1.to_string(), M1.to_string()], "on entry, at INSYNC");
 }
