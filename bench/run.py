@@ -611,22 +611,20 @@ COLD_START_WHY = (
     "linking without PIE would remove most of it (see \"Cold start\").")
 MISSED_WHY = {
     "terminate manager": (
-        "The retirement's one command now waits, on the operating manager, until the leaving node is Down "
-        "before it removes it (issue 20: a node removed before its demotion reached it can never leave); "
-        "after a graceful leave the swarm marks the node Down only when its heartbeat lapses, ~10 s. That "
-        "wait is most of the calls: the status polls of that command, the heartbeats that keep the action "
-        "armed meanwhile, and a CompleteLifecycleAction when the work outlasts the hold. The fix to try "
-        "next: remove the node in a second, short command once the function has seen the instance's "
-        "`left=true` (one SendCommand more, the wait for Down and its polls less)."),
+        "No invocation waits for the retirement's command any more (the drain checks read it): what is "
+        "left is the terminate function's observation (the group, the instance, its agent, one probe command "
+        "and its listing), the DNS change and its INSYNC, the heartbeat that starts the hold, the command "
+        "and its check's SendMessage — 12 — plus each check's group lookup and GetCommandInvocation (one "
+        "check with the template's 180 s hook; every 3.5 s with the local cloud's 10 s hook, each re-arming). "
+        "To cut next: a check that reads no groups unless it hands over, and the observation's probe."),
     "join worker": (
         "The join is one command (join + Ready check on the managers); the rest are its status polls."),
 }
 
 BILLED_WHY = (
-    "The same wait: the demote-leave-remove command runs ~12 s, most of it the operator waiting for the left "
-    "node's heartbeat to lapse; and since the polls of a command double up to 8 s (issue 15: calls that stay "
-    "flat under load; 0.8, 2.4, 5.6, 12, 20 s…), the poll that sees a 12 s command done may come at 12-20 s. The hold itself still "
-    "bills nothing (the hook's timeout releases the instance at INSYNC + TTL + extra either way).")
+    "The terminate function observes, removes the record and sends the retirement without waiting for it; "
+    "drain checks read it (tens of milliseconds each). The hold bills nothing (the hook's timeout, or a "
+    "check at the hold's end, releases the instance).")
 
 PROFILE_VERDICT = (
     "Verdict: the shipped profile (opt-level s, fat LTO, 1 codegen unit, strip) stays. It starts "

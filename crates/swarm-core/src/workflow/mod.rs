@@ -353,7 +353,9 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
             "Milliseconds",
         );
         if let Ok(o) = &outcome {
-            metric(&member.cluster, member.role.as_str(), metric_name(o), 1.0, "Count");
+            if let Some(name) = metric_name(o) {
+                metric(&member.cluster, member.role.as_str(), name, 1.0, "Count");
+            }
             let verb = match intent {
                 Intent::Join { .. } => announce::Verb::Join,
                 Intent::Retire { .. } => announce::Verb::Retire,
@@ -559,15 +561,18 @@ fn clamp(t: Instant, deadline: Option<Instant>) -> Instant {
     }
 }
 
-fn metric_name(o: &Outcome) -> &'static str {
-    match (o.outcome, o.result) {
+/// The count an outcome adds to. None: a held termination told already (found done again, or
+/// completed by the check at its hold's end), so each hold counts once.
+fn metric_name(o: &Outcome) -> Option<&'static str> {
+    Some(match (o.outcome, o.result) {
         (_, Some(ActionResult::Abandon)) => "AbandonedActions",
         (OutcomeKind::Completed, _) => "CompletedActions",
+        (OutcomeKind::Held, _) if o.quiet => return None,
         (OutcomeKind::Held, _) => "HeldTerminations",
         (OutcomeKind::Draining, _) => "HandedOverDrains",
         (OutcomeKind::Retiring, _) => "HandedOverRetirements",
         _ => "IgnoredEvents",
-    }
+    })
 }
 
 /// The cluster's manager instances that are not leaving, other than `except`.
