@@ -38,7 +38,7 @@ ADMIN_KEY = "test"  # the test driver's credentials: an administrator, as a pers
 # The principals the template defines, and who uses them here.
 FUNCTION_ROLES = {"launch-hook": "LifecycleRole", "terminate-hook": "LifecycleRole", "ecs-state-change": "EcsRole",
                   "instance-notice": "NoticeRole", "spot-notice": "NoticeRole", "scheduled-change": "NoticeRole",
-                  "reconcile": "ReconcileRole", "drain-check": "LifecycleRole"}
+                  "reconcile": "ReconcileRole", "drain-check": "DrainCheckRole"}
 INSTANCE_ROLES = {"manager": "ManagerRole", "worker": "WorkerRole"}
 
 
