@@ -349,7 +349,13 @@ impl Remote for AwsRemote {
         Ok(results)
     }
 
-    async fn send(&self, ids: &[String], commands: Vec<String>, timeout: Duration, comment: &str) -> PortResult<String> {
+    async fn send(
+        &self,
+        ids: &[String],
+        commands: Vec<String>,
+        timeout: Duration,
+        comment: &str,
+    ) -> PortResult<String> {
         self.send_command(ids, commands, timeout, comment).await
     }
 

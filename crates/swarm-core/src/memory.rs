@@ -782,12 +782,22 @@ impl Remote for World {
             })
             .collect())
     }
-    async fn send(&self, ids: &[String], commands: Vec<String>, _timeout: Duration, _comment: &str) -> PortResult<String> {
+    async fn send(
+        &self,
+        ids: &[String],
+        commands: Vec<String>,
+        _timeout: Duration,
+        _comment: &str,
+    ) -> PortResult<String> {
         self.send_now(ids, commands).await
     }
     async fn result(&self, command_id: &str, id: &str) -> PortResult<Option<CommandResult>> {
         let s = self.state();
-        match s.sent.get(command_id).and_then(|rs| rs.iter().find(|r| r.instance_id == id)) {
+        match s
+            .sent
+            .get(command_id)
+            .and_then(|rs| rs.iter().find(|r| r.instance_id == id))
+        {
             Some(r) => Ok(Some(r.clone())),
             None => Err(PortError::Invalid {
                 operation: "GetCommandInvocation".into(),

@@ -141,7 +141,8 @@ pub trait Remote {
     ) -> PortResult<Vec<CommandResult>>;
     /// Sends `commands` to the instances (at most 50) and returns the command's id at once (a
     /// drain or a retirement that outlives the invocation: its results are read by a later one).
-    async fn send(&self, ids: &[String], commands: Vec<String>, timeout: Duration, comment: &str) -> PortResult<String>;
+    async fn send(&self, ids: &[String], commands: Vec<String>, timeout: Duration, comment: &str)
+        -> PortResult<String>;
     /// The command's result on the instance once it is final; None while it runs.
     async fn result(&self, command_id: &str, id: &str) -> PortResult<Option<CommandResult>>;
 }

@@ -259,7 +259,10 @@ mod tests {
         let s = Duration::from_secs;
         let delays: Vec<u64> = (0..4).map(|n| retire_delay(n, s(90)).as_secs()).collect();
         assert_eq!(delays, vec![12, 10, 20, 40]);
-        assert_eq!(retire_delay(0, Duration::from_millis(3_500)), Duration::from_millis(3_500));
+        assert_eq!(
+            retire_delay(0, Duration::from_millis(3_500)),
+            Duration::from_millis(3_500)
+        );
     }
 
     #[test]

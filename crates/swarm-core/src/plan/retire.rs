@@ -350,7 +350,11 @@ mod tests {
     fn answer(code: i32, stdout: &str) -> CommandResult {
         CommandResult {
             instance_id: "i-0000000b".into(),
-            status: if code == 0 { CommandStatus::Success } else { CommandStatus::Failed },
+            status: if code == 0 {
+                CommandStatus::Success
+            } else {
+                CommandStatus::Failed
+            },
             exit_code: code,
             stdout: stdout.into(),
             stderr: String::new(),
@@ -370,9 +374,18 @@ mod tests {
             RetireAnswer::Draining { failed: false }
         );
         // A failed command with a drain in it: the drain goes on; without one: it ended badly.
-        assert_eq!(read_retire(&answer(1, ""), true), RetireAnswer::Draining { failed: true });
-        assert!(matches!(read_retire(&answer(1, ""), false), RetireAnswer::Ended { ok: false, .. }));
-        assert_eq!(read_retire(&answer(ScriptExit::NoLeader.code(), ""), false), RetireAnswer::NoLeader);
+        assert_eq!(
+            read_retire(&answer(1, ""), true),
+            RetireAnswer::Draining { failed: true }
+        );
+        assert!(matches!(
+            read_retire(&answer(1, ""), false),
+            RetireAnswer::Ended { ok: false, .. }
+        ));
+        assert_eq!(
+            read_retire(&answer(ScriptExit::NoLeader.code(), ""), false),
+            RetireAnswer::NoLeader
+        );
         assert_eq!(
             read_retire(&answer(ScriptExit::NotAManager.code(), ""), true),
             RetireAnswer::CannotOperate
@@ -385,7 +398,10 @@ mod tests {
     #[test]
     fn the_leaving_instance_leaves_after_the_drain_or_says_it_failed() {
         assert_eq!(read_leave(&answer(0, "left=true\n"), true), LeaveAnswer::Left);
-        assert_eq!(read_leave(&answer(0, "left=after-drain\n"), false), LeaveAnswer::AfterDrain);
+        assert_eq!(
+            read_leave(&answer(0, "left=after-drain\n"), false),
+            LeaveAnswer::AfterDrain
+        );
         assert_eq!(read_leave(&answer(5, ""), false), LeaveAnswer::AfterDrain);
         assert_eq!(read_leave(&answer(5, ""), true), LeaveAnswer::Failed);
     }

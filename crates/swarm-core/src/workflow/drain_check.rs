@@ -176,7 +176,11 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
                 ("SPARE_OPERATORS", ops.spare().to_string()),
             ];
             let cmds = script_commands(&env, scripts::DRAIN);
-            match self.remote.send(std::slice::from_ref(&op), cmds, Self::command_limit(wait), "drain").await {
+            match self
+                .remote
+                .send(std::slice::from_ref(&op), cmds, Self::command_limit(wait), "drain")
+                .await
+            {
                 Ok(id) => {
                     check.operator = op;
                     check.command_id = id;
@@ -226,7 +230,9 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
         check.checks += 1;
         // The next check comes at most this long from now (the delays only grow).
         let next = drain_check::delay(check.checks, self.check_period());
-        let age = check.armed_unix.map(|at| Duration::from_secs(unix_now().saturating_sub(at)));
+        let age = check
+            .armed_unix
+            .map(|at| Duration::from_secs(unix_now().saturating_sub(at)));
         let bound = self.rearm_bound();
         let armed = match age {
             Some(age) if !drain_check::must_rearm(Some(age), next, bound) => Instant::now() - age,
@@ -366,7 +372,11 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
                 held.last_drain = drain_left(&r.stdout);
                 let blocked_proceeds = !failed && self.tell_blocked(held).await && self.cfg.blocked_drain_proceeds;
                 if blocked_proceeds {
-                    info!(step = "drain", outcome = "proceed", "blocked services are not waited for");
+                    info!(
+                        step = "drain",
+                        outcome = "proceed",
+                        "blocked services are not waited for"
+                    );
                 }
                 let answer = DrainAnswer::Moving { blocked_proceeds };
                 let step = drain_check::next_step(answer, unix_now(), check.deadline_unix);
@@ -385,8 +395,12 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
                 check.phase = Phase::Releasing;
                 self.leave_check(&check, wait).await?;
                 let secs = wait.as_secs_f64();
-                info!(step = "hold", outcome = "ends-later", release_in_secs = secs,
-                      "re-armed while the retirement ran: a check completes it when the hold ends");
+                info!(
+                    step = "hold",
+                    outcome = "ends-later",
+                    release_in_secs = secs,
+                    "re-armed while the retirement ran: a check completes it when the hold ends"
+                );
                 let mut o = Outcome::new(
                     OutcomeKind::Held,
                     Some(id),

@@ -34,8 +34,8 @@ use crate::model::{
 };
 use crate::plan::{self, JoinDecision, JoinSnapshot, LockEntry, Peer, RetireSnapshot, RetireStep};
 use crate::ports::{
-    ActionResult, Announce, Checks, CommandResult, Dns, Fleet, Parameters, PortError, PortResult,
-    RecordChange, Remote, USUAL_COMMAND, USUAL_JOIN,
+    ActionResult, Announce, Checks, CommandResult, Dns, Fleet, Parameters, PortError, PortResult, RecordChange, Remote,
+    USUAL_COMMAND, USUAL_JOIN,
 };
 use crate::safe::script_commands;
 use crate::scripts::{self, output_value, ScriptExit};

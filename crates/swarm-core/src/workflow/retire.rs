@@ -1,11 +1,11 @@
 //! Retire and drain: a node out of the swarm (terminate hook, ECS deregistration) or drained in
 //! place (ECS DRAINING), through a manager that can operate. Never joins anything.
 
+use super::drain_check::retiring;
 use super::held::{Held, Operators};
 use super::*;
 use crate::announce::BlockedService;
 use crate::model::SwarmNode;
-use super::drain_check::retiring;
 use crate::plan::{cannot_operate, LeaveAnswer, NodeRetirement, RetireAnswer};
 
 impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecycle<F, R, D, P, A, Q> {
@@ -102,7 +102,9 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
                     if self.can_hand_over(&held) {
                         match self.hand_over_retire(&held, &mut ops, &node, None, holds).await {
                             Ok(()) => return Ok(retiring(id)),
-                            Err(e) => warn!(step = "retire", outcome = "not-handed-over", error = %e, "the retirement goes on here"),
+                            Err(e) => {
+                                warn!(step = "retire", outcome = "not-handed-over", error = %e, "the retirement goes on here")
+                            }
                         }
                     }
                     self.retire_node(&mut held, &mut ops, &node, None, end).await;
@@ -313,11 +315,15 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
     ) -> bool {
         drain_started(ops);
         held.drain_began = Some(Instant::now());
-        let slice = self.hook_slice().min(drain_end.saturating_duration_since(Instant::now()));
+        let slice = self
+            .hook_slice()
+            .min(drain_end.saturating_duration_since(Instant::now()));
         if self.can_hand_over(held) {
             match self.hand_over_retire(held, ops, &node, Some(slice), holds).await {
                 Ok(()) => return true,
-                Err(e) => warn!(step = "retire", outcome = "not-handed-over", error = %e, "the retirement goes on here"),
+                Err(e) => {
+                    warn!(step = "retire", outcome = "not-handed-over", error = %e, "the retirement goes on here")
+                }
             }
         }
         if self.retire_node(held, ops, &node, Some(slice), end).await {
@@ -608,7 +614,11 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
                 warn!(step = "drain", outcome = "retry", via = %op, result = %r.summary());
             }
             RetireAnswer::NoLeader => warn!(step = "remove", outcome = "retry", via = %op, result = %r.summary()),
-            RetireAnswer::Ended { ok: true, drained, removed } => {
+            RetireAnswer::Ended {
+                ok: true,
+                drained,
+                removed,
+            } => {
                 if *drained {
                     info!(step = "drain", outcome = "ok", "tasks moved");
                 }
@@ -748,7 +758,6 @@ pub(super) const NO_LEADER_WAIT: Duration = Duration::from_secs(60);
 
 /// How long a demoted manager may take to step down and leave (a leader: ~8.5 s measured).
 const STEP_DOWN: Duration = Duration::from_secs(15);
-
 
 /// Which manager a drain goes through (read by the operator-killed scenario).
 fn drain_started(ops: &Operators) {

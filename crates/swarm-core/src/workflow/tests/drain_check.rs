@@ -251,7 +251,12 @@ async fn a_retirement_answered_without_a_leader_is_sent_again_by_its_check() {
     // It failed before it said its drain was done: a drain command, then the retirement again.
     assert_eq!((o.outcome, checks), (OutcomeKind::Completed, 3), "{o:?}");
     assert!(w.node_of(W1).is_none());
-    let sent = w.state().commands.iter().filter(|(i, n)| i != W1 && *n == "retire-node").count();
+    let sent = w
+        .state()
+        .commands
+        .iter()
+        .filter(|(i, n)| i != W1 && *n == "retire-node")
+        .count();
     assert_eq!(sent, 2, "sent again once a leader could answer");
 }
 
@@ -294,7 +299,11 @@ async fn a_manager_re_armed_while_it_retired_is_completed_by_a_check_when_its_ho
         .await
         .unwrap();
     assert_eq!((o.outcome, o.quiet), (OutcomeKind::Held, false), "{o:?}");
-    assert_eq!(w.state().completed.iter().filter(|(i, _)| i == M1).count(), 1, "only the launch");
+    assert_eq!(
+        w.state().completed.iter().filter(|(i, _)| i == M1).count(),
+        1,
+        "only the launch"
+    );
     let (body, delay) = w.state().checks.pop().expect("the release's check");
     let hold = l.cfg.hold().as_secs();
     assert!((hold - 21..=hold - 18).contains(&delay.as_secs()), "{delay:?}");
@@ -304,7 +313,11 @@ async fn a_manager_re_armed_while_it_retired_is_completed_by_a_check_when_its_ho
     let o = l.handle_drain_check(&body, None).await.unwrap();
     assert_eq!((o.outcome, o.quiet), (OutcomeKind::Held, true), "{o:?}");
     let s = w.state();
-    assert_eq!(s.completed.iter().filter(|(i, _)| i == M1).count(), 2, "completed at the hold's end");
+    assert_eq!(
+        s.completed.iter().filter(|(i, _)| i == M1).count(),
+        2,
+        "completed at the hold's end"
+    );
     let told: Vec<_> = s.announced.iter().map(|(_, e)| e.detail_type()).collect();
     assert_eq!(told, vec!["Swarm Node Retired"], "told once");
     assert!(s.checks.is_empty());

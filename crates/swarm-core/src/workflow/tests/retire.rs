@@ -489,5 +489,9 @@ async fn a_manager_termination_that_waited_until_its_action_was_due_is_re_armed_
     let age = (l.cfg.terminate_heartbeat_timeout - l.cfg.rearm_margin()).as_secs() + 1;
     let o = l.handle(&event_aged("terminate", "mgr", M1, age), None).await.unwrap();
     assert_eq!(o.outcome, OutcomeKind::Held, "{o:?}");
-    assert_eq!(w.state().heartbeats, vec![M1.to_string(), M1.to_string()], "on entry, at INSYNC");
+    assert_eq!(
+        w.state().heartbeats,
+        vec![M1.to_string(), M1.to_string()],
+        "on entry, at INSYNC"
+    );
 }
