@@ -614,9 +614,13 @@ MISSED_WHY = {
         "No invocation waits for the retirement's command any more (the drain checks read it): what is "
         "left is the terminate function's observation (the group, the instance, its agent, one probe command "
         "and its listing), the DNS change and its INSYNC, the heartbeat that starts the hold, the command "
-        "and its check's SendMessage — 12 — plus each check's group lookup and GetCommandInvocation (one "
-        "check with the template's 180 s hook; every 3.5 s with the local cloud's 10 s hook, each re-arming). "
-        "To cut next: a check that reads no groups unless it hands over, and the observation's probe."),
+        "and its check's SendMessage — 11 to 12 — plus each check's group lookup and GetCommandInvocation "
+        "(two on the last: the leaving instance's half is read for its leave), and a SendMessage for each "
+        "check that finds the command still running: one such check with the template's 180 s hook (the "
+        "first look at 12 s comes before a demoted manager has stepped down and its node is Down; 18 calls, "
+        "measured with a driver on the debug binaries), one every 3.5 s with the local cloud's 10 s hook, "
+        "each re-arming. To cut next: a check that reads no groups unless it hands over, a later first look "
+        "for a demotion, and `adopt_waiting`'s group lookup folded into the first."),
     "join worker": (
         "The join is one command (join + Ready check on the managers); the rest are its status polls."),
 }
