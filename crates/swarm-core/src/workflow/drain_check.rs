@@ -217,15 +217,8 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
             return Ok(action_ended(id));
         }
         if check.phase == Phase::Releasing {
-            let mut o = self
-                .finish(intent, ActionResult::Continue, "node retired; hold ended")
-                .await?;
-            if o.outcome == OutcomeKind::Completed {
-                o.outcome = OutcomeKind::Held;
-            }
             // Told by the check that found the node out.
-            o.quiet = true;
-            return Ok(o);
+            return self.end_hold(intent, true).await;
         }
         check.checks += 1;
         // The next check comes at most this long from now (the delays only grow).
@@ -401,14 +394,11 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
                     release_in_secs = secs,
                     "re-armed while the retirement ran: a check completes it when the hold ends"
                 );
-                let mut o = Outcome::new(
-                    OutcomeKind::Held,
-                    Some(id),
+                Ok(super::retire::held_outcome(
+                    id,
                     format!("completed when the hold ends in {secs:.1}s"),
-                );
-                o.result = Some(ActionResult::Continue);
-                o.quiet = !held.acted;
-                Ok(o)
+                    !held.acted,
+                ))
             }
         }
     }

@@ -186,14 +186,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
                         "re-armed while the retirement ran: completed when the hold ends"
                     );
                     tokio::time::sleep_until(hold_end).await;
-                    let mut o = self
-                        .finish(intent, ActionResult::Continue, "node retired; hold ended")
-                        .await?;
-                    if o.outcome == OutcomeKind::Completed {
-                        o.outcome = OutcomeKind::Held;
-                    }
-                    o.quiet = quiet;
-                    return Ok(o);
+                    return self.end_hold(intent, quiet).await;
                 }
                 // No sleeping: the hook's heartbeat timeout releases the instance.
                 let secs = hook_release.saturating_duration_since(now).as_secs_f64();
@@ -203,17 +196,27 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
                     release_in_secs = secs,
                     "termination held by the hook timeout"
                 );
-                let mut o = Outcome::new(
-                    OutcomeKind::Held,
-                    Some(id),
+                return Ok(held_outcome(
+                    id,
                     format!("released by the hook timeout in {secs:.1}s"),
-                );
-                o.result = Some(ActionResult::Continue);
-                o.quiet = quiet;
-                return Ok(o);
+                    quiet,
+                ));
             }
         }
         let mut o = self.finish(intent, ActionResult::Continue, "node retired").await?;
+        o.quiet = quiet;
+        Ok(o)
+    }
+
+    /// Completes a held retirement whose hold has ended (by this invocation's wait, or by the
+    /// check left for it): a held outcome, told unless `quiet`.
+    pub(super) async fn end_hold(&self, intent: &Intent, quiet: bool) -> Result<Outcome, PortError> {
+        let mut o = self
+            .finish(intent, ActionResult::Continue, "node retired; hold ended")
+            .await?;
+        if o.outcome == OutcomeKind::Completed {
+            o.outcome = OutcomeKind::Held;
+        }
         o.quiet = quiet;
         Ok(o)
     }
@@ -750,6 +753,14 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
         let began = held.drain_began.unwrap_or_else(Instant::now);
         held.drain_timed_out = Some((began.elapsed(), held.last_drain.clone()));
     }
+}
+
+/// A retirement left held (the action ends with the hold, CONTINUE), told unless `quiet`.
+pub(super) fn held_outcome(id: &str, detail: String, quiet: bool) -> Outcome {
+    let mut o = Outcome::new(OutcomeKind::Held, Some(id), detail);
+    o.result = Some(ActionResult::Continue);
+    o.quiet = quiet;
+    o
 }
 
 /// How long a removal is asked again while the swarm has no leader: an election after the
