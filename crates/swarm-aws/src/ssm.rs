@@ -130,40 +130,7 @@ impl AwsRemote {
         let mut done: HashMap<String, CommandResult> = HashMap::new();
         while done.len() < ids.len() {
             polls.pause().await;
-            let mut invocations = self
-                .client
-                .get()
-                .list_command_invocations()
-                .command_id(command_id)
-                .details(true)
-                .into_paginator()
-                .items()
-                .send();
-            while let Some(inv) = invocations.next().await {
-                let inv = inv.map_err(|e| aws_error("ListCommandInvocations", &e))?;
-                let Some(id) = inv.instance_id() else { continue };
-                if done.contains_key(id) {
-                    continue;
-                }
-                let Some(status) = final_status(inv.status(), inv.status_details()) else {
-                    continue;
-                };
-                let plugin = inv.command_plugins().first();
-                let output = plugin.and_then(|p| p.output()).unwrap_or_default();
-                let result = if output.len() >= PLUGIN_OUTPUT_SAFE {
-                    self.wait(command_id, id, Polls::once()).await?
-                } else {
-                    let (stdout, stderr) = split_plugin_output(output);
-                    CommandResult {
-                        instance_id: id.to_string(),
-                        status,
-                        exit_code: plugin.map(|p| p.response_code()).unwrap_or(-1),
-                        stdout,
-                        stderr,
-                    }
-                };
-                done.insert(id.to_string(), result);
-            }
+            self.list_round(command_id, &mut done).await?;
             tracing::debug!(
                 step = "poll",
                 command_id,
@@ -179,6 +146,50 @@ impl AwsRemote {
             .iter()
             .map(|id| done.remove(id).unwrap_or_else(|| timed_out(id)))
             .collect())
+    }
+}
+
+impl AwsRemote {
+    /// One ListCommandInvocations round (its pages): the invocations that are final and not in
+    /// `done` yet go into it; the instances the command was listed on are returned.
+    async fn list_round(&self, command_id: &str, done: &mut HashMap<String, CommandResult>) -> PortResult<Vec<String>> {
+        let mut listed = vec![];
+        let mut invocations = self
+            .client
+            .get()
+            .list_command_invocations()
+            .command_id(command_id)
+            .details(true)
+            .into_paginator()
+            .items()
+            .send();
+        while let Some(inv) = invocations.next().await {
+            let inv = inv.map_err(|e| aws_error("ListCommandInvocations", &e))?;
+            let Some(id) = inv.instance_id() else { continue };
+            listed.push(id.to_string());
+            if done.contains_key(id) {
+                continue;
+            }
+            let Some(status) = final_status(inv.status(), inv.status_details()) else {
+                continue;
+            };
+            let plugin = inv.command_plugins().first();
+            let output = plugin.and_then(|p| p.output()).unwrap_or_default();
+            let result = if output.len() >= PLUGIN_OUTPUT_SAFE {
+                self.wait(command_id, id, Polls::once()).await?
+            } else {
+                let (stdout, stderr) = split_plugin_output(output);
+                CommandResult {
+                    instance_id: id.to_string(),
+                    status,
+                    exit_code: plugin.map(|p| p.response_code()).unwrap_or(-1),
+                    stdout,
+                    stderr,
+                }
+            };
+            done.insert(id.to_string(), result);
+        }
+        Ok(listed)
     }
 }
 
@@ -359,16 +370,35 @@ impl Remote for AwsRemote {
         self.send_command(ids, commands, timeout, comment).await
     }
 
+    async fn results(&self, command_id: &str, ids: &[String]) -> PortResult<Vec<Option<CommandResult>>> {
+        let [first, ..] = ids else {
+            return Ok(vec![]);
+        };
+        if ids.len() == 1 {
+            return Ok(vec![self.result(command_id, first).await?]);
+        }
+        let mut done = HashMap::new();
+        if !self.list_round(command_id, &mut done).await?.contains(first) {
+            return Err(lost(command_id, first));
+        }
+        Ok(ids.iter().map(|id| done.remove(id)).collect())
+    }
+
     async fn result(&self, command_id: &str, id: &str) -> PortResult<Option<CommandResult>> {
         match self.invocation(command_id, id).await {
             Ok(r) => Ok(r),
             // Sent a period ago: a command SSM does not know is lost, asking again cannot help.
-            Err(None) => Err(PortError::Invalid {
-                operation: "GetCommandInvocation".into(),
-                message: format!("InvocationDoesNotExist: {command_id} on {id}"),
-            }),
+            Err(None) => Err(lost(command_id, id)),
             Err(Some(e)) => Err(e),
         }
+    }
+}
+
+/// A command SSM does not know on `id`, sent a period ago: lost, asking again cannot help.
+fn lost(command_id: &str, id: &str) -> PortError {
+    PortError::Invalid {
+        operation: "GetCommandInvocation".into(),
+        message: format!("InvocationDoesNotExist: {command_id} on {id}"),
     }
 }
 

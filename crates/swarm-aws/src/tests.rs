@@ -359,6 +359,46 @@ async fn a_command_sent_now_is_read_later_once() {
     assert!(matches!(r.result(&cmd, id).await, Err(PortError::Invalid { .. })));
 }
 
+#[tokio::test]
+async fn both_halves_of_a_retirement_are_read_with_one_list_call() {
+    use aws_sdk_ssm::operation::list_command_invocations::ListCommandInvocationsOutput;
+    use aws_sdk_ssm::types::{CommandInvocation, CommandPlugin};
+    let inv = |id: &str, status: CommandInvocationStatus, output: &str| {
+        CommandInvocation::builder()
+            .instance_id(id)
+            .status(status.clone())
+            .status_details(status.as_str())
+            .command_plugins(
+                CommandPlugin::builder()
+                    .name("aws:runShellScript")
+                    .response_code(0)
+                    .output(output)
+                    .build(),
+            )
+            .build()
+    };
+    let list = mock!(aws_sdk_ssm::Client::list_command_invocations)
+        .match_requests(|r| r.command_id() == Some("cmd-r") && r.details() == Some(true))
+        .sequence()
+        .output(move || {
+            ListCommandInvocationsOutput::builder()
+                .command_invocations(inv("i-op", CommandInvocationStatus::Success, "removed=true\n"))
+                .command_invocations(inv("i-me", CommandInvocationStatus::InProgress, ""))
+                .build()
+        })
+        // A command SSM no longer lists on the operator: lost.
+        .output(|| ListCommandInvocationsOutput::builder().build())
+        .build();
+    let r = AwsRemote::new(mock_client!(aws_sdk_ssm, RuleMode::MatchAny, [&list]));
+    let ids: Vec<String> = vec!["i-op".into(), "i-me".into()];
+    let found = r.results("cmd-r", &ids).await.unwrap();
+    assert_eq!(list.num_calls(), 1);
+    assert_eq!(found[0].as_ref().map(|r| r.stdout.as_str()), Some("removed=true\n"));
+    assert!(found[1].is_none(), "still running on the leaving instance");
+    let lost = r.results("cmd-r", &ids).await.unwrap_err();
+    assert!(matches!(lost, PortError::Invalid { .. }), "{lost:?}");
+}
+
 /// `true` on `ids`, as a workflow's quick command.
 async fn run_true(r: &AwsRemote, ids: &[String]) -> PortResult<Vec<CommandResult>> {
     r.run(ids, vec!["true".into()], Duration::from_secs(60), USUAL_COMMAND, "test")

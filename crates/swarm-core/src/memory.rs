@@ -791,6 +791,18 @@ impl Remote for World {
     ) -> PortResult<String> {
         self.send_now(ids, commands).await
     }
+    async fn results(&self, command_id: &str, ids: &[String]) -> PortResult<Vec<Option<CommandResult>>> {
+        let mut out = vec![];
+        for (i, id) in ids.iter().enumerate() {
+            match self.result(command_id, id).await {
+                Ok(r) => out.push(r),
+                Err(e) if i == 0 => return Err(e),
+                Err(_) => out.push(None),
+            }
+        }
+        Ok(out)
+    }
+
     async fn result(&self, command_id: &str, id: &str) -> PortResult<Option<CommandResult>> {
         let s = self.state();
         match s

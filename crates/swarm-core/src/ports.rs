@@ -145,6 +145,9 @@ pub trait Remote {
         -> PortResult<String>;
     /// The command's result on the instance once it is final; None while it runs.
     async fn result(&self, command_id: &str, id: &str) -> PortResult<Option<CommandResult>>;
+    /// `result` on each of `ids` with one call; Invalid when the first does not know the
+    /// command.
+    async fn results(&self, command_id: &str, ids: &[String]) -> PortResult<Vec<Option<CommandResult>>>;
 }
 
 #[derive(Debug, Clone, PartialEq)]

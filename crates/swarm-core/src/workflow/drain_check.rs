@@ -207,13 +207,9 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
         end: Instant,
     ) -> Result<Outcome, PortError> {
         let id = intent.instance_id();
-        // The groups read for this check say whether the action still waits: no call to ask.
-        let waits = m
-            .groups
-            .iter()
-            .flat_map(|g| g.instances.iter())
-            .any(|i| i.id == id && i.lifecycle_state == LifecycleState::TerminatingWait);
-        if !waits {
+        // The groups read for a drain's check say whether the action still waits: no call to
+        // ask. A retirement's check reads none; its re-arm or completion finds an ended action.
+        if !m.groups.is_empty() && !action_waits(&m.groups, id) {
             return Ok(action_ended(id));
         }
         if check.phase == Phase::Releasing {
@@ -245,7 +241,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
         restore_told(&mut held, check.told);
         held.acted = check.acted;
         if let Phase::Retiring { .. } = check.phase {
-            return self.check_retirement(intent, m, &mut held, check, end).await;
+            return or_ended(id, self.check_retirement(intent, m, &mut held, check, end).await);
         }
         let answer = match self.remote.result(&check.command_id, &check.operator).await {
             Ok(None) => DrainAnswer::Running,
@@ -261,7 +257,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
         };
         let step = drain_check::next_step(answer, unix_now(), check.deadline_unix);
         info!(step = "drain-check", outcome = ?step, answer = ?answer, checks = check.checks, via = %check.operator);
-        self.after_drain(&mut held, m, check, step).await
+        or_ended(id, self.after_drain(&mut held, m, check, step).await)
     }
 
     /// What a check does once it knows how the drain stands: looks again later, drains on, or
@@ -282,7 +278,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
                 Ok(draining(&id))
             }
             CheckStep::Again { hand_over } => {
-                let mut ops = operators_of(&check, m, &self.cfg);
+                let mut ops = self.operators(&check, m).await?;
                 if hand_over {
                     ops.hand_over("drain", "it could not operate");
                 }
@@ -297,7 +293,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
                 }
                 // The drain is this retirement's: it is announced when it ends.
                 check.acted = true;
-                let mut ops = operators_of(&check, m, &self.cfg);
+                let mut ops = self.operators(&check, m).await?;
                 self.send_retire(held, &mut check, &mut ops, None).await?;
                 Ok(retiring(&id))
             }
@@ -326,36 +322,39 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
             unreachable!("a retirement's check");
         };
         let drain = drains.then(|| self.hook_slice());
-        let mut ops = operators_of(&check, m, &self.cfg);
-        let r = match self.remote.result(&check.command_id, &check.operator).await {
-            Ok(Some(r)) => r,
-            Ok(None) => {
-                info!(step = "drain-check", outcome = "retiring", checks = check.checks, via = %check.operator);
-                check.phase = Phase::Retiring {
-                    drains,
-                    leave,
-                    leaderless_until_unix,
-                    looks: looks + 1,
-                };
-                self.leave_check(&check, drain_check::retire_delay(looks + 1, self.check_period()))
-                    .await?;
-                return Ok(retiring(id));
-            }
+        // The operator's half and, when the instance leaves, its own: one call for both.
+        let mut halves = vec![check.operator.clone()];
+        if leave {
+            halves.push(id.to_string());
+        }
+        let found = match self.remote.results(&check.command_id, &halves).await {
+            Ok(found) => found,
             Err(PortError::Invalid { message, .. }) => {
                 warn!(step = "drain-check", outcome = "command-lost", command_id = %check.command_id, %message);
+                let mut ops = self.operators(&check, m).await?;
                 self.send_retire(held, &mut check, &mut ops, drain).await?;
                 return Ok(retiring(id));
             }
             Err(e) => return Err(e),
         };
-        let me = match leave {
-            true => self.remote.result(&check.command_id, id).await.ok().flatten(),
-            false => None,
+        let mut found = found.into_iter();
+        let (Some(r), me) = (found.next().flatten(), found.next().flatten()) else {
+            info!(step = "drain-check", outcome = "retiring", checks = check.checks, via = %check.operator);
+            check.phase = Phase::Retiring {
+                drains,
+                leave,
+                leaderless_until_unix,
+                looks: looks + 1,
+            };
+            self.leave_check(&check, drain_check::retire_delay(looks + 1, self.check_period()))
+                .await?;
+            return Ok(retiring(id));
         };
         let node = check.node.clone();
         let op = check.operator.clone();
         match self.read_retire(held, &node, &op, &r, me.as_ref(), drains).await {
             RetireAnswer::CannotOperate => {
+                let mut ops = self.operators(&check, m).await?;
                 ops.hand_over("remove", &r.summary());
                 self.send_retire(held, &mut check, &mut ops, drain).await?;
                 Ok(retiring(id))
@@ -376,6 +375,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
                 self.after_drain(held, m, check, step).await
             }
             RetireAnswer::NoLeader if unix_now() < leaderless_until_unix => {
+                let mut ops = self.operators(&check, m).await?;
                 self.send_retire(held, &mut check, &mut ops, None).await?;
                 Ok(retiring(id))
             }
@@ -414,6 +414,36 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
             .filter(|w| !w.is_zero())
     }
 
+    /// The managers a check works through, without a new observation: the one that drained
+    /// last first, the cluster's other managers behind it (one that cannot be reached or cannot
+    /// act is passed over). A retirement's check read no groups: they are read here, only when
+    /// it sends a command, and no command is sent for an action that no longer waits
+    /// (NoActiveAction: `check_drain` says so).
+    async fn operators(&self, check: &DrainCheck, m: &Member) -> Result<Operators, PortError> {
+        let id = check.action.instance_id.as_str();
+        let read;
+        let groups = match m.groups.is_empty() {
+            true => {
+                read = self
+                    .fleet
+                    .groups_tagged(&self.cfg.cluster_tag, &self.cfg.cluster_name)
+                    .await?;
+                if !action_waits(&read, id) {
+                    return Err(PortError::NoActiveAction(id.to_string()));
+                }
+                &read
+            }
+            false => &m.groups,
+        };
+        let mut managers = vec![check.operator.clone()];
+        managers.extend(
+            manager_ids(groups, &self.cfg, id)
+                .into_iter()
+                .filter(|i| *i != check.operator),
+        );
+        Ok(Operators::new(managers))
+    }
+
     /// Reads a drain command's answer into the retirement (blocked services, budgets: told as
     /// in one invocation) and says what it means for the check.
     async fn read_drain(&self, held: &mut Held<'_>, r: &CommandResult) -> DrainAnswer {
@@ -436,18 +466,20 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
     }
 }
 
-/// The managers a check works through, without a new observation: the one that drained last
-/// first, the cluster's other managers behind it (one that cannot be reached or cannot act
-/// hands over to the next).
-fn operators_of(check: &DrainCheck, m: &Member, cfg: &Config) -> Operators {
-    let id = check.action.instance_id.as_str();
-    let mut managers = vec![check.operator.clone()];
-    managers.extend(
-        manager_ids(&m.groups, cfg, id)
-            .into_iter()
-            .filter(|i| *i != check.operator),
-    );
-    Operators::new(managers)
+/// Whether `id`'s terminate action still waits, as `groups` list it.
+fn action_waits(groups: &[Group], id: &str) -> bool {
+    groups
+        .iter()
+        .flat_map(|g| g.instances.iter())
+        .any(|i| i.id == id && i.lifecycle_state == LifecycleState::TerminatingWait)
+}
+
+/// A check that found the action ended before it sent a command (`operators`) ends there.
+fn or_ended(id: &str, r: Result<Outcome, PortError>) -> Result<Outcome, PortError> {
+    match r {
+        Err(PortError::NoActiveAction(_)) => Ok(action_ended(id)),
+        other => other,
+    }
 }
 
 fn action_ended(id: &str) -> Outcome {

@@ -119,13 +119,25 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
             group = %intent.group(),
             intent = intent.kind(),
         );
+        // A termination's one read of the cluster's groups serves its retirement and the look
+        // for terminations queued behind it (a failed read is read again, and said, by `act_on`).
+        let listed = match intent {
+            Intent::Retire { .. } => self
+                .fleet
+                .groups_tagged(&self.cfg.cluster_tag, &self.cfg.cluster_name)
+                .await
+                .ok(),
+            _ => None,
+        };
         let outcome = self
-            .handle_intent(intent.clone(), deadline)
+            .handle_listed(intent.clone(), deadline, listed.clone(), None)
             .instrument(span.clone())
             .await;
         // A terminate function at its concurrency: the events behind this one wait in Lambda's
         // queue, their actions with them (queued.rs).
-        self.adopt_waiting(&intent, deadline).instrument(span).await;
+        self.adopt_waiting(&intent, deadline, listed.as_deref())
+            .instrument(span)
+            .await;
         outcome
     }
 
@@ -233,6 +245,17 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
         check: Option<plan::drain_check::DrainCheck>,
     ) -> Result<Outcome, PortError> {
         let started = Instant::now();
+        // A check of a retirement already sent reads no groups: its message says the node and
+        // the manager; the other managers are read only when it hands over (`operators`).
+        if let Some(c) = check.as_ref().filter(|c| c.phase != plan::drain_check::Phase::Draining) {
+            let member = Member {
+                cluster: self.cfg.cluster_name.clone(),
+                role: c.role,
+                dns_name: None,
+                groups: vec![],
+            };
+            return self.act_as(intent, member, started, deadline, check).await;
+        }
         let group_name = intent.group().to_string();
         let id = intent.instance_id().to_string();
         // One call finds the event's group and its cluster's other groups: this deployment's
@@ -316,6 +339,19 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
                 dns_name,
             },
         };
+        self.act_as(intent, member, started, deadline, check).await
+    }
+
+    /// Acts on an intent of a `member` of this cluster: the verb, then its metrics and its
+    /// announcement.
+    async fn act_as(
+        &self,
+        intent: Intent,
+        member: Member,
+        started: Instant,
+        deadline: Option<Instant>,
+        check: Option<plan::drain_check::DrainCheck>,
+    ) -> Result<Outcome, PortError> {
         tracing::Span::current().record("cluster", member.cluster.as_str());
         info!(step = "start", cluster = %member.cluster, role = %member.role, "handling");
         let outcome = match &intent {

@@ -20,6 +20,11 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
             .fleet
             .groups_tagged(&self.cfg.cluster_tag, &self.cfg.cluster_name)
             .await?;
+        Ok(self.waiting_in(&groups, own))
+    }
+
+    /// `waiting_terminations` as `groups` list them.
+    fn waiting_in(&self, groups: &[Group], own: &LifecycleAction) -> Vec<LifecycleAction> {
         let waiting: Vec<LifecycleAction> = groups
             .iter()
             .flat_map(|g| {
@@ -41,9 +46,9 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
             .terminate_concurrency
             .is_some_and(|limit| waiting.len() < limit)
         {
-            return Ok(vec![]);
+            return vec![];
         }
-        Ok(waiting)
+        waiting
     }
 
     /// Re-arms the other waiting terminate actions (a running termination's re-arm tick). A
@@ -70,12 +75,18 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
 
     /// After its own retirement, a terminate invocation retires the cluster's instances whose
     /// action still waits and that no retirement has fenced, one by one, while its time
-    /// allows a whole retirement.
-    pub(super) async fn adopt_waiting(&self, intent: &Intent, deadline: Option<Instant>) {
+    /// allows a whole retirement. `listed`: the groups read at the invocation's start; when
+    /// the retirement was handed over (a queue: the invocation lasts seconds) and they show
+    /// none waiting, none is looked for again.
+    pub(super) async fn adopt_waiting(&self, intent: &Intent, deadline: Option<Instant>, listed: Option<&[Group]>) {
         let Some(own) = intent.action().filter(|_| matches!(intent, Intent::Retire { .. })) else {
             return;
         };
         if self.cfg.dry_run {
+            return;
+        }
+        let handed_over = self.cfg.drain_check_queue.is_some();
+        if listed.is_some_and(|groups| handed_over && self.waiting_in(groups, own).is_empty()) {
             return;
         }
         let worst = self.cfg.drain_timeout + crate::config::RETIRE_AFTER_DRAIN;

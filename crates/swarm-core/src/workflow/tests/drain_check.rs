@@ -127,6 +127,29 @@ async fn a_check_past_the_drain_s_deadline_tells_the_timeout_and_retires_the_nod
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_handed_over_termination_reads_the_cluster_s_groups_once() {
+    let w = cluster();
+    let l = lifecycle(&w, with_queue());
+    three_managers_and_a_worker(&l, &w).await;
+    w.set_lifecycle(W1, "Terminating:Wait");
+    let before = w.state().group_listings;
+    let o = l.handle(&event("terminate", "wrk", W1), None).await.unwrap();
+    assert_eq!(o.outcome, OutcomeKind::Retiring, "{o:?}");
+    // The retirement and the look for terminations queued behind it share one read.
+    assert_eq!(w.state().group_listings - before, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_retirement_s_check_reads_no_groups_unless_it_sends_a_command() {
+    let (w, l, o) = hand_over(0).await;
+    assert_eq!(o.outcome, OutcomeKind::Retiring, "{o:?}");
+    let before = w.state().group_listings;
+    let (o, checks) = run_checks(&w, &l).await;
+    assert_eq!((o.outcome, checks), (OutcomeKind::Completed, 1), "{o:?}");
+    assert_eq!(w.state().group_listings, before, "the check read no groups");
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_check_after_the_action_ended_changes_nothing() {
     let (w, l, _) = hand_over(1000).await;
     let (body, _) = w.state().checks.pop().expect("a check");
