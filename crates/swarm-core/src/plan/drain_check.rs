@@ -162,16 +162,23 @@ pub fn must_rearm(armed_age: Option<Duration>, next: Duration, bound: Duration) 
 /// command end within seconds more (docker's default stop grace period is 10 s).
 pub const FIRST_DELAY: Duration = Duration::from_secs(5);
 
-/// A retire-node command takes about this long: the demoted node steps down (a leader ~8.5 s
-/// after its demotion, measured) and leaves, and the operator waits until the swarm marks the
-/// left node Down (~10 s after a graceful leave) before it removes it. Its first check comes
-/// then, not at FIRST_DELAY: one look instead of two.
+/// A worker's retire-node command takes about this long: the node leaves, and the operator
+/// waits until the swarm marks it Down (~10 s after a graceful leave) before it removes it. Its
+/// first check comes then, not at FIRST_DELAY: one look instead of two.
 pub const RETIRE_FIRST_LOOK: Duration = Duration::from_secs(12);
+/// A manager's takes longer: its demotion reaches it and it steps down (a leader ~8.5 s after
+/// its demotion, measured) before it leaves; 12 s found it still running about every other
+/// time (a check more: two calls). Its action is held TTL + HoldExtra anyway.
+pub const RETIRE_FIRST_LOOK_MANAGER: Duration = Duration::from_secs(20);
 
 /// The delay before the retirement's look number `looks` (0: the first), within `period`.
-pub fn retire_delay(looks: u32, period: Duration) -> Duration {
+pub fn retire_delay(looks: u32, period: Duration, role: Role) -> Duration {
+    let first = match role {
+        Role::Manager => RETIRE_FIRST_LOOK_MANAGER,
+        Role::Worker => RETIRE_FIRST_LOOK,
+    };
     match looks {
-        0 => RETIRE_FIRST_LOOK.min(period),
+        0 => first.min(period),
         n => delay(n, period),
     }
 }
@@ -257,10 +264,16 @@ mod tests {
     #[test]
     fn a_retirement_is_looked_at_once_it_is_usually_done_then_as_a_drain() {
         let s = Duration::from_secs;
-        let delays: Vec<u64> = (0..4).map(|n| retire_delay(n, s(90)).as_secs()).collect();
-        assert_eq!(delays, vec![12, 10, 20, 40]);
+        let delays = |role| {
+            (0..4)
+                .map(|n| retire_delay(n, s(90), role).as_secs())
+                .collect::<Vec<u64>>()
+        };
+        assert_eq!(delays(Role::Worker), vec![12, 10, 20, 40]);
+        // A manager steps down before it leaves.
+        assert_eq!(delays(Role::Manager), vec![20, 10, 20, 40]);
         assert_eq!(
-            retire_delay(0, Duration::from_millis(3_500)),
+            retire_delay(0, Duration::from_millis(3_500), Role::Manager),
             Duration::from_millis(3_500)
         );
     }

@@ -87,7 +87,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
         // Re-armed first unless it was just now (at INSYNC, on entry): the message says when, and
         // a check that need not re-arm saves the call too.
         let age = held.alive.last_heartbeat().elapsed();
-        let first = drain_check::retire_delay(0, self.check_period());
+        let first = drain_check::retire_delay(0, self.check_period(), check.role);
         if drain_check::must_rearm(Some(age), first, self.rearm_bound()) {
             self.rearm(&held.alive).await;
         }
@@ -153,7 +153,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
             leaderless_until_unix,
             looks: 0,
         };
-        self.leave_check(check, drain_check::retire_delay(0, self.check_period()))
+        self.leave_check(check, drain_check::retire_delay(0, self.check_period(), check.role))
             .await
     }
 
@@ -346,8 +346,11 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
                 leaderless_until_unix,
                 looks: looks + 1,
             };
-            self.leave_check(&check, drain_check::retire_delay(looks + 1, self.check_period()))
-                .await?;
+            self.leave_check(
+                &check,
+                drain_check::retire_delay(looks + 1, self.check_period(), check.role),
+            )
+            .await?;
             return Ok(retiring(id));
         };
         let node = check.node.clone();
