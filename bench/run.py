@@ -2,7 +2,7 @@
 writes BENCH.md and bench/results.json and asserts nothing.
 
 Figures: init time per function (process start → first request to the runtime API's
-next-invocation endpoint, median of 20) beside Python + boto3 creating the same four clients;
+next-invocation endpoint, median of 50) beside Python + boto3 creating the same four clients;
 zip sizes; peak RSS, AWS API calls and duration per event kind; launch → CONTINUE after the
 agent came Online; terminate → record INSYNC; hold accuracy; billed seconds per manager
 termination; reconcile planning on synthetic 1,000 / 10,000-node snapshots.
@@ -312,7 +312,8 @@ def main() -> int:
     before = Path(os.environ["BENCH_BEFORE_DIR"]) if os.environ.get("BENCH_BEFORE_DIR") else None
     if before:
         measured |= {f"{f} (before)": before / f for f in FUNCTIONS if (before / f).exists()}
-    report["cold_start"] = cold_starts(measured)
+    report["cold_start"] = cold_starts(measured, runs=COLD_STARTS)
+    report["cold_start_runs"] = COLD_STARTS
     report["init_ms_median"] = {f: report["cold_start"][f]["init_ms"] for f in FUNCTIONS}
     report["boto3_init_ms_median"] = med(boto3_init_ms())
     plan = subprocess.run(["cargo", "run", "--release", "-q", "-p", "swarm-core", "--example", "plan_reconcile", "--", "1000", "10000"],
@@ -450,12 +451,13 @@ def render(r: dict) -> str:
         "| figure | value | target |", "|---|---|---|",
     ]
     cs = r.get("cold_start", {})
+    runs = r.get("cold_start_runs", 20)
     floor = cs.get("floor", {}).get("init_ms")
     if floor:
-        lines.append(f"| floor: bare lambda_runtime, echo handler, same profile (start → first /next, median of 20) | {floor} ms | – |")
+        lines.append(f"| floor: bare lambda_runtime, echo handler, same profile (start → first /next, median of {runs}) | {floor} ms | – |")
     for f, ms in r["init_ms_median"].items():
         ratio = f" ({ms / floor:.2f}× the floor)" if floor and ms else ""
-        lines.append(f"| init time, {f} (start → first /next, median of 20, interleaved) | {fmt(ms)} ms{ratio} | ≤ 1.5× the floor |")
+        lines.append(f"| init time, {f} (start → first /next, median of {runs}, interleaved) | {fmt(ms)} ms{ratio} | ≤ 1.5× the floor |")
     for f in ("reconcile", "reconcile (before)"):
         if cs.get(f, {}).get("first_ms"):
             lines.append(f"| first invocation, {f} (one AWS call, refused by a stub) | {cs[f]['first_ms']} ms | no worse than before |")
@@ -609,6 +611,10 @@ def render(r: dict) -> str:
     lines.append("")
     return "\n".join(lines)
 
+
+# Starts of each binary, interleaved: a median of 50 moves by less than the 0.1 ms the
+# target is judged on (a median of 20 moved by 0.2 ms between runs).
+COLD_STARTS = 50
 
 TEMPLATE_MANAGER = "terminate manager, the template's 180 s hook"
 TEMPLATE_WORKER = "terminate worker, the template's 180 s hook"
