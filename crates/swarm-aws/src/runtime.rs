@@ -45,26 +45,35 @@ impl LogSettings {
 }
 
 /// The subscriber for `settings`, writing to `writer` (stdout in Lambda: its log stream).
+///
+/// The filter is a list of `target=level` directives and a default level (tracing-subscriber's
+/// `Targets`), not an `EnvFilter`: its span and field directives need the regex engine, loaded
+/// (and relocated) at every cold start for filters no one sets here (BENCH.md, "Cold start").
 pub fn subscriber<W>(settings: &LogSettings, writer: W) -> Box<dyn tracing::Subscriber + Send + Sync>
 where
     W: for<'a> tracing_subscriber::fmt::MakeWriter<'a> + Send + Sync + 'static,
 {
-    let filter = tracing_subscriber::EnvFilter::try_new(&settings.filter)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let fmt = tracing_subscriber::fmt()
+    use tracing_subscriber::filter::Targets;
+    use tracing_subscriber::layer::SubscriberExt;
+    let filter: Targets = settings
+        .filter
+        .parse()
+        .unwrap_or_else(|_| Targets::new().with_default(tracing::Level::INFO));
+    let fmt = tracing_subscriber::fmt::layer()
         .with_writer(writer)
         .with_target(false)
-        .with_ansi(false)
-        .with_env_filter(filter);
+        .with_ansi(false);
+    let registry = tracing_subscriber::registry().with(filter);
     match settings.format {
         LogFormat::Json => Box::new(
-            fmt.json()
-                .flatten_event(true)
-                .with_current_span(true)
-                .with_span_list(false)
-                .finish(),
+            registry.with(
+                fmt.json()
+                    .flatten_event(true)
+                    .with_current_span(true)
+                    .with_span_list(false),
+            ),
         ),
-        LogFormat::Text => Box::new(fmt.finish()),
+        LogFormat::Text => Box::new(registry.with(fmt)),
     }
 }
 

@@ -648,6 +648,16 @@ fn lambdas_log_level_debug_lets_debug_lines_through() {
     assert_eq!(lines[1]["span"]["instance_id"], "i-0abc");
     let warn = logged_under(&[("AWS_LAMBDA_LOG_LEVEL", "WARN")]);
     assert_eq!(warn, "");
+    // RUST_LOG: a default level and levels by target; one that does not parse is info.
+    let by_target = logged_under(&[("RUST_LOG", "warn,swarm_aws=debug"), ("AWS_LAMBDA_LOG_LEVEL", "ERROR")]);
+    assert_eq!(by_target.lines().count(), 2, "{by_target}");
+    let other = logged_under(&[("RUST_LOG", "warn,aws_smithy_runtime=debug")]);
+    assert_eq!(other, "");
+    let unparsable = logged_under(&[("RUST_LOG", "=[bad")]);
+    assert!(
+        !unparsable.contains("a debug line") && unparsable.contains("an info line"),
+        "{unparsable}"
+    );
 }
 
 #[test]
