@@ -312,6 +312,9 @@ def main() -> int:
     before = Path(os.environ["BENCH_BEFORE_DIR"]) if os.environ.get("BENCH_BEFORE_DIR") else None
     if before:
         measured |= {f"{f} (before)": before / f for f in FUNCTIONS if (before / f).exists()}
+        report["before"] = {"dir": str(before), "binary_bytes": {f: (before / f).stat().st_size for f in FUNCTIONS
+                                                                 if (before / f).exists()}}
+    report["binary_bytes"] = {f: (bins / f).stat().st_size for f in FUNCTIONS}
     report["cold_start"] = cold_starts(measured, runs=COLD_STARTS)
     report["cold_start_runs"] = COLD_STARTS
     report["init_ms_median"] = {f: report["cold_start"][f]["init_ms"] for f in FUNCTIONS}
@@ -458,6 +461,14 @@ def render(r: dict) -> str:
     for f, ms in r["init_ms_median"].items():
         ratio = f" ({ms / floor:.2f}× the floor)" if floor and ms else ""
         lines.append(f"| init time, {f} (start → first /next, median of {runs}, interleaved) | {fmt(ms)} ms{ratio} | ≤ 1.5× the floor |")
+    for f in r["init_ms_median"]:
+        was = cs.get(f"{f} (before)", {}).get("init_ms")
+        if was and floor:
+            lines.append(f"| init time, {f}, the binary before this change (BENCH_BEFORE_DIR, same interleaving) "
+                         f"| {fmt(was)} ms ({was / floor:.2f}× the floor) | – |")
+    for f, size in r.get("binary_bytes", {}).items():
+        was = r.get("before", {}).get("binary_bytes", {}).get(f)
+        lines.append(f"| binary size, {f} | {size / 1e6:.2f} MB{f' (before: {was / 1e6:.2f} MB)' if was else ''} | – |")
     for f in ("reconcile", "reconcile (before)"):
         if cs.get(f, {}).get("first_ms"):
             lines.append(f"| first invocation, {f} (one AWS call, refused by a stub) | {cs[f]['first_ms']} ms | no worse than before |")
