@@ -162,13 +162,14 @@ pub fn must_rearm(armed_age: Option<Duration>, next: Duration, bound: Duration) 
 /// command end within seconds more (docker's default stop grace period is 10 s).
 pub const FIRST_DELAY: Duration = Duration::from_secs(5);
 
-/// A worker's retire-node command takes about this long: the node leaves, and the operator
-/// waits until the swarm marks it Down (~10 s after a graceful leave) before it removes it. Its
-/// first check comes then, not at FIRST_DELAY: one look instead of two.
-pub const RETIRE_FIRST_LOOK: Duration = Duration::from_secs(12);
-/// A manager's takes longer: its demotion reaches it and it steps down (a leader ~8.5 s after
-/// its demotion, measured) before it leaves; 12 s found it still running about every other
-/// time (a check more: two calls). Its action is held TTL + HoldExtra anyway.
+/// A worker's retire-node command takes about this long: the node leaves (~1 s), and the
+/// operator waits until the swarm marks it Down before it removes it (its half ran 14.2-14.5 s,
+/// measured: the swarm marks a node that left Down ~13 s later). Its first check comes then,
+/// not at FIRST_DELAY: one look instead of two (at 12 s it found the command running about
+/// every other time: a check more, two calls).
+pub const RETIRE_FIRST_LOOK: Duration = Duration::from_secs(16);
+/// A manager's takes longer when it led: its demotion reaches it and it steps down (~8.5 s
+/// after its demotion, measured) before it leaves. Its action is held TTL + HoldExtra anyway.
 pub const RETIRE_FIRST_LOOK_MANAGER: Duration = Duration::from_secs(20);
 
 /// The delay before the retirement's look number `looks` (0: the first), within `period`.
@@ -269,7 +270,7 @@ mod tests {
                 .map(|n| retire_delay(n, s(90), role).as_secs())
                 .collect::<Vec<u64>>()
         };
-        assert_eq!(delays(Role::Worker), vec![12, 10, 20, 40]);
+        assert_eq!(delays(Role::Worker), vec![16, 10, 20, 40]);
         // A manager steps down before it leaves.
         assert_eq!(delays(Role::Manager), vec![20, 10, 20, 40]);
         assert_eq!(
