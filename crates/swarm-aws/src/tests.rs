@@ -359,24 +359,28 @@ async fn a_command_sent_now_is_read_later_once() {
     assert!(matches!(r.result(&cmd, id).await, Err(PortError::Invalid { .. })));
 }
 
+/// One invocation as ListCommandInvocations (Details) lists it: its status and its plugin's
+/// exit code and output.
+fn listed(id: &str, status: CommandInvocationStatus, code: i32, output: &str) -> aws_sdk_ssm::types::CommandInvocation {
+    use aws_sdk_ssm::types::{CommandInvocation, CommandPlugin};
+    CommandInvocation::builder()
+        .instance_id(id)
+        .status(status.clone())
+        .status_details(status.as_str())
+        .command_plugins(
+            CommandPlugin::builder()
+                .name("aws:runShellScript")
+                .response_code(code)
+                .output(output)
+                .build(),
+        )
+        .build()
+}
+
 #[tokio::test]
 async fn both_halves_of_a_retirement_are_read_with_one_list_call() {
     use aws_sdk_ssm::operation::list_command_invocations::ListCommandInvocationsOutput;
-    use aws_sdk_ssm::types::{CommandInvocation, CommandPlugin};
-    let inv = |id: &str, status: CommandInvocationStatus, output: &str| {
-        CommandInvocation::builder()
-            .instance_id(id)
-            .status(status.clone())
-            .status_details(status.as_str())
-            .command_plugins(
-                CommandPlugin::builder()
-                    .name("aws:runShellScript")
-                    .response_code(0)
-                    .output(output)
-                    .build(),
-            )
-            .build()
-    };
+    let inv = |id: &str, status: CommandInvocationStatus, output: &str| listed(id, status, 0, output);
     let list = mock!(aws_sdk_ssm::Client::list_command_invocations)
         .match_requests(|r| r.command_id() == Some("cmd-r") && r.details() == Some(true))
         .sequence()
@@ -408,21 +412,7 @@ async fn run_true(r: &AwsRemote, ids: &[String]) -> PortResult<Vec<CommandResult
 #[tokio::test(start_paused = true)]
 async fn a_command_on_several_instances_is_polled_with_one_list_call_a_round() {
     use aws_sdk_ssm::operation::list_command_invocations::ListCommandInvocationsOutput;
-    use aws_sdk_ssm::types::{CommandInvocation, CommandPlugin};
-    let inv = |id: &str, status: CommandInvocationStatus, code: i32, output: &str| {
-        CommandInvocation::builder()
-            .instance_id(id)
-            .status(status.clone())
-            .status_details(status.as_str())
-            .command_plugins(
-                CommandPlugin::builder()
-                    .name("aws:runShellScript")
-                    .response_code(code)
-                    .output(output)
-                    .build(),
-            )
-            .build()
-    };
+    let inv = listed;
     let send = mock!(aws_sdk_ssm::Client::send_command).then_output(|| {
         SendCommandOutput::builder()
             .command(Command::builder().command_id("cmd-2").build())
