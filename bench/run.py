@@ -663,8 +663,8 @@ MISSED_WHY = {
     TEMPLATE_MANAGER: (
         "The terminate function observes (the groups, the instance, its agent, one probe command and its "
         "listing), removes the record and waits for INSYNC, re-arms the action as the hold begins, sends the "
-        "retirement and leaves its check: 11 calls; the check that finds the command done reads both halves "
-        "with one ListCommandInvocations and announces the retirement: 13. The hold's end is the hook's "
+        "retirement and leaves its check: 10 calls; the check that finds the command done reads both halves "
+        "with one ListCommandInvocations and announces the retirement: 12. The hold's end is the hook's "
         "timeout: no call. A check that finds the command still running adds two (its look and the next "
         "check's SendMessage)."),
     TEMPLATE_WORKER: (

@@ -147,9 +147,7 @@ impl AwsRemote {
             .map(|id| done.remove(id).unwrap_or_else(|| timed_out(id)))
             .collect())
     }
-}
 
-impl AwsRemote {
     /// One ListCommandInvocations round (its pages): the invocations that are final and not in
     /// `done` yet go into it; the instances the command was listed on are returned.
     async fn list_round(&self, command_id: &str, done: &mut HashMap<String, CommandResult>) -> PortResult<Vec<String>> {

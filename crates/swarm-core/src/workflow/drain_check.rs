@@ -209,7 +209,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
         let id = intent.instance_id();
         // The groups read for a drain's check say whether the action still waits: no call to
         // ask. A retirement's check reads none; its re-arm or completion finds an ended action.
-        if !m.groups.is_empty() && !action_waits(&m.groups, id) {
+        if m.listed().is_some_and(|groups| !action_waits(groups, id)) {
             return Ok(action_ended(id));
         }
         if check.phase == Phase::Releasing {
@@ -425,8 +425,9 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
     async fn operators(&self, check: &DrainCheck, m: &Member) -> Result<Operators, PortError> {
         let id = check.action.instance_id.as_str();
         let read;
-        let groups = match m.groups.is_empty() {
-            true => {
+        let groups = match m.listed() {
+            Some(groups) => groups,
+            None => {
                 read = self
                     .fleet
                     .groups_tagged(&self.cfg.cluster_tag, &self.cfg.cluster_name)
@@ -436,7 +437,6 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
                 }
                 &read
             }
-            false => &m.groups,
         };
         let mut managers = vec![check.operator.clone()];
         managers.extend(

@@ -59,8 +59,17 @@ struct Member {
     cluster: String,
     role: Role,
     dns_name: Option<String>,
-    /// The cluster's groups as read at the start of the invocation.
+    /// The cluster's groups as read at the start of the invocation; empty when none were read
+    /// (a retirement's check: see `listed`).
     groups: Vec<Group>,
+}
+
+impl Member {
+    /// The groups this invocation read, or None when it read none (a read always lists the
+    /// member's own group).
+    fn listed(&self) -> Option<&[Group]> {
+        (!self.groups.is_empty()).then_some(self.groups.as_slice())
+    }
 }
 
 pub(crate) fn unix_now() -> u64 {
