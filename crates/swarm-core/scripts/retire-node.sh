@@ -59,8 +59,14 @@ if [ "$DRAIN_SECONDS" -gt 0 ]; then
 fi
 deadline=$((SECONDS + WAIT_SECONDS))
 if [ "$DEMOTE" = true ] && [ "$(node_role)" = manager ]; then
-  # The swarm refuses a demotion that would lose quorum.
-  docker node demote "$NODE_ID" 2>&1 >/dev/null | redact >&2
+  # The swarm refuses a demotion that would lose quorum. "update out of sequence": the node
+  # changed between the CLI's read and its write (another manager's demotion reconfiguring
+  # raft): read and write again.
+  until out=$(docker node demote "$NODE_ID" 2>&1 >/dev/null); do
+    case "$out" in *"update out of sequence"*) ;; *) printf '%s\n' "$out" | redact >&2; exit 1 ;; esac
+    if [ "$SECONDS" -ge "$deadline" ]; then printf '%s\n' "$out" | redact >&2; exit 1; fi
+    sleep 0.2
+  done
   echo "demoted=true"
 fi
 # A demoted node stays a raft member until the swarm has reconfigured raft; rm refuses it

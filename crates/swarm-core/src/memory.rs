@@ -55,6 +55,9 @@ pub struct State {
     pub late_ready: u32,
     /// Drains and removals a manager answers with "no leader" (an election; each uses one up).
     pub leaderless: u32,
+    /// Demotions the swarm refuses with "update out of sequence" (the node changed between the
+    /// CLI's read and its write: two managers demoted at once); each uses one up.
+    pub demote_conflicts: u32,
     /// How long a script runs before it answers (the tests' paused clock), by script name.
     pub command_time: HashMap<&'static str, Duration>,
     /// When each heartbeat was sent (the paused clock), beside `heartbeats`.
@@ -590,6 +593,14 @@ impl State {
                 Some(_) => (0, "availability=drain\n".into(), String::new()),
                 None => (0, "availability=gone\n".into(), String::new()),
             },
+            "demote" if self.demote_conflicts > 0 => {
+                self.demote_conflicts -= 1;
+                (
+                    1,
+                    String::new(),
+                    "Error response from daemon: rpc error: code = Unknown desc = update out of sequence".into(),
+                )
+            }
             "demote" => {
                 let managers = self
                     .nodes

@@ -57,12 +57,14 @@ pub enum Phase {
     #[default]
     Draining,
     /// The retire-node command (drained first when `drains`) demotes, removes the node and, when
-    /// `leave`, has the instance leave; a swarm without a leader is asked again until
-    /// `leaderless_until_unix`; `looks`: the checks that found it running.
+    /// `leave`, has the instance leave; a node not removed (no leader, a refused demotion) is
+    /// asked again until `retry_until_unix`; `looks`: the checks that found it running.
     Retiring {
         drains: bool,
         leave: bool,
-        leaderless_until_unix: u64,
+        // The name of the version before a refused demotion was asked again too.
+        #[serde(alias = "leaderless_until_unix")]
+        retry_until_unix: u64,
         looks: u32,
     },
     /// The node is out and the hold runs: the check completes the action when the hold ends
@@ -328,7 +330,7 @@ mod tests {
             phase: Phase::Retiring {
                 drains: false,
                 leave: true,
-                leaderless_until_unix: 70,
+                retry_until_unix: 70,
                 looks: 1,
             },
             acted: true,

@@ -113,15 +113,13 @@ pub enum RetireAnswer {
     /// The command's drain did not finish (tasks still moving, or the command failed before it
     /// said): nothing else was done; the drain goes on.
     Draining { failed: bool },
-    /// The swarm had no leader: the node was not removed; asked again.
-    NoLeader,
-    /// The command ended: `removed` is what it said ("true": removed by it; "already"); `ok`
-    /// false: it failed after its drain (logged, not retried: the reconcile removes the node).
-    Ended {
-        ok: bool,
-        drained: bool,
-        removed: Option<String>,
-    },
+    /// The command failed after its drain and the node was not removed: the swarm had no
+    /// leader (an election), the node is still a manager, or the swarm refused the demotion or
+    /// removal ("update out of sequence": two managers demoted at once). Asked again for a
+    /// while: a manager released undemoted stays a raft member and costs the swarm its quorum.
+    NotRemoved,
+    /// The command ended: `removed` is what it said ("true": removed by it; "already").
+    Ended { drained: bool, removed: Option<String> },
 }
 
 /// What the leaving instance's half of the command said.
@@ -149,11 +147,10 @@ pub fn read_retire(op: &CommandResult, drains: bool) -> RetireAnswer {
     if drains && !settled {
         return RetireAnswer::Draining { failed: !op.ok() };
     }
-    if op.exit() == Some(ScriptExit::NoLeader) {
-        return RetireAnswer::NoLeader;
+    if !op.ok() {
+        return RetireAnswer::NotRemoved;
     }
     RetireAnswer::Ended {
-        ok: op.ok(),
         drained: drained == Some("true"),
         removed: output_value(&op.stdout, "removed").map(str::to_string),
     }
@@ -364,7 +361,6 @@ mod tests {
     #[test]
     fn a_retire_command_s_answer_is_read_once_for_both_roads() {
         let removed = RetireAnswer::Ended {
-            ok: true,
             drained: true,
             removed: Some("true".into()),
         };
@@ -373,19 +369,14 @@ mod tests {
             read_retire(&answer(0, "remaining=1\ndrained=false\n"), true),
             RetireAnswer::Draining { failed: false }
         );
-        // A failed command with a drain in it: the drain goes on; without one: it ended badly.
+        // A failed command with a drain in it: the drain goes on; without one: asked again.
         assert_eq!(
             read_retire(&answer(1, ""), true),
             RetireAnswer::Draining { failed: true }
         );
-        assert!(matches!(
-            read_retire(&answer(1, ""), false),
-            RetireAnswer::Ended { ok: false, .. }
-        ));
-        assert_eq!(
-            read_retire(&answer(ScriptExit::NoLeader.code(), ""), false),
-            RetireAnswer::NoLeader
-        );
+        for code in [1, ScriptExit::StillAManager.code(), ScriptExit::NoLeader.code()] {
+            assert_eq!(read_retire(&answer(code, ""), false), RetireAnswer::NotRemoved);
+        }
         assert_eq!(
             read_retire(&answer(ScriptExit::NotAManager.code(), ""), true),
             RetireAnswer::CannotOperate

@@ -141,16 +141,20 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
                 Err(e) => return Err(e),
             }
         }
-        let leaderless_until_unix = match check.phase {
+        // The retry window opens with the first ask that has no drain in it (a drain may have
+        // taken minutes) and is kept while the same ask is sent again.
+        let retry_until_unix = match check.phase {
             Phase::Retiring {
-                leaderless_until_unix, ..
-            } => leaderless_until_unix,
-            Phase::Draining | Phase::Releasing => unix_now() + super::retire::NO_LEADER_WAIT.as_secs(),
+                drains: false,
+                retry_until_unix,
+                ..
+            } if drain.is_none() => retry_until_unix,
+            _ => unix_now() + super::retire::REMOVAL_RETRY_WAIT.as_secs(),
         };
         check.phase = Phase::Retiring {
             drains: drain.is_some(),
             leave,
-            leaderless_until_unix,
+            retry_until_unix,
             looks: 0,
         };
         self.leave_check(check, drain_check::retire_delay(0, self.check_period(), check.role))
@@ -315,7 +319,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
         let Phase::Retiring {
             drains,
             leave,
-            leaderless_until_unix,
+            retry_until_unix,
             looks,
         } = check.phase
         else {
@@ -343,7 +347,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
             check.phase = Phase::Retiring {
                 drains,
                 leave,
-                leaderless_until_unix,
+                retry_until_unix,
                 looks: looks + 1,
             };
             self.leave_check(
@@ -377,12 +381,15 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
                 let step = drain_check::next_step(answer, unix_now(), check.deadline_unix);
                 self.after_drain(held, m, check, step).await
             }
-            RetireAnswer::NoLeader if unix_now() < leaderless_until_unix => {
+            RetireAnswer::NotRemoved if unix_now() < retry_until_unix => {
                 let mut ops = self.operators(&check, m).await?;
                 self.send_retire(held, &mut check, &mut ops, None).await?;
                 Ok(retiring(id))
             }
-            RetireAnswer::NoLeader | RetireAnswer::Ended { .. } => {
+            answer @ (RetireAnswer::NotRemoved | RetireAnswer::Ended { .. }) => {
+                if answer == RetireAnswer::NotRemoved {
+                    super::retire::not_removed(&op);
+                }
                 metric(&m.cluster, m.role.as_str(), "Removals", 1.0, "Count");
                 let Some(wait) = self.release_later(held, check.holds) else {
                     return self.release(intent, held, check.holds, end).await;

@@ -507,8 +507,9 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
     /// Drains (for `drain` at most, if given), demotes (if asked), has the instance leave (if
     /// it is up) and removes its node, in one command to the operator and the instance;
     /// another manager takes over from an unreachable operator, and an instance that cannot
-    /// be reached is removed all the same; a swarm without a leader is asked again (until
-    /// `end`, NO_LEADER_WAIT at most). False: the drain did not finish, nothing else done.
+    /// be reached is removed all the same; a node not removed (no leader, a refused demotion)
+    /// is asked again (until `end`, REMOVAL_RETRY_WAIT at most). False: the drain did not
+    /// finish, nothing else done.
     pub(super) async fn retire_node(
         &self,
         held: &mut Held<'_>,
@@ -519,7 +520,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
     ) -> bool {
         let id = held.alive.intent.instance_id();
         let mut leave = node.leave;
-        let leaderless_end = clamp(Instant::now() + NO_LEADER_WAIT, Some(end));
+        let retry_end = clamp(Instant::now() + REMOVAL_RETRY_WAIT, Some(end));
         let mut backoff = Backoff::new(self.cfg.poll_max);
         while let Some(op) = ops.current() {
             let (cmds, limit, what) = self.retire_command(held, ops, node, drain, leave);
@@ -561,11 +562,15 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
                     continue;
                 }
                 RetireAnswer::Draining { .. } => return false,
-                RetireAnswer::NoLeader if Instant::now() < leaderless_end => {
-                    self.while_alive(&held.alive, backoff.wait(leaderless_end)).await;
+                RetireAnswer::NotRemoved if Instant::now() < retry_end => {
+                    self.while_alive(&held.alive, backoff.wait(retry_end)).await;
                     continue;
                 }
-                RetireAnswer::NoLeader | RetireAnswer::Ended { .. } => return true,
+                RetireAnswer::NotRemoved => {
+                    not_removed(&op);
+                    return true;
+                }
+                RetireAnswer::Ended { .. } => return true,
             }
         }
         error!(step = "remove", outcome = "failed", "no reachable manager left");
@@ -616,12 +621,8 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
                 held.blocked = BlockedService::of_output(&r.stdout);
                 warn!(step = "drain", outcome = "retry", via = %op, result = %r.summary());
             }
-            RetireAnswer::NoLeader => warn!(step = "remove", outcome = "retry", via = %op, result = %r.summary()),
-            RetireAnswer::Ended {
-                ok: true,
-                drained,
-                removed,
-            } => {
+            RetireAnswer::NotRemoved => warn!(step = "remove", outcome = "retry", via = %op, result = %r.summary()),
+            RetireAnswer::Ended { drained, removed } => {
                 if *drained {
                     info!(step = "drain", outcome = "ok", "tasks moved");
                 }
@@ -632,9 +633,6 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
                 // of the event running beside it finds removed=already).
                 held.acted |= removed.as_deref() == Some("true");
                 info!(step = "remove", outcome = "ok", via = %op, removed = removed.as_deref().unwrap_or(""));
-            }
-            RetireAnswer::Ended { ok: false, .. } => {
-                error!(step = "remove", outcome = "failed", via = %op, result = %r.summary())
             }
             RetireAnswer::CannotOperate => {}
         }
@@ -763,9 +761,21 @@ pub(super) fn held_outcome(id: &str, detail: String, quiet: bool) -> Outcome {
     o
 }
 
-/// How long a removal is asked again while the swarm has no leader: an election after the
-/// leader is lost can be split and take tens of seconds (27 s seen on the local cloud).
-pub(super) const NO_LEADER_WAIT: Duration = Duration::from_secs(60);
+/// How long a removal is asked again while the node is not removed: an election after the
+/// leader is lost can be split and take tens of seconds (27 s seen on the local cloud); a
+/// demotion refused while raft changes succeeds when asked again.
+pub(super) const REMOVAL_RETRY_WAIT: Duration = Duration::from_secs(60);
+
+/// Asked again until the retry window ended: the action is released with the node still in
+/// the swarm (the reconcile removes it once it is down).
+pub(super) fn not_removed(op: &str) {
+    error!(
+        step = "remove",
+        outcome = "failed",
+        via = %op,
+        "not removed within the retry window: released; the reconcile removes the node"
+    );
+}
 
 /// How long a demoted manager may take to step down and leave (a leader: ~8.5 s measured).
 const STEP_DOWN: Duration = Duration::from_secs(15);

@@ -283,6 +283,37 @@ async fn a_retirement_answered_without_a_leader_is_sent_again_by_its_check() {
     assert_eq!(sent, 2, "sent again once a leader could answer");
 }
 
+/// make test, session 25 (two of three managers terminated at once): one demotion met the
+/// other's raft change ("update out of sequence"), the command failed, and the check released
+/// the manager undemoted: the survivor lost quorum.
+#[tokio::test(start_paused = true)]
+async fn a_manager_whose_demotion_failed_is_retired_again_not_released() {
+    let w = cluster();
+    let l = lifecycle(&w, with_queue());
+    three_managers_and_a_worker(&l, &w).await;
+    // The drain outlasts the first command's slice: the demotion comes in a command without one.
+    w.state().slow_drains = 1;
+    w.state().demote_conflicts = 1;
+    w.state().commands.clear();
+    w.set_lifecycle(M1, "Terminating:Wait");
+    let o = l.handle(&event("terminate", "mgr", M1), None).await.unwrap();
+    assert_eq!(o.outcome, OutcomeKind::Retiring, "{o:?}");
+    let (o, checks) = run_checks(&w, &l).await;
+    assert!(w.node_of(M1).is_none(), "demoted and removed before its release");
+    // The retirement's drain, the drain on, the retirement without it, and once more.
+    assert_eq!((o.outcome, checks), (OutcomeKind::Held, 4), "{o:?}");
+    let s = w.state();
+    let sent = s
+        .commands
+        .iter()
+        .filter(|(i, n)| i != M1 && *n == "retire-node")
+        .count();
+    // With the drain slice, without it (refused), and again.
+    assert_eq!(sent, 3, "sent again after the refused demotion");
+    let managers = s.nodes.values().filter(|n| n.role == Role::Manager).count();
+    assert_eq!(managers, 2);
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_leaving_instance_that_cannot_be_reached_is_removed_without_it() {
     let w = cluster();

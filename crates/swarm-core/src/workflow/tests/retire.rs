@@ -249,6 +249,29 @@ async fn a_removal_answered_without_a_leader_is_asked_again() {
     assert_eq!(removals, 3, "twice without a leader, then done");
 }
 
+/// The same refused demotion on the road without a queue: the invocation asks again.
+#[tokio::test(start_paused = true)]
+async fn a_demotion_refused_while_raft_changes_is_asked_again() {
+    let w = cluster();
+    let l = lifecycle(&w, cfg());
+    three_managers_and_a_worker(&l, &w).await;
+    // The drain outlasts the first command's slice: the demotion comes in a command without one.
+    w.state().slow_drains = 1;
+    w.state().demote_conflicts = 1;
+    w.state().commands.clear();
+    w.set_lifecycle(M1, "Terminating:Wait");
+    l.handle(&event("terminate", "mgr", M1), None).await.unwrap();
+    assert!(w.node_of(M1).is_none(), "demoted and removed");
+    let s = w.state();
+    let sent = s
+        .commands
+        .iter()
+        .filter(|(i, n)| i != M1 && *n == "retire-node")
+        .count();
+    // With the drain slice, without it (refused), and again.
+    assert_eq!(sent, 3, "asked again after the refused demotion");
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_drain_that_runs_out_of_time_is_announced_with_what_it_left() {
     let w = cluster();
