@@ -70,13 +70,16 @@ replay:
 	scripts/replay.sh $(EVENT)
 
 ## rustfmt, clippy, shellcheck on every instance script as it is sent (prelude + script, bash)
-## and on the project's own scripts, ruff on the Python (ruff.toml).
+## and on the project's own scripts, ruff on the Python (ruff.toml); each binary's AWS calls
+## against its role in the template (scripts/reachable-actions.py).
 lint:
 	WITH_LINT=1 scripts/deps.sh
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	scripts/shellcheck.sh
-	ruff check localcloud bench tests scripts/iam-lint.py scripts/terraform.py
+	ruff check localcloud bench tests scripts/iam-lint.py scripts/terraform.py scripts/reachable-actions.py
+	cargo build --workspace --bins
+	$(PYTHON) scripts/reachable-actions.py
 
 ## cfn-lint (and its serverless rules), checkov, parliament and the cfn-guard rules on the templates; the Terraform module checks.
 infra-check:

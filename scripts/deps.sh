@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the local cloud, the tests and the demo need. Idempotent; run as root.
 # Debian packages: dockerd for the instances, a static busybox for their image, iproute2
-# for the namespaces, python3-venv. PyPI, locked with hashes (python/*.txt): moto (the local
+# for the namespaces, python3-venv, binutils (nm). PyPI, locked with hashes (python/*.txt): moto (the local
 # AWS), awscli (on the instances), pytest, ruff, in the project venv ($VENV, outside the
 # clone); the system Python is never touched (PEP 668 distributions refuse it anyway).
 set -euo pipefail
@@ -13,6 +13,8 @@ command -v dockerd >/dev/null || need+=(docker.io)
 dpkg -s busybox-static >/dev/null 2>&1 || need+=(busybox-static)
 command -v ip >/dev/null || need+=(iproute2)
 command -v nsenter >/dev/null || need+=(util-linux)
+# nm: make lint reads each binary's AWS calls from its symbols.
+command -v nm >/dev/null || need+=(binutils)
 python3 -c 'import ensurepip, venv' 2>/dev/null || need+=(python3-venv)
 if ((${#need[@]})); then
   echo "deps: apt-get install ${need[*]}"

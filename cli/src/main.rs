@@ -25,6 +25,16 @@ The cluster and the zone also come from SWARM_CLUSTER and SWARM_HOSTED_ZONE_ID (
 outputs); every other setting from the functions' own variables (CLUSTER_TAG, DNS_TTL_SECONDS,
 ...), with the same defaults.";
 
+/// The reconcile's adapters but the drain checks' queue (the command waits for its own).
+type Operator = swarm_core::Lifecycle<
+    swarm_aws::AwsFleet,
+    swarm_aws::AwsRemote,
+    swarm_aws::AwsDns,
+    swarm_aws::AwsParameters,
+    swarm_aws::AwsEvents,
+    swarm_core::absent::Absent,
+>;
+
 #[derive(Parser)]
 #[command(name = "swarm-lifecycle", version, about = "Status, plan and repairs of a Docker Swarm on EC2 Auto Scaling groups", after_help = EXAMPLES)]
 struct Cli {
@@ -224,6 +234,9 @@ async fn main() -> ExitCode {
     }
     // A preview changes nothing: the same retirement, as a dry run.
     cfg.dry_run = matches!(cli.command, Command::Plan { retire: Some(_), .. });
+    // The command waits for its own retirements: no drain checks, whatever the environment
+    // says (the functions' DRAIN_CHECK_QUEUE_URL), and none of their calls in this binary.
+    cfg.drain_check_queue = None;
     let a = swarm_aws::Adapters::from_sdk_config(&conf);
     let l = swarm_core::Lifecycle {
         fleet: a.fleet,
@@ -231,7 +244,7 @@ async fn main() -> ExitCode {
         dns: a.dns,
         params: a.params,
         events: a.events,
-        checks: a.checks,
+        checks: swarm_core::absent::Absent("the drain checks' queue"),
         cfg,
     };
 
@@ -298,7 +311,7 @@ async fn main() -> ExitCode {
 
 /// `plan --retire`: the instance's retirement as a dry run, and what it would do to each
 /// service on its node.
-async fn preview_retire(l: &swarm_aws::runtime::AwsLifecycle, id: &str, json: bool) -> ExitCode {
+async fn preview_retire(l: &Operator, id: &str, json: bool) -> ExitCode {
     let survey = match l.survey().await {
         Ok(s) => s,
         Err(e) => return fail(format!("{e}{}", hint(&e.to_string()))),
@@ -332,7 +345,7 @@ async fn preview_retire(l: &swarm_aws::runtime::AwsLifecycle, id: &str, json: bo
 
 /// The status again every `every` seconds, the screen cleared first on a terminal; an error is
 /// shown in its place and the watch goes on (Ctrl-C ends it).
-async fn watch_status(l: &swarm_aws::runtime::AwsLifecycle, every: u64) -> ExitCode {
+async fn watch_status(l: &Operator, every: u64) -> ExitCode {
     let terminal = std::io::stdout().is_terminal();
     loop {
         let frame = match l.survey().await {
@@ -349,7 +362,7 @@ async fn watch_status(l: &swarm_aws::runtime::AwsLifecycle, every: u64) -> ExitC
 
 /// Prints each lifecycle state the instance passes through until it has left its group (at
 /// most the longest hook timeout AWS allows, 7200 s, plus a drain).
-async fn follow(l: &swarm_aws::runtime::AwsLifecycle, id: &str, group: &str) -> ExitCode {
+async fn follow(l: &Operator, id: &str, group: &str) -> ExitCode {
     use swarm_core::ports::Fleet;
     let start = std::time::Instant::now();
     let mut last = swarm_core::model::LifecycleState::default();

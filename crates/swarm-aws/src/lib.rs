@@ -49,6 +49,19 @@ impl Adapters {
         Self::from_sdk_config(&lambda_sdk_config(client).await)
     }
 
+    /// The workflows over every adapter (the drain checks' queue from `cfg`).
+    pub fn all(self, cfg: swarm_core::Config) -> crate::runtime::AwsLifecycle {
+        swarm_core::Lifecycle {
+            fleet: self.fleet,
+            remote: self.remote,
+            dns: self.dns,
+            params: self.params,
+            events: self.events,
+            checks: self.checks.to(cfg.drain_check_queue.clone()),
+            cfg,
+        }
+    }
+
     /// Every adapter from `conf` (the operator's command: aws-config's loader, profiles and
     /// all), each service client built on first use.
     pub fn from_sdk_config(conf: &SdkConfig) -> Self {

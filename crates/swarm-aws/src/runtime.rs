@@ -103,7 +103,7 @@ pub fn deadline(ctx: &lambda_runtime::Context) -> tokio::time::Instant {
     tokio::time::Instant::now() + left
 }
 
-/// The workflows over the real adapters: what every function binary runs.
+/// The workflows over every real adapter: the terminate and launch hooks, the reconcile.
 pub type AwsLifecycle = swarm_core::Lifecycle<
     crate::AwsFleet,
     crate::AwsRemote,
@@ -114,9 +114,13 @@ pub type AwsLifecycle = swarm_core::Lifecycle<
 >;
 
 /// The cold start every function shares: JSON logs, the configuration validated (a bad one
-/// fails the init with the variable named), the SDK clients. One log line says what each
-/// part cost (µs) and where the TLS roots came from; `make bench` reads it.
-pub async fn cold_start() -> Result<AwsLifecycle, swarm_core::config::ConfigError> {
+/// fails the init with the variable named), the SDK clients; `wire` builds the function's
+/// workflows from the adapters its role grants ([`crate::Adapters::all`], or
+/// `swarm_core::absent` for the others: their calls are then not in its binary). One log line
+/// says what each part cost (µs) and where the TLS roots came from; `make bench` reads it.
+pub async fn cold_start<L>(
+    wire: impl FnOnce(crate::Adapters, swarm_core::Config) -> L,
+) -> Result<L, swarm_core::config::ConfigError> {
     let t = Instant::now();
     init_tracing();
     let tracing_us = t.elapsed().as_micros() as u64;
@@ -131,13 +135,5 @@ pub async fn cold_start() -> Result<AwsLifecycle, swarm_core::config::ConfigErro
     let a = crate::Adapters::for_lambda(client).await;
     let clients_us = t.elapsed().as_micros() as u64;
     tracing::info!(step = "cold_start", outcome = "ready", tracing_us, config_us, tls_us, clients_us, tls_roots = ?roots);
-    Ok(swarm_core::Lifecycle {
-        fleet: a.fleet,
-        remote: a.remote,
-        dns: a.dns,
-        params: a.params,
-        events: a.events,
-        checks: a.checks.to(cfg.drain_check_queue.clone()),
-        cfg,
-    })
+    Ok(wire(a, cfg))
 }

@@ -1,6 +1,7 @@
 //! Decision logic of the swarm lifecycle functions: event parsing, the pure planners,
 //! and the workflows that drive the ports. No AWS SDK here.
 
+pub mod absent;
 pub mod announce;
 pub mod config;
 pub mod event;

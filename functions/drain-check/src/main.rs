@@ -3,12 +3,19 @@
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
-use swarm_aws::runtime::{cold_start, deadline, AwsLifecycle};
+use swarm_aws::runtime::{cold_start, deadline};
+use swarm_aws::{AwsChecks, AwsEvents, AwsFleet, AwsRemote};
+use swarm_core::absent::Absent;
+use swarm_core::Lifecycle;
+
+/// A check reads and finishes a retirement the terminate hook began: the records are out
+/// already and the init lock is the launch's, so no Route 53 and no Parameter Store.
+type Wired = Lifecycle<AwsFleet, AwsRemote, Absent, Absent, AwsEvents, AwsChecks>;
 
 /// Each message on its own: one whose check fails for a reason a later delivery can fix is
 /// reported (ReportBatchItemFailures) and comes back after the visibility timeout; the others
 /// are deleted. A message that is not a check is logged and deleted (never retried).
-async fn handle(h: &AwsLifecycle, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, Error> {
+async fn handle(h: &Wired, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, Error> {
     let end = deadline(&event.context);
     let mut failures = Vec::new();
     for m in event.payload.records {
@@ -30,6 +37,15 @@ async fn handle(h: &AwsLifecycle, event: LambdaEvent<SqsEvent>) -> Result<SqsBat
 // One thread: the work is waiting on AWS (BENCH.md).
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    let h = cold_start().await?;
+    let h = cold_start(|a, cfg| Lifecycle {
+        fleet: a.fleet,
+        remote: a.remote,
+        dns: Absent("Route 53"),
+        params: Absent("Parameter Store"),
+        events: a.events,
+        checks: a.checks.to(cfg.drain_check_queue.clone()),
+        cfg,
+    })
+    .await?;
     lambda_runtime::run(service_fn(|e| handle(&h, e))).await
 }

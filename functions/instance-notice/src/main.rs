@@ -2,12 +2,20 @@
 //! "EC2 Spot Instance Interruption Warning" (retired before the interruption), "EC2 Instance
 //! Rebalance Recommendation" (a worker drained or cordoned) and "EC2 Instance State-change
 //! Notification" (stopped or terminated by hand: retired; running again: rejoined).
+// The workflows' futures nest deep; the fleet's wrapper adds a level past the default 128.
+#![recursion_limit = "256"]
 
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::Value;
-use swarm_aws::runtime::{cold_start, deadline, AwsLifecycle};
+use swarm_aws::runtime::{cold_start, deadline};
+use swarm_aws::{AwsChecks, AwsDns, AwsEvents, AwsFleet, AwsParameters, AwsRemote};
+use swarm_core::absent::WithoutLifecycleActions;
+use swarm_core::Lifecycle;
 
-async fn handle(h: &AwsLifecycle, event: LambdaEvent<Value>) -> Result<Value, Error> {
+/// Every adapter but the lifecycle actions: its notices carry no lifecycle action (its role grants none).
+type Wired = Lifecycle<WithoutLifecycleActions<AwsFleet>, AwsRemote, AwsDns, AwsParameters, AwsEvents, AwsChecks>;
+
+async fn handle(h: &Wired, event: LambdaEvent<Value>) -> Result<Value, Error> {
     let outcome = h
         .handle_ec2_notice(&event.payload, Some(deadline(&event.context)))
         .await?;
@@ -17,6 +25,15 @@ async fn handle(h: &AwsLifecycle, event: LambdaEvent<Value>) -> Result<Value, Er
 // One thread: the work is waiting on AWS; a worker pool only costs the cold start (BENCH.md).
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    let h = cold_start().await?;
+    let h = cold_start(|a, cfg| Lifecycle {
+        fleet: WithoutLifecycleActions(a.fleet),
+        remote: a.remote,
+        dns: a.dns,
+        params: a.params,
+        events: a.events,
+        checks: a.checks.to(cfg.drain_check_queue.clone()),
+        cfg,
+    })
+    .await?;
     lambda_runtime::run(service_fn(|e| handle(&h, e))).await
 }

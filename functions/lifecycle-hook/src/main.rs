@@ -3,6 +3,7 @@
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::Value;
 use swarm_aws::runtime::{cold_start, deadline, AwsLifecycle};
+use swarm_aws::Adapters;
 
 async fn handle(h: &AwsLifecycle, event: LambdaEvent<Value>) -> Result<Value, Error> {
     let outcome = h.handle(&event.payload, Some(deadline(&event.context))).await?;
@@ -12,6 +13,6 @@ async fn handle(h: &AwsLifecycle, event: LambdaEvent<Value>) -> Result<Value, Er
 // One thread: the work is waiting on AWS; a worker pool only costs the cold start (BENCH.md).
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    let h = cold_start().await?;
+    let h = cold_start(Adapters::all).await?;
     lambda_runtime::run(service_fn(|e| handle(&h, e))).await
 }

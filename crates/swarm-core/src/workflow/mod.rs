@@ -139,7 +139,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
             _ => None,
         };
         let outcome = self
-            .handle_listed(intent.clone(), deadline, listed.clone(), None)
+            .handle_listed(intent.clone(), deadline, listed.clone())
             .instrument(span.clone())
             .await;
         // A terminate function at its concurrency: the events behind this one wait in Lambda's
@@ -239,32 +239,66 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
             group = %intent.group(),
             intent = "drain-check",
         );
-        self.handle_listed(intent, deadline, None, Some(check))
+        let id = intent.instance_id().to_string();
+        async { answered(&id, self.check_on(intent, deadline, check).await) }
             .instrument(span)
             .await
     }
 
-    /// `listed`: this cluster's groups, when the caller has just read them; `check`: the
-    /// retirement is a drain handed over earlier, checked again.
+    /// A drain check: its retirement's next step. A retirement already sent reads no groups:
+    /// the message says the node and the manager; the other managers are read only when it
+    /// hands over (`operators`). Nothing here reaches the other verbs: the drain-check
+    /// function's binary holds only what checks call (scripts/reachable-actions.py).
+    async fn check_on(
+        &self,
+        intent: Intent,
+        deadline: Option<Instant>,
+        check: plan::drain_check::DrainCheck,
+    ) -> Result<Outcome, PortError> {
+        let started = Instant::now();
+        let member = if check.phase != plan::drain_check::Phase::Draining {
+            Member {
+                cluster: self.cfg.cluster_name.clone(),
+                role: check.role,
+                dns_name: None,
+                groups: vec![],
+            }
+        } else {
+            match self.member_of(&intent, None).await? {
+                Ok(m) => m,
+                Err(o) => return Ok(o),
+            }
+        };
+        log_start(&member);
+        let budget_end = clamp(
+            Instant::now() + self.cfg.drain_timeout + crate::config::RETIRE_AFTER_DRAIN,
+            deadline,
+        );
+        let outcome = self.check_drain(&intent, &member, check, budget_end).await;
+        self.account(&intent, &member, started, outcome).await
+    }
+
+    /// `listed`: this cluster's groups, when the caller has just read them.
     async fn act_on(
         &self,
         intent: Intent,
         deadline: Option<Instant>,
         listed: Option<Vec<Group>>,
-        check: Option<plan::drain_check::DrainCheck>,
     ) -> Result<Outcome, PortError> {
         let started = Instant::now();
-        // A check of a retirement already sent reads no groups: its message says the node and
-        // the manager; the other managers are read only when it hands over (`operators`).
-        if let Some(c) = check.as_ref().filter(|c| c.phase != plan::drain_check::Phase::Draining) {
-            let member = Member {
-                cluster: self.cfg.cluster_name.clone(),
-                role: c.role,
-                dns_name: None,
-                groups: vec![],
-            };
-            return self.act_as(intent, member, started, deadline, check).await;
+        match self.member_of(&intent, listed).await? {
+            Ok(member) => self.act_as(intent, member, started, deadline).await,
+            Err(o) => Ok(o),
         }
+    }
+
+    /// The event's group, and so the instance's cluster and role: the member this invocation
+    /// acts as, or what it answers instead (not this cluster's group, misconfigured).
+    async fn member_of(
+        &self,
+        intent: &Intent,
+        listed: Option<Vec<Group>>,
+    ) -> Result<Result<Member, Outcome>, PortError> {
         let group_name = intent.group().to_string();
         let id = intent.instance_id().to_string();
         // One call finds the event's group and its cluster's other groups: this deployment's
@@ -289,7 +323,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
         };
         let Some(group) = group else {
             warn!(step = "group", outcome = "ignored", "Auto Scaling group not found");
-            return Ok(Outcome::new(OutcomeKind::Ignored, Some(&id), "group not found"));
+            return Ok(Err(Outcome::new(OutcomeKind::Ignored, Some(&id), "group not found")));
         };
         // A group tagged with another cluster: the roles reach only groups tagged with this
         // one (autoscaling:ResourceTag), so nothing is called and its hook's default applies.
@@ -297,19 +331,19 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
             if crate::safe::is_cluster_name(tag) {
                 // Another deployment's cluster: its own functions handle it.
                 info!(step = "group", outcome = "other-cluster", cluster = %tag, "another cluster's group: left alone");
-                return Ok(Outcome::new(
+                return Ok(Err(Outcome::new(
                     OutcomeKind::Ignored,
                     Some(&id),
                     format!("group of cluster {tag}, not {}", self.cfg.cluster_name),
-                ));
+                )));
             }
             let reason = crate::model::invalid_cluster_tag(&group, &self.cfg);
             error!(step = "group", outcome = "misconfigured", %reason, "left to the hook's default result");
-            return Ok(Outcome::new(
+            return Ok(Err(Outcome::new(
                 OutcomeKind::Ignored,
                 Some(&id),
                 format!("{reason}: not this cluster's group; the hook's default result applies"),
-            ));
+            )));
         }
         let member = match membership(&group, &self.cfg) {
             Membership::Unmanaged => {
@@ -319,11 +353,11 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
                     "group has no {} tag",
                     self.cfg.cluster_tag
                 );
-                return Ok(Outcome::new(
+                return Ok(Err(Outcome::new(
                     OutcomeKind::Ignored,
                     Some(&id),
                     "group is not part of a swarm cluster",
-                ));
+                )));
             }
             Membership::Misconfigured(reason) => {
                 error!(step = "group", outcome = "misconfigured", %reason);
@@ -332,7 +366,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
                 } else {
                     ActionResult::Continue
                 };
-                return self.finish(&intent, result, &reason).await;
+                return self.finish(intent, result, &reason).await.map(Err);
             }
             Membership::Member {
                 cluster,
@@ -348,7 +382,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
                 dns_name,
             },
         };
-        self.act_as(intent, member, started, deadline, check).await
+        Ok(Ok(member))
     }
 
     /// Acts on an intent of a `member` of this cluster: the verb, then its metrics and its
@@ -359,10 +393,8 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
         member: Member,
         started: Instant,
         deadline: Option<Instant>,
-        check: Option<plan::drain_check::DrainCheck>,
     ) -> Result<Outcome, PortError> {
-        tracing::Span::current().record("cluster", member.cluster.as_str());
-        info!(step = "start", cluster = %member.cluster, role = %member.role, "handling");
+        log_start(&member);
         let outcome = match &intent {
             Intent::Join { .. } => {
                 // The budget counts from the action's start: the event may have waited in
@@ -376,10 +408,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
                     Instant::now() + self.cfg.drain_timeout + crate::config::RETIRE_AFTER_DRAIN,
                     deadline,
                 );
-                match check {
-                    Some(c) => self.check_drain(&intent, &member, c, budget_end).await,
-                    None => self.retire(&intent, &member, budget_end).await,
-                }
+                self.retire(&intent, &member, budget_end).await
             }
             Intent::Drain { .. } => {
                 let budget_end = clamp(
@@ -390,6 +419,17 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
             }
             Intent::Cordon { .. } => self.cordon(&intent, &member).await,
         };
+        self.account(&intent, &member, started, outcome).await
+    }
+
+    /// An act's metrics and its announcement.
+    async fn account(
+        &self,
+        intent: &Intent,
+        member: &Member,
+        started: Instant,
+        outcome: Result<Outcome, PortError>,
+    ) -> Result<Outcome, PortError> {
         metric(
             &member.cluster,
             member.role.as_str(),
@@ -406,7 +446,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
                 Intent::Retire { .. } => announce::Verb::Retire,
                 Intent::Drain { .. } | Intent::Cordon { .. } => announce::Verb::Other,
             };
-            let age = action_age(&intent);
+            let age = action_age(intent);
             if let Some(e) =
                 announce::of_outcome(verb, &member.cluster, member.role.as_str(), o, age, started.elapsed())
             {
@@ -422,7 +462,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
     /// and answered with success; the action is left to the hook's DefaultResult and the
     /// Failures alarm tells someone. Err: a later delivery may succeed.
     pub async fn handle_intent(&self, intent: Intent, deadline: Option<Instant>) -> Result<Outcome, PortError> {
-        self.handle_listed(intent, deadline, None, None).await
+        self.handle_listed(intent, deadline, None).await
     }
 
     /// `handle_intent` for a caller that has just read this cluster's groups (`listed`).
@@ -431,20 +471,9 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
         intent: Intent,
         deadline: Option<Instant>,
         listed: Option<Vec<Group>>,
-        check: Option<plan::drain_check::DrainCheck>,
     ) -> Result<Outcome, PortError> {
         let id = intent.instance_id().to_string();
-        match self.act_on(intent, deadline, listed, check).await {
-            Err(e @ PortError::Denied { .. }) => {
-                error!(step = "permission", outcome = "denied", error = %e, "a permission is missing from the function's role");
-                Ok(Outcome::new(OutcomeKind::Denied, Some(&id), e.to_string()))
-            }
-            Err(e @ PortError::Invalid { .. }) => {
-                error!(step = "request", outcome = "rejected", error = %e, "AWS rejected a request: not retried");
-                Ok(Outcome::new(OutcomeKind::Rejected, Some(&id), e.to_string()))
-            }
-            other => other,
-        }
+        answered(&id, self.act_on(intent, deadline, listed).await)
     }
 
     /// Completes the lifecycle action (if the intent has one). An action that is no
@@ -608,6 +637,27 @@ fn clamp(t: Instant, deadline: Option<Instant>) -> Instant {
 
 /// The count an outcome adds to. None: a held termination told already (found done again, or
 /// completed by the check at its hold's end), so each hold counts once.
+/// An error no retry can fix (a refused permission, a rejected request) said once and
+/// answered with success; Err only for what a later delivery may fix.
+fn answered(id: &str, r: Result<Outcome, PortError>) -> Result<Outcome, PortError> {
+    match r {
+        Err(e @ PortError::Denied { .. }) => {
+            error!(step = "permission", outcome = "denied", error = %e, "a permission is missing from the function's role");
+            Ok(Outcome::new(OutcomeKind::Denied, Some(id), e.to_string()))
+        }
+        Err(e @ PortError::Invalid { .. }) => {
+            error!(step = "request", outcome = "rejected", error = %e, "AWS rejected a request: not retried");
+            Ok(Outcome::new(OutcomeKind::Rejected, Some(id), e.to_string()))
+        }
+        other => other,
+    }
+}
+
+fn log_start(member: &Member) {
+    tracing::Span::current().record("cluster", member.cluster.as_str());
+    info!(step = "start", cluster = %member.cluster, role = %member.role, "handling");
+}
+
 fn metric_name(o: &Outcome) -> Option<&'static str> {
     Some(match (o.outcome, o.result) {
         (_, Some(ActionResult::Abandon)) => "AbandonedActions",

@@ -131,7 +131,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
                     (intent, deadline)
                 }
             };
-            self.handle_listed(intent, deadline, Some(groups), None).await
+            self.handle_listed(intent, deadline, Some(groups)).await
         }
         .instrument(span)
         .await
