@@ -70,6 +70,80 @@ impl ScriptExit {
     }
 }
 
+/// What a half of a join (join-ready.sh, init.sh, join.sh) or a confirmation (node-ready.sh,
+/// node-status.sh) said of the node, read once.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct NodeSaid<'a> {
+    /// The node's id, as the instance or the confirming manager read it.
+    pub node_id: Option<&'a str>,
+    /// The joining instance's half: the manager it joined through; a member already.
+    pub via: Option<&'a str>,
+    pub already: bool,
+    /// A confirming manager's half: the node's state; a drained node set active again.
+    pub state: Option<&'a str>,
+    pub reactivated: bool,
+}
+
+impl<'a> NodeSaid<'a> {
+    pub fn of(stdout: &'a str) -> Self {
+        let v = |k| output_value(stdout, k);
+        NodeSaid {
+            node_id: v("nodeid"),
+            via: v("via"),
+            already: v("already") == Some("true"),
+            state: v("state"),
+            reactivated: v("reactivated") == Some("true"),
+        }
+    }
+    /// The manager saw the node Ready.
+    pub fn ready(&self) -> bool {
+        self.state == Some("ready")
+    }
+    /// The manager did not see it Ready within its wait (a slow join).
+    pub fn waiting(&self) -> bool {
+        self.state == Some("waiting")
+    }
+}
+
+/// What a drain (drain.sh, or retire-node.sh's drain slice) said of the tasks still moving,
+/// read once; the services it names are read by `announce::BlockedService`.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct DrainSaid<'a> {
+    /// Tasks still running on the node; services short of their replicas (None: not said).
+    pub remaining: Option<u32>,
+    pub pending: Option<u32>,
+    /// The services it waited for when it ended.
+    pub waiting_for: &'a str,
+    /// A budget broken because no task of the service is on its way to running.
+    pub broken_by_stuck: bool,
+}
+
+impl<'a> DrainSaid<'a> {
+    pub fn of(stdout: &'a str) -> Self {
+        let count = |k| output_value(stdout, k).and_then(|v: &str| v.parse().ok());
+        DrainSaid {
+            remaining: count("remaining"),
+            pending: count("pending"),
+            waiting_for: output_value(stdout, "waiting_for").unwrap_or(""),
+            broken_by_stuck: output_value(stdout, "budget_broken_by") == Some("stuck"),
+        }
+    }
+    /// "N task(s) still running, M service(s) short of their replicas", "?" where not said.
+    pub fn left(&self) -> String {
+        let n = |c: Option<u32>| c.map_or("?".to_string(), |c| c.to_string());
+        format!(
+            "{} task(s) still running, {} service(s) short of their replicas",
+            n(self.remaining),
+            n(self.pending)
+        )
+    }
+}
+
+/// The node listing's `total=` (node-list.sh, and the probe that lists): how many nodes.
+pub fn listed_total(stdout: &str) -> Option<usize> {
+    output_value(stdout, "total").and_then(|t| t.parse().ok())
+}
+
 /// Reads `key=value` from a script's output.
 pub fn output_value<'a>(stdout: &'a str, key: &str) -> Option<&'a str> {
     stdout
@@ -104,6 +178,32 @@ mod tests {
             // argv is readable by every local user (ps, /proc): the join goes through the API.
             assert!(!s.contains("--token"), "a script puts the token in a command line");
         }
+    }
+
+    #[test]
+    fn each_script_s_output_is_read_once_into_its_type() {
+        let joined = NodeSaid::of("via=i-1\nnodeid=abc\n");
+        assert_eq!(
+            (joined.via, joined.node_id, joined.already),
+            (Some("i-1"), Some("abc"), false)
+        );
+        let confirmed = NodeSaid::of("reactivated=true\nnodeid=abc\nstate=ready\n");
+        assert!(confirmed.ready() && confirmed.reactivated && !confirmed.waiting());
+        assert!(NodeSaid::of("state=waiting\n").waiting());
+        let d = DrainSaid::of("remaining=2\npending=0\nwaiting_for=web\nbudget_broken_by=stuck\n");
+        assert_eq!(
+            (d.remaining, d.pending, d.waiting_for, d.broken_by_stuck),
+            (Some(2), Some(0), "web", true)
+        );
+        assert_eq!(
+            d.left(),
+            "2 task(s) still running, 0 service(s) short of their replicas"
+        );
+        assert_eq!(
+            DrainSaid::of("").left(),
+            "? task(s) still running, ? service(s) short of their replicas"
+        );
+        assert_eq!(listed_total("total=12\n"), Some(12));
     }
 
     #[test]

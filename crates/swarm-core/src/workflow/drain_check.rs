@@ -368,7 +368,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
             }
             RetireAnswer::Draining { failed } => {
                 held.drain_began.get_or_insert_with(Instant::now);
-                held.last_drain = drain_left(&r.stdout);
+                held.last_drain = DrainSaid::of(&r.stdout).left();
                 let blocked_proceeds = !failed && self.tell_blocked(held).await && self.cfg.blocked_drain_proceeds;
                 if blocked_proceeds {
                     info!(
@@ -470,7 +470,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
             info!(step = "drain", outcome = "ok", "tasks moved");
             return DrainAnswer::Drained;
         }
-        held.last_drain = drain_left(&r.stdout);
+        held.last_drain = DrainSaid::of(&r.stdout).left();
         let blocked_proceeds = self.tell_blocked(held).await && self.cfg.blocked_drain_proceeds;
         DrainAnswer::Moving { blocked_proceeds }
     }
@@ -506,15 +506,6 @@ pub(super) fn retiring(id: &str) -> Outcome {
         OutcomeKind::Retiring,
         Some(id),
         "the node is retiring: drain-check ends the action",
-    )
-}
-
-/// What a drain left, as a timeout tells it.
-fn drain_left(stdout: &str) -> String {
-    format!(
-        "{} task(s) still running, {} service(s) short of their replicas",
-        output_value(stdout, "remaining").unwrap_or("?"),
-        output_value(stdout, "pending").unwrap_or("?")
     )
 }
 

@@ -392,7 +392,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
             }
         };
         let mine = results.iter().find(|r| r.instance_id == id)?;
-        let already = output_value(&mine.stdout, "already") == Some("true");
+        let said = NodeSaid::of(&mine.stdout);
         if mine.exit() == Some(ScriptExit::Retiring) {
             return Some(
                 self.finish(intent, ActionResult::Abandon, "the instance is being retired")
@@ -405,17 +405,18 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
         }
         let ready = results
             .iter()
-            .find(|r| r.instance_id != id && r.ok() && output_value(&r.stdout, "state") == Some("ready"));
+            .find(|r| r.instance_id != id && r.ok() && NodeSaid::of(&r.stdout).ready());
         match ready {
             Some(r) if mine.ok() => {
                 info!(
                     step = "join",
                     outcome = "ok",
-                    via = output_value(&mine.stdout, "via").unwrap_or("already a member"),
+                    via = said.via.unwrap_or("already a member"),
                     role = %m.role
                 );
-                let own = output_value(&mine.stdout, "nodeid");
-                let labelled = output_value(&r.stdout, "nodeid");
+                let own = said.node_id;
+                let confirmed = NodeSaid::of(&r.stdout);
+                let labelled = confirmed.node_id;
                 if own.is_some() && own != labelled {
                     // The manager found another Ready node at this address (a ghost of an
                     // earlier join that has not timed out yet): the instance's own node is
@@ -432,19 +433,19 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
                 } else {
                     info!(step = "ready", outcome = "ok", node_id = labelled.unwrap_or(""), via = %r.instance_id);
                 }
-                if output_value(&r.stdout, "reactivated") == Some("true") {
+                if confirmed.reactivated {
                     info!(step = "reactivate", outcome = "ok", "drained node set active again");
                 }
-                Some(self.joined(intent, m, Some(ip), already, end).await)
+                Some(self.joined(intent, m, Some(ip), said.already, end).await)
             }
             // The instance joined but its node was not Ready within the confirming manager's
             // wait (a busy machine: joins of 30 s and more): that manager waits for the node
             // it now knows, rather than the join being observed and planned from the start.
             None if mine.ok() => {
-                let own = output_value(&mine.stdout, "nodeid").map(str::to_string);
+                let own = said.node_id.map(str::to_string);
                 let confirmer = results
                     .iter()
-                    .find(|r| r.instance_id != id && r.ok() && output_value(&r.stdout, "state") == Some("waiting"))?;
+                    .find(|r| r.instance_id != id && r.ok() && NodeSaid::of(&r.stdout).waiting())?;
                 info!(step = "ready", outcome = "waiting", via = %confirmer.instance_id,
                       "joined; its node was not Ready within the first wait");
                 if let Err(e) = self.verify_ready(id, own, &confirmer.instance_id, &labels, end).await {
@@ -452,7 +453,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
                     *why = e.to_string();
                     return None;
                 }
-                Some(self.joined(intent, m, Some(ip), already, end).await)
+                Some(self.joined(intent, m, Some(ip), said.already, end).await)
             }
             _ => {
                 info!(
@@ -510,11 +511,9 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
                 return None;
             }
         };
-        if output_value(&r.stdout, "state") != Some("ready") {
-            inconclusive(&format!(
-                "node state {:?}",
-                output_value(&r.stdout, "state").unwrap_or("unknown")
-            ));
+        let said = NodeSaid::of(&r.stdout);
+        if !said.ready() {
+            inconclusive(&format!("node state {:?}", said.state.unwrap_or("unknown")));
             return None;
         }
         if let (Role::Manager, Some(name)) = (m.role, &m.dns_name) {
@@ -524,7 +523,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
                 return None;
             }
         }
-        if output_value(&r.stdout, "reactivated") == Some("true") {
+        if said.reactivated {
             info!(step = "reactivate", outcome = "ok", "drained node set active again");
         }
         info!(step = "join", outcome = "already-member", via = %op, "node Ready and labelled: nothing to do");
@@ -575,7 +574,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
         }
         info!(step = "init", outcome = "ok");
         metric(&m.cluster, m.role.as_str(), "SwarmInits", 1.0, "Count");
-        let node_id = output_value(&r.stdout, "nodeid").map(str::to_string);
+        let node_id = NodeSaid::of(&r.stdout).node_id.map(str::to_string);
         self.verify_ready(id, node_id, id, labels, end).await
     }
 
@@ -620,7 +619,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
             return Err(Retry::Again(format!("join via {manager} failed: {}", r.summary())));
         }
         info!(step = "join", outcome = "ok", via = manager, role = %m.role);
-        let node_id = output_value(&r.stdout, "nodeid").map(str::to_string);
+        let node_id = NodeSaid::of(&r.stdout).node_id.map(str::to_string);
         self.verify_ready(id, node_id, manager, labels, end).await
     }
 

@@ -38,7 +38,7 @@ use crate::ports::{
     USUAL_COMMAND, USUAL_JOIN,
 };
 use crate::safe::script_commands;
-use crate::scripts::{self, output_value, ScriptExit};
+use crate::scripts::{self, DrainSaid, NodeSaid, ScriptExit};
 use crate::telemetry::metric;
 use crate::Config;
 

@@ -173,7 +173,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
         for r in results.into_iter().filter(|r| r.ok()) {
             let Some(p) = Probe::parse(&r.stdout) else { continue };
             if Some(r.instance_id.as_str()) == list_on && p.is_live_manager() {
-                if let Some(total) = output_value(&r.stdout, "total").and_then(|t| t.parse::<usize>().ok()) {
+                if let Some(total) = scripts::listed_total(&r.stdout) {
                     let first = SwarmView::parse(&r.stdout);
                     match self.node_pages(&r.instance_id, first, NODE_PAGE, total).await {
                         Ok(view) => listed = Some((r.instance_id.clone(), view)),
@@ -296,9 +296,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
                 scripts::NODE_LIST,
             );
             let r = self.run_one(on, cmds, "list nodes").await.map_err(|r| r.to_string())?;
-            total = output_value(&r.stdout, "total")
-                .and_then(|t| t.parse().ok())
-                .unwrap_or(0);
+            total = scripts::listed_total(&r.stdout).unwrap_or(0);
             view.nodes.extend(SwarmView::parse(&r.stdout).nodes);
             offset += NODE_PAGE;
         }

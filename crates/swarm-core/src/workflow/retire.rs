@@ -412,9 +412,10 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
         held.budget_short = short;
         let broken = BlockedService::budgets_of_output(stdout, "budget_broken");
         if !broken.is_empty() {
-            let cause = match output_value(stdout, "budget_broken_by") {
-                Some("stuck") => "no task of it is on its way to running: waiting cannot keep it, the drain goes on",
-                _ => "an involuntary disruption cannot wait",
+            let cause = if DrainSaid::of(stdout).broken_by_stuck {
+                "no task of it is on its way to running: waiting cannot keep it, the drain goes on"
+            } else {
+                "an involuntary disruption cannot wait"
             };
             self.tell_budget_broken(held, broken, cause).await;
         }
@@ -434,12 +435,8 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
     pub(super) async fn note_drain(&self, held: &mut Held<'_>, stdout: &str) -> (u32, u32) {
         held.blocked = BlockedService::of_output(stdout);
         self.note_budgets(held, stdout).await;
-        let count = |k| {
-            output_value(stdout, k)
-                .and_then(|v| v.parse::<u32>().ok())
-                .unwrap_or(u32::MAX)
-        };
-        (count("remaining"), count("pending"))
+        let said = DrainSaid::of(stdout);
+        (said.remaining.unwrap_or(u32::MAX), said.pending.unwrap_or(u32::MAX))
     }
 
     /// Tells, once per retirement, that services went below their budget, and why.
@@ -608,12 +605,13 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
         match &answer {
             RetireAnswer::Draining { failed: false } => {
                 held.blocked = BlockedService::of_output(&r.stdout);
+                let said = DrainSaid::of(&r.stdout);
                 info!(
                     step = "drain",
                     outcome = "in-progress",
-                    remaining = output_value(&r.stdout, "remaining").unwrap_or(""),
-                    pending = output_value(&r.stdout, "pending").unwrap_or(""),
-                    waiting_for = output_value(&r.stdout, "waiting_for").unwrap_or(""),
+                    remaining = said.remaining,
+                    pending = said.pending,
+                    waiting_for = said.waiting_for,
                     "tasks still moving; the drain goes on by itself"
                 );
             }
@@ -692,7 +690,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
             let drained = self.on_operator(ops, &env, scripts::DRAIN, limit, "drain");
             let (remaining, pending) = match self.while_alive(&held.alive, drained).await {
                 Ok(r) => {
-                    waiting_for = output_value(&r.stdout, "waiting_for").unwrap_or("").to_string();
+                    waiting_for = DrainSaid::of(&r.stdout).waiting_for.to_string();
                     self.note_drain(held, &r.stdout).await
                 }
                 Err(e) if ops.is_empty() || matches!(e, Retry::Refused(_)) => {
