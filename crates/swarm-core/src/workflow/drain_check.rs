@@ -149,7 +149,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
                 retry_until_unix,
                 ..
             } if drain.is_none() => retry_until_unix,
-            _ => unix_now() + super::retire::REMOVAL_RETRY_WAIT.as_secs(),
+            _ => unix_now() + super::retire_node::REMOVAL_RETRY_WAIT.as_secs(),
         };
         check.phase = Phase::Retiring {
             drains: drain.is_some(),
@@ -388,7 +388,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
             }
             answer @ (RetireAnswer::NotRemoved | RetireAnswer::Ended { .. }) => {
                 if answer == RetireAnswer::NotRemoved {
-                    super::retire::not_removed(&op);
+                    super::retire_node::not_removed(&op);
                 }
                 metric(&m.cluster, m.role.as_str(), "Removals", 1.0, "Count");
                 let Some(wait) = self.release_later(held, check.holds) else {

@@ -380,9 +380,9 @@ async fn a_manager_re_armed_while_it_retired_is_completed_by_a_check_when_its_ho
 #[test]
 fn a_hold_counts_once_whoever_ends_it() {
     let mut held = Outcome::new(OutcomeKind::Held, Some(M1), "held");
-    assert_eq!(super::super::metric_name(&held), Some("HeldTerminations"));
+    assert_eq!(super::super::act::metric_name(&held), Some("HeldTerminations"));
     held.quiet = true;
-    assert_eq!(super::super::metric_name(&held), None, "told already");
+    assert_eq!(super::super::act::metric_name(&held), None, "told already");
     let handed = Outcome::new(OutcomeKind::Retiring, Some(M1), "retiring");
-    assert_eq!(super::super::metric_name(&handed), Some("HandedOverRetirements"));
+    assert_eq!(super::super::act::metric_name(&handed), Some("HandedOverRetirements"));
 }
