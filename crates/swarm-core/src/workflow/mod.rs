@@ -10,6 +10,7 @@ mod dns;
 mod drain_check;
 mod drain_notes;
 mod ecs;
+mod hand_over;
 mod held;
 mod join;
 mod join_commands;
@@ -22,9 +23,11 @@ mod reconcile;
 mod retire;
 mod retire_node;
 mod service_names;
+mod survey;
 
 pub use crate::outcome::{Outcome, OutcomeKind};
-pub use reconcile::{ClusterReport, NamesReport, Scope, Survey};
+pub use reconcile::{ClusterReport, NamesReport, Scope};
+pub use survey::Survey;
 
 use std::collections::{HashMap, HashSet};
 use std::net::Ipv4Addr;
