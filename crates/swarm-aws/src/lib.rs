@@ -7,6 +7,7 @@
 mod autoscaling;
 mod eventbridge;
 pub mod http;
+mod parameters;
 mod route53;
 pub mod runtime;
 mod sqs;
@@ -27,9 +28,10 @@ use swarm_core::ports::PortError;
 
 pub use autoscaling::AwsFleet;
 pub use eventbridge::AwsEvents;
+pub use parameters::AwsParameters;
 pub use route53::AwsDns;
 pub use sqs::AwsChecks;
-pub use ssm::{AwsParameters, AwsRemote};
+pub use ssm::AwsRemote;
 
 /// Every adapter from one shared SDK configuration.
 pub struct Adapters {
