@@ -64,6 +64,21 @@ impl Adapters {
         }
     }
 
+    /// The workflows of a function whose events carry no lifecycle action (instance notices,
+    /// scheduled changes, ECS): every adapter but the completion and the heartbeat, which its
+    /// role does not grant.
+    pub fn without_lifecycle_actions(self, cfg: swarm_core::Config) -> crate::runtime::WithoutActions {
+        swarm_core::Lifecycle {
+            fleet: swarm_core::absent::WithoutLifecycleActions(self.fleet),
+            remote: self.remote,
+            dns: self.dns,
+            params: self.params,
+            events: self.events,
+            checks: self.checks.to(cfg.drain_check_queue.clone()),
+            cfg,
+        }
+    }
+
     /// Every adapter from `conf` (the operator's command: aws-config's loader, profiles and
     /// all), each service client built on first use.
     pub fn from_sdk_config(conf: &SdkConfig) -> Self {

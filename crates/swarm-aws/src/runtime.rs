@@ -113,6 +113,16 @@ pub type AwsLifecycle = swarm_core::Lifecycle<
     crate::AwsChecks,
 >;
 
+/// The workflows without lifecycle actions ([`crate::Adapters::without_lifecycle_actions`]).
+pub type WithoutActions = swarm_core::Lifecycle<
+    swarm_core::absent::WithoutLifecycleActions<crate::AwsFleet>,
+    crate::AwsRemote,
+    crate::AwsDns,
+    crate::AwsParameters,
+    crate::AwsEvents,
+    crate::AwsChecks,
+>;
+
 /// The cold start every function shares: JSON logs, the configuration validated (a bad one
 /// fails the init with the variable named), the SDK clients; `wire` builds the function's
 /// workflows from the adapters its role grants ([`crate::Adapters::all`], or

@@ -6,15 +6,10 @@
 
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::Value;
-use swarm_aws::runtime::{cold_start, deadline};
-use swarm_aws::{AwsChecks, AwsDns, AwsEvents, AwsFleet, AwsParameters, AwsRemote};
-use swarm_core::absent::WithoutLifecycleActions;
-use swarm_core::Lifecycle;
+use swarm_aws::runtime::{cold_start, deadline, WithoutActions};
+use swarm_aws::Adapters;
 
-/// Every adapter but the lifecycle actions: its ECS events carry no lifecycle action (its role grants none).
-type Wired = Lifecycle<WithoutLifecycleActions<AwsFleet>, AwsRemote, AwsDns, AwsParameters, AwsEvents, AwsChecks>;
-
-async fn handle(h: &Wired, event: LambdaEvent<Value>) -> Result<Value, Error> {
+async fn handle(h: &WithoutActions, event: LambdaEvent<Value>) -> Result<Value, Error> {
     let outcome = h.handle_ecs(&event.payload, Some(deadline(&event.context))).await?;
     Ok(serde_json::to_value(outcome)?)
 }
@@ -22,15 +17,7 @@ async fn handle(h: &Wired, event: LambdaEvent<Value>) -> Result<Value, Error> {
 // One thread: the work is waiting on AWS; a worker pool only costs the cold start (BENCH.md).
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    let h = cold_start(|a, cfg| Lifecycle {
-        fleet: WithoutLifecycleActions(a.fleet),
-        remote: a.remote,
-        dns: a.dns,
-        params: a.params,
-        events: a.events,
-        checks: a.checks.to(cfg.drain_check_queue.clone()),
-        cfg,
-    })
-    .await?;
+    // Its events carry no lifecycle action: its role grants neither completion nor heartbeat.
+    let h = cold_start(Adapters::without_lifecycle_actions).await?;
     lambda_runtime::run(service_fn(|e| handle(&h, e))).await
 }

@@ -288,28 +288,15 @@ async fn a_retirement_answered_without_a_leader_is_sent_again_by_its_check() {
 /// the manager undemoted: the survivor lost quorum.
 #[tokio::test(start_paused = true)]
 async fn a_manager_whose_demotion_failed_is_retired_again_not_released() {
-    let w = cluster();
-    let l = lifecycle(&w, with_queue());
-    three_managers_and_a_worker(&l, &w).await;
-    // The drain outlasts the first command's slice: the demotion comes in a command without one.
-    w.state().slow_drains = 1;
-    w.state().demote_conflicts = 1;
-    w.state().commands.clear();
-    w.set_lifecycle(M1, "Terminating:Wait");
+    let (w, l) = manager_whose_demotion_is_refused_once(with_queue()).await;
     let o = l.handle(&event("terminate", "mgr", M1), None).await.unwrap();
     assert_eq!(o.outcome, OutcomeKind::Retiring, "{o:?}");
     let (o, checks) = run_checks(&w, &l).await;
     assert!(w.node_of(M1).is_none(), "demoted and removed before its release");
     // The retirement's drain, the drain on, the retirement without it, and once more.
     assert_eq!((o.outcome, checks), (OutcomeKind::Held, 4), "{o:?}");
+    assert_eq!(retire_commands(&w, M1), 3, "sent again after the refused demotion");
     let s = w.state();
-    let sent = s
-        .commands
-        .iter()
-        .filter(|(i, n)| i != M1 && *n == "retire-node")
-        .count();
-    // With the drain slice, without it (refused), and again.
-    assert_eq!(sent, 3, "sent again after the refused demotion");
     let managers = s.nodes.values().filter(|n| n.role == Role::Manager).count();
     assert_eq!(managers, 2);
 }

@@ -79,6 +79,29 @@ async fn three_managers_and_a_worker(l: &L, w: &World) {
     );
 }
 
+/// Three managers and a worker, M1 terminating: its drain outlasts the first command's slice
+/// (the demotion comes in a command without one) and the swarm refuses that demotion once
+/// ("update out of sequence": two managers demoted at once).
+async fn manager_whose_demotion_is_refused_once(c: Config) -> (World, L) {
+    let w = cluster();
+    let l = lifecycle(&w, c);
+    three_managers_and_a_worker(&l, &w).await;
+    w.state().slow_drains = 1;
+    w.state().demote_conflicts = 1;
+    w.state().commands.clear();
+    w.set_lifecycle(M1, "Terminating:Wait");
+    (w, l)
+}
+
+/// The retire-node commands sent for `id` (to its operators; the instance's own halves aside).
+fn retire_commands(w: &World, id: &str) -> usize {
+    w.state()
+        .commands
+        .iter()
+        .filter(|(i, n)| i != id && *n == "retire-node")
+        .count()
+}
+
 /// A worker launched into a one-manager swarm whose first `late_ready` confirmations find
 /// its node not Ready yet; the commands are those of the worker's join alone.
 async fn worker_joined(late_ready: u32) -> World {

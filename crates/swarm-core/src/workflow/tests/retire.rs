@@ -252,24 +252,10 @@ async fn a_removal_answered_without_a_leader_is_asked_again() {
 /// The same refused demotion on the road without a queue: the invocation asks again.
 #[tokio::test(start_paused = true)]
 async fn a_demotion_refused_while_raft_changes_is_asked_again() {
-    let w = cluster();
-    let l = lifecycle(&w, cfg());
-    three_managers_and_a_worker(&l, &w).await;
-    // The drain outlasts the first command's slice: the demotion comes in a command without one.
-    w.state().slow_drains = 1;
-    w.state().demote_conflicts = 1;
-    w.state().commands.clear();
-    w.set_lifecycle(M1, "Terminating:Wait");
+    let (w, l) = manager_whose_demotion_is_refused_once(cfg()).await;
     l.handle(&event("terminate", "mgr", M1), None).await.unwrap();
     assert!(w.node_of(M1).is_none(), "demoted and removed");
-    let s = w.state();
-    let sent = s
-        .commands
-        .iter()
-        .filter(|(i, n)| i != M1 && *n == "retire-node")
-        .count();
-    // With the drain slice, without it (refused), and again.
-    assert_eq!(sent, 3, "asked again after the refused demotion");
+    assert_eq!(retire_commands(&w, M1), 3, "asked again after the refused demotion");
 }
 
 #[tokio::test(start_paused = true)]
