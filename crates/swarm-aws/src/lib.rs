@@ -53,23 +53,23 @@ impl Adapters {
 
     /// The workflows over every adapter (the drain checks' queue from `cfg`).
     pub fn all(self, cfg: swarm_core::Config) -> crate::runtime::AwsLifecycle {
-        swarm_core::Lifecycle {
-            fleet: self.fleet,
-            remote: self.remote,
-            dns: self.dns,
-            params: self.params,
-            events: self.events,
-            checks: self.checks.to(cfg.drain_check_queue.clone()),
-            cfg,
-        }
+        self.with_fleet(|fleet| fleet, cfg)
     }
 
     /// The workflows of a function whose events carry no lifecycle action (instance notices,
     /// scheduled changes, ECS): every adapter but the completion and the heartbeat, which its
     /// role does not grant.
     pub fn without_lifecycle_actions(self, cfg: swarm_core::Config) -> crate::runtime::WithoutActions {
+        self.with_fleet(swarm_core::absent::WithoutLifecycleActions, cfg)
+    }
+
+    fn with_fleet<F>(
+        self,
+        fleet: impl FnOnce(AwsFleet) -> F,
+        cfg: swarm_core::Config,
+    ) -> swarm_core::Lifecycle<F, AwsRemote, AwsDns, AwsParameters, AwsEvents, AwsChecks> {
         swarm_core::Lifecycle {
-            fleet: swarm_core::absent::WithoutLifecycleActions(self.fleet),
+            fleet: fleet(self.fleet),
             remote: self.remote,
             dns: self.dns,
             params: self.params,
