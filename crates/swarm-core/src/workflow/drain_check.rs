@@ -72,10 +72,13 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
         };
         let mut held = Held::new(self.keep_alive(intent, armed), m.role);
         if drain_check::must_rearm(age, next, bound) {
-            if !self.rearm(&held.alive).await {
+            if self.rearm(&held.alive).await {
+                check.armed_unix = Some(unix_now());
+            } else if !matches!(check.phase, Phase::Retiring { .. }) {
                 return Ok(action_ended(id));
             }
-            check.armed_unix = Some(unix_now());
+            // A retirement sent is read even so: when its command removed the node, telling it
+            // is this check's (the invocation that completed the action found it done).
         }
         held.drain_began = Some(instant_of(check.began_unix));
         if let Some(at) = check.hold_started_unix {

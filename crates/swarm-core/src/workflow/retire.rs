@@ -204,6 +204,12 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
             }
         }
         let mut o = self.finish(intent, ActionResult::Continue, "node retired").await?;
+        if o.outcome == OutcomeKind::AlreadyEnded && held.acted {
+            // Another invocation (the node's own event, late) completed the action after this
+            // retirement removed the node, and found it done: this one tells it.
+            o.outcome = OutcomeKind::Done;
+            o.detail = "node retired; its action was completed by another invocation".into();
+        }
         o.quiet = quiet;
         Ok(o)
     }

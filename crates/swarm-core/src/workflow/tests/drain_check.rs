@@ -301,6 +301,44 @@ async fn a_manager_whose_demotion_failed_is_retired_again_not_released() {
     assert_eq!(managers, 2);
 }
 
+/// make e2e-repeat, session 26 (terminations throttled behind the function's concurrency):
+/// the node's own event, delivered late, found the node removed by the handed-over command and
+/// completed the action, saying nothing ("found done"); the check then found the action ended
+/// and said nothing either: the retirement was never told.
+#[tokio::test(start_paused = true)]
+async fn a_retirement_whose_action_another_invocation_completed_is_told_by_its_check() {
+    for rearms in [false, true] {
+        let (w, l, o) = hand_over(0).await;
+        assert_eq!(o.outcome, OutcomeKind::Retiring, "{o:?}");
+        // The node's own event: the command has removed the node; it completes the action.
+        let o = l.handle(&event("terminate", "wrk", W1), None).await.unwrap();
+        assert_eq!(
+            (o.outcome, o.quiet),
+            (OutcomeKind::Completed, true),
+            "found done: {o:?}"
+        );
+        let (body, delay) = w.state().checks.pop().expect("the check");
+        let mut check: DrainCheck = serde_json::from_str(&body).unwrap();
+        if rearms {
+            check.armed_unix = None;
+        }
+        tokio::time::sleep(delay).await;
+        let o = l
+            .handle_drain_check(&serde_json::to_string(&check).unwrap(), None)
+            .await
+            .unwrap();
+        assert_eq!(o.result, Some(ActionResult::Continue), "{o:?}");
+        let s = w.state();
+        let told: Vec<_> = s.announced.iter().map(|(_, e)| e.detail_type()).collect();
+        assert_eq!(
+            told,
+            vec!["Swarm Node Retired"],
+            "told once, by the check (re-arms: {rearms})"
+        );
+        assert!(s.checks.is_empty(), "nothing left to check");
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_leaving_instance_that_cannot_be_reached_is_removed_without_it() {
     let w = cluster();
