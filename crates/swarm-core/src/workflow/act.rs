@@ -129,13 +129,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
                 let budget_end = clamp(started + self.cfg.agent_wait + self.cfg.join_budget, deadline);
                 self.join(&intent, &member, started, budget_end).await
             }
-            Intent::Retire { .. } => {
-                let budget_end = clamp(
-                    Instant::now() + self.cfg.drain_timeout + crate::config::RETIRE_AFTER_DRAIN,
-                    deadline,
-                );
-                self.retire(&intent, &member, budget_end).await
-            }
+            Intent::Retire { .. } => self.retire(&intent, &member, self.retire_end(deadline)).await,
             Intent::Drain { .. } => {
                 let budget_end = clamp(
                     Instant::now() + self.cfg.drain_timeout + Duration::from_secs(30),
@@ -146,6 +140,15 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
             Intent::Cordon { .. } => self.cordon(&intent, &member).await,
         };
         self.account(&intent, &member, started, outcome).await
+    }
+
+    /// Where a retirement (or its check) stops: its drain's timeout and the removal after it,
+    /// within the invocation's deadline.
+    pub(super) fn retire_end(&self, deadline: Option<Instant>) -> Instant {
+        clamp(
+            Instant::now() + self.cfg.drain_timeout + crate::config::RETIRE_AFTER_DRAIN,
+            deadline,
+        )
     }
 
     /// An act's metrics and its announcement.

@@ -61,10 +61,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
             }
         };
         log_start(&member);
-        let budget_end = clamp(
-            Instant::now() + self.cfg.drain_timeout + crate::config::RETIRE_AFTER_DRAIN,
-            deadline,
-        );
+        let budget_end = self.retire_end(deadline);
         let outcome = self.check_drain(&intent, &member, check, budget_end).await;
         self.account(&intent, &member, started, outcome).await
     }
