@@ -66,6 +66,9 @@ pub enum Phase {
         #[serde(alias = "leaderless_until_unix")]
         retry_until_unix: u64,
         looks: u32,
+        /// A look already waited for the leaving instance's half (`waits_for_leave`).
+        #[serde(default)]
+        leave_waited: bool,
     },
     /// The node is out and the hold runs: the check completes the action when the hold ends
     /// (the hook's timeout would release it later, re-armed while the retirement ran).
@@ -184,6 +187,20 @@ pub fn retire_delay(looks: u32, period: Duration, role: Role) -> Duration {
         0 => first.min(period),
         n => delay(n, period),
     }
+}
+
+/// How long a check waits, once, for the leaving instance's half of a retirement whose
+/// operator's half has ended: the instance's `docker swarm leave` reports seconds after its node
+/// went down, the operator's may end first (it removes the node once it is down, or when its
+/// wait runs out).
+pub const LEAVE_REPORT_WAIT: Duration = Duration::from_secs(4);
+
+/// Whether a retirement's check looks once more (LEAVE_REPORT_WAIT later) before it ends the
+/// action: the node is out (`removed`), the instance runs its half (`leave`) and that half has
+/// not reported (`reported`), and no look has waited for it yet (`waited`). Once only: an
+/// instance whose half never reports keeps no action.
+pub fn waits_for_leave(removed: bool, leave: bool, reported: bool, waited: bool) -> bool {
+    removed && leave && !reported && !waited
 }
 
 /// The delay before check number `checks` (0: the first): doubling from FIRST_DELAY up to
@@ -332,6 +349,7 @@ mod tests {
                 leave: true,
                 retry_until_unix: 70,
                 looks: 1,
+                leave_waited: true,
             },
             acted: true,
             armed_unix: Some(12),

@@ -229,12 +229,15 @@ pub(super) fn log_start(member: &Member) {
 }
 
 /// The count an outcome adds to. None: a held termination told already (found done again, or
-/// completed by the check at its hold's end), so each hold counts once.
+/// completed by the check at its hold's end), so each hold counts once; work done without an
+/// action of its own (a notice's drain or cordon, a retirement whose action another invocation
+/// completed) counts in its step's metric (Drains, Cordons, Removals), not as an ignored event.
 pub(super) fn metric_name(o: &Outcome) -> Option<&'static str> {
     Some(match (o.outcome, o.result) {
         (_, Some(ActionResult::Abandon)) => "AbandonedActions",
         (OutcomeKind::Completed, _) => "CompletedActions",
         (OutcomeKind::Held, _) if o.quiet => return None,
+        (OutcomeKind::Done, _) => return None,
         (OutcomeKind::Held, _) => "HeldTerminations",
         (OutcomeKind::Draining, _) => "HandedOverDrains",
         (OutcomeKind::Retiring, _) => "HandedOverRetirements",

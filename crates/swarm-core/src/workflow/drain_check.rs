@@ -163,6 +163,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
             leave,
             retry_until_unix,
             looks,
+            leave_waited,
         } = check.phase
         else {
             unreachable!("a retirement's check");
@@ -191,6 +192,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
                 leave,
                 retry_until_unix,
                 looks: looks + 1,
+                leave_waited,
             };
             self.leave_check(
                 &check,
@@ -199,6 +201,30 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
             .await?;
             return Ok(retiring(id));
         };
+        let removed = matches!(plan::read_retire(&r, drains), RetireAnswer::Ended { .. });
+        if drain_check::waits_for_leave(removed, leave, me.is_some(), leave_waited) {
+            info!(
+                step = "leave",
+                outcome = "awaited",
+                "the node is out; its instance's half has not reported yet: one look more"
+            );
+            check.phase = Phase::Retiring {
+                drains,
+                leave,
+                retry_until_unix,
+                looks,
+                leave_waited: true,
+            };
+            self.leave_check(&check, drain_check::LEAVE_REPORT_WAIT).await?;
+            return Ok(retiring(id));
+        }
+        if leave && me.is_none() && removed {
+            warn!(
+                step = "leave",
+                outcome = "unreported",
+                "the instance's half did not report: the node was removed without its answer"
+            );
+        }
         let node = check.node.clone();
         let op = check.operator.clone();
         match self.read_retire(held, &node, &op, &r, me.as_ref(), drains).await {

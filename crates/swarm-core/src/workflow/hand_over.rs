@@ -123,6 +123,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
             leave,
             retry_until_unix,
             looks: 0,
+            leave_waited: false,
         };
         self.leave_check(check, drain_check::retire_delay(0, self.check_period(), check.role))
             .await

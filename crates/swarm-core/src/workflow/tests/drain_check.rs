@@ -339,6 +339,43 @@ async fn a_retirement_whose_action_another_invocation_completed_is_told_by_its_c
     }
 }
 
+/// e2e (`make test` on 00fb196, the load scenario): the operator's half of a worker's
+/// retirement (it waits until the node is down, then removes it) ended before the leaving
+/// instance's own half had reported its `docker swarm leave`; the check read the operator's,
+/// ended the action and never read whether the instance left.
+#[tokio::test(start_paused = true)]
+async fn a_retirement_s_check_waits_briefly_for_the_instance_s_half_once() {
+    for slow in [1, 10] {
+        let (w, l, o) = hand_over(0).await;
+        assert_eq!(o.outcome, OutcomeKind::Retiring, "{o:?}");
+        let (body, delay) = w.state().checks.pop().expect("the check");
+        tokio::time::sleep(delay).await;
+        // The node is out (the operator's half removed it); the instance's half still reports.
+        w.state().slow_halves.insert(W1.to_string(), slow);
+        let o = l.handle_drain_check(&body, None).await.unwrap();
+        assert_eq!(
+            o.outcome,
+            OutcomeKind::Retiring,
+            "looks again for the leave ({slow}): {o:?}"
+        );
+        let (body, delay) = w.state().checks.pop().expect("a look again");
+        assert!(delay <= Duration::from_secs(5), "soon: {delay:?}");
+        tokio::time::sleep(delay).await;
+        // Once only: an instance whose half never reports does not keep the action.
+        let o = l.handle_drain_check(&body, None).await.unwrap();
+        assert_eq!(
+            (o.outcome, o.result),
+            (OutcomeKind::Completed, Some(ActionResult::Continue)),
+            "{slow}: {o:?}"
+        );
+        let s = w.state();
+        assert!(s.checks.is_empty(), "nothing left to check");
+        assert_eq!(s.completed.iter().filter(|(i, _)| i == W1).count(), 1);
+        let told: Vec<_> = s.announced.iter().map(|(_, e)| e.detail_type()).collect();
+        assert_eq!(told, vec!["Swarm Node Retired"], "told once");
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_leaving_instance_that_cannot_be_reached_is_removed_without_it() {
     let w = cluster();
@@ -410,4 +447,7 @@ fn a_hold_counts_once_whoever_ends_it() {
     assert_eq!(super::super::act::metric_name(&held), None, "told already");
     let handed = Outcome::new(OutcomeKind::Retiring, Some(M1), "retiring");
     assert_eq!(super::super::act::metric_name(&handed), Some("HandedOverRetirements"));
+    // Told by the check after another invocation completed the action: that one counted it.
+    let told = Outcome::new(OutcomeKind::Done, Some(M1), "removed");
+    assert_eq!(super::super::act::metric_name(&told), None, "not an ignored event");
 }
