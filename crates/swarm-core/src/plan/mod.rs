@@ -7,6 +7,7 @@ pub mod labels;
 mod notice;
 pub mod preview;
 pub mod reconcile;
+pub mod repair;
 mod retire;
 pub mod service_dns;
 pub mod status;

@@ -6,6 +6,7 @@ use std::collections::{HashMap, HashSet};
 use serde::Serialize;
 
 use crate::model::{LifecycleState, ManagerRecord, NodeIndex, NodeStatus, Role, SwarmNode, SwarmView};
+pub use crate::plan::repair::{RecordView, Repair};
 
 /// An instance of a cluster group, as the reconcile sees it.
 #[derive(Debug, Clone, PartialEq)]
@@ -58,71 +59,6 @@ impl ClusterSnapshot {
                 .members
                 .iter()
                 .any(|m| m.alive && (n.instance_id.as_deref() == Some(&m.id) || (n.addr.is_some() && n.addr == m.ip)))
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "repair", rename_all = "kebab-case")]
-pub enum Repair {
-    /// A node whose instance is gone (or unreachable past the grace period); a manager is
-    /// demoted first: it is down, so demotion only shrinks the quorum it cannot vote in.
-    RemoveNode {
-        node_id: String,
-        demote: bool,
-        reason: String,
-    },
-    /// An instance whose scheduled change begins within the lead: its node leaves (record
-    /// first, drain, demote, leave, remove) before the group replaces it.
-    Retire {
-        instance_id: String,
-        group: String,
-        reason: String,
-    },
-    /// A running instance that is not in the swarm.
-    Join {
-        instance_id: String,
-        group: String,
-        waiting: bool,
-    },
-    /// A launch action left waiting for an instance that is already Ready.
-    CompleteLaunch {
-        instance_id: String,
-        group: String,
-    },
-    /// A node in service whose well-known labels are missing or wrong (removed or changed by
-    /// hand, or a join's label step lost): they are set again, with the group's own.
-    Label {
-        instance_id: String,
-        node_id: String,
-        group: String,
-        /// The labels found missing or wrong.
-        labels: Vec<String>,
-    },
-    /// A worker's terminate action left waiting after its node is gone.
-    CompleteTermination {
-        instance_id: String,
-        group: String,
-    },
-    DnsDelete {
-        record: RecordView,
-    },
-    DnsUpsert {
-        record: RecordView,
-    },
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct RecordView {
-    pub set_identifier: String,
-    pub ip: std::net::Ipv4Addr,
-}
-
-impl From<&ManagerRecord> for RecordView {
-    fn from(r: &ManagerRecord) -> Self {
-        RecordView {
-            set_identifier: r.set_identifier.clone(),
-            ip: r.ip,
-        }
     }
 }
 

@@ -20,6 +20,7 @@ mod notice;
 mod observe;
 mod queued;
 mod reconcile;
+mod repair;
 mod retire;
 mod retire_node;
 mod service_names;

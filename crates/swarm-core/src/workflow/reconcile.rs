@@ -9,18 +9,13 @@ use tokio::time::Instant;
 use serde::Serialize;
 use tracing::{error, info, info_span, warn, Instrument};
 
-use super::survey::{phase, Survey};
-use crate::announce::{self, ActionEvent};
-use crate::event::{Intent, LifecycleAction, LAUNCHING, TERMINATING};
-use crate::model::{membership, ManagerRecord, Membership};
+use super::repair::record_change;
+use super::survey::Survey;
+use crate::announce;
+use crate::model::{membership, Membership};
 use crate::plan::reconcile::*;
-use crate::ports::{
-    ActionResult, Announce, Checks, Dns, Fleet, Parameters, PortError, PortResult, RecordChange, Remote,
-};
-use crate::safe::script_commands;
-use crate::scripts;
+use crate::ports::{Announce, Checks, Dns, Fleet, Parameters, PortError, PortResult, RecordChange, Remote};
 use crate::telemetry::{cluster_metrics, metric};
-use crate::workflow::OutcomeKind;
 use crate::Lifecycle;
 
 /// What one reconcile run did for one cluster.
@@ -188,195 +183,28 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
         let operator = operator.unwrap_or_default();
         let mut joins = 0;
         let mut dns_changes = Vec::new();
-        let hook = |group: &str, transition: &str| {
-            let (group, transition) = (group.to_string(), transition.to_string());
-            async move {
-                self.fleet
-                    .lifecycle_hooks(&group)
-                    .await
-                    .ok()
-                    .and_then(|hs| hs.into_iter().find(|(_, t)| *t == transition).map(|(n, _)| n))
-            }
-        };
-        // What the slowest step of each kind may take: a command, or a whole join.
-        let command_worst = self.cfg.command_timeout + Duration::from_secs(10);
-        let join_worst = self.cfg.agent_wait + self.cfg.join_budget + Duration::from_secs(10);
-        let retire_worst = self.cfg.drain_timeout + command_worst * 3;
         for r in &repairs {
-            let worst = match phase(r) {
-                0 => Duration::from_secs(10), // one Route 53 call
-                3 => join_worst,
-                _ if matches!(r, Repair::Retire { .. }) => retire_worst,
-                _ => command_worst,
-            };
-            if deadline.is_some_and(|d| Instant::now() + worst > d) {
-                info!(step = "repair", outcome = "deferred", repair = ?r, "no time left in this run");
-                report.deferred.push(format!("{r:?}"));
+            if deadline.is_some_and(|d| Instant::now() + self.worst_case(r) > d) {
+                info!(step = "repair", outcome = "deferred", repair = %r, "no time left in this run");
+                report.deferred.push(r.to_string());
                 continue;
             }
-            if phase(r) > 0 {
-                self.apply_dns(cluster, &snap, &mut dns_changes, &mut report).await;
+            if let Some(change) = record_change(r, &snap, self.cfg.dns_ttl) {
+                dns_changes.push(change);
+                continue;
             }
-            let result: Result<(), String> = match r {
-                Repair::RemoveNode {
-                    node_id,
-                    demote,
-                    reason,
-                } => {
-                    info!(step = "remove", node_id = %node_id, %reason);
-                    // The one removal path: retire-node.sh, with no instance half (it is gone)
-                    // and nothing to drain (its tasks died with it).
-                    let wait = Duration::from_secs(15).min(self.cfg.script_wait_max()).as_secs();
-                    let cmds = script_commands(
-                        &[
-                            ("NODE_ID", node_id.clone()),
-                            ("LEAVING_INSTANCE", "-".into()),
-                            ("DEMOTE", demote.to_string()),
-                            ("DRAIN_SECONDS", "0".into()),
-                            ("WAIT_SECONDS", wait.to_string()),
-                            ("INSTANCE_LEAVES", "false".into()),
-                        ],
-                        scripts::RETIRE_NODE,
-                    );
-                    let res = self.run_checked(&operator, cmds, "retire node").await;
-                    if res.is_ok() {
-                        metric(cluster, "cluster", "Removals", 1.0, "Count");
-                        self.announce(ActionEvent::node_removed(cluster, node_id, reason)).await;
-                    }
-                    res
-                }
-                Repair::Retire {
-                    instance_id,
-                    group,
-                    reason,
-                } => {
-                    info!(step = "retire", instance_id = %instance_id, %reason);
-                    let intent = Intent::Retire {
-                        instance_id: instance_id.clone(),
-                        group: group.clone(),
-                        action: None,
-                    };
-                    match self.handle_intent(intent, deadline).await {
-                        Ok(o) if matches!(o.outcome, OutcomeKind::Denied | OutcomeKind::Rejected) => Err(o.detail),
-                        Ok(_) => Ok(()),
-                        Err(e) => Err(e.to_string()),
-                    }
-                }
-                Repair::Join {
-                    instance_id,
-                    group,
-                    waiting,
-                } => {
-                    joins += 1;
-                    if joins > MAX_JOINS_PER_RUN {
-                        info!(step = "join", outcome = "deferred", instance_id = %instance_id);
-                        continue;
-                    }
-                    let action = if *waiting {
-                        hook(group, LAUNCHING).await.map(|h| LifecycleAction {
-                            group: group.clone(),
-                            hook: h,
-                            token: String::new(),
-                            instance_id: instance_id.clone(),
-                            // The action began after the instance launched: its launch time is
-                            // the action's age at worst, so the join re-arms it in time.
-                            started_unix: snap
-                                .members
-                                .iter()
-                                .find(|m| m.id == *instance_id)
-                                .and_then(|m| m.launched_unix),
-                        })
-                    } else {
-                        None
-                    };
-                    let intent = Intent::Join {
-                        instance_id: instance_id.clone(),
-                        group: group.clone(),
-                        action,
-                    };
-                    match self.handle_intent(intent, deadline).await {
-                        Ok(o) if o.result != Some(ActionResult::Abandon) => Ok(()),
-                        Ok(o) => Err(o.detail),
-                        Err(e) => Err(e.to_string()),
-                    }
-                }
-                Repair::Label {
-                    instance_id,
-                    node_id,
-                    labels,
-                    ..
-                } => {
-                    info!(step = "label", instance_id = %instance_id, node_id = %node_id, labels = %labels.join(","),
-                          "labels missing or wrong: set again");
-                    let expected = snap
-                        .members
-                        .iter()
-                        .find(|m| m.id == *instance_id)
-                        .and_then(|m| m.labels.as_ref())
-                        .map(crate::plan::labels::encode)
-                        .unwrap_or_default();
-                    let cmds = script_commands(
-                        &[
-                            ("NODE_ID", node_id.clone()),
-                            ("INSTANCE_ID", instance_id.clone()),
-                            ("WAIT_SECONDS", "5".into()),
-                            ("NODE_LABELS", expected),
-                        ],
-                        scripts::NODE_READY,
-                    );
-                    let res = self.run_checked(&operator, cmds, "label node").await;
-                    if res.is_ok() {
-                        metric(cluster, "cluster", "LabelRepairs", 1.0, "Count");
-                    }
-                    res
-                }
-                Repair::CompleteLaunch { instance_id, group } | Repair::CompleteTermination { instance_id, group } => {
-                    let transition = if matches!(r, Repair::CompleteLaunch { .. }) {
-                        LAUNCHING
-                    } else {
-                        TERMINATING
-                    };
-                    match hook(group, transition).await {
-                        None => Err(format!("group {group} has no {transition} hook")),
-                        Some(h) => {
-                            let a = LifecycleAction {
-                                group: group.clone(),
-                                hook: h,
-                                token: String::new(),
-                                instance_id: instance_id.clone(),
-                                started_unix: None,
-                            };
-                            match self.fleet.complete_action(&a, ActionResult::Continue).await {
-                                Ok(()) | Err(PortError::NoActiveAction(_)) => Ok(()),
-                                Err(e) => Err(e.to_string()),
-                            }
-                        }
-                    }
-                }
-                Repair::DnsDelete { record } | Repair::DnsUpsert { record } => {
-                    let rec = ManagerRecord {
-                        set_identifier: record.set_identifier.clone(),
-                        ip: record.ip,
-                        ttl: self.cfg.dns_ttl.as_secs(),
-                    };
-                    // Deletes carry the record exactly as it is, as Route 53 requires.
-                    let change = match r {
-                        Repair::DnsDelete { .. } => RecordChange::Delete(
-                            snap.records
-                                .iter()
-                                .find(|x| x.set_identifier == rec.set_identifier && x.ip == rec.ip)
-                                .cloned()
-                                .unwrap_or(rec),
-                        ),
-                        _ => RecordChange::Upsert(rec),
-                    };
-                    dns_changes.push(change);
+            // Record changes first, before any slow repair.
+            self.apply_dns(cluster, &snap, &mut dns_changes, &mut report).await;
+            if let Repair::Join { instance_id, .. } = r {
+                joins += 1;
+                if joins > MAX_JOINS_PER_RUN {
+                    info!(step = "join", outcome = "deferred", instance_id = %instance_id);
                     continue;
                 }
-            };
-            if let Err(e) = result {
-                warn!(step = "repair", outcome = "failed", repair = ?r, error = %e);
-                report.failed.push(format!("{r:?}: {e}"));
+            }
+            if let Err(e) = self.repair(r, &snap, &operator, deadline).await {
+                warn!(step = "repair", outcome = "failed", repair = %r, error = %e);
+                report.failed.push(format!("{r}: {e}"));
             }
         }
         self.apply_dns(cluster, &snap, &mut dns_changes, &mut report).await;
@@ -389,6 +217,18 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
         );
         self.announce_run(&report, began).await;
         Ok(report)
+    }
+
+    /// What the slowest repair of `r`'s kind may take: one Route 53 call, a command, a whole
+    /// join, a retirement with its drain.
+    fn worst_case(&self, r: &Repair) -> Duration {
+        let command = self.cfg.command_timeout + Duration::from_secs(10);
+        match r {
+            Repair::DnsDelete { .. } | Repair::DnsUpsert { .. } => Duration::from_secs(10),
+            Repair::Join { .. } => self.cfg.agent_wait + self.cfg.join_budget + Duration::from_secs(10),
+            Repair::Retire { .. } => self.cfg.drain_timeout + command * 3,
+            _ => command,
+        }
     }
 
     /// What a run tells people: repairs it left to the next run, a quorum at risk.
