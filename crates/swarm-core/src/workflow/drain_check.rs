@@ -162,8 +162,8 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
             drains,
             leave,
             retry_until_unix,
-            looks,
             leave_waited,
+            ..
         } = check.phase
         else {
             unreachable!("a retirement's check");
@@ -187,19 +187,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
         let mut found = found.into_iter();
         let (Some(r), me) = (found.next().flatten(), found.next().flatten()) else {
             info!(step = "drain-check", outcome = "retiring", checks = check.checks, via = %check.operator);
-            check.phase = Phase::Retiring {
-                drains,
-                leave,
-                retry_until_unix,
-                looks: looks + 1,
-                leave_waited,
-            };
-            self.leave_check(
-                &check,
-                drain_check::retire_delay(looks + 1, self.check_period(), check.role),
-            )
-            .await?;
-            return Ok(retiring(id));
+            return self.look_again(check, false).await;
         };
         let removed = matches!(plan::read_retire(&r, drains), RetireAnswer::Ended { .. });
         if drain_check::waits_for_leave(removed, leave, me.is_some(), leave_waited) {
@@ -208,15 +196,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
                 outcome = "awaited",
                 "the node is out; its instance's half has not reported yet: one look more"
             );
-            check.phase = Phase::Retiring {
-                drains,
-                leave,
-                retry_until_unix,
-                looks,
-                leave_waited: true,
-            };
-            self.leave_check(&check, drain_check::LEAVE_REPORT_WAIT).await?;
-            return Ok(retiring(id));
+            return self.look_again(check, true).await;
         }
         if leave && me.is_none() && removed {
             warn!(
@@ -254,31 +234,64 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
                 self.send_retire(held, &mut check, &mut ops, None).await?;
                 Ok(retiring(id))
             }
-            answer @ (RetireAnswer::NotRemoved | RetireAnswer::Ended { .. }) => {
+            answer => {
                 if answer == RetireAnswer::NotRemoved {
                     super::retire_node::not_removed(&op);
                 }
-                metric(&m.cluster, m.role.as_str(), "Removals", 1.0, "Count");
-                let Some(wait) = self.release_later(held, check.holds) else {
-                    return self.release(intent, held, check.holds, end).await;
-                };
-                // No check sleeps: the next one completes the action when the hold ends.
-                check.phase = Phase::Releasing;
-                self.leave_check(&check, wait).await?;
-                let secs = wait.as_secs_f64();
-                info!(
-                    step = "hold",
-                    outcome = "ends-later",
-                    release_in_secs = secs,
-                    "re-armed while the retirement ran: a check completes it when the hold ends"
-                );
-                Ok(super::retire::held_outcome(
-                    id,
-                    format!("completed when the hold ends in {secs:.1}s"),
-                    !held.acted,
-                ))
+                self.retirement_over(intent, m, held, check, end).await
             }
         }
+    }
+
+    /// The retire-node command is still running (or, `for_leave`, the instance's half has not
+    /// reported): the check looks again later.
+    async fn look_again(&self, mut check: DrainCheck, for_leave: bool) -> Result<Outcome, PortError> {
+        let Phase::Retiring {
+            looks, leave_waited, ..
+        } = &mut check.phase
+        else {
+            unreachable!("a retirement's check");
+        };
+        let wait = if for_leave {
+            *leave_waited = true;
+            drain_check::LEAVE_REPORT_WAIT
+        } else {
+            *looks += 1;
+            drain_check::retire_delay(*looks, self.check_period(), check.role)
+        };
+        self.leave_check(&check, wait).await?;
+        Ok(retiring(&check.action.instance_id))
+    }
+
+    /// The node is out (or was asked for long enough): the action ends now, or when the hold
+    /// ends (a later check completes it).
+    async fn retirement_over(
+        &self,
+        intent: &Intent,
+        m: &Member,
+        held: &mut Held<'_>,
+        mut check: DrainCheck,
+        end: Instant,
+    ) -> Result<Outcome, PortError> {
+        metric(&m.cluster, m.role.as_str(), "Removals", 1.0, "Count");
+        let Some(wait) = self.release_later(held, check.holds) else {
+            return self.release(intent, held, check.holds, end).await;
+        };
+        // No check sleeps: the next one completes the action when the hold ends.
+        check.phase = Phase::Releasing;
+        self.leave_check(&check, wait).await?;
+        let secs = wait.as_secs_f64();
+        info!(
+            step = "hold",
+            outcome = "ends-later",
+            release_in_secs = secs,
+            "re-armed while the retirement ran: a check completes it when the hold ends"
+        );
+        Ok(super::retire::held_outcome(
+            intent.instance_id(),
+            format!("completed when the hold ends in {secs:.1}s"),
+            !held.acted,
+        ))
     }
 
     /// A held retirement whose hook would release it later than its hold ends (re-armed while
