@@ -10,6 +10,7 @@ pub mod reconcile;
 pub mod repair;
 mod retire;
 pub mod service_dns;
+mod service_zone;
 pub mod status;
 
 pub use join::*;

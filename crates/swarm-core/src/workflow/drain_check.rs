@@ -8,7 +8,6 @@
 use super::held::{Held, Operators};
 use super::*;
 use crate::plan::drain_check::{self, CheckStep, DrainAnswer, DrainCheck, Phase, Told};
-use crate::plan::RetireAnswer;
 
 /// How long a failed check stays invisible before SQS delivers it again: the queue's
 /// VisibilityTimeout in infra/template.yaml (DrainChecks), at least the function's Timeout.
@@ -108,7 +107,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
 
     /// What a check does once it knows how the drain stands: looks again later, drains on, or
     /// sends the retirement (the drain over, or out of time: told).
-    async fn after_drain(
+    pub(super) async fn after_drain(
         &self,
         held: &mut Held<'_>,
         m: &Member,
@@ -146,171 +145,12 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
         }
     }
 
-    /// A check of the retire-node command: still running → later; the manager could not act →
-    /// through the next; its drain slice not enough → the drain goes on; no leader → asked
-    /// again; done → the action ends (or a held manager's hold runs out).
-    async fn check_retirement(
-        &self,
-        intent: &Intent,
-        m: &Member,
-        held: &mut Held<'_>,
-        mut check: DrainCheck,
-        end: Instant,
-    ) -> Result<Outcome, PortError> {
-        let id = intent.instance_id();
-        let Phase::Retiring {
-            drains,
-            leave,
-            retry_until_unix,
-            leave_waited,
-            ..
-        } = check.phase
-        else {
-            unreachable!("a retirement's check");
-        };
-        let drain = drains.then(|| self.hook_slice());
-        // The operator's half and, when the instance leaves, its own: one call for both.
-        let mut halves = vec![check.operator.clone()];
-        if leave {
-            halves.push(id.to_string());
-        }
-        let found = match self.remote.results(&check.command_id, &halves).await {
-            Ok(found) => found,
-            Err(PortError::Invalid { message, .. }) => {
-                warn!(step = "drain-check", outcome = "command-lost", command_id = %check.command_id, %message);
-                let mut ops = self.operators(&check, m).await?;
-                self.send_retire(held, &mut check, &mut ops, drain).await?;
-                return Ok(retiring(id));
-            }
-            Err(e) => return Err(e),
-        };
-        let mut found = found.into_iter();
-        let (Some(r), me) = (found.next().flatten(), found.next().flatten()) else {
-            info!(step = "drain-check", outcome = "retiring", checks = check.checks, via = %check.operator);
-            return self.look_again(check, false).await;
-        };
-        let removed = matches!(plan::read_retire(&r, drains), RetireAnswer::Ended { .. });
-        if drain_check::waits_for_leave(removed, leave, me.is_some(), leave_waited) {
-            info!(
-                step = "leave",
-                outcome = "awaited",
-                "the node is out; its instance's half has not reported yet: one look more"
-            );
-            return self.look_again(check, true).await;
-        }
-        if leave && me.is_none() && removed {
-            warn!(
-                step = "leave",
-                outcome = "unreported",
-                "the instance's half did not report: the node was removed without its answer"
-            );
-        }
-        let node = check.node.clone();
-        let op = check.operator.clone();
-        match self.read_retire(held, &node, &op, &r, me.as_ref(), drains).await {
-            RetireAnswer::CannotOperate => {
-                let mut ops = self.operators(&check, m).await?;
-                ops.hand_over("remove", &r.summary());
-                self.send_retire(held, &mut check, &mut ops, drain).await?;
-                Ok(retiring(id))
-            }
-            RetireAnswer::Draining { failed } => {
-                held.drain_began.get_or_insert_with(Instant::now);
-                held.last_drain = DrainSaid::of(&r.stdout).left();
-                let blocked_proceeds = !failed && self.tell_blocked(held).await && self.cfg.blocked_drain_proceeds;
-                if blocked_proceeds {
-                    info!(
-                        step = "drain",
-                        outcome = "proceed",
-                        "blocked services are not waited for"
-                    );
-                }
-                let answer = DrainAnswer::Moving { blocked_proceeds };
-                let step = drain_check::next_step(answer, unix_now(), check.deadline_unix);
-                self.after_drain(held, m, check, step).await
-            }
-            RetireAnswer::NotRemoved if unix_now() < retry_until_unix => {
-                let mut ops = self.operators(&check, m).await?;
-                self.send_retire(held, &mut check, &mut ops, None).await?;
-                Ok(retiring(id))
-            }
-            answer => {
-                if answer == RetireAnswer::NotRemoved {
-                    super::retire_node::not_removed(&op);
-                }
-                self.retirement_over(intent, m, held, check, end).await
-            }
-        }
-    }
-
-    /// The retire-node command is still running (or, `for_leave`, the instance's half has not
-    /// reported): the check looks again later.
-    async fn look_again(&self, mut check: DrainCheck, for_leave: bool) -> Result<Outcome, PortError> {
-        let Phase::Retiring {
-            looks, leave_waited, ..
-        } = &mut check.phase
-        else {
-            unreachable!("a retirement's check");
-        };
-        let wait = if for_leave {
-            *leave_waited = true;
-            drain_check::LEAVE_REPORT_WAIT
-        } else {
-            *looks += 1;
-            drain_check::retire_delay(*looks, self.check_period(), check.role)
-        };
-        self.leave_check(&check, wait).await?;
-        Ok(retiring(&check.action.instance_id))
-    }
-
-    /// The node is out (or was asked for long enough): the action ends now, or when the hold
-    /// ends (a later check completes it).
-    async fn retirement_over(
-        &self,
-        intent: &Intent,
-        m: &Member,
-        held: &mut Held<'_>,
-        mut check: DrainCheck,
-        end: Instant,
-    ) -> Result<Outcome, PortError> {
-        metric(&m.cluster, m.role.as_str(), "Removals", 1.0, "Count");
-        let Some(wait) = self.release_later(held, check.holds) else {
-            return self.release(intent, held, check.holds, end).await;
-        };
-        // No check sleeps: the next one completes the action when the hold ends.
-        check.phase = Phase::Releasing;
-        self.leave_check(&check, wait).await?;
-        let secs = wait.as_secs_f64();
-        info!(
-            step = "hold",
-            outcome = "ends-later",
-            release_in_secs = secs,
-            "re-armed while the retirement ran: a check completes it when the hold ends"
-        );
-        Ok(super::retire::held_outcome(
-            intent.instance_id(),
-            format!("completed when the hold ends in {secs:.1}s"),
-            !held.acted,
-        ))
-    }
-
-    /// A held retirement whose hook would release it later than its hold ends (re-armed while
-    /// it ran): how long until the hold ends.
-    fn release_later(&self, held: &Held<'_>, holds: bool) -> Option<Duration> {
-        let started = held.alive.hold_started()?;
-        let hold_end = started + self.cfg.hold();
-        let late = held.alive.released_at().saturating_duration_since(hold_end) > Duration::from_secs(1);
-        (holds && late)
-            .then(|| hold_end.saturating_duration_since(Instant::now()))
-            .filter(|w| !w.is_zero())
-    }
-
     /// The managers a check works through, without a new observation: the one that drained
     /// last first, the cluster's other managers behind it (one that cannot be reached or cannot
     /// act is passed over). A retirement's check read no groups: they are read here, only when
     /// it sends a command, and no command is sent for an action that no longer waits
     /// (NoActiveAction: `check_drain` says so).
-    async fn operators(&self, check: &DrainCheck, m: &Member) -> Result<Operators, PortError> {
+    pub(super) async fn operators(&self, check: &DrainCheck, m: &Member) -> Result<Operators, PortError> {
         let id = check.action.instance_id.as_str();
         let read;
         let groups = match m.listed() {
@@ -390,7 +230,7 @@ pub(super) fn retiring(id: &str) -> Outcome {
     )
 }
 
-fn draining(id: &str) -> Outcome {
+pub(super) fn draining(id: &str) -> Outcome {
     Outcome::new(
         OutcomeKind::Draining,
         Some(id),

@@ -23,6 +23,7 @@ mod reconcile;
 mod repair;
 mod retire;
 mod retire_node;
+mod retirement_check;
 mod service_names;
 mod survey;
 
