@@ -5,6 +5,9 @@ use std::time::Duration;
 
 use thiserror::Error;
 
+mod vars;
+use vars::{invalid, Vars};
+
 /// What a retirement needs after its drain: demote, leave and remove, a Route 53 wait.
 pub const RETIRE_AFTER_DRAIN: Duration = Duration::from_secs(120);
 /// The longest a terminate action can be kept alive: "The maximum amount of time that you can
@@ -111,7 +114,8 @@ pub enum RebalanceAction {
 impl Config {
     /// Reads the configuration through `get` (the process environment in production).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let hosted_zone_id = get("HOSTED_ZONE_ID")
+        let vars = Vars(get);
+        let hosted_zone_id = vars.0("HOSTED_ZONE_ID")
             .filter(|v| !v.trim().is_empty())
             .ok_or(ConfigError::Missing {
                 name: "HOSTED_ZONE_ID",
@@ -119,196 +123,123 @@ impl Config {
             })?;
         let hosted_zone_id = hosted_zone_id.trim().trim_start_matches("/hostedzone/").to_string();
         if !hosted_zone_id.chars().all(|c| c.is_ascii_alphanumeric()) {
-            return Err(ConfigError::Invalid {
-                name: "HOSTED_ZONE_ID",
-                value: hosted_zone_id,
-                reason: "expected an id like Z0123456789ABC".into(),
-            });
+            return Err(invalid(
+                "HOSTED_ZONE_ID",
+                hosted_zone_id,
+                "expected an id like Z0123456789ABC",
+            ));
         }
-        let cluster_name = get("CLUSTER_NAME").ok_or(ConfigError::Missing {
+        let cluster_name = vars.0("CLUSTER_NAME").ok_or(ConfigError::Missing {
             name: "CLUSTER_NAME",
             hint: "the cluster this deployment manages (its groups' swarm:cluster tag)",
         })?;
         if !crate::safe::is_cluster_name(&cluster_name) {
-            return Err(ConfigError::Invalid {
-                name: "CLUSTER_NAME",
-                value: cluster_name,
-                reason: "expected letters, digits, - and _".into(),
-            });
+            return Err(invalid(
+                "CLUSTER_NAME",
+                cluster_name,
+                "expected letters, digits, - and _",
+            ));
         }
-        let secs = |name: &'static str, default: u64| -> Result<Duration, ConfigError> {
-            match get(name) {
-                None => Ok(Duration::from_secs(default)),
-                Some(v) => v
-                    .trim()
-                    .parse::<f64>()
-                    .ok()
-                    .filter(|s| s.is_finite() && *s >= 0.0 && *s <= 172_800.0)
-                    .map(Duration::from_secs_f64)
-                    .ok_or(ConfigError::Invalid {
-                        name,
-                        value: v,
-                        reason: "expected seconds between 0 and 172800".into(),
-                    }),
-            }
-        };
-        let dns_ttl = secs("DNS_TTL_SECONDS", 60)?;
-        let hold_extra = secs("HOLD_EXTRA_SECONDS", 120)?;
-        let terminate_heartbeat_timeout = match get("TERMINATE_HEARTBEAT_TIMEOUT_SECONDS") {
-            None => dns_ttl + hold_extra,
-            Some(_) => secs("TERMINATE_HEARTBEAT_TIMEOUT_SECONDS", 0)?,
-        };
+        let dns_ttl = vars.secs("DNS_TTL_SECONDS", 60)?;
+        let hold_extra = vars.secs("HOLD_EXTRA_SECONDS", 120)?;
+        let terminate_heartbeat_timeout = vars.secs_or("TERMINATE_HEARTBEAT_TIMEOUT_SECONDS", dns_ttl + hold_extra)?;
         if terminate_heartbeat_timeout < dns_ttl + hold_extra {
-            return Err(ConfigError::Invalid {
-                name: "TERMINATE_HEARTBEAT_TIMEOUT_SECONDS",
-                value: format!("{}", terminate_heartbeat_timeout.as_secs_f64()),
-                reason: "must be at least DNS_TTL_SECONDS + HOLD_EXTRA_SECONDS, or the hold ends early".into(),
-            });
+            return Err(invalid(
+                "TERMINATE_HEARTBEAT_TIMEOUT_SECONDS",
+                format!("{}", terminate_heartbeat_timeout.as_secs_f64()),
+                "must be at least DNS_TTL_SECONDS + HOLD_EXTRA_SECONDS, or the hold ends early",
+            ));
         }
-        let prefix = get("SWARM_PARAMETER_PREFIX").unwrap_or_else(|| "/swarm".into());
+        let prefix = vars.0("SWARM_PARAMETER_PREFIX").unwrap_or_else(|| "/swarm".into());
         if !crate::safe::is_parameter_path(&prefix) {
-            return Err(ConfigError::Invalid {
-                name: "SWARM_PARAMETER_PREFIX",
-                value: prefix,
-                reason: "expected a path like /swarm (letters, digits, / _ . -)".into(),
-            });
+            return Err(invalid(
+                "SWARM_PARAMETER_PREFIX",
+                prefix,
+                "expected a path like /swarm (letters, digits, / _ . -)",
+            ));
         }
-        let dry_run = match get("DRY_RUN").as_deref().map(str::trim) {
-            None | Some("") | Some("0") | Some("false") | Some("no") => false,
-            Some("1") | Some("true") | Some("yes") => true,
-            Some(other) => {
-                return Err(ConfigError::Invalid {
-                    name: "DRY_RUN",
-                    value: other.into(),
-                    reason: "expected true or false".into(),
-                })
-            }
-        };
-        let tag = |name: &'static str, default: &str| -> Result<String, ConfigError> {
-            let v = get(name).unwrap_or_else(|| default.into());
-            if v.is_empty() || v.len() > 128 {
-                return Err(ConfigError::Invalid {
-                    name,
-                    value: v,
-                    reason: "a tag key of 1 to 128 characters".into(),
-                });
-            }
-            Ok(v)
-        };
-        let token_kms_key = match get("TOKEN_KMS_KEY").filter(|v| !v.trim().is_empty()) {
-            None => None,
-            Some(k) if k.len() <= 2048 && k.chars().all(|c| c.is_ascii_alphanumeric() || ":/_-".contains(c)) => Some(k),
-            Some(k) => {
-                return Err(ConfigError::Invalid {
-                    name: "TOKEN_KMS_KEY",
-                    value: k,
-                    reason: "expected a KMS key id, ARN or alias/NAME".into(),
-                })
-            }
-        };
-        let blocked_drain_proceeds = match get("BLOCKED_DRAIN").as_deref().map(str::trim) {
-            None | Some("") | Some("wait") => false,
-            Some("proceed") => true,
-            Some(other) => {
-                return Err(ConfigError::Invalid {
-                    name: "BLOCKED_DRAIN",
-                    value: other.into(),
-                    reason: "expected wait or proceed".into(),
-                })
-            }
-        };
-        let terminate_concurrency = match get("TERMINATE_CONCURRENCY").as_deref().map(str::trim) {
-            None | Some("") => None,
-            Some(v) => match v.parse::<usize>() {
-                Ok(n) if n > 0 => Some(n),
-                _ => {
-                    return Err(ConfigError::Invalid {
-                        name: "TERMINATE_CONCURRENCY",
-                        value: v.into(),
-                        reason: "expected a whole number above 0".into(),
-                    })
-                }
-            },
-        };
-        let rebalance_action = match get("REBALANCE_ACTION").as_deref().map(str::trim) {
-            None | Some("") | Some("drain") => RebalanceAction::Drain,
-            Some("cordon") => RebalanceAction::Cordon,
-            Some("ignore") => RebalanceAction::Ignore,
-            Some(other) => {
-                return Err(ConfigError::Invalid {
-                    name: "REBALANCE_ACTION",
-                    value: other.into(),
-                    reason: "expected drain, cordon or ignore".into(),
-                })
-            }
-        };
-        let event_bus = match get("ACTION_EVENT_BUS")
-            .map(|v| v.trim().to_string())
-            .filter(|v| !v.is_empty())
-        {
-            None => None,
-            // A bus name ([/.-_A-Za-z0-9], 1-256) or its ARN.
-            Some(b) if b.len() <= 1600 && b.chars().all(|c| c.is_ascii_alphanumeric() || "/._-:".contains(c)) => {
-                Some(b)
-            }
-            Some(b) => {
-                return Err(ConfigError::Invalid {
-                    name: "ACTION_EVENT_BUS",
-                    value: b,
-                    reason: "expected an event bus name (like default) or its ARN".into(),
-                })
-            }
-        };
-        let shared_storage = match get("SHARED_STORAGE_PATH")
-            .map(|v| v.trim().to_string())
-            .filter(|v| !v.is_empty())
-        {
-            None => None,
-            // It reaches the instance's shell as an environment variable: a plain absolute path.
-            Some(p)
-                if p.starts_with('/')
+        let dry_run = vars.choice(
+            "DRY_RUN",
+            &[
+                ("0", false),
+                ("false", false),
+                ("no", false),
+                ("1", true),
+                ("true", true),
+                ("yes", true),
+            ],
+            false,
+            "expected true or false",
+        )?;
+        let token_kms_key = vars.text(
+            "TOKEN_KMS_KEY",
+            |k| k.len() <= 2048 && k.chars().all(|c| c.is_ascii_alphanumeric() || ":/_-".contains(c)),
+            "expected a KMS key id, ARN or alias/NAME",
+        )?;
+        let blocked_drain_proceeds = vars.choice(
+            "BLOCKED_DRAIN",
+            &[("wait", false), ("proceed", true)],
+            false,
+            "expected wait or proceed",
+        )?;
+        let terminate_concurrency = vars
+            .text(
+                "TERMINATE_CONCURRENCY",
+                |v| v.parse::<usize>().is_ok_and(|n| n > 0),
+                "expected a whole number above 0",
+            )?
+            .and_then(|v| v.parse().ok());
+        let rebalance_action = vars.choice(
+            "REBALANCE_ACTION",
+            &[
+                ("drain", RebalanceAction::Drain),
+                ("cordon", RebalanceAction::Cordon),
+                ("ignore", RebalanceAction::Ignore),
+            ],
+            RebalanceAction::Drain,
+            "expected drain, cordon or ignore",
+        )?;
+        // A bus name ([/.-_A-Za-z0-9], 1-256) or its ARN.
+        let event_bus = vars.text(
+            "ACTION_EVENT_BUS",
+            |b| b.len() <= 1600 && b.chars().all(|c| c.is_ascii_alphanumeric() || "/._-:".contains(c)),
+            "expected an event bus name (like default) or its ARN",
+        )?;
+        // It reaches the instance's shell as an environment variable: a plain absolute path.
+        let shared_storage = vars.text(
+            "SHARED_STORAGE_PATH",
+            |p| {
+                p.starts_with('/')
                     && p.len() <= 256
-                    && p.chars().all(|c| c.is_ascii_alphanumeric() || "/._-".contains(c)) =>
-            {
-                Some(p)
-            }
-            Some(p) => {
-                return Err(ConfigError::Invalid {
-                    name: "SHARED_STORAGE_PATH",
-                    value: p,
-                    reason: "expected an absolute path of letters, digits, / . _ -".into(),
-                })
-            }
-        };
-        let service_record_suffix = match get("SERVICE_RECORD_SUFFIX")
+                    && p.chars().all(|c| c.is_ascii_alphanumeric() || "/._-".contains(c))
+            },
+            "expected an absolute path of letters, digits, / . _ -",
+        )?;
+        let service_record_suffix = vars.0("SERVICE_RECORD_SUFFIX")
             .map(|v| v.trim().trim_end_matches('.').to_ascii_lowercase())
-            .filter(|v| !v.is_empty())
+            .filter(|v| !v.is_empty());
+        if let Some(v) = service_record_suffix
+            .as_ref()
+            .filter(|v| !(crate::safe::is_dns_name(v) && v.contains('.')))
         {
-            None => None,
-            Some(v) if crate::safe::is_dns_name(&v) && v.contains('.') => Some(v),
-            Some(v) => {
-                return Err(ConfigError::Invalid {
-                    name: "SERVICE_RECORD_SUFFIX",
-                    value: v,
-                    reason: "expected a DNS name of two labels or more, like apps.example.internal".into(),
-                })
-            }
-        };
-        let agent_wait = secs("AGENT_WAIT_SECONDS", 300)?;
-        let join_budget = secs("JOIN_BUDGET_SECONDS", 300)?;
-        let launch_heartbeat_timeout = match get("LAUNCH_HEARTBEAT_TIMEOUT_SECONDS") {
-            None => agent_wait + join_budget,
-            Some(_) => secs("LAUNCH_HEARTBEAT_TIMEOUT_SECONDS", 0)?,
-        };
-        if launch_heartbeat_timeout < Duration::from_secs(30) {
-            return Err(ConfigError::Invalid {
-                name: "LAUNCH_HEARTBEAT_TIMEOUT_SECONDS",
-                value: format!("{}", launch_heartbeat_timeout.as_secs_f64()),
-                reason: "Auto Scaling's minimum heartbeat timeout is 30 seconds".into(),
-            });
+            return Err(invalid(
+                "SERVICE_RECORD_SUFFIX",
+                v.clone(),
+                "expected a DNS name of two labels or more, like apps.example.internal",
+            ));
         }
-        let drain_timeout = secs("DRAIN_TIMEOUT_SECONDS", 300)?;
-        let drain_check_queue = get("DRAIN_CHECK_QUEUE_URL")
+        let agent_wait = vars.secs("AGENT_WAIT_SECONDS", 300)?;
+        let join_budget = vars.secs("JOIN_BUDGET_SECONDS", 300)?;
+        let launch_heartbeat_timeout = vars.secs_or("LAUNCH_HEARTBEAT_TIMEOUT_SECONDS", agent_wait + join_budget)?;
+        if launch_heartbeat_timeout < Duration::from_secs(30) {
+            return Err(invalid(
+                "LAUNCH_HEARTBEAT_TIMEOUT_SECONDS",
+                format!("{}", launch_heartbeat_timeout.as_secs_f64()),
+                "Auto Scaling's minimum heartbeat timeout is 30 seconds",
+            ));
+        }
+        let drain_timeout = vars.secs("DRAIN_TIMEOUT_SECONDS", 300)?;
+        let drain_check_queue = vars.0("DRAIN_CHECK_QUEUE_URL")
             .map(|v| v.trim().to_string())
             .filter(|v| !v.is_empty());
         // A drain may last until the hook's global timeout lets the action go (less the removal
@@ -319,23 +250,23 @@ impl Config {
             .min(terminate_heartbeat_timeout * 100)
             .saturating_sub(RETIRE_AFTER_DRAIN + terminate_heartbeat_timeout);
         if drain_timeout > drain_max {
-            return Err(ConfigError::Invalid {
-                name: "DRAIN_TIMEOUT_SECONDS",
-                value: format!("{}", drain_timeout.as_secs_f64()),
-                reason: format!(
+            return Err(invalid(
+                "DRAIN_TIMEOUT_SECONDS",
+                format!("{}", drain_timeout.as_secs_f64()),
+                format!(
                     "at most {} s: the hook's global timeout (100 × the terminate heartbeat timeout, 48 h at most) \
                      less the retirement after the drain and one heartbeat timeout",
                     drain_max.as_secs()
                 ),
-            });
+            ));
         }
         Ok(Config {
             token_kms_key,
             hosted_zone_id,
             cluster_name,
-            cluster_tag: tag("CLUSTER_TAG", "swarm:cluster")?,
-            role_tag: tag("ROLE_TAG", "swarm:role")?,
-            dns_tag: tag("DNS_TAG", "swarm:dns-name")?,
+            cluster_tag: vars.tag("CLUSTER_TAG", "swarm:cluster")?,
+            role_tag: vars.tag("ROLE_TAG", "swarm:role")?,
+            dns_tag: vars.tag("DNS_TAG", "swarm:dns-name")?,
             parameter_prefix: prefix.trim_end_matches('/').to_string(),
             dns_ttl,
             hold_extra,
@@ -345,10 +276,10 @@ impl Config {
             join_budget,
             drain_timeout,
             drain_check_queue,
-            command_timeout: secs("COMMAND_TIMEOUT_SECONDS", 120)?,
-            init_lock_lease: secs("INIT_LOCK_LEASE_SECONDS", 600)?,
-            poll_max: secs("POLL_MAX_SECONDS", 5)?,
-            reconcile_grace: secs("RECONCILE_GRACE_SECONDS", 300)?,
+            command_timeout: vars.secs("COMMAND_TIMEOUT_SECONDS", 120)?,
+            init_lock_lease: vars.secs("INIT_LOCK_LEASE_SECONDS", 600)?,
+            poll_max: vars.secs("POLL_MAX_SECONDS", 5)?,
+            reconcile_grace: vars.secs("RECONCILE_GRACE_SECONDS", 300)?,
             dry_run,
             event_bus,
             rebalance_action,
@@ -356,8 +287,8 @@ impl Config {
             service_record_suffix,
             blocked_drain_proceeds,
             terminate_concurrency,
-            spot_notice: secs("SPOT_NOTICE_SECONDS", 120)?,
-            scheduled_lead: secs("SCHEDULED_CHANGE_LEAD_SECONDS", 3600)?,
+            spot_notice: vars.secs("SPOT_NOTICE_SECONDS", 120)?,
+            scheduled_lead: vars.secs("SCHEDULED_CHANGE_LEAD_SECONDS", 3600)?,
         })
     }
 
