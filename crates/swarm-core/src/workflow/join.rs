@@ -2,8 +2,11 @@
 //! record of a manager. Owns the launch action's clock; never removes a node itself.
 
 use super::join_commands::Joiner;
+use std::ops::ControlFlow;
+
 use super::kept_alive::KeptAlive;
 use super::*;
+use crate::plan::JoinSnapshot;
 
 impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecycle<F, R, D, P, A, Q> {
     pub(super) async fn join(
@@ -13,7 +16,6 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
         started: Instant,
         end: Instant,
     ) -> Result<Outcome, PortError> {
-        let id = intent.instance_id();
         if intent.action().is_some() && Instant::now() >= end {
             let reason = format!(
                 "the launch budget was spent before the event was handled ({}s after the action began)",
@@ -24,51 +26,9 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
         // The hook's heartbeat timeout runs from the action's start: a join that outlasts half
         // of it re-arms the action (and learns when the action has ended meanwhile).
         let alive = self.keep_alive(intent, started);
-        let mut backoff = Backoff::new(self.cfg.poll_max);
-        // The agent needs 30-90 s after launch on AWS: wait for it with bounded backoff.
-        let agent_end = clamp(Instant::now() + self.cfg.agent_wait, Some(end));
-        let mut polls: u32 = 0;
-        // The same call tells which of the cluster's managers can take a command.
-        let mut ask = vec![id.to_string()];
-        ask.extend(manager_ids(&m.groups, &self.cfg, id));
-        let online_managers = loop {
-            match self.remote.online(&ask).await {
-                Ok(on) if on.iter().any(|x| x == id) => break on,
-                Ok(_) => {}
-                Err(e) if e.is_final() => return Err(e),
-                Err(e) => warn!(step = "wait-agent", outcome = "retry", error = %e),
-            }
-            if !self.rearm_if_due(&alive).await {
-                return Ok(self.ended(intent));
-            }
-            // An instance that is gone never comes Online: look at once, then now and then.
-            let check = polls.is_multiple_of(8);
-            polls += 1;
-            if self.cfg.dry_run || check || Instant::now() >= agent_end {
-                let inst = self
-                    .fleet
-                    .describe_instances(&[id.to_string()])
-                    .await
-                    .ok()
-                    .and_then(|v| v.into_iter().next());
-                if !inst.as_ref().is_some_and(|i| i.state.is_alive()) {
-                    info!(step = "wait-agent", outcome = "gone", "instance is gone");
-                    return self.finish(intent, ActionResult::Abandon, "instance is gone").await;
-                }
-                if self.cfg.dry_run {
-                    info!(
-                        step = "wait-agent",
-                        outcome = "dry-run",
-                        "agent offline; would wait for it"
-                    );
-                    return Ok(Outcome::new(OutcomeKind::DryRun, Some(id), "agent offline; would wait"));
-                }
-                if Instant::now() >= agent_end {
-                    let reason = format!("SSM agent not Online after {}s", self.cfg.agent_wait.as_secs());
-                    return self.finish(intent, ActionResult::Abandon, &reason).await;
-                }
-            }
-            backoff.wait(agent_end).await;
+        let online_managers = match self.wait_for_agent(intent, m, &alive, end).await {
+            ControlFlow::Continue(on) => on,
+            ControlFlow::Break(done) => return done,
         };
         info!(step = "wait-agent", outcome = "online");
         // An action found late (a reconcile's repair of a lost launch event) may be past half
@@ -108,18 +68,91 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
         if let Some(done) = self.join_fast(intent, m, &online_managers, end, &mut last_reason).await {
             return done;
         }
+        self.join_observing(intent, m, &alive, end, last_reason).await
+    }
 
+    /// Waits (bounded backoff, up to AGENT_WAIT) for the instance's SSM agent: the managers
+    /// online beside it, or how the join ended (the instance gone, the agent never Online, the
+    /// action ended, a dry run).
+    async fn wait_for_agent(
+        &self,
+        intent: &Intent,
+        m: &Member,
+        alive: &KeptAlive<'_>,
+        end: Instant,
+    ) -> ControlFlow<Result<Outcome, PortError>, Vec<String>> {
+        let id = intent.instance_id();
+        let mut backoff = Backoff::new(self.cfg.poll_max);
+        // The agent needs 30-90 s after launch on AWS: wait for it with bounded backoff.
+        let agent_end = clamp(Instant::now() + self.cfg.agent_wait, Some(end));
+        let mut polls: u32 = 0;
+        // The same call tells which of the cluster's managers can take a command.
+        let mut ask = vec![id.to_string()];
+        ask.extend(manager_ids(&m.groups, &self.cfg, id));
+        loop {
+            match self.remote.online(&ask).await {
+                Ok(on) if on.iter().any(|x| x == id) => return ControlFlow::Continue(on),
+                Ok(_) => {}
+                Err(e) if e.is_final() => return ControlFlow::Break(Err(e)),
+                Err(e) => warn!(step = "wait-agent", outcome = "retry", error = %e),
+            }
+            if !self.rearm_if_due(alive).await {
+                return ControlFlow::Break(Ok(self.ended(intent)));
+            }
+            // An instance that is gone never comes Online: look at once, then now and then.
+            let check = polls.is_multiple_of(8);
+            polls += 1;
+            if self.cfg.dry_run || check || Instant::now() >= agent_end {
+                let inst = self
+                    .fleet
+                    .describe_instances(&[id.to_string()])
+                    .await
+                    .ok()
+                    .and_then(|v| v.into_iter().next());
+                if !inst.as_ref().is_some_and(|i| i.state.is_alive()) {
+                    info!(step = "wait-agent", outcome = "gone", "instance is gone");
+                    return ControlFlow::Break(self.finish(intent, ActionResult::Abandon, "instance is gone").await);
+                }
+                if self.cfg.dry_run {
+                    info!(
+                        step = "wait-agent",
+                        outcome = "dry-run",
+                        "agent offline; would wait for it"
+                    );
+                    let o = Outcome::new(OutcomeKind::DryRun, Some(id), "agent offline; would wait");
+                    return ControlFlow::Break(Ok(o));
+                }
+                if Instant::now() >= agent_end {
+                    let reason = format!("SSM agent not Online after {}s", self.cfg.agent_wait.as_secs());
+                    return ControlFlow::Break(self.finish(intent, ActionResult::Abandon, &reason).await);
+                }
+            }
+            backoff.wait(agent_end).await;
+        }
+    }
+
+    /// The join by observation: observe, decide (plan::decide_join), act (init, join through a
+    /// manager, verify), until the node is Ready or the budget (`end`) is spent.
+    async fn join_observing(
+        &self,
+        intent: &Intent,
+        m: &Member,
+        alive: &KeptAlive<'_>,
+        end: Instant,
+        mut last_reason: String,
+    ) -> Result<Outcome, PortError> {
+        let id = intent.instance_id();
         let mut backoff = Backoff::new(self.cfg.poll_max);
         let mut groups = Some(m.groups.clone());
         loop {
-            if !self.rearm_if_due(&alive).await {
+            if !self.rearm_if_due(alive).await {
                 return Ok(self.ended(intent));
             }
             if Instant::now() >= end {
                 let reason = format!("could not join within budget: {last_reason}");
                 return self.finish(intent, ActionResult::Abandon, &reason).await;
             }
-            let snap = match self.observe_join(id, m, groups.take()).await {
+            let mut snap = match self.observe_join(id, m, groups.take()).await {
                 Ok(s) => s,
                 Err(e) if e.is_final() => return Err(e),
                 Err(e) => {
@@ -129,22 +162,14 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
                     continue;
                 }
             };
-            let mut decision = plan::decide_join(&snap);
-            let mut snap = snap;
-            if decision == JoinDecision::NeedLocks {
-                let path = self.cfg.lock_path(&m.cluster);
-                match self.params.list(&path).await {
-                    Ok(list) => {
-                        snap.locks = Some(list.iter().filter_map(|(n, v)| LockEntry::parse(&path, n, v)).collect());
-                        decision = plan::decide_join(&snap);
-                    }
-                    Err(e) => {
-                        warn!(step = "read-lock", outcome = "retry", error = %e);
-                        backoff.wait(end).await;
-                        continue;
-                    }
+            let decision = match self.decide_join(m, &mut snap).await {
+                Ok(d) => d,
+                Err(e) => {
+                    warn!(step = "read-lock", outcome = "retry", error = %e);
+                    backoff.wait(end).await;
+                    continue;
                 }
-            }
+            };
             info!(step = "plan", decision = ?decision);
             let labels = match self.labels_of(id, snap.instance.as_ref(), m) {
                 Ok(l) => l,
@@ -166,7 +191,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
             let already = matches!(decision, JoinDecision::AlreadyMember { .. });
             let attempt = match decision {
                 JoinDecision::Gone(reason) => return self.finish(intent, ActionResult::Abandon, &reason).await,
-                JoinDecision::NeedLocks => unreachable!("locks were read above"),
+                JoinDecision::NeedLocks => unreachable!("locks were read by decide_join"),
                 JoinDecision::Wait(reason) => {
                     info!(step = "wait-swarm", outcome = "waiting", %reason);
                     last_reason = reason;
@@ -181,7 +206,12 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
                 JoinDecision::JoinVia { manager, manager_ip } => self.join_via(&me, m, &manager, manager_ip, end).await,
             };
             match attempt {
-                Ok(()) => {}
+                Ok(()) => return self.joined(intent, m, ip, already, end).await,
+                Err(Retry::Again(reason)) => {
+                    warn!(step = "join", outcome = "retry", %reason);
+                    last_reason = reason;
+                    backoff.wait(end).await;
+                }
                 Err(Retry::Refused(e)) => return Err(e),
                 Err(Retry::Retiring) => {
                     return self
@@ -192,15 +222,21 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
                     error!(step = "join", outcome = "unfit", %reason, "this instance cannot join the swarm");
                     return self.finish(intent, ActionResult::Abandon, &reason).await;
                 }
-                Err(Retry::Again(reason)) => {
-                    warn!(step = "join", outcome = "retry", %reason);
-                    last_reason = reason;
-                    backoff.wait(end).await;
-                    continue;
-                }
             }
-            return self.joined(intent, m, ip, already, end).await;
         }
+    }
+
+    /// What the join does next (plan::decide_join), the init locks read first when the plan
+    /// needs them. Err: the locks could not be read (the caller looks again).
+    async fn decide_join(&self, m: &Member, snap: &mut JoinSnapshot) -> Result<JoinDecision, PortError> {
+        let decision = plan::decide_join(snap);
+        if decision != JoinDecision::NeedLocks {
+            return Ok(decision);
+        }
+        let path = self.cfg.lock_path(&m.cluster);
+        let list = self.params.list(&path).await?;
+        snap.locks = Some(list.iter().filter_map(|(n, v)| LockEntry::parse(&path, n, v)).collect());
+        Ok(plan::decide_join(snap))
     }
 
     /// The node is Ready: a manager's address goes into the manager name, then CONTINUE.

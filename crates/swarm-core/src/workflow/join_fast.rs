@@ -5,6 +5,14 @@
 use super::join_commands::{shared_storage_var, unfit};
 use super::*;
 
+/// A one-command join under way: the instance's address, its node's labels, the budget's end.
+#[derive(Clone, Copy)]
+struct JoinAt<'a> {
+    labels: &'a str,
+    ip: Ipv4Addr,
+    end: Instant,
+}
+
 impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecycle<F, R, D, P, A, Q> {
     /// The common case in one command: the cluster has managers, so the instance joins
     /// through whichever accepts it while those managers wait for its node to be Ready
@@ -49,6 +57,28 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
             Err(reason) => return Some(self.unlabellable(intent, &reason).await),
         };
         let plan::FastJoin { ip, through } = plan::plan_fast_join(me, &managers, &in_service)?;
+        let at = JoinAt {
+            labels: &labels,
+            ip,
+            end,
+        };
+        let results = self.run_fast_join(intent, m, &at, &through, why).await?;
+        self.read_fast_join(intent, m, &results, &at, why).await
+    }
+
+    /// Sends the one-command join to the instance and the first of `through` (the managers
+    /// that confirm its node Ready), again without those whose agent is offline. None: it
+    /// could not run (the observing loop decides; an error's words in `why`).
+    async fn run_fast_join(
+        &self,
+        intent: &Intent,
+        m: &Member,
+        at: &JoinAt<'_>,
+        through: &[(String, Ipv4Addr)],
+        why: &mut String,
+    ) -> Option<Vec<CommandResult>> {
+        let id = intent.instance_id();
+        let JoinAt { labels, ip, end } = *at;
         let mut peers: Vec<(&String, Ipv4Addr)> = through.iter().map(|(p, a)| (p, *a)).collect();
         let wait = end
             .saturating_duration_since(Instant::now())
@@ -67,7 +97,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
                     ("TOKEN_PARAMETER", self.cfg.token_parameter(&m.cluster, m.role)),
                     ("WAIT_SECONDS", wait.to_string()),
                     ("REACTIVATE", reactivate.to_string()),
-                    ("NODE_LABELS", labels.clone()),
+                    ("NODE_LABELS", labels.to_string()),
                     shared_storage_var(&self.cfg),
                 ],
                 scripts::JOIN_READY,
@@ -79,8 +109,8 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
         };
         let timeout = self.cfg.command_timeout;
         let (targets, cmds) = command(&peers);
-        let results = match self.remote.run(&targets, cmds, timeout, USUAL_JOIN, "swarm join").await {
-            Ok(r) => r,
+        match self.remote.run(&targets, cmds, timeout, USUAL_JOIN, "swarm join").await {
+            Ok(r) => Some(r),
             Err(PortError::NotOnline(_)) => {
                 // Some agent is offline (or the instance's own is not up yet): go on with the
                 // managers that answer, if the instance is online; else the agent wait decides.
@@ -93,14 +123,28 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
                 self.remote
                     .run(&targets, cmds, timeout, USUAL_JOIN, "swarm join")
                     .await
-                    .ok()?
+                    .ok()
             }
             Err(e) => {
                 warn!(step = "join", outcome = "retry", error = %e);
                 *why = e.to_string();
-                return None;
+                None
             }
-        };
+        }
+    }
+
+    /// Reads the one-command join's answers: joined and confirmed Ready (or waited for), the
+    /// instance retiring or unfit, or None: not settled (the observing loop decides).
+    async fn read_fast_join(
+        &self,
+        intent: &Intent,
+        m: &Member,
+        results: &[CommandResult],
+        at: &JoinAt<'_>,
+        why: &mut String,
+    ) -> Option<Result<Outcome, PortError>> {
+        let id = intent.instance_id();
+        let JoinAt { labels, ip, end } = *at;
         let mine = results.iter().find(|r| r.instance_id == id)?;
         let said = NodeSaid::of(&mine.stdout);
         if mine.exit() == Some(ScriptExit::Retiring) {
@@ -134,7 +178,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
                     warn!(step = "ready", outcome = "other-node", node_id = labelled.unwrap_or(""),
                           own = own.unwrap_or(""), via = %r.instance_id);
                     if let Err(e) = self
-                        .verify_ready(id, own.map(str::to_string), &r.instance_id, &labels, end)
+                        .verify_ready(id, own.map(str::to_string), &r.instance_id, labels, end)
                         .await
                     {
                         warn!(step = "ready", outcome = "retry", error = %e);
@@ -158,7 +202,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
                     .find(|r| r.instance_id != id && r.ok() && NodeSaid::of(&r.stdout).waiting())?;
                 info!(step = "ready", outcome = "waiting", via = %confirmer.instance_id,
                       "joined; its node was not Ready within the first wait");
-                if let Err(e) = self.verify_ready(id, own, &confirmer.instance_id, &labels, end).await {
+                if let Err(e) = self.verify_ready(id, own, &confirmer.instance_id, labels, end).await {
                     warn!(step = "ready", outcome = "retry", error = %e);
                     *why = e.to_string();
                     return None;

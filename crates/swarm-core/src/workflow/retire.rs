@@ -6,32 +6,14 @@ use super::held::{Held, Operators};
 use super::retire_node::drain_started;
 use super::*;
 use crate::model::SwarmNode;
+use crate::plan::service_dns::ZoneEntry;
 use crate::plan::NodeRetirement;
 
 impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecycle<F, R, D, P, A, Q> {
     pub(super) async fn retire(&self, intent: &Intent, m: &Member, end: Instant) -> Result<Outcome, PortError> {
         let id = intent.instance_id();
         if self.cfg.dry_run {
-            // A dry run leaves nothing behind, the fence included, and re-arms nothing: it reads.
-            let (snap, mut ops) = self.observe_retire(id, m, false).await?;
-            let steps = plan::plan_retire(&snap);
-            info!(step = "plan", steps = ?steps);
-            let services = match &snap.node {
-                Some(node) if snap.operator.is_some() => self.preview_services(&mut ops, &node.id).await,
-                _ => vec![],
-            };
-            let blocked: Vec<String> = services
-                .iter()
-                .filter(|s| s.placement == "blocked")
-                .map(|s| format!("{} ({})", s.service, s.reason))
-                .collect();
-            let mut detail = format!("would {steps:?}");
-            if !blocked.is_empty() {
-                detail.push_str(&format!("; the drain would be blocked by {}", blocked.join(", ")));
-            }
-            let mut o = Outcome::new(OutcomeKind::DryRun, Some(id), detail);
-            o.services = services;
-            return Ok(o);
+            return self.retire_dry_run(id, m).await;
         }
         // The action's clock runs from its start (the event may have waited in Lambda's queue),
         // and the observation is inside it: a probe slowed by a busy host (15 terminations at
@@ -69,23 +51,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
                     self.start_hold(&held.alive).await;
                 }
                 RetireStep::RemoveServiceRecords(records) => {
-                    let n = records.len();
-                    // Names never hold a retirement back (the reconcile repairs them).
-                    match self
-                        .while_alive(&held.alive, self.remove_service_records(records, end))
-                        .await
-                    {
-                        Ok(()) => {
-                            held.acted = true;
-                            info!(step = "service-names-remove", outcome = "insync", records = n);
-                            metric(&m.cluster, m.role.as_str(), "DnsChanges", 1.0, "Count");
-                        }
-                        Err(e) => {
-                            error!(step = "service-names-remove", outcome = "failed", error = %e,
-                                   "the node leaves all the same");
-                            metric(&m.cluster, m.role.as_str(), "Failures", 1.0, "Count");
-                        }
-                    }
+                    self.remove_names(&mut held, m, records, end).await;
                 }
                 RetireStep::StartHold => {
                     if !held.acted {
@@ -145,6 +111,51 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
         }
         self.announce_drain_timeout(&mut held, m).await;
         self.release(intent, &held, holds, end).await
+    }
+
+    /// A dry run leaves nothing behind, the fence included, and re-arms nothing: it reads, and
+    /// says what it would do (and which services the drain would block).
+    async fn retire_dry_run(&self, id: &str, m: &Member) -> Result<Outcome, PortError> {
+        let (snap, mut ops) = self.observe_retire(id, m, false).await?;
+        let steps = plan::plan_retire(&snap);
+        info!(step = "plan", steps = ?steps);
+        let services = match &snap.node {
+            Some(node) if snap.operator.is_some() => self.preview_services(&mut ops, &node.id).await,
+            _ => vec![],
+        };
+        let blocked: Vec<String> = services
+            .iter()
+            .filter(|s| s.placement == "blocked")
+            .map(|s| format!("{} ({})", s.service, s.reason))
+            .collect();
+        let mut detail = format!("would {steps:?}");
+        if !blocked.is_empty() {
+            detail.push_str(&format!("; the drain would be blocked by {}", blocked.join(", ")));
+        }
+        let mut o = Outcome::new(OutcomeKind::DryRun, Some(id), detail);
+        o.services = services;
+        Ok(o)
+    }
+
+    /// The leaving node's values out of the service names; names never hold a retirement back
+    /// (the reconcile repairs them).
+    async fn remove_names(&self, held: &mut Held<'_>, m: &Member, records: Vec<ZoneEntry>, end: Instant) {
+        let n = records.len();
+        match self
+            .while_alive(&held.alive, self.remove_service_records(records, end))
+            .await
+        {
+            Ok(()) => {
+                held.acted = true;
+                info!(step = "service-names-remove", outcome = "insync", records = n);
+                metric(&m.cluster, m.role.as_str(), "DnsChanges", 1.0, "Count");
+            }
+            Err(e) => {
+                error!(step = "service-names-remove", outcome = "failed", error = %e,
+                       "the node leaves all the same");
+                metric(&m.cluster, m.role.as_str(), "Failures", 1.0, "Count");
+            }
+        }
     }
 
     /// The retirement is done: the action is completed, or, for a held manager whose hold has
