@@ -55,6 +55,37 @@ fn hint(e: &str) -> &'static str {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     swarm_core::telemetry::disable_emf();
+    init_logging(&cli);
+    let cfg = match config(&cli) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    if let Some(p) = &cli.profile {
+        loader = loader.profile_name(p);
+    }
+    if let Some(r) = &cli.region {
+        loader = loader.region(aws_config::Region::new(r.clone()));
+    }
+    let conf = loader.load().await;
+    if conf.region().is_none() {
+        return fail("no region: pass --region, or set AWS_REGION or a region in the profile");
+    }
+    let a = swarm_aws::Adapters::from_sdk_config(&conf);
+    let l = swarm_core::Lifecycle {
+        fleet: a.fleet,
+        remote: a.remote,
+        dns: a.dns,
+        params: a.params,
+        events: a.events,
+        checks: swarm_core::absent::Absent("the drain checks' queue"),
+        cfg,
+    };
+    run(&l, cli.command).await
+}
+
+/// Progress (info) for the commands that change things, warnings only for the reads; -v: debug.
+fn init_logging(cli: &Cli) {
     let progress = matches!(
         cli.command,
         Command::Reconcile { .. } | Command::Tidy { .. } | Command::Retire { .. } | Command::Dns { .. }
@@ -80,9 +111,15 @@ async fn main() -> ExitCode {
         }))
         .compact()
         .init();
+}
 
+/// The functions' configuration from the command line and the environment; Err: the exit,
+/// said already.
+fn config(cli: &Cli) -> Result<Config, ExitCode> {
     let Some(cluster) = cli.cluster.clone() else {
-        return fail("which cluster? pass --cluster NAME or set SWARM_CLUSTER (its groups' swarm:cluster tag)");
+        return Err(fail(
+            "which cluster? pass --cluster NAME or set SWARM_CLUSTER (its groups' swarm:cluster tag)",
+        ));
     };
     let zone = cli.hosted_zone_id.clone();
     let mut cfg = match Config::from_lookup(|k| match k {
@@ -96,61 +133,29 @@ async fn main() -> ExitCode {
         Ok(c) => c,
         Err(ConfigError::Missing {
             name: "HOSTED_ZONE_ID", ..
-        }) => return fail(
+        }) => return Err(fail(
             "which hosted zone? pass --hosted-zone-id or set SWARM_HOSTED_ZONE_ID (the stack's HostedZoneId output)",
-        ),
-        Err(e) => return fail(e),
+        )),
+        Err(e) => return Err(fail(e)),
     };
-    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
-    if let Some(p) = &cli.profile {
-        loader = loader.profile_name(p);
-    }
-    if let Some(r) = &cli.region {
-        loader = loader.region(aws_config::Region::new(r.clone()));
-    }
-    let conf = loader.load().await;
-    if conf.region().is_none() {
-        return fail("no region: pass --region, or set AWS_REGION or a region in the profile");
-    }
     // A preview changes nothing: the same retirement, as a dry run.
     cfg.dry_run = matches!(cli.command, Command::Plan { retire: Some(_), .. });
     // The command waits for its own retirements: no drain checks, whatever the environment
     // says (the functions' DRAIN_CHECK_QUEUE_URL), and none of their calls in this binary.
     cfg.drain_check_queue = None;
-    let a = swarm_aws::Adapters::from_sdk_config(&conf);
-    let l = swarm_core::Lifecycle {
-        fleet: a.fleet,
-        remote: a.remote,
-        dns: a.dns,
-        params: a.params,
-        events: a.events,
-        checks: swarm_core::absent::Absent("the drain checks' queue"),
-        cfg,
-    };
+    Ok(cfg)
+}
 
-    match cli.command {
-        Command::Status { watch: Some(every), .. } => watch_status(&l, every.max(1)).await,
+/// One command, on the operator's adapters.
+async fn run(l: &Operator, command: Command) -> ExitCode {
+    match command {
+        Command::Status { watch: Some(every), .. } => watch_status(l, every.max(1)).await,
         Command::Plan {
             retire: Some(ref id),
             json,
-        } => preview_retire(&l, id, json).await,
-        Command::Status { json, watch: None } | Command::Plan { json, .. } => {
-            let survey = match l.survey().await {
-                Ok(s) => s,
-                Err(e) => return fail(format!("{e}{}", hint(&e.to_string()))),
-            };
-            let status = survey.status();
-            let out = match (&cli.command, json) {
-                (Command::Status { .. }, true) => serde_json::to_string_pretty(&status).unwrap_or_default() + "\n",
-                (Command::Plan { .. }, true) => {
-                    serde_json::to_string_pretty(&status.repairs).unwrap_or_default() + "\n"
-                }
-                (Command::Plan { .. }, false) => render::plan(&status),
-                _ => render::status(&status, colour(std::io::stdout().is_terminal())),
-            };
-            print!("{out}");
-            ExitCode::SUCCESS
-        }
+        } => preview_retire(l, id, json).await,
+        Command::Status { json, watch: None } => show(l, false, json).await,
+        Command::Plan { json, .. } => show(l, true, json).await,
         Command::Retire {
             ref instance,
             decrement,
@@ -160,7 +165,7 @@ async fn main() -> ExitCode {
         } => match l.retire_through_group(instance, decrement, force).await {
             Err(e) => fail(format!("{e}{}", hint(&e.to_string()))),
             Ok(Err(why)) => fail(format!("not retiring: {why}")),
-            Ok(Ok(group)) if wait => follow(&l, instance, &group).await,
+            Ok(Ok(group)) if wait => follow(l, instance, &group).await,
             Ok(Ok(group)) => {
                 println!("{instance}: terminating through {group}; its terminate hook takes the node out first");
                 ExitCode::SUCCESS
@@ -171,21 +176,36 @@ async fn main() -> ExitCode {
         } if l.cfg.service_record_suffix.is_none() => fail(
             "which names? pass --service-record-suffix or set SWARM_SERVICE_RECORD_SUFFIX (the stack's ServiceRecordSuffix)",
         ),
-        Command::Reconcile { dry_run }
-        | Command::Tidy { dry_run }
-        | Command::Dns {
+        Command::Reconcile { dry_run } => reconcile(l, Scope::Everything, dry_run).await,
+        Command::Tidy { dry_run } => reconcile(l, Scope::GoneNodes, dry_run).await,
+        Command::Dns {
             command: DnsCommand::Sync { dry_run },
-        } => {
-            let scope = match cli.command {
-                Command::Tidy { .. } => Scope::GoneNodes,
-                Command::Dns { .. } => Scope::ServiceNames,
-                _ => Scope::Everything,
-            };
-            match l.reconcile_scoped(None, scope, dry_run, None).await {
-                Ok(reports) => summary(&reports),
-                Err(e) => fail(format!("{e}{}", hint(&e.to_string()))),
-            }
-        }
+        } => reconcile(l, Scope::ServiceNames, dry_run).await,
+    }
+}
+
+/// `status` (or `plan`: the repairs alone), as text or JSON.
+async fn show(l: &Operator, repairs_only: bool, json: bool) -> ExitCode {
+    let survey = match l.survey().await {
+        Ok(s) => s,
+        Err(e) => return fail(format!("{e}{}", hint(&e.to_string()))),
+    };
+    let status = survey.status();
+    let out = match (repairs_only, json) {
+        (false, true) => serde_json::to_string_pretty(&status).unwrap_or_default() + "\n",
+        (true, true) => serde_json::to_string_pretty(&status.repairs).unwrap_or_default() + "\n",
+        (true, false) => render::plan(&status),
+        (false, false) => render::status(&status, colour(std::io::stdout().is_terminal())),
+    };
+    print!("{out}");
+    ExitCode::SUCCESS
+}
+
+/// `reconcile`, `tidy` and `dns sync`: the reconcile in its scope, and its summary.
+async fn reconcile(l: &Operator, scope: Scope, dry_run: bool) -> ExitCode {
+    match l.reconcile_scoped(None, scope, dry_run, None).await {
+        Ok(reports) => summary(&reports),
+        Err(e) => fail(format!("{e}{}", hint(&e.to_string()))),
     }
 }
 

@@ -115,151 +115,21 @@ impl Config {
     /// Reads the configuration through `get` (the process environment in production).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let vars = Vars(get);
-        let hosted_zone_id = vars.0("HOSTED_ZONE_ID")
-            .filter(|v| !v.trim().is_empty())
-            .ok_or(ConfigError::Missing {
-                name: "HOSTED_ZONE_ID",
-                hint: "the Route 53 zone that holds the manager record",
-            })?;
-        let hosted_zone_id = hosted_zone_id.trim().trim_start_matches("/hostedzone/").to_string();
-        if !hosted_zone_id.chars().all(|c| c.is_ascii_alphanumeric()) {
-            return Err(invalid(
-                "HOSTED_ZONE_ID",
-                hosted_zone_id,
-                "expected an id like Z0123456789ABC",
-            ));
-        }
-        let cluster_name = vars.0("CLUSTER_NAME").ok_or(ConfigError::Missing {
-            name: "CLUSTER_NAME",
-            hint: "the cluster this deployment manages (its groups' swarm:cluster tag)",
-        })?;
-        if !crate::safe::is_cluster_name(&cluster_name) {
-            return Err(invalid(
-                "CLUSTER_NAME",
-                cluster_name,
-                "expected letters, digits, - and _",
-            ));
-        }
+        let hosted_zone_id = vars.hosted_zone_id()?;
+        let cluster_name = vars.cluster_name()?;
         let dns_ttl = vars.secs("DNS_TTL_SECONDS", 60)?;
         let hold_extra = vars.secs("HOLD_EXTRA_SECONDS", 120)?;
-        let terminate_heartbeat_timeout = vars.secs_or("TERMINATE_HEARTBEAT_TIMEOUT_SECONDS", dns_ttl + hold_extra)?;
-        if terminate_heartbeat_timeout < dns_ttl + hold_extra {
-            return Err(invalid(
-                "TERMINATE_HEARTBEAT_TIMEOUT_SECONDS",
-                format!("{}", terminate_heartbeat_timeout.as_secs_f64()),
-                "must be at least DNS_TTL_SECONDS + HOLD_EXTRA_SECONDS, or the hold ends early",
-            ));
-        }
-        let prefix = vars.0("SWARM_PARAMETER_PREFIX").unwrap_or_else(|| "/swarm".into());
-        if !crate::safe::is_parameter_path(&prefix) {
-            return Err(invalid(
-                "SWARM_PARAMETER_PREFIX",
-                prefix,
-                "expected a path like /swarm (letters, digits, / _ . -)",
-            ));
-        }
-        let dry_run = vars.choice(
-            "DRY_RUN",
-            &[
-                ("0", false),
-                ("false", false),
-                ("no", false),
-                ("1", true),
-                ("true", true),
-                ("yes", true),
-            ],
-            false,
-            "expected true or false",
-        )?;
-        let token_kms_key = vars.text(
-            "TOKEN_KMS_KEY",
-            |k| k.len() <= 2048 && k.chars().all(|c| c.is_ascii_alphanumeric() || ":/_-".contains(c)),
-            "expected a KMS key id, ARN or alias/NAME",
-        )?;
-        let blocked_drain_proceeds = vars.choice(
-            "BLOCKED_DRAIN",
-            &[("wait", false), ("proceed", true)],
-            false,
-            "expected wait or proceed",
-        )?;
-        let terminate_concurrency = vars
-            .text(
-                "TERMINATE_CONCURRENCY",
-                |v| v.parse::<usize>().is_ok_and(|n| n > 0),
-                "expected a whole number above 0",
-            )?
-            .and_then(|v| v.parse().ok());
-        let rebalance_action = vars.choice(
-            "REBALANCE_ACTION",
-            &[
-                ("drain", RebalanceAction::Drain),
-                ("cordon", RebalanceAction::Cordon),
-                ("ignore", RebalanceAction::Ignore),
-            ],
-            RebalanceAction::Drain,
-            "expected drain, cordon or ignore",
-        )?;
-        // A bus name ([/.-_A-Za-z0-9], 1-256) or its ARN.
-        let event_bus = vars.text(
-            "ACTION_EVENT_BUS",
-            |b| b.len() <= 1600 && b.chars().all(|c| c.is_ascii_alphanumeric() || "/._-:".contains(c)),
-            "expected an event bus name (like default) or its ARN",
-        )?;
-        // It reaches the instance's shell as an environment variable: a plain absolute path.
-        let shared_storage = vars.text(
-            "SHARED_STORAGE_PATH",
-            |p| {
-                p.starts_with('/')
-                    && p.len() <= 256
-                    && p.chars().all(|c| c.is_ascii_alphanumeric() || "/._-".contains(c))
-            },
-            "expected an absolute path of letters, digits, / . _ -",
-        )?;
-        let service_record_suffix = vars.0("SERVICE_RECORD_SUFFIX")
-            .map(|v| v.trim().trim_end_matches('.').to_ascii_lowercase())
-            .filter(|v| !v.is_empty());
-        if let Some(v) = service_record_suffix
-            .as_ref()
-            .filter(|v| !(crate::safe::is_dns_name(v) && v.contains('.')))
-        {
-            return Err(invalid(
-                "SERVICE_RECORD_SUFFIX",
-                v.clone(),
-                "expected a DNS name of two labels or more, like apps.example.internal",
-            ));
-        }
+        let terminate_heartbeat_timeout = vars.terminate_heartbeat_timeout(dns_ttl + hold_extra)?;
         let agent_wait = vars.secs("AGENT_WAIT_SECONDS", 300)?;
         let join_budget = vars.secs("JOIN_BUDGET_SECONDS", 300)?;
-        let launch_heartbeat_timeout = vars.secs_or("LAUNCH_HEARTBEAT_TIMEOUT_SECONDS", agent_wait + join_budget)?;
-        if launch_heartbeat_timeout < Duration::from_secs(30) {
-            return Err(invalid(
-                "LAUNCH_HEARTBEAT_TIMEOUT_SECONDS",
-                format!("{}", launch_heartbeat_timeout.as_secs_f64()),
-                "Auto Scaling's minimum heartbeat timeout is 30 seconds",
-            ));
-        }
-        let drain_timeout = vars.secs("DRAIN_TIMEOUT_SECONDS", 300)?;
-        let drain_check_queue = vars.0("DRAIN_CHECK_QUEUE_URL")
-            .map(|v| v.trim().to_string())
-            .filter(|v| !v.is_empty());
-        // A drain may last until the hook's global timeout lets the action go (less the removal
-        // after it and one heartbeat period). Every function reads this value, the launch and
-        // ECS ones too; only a terminate function with DRAIN_CHECK_QUEUE_URL drains past its
-        // own invocation (without it a drain is bounded by the invocation, and says so).
-        let drain_max = HOOK_GLOBAL_MAX
-            .min(terminate_heartbeat_timeout * 100)
-            .saturating_sub(RETIRE_AFTER_DRAIN + terminate_heartbeat_timeout);
-        if drain_timeout > drain_max {
-            return Err(invalid(
-                "DRAIN_TIMEOUT_SECONDS",
-                format!("{}", drain_timeout.as_secs_f64()),
-                format!(
-                    "at most {} s: the hook's global timeout (100 × the terminate heartbeat timeout, 48 h at most) \
-                     less the retirement after the drain and one heartbeat timeout",
-                    drain_max.as_secs()
-                ),
-            ));
-        }
+        let launch_heartbeat_timeout = vars.launch_heartbeat_timeout(agent_wait + join_budget)?;
+        let dry_run = vars.dry_run()?;
+        let token_kms_key = vars.token_kms_key()?;
+        let blocked_drain_proceeds = vars.blocked_drain_proceeds()?;
+        let terminate_concurrency = vars.terminate_concurrency()?;
+        let rebalance_action = vars.rebalance_action()?;
+        let event_bus = vars.event_bus()?;
+        let shared_storage = vars.shared_storage()?;
         Ok(Config {
             token_kms_key,
             hosted_zone_id,
@@ -267,15 +137,15 @@ impl Config {
             cluster_tag: vars.tag("CLUSTER_TAG", "swarm:cluster")?,
             role_tag: vars.tag("ROLE_TAG", "swarm:role")?,
             dns_tag: vars.tag("DNS_TAG", "swarm:dns-name")?,
-            parameter_prefix: prefix.trim_end_matches('/').to_string(),
+            parameter_prefix: vars.parameter_prefix()?,
             dns_ttl,
             hold_extra,
             terminate_heartbeat_timeout,
             launch_heartbeat_timeout,
             agent_wait,
             join_budget,
-            drain_timeout,
-            drain_check_queue,
+            drain_timeout: vars.drain_timeout(terminate_heartbeat_timeout)?,
+            drain_check_queue: vars.get("DRAIN_CHECK_QUEUE_URL"),
             command_timeout: vars.secs("COMMAND_TIMEOUT_SECONDS", 120)?,
             init_lock_lease: vars.secs("INIT_LOCK_LEASE_SECONDS", 600)?,
             poll_max: vars.secs("POLL_MAX_SECONDS", 5)?,
@@ -284,7 +154,7 @@ impl Config {
             event_bus,
             rebalance_action,
             shared_storage,
-            service_record_suffix,
+            service_record_suffix: vars.service_record_suffix()?,
             blocked_drain_proceeds,
             terminate_concurrency,
             spot_notice: vars.secs("SPOT_NOTICE_SECONDS", 120)?,
@@ -340,6 +210,184 @@ impl Config {
             _ => None,
         })
         .expect("test config is valid")
+    }
+}
+
+/// The variables with a shape or a bound of their own.
+impl<G: Fn(&str) -> Option<String>> Vars<G> {
+    fn dry_run(&self) -> Result<bool, ConfigError> {
+        self.choice(
+            "DRY_RUN",
+            &[
+                ("0", false),
+                ("false", false),
+                ("no", false),
+                ("1", true),
+                ("true", true),
+                ("yes", true),
+            ],
+            false,
+            "expected true or false",
+        )
+    }
+
+    fn token_kms_key(&self) -> Result<Option<String>, ConfigError> {
+        self.text(
+            "TOKEN_KMS_KEY",
+            |k| k.len() <= 2048 && k.chars().all(|c| c.is_ascii_alphanumeric() || ":/_-".contains(c)),
+            "expected a KMS key id, ARN or alias/NAME",
+        )
+    }
+
+    fn blocked_drain_proceeds(&self) -> Result<bool, ConfigError> {
+        self.choice(
+            "BLOCKED_DRAIN",
+            &[("wait", false), ("proceed", true)],
+            false,
+            "expected wait or proceed",
+        )
+    }
+
+    fn terminate_concurrency(&self) -> Result<Option<usize>, ConfigError> {
+        self.text(
+            "TERMINATE_CONCURRENCY",
+            |v| v.parse::<usize>().is_ok_and(|n| n > 0),
+            "expected a whole number above 0",
+        )
+        .map(|v| v.and_then(|v| v.parse().ok()))
+    }
+
+    fn rebalance_action(&self) -> Result<RebalanceAction, ConfigError> {
+        self.choice(
+            "REBALANCE_ACTION",
+            &[
+                ("drain", RebalanceAction::Drain),
+                ("cordon", RebalanceAction::Cordon),
+                ("ignore", RebalanceAction::Ignore),
+            ],
+            RebalanceAction::Drain,
+            "expected drain, cordon or ignore",
+        )
+    }
+
+    /// A bus name ([/.-_A-Za-z0-9], 1-256) or its ARN.
+    fn event_bus(&self) -> Result<Option<String>, ConfigError> {
+        self.text(
+            "ACTION_EVENT_BUS",
+            |b| b.len() <= 1600 && b.chars().all(|c| c.is_ascii_alphanumeric() || "/._-:".contains(c)),
+            "expected an event bus name (like default) or its ARN",
+        )
+    }
+
+    /// It reaches the instance's shell as an environment variable: a plain absolute path.
+    fn shared_storage(&self) -> Result<Option<String>, ConfigError> {
+        self.text(
+            "SHARED_STORAGE_PATH",
+            |p| {
+                p.starts_with('/')
+                    && p.len() <= 256
+                    && p.chars().all(|c| c.is_ascii_alphanumeric() || "/._-".contains(c))
+            },
+            "expected an absolute path of letters, digits, / . _ -",
+        )
+    }
+
+    fn hosted_zone_id(&self) -> Result<String, ConfigError> {
+        let id = self.get("HOSTED_ZONE_ID").ok_or(ConfigError::Missing {
+            name: "HOSTED_ZONE_ID",
+            hint: "the Route 53 zone that holds the manager record",
+        })?;
+        let id = id.trim_start_matches("/hostedzone/").to_string();
+        if !id.chars().all(|c| c.is_ascii_alphanumeric()) {
+            return Err(invalid("HOSTED_ZONE_ID", id, "expected an id like Z0123456789ABC"));
+        }
+        Ok(id)
+    }
+
+    fn cluster_name(&self) -> Result<String, ConfigError> {
+        let name = (self.0)("CLUSTER_NAME").ok_or(ConfigError::Missing {
+            name: "CLUSTER_NAME",
+            hint: "the cluster this deployment manages (its groups' swarm:cluster tag)",
+        })?;
+        if !crate::safe::is_cluster_name(&name) {
+            return Err(invalid("CLUSTER_NAME", name, "expected letters, digits, - and _"));
+        }
+        Ok(name)
+    }
+
+    fn parameter_prefix(&self) -> Result<String, ConfigError> {
+        let prefix = (self.0)("SWARM_PARAMETER_PREFIX").unwrap_or_else(|| "/swarm".into());
+        if !crate::safe::is_parameter_path(&prefix) {
+            return Err(invalid(
+                "SWARM_PARAMETER_PREFIX",
+                prefix,
+                "expected a path like /swarm (letters, digits, / _ . -)",
+            ));
+        }
+        Ok(prefix.trim_end_matches('/').to_string())
+    }
+
+    /// At least the record's TTL + the hold's extra (`hold`), or the hold ends early.
+    fn terminate_heartbeat_timeout(&self, hold: Duration) -> Result<Duration, ConfigError> {
+        let t = self.secs_or("TERMINATE_HEARTBEAT_TIMEOUT_SECONDS", hold)?;
+        if t < hold {
+            return Err(invalid(
+                "TERMINATE_HEARTBEAT_TIMEOUT_SECONDS",
+                format!("{}", t.as_secs_f64()),
+                "must be at least DNS_TTL_SECONDS + HOLD_EXTRA_SECONDS, or the hold ends early",
+            ));
+        }
+        Ok(t)
+    }
+
+    /// `launch` (the agent's wait and the join's budget) when unset; 30 s at least.
+    fn launch_heartbeat_timeout(&self, launch: Duration) -> Result<Duration, ConfigError> {
+        let t = self.secs_or("LAUNCH_HEARTBEAT_TIMEOUT_SECONDS", launch)?;
+        if t < Duration::from_secs(30) {
+            return Err(invalid(
+                "LAUNCH_HEARTBEAT_TIMEOUT_SECONDS",
+                format!("{}", t.as_secs_f64()),
+                "Auto Scaling's minimum heartbeat timeout is 30 seconds",
+            ));
+        }
+        Ok(t)
+    }
+
+    /// A drain may last until the hook's global timeout lets the action go (less the removal
+    /// after it and one heartbeat period). Every function reads this value, the launch and
+    /// ECS ones too; only a terminate function with DRAIN_CHECK_QUEUE_URL drains past its
+    /// own invocation (without it a drain is bounded by the invocation, and says so).
+    fn drain_timeout(&self, terminate_heartbeat_timeout: Duration) -> Result<Duration, ConfigError> {
+        let drain_timeout = self.secs("DRAIN_TIMEOUT_SECONDS", 300)?;
+        let drain_max = HOOK_GLOBAL_MAX
+            .min(terminate_heartbeat_timeout * 100)
+            .saturating_sub(RETIRE_AFTER_DRAIN + terminate_heartbeat_timeout);
+        if drain_timeout > drain_max {
+            return Err(invalid(
+                "DRAIN_TIMEOUT_SECONDS",
+                format!("{}", drain_timeout.as_secs_f64()),
+                format!(
+                    "at most {} s: the hook's global timeout (100 × the terminate heartbeat timeout, 48 h at most) \
+                     less the retirement after the drain and one heartbeat timeout",
+                    drain_max.as_secs()
+                ),
+            ));
+        }
+        Ok(drain_timeout)
+    }
+
+    fn service_record_suffix(&self) -> Result<Option<String>, ConfigError> {
+        let suffix = (self.0)("SERVICE_RECORD_SUFFIX")
+            .map(|v| v.trim().trim_end_matches('.').to_ascii_lowercase())
+            .filter(|v| !v.is_empty());
+        match suffix {
+            Some(v) if !(crate::safe::is_dns_name(&v) && v.contains('.')) => Err(invalid(
+                "SERVICE_RECORD_SUFFIX",
+                v,
+                "expected a DNS name of two labels or more, like apps.example.internal",
+            )),
+            s => Ok(s),
+        }
     }
 }
 

@@ -17,6 +17,11 @@ pub(super) fn invalid(name: &'static str, value: String, reason: impl Into<Strin
 pub(super) struct Vars<G>(pub(super) G);
 
 impl<G: Fn(&str) -> Option<String>> Vars<G> {
+    /// A value, trimmed; None when unset or empty.
+    pub(super) fn get(&self, name: &str) -> Option<String> {
+        (self.0)(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
+    }
+
     /// Seconds between 0 and 48 h (fractions allowed), `default` when unset.
     pub(super) fn secs_or(&self, name: &'static str, default: Duration) -> Result<Duration, ConfigError> {
         let Some(v) = (self.0)(name) else {

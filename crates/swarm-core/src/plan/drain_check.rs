@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::event::LifecycleAction;
 use crate::model::Role;
-use crate::plan::NodeRetirement;
+use crate::plan::{NodeRetirement, RetireAnswer};
 
 /// SQS: "DelaySeconds … Valid values: 0 to 900" (SendMessage, SQS API reference).
 pub const MAX_DELAY: Duration = Duration::from_secs(900);
@@ -195,12 +195,26 @@ pub fn retire_delay(looks: u32, period: Duration, role: Role) -> Duration {
 /// wait runs out).
 pub const LEAVE_REPORT_WAIT: Duration = Duration::from_secs(4);
 
-/// Whether a retirement's check looks once more (LEAVE_REPORT_WAIT later) before it ends the
-/// action: the node is out (`removed`), the instance runs its half (`leave`) and that half has
-/// not reported (`reported`), and no look has waited for it yet (`waited`). Once only: an
-/// instance whose half never reports keeps no action.
-pub fn waits_for_leave(removed: bool, leave: bool, reported: bool, waited: bool) -> bool {
-    removed && leave && !reported && !waited
+/// What a retirement's check does about the leaving instance's half of the command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeaveLook {
+    /// The node is out (`answer` ended), the instance runs its half (`leave`), that half has
+    /// not reported, and no look has waited for it yet: one look more, LEAVE_REPORT_WAIT later.
+    Again,
+    /// Waited once and still silent: the action ends without its answer (an instance whose
+    /// half never reports keeps no action).
+    Unreported,
+    /// Nothing to wait for: read what there is.
+    Read,
+}
+
+pub fn leave_look(answer: &RetireAnswer, leave: bool, reported: bool, waited: bool) -> LeaveLook {
+    let out = matches!(answer, RetireAnswer::Ended { .. });
+    match (out && leave && !reported, waited) {
+        (true, false) => LeaveLook::Again,
+        (true, true) => LeaveLook::Unreported,
+        (false, _) => LeaveLook::Read,
+    }
 }
 
 /// The delay before check number `checks` (0: the first): doubling from FIRST_DELAY up to
@@ -216,6 +230,25 @@ pub fn delay(checks: u32, period: Duration) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_check_waits_once_for_a_silent_leave_and_only_when_the_node_is_out() {
+        let out = RetireAnswer::Ended {
+            drained: true,
+            removed: Some("true".into()),
+        };
+        assert_eq!(leave_look(&out, true, false, false), LeaveLook::Again);
+        assert_eq!(leave_look(&out, true, false, true), LeaveLook::Unreported);
+        assert_eq!(leave_look(&out, true, true, false), LeaveLook::Read);
+        assert_eq!(leave_look(&out, false, false, false), LeaveLook::Read);
+        for not_out in [
+            RetireAnswer::NotRemoved,
+            RetireAnswer::CannotOperate,
+            RetireAnswer::Draining { failed: false },
+        ] {
+            assert_eq!(leave_look(&not_out, true, false, false), LeaveLook::Read);
+        }
+    }
 
     #[test]
     fn a_drained_node_or_a_blocked_drain_that_proceeds_is_retired_even_past_the_deadline() {

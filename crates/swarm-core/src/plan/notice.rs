@@ -9,7 +9,8 @@ use crate::model::{LifecycleState, Role};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NoticeDecision {
     /// Take the node out of the swarm (record first, drain, demote, leave, remove), done by
-    /// `by_unix` when the notice says when the instance goes.
+    /// `by_unix` when the notice says when the instance goes: that time less the room kept
+    /// for what follows the drain (`removal_reserve`).
     Retire {
         by_unix: Option<u64>,
     },
@@ -25,6 +26,16 @@ pub enum NoticeDecision {
         metric: Option<&'static str>,
     },
     Ignore(String),
+}
+
+/// Seconds kept free before a Spot interruption for what follows the drain (demote, leave,
+/// remove: a demoted leader steps down in ~8.5 s); a quarter of a shorter notice.
+const SPOT_REMOVAL_RESERVE: u64 = 25;
+
+/// The time a retirement must be done by when the instance goes at `goes_unix`.
+fn done_by(goes_unix: Option<u64>, p: NoticePolicy) -> Option<u64> {
+    let reserve = SPOT_REMOVAL_RESERVE.min(p.spot_notice / 4);
+    goes_unix.map(|t| t.saturating_sub(reserve))
 }
 
 /// What the deployment asks of notices, and the time now.
@@ -46,7 +57,10 @@ pub fn decide_notice(n: &Ec2Notice, role: Role, state: &LifecycleState, p: Notic
     }
     match n {
         Ec2Notice::SpotInterruption { action, warned_unix } => NoticeDecision::Retire {
-            by_unix: warned_unix.map(|t| if action == "hibernate" { t } else { t + p.spot_notice }),
+            by_unix: done_by(
+                warned_unix.map(|t| if action == "hibernate" { t } else { t + p.spot_notice }),
+                p,
+            ),
         },
         Ec2Notice::Leaving(_) => NoticeDecision::Retire { by_unix: None },
         Ec2Notice::Running if *state == LifecycleState::InService => NoticeDecision::Join,
@@ -73,7 +87,9 @@ pub fn decide_notice(n: &Ec2Notice, role: Role, state: &LifecycleState, p: Notic
             ),
             metric: None, // counted when it arrives, as a Spot warning is
         },
-        Ec2Notice::ScheduledChange { starts_unix, .. } => NoticeDecision::Retire { by_unix: *starts_unix },
+        Ec2Notice::ScheduledChange { starts_unix, .. } => NoticeDecision::Retire {
+            by_unix: done_by(*starts_unix, p),
+        },
         Ec2Notice::RebalanceRecommendation => match p.rebalance {
             RebalanceAction::Drain => NoticeDecision::Drain,
             RebalanceAction::Cordon => NoticeDecision::Cordon,
@@ -114,7 +130,7 @@ mod tests {
         let p = policy(RebalanceAction::Drain);
         assert_eq!(
             decide_notice(&at(1600), Role::Manager, "InService", p),
-            NoticeDecision::Retire { by_unix: Some(1600) }
+            NoticeDecision::Retire { by_unix: Some(1575) }
         );
         assert!(matches!(
             decide_notice(&at(1601), Role::Worker, "InService", p),
@@ -155,10 +171,10 @@ mod tests {
     fn a_spot_warning_retires_by_the_interruption() {
         for role in [Role::Manager, Role::Worker] {
             for state in ["InService", "Pending:Wait", "Standby"] {
-                // Two minutes after the warning: 880 + 120.
+                // Two minutes after the warning (880 + 120), less 25 s for what follows the drain.
                 assert_eq!(
                     decide_notice(&spot(), role, state, policy(RebalanceAction::Drain)),
-                    NoticeDecision::Retire { by_unix: Some(1000) }
+                    NoticeDecision::Retire { by_unix: Some(975) }
                 );
             }
         }
@@ -172,7 +188,20 @@ mod tests {
         };
         assert_eq!(
             decide_notice(&n, Role::Worker, "InService", policy(RebalanceAction::Drain)),
-            NoticeDecision::Retire { by_unix: Some(880) }
+            NoticeDecision::Retire { by_unix: Some(855) }
+        );
+    }
+
+    #[test]
+    fn a_short_notice_keeps_a_quarter_of_it_for_what_follows_the_drain() {
+        let p = NoticePolicy {
+            spot_notice: 40,
+            ..policy(RebalanceAction::Drain)
+        };
+        // 880 + 40 less a quarter of 40.
+        assert_eq!(
+            decide_notice(&spot(), Role::Worker, "InService", p),
+            NoticeDecision::Retire { by_unix: Some(910) }
         );
     }
 

@@ -68,191 +68,226 @@ fn ready_node<'a>(idx: &NodeIndex<'a>, m: &MemberInstance) -> Option<&'a SwarmNo
 }
 
 /// The repairs that make the cluster match its groups. Pure; every branch is unit-tested.
+/// Nothing is planned without a swarm view; the order of the repairs is the order below.
 pub fn plan_reconcile(s: &ClusterSnapshot, ttl: u64) -> Vec<Repair> {
     let mut out = Vec::new();
-    let by_id: HashMap<&str, &MemberInstance> = s.members.iter().map(|m| (m.id.as_str(), m)).collect();
-    let old = |t: Option<u64>| t.is_some_and(|t| s.now_unix.saturating_sub(t) >= s.grace_secs);
-    // Its scheduled change is near: it leaves the swarm and is not joined again.
-    let due = |m: &MemberInstance| {
-        m.scheduled_unix
-            .is_some_and(|t| t <= s.now_unix + s.scheduled_lead_secs)
+    let Some(view) = &s.swarm else {
+        return out;
     };
-
-    if let Some(view) = &s.swarm {
-        let ready = NodeIndex::new(view);
-        // 1. Nodes that are not Ready and whose instance is gone, replaced, or unreachable too long.
-        // Instances whose node went down within the grace period: perhaps only cut off from
-        // the other managers (a partition heals with the same node). Neither removed nor
-        // joined again before the grace has passed.
-        // So are nodes in status `unknown`: a leader elected since lists every node so until
-        // it hears from it (a worker reconnecting can take tens of seconds), and its status
-        // time is still that of its last known state. Not known to be down: a node removed
-        // then, its instance still believing it is in the swarm, never came back.
-        let cut_off: HashSet<&str> = view
-            .nodes
-            .iter()
-            .filter(|n| n.status == NodeStatus::Unknown || (n.status != NodeStatus::Ready && !old(n.updated_unix)))
-            .filter_map(|n| n.instance_id.as_deref())
-            .collect();
-        // Instances about to be joined as strays: their old Down nodes are replaced now.
-        let strays: HashSet<&str> = s
-            .members
-            .iter()
-            .filter(|m| {
-                m.alive && m.online && m.lifecycle_state == LifecycleState::InService && ready_node(&ready, m).is_none()
-            })
-            .filter(|m| !cut_off.contains(m.id.as_str()) && !due(m))
-            .map(|m| m.id.as_str())
-            .collect();
-        for n in view.nodes.iter().filter(|n| n.status != NodeStatus::Ready) {
-            let owner = n
-                .instance_id
-                .as_deref()
-                .and_then(|id| by_id.get(id).copied())
-                .or_else(|| s.members.iter().find(|m| m.ip.is_some() && m.ip == n.addr));
-            let reason = match owner {
-                None => Some("its instance is gone".to_string()),
-                Some(m) if !m.alive => Some(format!("instance {} is not running", m.id)),
-                Some(m) if ready.ready_node_of(&m.id, None).is_some() && n.instance_id.is_some() => {
-                    Some(format!("instance {} has a newer Ready node", m.id))
-                }
-                Some(m) if strays.contains(m.id.as_str()) && n.instance_id.is_some() => {
-                    Some(format!("instance {} rejoins with a new node", m.id))
-                }
-                Some(m) if !m.online && old(n.updated_unix) => {
-                    Some(format!("instance {} unreachable for over {}s", m.id, s.grace_secs))
-                }
-                Some(_) => None, // merely slow: left alone within the grace period
-            };
-            if let Some(reason) = reason {
-                out.push(Repair::RemoveNode {
-                    node_id: n.id.clone(),
-                    demote: n.role == Role::Manager,
-                    reason,
-                });
-            }
-        }
-
-        // 2. Nodes whose instance's scheduled change is near; running instances that are not
-        // in the swarm; waiting actions that can be finished.
-        for m in s
-            .members
-            .iter()
-            .filter(|m| m.alive && due(m) && !m.lifecycle_state.is_leaving())
-        {
-            if ready_node(&ready, m).is_some() {
-                out.push(Repair::Retire {
-                    instance_id: m.id.clone(),
-                    group: m.group.clone(),
-                    reason: format!("a scheduled change begins at {}", m.scheduled_unix.unwrap_or_default()),
-                });
-            }
-        }
-        for m in s.members.iter().filter(|m| m.alive && !m.lifecycle_state.is_leaving()) {
-            let node = ready_node(&ready, m);
-            let waiting = m.lifecycle_state == LifecycleState::PendingWait;
-            match (node, waiting) {
-                (Some(_), true) if old(m.launched_unix) => out.push(Repair::CompleteLaunch {
-                    instance_id: m.id.clone(),
-                    group: m.group.clone(),
-                }),
-                (None, true) if old(m.launched_unix) && m.online => out.push(Repair::Join {
-                    instance_id: m.id.clone(),
-                    group: m.group.clone(),
-                    waiting: true,
-                }),
-                (None, false) if strays.contains(m.id.as_str()) => out.push(Repair::Join {
-                    instance_id: m.id.clone(),
-                    group: m.group.clone(),
-                    waiting: false,
-                }),
-                _ => {}
-            }
-        }
-        for m in s
-            .members
-            .iter()
-            .filter(|m| m.alive && m.lifecycle_state == LifecycleState::InService)
-        {
-            let (Some(expected), Some(n)) = (&m.labels, ready_node(&ready, m)) else {
-                continue;
-            };
-            let mut wrong = crate::plan::labels::drift(&n.labels, expected);
-            if n.instance_id.as_deref() != Some(m.id.as_str()) {
-                wrong.insert(0, crate::plan::labels::INSTANCE_ID.to_string());
-            }
-            if !wrong.is_empty() {
-                out.push(Repair::Label {
-                    instance_id: m.id.clone(),
-                    node_id: n.id.clone(),
-                    group: m.group.clone(),
-                    labels: wrong,
-                });
-            }
-        }
-        for m in s
-            .members
-            .iter()
-            .filter(|m| m.lifecycle_state == LifecycleState::TerminatingWait && m.role == Role::Worker)
-        {
-            if ready_node(&ready, m).is_none() && old(m.launched_unix) {
-                out.push(Repair::CompleteTermination {
-                    instance_id: m.id.clone(),
-                    group: m.group.clone(),
-                });
-            }
-        }
-    }
-
-    // 3. The manager record holds exactly the live managers' IPs.
-    if let (Some(_), Some(view)) = (&s.dns_name, &s.swarm) {
-        let ready = NodeIndex::new(view);
-        let desired: HashMap<&str, std::net::Ipv4Addr> = s
-            .members
-            .iter()
-            .filter(|m| m.role == Role::Manager && m.alive && m.lifecycle_state == LifecycleState::InService && !due(m))
-            .filter(|m| ready_node(&ready, m).is_some_and(|n| n.role == Role::Manager))
-            .filter_map(|m| m.ip.map(|ip| (m.id.as_str(), ip)))
-            .collect();
-        // A leader elected moments ago lists every other node `unknown` until it hears from it
-        // (itself too, seconds after the election): such a manager is not known to be down,
-        // so its record is left as it is (deleting it emptied the record after a healed
-        // partition).
-        let unknown: HashSet<&str> = s
-            .members
-            .iter()
-            .filter(|m| m.role == Role::Manager)
-            .filter(|m| {
-                ready
-                    .node_of(&m.id, m.ip)
-                    .is_some_and(|n| n.status == NodeStatus::Unknown)
-            })
-            .map(|m| m.id.as_str())
-            .collect();
-        for r in &s.records {
-            if desired.get(r.set_identifier.as_str()) != Some(&r.ip) && !unknown.contains(r.set_identifier.as_str()) {
-                out.push(Repair::DnsDelete { record: r.into() });
-            }
-        }
-        let mut ids: Vec<&&str> = desired.keys().collect();
-        ids.sort();
-        for id in ids {
-            let ip = desired[*id];
-            if !s
-                .records
-                .iter()
-                .any(|r| r.set_identifier == *id && r.ip == ip && r.ttl == ttl)
-            {
-                out.push(Repair::DnsUpsert {
-                    record: RecordView {
-                        set_identifier: id.to_string(),
-                        ip,
-                    },
-                });
-            }
-        }
+    let ready = NodeIndex::new(view);
+    let strays = strays(s, view, &ready);
+    removals(s, view, &ready, &strays, &mut out);
+    scheduled_retirements(s, &ready, &mut out);
+    launches(s, &ready, &strays, &mut out);
+    label_drift(s, &ready, &mut out);
+    worker_terminations(s, &ready, &mut out);
+    if s.dns_name.is_some() {
+        records(s, &ready, ttl, &mut out);
     }
     out
+}
+
+impl ClusterSnapshot {
+    /// The time `t` is past the grace period.
+    fn old(&self, t: Option<u64>) -> bool {
+        t.is_some_and(|t| self.now_unix.saturating_sub(t) >= self.grace_secs)
+    }
+
+    /// Its scheduled change is near: it leaves the swarm and is not joined again.
+    fn due(&self, m: &MemberInstance) -> bool {
+        m.scheduled_unix
+            .is_some_and(|t| t <= self.now_unix + self.scheduled_lead_secs)
+    }
+}
+
+/// Instances about to be joined as strays (running, in service, online, no Ready node, not
+/// cut off and not due): their old Down nodes are replaced now.
+fn strays<'a>(s: &'a ClusterSnapshot, view: &SwarmView, ready: &NodeIndex) -> HashSet<&'a str> {
+    // Instances whose node went down within the grace period: perhaps only cut off from
+    // the other managers (a partition heals with the same node). Neither removed nor
+    // joined again before the grace has passed.
+    // So are nodes in status `unknown`: a leader elected since lists every node so until
+    // it hears from it (a worker reconnecting can take tens of seconds), and its status
+    // time is still that of its last known state. Not known to be down: a node removed
+    // then, its instance still believing it is in the swarm, never came back.
+    let cut_off: HashSet<&str> = view
+        .nodes
+        .iter()
+        .filter(|n| n.status == NodeStatus::Unknown || (n.status != NodeStatus::Ready && !s.old(n.updated_unix)))
+        .filter_map(|n| n.instance_id.as_deref())
+        .collect();
+    s.members
+        .iter()
+        .filter(|m| {
+            m.alive && m.online && m.lifecycle_state == LifecycleState::InService && ready_node(ready, m).is_none()
+        })
+        .filter(|m| !cut_off.contains(m.id.as_str()) && !s.due(m))
+        .map(|m| m.id.as_str())
+        .collect()
+}
+
+/// 1. Nodes that are not Ready and whose instance is gone, replaced, or unreachable too long.
+fn removals(s: &ClusterSnapshot, view: &SwarmView, ready: &NodeIndex, strays: &HashSet<&str>, out: &mut Vec<Repair>) {
+    let by_id: HashMap<&str, &MemberInstance> = s.members.iter().map(|m| (m.id.as_str(), m)).collect();
+    for n in view.nodes.iter().filter(|n| n.status != NodeStatus::Ready) {
+        let owner = n
+            .instance_id
+            .as_deref()
+            .and_then(|id| by_id.get(id).copied())
+            .or_else(|| s.members.iter().find(|m| m.ip.is_some() && m.ip == n.addr));
+        let reason = match owner {
+            None => Some("its instance is gone".to_string()),
+            Some(m) if !m.alive => Some(format!("instance {} is not running", m.id)),
+            Some(m) if ready.ready_node_of(&m.id, None).is_some() && n.instance_id.is_some() => {
+                Some(format!("instance {} has a newer Ready node", m.id))
+            }
+            Some(m) if strays.contains(m.id.as_str()) && n.instance_id.is_some() => {
+                Some(format!("instance {} rejoins with a new node", m.id))
+            }
+            Some(m) if !m.online && s.old(n.updated_unix) => {
+                Some(format!("instance {} unreachable for over {}s", m.id, s.grace_secs))
+            }
+            Some(_) => None, // merely slow: left alone within the grace period
+        };
+        if let Some(reason) = reason {
+            out.push(Repair::RemoveNode {
+                node_id: n.id.clone(),
+                demote: n.role == Role::Manager,
+                reason,
+            });
+        }
+    }
+}
+
+/// 2. Nodes whose instance's scheduled change is near.
+fn scheduled_retirements(s: &ClusterSnapshot, ready: &NodeIndex, out: &mut Vec<Repair>) {
+    for m in s
+        .members
+        .iter()
+        .filter(|m| m.alive && s.due(m) && !m.lifecycle_state.is_leaving())
+    {
+        if ready_node(ready, m).is_some() {
+            out.push(Repair::Retire {
+                instance_id: m.id.clone(),
+                group: m.group.clone(),
+                reason: format!("a scheduled change begins at {}", m.scheduled_unix.unwrap_or_default()),
+            });
+        }
+    }
+}
+
+/// 3. Running instances that are not in the swarm; waiting launches that can be finished.
+fn launches(s: &ClusterSnapshot, ready: &NodeIndex, strays: &HashSet<&str>, out: &mut Vec<Repair>) {
+    for m in s.members.iter().filter(|m| m.alive && !m.lifecycle_state.is_leaving()) {
+        let node = ready_node(ready, m);
+        let waiting = m.lifecycle_state == LifecycleState::PendingWait;
+        match (node, waiting) {
+            (Some(_), true) if s.old(m.launched_unix) => out.push(Repair::CompleteLaunch {
+                instance_id: m.id.clone(),
+                group: m.group.clone(),
+            }),
+            (None, true) if s.old(m.launched_unix) && m.online => out.push(Repair::Join {
+                instance_id: m.id.clone(),
+                group: m.group.clone(),
+                waiting: true,
+            }),
+            (None, false) if strays.contains(m.id.as_str()) => out.push(Repair::Join {
+                instance_id: m.id.clone(),
+                group: m.group.clone(),
+                waiting: false,
+            }),
+            _ => {}
+        }
+    }
+}
+
+/// 4. Ready nodes of instances in service whose labels drifted from their instance's.
+fn label_drift(s: &ClusterSnapshot, ready: &NodeIndex, out: &mut Vec<Repair>) {
+    for m in s
+        .members
+        .iter()
+        .filter(|m| m.alive && m.lifecycle_state == LifecycleState::InService)
+    {
+        let (Some(expected), Some(n)) = (&m.labels, ready_node(ready, m)) else {
+            continue;
+        };
+        let mut wrong = crate::plan::labels::drift(&n.labels, expected);
+        if n.instance_id.as_deref() != Some(m.id.as_str()) {
+            wrong.insert(0, crate::plan::labels::INSTANCE_ID.to_string());
+        }
+        if !wrong.is_empty() {
+            out.push(Repair::Label {
+                instance_id: m.id.clone(),
+                node_id: n.id.clone(),
+                group: m.group.clone(),
+                labels: wrong,
+            });
+        }
+    }
+}
+
+/// 5. Waiting worker terminations whose node is out of the swarm.
+fn worker_terminations(s: &ClusterSnapshot, ready: &NodeIndex, out: &mut Vec<Repair>) {
+    for m in s
+        .members
+        .iter()
+        .filter(|m| m.lifecycle_state == LifecycleState::TerminatingWait && m.role == Role::Worker)
+    {
+        if ready_node(ready, m).is_none() && s.old(m.launched_unix) {
+            out.push(Repair::CompleteTermination {
+                instance_id: m.id.clone(),
+                group: m.group.clone(),
+            });
+        }
+    }
+}
+
+/// 6. The manager record holds exactly the live managers' IPs.
+fn records(s: &ClusterSnapshot, ready: &NodeIndex, ttl: u64, out: &mut Vec<Repair>) {
+    let desired: HashMap<&str, std::net::Ipv4Addr> = s
+        .members
+        .iter()
+        .filter(|m| m.role == Role::Manager && m.alive && m.lifecycle_state == LifecycleState::InService && !s.due(m))
+        .filter(|m| ready_node(ready, m).is_some_and(|n| n.role == Role::Manager))
+        .filter_map(|m| m.ip.map(|ip| (m.id.as_str(), ip)))
+        .collect();
+    // A leader elected moments ago lists every other node `unknown` until it hears from it
+    // (itself too, seconds after the election): such a manager is not known to be down,
+    // so its record is left as it is (deleting it emptied the record after a healed
+    // partition).
+    let unknown: HashSet<&str> = s
+        .members
+        .iter()
+        .filter(|m| m.role == Role::Manager)
+        .filter(|m| {
+            ready
+                .node_of(&m.id, m.ip)
+                .is_some_and(|n| n.status == NodeStatus::Unknown)
+        })
+        .map(|m| m.id.as_str())
+        .collect();
+    for r in &s.records {
+        if desired.get(r.set_identifier.as_str()) != Some(&r.ip) && !unknown.contains(r.set_identifier.as_str()) {
+            out.push(Repair::DnsDelete { record: r.into() });
+        }
+    }
+    let mut ids: Vec<&&str> = desired.keys().collect();
+    ids.sort();
+    for id in ids {
+        let ip = desired[*id];
+        if !s
+            .records
+            .iter()
+            .any(|r| r.set_identifier == *id && r.ip == ip && r.ttl == ttl)
+        {
+            out.push(Repair::DnsUpsert {
+                record: RecordView {
+                    set_identifier: id.to_string(),
+                    ip,
+                },
+            });
+        }
+    }
 }
 
 /// A synthetic cluster of `n` instances (3 managers), with 1% of nodes down and gone,

@@ -6,10 +6,6 @@ use super::*;
 use crate::event::Ec2Notice;
 use crate::plan::NoticeDecision;
 
-/// Seconds kept free before a Spot interruption for what follows the drain (demote, leave,
-/// remove: a demoted leader steps down in ~8.5 s); a quarter of a shorter notice.
-const SPOT_REMOVAL_RESERVE: u64 = 25;
-
 impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecycle<F, R, D, P, A, Q> {
     /// Handles an aws.ec2 Spot Instance Interruption Warning, Instance Rebalance
     /// Recommendation or Instance State-change Notification. Instances outside this
@@ -56,16 +52,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
                 .fleet
                 .groups_tagged(&self.cfg.cluster_tag, &self.cfg.cluster_name)
                 .await?;
-            let found = groups.iter().find_map(|g| {
-                let i = g.instances.iter().find(|i| i.id == id)?;
-                match membership(g, &self.cfg) {
-                    Membership::Member { cluster, role, .. } => {
-                        Some((g.name.clone(), cluster, role, i.lifecycle_state.clone()))
-                    }
-                    _ => None,
-                }
-            });
-            let Some((group, cluster, role, state)) = found else {
+            let Some((group, cluster, role, state)) = self.member_in(&groups, &id) else {
                 info!(
                     step = "group",
                     outcome = "ignored",
@@ -77,21 +64,10 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
                     "not an instance of this cluster's groups",
                 ));
             };
-            if let Ec2Notice::SpotInterruption { action, .. } = &notice {
-                warn!(step = "notice", outcome = "spot-interruption", %action, %role, "Spot interruption warning");
-                metric(&cluster, role.as_str(), "SpotInterruptions", 1.0, "Count");
-            }
-            if let Ec2Notice::ScheduledChange {
-                code, closed: false, ..
-            } = &notice
-            {
-                warn!(step = "notice", outcome = "scheduled-change", %code, %role, "AWS Health scheduled change");
-                metric(&cluster, role.as_str(), "ScheduledChanges", 1.0, "Count");
-            }
-            let spot_notice = self.cfg.spot_notice.as_secs();
+            count_notice(&notice, &cluster, role);
             let policy = plan::NoticePolicy {
                 rebalance: self.cfg.rebalance_action,
-                spot_notice,
+                spot_notice: self.cfg.spot_notice.as_secs(),
                 scheduled_lead: self.cfg.scheduled_lead.as_secs(),
                 now_unix: unix_now(),
             };
@@ -110,9 +86,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
                     return Ok(Outcome::new(OutcomeKind::Done, Some(&id), reason));
                 }
                 NoticeDecision::Retire { by_unix } => {
-                    // Done before the interruption, with room left for what follows the drain.
-                    let reserve = SPOT_REMOVAL_RESERVE.min(spot_notice / 4);
-                    let by = by_unix.map(|t| clamp(instant_of(t.saturating_sub(reserve)), deadline));
+                    let by = by_unix.map(|t| clamp(instant_of(t), deadline));
                     let intent = Intent::Retire {
                         instance_id: id,
                         group,
@@ -135,6 +109,34 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
         }
         .instrument(span)
         .await
+    }
+
+    /// The group, cluster, role and lifecycle state of instance `id` in this cluster's groups.
+    fn member_in(&self, groups: &[Group], id: &str) -> Option<(String, String, Role, LifecycleState)> {
+        groups.iter().find_map(|g| {
+            let i = g.instances.iter().find(|i| i.id == id)?;
+            match membership(g, &self.cfg) {
+                Membership::Member { cluster, role, .. } => {
+                    Some((g.name.clone(), cluster, role, i.lifecycle_state.clone()))
+                }
+                _ => None,
+            }
+        })
+    }
+}
+
+/// A Spot warning and an open scheduled change are counted, whatever is decided.
+fn count_notice(notice: &Ec2Notice, cluster: &str, role: Role) {
+    if let Ec2Notice::SpotInterruption { action, .. } = notice {
+        warn!(step = "notice", outcome = "spot-interruption", %action, %role, "Spot interruption warning");
+        metric(cluster, role.as_str(), "SpotInterruptions", 1.0, "Count");
+    }
+    if let Ec2Notice::ScheduledChange {
+        code, closed: false, ..
+    } = notice
+    {
+        warn!(step = "notice", outcome = "scheduled-change", %code, %role, "AWS Health scheduled change");
+        metric(cluster, role.as_str(), "ScheduledChanges", 1.0, "Count");
     }
 }
 

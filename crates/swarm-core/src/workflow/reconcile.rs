@@ -180,34 +180,15 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
             self.announce_run(&report, began).await;
             return Ok(report);
         }
-        let operator = operator.unwrap_or_default();
-        let mut joins = 0;
-        let mut dns_changes = Vec::new();
-        for r in &repairs {
-            if deadline.is_some_and(|d| Instant::now() + self.worst_case(r) > d) {
-                info!(step = "repair", outcome = "deferred", repair = %r, "no time left in this run");
-                report.deferred.push(r.to_string());
-                continue;
-            }
-            if let Some(change) = record_change(r, &snap, self.cfg.dns_ttl) {
-                dns_changes.push(change);
-                continue;
-            }
-            // Record changes first, before any slow repair.
-            self.apply_dns(cluster, &snap, &mut dns_changes, &mut report).await;
-            if let Repair::Join { instance_id, .. } = r {
-                joins += 1;
-                if joins > MAX_JOINS_PER_RUN {
-                    info!(step = "join", outcome = "deferred", instance_id = %instance_id);
-                    continue;
-                }
-            }
-            if let Err(e) = self.repair(r, &snap, &operator, deadline).await {
-                warn!(step = "repair", outcome = "failed", repair = %r, error = %e);
-                report.failed.push(format!("{r}: {e}"));
-            }
-        }
-        self.apply_dns(cluster, &snap, &mut dns_changes, &mut report).await;
+        self.apply_repairs(
+            cluster,
+            &snap,
+            &repairs,
+            &operator.unwrap_or_default(),
+            deadline,
+            &mut report,
+        )
+        .await;
         info!(
             step = "reconcile",
             outcome = "done",
@@ -217,6 +198,47 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
         );
         self.announce_run(&report, began).await;
         Ok(report)
+    }
+
+    /// The repairs in their order, each while the run has time for its worst case: record
+    /// changes batched and sent before any slow repair, joins at most MAX_JOINS_PER_RUN.
+    async fn apply_repairs(
+        &self,
+        cluster: &str,
+        snap: &ClusterSnapshot,
+        repairs: &[Repair],
+        operator: &str,
+        deadline: Option<Instant>,
+        report: &mut ClusterReport,
+    ) {
+        let mut joins = 0;
+        let mut dns_changes = Vec::new();
+        for r in repairs {
+            if deadline.is_some_and(|d| Instant::now() + self.worst_case(r) > d) {
+                info!(step = "repair", outcome = "deferred", repair = %r, "no time left in this run");
+                report.deferred.push(r.to_string());
+                continue;
+            }
+            if let Some(change) = record_change(r, snap, self.cfg.dns_ttl) {
+                dns_changes.push(change);
+                continue;
+            }
+            // Record changes first, before any slow repair.
+            self.apply_dns(cluster, snap, &mut dns_changes, report).await;
+            if let Repair::Join { instance_id, .. } = r {
+                joins += 1;
+                if joins > MAX_JOINS_PER_RUN {
+                    info!(step = "join", outcome = "deferred", instance_id = %instance_id);
+                    continue;
+                }
+            }
+            if let Err(e) = self.repair(r, snap, operator, deadline).await {
+                warn!(step = "repair", outcome = "failed", repair = %r, error = %e);
+                report.failed.push(format!("{r}: {e}"));
+            }
+        }
+        self.apply_dns(cluster, snap, &mut dns_changes, report).await;
+        self.apply_dns(cluster, snap, &mut dns_changes, report).await;
     }
 
     /// What the slowest repair of `r`'s kind may take: one Route 53 call, a command, a whole

@@ -34,21 +34,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
         for step in steps {
             match step {
                 RetireStep::RemoveRecords(records) => {
-                    let name = m.dns_name.clone().unwrap_or_default();
-                    let mut removed = false;
-                    for r in records {
-                        removed |= self
-                            .while_alive(&held.alive, self.remove_record(&name, intent, r, end))
-                            .await?;
-                    }
-                    held.acted |= removed;
-                    if removed {
-                        info!(step = "dns-remove", outcome = "insync");
-                        metric(&m.cluster, m.role.as_str(), "DnsChanges", 1.0, "Count");
-                    } else {
-                        info!(step = "dns-remove", outcome = "already-absent");
-                    }
-                    self.start_hold(&held.alive).await;
+                    self.remove_manager_records(&mut held, intent, m, records, end).await?;
                 }
                 RetireStep::RemoveServiceRecords(records) => {
                     self.remove_names(&mut held, m, records, end).await;
@@ -60,20 +46,9 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
                     self.start_hold(&held.alive).await;
                 }
                 RetireStep::RetireNode(node) if !node.drain => {
-                    info!(
-                        step = "drain",
-                        outcome = "skipped",
-                        "the instance is lost: no task of it left to move"
-                    );
-                    if self.can_hand_over(&held) {
-                        match self.hand_over_retire(&held, &mut ops, &node, None, holds).await {
-                            Ok(()) => return Ok(retiring(id)),
-                            Err(e) => {
-                                warn!(step = "retire", outcome = "not-handed-over", error = %e, "the retirement goes on here")
-                            }
-                        }
+                    if self.retire_lost(&mut held, &mut ops, &node, holds, end).await {
+                        return Ok(retiring(id));
                     }
-                    self.retire_node(&mut held, &mut ops, &node, None, end).await;
                     metric(&m.cluster, m.role.as_str(), "Removals", 1.0, "Count");
                 }
                 RetireStep::RetireNode(node) => {
@@ -111,6 +86,60 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
         }
         self.announce_drain_timeout(&mut held, m).await;
         self.release(intent, &held, holds, end).await
+    }
+
+    /// The manager's records out of the record set, each INSYNC, then the hold begins.
+    async fn remove_manager_records(
+        &self,
+        held: &mut Held<'_>,
+        intent: &Intent,
+        m: &Member,
+        records: Vec<ManagerRecord>,
+        end: Instant,
+    ) -> Result<(), PortError> {
+        let name = m.dns_name.clone().unwrap_or_default();
+        let mut removed = false;
+        for r in records {
+            removed |= self
+                .while_alive(&held.alive, self.remove_record(&name, intent, r, end))
+                .await?;
+        }
+        held.acted |= removed;
+        if removed {
+            info!(step = "dns-remove", outcome = "insync");
+            metric(&m.cluster, m.role.as_str(), "DnsChanges", 1.0, "Count");
+        } else {
+            info!(step = "dns-remove", outcome = "already-absent");
+        }
+        self.start_hold(&held.alive).await;
+        Ok(())
+    }
+
+    /// A lost instance's node out without a drain (no task of it left to move): handed over
+    /// to the drain checks where they can finish it (true), else retired here.
+    async fn retire_lost(
+        &self,
+        held: &mut Held<'_>,
+        ops: &mut Operators,
+        node: &NodeRetirement,
+        holds: bool,
+        end: Instant,
+    ) -> bool {
+        info!(
+            step = "drain",
+            outcome = "skipped",
+            "the instance is lost: no task of it left to move"
+        );
+        if self.can_hand_over(held) {
+            match self.hand_over_retire(held, ops, node, None, holds).await {
+                Ok(()) => return true,
+                Err(e) => {
+                    warn!(step = "retire", outcome = "not-handed-over", error = %e, "the retirement goes on here")
+                }
+            }
+        }
+        self.retire_node(held, ops, node, None, end).await;
+        false
     }
 
     /// A dry run leaves nothing behind, the fence included, and re-arms nothing: it reads, and

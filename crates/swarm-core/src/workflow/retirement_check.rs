@@ -5,7 +5,7 @@
 use super::drain_check::retiring;
 use super::held::Held;
 use super::*;
-use crate::plan::drain_check::{self, DrainAnswer, DrainCheck, Phase};
+use crate::plan::drain_check::{self, DrainAnswer, DrainCheck, LeaveLook, Phase};
 use crate::plan::RetireAnswer;
 
 impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecycle<F, R, D, P, A, Q> {
@@ -17,7 +17,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
         intent: &Intent,
         m: &Member,
         held: &mut Held<'_>,
-        mut check: DrainCheck,
+        check: DrainCheck,
         end: Instant,
     ) -> Result<Outcome, PortError> {
         let id = intent.instance_id();
@@ -41,9 +41,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
             Ok(found) => found,
             Err(PortError::Invalid { message, .. }) => {
                 warn!(step = "drain-check", outcome = "command-lost", command_id = %check.command_id, %message);
-                let mut ops = self.operators(&check, m).await?;
-                self.send_retire(held, &mut check, &mut ops, drain).await?;
-                return Ok(retiring(id));
+                return self.send_again(held, m, check, None, drain).await;
             }
             Err(e) => return Err(e),
         };
@@ -52,50 +50,29 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
             info!(step = "drain-check", outcome = "retiring", checks = check.checks, via = %check.operator);
             return self.look_again(check, false).await;
         };
-        let removed = matches!(plan::read_retire(&r, drains), RetireAnswer::Ended { .. });
-        if drain_check::waits_for_leave(removed, leave, me.is_some(), leave_waited) {
-            info!(
-                step = "leave",
-                outcome = "awaited",
-                "the node is out; its instance's half has not reported yet: one look more"
-            );
-            return self.look_again(check, true).await;
-        }
-        if leave && me.is_none() && removed {
-            warn!(
+        match drain_check::leave_look(&plan::read_retire(&r, drains), leave, me.is_some(), leave_waited) {
+            LeaveLook::Again => {
+                info!(
+                    step = "leave",
+                    outcome = "awaited",
+                    "the node is out; its instance's half has not reported yet: one look more"
+                );
+                return self.look_again(check, true).await;
+            }
+            LeaveLook::Unreported => warn!(
                 step = "leave",
                 outcome = "unreported",
                 "the instance's half did not report: the node was removed without its answer"
-            );
+            ),
+            LeaveLook::Read => {}
         }
         let node = check.node.clone();
         let op = check.operator.clone();
         match self.read_retire(held, &node, &op, &r, me.as_ref(), drains).await {
-            RetireAnswer::CannotOperate => {
-                let mut ops = self.operators(&check, m).await?;
-                ops.hand_over("remove", &r.summary());
-                self.send_retire(held, &mut check, &mut ops, drain).await?;
-                Ok(retiring(id))
-            }
-            RetireAnswer::Draining { failed } => {
-                held.drain_began.get_or_insert_with(Instant::now);
-                held.last_drain = DrainSaid::of(&r.stdout).left();
-                let blocked_proceeds = !failed && self.tell_blocked(held).await && self.cfg.blocked_drain_proceeds;
-                if blocked_proceeds {
-                    info!(
-                        step = "drain",
-                        outcome = "proceed",
-                        "blocked services are not waited for"
-                    );
-                }
-                let answer = DrainAnswer::Moving { blocked_proceeds };
-                let step = drain_check::next_step(answer, unix_now(), check.deadline_unix);
-                self.after_drain(held, m, check, step).await
-            }
+            RetireAnswer::CannotOperate => self.send_again(held, m, check, Some(&r), drain).await,
+            RetireAnswer::Draining { failed } => self.drain_goes_on(held, m, check, &r, failed).await,
             RetireAnswer::NotRemoved if unix_now() < retry_until_unix => {
-                let mut ops = self.operators(&check, m).await?;
-                self.send_retire(held, &mut check, &mut ops, None).await?;
-                Ok(retiring(id))
+                self.send_again(held, m, check, None, None).await
             }
             answer => {
                 if answer == RetireAnswer::NotRemoved {
@@ -104,6 +81,49 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
                 self.retirement_over(intent, m, held, check, end).await
             }
         }
+    }
+
+    /// The retire-node command sent again: through the next manager when this one could not
+    /// act (`cannot`: its answer), else through the same operators.
+    async fn send_again(
+        &self,
+        held: &mut Held<'_>,
+        m: &Member,
+        mut check: DrainCheck,
+        cannot: Option<&CommandResult>,
+        drain: Option<Duration>,
+    ) -> Result<Outcome, PortError> {
+        let mut ops = self.operators(&check, m).await?;
+        if let Some(r) = cannot {
+            ops.hand_over("remove", &r.summary());
+        }
+        self.send_retire(held, &mut check, &mut ops, drain).await?;
+        Ok(retiring(held.alive.intent.instance_id()))
+    }
+
+    /// The command's drain slice was not enough: the drain goes on (or proceeds past services
+    /// that block it, with BLOCKED_DRAIN=proceed).
+    async fn drain_goes_on(
+        &self,
+        held: &mut Held<'_>,
+        m: &Member,
+        check: DrainCheck,
+        r: &CommandResult,
+        failed: bool,
+    ) -> Result<Outcome, PortError> {
+        held.drain_began.get_or_insert_with(Instant::now);
+        held.last_drain = DrainSaid::of(&r.stdout).left();
+        let blocked_proceeds = !failed && self.tell_blocked(held).await && self.cfg.blocked_drain_proceeds;
+        if blocked_proceeds {
+            info!(
+                step = "drain",
+                outcome = "proceed",
+                "blocked services are not waited for"
+            );
+        }
+        let answer = DrainAnswer::Moving { blocked_proceeds };
+        let step = drain_check::next_step(answer, unix_now(), check.deadline_unix);
+        self.after_drain(held, m, check, step).await
     }
 
     /// The retire-node command is still running (or, `for_leave`, the instance's half has not

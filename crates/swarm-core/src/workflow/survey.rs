@@ -97,37 +97,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
         cluster: &str,
         groups: &[crate::model::Group],
     ) -> PortResult<(ClusterSnapshot, Option<String>)> {
-        let mut members = Vec::new();
-        let mut dns_name = None;
-        for g in groups {
-            if let Membership::Member {
-                cluster: c,
-                role,
-                dns_name: d,
-            } = membership(g, &self.cfg)
-            {
-                if c != cluster {
-                    continue;
-                }
-                if d.is_some() && role == Role::Manager {
-                    dns_name = d;
-                }
-                for i in &g.instances {
-                    members.push(MemberInstance {
-                        id: i.id.clone(),
-                        group: g.name.clone(),
-                        role,
-                        lifecycle_state: i.lifecycle_state.clone(),
-                        alive: false,
-                        ip: None,
-                        launched_unix: None,
-                        online: false,
-                        scheduled_unix: None,
-                        labels: None,
-                    });
-                }
-            }
-        }
+        let (mut members, dns_name) = members_of(groups, &self.cfg, cluster);
         let ids: Vec<String> = members.iter().map(|m| m.id.clone()).collect();
         // The managers are probed in one command; the lowest online one also lists the nodes,
         // and when it cannot, the next live one does.
@@ -186,4 +156,44 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
         };
         Ok((snap, operator))
     }
+}
+
+/// The instances of `cluster`'s groups, not yet observed, and the manager record's name.
+fn members_of(
+    groups: &[crate::model::Group],
+    cfg: &crate::Config,
+    cluster: &str,
+) -> (Vec<MemberInstance>, Option<String>) {
+    let mut members = Vec::new();
+    let mut dns_name = None;
+    for g in groups {
+        if let Membership::Member {
+            cluster: c,
+            role,
+            dns_name: d,
+        } = membership(g, cfg)
+        {
+            if c != cluster {
+                continue;
+            }
+            if d.is_some() && role == Role::Manager {
+                dns_name = d;
+            }
+            for i in &g.instances {
+                members.push(MemberInstance {
+                    id: i.id.clone(),
+                    group: g.name.clone(),
+                    role,
+                    lifecycle_state: i.lifecycle_state.clone(),
+                    alive: false,
+                    ip: None,
+                    launched_unix: None,
+                    online: false,
+                    scheduled_unix: None,
+                    labels: None,
+                });
+            }
+        }
+    }
+    (members, dns_name)
 }
