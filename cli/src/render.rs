@@ -74,37 +74,7 @@ fn cells(r: &StatusRow) -> [String; 8] {
 /// The status of one cluster: a summary line, then one row per instance, node or record,
 /// each drift item under the row it concerns.
 pub fn status(s: &ClusterStatus, colour: bool) -> String {
-    let mut out = String::new();
-    let h = &s.health;
-    let record = s.record_name.as_deref().unwrap_or("(no manager record)");
-    let _ = writeln!(
-        out,
-        "{} cluster {} · record {record}",
-        paint("●", BOLD, colour),
-        s.cluster
-    );
-    let swarm = if s.swarm_reachable {
-        "swarm answered".to_string()
-    } else {
-        paint("no manager answered", RED, colour)
-    };
-    let margin = format!("quorum margin {}", h.quorum_margin);
-    let margin = if h.quorum_margin <= 0 {
-        paint(&margin, RED, colour)
-    } else {
-        margin
-    };
-    let drift = format!("drift {}", h.drift_items);
-    let drift = if h.drift_items > 0 {
-        paint(&drift, YELLOW, colour)
-    } else {
-        drift
-    };
-    let _ = writeln!(
-        out,
-        "{swarm} · managers ready {} · workers ready {} · down {} · {margin} · {drift}",
-        h.ready_managers, h.ready_workers, h.down_nodes
-    );
+    let mut out = headline(s, colour);
     let head = [
         "INSTANCE",
         "ROLE",
@@ -152,6 +122,42 @@ pub fn status(s: &ClusterStatus, colour: bool) -> String {
         }
     }
     out.push_str(&service_names(s, colour));
+    out
+}
+
+/// The cluster, its record, and its health in one line each.
+fn headline(s: &ClusterStatus, colour: bool) -> String {
+    let mut out = String::new();
+    let h = &s.health;
+    let record = s.record_name.as_deref().unwrap_or("(no manager record)");
+    let _ = writeln!(
+        out,
+        "{} cluster {} · record {record}",
+        paint("●", BOLD, colour),
+        s.cluster
+    );
+    let swarm = if s.swarm_reachable {
+        "swarm answered".to_string()
+    } else {
+        paint("no manager answered", RED, colour)
+    };
+    let margin = format!("quorum margin {}", h.quorum_margin);
+    let margin = if h.quorum_margin <= 0 {
+        paint(&margin, RED, colour)
+    } else {
+        margin
+    };
+    let drift = format!("drift {}", h.drift_items);
+    let drift = if h.drift_items > 0 {
+        paint(&drift, YELLOW, colour)
+    } else {
+        drift
+    };
+    let _ = writeln!(
+        out,
+        "{swarm} · managers ready {} · workers ready {} · down {} · {margin} · {drift}",
+        h.ready_managers, h.ready_workers, h.down_nodes
+    );
     out
 }
 

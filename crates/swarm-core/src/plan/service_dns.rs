@@ -238,17 +238,23 @@ pub fn plan_service_dns(input: &ServiceDnsInput) -> ServiceDnsPlan {
             values: want.iter().map(|(_, ip)| *ip).collect(),
         });
     }
-    // Names this cluster owns that no service claims any more: their sets, then the owner.
+    plan.changes.extend(released(input, &kept));
+    plan
+}
+
+/// Names this cluster owns that no service claims any more (none in `kept`): their sets, then
+/// the owner.
+fn released(input: &ServiceDnsInput, kept: &BTreeSet<String>) -> Vec<ZoneChange> {
+    let mut changes = Vec::new();
     for txt in input.zone.iter().filter(|e| e.kind == "TXT") {
         let name = normalise(&txt.name);
         if kept.contains(&name) || !txt.values.iter().any(|v| owner_cluster(v) == Some(input.cluster)) {
             continue;
         }
-        plan.changes
-            .extend(a_sets(input.zone, &name).cloned().map(ZoneChange::Delete));
-        plan.changes.push(ZoneChange::Delete(txt.clone()));
+        changes.extend(a_sets(input.zone, &name).cloned().map(ZoneChange::Delete));
+        changes.push(ZoneChange::Delete(txt.clone()));
     }
-    plan
+    changes
 }
 
 /// Reads `scripts/services.sh`'s answer: each labelled service, its publish mode (any

@@ -51,25 +51,8 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
             warn!(step = "group", outcome = "ignored", "Auto Scaling group not found");
             return Ok(Err(Outcome::new(OutcomeKind::Ignored, Some(&id), "group not found")));
         };
-        // A group tagged with another cluster: the roles reach only groups tagged with this
-        // one (autoscaling:ResourceTag), so nothing is called and its hook's default applies.
-        if let Some(tag) = group.tag(&self.cfg.cluster_tag).filter(|c| *c != self.cfg.cluster_name) {
-            if crate::safe::is_cluster_name(tag) {
-                // Another deployment's cluster: its own functions handle it.
-                info!(step = "group", outcome = "other-cluster", cluster = %tag, "another cluster's group: left alone");
-                return Ok(Err(Outcome::new(
-                    OutcomeKind::Ignored,
-                    Some(&id),
-                    format!("group of cluster {tag}, not {}", self.cfg.cluster_name),
-                )));
-            }
-            let reason = crate::model::invalid_cluster_tag(&group, &self.cfg);
-            error!(step = "group", outcome = "misconfigured", %reason, "left to the hook's default result");
-            return Ok(Err(Outcome::new(
-                OutcomeKind::Ignored,
-                Some(&id),
-                format!("{reason}: not this cluster's group; the hook's default result applies"),
-            )));
+        if let Some(other) = self.other_cluster(&group, &id) {
+            return Ok(Err(other));
         }
         let member = match membership(&group, &self.cfg) {
             Membership::Unmanaged => {
@@ -109,6 +92,32 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
             },
         };
         Ok(Ok(member))
+    }
+
+    /// The outcome for a group tagged with another cluster (left alone: another deployment's)
+    /// or with a malformed cluster tag (left to the hook's default result); None: this cluster's.
+    fn other_cluster(&self, group: &Group, id: &str) -> Option<Outcome> {
+        // A group tagged with another cluster: the roles reach only groups tagged with this
+        // one (autoscaling:ResourceTag), so nothing is called and its hook's default applies.
+        if let Some(tag) = group.tag(&self.cfg.cluster_tag).filter(|c| *c != self.cfg.cluster_name) {
+            if crate::safe::is_cluster_name(tag) {
+                // Another deployment's cluster: its own functions handle it.
+                info!(step = "group", outcome = "other-cluster", cluster = %tag, "another cluster's group: left alone");
+                return Some(Outcome::new(
+                    OutcomeKind::Ignored,
+                    Some(id),
+                    format!("group of cluster {tag}, not {}", self.cfg.cluster_name),
+                ));
+            }
+            let reason = crate::model::invalid_cluster_tag(group, &self.cfg);
+            error!(step = "group", outcome = "misconfigured", %reason, "left to the hook's default result");
+            return Some(Outcome::new(
+                OutcomeKind::Ignored,
+                Some(id),
+                format!("{reason}: not this cluster's group; the hook's default result applies"),
+            ));
+        }
+        None
     }
 
     /// Acts on an intent of a `member` of this cluster: the verb, then its metrics and its

@@ -152,20 +152,12 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
                 let reason = format!("could not join within budget: {last_reason}");
                 return self.finish(intent, ActionResult::Abandon, &reason).await;
             }
-            let mut snap = match self.observe_join(id, m, groups.take()).await {
-                Ok(s) => s,
-                Err(e) if e.is_final() => return Err(e),
-                Err(e) => {
-                    warn!(step = "observe", outcome = "retry", error = %e);
+            let (snap, decision) = match self.observe_and_decide(id, m, groups.take()).await {
+                Ok(x) => x,
+                Err((_, e)) if e.is_final() => return Err(e),
+                Err((step, e)) => {
+                    warn!(step, outcome = "retry", error = %e);
                     last_reason = e.to_string();
-                    backoff.wait(end).await;
-                    continue;
-                }
-            };
-            let decision = match self.decide_join(m, &mut snap).await {
-                Ok(d) => d,
-                Err(e) => {
-                    warn!(step = "read-lock", outcome = "retry", error = %e);
                     backoff.wait(end).await;
                     continue;
                 }
@@ -191,7 +183,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
             let already = matches!(decision, JoinDecision::AlreadyMember { .. });
             let attempt = match decision {
                 JoinDecision::Gone(reason) => return self.finish(intent, ActionResult::Abandon, &reason).await,
-                JoinDecision::NeedLocks => unreachable!("locks were read by decide_join"),
+                JoinDecision::NeedLocks => unreachable!("locks were read by decide_with_locks"),
                 JoinDecision::Wait(reason) => {
                     info!(step = "wait-swarm", outcome = "waiting", %reason);
                     last_reason = reason;
@@ -212,23 +204,44 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
                     last_reason = reason;
                     backoff.wait(end).await;
                 }
-                Err(Retry::Refused(e)) => return Err(e),
-                Err(Retry::Retiring) => {
-                    return self
-                        .finish(intent, ActionResult::Abandon, "the instance is being retired")
-                        .await
-                }
-                Err(Retry::Unfit(reason)) => {
-                    error!(step = "join", outcome = "unfit", %reason, "this instance cannot join the swarm");
-                    return self.finish(intent, ActionResult::Abandon, &reason).await;
-                }
+                Err(failed) => return self.join_failed(intent, failed).await,
             }
         }
     }
 
+    /// A join attempt that asking again cannot help: AWS refused the caller (Err), or the
+    /// instance is leaving or unfit (the action is abandoned).
+    pub(super) async fn join_failed(&self, intent: &Intent, failed: Retry) -> Result<Outcome, PortError> {
+        match failed {
+            Retry::Refused(e) => Err(e),
+            Retry::Unfit(reason) => {
+                error!(step = "join", outcome = "unfit", %reason, "this instance cannot join the swarm");
+                self.finish(intent, ActionResult::Abandon, &reason).await
+            }
+            // `Again` is the loop's own (it asks again); here only for completeness.
+            Retry::Retiring | Retry::Again(_) => self.finish(intent, ActionResult::Abandon, &failed.to_string()).await,
+        }
+    }
+
+    /// The instance and the swarm observed, and what the join does next. Err: the step that
+    /// failed (the observation, or the init locks' read) and why.
+    async fn observe_and_decide(
+        &self,
+        id: &str,
+        m: &Member,
+        groups: Option<Vec<Group>>,
+    ) -> Result<(JoinSnapshot, JoinDecision), (&'static str, PortError)> {
+        let mut snap = self.observe_join(id, m, groups).await.map_err(|e| ("observe", e))?;
+        let decision = self
+            .decide_with_locks(m, &mut snap)
+            .await
+            .map_err(|e| ("read-lock", e))?;
+        Ok((snap, decision))
+    }
+
     /// What the join does next (plan::decide_join), the init locks read first when the plan
     /// needs them. Err: the locks could not be read (the caller looks again).
-    async fn decide_join(&self, m: &Member, snap: &mut JoinSnapshot) -> Result<JoinDecision, PortError> {
+    async fn decide_with_locks(&self, m: &Member, snap: &mut JoinSnapshot) -> Result<JoinDecision, PortError> {
         let decision = plan::decide_join(snap);
         if decision != JoinDecision::NeedLocks {
             return Ok(decision);

@@ -148,14 +148,10 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
         let mine = results.iter().find(|r| r.instance_id == id)?;
         let said = NodeSaid::of(&mine.stdout);
         if mine.exit() == Some(ScriptExit::Retiring) {
-            return Some(
-                self.finish(intent, ActionResult::Abandon, "the instance is being retired")
-                    .await,
-            );
+            return Some(self.join_failed(intent, Retry::Retiring).await);
         }
-        if let Err(Retry::Unfit(reason)) = unfit(mine) {
-            error!(step = "join", outcome = "unfit", %reason, "this instance cannot join the swarm");
-            return Some(self.finish(intent, ActionResult::Abandon, &reason).await);
+        if let Err(failed @ Retry::Unfit(_)) = unfit(mine) {
+            return Some(self.join_failed(intent, failed).await);
         }
         let ready = results
             .iter()
@@ -168,27 +164,8 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
                     via = said.via.unwrap_or("already a member"),
                     role = %m.role
                 );
-                let own = said.node_id;
-                let confirmed = NodeSaid::of(&r.stdout);
-                let labelled = confirmed.node_id;
-                if own.is_some() && own != labelled {
-                    // The manager found another Ready node at this address (a ghost of an
-                    // earlier join that has not timed out yet): the instance's own node is
-                    // the one to wait for and label.
-                    warn!(step = "ready", outcome = "other-node", node_id = labelled.unwrap_or(""),
-                          own = own.unwrap_or(""), via = %r.instance_id);
-                    if let Err(e) = self
-                        .verify_ready(id, own.map(str::to_string), &r.instance_id, labels, end)
-                        .await
-                    {
-                        warn!(step = "ready", outcome = "retry", error = %e);
-                        return None;
-                    }
-                } else {
-                    info!(step = "ready", outcome = "ok", node_id = labelled.unwrap_or(""), via = %r.instance_id);
-                }
-                if confirmed.reactivated {
-                    info!(step = "reactivate", outcome = "ok", "drained node set active again");
+                if !self.confirmed_ready(id, said.node_id, r, labels, end).await {
+                    return None;
                 }
                 Some(self.joined(intent, m, Some(ip), said.already, end).await)
             }
@@ -223,6 +200,39 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
                 None
             }
         }
+    }
+
+    /// A manager confirmed the node Ready (`r`, its half of the join command). When the node
+    /// it found is not the instance's own (`own`: a ghost of an earlier join at this address
+    /// that has not timed out yet), the instance's own node is waited for and labelled.
+    /// false: not seen Ready; the join is observed again.
+    async fn confirmed_ready(
+        &self,
+        id: &str,
+        own: Option<&str>,
+        r: &CommandResult,
+        labels: &str,
+        end: Instant,
+    ) -> bool {
+        let confirmed = NodeSaid::of(&r.stdout);
+        let labelled = confirmed.node_id;
+        if own.is_some() && own != labelled {
+            warn!(step = "ready", outcome = "other-node", node_id = labelled.unwrap_or(""),
+                  own = own.unwrap_or(""), via = %r.instance_id);
+            if let Err(e) = self
+                .verify_ready(id, own.map(str::to_string), &r.instance_id, labels, end)
+                .await
+            {
+                warn!(step = "ready", outcome = "retry", error = %e);
+                return false;
+            }
+        } else {
+            info!(step = "ready", outcome = "ok", node_id = labelled.unwrap_or(""), via = %r.instance_id);
+        }
+        if confirmed.reactivated {
+            info!(step = "reactivate", outcome = "ok", "drained node set active again");
+        }
+        true
     }
 
     /// An ECS ACTIVE (or a reconcile) of an instance in service undoes an earlier ECS

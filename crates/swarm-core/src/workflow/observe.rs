@@ -238,23 +238,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
             .filter(|n| matches!(n.status, NodeStatus::Ready | NodeStatus::Unknown))
             .filter(|n| Some(&n.id) != node.as_ref().map(|x| &x.id))
             .count();
-        let records = match (&m.dns_name, m.role, ip) {
-            // The record as this function writes it: deleting it needs no read first
-            // (remove_record reads the name when it is not there).
-            (Some(_), Role::Manager, Some(ip)) => vec![ManagerRecord {
-                set_identifier: id.to_string(),
-                ip,
-                ttl: self.cfg.dns_ttl.as_secs(),
-            }],
-            (Some(name), Role::Manager, None) => self
-                .dns
-                .manager_records(&self.cfg.hosted_zone_id, name)
-                .await?
-                .into_iter()
-                .filter(|r| r.set_identifier == id)
-                .collect(),
-            _ => vec![],
-        };
+        let records = self.own_records(id, m, ip).await?;
         let mut operators: Vec<String> = operator.iter().cloned().collect();
         operators.extend(live.into_iter().filter(|c| Some(*c) != operator.as_ref()).cloned());
         // A manager being retired itself operates last: it may be demoted or go meanwhile.
@@ -274,6 +258,27 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
             service_records,
         };
         Ok((snap, Operators::new(operators)))
+    }
+
+    /// A leaving manager's own records in the manager record set (none for a worker).
+    async fn own_records(&self, id: &str, m: &Member, ip: Option<Ipv4Addr>) -> PortResult<Vec<ManagerRecord>> {
+        Ok(match (&m.dns_name, m.role, ip) {
+            // The record as this function writes it: deleting it needs no read first
+            // (remove_record reads the name when it is not there).
+            (Some(_), Role::Manager, Some(ip)) => vec![ManagerRecord {
+                set_identifier: id.to_string(),
+                ip,
+                ttl: self.cfg.dns_ttl.as_secs(),
+            }],
+            (Some(name), Role::Manager, None) => self
+                .dns
+                .manager_records(&self.cfg.hosted_zone_id, name)
+                .await?
+                .into_iter()
+                .filter(|r| r.set_identifier == id)
+                .collect(),
+            _ => vec![],
+        })
     }
 
     /// The swarm's nodes as `on` sees them, a page at a time: SSM keeps 24,000 characters

@@ -20,6 +20,32 @@ async fn first_manager_inits_and_is_published_in_dns() {
     assert!(s.params.contains_key("/swarm/blue/init-lock/0"));
 }
 
+/// A refused read of the init locks (a role without ssm:GetParametersByPath) is said once and
+/// answered, not asked again until the join's budget runs out (it was, as any lock-read error).
+#[tokio::test(start_paused = true)]
+async fn a_refused_read_of_the_init_locks_is_not_asked_again() {
+    let w = cluster();
+    let l = Lifecycle {
+        fleet: w.clone(),
+        remote: w.clone(),
+        dns: w.clone(),
+        params: crate::absent::Absent("Parameter Store"),
+        events: w.clone(),
+        checks: w.clone(),
+        cfg: cfg(),
+    };
+    w.launch("mgr", M1, "10.0.1.11");
+    let began = tokio::time::Instant::now();
+    let o = l.handle(&event("launch", "mgr", M1), None).await.unwrap();
+    assert_eq!(o.outcome, OutcomeKind::Denied, "{o:?}");
+    assert!(
+        began.elapsed() < Duration::from_secs(10),
+        "asked again for {:?}",
+        began.elapsed()
+    );
+    assert_eq!(w.state().swarm_inits, 0);
+}
+
 /// #36.5: three managers and three workers launched at once into an empty cluster. Joins
 /// sent before the first manager's launch completed found no token and were sent again.
 #[tokio::test(start_paused = true)]
