@@ -71,13 +71,15 @@ replay:
 
 ## rustfmt, clippy, shellcheck on every instance script as it is sent (prelude + script, bash)
 ## and on the project's own scripts, ruff on the Python (ruff.toml); each binary's AWS calls
-## against its role in the template (scripts/reachable-actions.py).
+## against its role in the template (scripts/reachable-actions.py); no import circle between
+## swarm-core's modules (scripts/module-cycles.py).
 lint:
 	WITH_LINT=1 scripts/deps.sh
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	scripts/shellcheck.sh
-	ruff check localcloud bench tests scripts/iam-lint.py scripts/terraform.py scripts/reachable-actions.py
+	ruff check localcloud bench tests scripts/iam-lint.py scripts/terraform.py scripts/reachable-actions.py scripts/module-cycles.py
+	$(PYTHON) scripts/module-cycles.py
 	cargo build --workspace --bins
 	$(PYTHON) scripts/reachable-actions.py
 

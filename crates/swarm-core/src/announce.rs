@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::model::ActionResult;
 use crate::outcome::{Outcome, OutcomeKind};
 use crate::plan::reconcile::Health;
-use crate::ports::ActionResult;
 
 /// The events' `source`. IAM scopes the functions' events:PutEvents to it.
 pub const SOURCE: &str = "swarm-lifecycle";

@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use thiserror::Error;
 
+mod membership;
 mod vars;
+pub use membership::{invalid_cluster_tag, membership, Membership};
 use vars::{invalid, Vars};
 
 /// What a retirement needs after its drain: demote, leave and remove, a Route 53 wait.

@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use crate::ports::ActionResult;
+use crate::model::ActionResult;
 
 /// What an invocation did; also the function's response payload.
 #[derive(Debug, Clone, PartialEq, Serialize)]

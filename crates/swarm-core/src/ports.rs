@@ -46,23 +46,10 @@ impl PortError {
     }
 }
 
+// The answers the ports carry are the domain's (model): the planners read them without the ports.
+pub use crate::model::{ActionResult, CommandResult, CommandStatus};
+
 pub type PortResult<T> = Result<T, PortError>;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "UPPERCASE")]
-pub enum ActionResult {
-    Continue,
-    Abandon,
-}
-
-impl ActionResult {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ActionResult::Continue => "CONTINUE",
-            ActionResult::Abandon => "ABANDON",
-        }
-    }
-}
 
 /// Auto Scaling and EC2.
 pub trait Fleet {
@@ -83,40 +70,6 @@ pub trait Fleet {
     /// Terminates an instance through its Auto Scaling group, so its terminate hook holds it
     /// (the operator's retire); `decrement`: the group shrinks instead of replacing it.
     async fn terminate_in_group(&self, instance_id: &str, decrement: bool) -> PortResult<()>;
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CommandStatus {
-    Success,
-    Failed,
-    TimedOut,
-    Cancelled,
-    /// Delivery failed (agent gone, instance terminated).
-    Undeliverable,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct CommandResult {
-    pub instance_id: String,
-    pub status: CommandStatus,
-    pub exit_code: i32,
-    pub stdout: String,
-    pub stderr: String,
-}
-
-impl CommandResult {
-    pub fn ok(&self) -> bool {
-        self.status == CommandStatus::Success && self.exit_code == 0
-    }
-    /// The script's own reason for failing, when it gave one.
-    pub fn exit(&self) -> Option<crate::scripts::ScriptExit> {
-        crate::scripts::ScriptExit::of(self.exit_code)
-    }
-    /// A short reason for logs: status, exit code and the last line of stderr.
-    pub fn summary(&self) -> String {
-        let last = self.stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
-        format!("{:?} exit {}: {}", self.status, self.exit_code, crate::redact(last))
-    }
 }
 
 /// How long a command usually takes, sent to reported, when its kind says nothing longer.

@@ -39,14 +39,14 @@ pub struct SwarmNode {
     pub instance_id: Option<String>,
     /// When the node object last changed (a status change updates it).
     pub updated_unix: Option<u64>,
-    /// The well-known placement labels it carries (`plan::labels::LISTED`), by key.
+    /// The well-known placement labels it carries (`label_keys::LISTED`), by key.
     pub labels: std::collections::BTreeMap<String, String>,
 }
 
 impl SwarmNode {
     /// Parses one line of `scripts/node-list.sh`:
     /// `ID STATE ADDR ROLE AVAILABILITY LEADER INSTANCE UPDATED HOSTNAME LABELS` (`-` for
-    /// none; LABELS: a JSON array of the `plan::labels::LISTED` labels' values, "" for none).
+    /// none; LABELS: a JSON array of the `label_keys::LISTED` labels' values, "" for none).
     pub fn parse_line(line: &str) -> Option<SwarmNode> {
         let mut f: Vec<&str> = Vec::with_capacity(9);
         let mut rest = line;
@@ -63,7 +63,7 @@ impl SwarmNode {
             return None;
         }
         let values: Vec<String> = serde_json::from_str(rest.trim()).unwrap_or_default();
-        let labels = crate::plan::labels::LISTED
+        let labels = super::label_keys::LISTED
             .iter()
             .zip(values)
             .filter(|(_, v)| !v.is_empty())

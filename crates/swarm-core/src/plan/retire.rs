@@ -1,8 +1,8 @@
 //! Planning a retirement: from what the swarm, the record and the instance say to the steps
 //! that run, in order. Pure: no I/O.
 
+use crate::model::{CommandResult, CommandStatus};
 use crate::model::{Instance, ManagerRecord, NodeStatus, Role, SwarmNode};
-use crate::ports::{CommandResult, CommandStatus};
 use crate::scripts::{output_value, ScriptExit};
 
 #[derive(Debug, Clone, PartialEq)]

@@ -109,7 +109,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
                     format!("group of cluster {tag}, not {}", self.cfg.cluster_name),
                 ));
             }
-            let reason = crate::model::invalid_cluster_tag(group, &self.cfg);
+            let reason = crate::config::invalid_cluster_tag(group, &self.cfg);
             error!(step = "group", outcome = "misconfigured", %reason, "left to the hook's default result");
             return Some(Outcome::new(
                 OutcomeKind::Ignored,

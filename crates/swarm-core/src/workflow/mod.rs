@@ -40,10 +40,9 @@ use tokio::time::Instant;
 use tracing::{debug, error, info, info_span, warn, Instrument};
 
 use crate::announce::{self, ActionEvent};
+use crate::config::{membership, Membership};
 use crate::event::{self, EventError, Intent};
-use crate::model::{
-    membership, Group, Instance, LifecycleState, ManagerRecord, Membership, NodeStatus, Probe, Role, SwarmView,
-};
+use crate::model::{Group, Instance, LifecycleState, ManagerRecord, NodeStatus, Probe, Role, SwarmView};
 use crate::plan::{self, JoinDecision, JoinSnapshot, LockEntry, Peer, RetireSnapshot, RetireStep};
 use crate::ports::{
     ActionResult, Announce, Checks, CommandResult, Dns, Fleet, Parameters, PortError, PortResult, RecordChange, Remote,

@@ -12,7 +12,7 @@ use tracing::{error, info, info_span, warn, Instrument};
 use super::repair::record_change;
 use super::survey::Survey;
 use crate::announce;
-use crate::model::{membership, Membership};
+use crate::config::{membership, Membership};
 use crate::plan::reconcile::*;
 use crate::ports::{Announce, Checks, Dns, Fleet, Parameters, PortError, PortResult, RecordChange, Remote};
 use crate::telemetry::{cluster_metrics, metric};

@@ -4,7 +4,8 @@
 
 use tracing::{info, warn};
 
-use crate::model::{membership, Membership, Role};
+use crate::config::{membership, Membership};
+use crate::model::Role;
 use crate::plan::reconcile::*;
 use crate::ports::{Announce, Checks, Dns, Fleet, Parameters, PortError, PortResult, Remote};
 use crate::Lifecycle;
