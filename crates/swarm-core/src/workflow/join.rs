@@ -201,7 +201,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
                 Ok(()) => return self.joined(intent, m, ip, already, end).await,
                 Err(Retry::Again(reason)) => {
                     warn!(step = "join", outcome = "retry", %reason);
-                    last_reason = reason;
+                    last_reason = reason.to_string();
                     backoff.wait(end).await;
                 }
                 Err(failed) => return self.join_failed(intent, failed).await,

@@ -13,7 +13,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
         end: Instant,
     ) -> Result<(), Retry> {
         let Joiner { id, ip, labels } = *me;
-        let ip = ip.ok_or_else(|| Retry::Again("no private IP".into()))?;
+        let ip = ip.ok_or_else(|| Retry::Again(Again::NoPrivateIp))?;
         if !held {
             let name = format!("{}/{}", self.cfg.lock_path(&m.cluster), generation);
             let won = self
@@ -28,7 +28,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
                     generation,
                     "another manager initialises the swarm"
                 );
-                return Err(Retry::Again("init lock taken by another manager".into()));
+                return Err(Retry::Again(Again::InitLockTaken));
             }
             info!(step = "init-lock", outcome = "acquired", generation);
         }
@@ -47,7 +47,11 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
         }
         unfit(&r)?;
         if !r.ok() {
-            return Err(Retry::Again(format!("swarm init on {id}: {}", r.summary())));
+            return Err(Retry::Again(Again::Failed {
+                what: "swarm init".into(),
+                on: id.into(),
+                result: r.summary(),
+            }));
         }
         info!(step = "init", outcome = "ok");
         metric(&m.cluster, m.role.as_str(), "SwarmInits", 1.0, "Count");
@@ -64,7 +68,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
         end: Instant,
     ) -> Result<(), Retry> {
         let Joiner { id, ip, labels } = *me;
-        let ip = ip.ok_or_else(|| Retry::Again("no private IP".into()))?;
+        let ip = ip.ok_or_else(|| Retry::Again(Again::NoPrivateIp))?;
         let cmds = script_commands(
             &[
                 ("MANAGER_ADDR", manager_ip.to_string()),
@@ -93,7 +97,10 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
         }
         unfit(&r)?;
         if !r.ok() {
-            return Err(Retry::Again(format!("join via {manager} failed: {}", r.summary())));
+            return Err(Retry::Again(Again::JoinRefused {
+                manager: manager.into(),
+                result: r.summary(),
+            }));
         }
         info!(step = "join", outcome = "ok", via = manager, role = %m.role);
         let node_id = NodeSaid::of(&r.stdout).node_id.map(str::to_string);
@@ -116,7 +123,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
     ) -> Result<(), Retry> {
         let node_id = node_id
             .filter(|n| crate::safe::is_node_id(n))
-            .ok_or_else(|| Retry::Again("node id unknown".into()))?;
+            .ok_or_else(|| Retry::Again(Again::NodeIdUnknown))?;
         let wait = end
             .saturating_duration_since(Instant::now())
             .min(Duration::from_secs(60))

@@ -265,10 +265,12 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
             .run(&[on.to_string()], cmds, self.cfg.command_timeout, usual, what)
             .await
             .map_err(retry)?;
-        results
-            .into_iter()
-            .find(|r| r.instance_id == on)
-            .ok_or_else(|| Retry::Again(format!("{what} on {on}: no result")))
+        results.into_iter().find(|r| r.instance_id == on).ok_or_else(|| {
+            Retry::Again(Again::NoResult {
+                what: what.into(),
+                on: on.into(),
+            })
+        })
     }
 
     async fn run_one(&self, on: &str, cmds: Vec<String>, what: &str) -> Result<CommandResult, Retry> {
@@ -276,7 +278,11 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
         if r.ok() {
             Ok(r)
         } else {
-            Err(Retry::Again(format!("{what} on {on}: {}", r.summary())))
+            Err(Retry::Again(Again::Failed {
+                what: what.into(),
+                on: on.into(),
+                result: r.summary(),
+            }))
         }
     }
 }
@@ -285,7 +291,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
 /// instance is leaving.
 #[derive(Debug)]
 enum Retry {
-    Again(String),
+    Again(Again),
     Refused(PortError),
     /// The instance refused to join: its retirement has begun (`fence.sh`).
     Retiring,
@@ -294,10 +300,46 @@ enum Retry {
     Unfit(String),
 }
 
+/// Why an attempt did not succeed this time; the next may.
+#[derive(Debug)]
+enum Again {
+    /// An AWS error a later call may not get (throttled, unavailable, an agent not online).
+    Port(PortError),
+    /// `what` ran on `on` and failed, as `result` summarises.
+    Failed { what: String, on: String, result: String },
+    /// No result of `what` came back from `on`.
+    NoResult { what: String, on: String },
+    /// Every manager that could run `what` was unreachable or could not act.
+    NoManager { what: String },
+    /// The join through `manager` failed, as `result` summarises.
+    JoinRefused { manager: String, result: String },
+    /// The instance has no private IP (yet).
+    NoPrivateIp,
+    /// Another manager holds the init lock.
+    InitLockTaken,
+    /// The node's id was not printed, or is not one.
+    NodeIdUnknown,
+}
+
+impl std::fmt::Display for Again {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Again::Port(e) => write!(f, "{e}"),
+            Again::Failed { what, on, result } => write!(f, "{what} on {on}: {result}"),
+            Again::NoResult { what, on } => write!(f, "{what} on {on}: no result"),
+            Again::NoManager { what } => write!(f, "{what}: no reachable manager left"),
+            Again::JoinRefused { manager, result } => write!(f, "join via {manager} failed: {result}"),
+            Again::NoPrivateIp => f.write_str("no private IP"),
+            Again::InitLockTaken => f.write_str("init lock taken by another manager"),
+            Again::NodeIdUnknown => f.write_str("node id unknown"),
+        }
+    }
+}
+
 impl std::fmt::Display for Retry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Retry::Again(reason) => f.write_str(reason),
+            Retry::Again(why) => write!(f, "{why}"),
             Retry::Refused(e) => write!(f, "{e}"),
             Retry::Retiring => f.write_str("the instance is being retired"),
             Retry::Unfit(reason) => f.write_str(reason),
@@ -309,7 +351,7 @@ fn retry(e: PortError) -> Retry {
     if e.is_final() {
         Retry::Refused(e)
     } else {
-        Retry::Again(e.to_string())
+        Retry::Again(Again::Port(e))
     }
 }
 

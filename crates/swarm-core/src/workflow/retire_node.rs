@@ -208,15 +208,26 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
                 Ok(rs) => match rs.into_iter().find(|r| r.instance_id == op) {
                     Some(r) if r.ok() => return Ok(r),
                     Some(r) if cannot_operate(&r) => r.summary(),
-                    Some(r) => return Err(Retry::Again(format!("{what} on {op}: {}", r.summary()))),
-                    None => return Err(Retry::Again(format!("{what} on {op}: no result"))),
+                    Some(r) => {
+                        return Err(Retry::Again(Again::Failed {
+                            what: what.into(),
+                            on: op,
+                            result: r.summary(),
+                        }))
+                    }
+                    None => {
+                        return Err(Retry::Again(Again::NoResult {
+                            what: what.into(),
+                            on: op,
+                        }))
+                    }
                 },
                 Err(e @ PortError::NotOnline(_)) => e.to_string(),
                 Err(e) => return Err(retry(e)),
             };
             ops.hand_over(what, &reason);
         }
-        Err(Retry::Again(format!("{what}: no reachable manager left")))
+        Err(Retry::Again(Again::NoManager { what: what.into() }))
     }
 
     pub(super) async fn drain(&self, held: &mut Held<'_>, ops: &mut Operators, node_id: &str, end: Instant) {
