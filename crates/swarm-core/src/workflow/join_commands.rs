@@ -13,7 +13,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
         end: Instant,
     ) -> Result<(), Retry> {
         let Joiner { id, ip, labels } = *me;
-        let ip = ip.ok_or_else(|| Retry::Again(Again::NoPrivateIp))?;
+        let ip = ip.ok_or(Retry::Again(Again::NoPrivateIp))?;
         if !held {
             let name = format!("{}/{}", self.cfg.lock_path(&m.cluster), generation);
             let won = self
@@ -68,7 +68,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
         end: Instant,
     ) -> Result<(), Retry> {
         let Joiner { id, ip, labels } = *me;
-        let ip = ip.ok_or_else(|| Retry::Again(Again::NoPrivateIp))?;
+        let ip = ip.ok_or(Retry::Again(Again::NoPrivateIp))?;
         let cmds = script_commands(
             &[
                 ("MANAGER_ADDR", manager_ip.to_string()),
@@ -123,7 +123,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
     ) -> Result<(), Retry> {
         let node_id = node_id
             .filter(|n| crate::safe::is_node_id(n))
-            .ok_or_else(|| Retry::Again(Again::NodeIdUnknown))?;
+            .ok_or(Retry::Again(Again::NodeIdUnknown))?;
         let wait = end
             .saturating_duration_since(Instant::now())
             .min(Duration::from_secs(60))
