@@ -70,6 +70,27 @@ impl ScriptExit {
     }
 }
 
+/// What the retire-node command's halves said (retire-node.sh), read once: the operator's
+/// `drained` (None: it did not say) and `removed` ("true": by it; "already"), the leaving
+/// instance's `left` ("after-drain": it leaves once the drain ends).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct RetireSaid<'a> {
+    pub drained: Option<bool>,
+    pub removed: Option<&'a str>,
+    pub left: Option<&'a str>,
+}
+
+impl<'a> RetireSaid<'a> {
+    pub fn of(stdout: &'a str) -> Self {
+        let v = |k| output_value(stdout, k);
+        RetireSaid {
+            drained: v("drained").and_then(|d| d.parse().ok()),
+            removed: v("removed"),
+            left: v("left"),
+        }
+    }
+}
+
 /// What a half of a join (join-ready.sh, init.sh, join.sh) or a confirmation (node-ready.sh,
 /// node-status.sh) said of the node, read once.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]

@@ -3,7 +3,7 @@
 
 use crate::model::{CommandResult, CommandStatus};
 use crate::model::{Instance, ManagerRecord, NodeStatus, Role, SwarmNode};
-use crate::scripts::{output_value, ScriptExit};
+use crate::scripts::{RetireSaid, ScriptExit};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct RetireSnapshot {
@@ -142,8 +142,8 @@ pub fn read_retire(op: &CommandResult, drains: bool) -> RetireAnswer {
     if cannot_operate(op) {
         return RetireAnswer::CannotOperate;
     }
-    let drained = output_value(&op.stdout, "drained");
-    let settled = op.ok() && drained != Some("false");
+    let said = RetireSaid::of(&op.stdout);
+    let settled = op.ok() && said.drained != Some(false);
     if drains && !settled {
         return RetireAnswer::Draining { failed: !op.ok() };
     }
@@ -151,14 +151,14 @@ pub fn read_retire(op: &CommandResult, drains: bool) -> RetireAnswer {
         return RetireAnswer::NotRemoved;
     }
     RetireAnswer::Ended {
-        drained: drained == Some("true"),
-        removed: output_value(&op.stdout, "removed").map(str::to_string),
+        drained: said.drained == Some(true),
+        removed: said.removed.map(str::to_string),
     }
 }
 
 /// The leaving instance's answer, beside the operator's (`settled`: its drain, if any, ended).
 pub fn read_leave(me: &CommandResult, settled: bool) -> LeaveAnswer {
-    let after_drain = output_value(&me.stdout, "left") == Some("after-drain");
+    let after_drain = RetireSaid::of(&me.stdout).left == Some("after-drain");
     match (me.ok(), settled) {
         (true, _) if after_drain => LeaveAnswer::AfterDrain,
         (true, _) => LeaveAnswer::Left,
