@@ -7,10 +7,17 @@
 
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::Value;
-use swarm_aws::runtime::{cold_start, deadline, WithoutActions};
-use swarm_aws::Adapters;
+use swarm_aws::runtime::{cold_start, deadline};
+use swarm_aws::{AwsChecks, AwsDns, AwsEvents, AwsFleet, AwsRemote};
+use swarm_core::absent::{Absent, WithoutLifecycleActions};
+use swarm_core::Lifecycle;
 
-async fn handle(h: &WithoutActions, event: LambdaEvent<Value>) -> Result<Value, Error> {
+/// A scheduled change only ever retires (never joins): no lifecycle action to complete and no
+/// init lock or told-refusal parameters, so neither those Auto Scaling calls nor Parameter
+/// Store are in this binary (its role, shared with instance-notice, grants them for that one).
+type Wired = Lifecycle<WithoutLifecycleActions<AwsFleet>, AwsRemote, AwsDns, Absent, AwsEvents, AwsChecks>;
+
+async fn handle(h: &Wired, event: LambdaEvent<Value>) -> Result<Value, Error> {
     let outcome = h
         .handle_scheduled_change(&event.payload, Some(deadline(&event.context)))
         .await?;
@@ -20,7 +27,15 @@ async fn handle(h: &WithoutActions, event: LambdaEvent<Value>) -> Result<Value, 
 // One thread: the work is waiting on AWS; a worker pool only costs the cold start (BENCH.md).
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    // Its events carry no lifecycle action: its role grants neither completion nor heartbeat.
-    let h = cold_start(Adapters::without_lifecycle_actions).await?;
+    let h = cold_start(|a, cfg| Lifecycle {
+        fleet: WithoutLifecycleActions(a.fleet),
+        remote: a.remote,
+        dns: a.dns,
+        params: Absent("Parameter Store"),
+        events: a.events,
+        checks: a.checks.to(cfg.drain_check_queue.clone()),
+        cfg,
+    })
+    .await?;
     lambda_runtime::run(service_fn(|e| handle(&h, e))).await
 }
