@@ -1,6 +1,7 @@
 //! Pure planners: from a snapshot of the world to the next thing to do, a file per verb. No
 //! I/O here; every branch is unit-tested in its file.
 
+pub mod doctor;
 pub mod drain_check;
 mod join;
 pub mod labels;

@@ -1,0 +1,367 @@
+//! `swarm-lifecycle doctor`'s judgement (#35): a deployed stack's wiring, as read from AWS,
+//! against what the stack says it should be. Each broken wire is one finding that names the
+//! wire, what is wrong and the fix. Pure: the reads are the command's.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+/// What the stack says: its parameters and the rules it declares.
+#[derive(Debug, Clone, Default)]
+pub struct Expected {
+    pub cluster: String,
+    pub hosted_zone_id: String,
+    pub dns_ttl: u64,
+    pub hold_extra: u64,
+    pub agent_wait: u64,
+    pub join_budget: u64,
+    /// Each rule of the stack and the function it must invoke (by name).
+    pub rules: Vec<(String, String)>,
+}
+
+/// An EventBridge rule as DescribeRule, ListTargetsByRule and TestEventPattern (with its
+/// event fixtures) found it; None: not found.
+#[derive(Debug, Clone, Default)]
+pub struct RuleSeen {
+    pub name: String,
+    pub arn: String,
+    pub enabled: bool,
+    /// The ARNs of its targets.
+    pub targets: Vec<String>,
+    /// Fixtures of events/ its pattern should match and does not (TestEventPattern false).
+    pub unmatched_fixtures: Vec<String>,
+}
+
+/// A function as GetFunctionConfiguration and GetPolicy found it.
+#[derive(Debug, Clone, Default)]
+pub struct FunctionSeen {
+    pub name: String,
+    pub arn: String,
+    pub env: BTreeMap<String, String>,
+    /// SourceArn of each statement that lets events.amazonaws.com invoke it.
+    pub invoked_by: Vec<String>,
+}
+
+/// A lifecycle hook as DescribeLifecycleHooks found it.
+#[derive(Debug, Clone, Default)]
+pub struct HookSeen {
+    pub group: String,
+    pub name: String,
+    /// `autoscaling:EC2_INSTANCE_LAUNCHING` or `…_TERMINATING`.
+    pub transition: String,
+    pub heartbeat_timeout: u64,
+    pub default_result: String,
+}
+
+/// A queue events or failures land in (the failure queue, a rule's dead-letter queue).
+#[derive(Debug, Clone, Default)]
+pub struct QueueSeen {
+    pub name: String,
+    pub messages: u64,
+    /// The oldest message's age, when there is one (ApproximateAgeOfOldestMessage).
+    pub oldest_secs: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Deployed {
+    pub rules: Vec<Option<RuleSeen>>,
+    pub functions: Vec<FunctionSeen>,
+    pub hooks: Vec<HookSeen>,
+    pub queues: Vec<QueueSeen>,
+}
+
+/// One broken wire: which, what is wrong, what to do.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    pub wire: String,
+    pub broken: String,
+    pub fix: String,
+}
+
+fn finding(wire: impl Into<String>, broken: impl Into<String>, fix: impl Into<String>) -> Finding {
+    Finding {
+        wire: wire.into(),
+        broken: broken.into(),
+        fix: fix.into(),
+    }
+}
+
+/// Every broken wire of `seen` against `want`; empty: all pass. In the order a reader follows
+/// an event: its rule, its target's permission, the function's environment, the hooks, the
+/// queues.
+pub fn diagnose(want: &Expected, seen: &Deployed) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for ((rule_name, function_name), rule) in want.rules.iter().zip(&seen.rules) {
+        let function = seen.functions.iter().find(|f| &f.name == function_name);
+        out.extend(rule_findings(rule_name, rule.as_ref(), function));
+    }
+    for f in &seen.functions {
+        out.extend(environment_findings(want, f));
+    }
+    for h in &seen.hooks {
+        out.extend(hook_findings(want, h));
+    }
+    for q in seen.queues.iter().filter(|q| q.messages > 0) {
+        let since = q
+            .oldest_secs
+            .map_or(String::new(), |s| format!(", the oldest {s} s old"));
+        out.push(finding(
+            format!("queue {}", q.name),
+            format!("{} message(s) waiting{since}", q.messages),
+            "read them (each is an event or an action the functions could not handle), fix the cause, then purge the queue",
+        ));
+    }
+    out
+}
+
+fn rule_findings(name: &str, rule: Option<&RuleSeen>, function: Option<&FunctionSeen>) -> Vec<Finding> {
+    let wire = format!("rule {name}");
+    let Some(rule) = rule else {
+        return vec![finding(wire, "not found", "update the stack: the rule is part of it")];
+    };
+    let mut out = Vec::new();
+    if !rule.enabled {
+        out.push(finding(
+            &wire,
+            "disabled: its events reach no function",
+            format!("aws events enable-rule --name {name}"),
+        ));
+    }
+    for fixture in &rule.unmatched_fixtures {
+        out.push(finding(
+            &wire,
+            format!("its pattern does not match {fixture}"),
+            "update the stack: the pattern was edited by hand",
+        ));
+    }
+    let Some(function) = function else {
+        out.push(finding(&wire, "its function is not found", "update the stack"));
+        return out;
+    };
+    if !rule.targets.iter().any(|t| same_function(t, &function.arn)) {
+        out.push(finding(
+            &wire,
+            format!("does not target {}", function.name),
+            "update the stack: the rule's target was changed by hand",
+        ));
+    }
+    if !function.invoked_by.iter().any(|a| a == &rule.arn) {
+        out.push(finding(
+            format!("function {}", function.name),
+            format!("no permission lets rule {name} invoke it (events drop silently)"),
+            "update the stack: its AWS::Lambda::Permission for this rule was removed",
+        ));
+    }
+    out
+}
+
+/// A target names the function by ARN, perhaps with a version or alias.
+fn same_function(target: &str, function_arn: &str) -> bool {
+    target == function_arn
+        || target
+            .strip_prefix(function_arn)
+            .is_some_and(|rest| rest.starts_with(':'))
+}
+
+fn environment_findings(want: &Expected, f: &FunctionSeen) -> Vec<Finding> {
+    let expect = [
+        ("CLUSTER_NAME", want.cluster.clone()),
+        ("HOSTED_ZONE_ID", want.hosted_zone_id.clone()),
+        ("DNS_TTL_SECONDS", want.dns_ttl.to_string()),
+    ];
+    expect
+        .into_iter()
+        .filter(|(k, v)| f.env.get(*k) != Some(v))
+        .map(|(k, v)| {
+            let now = f.env.get(k).map_or("unset".to_string(), |s| format!("{s:?}"));
+            finding(
+                format!("function {}", f.name),
+                format!("{k} is {now}, the stack says {v:?}"),
+                "update the stack (a function's environment edited by hand is overwritten by the next update)",
+            )
+        })
+        .collect()
+}
+
+fn hook_findings(want: &Expected, h: &HookSeen) -> Vec<Finding> {
+    let wire = format!("hook {} of {}", h.name, h.group);
+    let mut out = Vec::new();
+    if h.transition.ends_with("TERMINATING") {
+        let hold = want.dns_ttl + want.hold_extra;
+        if h.heartbeat_timeout < hold {
+            out.push(finding(
+                &wire,
+                format!(
+                    "heartbeat timeout {} s is shorter than the record's TTL + HoldExtra ({hold} s): a manager is released while clients still resolve it",
+                    h.heartbeat_timeout
+                ),
+                format!("set TerminateHookTimeout to {hold} and update the stack"),
+            ));
+        }
+        if h.default_result != "CONTINUE" {
+            out.push(finding(
+                &wire,
+                format!("default result {}", h.default_result),
+                "CONTINUE: the hold ends by the timeout",
+            ));
+        }
+    } else if h.transition.ends_with("LAUNCHING") {
+        let launch = want.agent_wait + want.join_budget;
+        if h.heartbeat_timeout < launch {
+            out.push(finding(
+                &wire,
+                format!(
+                    "heartbeat timeout {} s is shorter than AgentWait + JoinBudget ({launch} s): a slow join is abandoned by its timeout",
+                    h.heartbeat_timeout
+                ),
+                format!("set LaunchHookTimeout to at least {launch} and update the stack"),
+            ));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FN_ARN: &str = "arn:aws:lambda:us-east-1:123456789012:function:blue-terminate";
+    const RULE_ARN: &str = "arn:aws:events:us-east-1:123456789012:rule/blue-terminate";
+
+    fn want() -> Expected {
+        Expected {
+            cluster: "blue".into(),
+            hosted_zone_id: "Z1".into(),
+            dns_ttl: 60,
+            hold_extra: 120,
+            agent_wait: 300,
+            join_budget: 300,
+            rules: vec![("blue-terminate".into(), "blue-terminate".into())],
+        }
+    }
+
+    fn healthy() -> Deployed {
+        Deployed {
+            rules: vec![Some(RuleSeen {
+                name: "blue-terminate".into(),
+                arn: RULE_ARN.into(),
+                enabled: true,
+                targets: vec![FN_ARN.into()],
+                unmatched_fixtures: vec![],
+            })],
+            functions: vec![FunctionSeen {
+                name: "blue-terminate".into(),
+                arn: FN_ARN.into(),
+                env: [
+                    ("CLUSTER_NAME", "blue"),
+                    ("HOSTED_ZONE_ID", "Z1"),
+                    ("DNS_TTL_SECONDS", "60"),
+                ]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+                invoked_by: vec![RULE_ARN.into()],
+            }],
+            hooks: vec![
+                HookSeen {
+                    group: "blue-managers".into(),
+                    name: "terminate".into(),
+                    transition: "autoscaling:EC2_INSTANCE_TERMINATING".into(),
+                    heartbeat_timeout: 180,
+                    default_result: "CONTINUE".into(),
+                },
+                HookSeen {
+                    group: "blue-managers".into(),
+                    name: "launch".into(),
+                    transition: "autoscaling:EC2_INSTANCE_LAUNCHING".into(),
+                    heartbeat_timeout: 600,
+                    default_result: "ABANDON".into(),
+                },
+            ],
+            queues: vec![QueueSeen {
+                name: "blue-failures".into(),
+                messages: 0,
+                oldest_secs: None,
+            }],
+        }
+    }
+
+    /// A way to break a healthy stack.
+    type Break = Box<dyn Fn(&mut Deployed)>;
+
+    fn wires(f: &[Finding]) -> Vec<(&str, &str)> {
+        f.iter().map(|f| (f.wire.as_str(), f.broken.as_str())).collect()
+    }
+
+    #[test]
+    fn a_healthy_stack_has_no_finding() {
+        assert_eq!(diagnose(&want(), &healthy()), vec![]);
+    }
+
+    #[test]
+    fn each_broken_wire_is_named_once_with_its_fix() {
+        let cases: Vec<(&str, Break, &str)> = vec![
+            (
+                "rule blue-terminate",
+                Box::new(|d| d.rules[0].as_mut().unwrap().enabled = false),
+                "disabled",
+            ),
+            ("rule blue-terminate", Box::new(|d| d.rules[0] = None), "not found"),
+            (
+                "rule blue-terminate",
+                Box::new(|d| d.rules[0].as_mut().unwrap().unmatched_fixtures = vec!["lifecycle-terminate.json".into()]),
+                "does not match lifecycle-terminate.json",
+            ),
+            (
+                "rule blue-terminate",
+                Box::new(|d| d.rules[0].as_mut().unwrap().targets.clear()),
+                "does not target",
+            ),
+            (
+                "function blue-terminate",
+                Box::new(|d| d.functions[0].invoked_by.clear()),
+                "no permission",
+            ),
+            (
+                "function blue-terminate",
+                Box::new(|d| {
+                    d.functions[0].env.insert("CLUSTER_NAME".into(), "green".into());
+                }),
+                "CLUSTER_NAME is \"green\"",
+            ),
+            (
+                "hook terminate of blue-managers",
+                Box::new(|d| d.hooks[0].heartbeat_timeout = 90),
+                "shorter than the record's TTL + HoldExtra (180 s)",
+            ),
+            (
+                "hook launch of blue-managers",
+                Box::new(|d| d.hooks[1].heartbeat_timeout = 120),
+                "shorter than AgentWait + JoinBudget (600 s)",
+            ),
+            (
+                "queue blue-failures",
+                Box::new(|d| {
+                    d.queues[0].messages = 2;
+                    d.queues[0].oldest_secs = Some(3600);
+                }),
+                "2 message(s) waiting, the oldest 3600 s old",
+            ),
+        ];
+        for (wire, break_it, says) in cases {
+            let mut d = healthy();
+            break_it(&mut d);
+            let found = diagnose(&want(), &d);
+            assert_eq!(found.len(), 1, "{wire}: {:?}", wires(&found));
+            assert_eq!(found[0].wire, wire);
+            assert!(found[0].broken.contains(says), "{wire}: {:?}", found[0]);
+            assert!(!found[0].fix.is_empty());
+        }
+    }
+
+    #[test]
+    fn a_target_with_a_version_or_alias_is_the_function() {
+        assert!(same_function(&format!("{FN_ARN}:live"), FN_ARN));
+        assert!(!same_function(&format!("{FN_ARN}-other"), FN_ARN));
+    }
+}
