@@ -1,10 +1,38 @@
 //! The manager record: one change submitted and waited for until INSYNC, and a DELETE that
 //! finds what is there; a leaving instance's values in the service names. Route 53 only.
 
+use super::held::Held;
 use super::*;
 use crate::plan::service_dns::{ZoneChange, ZoneEntry};
 
 impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecycle<F, R, D, P, A, Q> {
+    /// The manager's records out of the record set, each INSYNC, then the hold begins.
+    pub(super) async fn remove_manager_records(
+        &self,
+        held: &mut Held<'_>,
+        intent: &Intent,
+        m: &Member,
+        records: Vec<ManagerRecord>,
+        end: Instant,
+    ) -> Result<(), PortError> {
+        let name = m.dns_name.clone().unwrap_or_default();
+        let mut removed = false;
+        for r in records {
+            removed |= self
+                .while_alive(&held.alive, self.remove_record(&name, intent, r, end))
+                .await?;
+        }
+        held.acted |= removed;
+        if removed {
+            info!(step = "dns-remove", outcome = "insync");
+            metric(&m.cluster, m.role.as_str(), "DnsChanges", 1.0, "Count");
+        } else {
+            info!(step = "dns-remove", outcome = "already-absent");
+        }
+        self.start_hold(&held.alive).await;
+        Ok(())
+    }
+
     /// Deletes the instance's record as this function writes it; when that is not there (a
     /// redelivery, or a record written with other values) the name is read and whatever it
     /// holds for the instance is deleted. Ok(false): nothing was there.

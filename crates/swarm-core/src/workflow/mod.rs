@@ -15,6 +15,7 @@ mod held;
 mod join;
 mod join_commands;
 mod join_fast;
+mod join_wait;
 mod kept_alive;
 mod notice;
 mod observe;

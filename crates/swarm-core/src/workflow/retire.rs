@@ -88,33 +88,6 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
         self.release(intent, &held, holds, end).await
     }
 
-    /// The manager's records out of the record set, each INSYNC, then the hold begins.
-    async fn remove_manager_records(
-        &self,
-        held: &mut Held<'_>,
-        intent: &Intent,
-        m: &Member,
-        records: Vec<ManagerRecord>,
-        end: Instant,
-    ) -> Result<(), PortError> {
-        let name = m.dns_name.clone().unwrap_or_default();
-        let mut removed = false;
-        for r in records {
-            removed |= self
-                .while_alive(&held.alive, self.remove_record(&name, intent, r, end))
-                .await?;
-        }
-        held.acted |= removed;
-        if removed {
-            info!(step = "dns-remove", outcome = "insync");
-            metric(&m.cluster, m.role.as_str(), "DnsChanges", 1.0, "Count");
-        } else {
-            info!(step = "dns-remove", outcome = "already-absent");
-        }
-        self.start_hold(&held.alive).await;
-        Ok(())
-    }
-
     /// A lost instance's node out without a drain (no task of it left to move): handed over
     /// to the drain checks where they can finish it (true), else retired here.
     async fn retire_lost(
