@@ -80,7 +80,9 @@ lint:
 	scripts/shellcheck.sh
 	ruff check localcloud bench tests scripts/iam-lint.py scripts/terraform.py scripts/reachable-actions.py scripts/module-cycles.py
 	$(PYTHON) scripts/module-cycles.py
-	cargo build --workspace --bins
+	# The binaries as make build links them (one feature set for binaries and tests: no second
+	# resolution of the SDK crates' features); the linker keeps the same AWS calls either way.
+	cargo build --workspace --all-targets
 	$(PYTHON) scripts/reachable-actions.py
 
 ## cfn-lint (and its serverless rules), checkov, parliament and the cfn-guard rules on the templates; the Terraform module checks.
