@@ -47,6 +47,27 @@ def pytest_unconfigure(config):
         world.remove(world.current())
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    # Each phase's report on the item: the cloud fixture keeps a failed scenario's artefacts.
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report
+
+
+def keep_if_failed(node, state: Path) -> None:
+    """A failed scenario's artefacts (logs, timeline, hosts' dockerd logs) copied to
+    $E2E_KEEP_FAILED/<scenario>: .ci/run points it outside the clone, so a CI failure can be
+    read after the clone is gone."""
+    keep = os.environ.get("E2E_KEEP_FAILED")
+    report = getattr(node, "report_call", None)
+    if keep and report is not None and report.failed:
+        import shutil
+
+        shutil.copytree(state, Path(keep) / node.name, ignore=shutil.ignore_patterns("*.tar", "argv-bin"),
+                        dirs_exist_ok=True)
+
+
 def edited_template(state: Path, role: str, action: str) -> Path:
     """infra/template.yaml with `action` taken out of every statement of `role`."""
     lines = (ROOT / "infra" / "template.yaml").read_text().splitlines(keepends=True)
@@ -87,6 +108,7 @@ def cloud(request):
             denials = lc.denials()
     finally:
         leftovers = lc.stop()
+        keep_if_failed(request.node, state)
         assert leftovers == [], f"the cloud's teardown left {leftovers}"
     # A denial in a green path is a defect of the template or the code: name it.
     assert denials == [], "IAM denied: " + "; ".join(
