@@ -29,15 +29,15 @@ ROOT = Path(__file__).resolve().parent.parent
 REGION = "us-east-1"
 LAUNCH = "EC2 Instance-launch Lifecycle Action"
 TERMINATE = "EC2 Instance-terminate Lifecycle Action"
-ECS_CHANGE = "ECS Container Instance State Change"
-SPOT_WARNING = "EC2 Spot Instance Interruption Warning"
-REBALANCE = "EC2 Instance Rebalance Recommendation"
-STATE_CHANGE = "EC2 Instance State-change Notification"
-HEALTH = "AWS Health Event"
 # The template's DrainCheckFunction Timeout and its DrainChecks queue's VisibilityTimeout.
 DRAIN_CHECK_TIMEOUT = 60
-# The states the template's rule passes on: going (stopping, shutting-down) and back (running).
-NOTICE_STATES = ["running", "stopping", "shutting-down"]
+
+
+# The template's functions (logical ids) as the local cloud names them.
+STACK_FUNCTIONS = {"LaunchFunction": "launch-hook", "TerminateFunction": "terminate-hook", "EcsFunction": "ecs-state-change",
+                   "NoticeFunction": "instance-notice", "SpotNoticeFunction": "spot-notice",
+                   "ScheduledChangeFunction": "scheduled-change", "ReconcileFunction": "reconcile",
+                   "DrainCheckFunction": "drain-check"}
 
 
 class Timeout(AssertionError):
@@ -280,27 +280,12 @@ class LocalCloud:
                                     "log_level": spec.get("log_level", "INFO"), "log_format": spec.get("log_format", "JSON")})
         self.control("event-source", {"function": self.prefix + "drain-check", "queue": self.drain_check_queue_name,
                                       "batch_size": 1})
-        groups = {"AutoScalingGroupName": [c.manager_group, c.worker_group]}
-        p = self.prefix
-        self.control("rules", {"name": p + "launch", "function": p + "launch-hook", "pattern": {
-            "source": ["aws.autoscaling"], "detail-type": [LAUNCH], "detail": groups}})
-        self.control("rules", {"name": p + "terminate", "function": p + "terminate-hook", "pattern": {
-            "source": ["aws.autoscaling"], "detail-type": [TERMINATE], "detail": groups}})
-        self.control("rules", {"name": p + "ecs", "function": p + "ecs-state-change", "pattern": {
-            "source": ["aws.ecs"], "detail-type": [ECS_CHANGE],
-            "detail": {"clusterArn": [f"arn:aws:ecs:{REGION}:123456789012:cluster/{c.name}"]}}})
-        # EC2's notices, as the template's two rules select them (EventBridge cannot select by
-        # group or tag: the functions ignore other instances), Spot warnings to a function of
-        # their own.
-        self.control("rules", {"name": p + "spot", "function": p + "spot-notice", "pattern": {
-            "source": ["aws.ec2"], "detail-type": [SPOT_WARNING, REBALANCE]}})
-        self.control("rules", {"name": p + "instance-state", "function": p + "instance-notice", "pattern": {
-            "source": ["aws.ec2"], "detail-type": [STATE_CHANGE], "detail": {"state": NOTICE_STATES}}})
-        self.control("rules", {"name": p + "scheduled-change", "function": p + "scheduled-change", "pattern": {
-            "source": ["aws.health"], "detail-type": [HEALTH],
-            "detail": {"service": ["EC2"], "eventTypeCategory": ["scheduledChange"]}}})
+        # The template's own rules (their patterns, targets and dead-letter queue), as the stack
+        # creates them: a pattern edited in the template is what the scenarios run against.
+        for rule in self.stack_rules():
+            self.control("rules", rule)
         if schedule_seconds:
-            self.control("rules", {"name": p + "reconcile", "function": p + "reconcile",
+            self.control("rules", {"name": self.prefix + "reconcile", "function": self.prefix + "reconcile",
                                    "schedule_seconds": schedule_seconds})
 
     @property
@@ -430,25 +415,51 @@ class LocalCloud:
         return other
 
     # -- worker groups of their own stacks (infra/worker-group.yaml) ------------------------
-    def cluster_exports(self) -> dict[str, str]:
-        """The cluster stack's exports (infra/template.yaml's Outputs that carry an Export),
-        rendered with this cloud's ids: what a worker group's stack imports. The stack is named
-        after the cluster."""
+    def stack_renderer(self) -> tuple[dict[str, Any], Any]:
+        """infra/template.yaml and a renderer with this cluster's parameters and ids (the stack is
+        named after the cluster; its functions by the local names, its ECS cluster this one's)."""
         from .iam import template_renderer
 
         c = self.cluster
         assert c is not None
         ami = self.client("ec2").describe_images()["Images"][0]["ImageId"]
         arn = f"arn:aws:lambda:{REGION}:123456789012:function:{self.prefix}"
-        t, r = template_renderer(
+        return template_renderer(
             ROOT / "infra" / "template.yaml",
             {"StackName": c.name, "ClusterName": c.name, "SubnetIds": c.subnet_id, "ImageId": ami,
-             "LaunchHookTimeout": str(self.timing.launch_heartbeat), "TerminateHookTimeout": str(self.timing.hold)},
+             "LaunchHookTimeout": str(self.timing.launch_heartbeat), "TerminateHookTimeout": str(self.timing.hold),
+             "EcsClusterArn": f"arn:aws:ecs:{REGION}:123456789012:cluster/{c.name}"},
             physical={"NodeSecurityGroup": f"sg-{c.name}-nodes"},
             attributes={"WorkerProfile.Arn": f"arn:aws:iam::123456789012:instance-profile/{c.name}-workers",
-                        "LaunchFunction.Arn": arn + "launch-hook", "TerminateFunction.Arn": arn + "terminate-hook",
+                        **{f"{logical}.Arn": arn + name for logical, name in STACK_FUNCTIONS.items()},
                         "UndeliveredEvents.Arn": f"arn:aws:sqs:{REGION}:123456789012:swarm-{c.name}-undelivered"})
+
+    def cluster_exports(self) -> dict[str, str]:
+        """The cluster stack's exports (infra/template.yaml's Outputs that carry an Export),
+        rendered with this cloud's ids: what a worker group's stack imports."""
+        t, r = self.stack_renderer()
         return {r.resolve(o["Export"]["Name"]): r.resolve(o["Value"]) for o in t["Outputs"].values() if "Export" in o}
+
+    def stack_rules(self) -> list[dict[str, Any]]:
+        """The template's rules that select events of the default bus by pattern (its condition
+        holding), rendered: each with its one target function and dead-letter queue. Named
+        `<stack>-<logical id>` (CloudFormation adds a random suffix to that)."""
+        c = self.cluster
+        assert c is not None
+        t, r = self.stack_renderer()
+        out = []
+        for logical, res in t["Resources"].items():
+            props = res.get("Properties") or {}
+            if res["Type"] != "AWS::Events::Rule" or "EventPattern" not in props or "EventBusName" in props:
+                continue
+            if "Condition" in res and not r.condition(res["Condition"]):
+                continue
+            props = r.resolve(props)
+            (target,) = props["Targets"]
+            out.append({"name": f"{self.prefix}{c.name}-{logical}", "description": props.get("Description"),
+                        "pattern": props["EventPattern"], "function": target["Arn"].rsplit(":function:", 1)[1],
+                        "target_id": target["Id"], "dead_letter_arn": (target.get("DeadLetterConfig") or {}).get("Arn")})
+        return out
 
     def add_worker_group(self, name: str, **params: Any) -> str:
         """What deploying infra/worker-group.yaml (GroupName=name, `params`) against this cluster's

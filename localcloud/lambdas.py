@@ -24,6 +24,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+ACCOUNT = "123456789012"  # moto's default account: the local cloud's one account
+
 
 @dataclass
 class Invocation:
@@ -284,7 +286,9 @@ class Lambdas:
         self.region = region
         self.record = record
         self.functions: dict[str, Function] = {}
-        self.rules: list[dict[str, Any]] = []
+        # Schedule rules ({"schedule_seconds"}): moto's rules do not fire, so their ticks are
+        # the local cloud's. Pattern rules live in moto's EventBridge (put_rule).
+        self.schedules: list[dict[str, Any]] = []
         self.invocations: list[dict[str, Any]] = []
         self.discarded: list[dict[str, Any]] = []  # events dropped from the async queue
         # Called with (function name, its CLUSTER_NAME) for each event sent to the on-failure
@@ -315,21 +319,46 @@ class Lambdas:
         )
 
     def put_rule(self, rule: dict[str, Any]) -> None:
-        """A pattern rule, or a schedule rule ({"schedule_seconds": N}) that sends
+        """A pattern rule ({"name", "pattern", "function"}, optional "dead_letter_arn") on the
+        default bus, created in moto's EventBridge as PutRule and PutTargets would, so the rule's
+        API (DescribeRule, ListTargetsByRule, DisableRule, ...) is EventBridge's and delivery
+        follows what it holds; or a schedule rule ({"schedule_seconds": N}) that sends
         EventBridge's "Scheduled Event" every N seconds."""
-        self.rules = [r for r in self.rules if r["name"] != rule["name"]] + [rule]
         if "schedule_seconds" in rule:
+            self.schedules = [r for r in self.schedules if r["name"] != rule["name"]] + [rule]
             threading.Thread(target=self._schedule, args=(rule,), daemon=True).start()
+            return
+        bus = self.bus()
+        bus.put_rule(rule["name"], description=rule.get("description"), event_pattern=json.dumps(rule["pattern"]))
+        target: dict[str, Any] = {"Id": rule.get("target_id", rule["function"]), "Arn": self.function_arn(rule["function"])}
+        if rule.get("dead_letter_arn"):
+            target["DeadLetterConfig"] = {"Arn": rule["dead_letter_arn"]}
+        bus.put_targets(rule["name"], None, [target])
 
     def delete_rule(self, name: str) -> None:
-        """A deleted rule (a schedule rule's thread ends at its next tick)."""
-        self.rules = [r for r in self.rules if r["name"] != name]
+        """A deleted rule: its targets first, as EventBridge requires (a schedule rule's thread
+        ends at its next tick)."""
+        self.schedules = [r for r in self.schedules if r["name"] != name]
+        bus = self.bus()
+        rule = bus.event_buses["default"].rules.get(name)
+        if rule:
+            rule.remove_targets([t["Id"] for t in rule.targets])
+            bus.delete_rule(name, None)
+
+    def bus(self) -> Any:
+        """moto's EventBridge of this cloud's account and region."""
+        from moto.events.models import events_backends
+
+        return events_backends[ACCOUNT][self.region]
+
+    def function_arn(self, name: str) -> str:
+        return f"arn:aws:lambda:{self.region}:{ACCOUNT}:function:{name}"
 
     def _schedule(self, rule: dict[str, Any]) -> None:
         period = float(rule["schedule_seconds"])
-        while any(r is rule for r in self.rules):
+        while any(r is rule for r in self.schedules):
             time.sleep(period)
-            if not any(r is rule for r in self.rules):
+            if not any(r is rule for r in self.schedules):
                 return
             event = scheduled_event(self.region, rule["name"])
             self.record("event", detail_type=event["detail-type"], targets=[rule["function"]], instance=None)
@@ -337,11 +366,22 @@ class Lambdas:
             if fn:
                 fn.submit(Invocation(request_id=str(uuid.uuid4()), function=rule["function"], payload=json.dumps(event).encode()))
 
+    def matching_targets(self, event: dict[str, Any]) -> list[str]:
+        """The functions of every enabled rule of the default bus whose pattern matches `event`
+        (moto's EventBridge pattern matching): what EventBridge delivers it to."""
+        rules = list(self.bus().event_buses["default"].rules.values())
+        out = []
+        for r in rules:
+            if r.state != "ENABLED" or not r.event_pattern.get_pattern() or not r.event_pattern.matches_event(event):
+                continue
+            out += [t["Arn"].rsplit(":function:", 1)[1] for t in r.targets if ":function:" in t["Arn"]]
+        return out
+
     def put_event(self, event: dict[str, Any]) -> list[str]:
         """Delivers an event to every matching rule's function; returns their names."""
         with open(self.events_path, "a") as f:
             f.write(json.dumps(event) + "\n")
-        targets = [r["function"] for r in self.rules if "pattern" in r and matches(r["pattern"], event)]
+        targets = self.matching_targets(event)
         self.record("event", detail_type=event.get("detail-type"), targets=targets,
                     instance=(event.get("detail") or {}).get("EC2InstanceId") if isinstance(event.get("detail"), dict) else None)
         for t in targets:
@@ -403,23 +443,6 @@ class Lambdas:
     def stop(self) -> None:
         for f in self.functions.values():
             f.stop()
-
-
-def matches(pattern: dict[str, Any], event: Any) -> bool:
-    """EventBridge content filtering, the subset rules here use: exact values and nesting."""
-    if not isinstance(event, dict):
-        return False
-    for key, want in pattern.items():
-        if key not in event:
-            return False
-        got = event[key]
-        if isinstance(want, dict):
-            if not matches(want, got):
-                return False
-        elif isinstance(want, list):
-            if got not in want:
-                return False
-    return True
 
 
 def scheduled_event(region: str, rule: str) -> dict[str, Any]:

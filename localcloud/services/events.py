@@ -1,5 +1,6 @@
 """EventBridge's PutEvents as AWS documents it, with every accepted entry recorded so scenarios
-can read what the functions published (/_localcloud/published)."""
+can read what the functions published (/_localcloud/published); and TestEventPattern, which
+moto leaves unimplemented."""
 
 from __future__ import annotations
 
@@ -8,13 +9,41 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from moto.events import models as evm
+from moto.events.responses import EventsHandler
 
 if TYPE_CHECKING:
     from ..cloud import Cloud
 
 
+# TestEventPattern's Event: "the following fields are mandatory: id, account, source, time,
+# region, resources, detail-type" (API reference). EventPattern: "Maximum length of 4096".
+TEST_EVENT_FIELDS = ("id", "account", "source", "time", "region", "resources", "detail-type")
+
+
+def _test_event_pattern(self: EventsHandler) -> tuple[str, dict[str, Any]]:
+    """TestEventPattern: whether the event matches the pattern (moto's EventBridge matching, the
+    one delivery uses). An event without a mandatory field, or not JSON, is refused
+    (ValidationException); an invalid or too long pattern is InvalidEventPatternException."""
+    pattern, raw = self._get_param("EventPattern"), self._get_param("Event")
+    try:
+        event = json.loads(raw or "")
+    except ValueError:
+        return self.error("ValidationException", "Parameter Event is not valid JSON.")
+    missing = [k for k in TEST_EVENT_FIELDS if not isinstance(event, dict) or k not in event]
+    if missing:
+        return self.error("ValidationException", f"Parameter Event is not valid: missing {', '.join(missing)}.")
+    if len(pattern or "") > 4096:
+        return self.error("InvalidEventPatternException", "Event pattern is longer than 4096 characters.")
+    try:
+        matched = evm.EventPattern.load(pattern).matches_event(event)
+    except evm.InvalidEventPatternException as e:
+        return self.error("InvalidEventPatternException", e.message)
+    return json.dumps({"Result": bool(matched)}), self.response_headers
+
+
 def install(cloud: Cloud) -> None:
     """Patches moto to behave as documented above, acting on `cloud` (once per process)."""
+    EventsHandler.test_event_pattern = _test_event_pattern  # type: ignore[method-assign]
     _orig_put_events = evm.EventsBackend.put_events
 
     def _put_events(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -1,0 +1,69 @@
+"""The stack's EventBridge rules as the local cloud deploys them: the template's own patterns,
+targets and dead-letter queue, held by EventBridge (moto) and read through its API, delivery
+following what it holds (a disabled rule delivers nothing), and TestEventPattern as AWS
+documents it. What `swarm-lifecycle doctor` reads (#35)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from botocore.exceptions import ClientError
+
+from conftest import ROOT, fixture_event
+
+# Which of the template's rules each fixture of events/ reaches (None: none of them).
+REACHES = {
+    "lifecycle-launch-manager.json": "LaunchRule",
+    "lifecycle-launch-worker.json": "LaunchRule",
+    "lifecycle-launch-unmanaged-group.json": None,
+    "lifecycle-terminate-manager.json": "TerminateRule",
+    "lifecycle-terminate-worker.json": "TerminateRule",
+    "ecs-instance-active.json": "EcsRule",
+    "ecs-instance-draining.json": "EcsRule",
+    "ec2-spot-interruption-warning.json": "SpotRule",
+    "ec2-rebalance-recommendation.json": "SpotRule",
+    "ec2-instance-stopping.json": "InstanceStateRule",
+    "ec2-instance-running.json": "InstanceStateRule",
+    "health-instance-retirement-scheduled.json": "ScheduledChangeRule",
+    "scheduled-reconcile.json": None,
+}
+
+
+def test_the_stacks_rules_are_eventbridges_a_disabled_one_delivers_nothing_and_patterns_can_be_tested(cloud):
+    events = cloud.client("events")
+    name = cloud.cluster.name
+    deployed = {r["Name"]: r for r in events.list_rules(NamePrefix=f"{name}-")["Rules"]}
+    assert sorted(deployed) == sorted(f"{name}-{logical}" for logical in
+                                      ("LaunchRule", "TerminateRule", "EcsRule", "SpotRule", "InstanceStateRule",
+                                       "ScheduledChangeRule")), sorted(deployed)
+    for rule in cloud.stack_rules():
+        seen = deployed[rule["name"]]
+        assert seen["State"] == "ENABLED" and json.loads(seen["EventPattern"]) == rule["pattern"], seen
+        (target,) = events.list_targets_by_rule(Rule=rule["name"])["Targets"]
+        assert target["Arn"] == f"arn:aws:lambda:us-east-1:123456789012:function:{rule['function']}", target
+        assert target["DeadLetterConfig"]["Arn"].endswith(f":swarm-{name}-undelivered"), target
+
+    # Each fixture, aimed at this cluster, matches exactly the rules it should, and is
+    # delivered to exactly their functions.
+    functions = {r["name"].removeprefix(f"{name}-"): r["function"] for r in cloud.stack_rules()}
+    for fixture, reaches in REACHES.items():
+        event = fixture_event(cloud, fixture, "i-0123456789abcdef0")
+        matched = [r["name"].removeprefix(f"{name}-") for r in cloud.stack_rules()
+                   if events.test_event_pattern(EventPattern=json.dumps(r["pattern"]), Event=json.dumps(event))["Result"]]
+        assert matched == ([reaches] if reaches else []), (fixture, matched)
+    # Delivery follows the rule's state in EventBridge: disabled, the launch reaches nothing.
+    launch = fixture_event(cloud, "lifecycle-test-notification.json", "i-0123456789abcdef0")
+    events.disable_rule(Name=f"{name}-LaunchRule")
+    assert cloud.control("events", launch)["targets"] == []
+    events.enable_rule(Name=f"{name}-LaunchRule")
+    assert cloud.control("events", launch)["targets"] == [functions["LaunchRule"]]
+
+
+    # TestEventPattern refuses an event without one of its mandatory fields.
+    for missing in ("id", "resources", "detail-type"):
+        event = json.loads((ROOT / "events" / "lifecycle-launch-worker.json").read_text())
+        del event[missing]
+        with pytest.raises(ClientError) as e:
+            events.test_event_pattern(EventPattern=json.dumps({"source": ["aws.autoscaling"]}), Event=json.dumps(event))
+        assert e.value.response["Error"]["Code"] == "ValidationException" and missing in str(e.value), e.value
