@@ -40,6 +40,18 @@ STACK_FUNCTIONS = {"LaunchFunction": "launch-hook", "TerminateFunction": "termin
                    "DrainCheckFunction": "drain-check"}
 
 
+# The template's pattern rules (logical ids): named by the local cloud as `rule_name` says.
+STACK_RULES = ("LaunchRule", "TerminateRule", "EcsRule", "SpotRule", "InstanceStateRule", "ScheduledChangeRule")
+
+
+def permission(r: Any, logical: str, res: dict[str, Any]) -> dict[str, str]:
+    """An AWS::Lambda::Permission rendered: the function (FunctionName is a name or an ARN), its
+    statement id (CloudFormation's is generated: the logical id here), the rule's ARN."""
+    props = r.resolve(res["Properties"])
+    return {"function": str(props["FunctionName"]).rsplit(":function:", 1)[-1], "statement_id": logical,
+            "source_arn": props["SourceArn"]}
+
+
 class Timeout(AssertionError):
     pass
 
@@ -280,10 +292,14 @@ class LocalCloud:
                                     "log_level": spec.get("log_level", "INFO"), "log_format": spec.get("log_format", "JSON")})
         self.control("event-source", {"function": self.prefix + "drain-check", "queue": self.drain_check_queue_name,
                                       "batch_size": 1})
-        # The template's own rules (their patterns, targets and dead-letter queue), as the stack
-        # creates them: a pattern edited in the template is what the scenarios run against.
+        # The template's own rules (their patterns, targets and dead-letter queue) and the
+        # functions' invoke permissions, as the stack creates them: a pattern or a permission
+        # edited in the template is what the scenarios run against.
+        self.client("sqs").create_queue(QueueName=self.undelivered_queue_name)
         for rule in self.stack_rules():
             self.control("rules", rule)
+        for permission in self.stack_permissions():
+            self.control("permission", permission)
         if schedule_seconds:
             self.control("rules", {"name": self.prefix + "reconcile", "function": self.prefix + "reconcile",
                                    "schedule_seconds": schedule_seconds})
@@ -429,10 +445,24 @@ class LocalCloud:
             {"StackName": c.name, "ClusterName": c.name, "SubnetIds": c.subnet_id, "ImageId": ami,
              "LaunchHookTimeout": str(self.timing.launch_heartbeat), "TerminateHookTimeout": str(self.timing.hold),
              "EcsClusterArn": f"arn:aws:ecs:{REGION}:123456789012:cluster/{c.name}"},
-            physical={"NodeSecurityGroup": f"sg-{c.name}-nodes"},
+            physical={"NodeSecurityGroup": f"sg-{c.name}-nodes",
+                      **{logical: self.prefix + name for logical, name in STACK_FUNCTIONS.items()}},
             attributes={"WorkerProfile.Arn": f"arn:aws:iam::123456789012:instance-profile/{c.name}-workers",
                         **{f"{logical}.Arn": arn + name for logical, name in STACK_FUNCTIONS.items()},
-                        "UndeliveredEvents.Arn": f"arn:aws:sqs:{REGION}:123456789012:swarm-{c.name}-undelivered"})
+                        **{f"{logical}.Arn": f"arn:aws:events:{REGION}:123456789012:rule/{self.rule_name(logical)}"
+                           for logical in (*STACK_RULES, "ReconcileRule")},
+                        "UndeliveredEvents.Arn": f"arn:aws:sqs:{REGION}:123456789012:{self.undelivered_queue_name}"})
+
+    @property
+    def undelivered_queue_name(self) -> str:
+        """The template's UndeliveredEvents queue (its rules' dead-letter queue)."""
+        assert self.cluster
+        return f"swarm-{self.cluster.name}-undelivered-events"
+
+    def rule_name(self, logical: str) -> str:
+        """A rule of the stack by its logical id (CloudFormation adds a random suffix)."""
+        assert self.cluster
+        return f"{self.prefix}{self.cluster.name}-{logical}"
 
     def cluster_exports(self) -> dict[str, str]:
         """The cluster stack's exports (infra/template.yaml's Outputs that carry an Export),
@@ -456,10 +486,18 @@ class LocalCloud:
                 continue
             props = r.resolve(props)
             (target,) = props["Targets"]
-            out.append({"name": f"{self.prefix}{c.name}-{logical}", "description": props.get("Description"),
+            out.append({"name": self.rule_name(logical), "description": props.get("Description"),
                         "pattern": props["EventPattern"], "function": target["Arn"].rsplit(":function:", 1)[1],
                         "target_id": target["Id"], "dead_letter_arn": (target.get("DeadLetterConfig") or {}).get("Arn")})
         return out
+
+    def stack_permissions(self) -> list[dict[str, str]]:
+        """The template's AWS::Lambda::Permission resources that let EventBridge invoke a
+        function (its condition holding), rendered: function, statement id, rule ARN."""
+        t, r = self.stack_renderer()
+        return [permission(r, logical, res) for logical, res in t["Resources"].items()
+                if res["Type"] == "AWS::Lambda::Permission" and res["Properties"].get("Principal") == "events.amazonaws.com"
+                and ("Condition" not in res or r.condition(res["Condition"]))]
 
     def add_worker_group(self, name: str, **params: Any) -> str:
         """What deploying infra/worker-group.yaml (GroupName=name, `params`) against this cluster's
@@ -475,7 +513,9 @@ class LocalCloud:
         t, r = template_renderer(ROOT / "infra" / "worker-group.yaml",
                                  {"ClusterStack": c.name, "GroupName": name, **{k: str(v) for k, v in params.items()}},
                                  physical={"LaunchTemplate": f"{c.name}-workers-{name}"},
-                                 attributes={"LaunchTemplate.LatestVersionNumber": "$Latest"},
+                                 attributes={"LaunchTemplate.LatestVersionNumber": "$Latest",
+                                             **{f"{rule}.Arn": f"arn:aws:events:{REGION}:123456789012:rule/{c.name}-workers-{name}-{rule}"
+                                                for rule in ("LaunchRule", "TerminateRule")}},
                                  exports=self.cluster_exports())
         res = t["Resources"]
         data = r.resolve(res["LaunchTemplate"]["Properties"]["LaunchTemplateData"])
@@ -487,7 +527,11 @@ class LocalCloud:
             props = r.resolve(res[rule]["Properties"])
             target = props["Targets"][0]["Arn"].rsplit(":function:", 1)[1]
             assert target == self.prefix + function, target
-            self.control("rules", {"name": f"{lt}-{rule}", "function": target, "pattern": props["EventPattern"]})
+            self.control("rules", {"name": f"{lt}-{rule}", "function": target, "pattern": props["EventPattern"],
+                                   "target_id": props["Targets"][0]["Id"],
+                                   "dead_letter_arn": (props["Targets"][0].get("DeadLetterConfig") or {}).get("Arn")})
+            grant = rule.replace("Rule", "InvokePermission")
+            self.control("permission", {**permission(r, grant, res[grant]), "statement_id": f"{lt}-{grant}"})
         g = r.resolve(res["Group"]["Properties"])
         group = g["AutoScalingGroupName"]
         self.control("profile", {"group": group, "role": INSTANCE_ROLES["worker"], "key": self.role_keys[INSTANCE_ROLES["worker"]]})
@@ -521,8 +565,10 @@ class LocalCloud:
         wait_for(lambda: not self.state()["groups"].get(group), timeout, f"group {group} to empty")
         asg.delete_auto_scaling_group(AutoScalingGroupName=group)
         self.client("ec2").delete_launch_template(LaunchTemplateName=group)
-        for rule in ("LaunchRule", "TerminateRule"):
+        for rule, function in (("LaunchRule", "launch-hook"), ("TerminateRule", "terminate-hook")):
             self.control("rules-delete", {"name": f"{group}-{rule}"})
+            self.control("permission-delete", {"function": self.prefix + function,
+                                               "statement_id": f"{group}-{rule.replace('Rule', 'InvokePermission')}"})
 
     def scale(self, role: str, n: int) -> None:
         assert self.cluster

@@ -289,6 +289,9 @@ class Lambdas:
         # Schedule rules ({"schedule_seconds"}): moto's rules do not fire, so their ticks are
         # the local cloud's. Pattern rules live in moto's EventBridge (put_rule).
         self.schedules: list[dict[str, Any]] = []
+        # Each function's resource policy: statement id -> the SourceArn of a rule that
+        # events.amazonaws.com may invoke it for (the template's AWS::Lambda::Permission).
+        self.permissions: dict[str, dict[str, str]] = {}
         self.invocations: list[dict[str, Any]] = []
         self.discarded: list[dict[str, Any]] = []  # events dropped from the async queue
         # Called with (function name, its CLUSTER_NAME) for each event sent to the on-failure
@@ -366,29 +369,59 @@ class Lambdas:
             if fn:
                 fn.submit(Invocation(request_id=str(uuid.uuid4()), function=rule["function"], payload=json.dumps(event).encode()))
 
-    def matching_targets(self, event: dict[str, Any]) -> list[str]:
-        """The functions of every enabled rule of the default bus whose pattern matches `event`
-        (moto's EventBridge pattern matching): what EventBridge delivers it to."""
+    def add_permission(self, function: str, statement_id: str, source_arn: str) -> None:
+        """AddPermission: events.amazonaws.com may invoke `function` for the rule `source_arn`."""
+        self.permissions.setdefault(function, {})[statement_id] = source_arn
+
+    def remove_permission(self, function: str, statement_id: str) -> None:
+        self.permissions.get(function, {}).pop(statement_id, None)
+
+    def matching_targets(self, event: dict[str, Any]) -> list[tuple[Any, dict[str, Any]]]:
+        """(rule, target) of every enabled rule of the default bus whose pattern matches `event`
+        (moto's EventBridge pattern matching): where EventBridge sends it."""
         rules = list(self.bus().event_buses["default"].rules.values())
-        out = []
-        for r in rules:
-            if r.state != "ENABLED" or not r.event_pattern.get_pattern() or not r.event_pattern.matches_event(event):
-                continue
-            out += [t["Arn"].rsplit(":function:", 1)[1] for t in r.targets if ":function:" in t["Arn"]]
-        return out
+        return [(r, t) for r in rules
+                if r.state == "ENABLED" and r.event_pattern.get_pattern() and r.event_pattern.matches_event(event)
+                for t in r.targets if ":function:" in t["Arn"]]
 
     def put_event(self, event: dict[str, Any]) -> list[str]:
-        """Delivers an event to every matching rule's function; returns their names."""
+        """Delivers an event to every matching rule's function; returns their names. A target
+        that cannot be invoked is not retried: "for errors that result from missing permissions
+        to a target, or if a target resource that no longer exists, no retry attempts will
+        happen ... EventBridge sends these events directly to the target DLQ" (EventBridge
+        User Guide, dead-letter queues)."""
         with open(self.events_path, "a") as f:
             f.write(json.dumps(event) + "\n")
-        targets = self.matching_targets(event)
+        targets = []
+        for rule, target in self.matching_targets(event):
+            name = target["Arn"].rsplit(":function:", 1)[1]
+            if name not in self.functions:
+                self.undeliverable(event, rule, target, "NO_RESOURCE", f"Function not found: {target['Arn']}")
+            elif rule.arn not in self.permissions.get(name, {}).values():
+                self.undeliverable(event, rule, target, "NO_PERMISSIONS",
+                                   f"EventBridge is not authorized to invoke {target['Arn']} for {rule.arn}")
+            else:
+                targets.append(name)
         self.record("event", detail_type=event.get("detail-type"), targets=targets,
                     instance=(event.get("detail") or {}).get("EC2InstanceId") if isinstance(event.get("detail"), dict) else None)
         for t in targets:
-            fn = self.functions.get(t)
-            if fn:
-                fn.submit(Invocation(request_id=str(uuid.uuid4()), function=t, payload=json.dumps(event).encode()))
+            self.functions[t].submit(Invocation(request_id=str(uuid.uuid4()), function=t, payload=json.dumps(event).encode()))
         return targets
+
+    def undeliverable(self, event: dict[str, Any], rule: Any, target: dict[str, Any], code: str, message: str) -> None:
+        """The event to the target's dead-letter queue, with the attributes AWS documents
+        (RULE_ARN, TARGET_ARN, ERROR_CODE, ERROR_MESSAGE); dropped without one."""
+        dlq = (target.get("DeadLetterConfig") or {}).get("Arn", "")
+        self.record("event-undelivered", rule=rule.name, function=target["Arn"].rsplit(":function:", 1)[1],
+                    error_code=code, dead_letter_queue=dlq.rsplit(":", 1)[-1] or None)
+        if not dlq:
+            return
+        from moto.sqs.models import sqs_backends
+
+        attributes = {"RULE_ARN": rule.arn, "TARGET_ARN": target["Arn"], "ERROR_CODE": code, "ERROR_MESSAGE": message}
+        sqs_backends[ACCOUNT][self.region].send_message(
+            dlq.rsplit(":", 1)[-1], json.dumps(event),
+            message_attributes={k: {"DataType": "String", "StringValue": v} for k, v in attributes.items()})
 
     def invoke_raw(self, function: str, payload: bytes) -> str:
         fn = self.functions[function]

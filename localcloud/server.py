@@ -44,6 +44,10 @@ def control(cloud: Cloud, request: Request) -> Response:
         cloud.sources.append(src)
     elif path == "rules-delete":  # {"name"}: a deleted stack's rule
         cloud.lambdas.delete_rule(body["name"])
+    elif path == "permission":  # {"function", "statement_id", "source_arn"}: AddPermission for a rule
+        cloud.lambdas.add_permission(body["function"], body["statement_id"], body["source_arn"])
+    elif path == "permission-delete":  # {"function", "statement_id"}: RemovePermission
+        cloud.lambdas.remove_permission(body["function"], body["statement_id"])
     elif path == "shared-storage":  # {"cluster"}: its EFS file system (SharedStorage=efs), one directory
         d = cloud.state_dir / "shared-storage" / body["cluster"]
         d.mkdir(parents=True, exist_ok=True)

@@ -278,6 +278,8 @@ def test_unmanaged_group_is_ignored(cloud):
                            LifecycleTransition="autoscaling:EC2_INSTANCE_LAUNCHING", HeartbeatTimeout=30, DefaultResult="CONTINUE")
     cloud.control("rules", {"name": "other", "function": "launch-hook",
                             "pattern": {"source": ["aws.autoscaling"], "detail": {"AutoScalingGroupName": ["other"]}}})
+    cloud.control("permission", {"function": "launch-hook", "statement_id": "other",
+                                 "source_arn": "arn:aws:events:us-east-1:123456789012:rule/other"})
     asg.set_desired_capacity(AutoScalingGroupName="other", DesiredCapacity=1)
     wait_for(lambda: cloud.control("invocations"), 30, "the invocation")
     inv = cloud.control("invocations")[0]

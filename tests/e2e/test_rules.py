@@ -1,7 +1,8 @@
 """The stack's EventBridge rules as the local cloud deploys them: the template's own patterns,
-targets and dead-letter queue, held by EventBridge (moto) and read through its API, delivery
-following what it holds (a disabled rule delivers nothing), and TestEventPattern as AWS
-documents it. What `swarm-lifecycle doctor` reads (#35)."""
+targets, dead-letter queue and invoke permissions, held by EventBridge (moto) and read through
+its API, delivery following what it holds (a disabled rule delivers nothing, a function without
+the rule's permission gets nothing and the event goes to the dead-letter queue), and
+TestEventPattern as AWS documents it. What `swarm-lifecycle doctor` reads (#35)."""
 
 from __future__ import annotations
 
@@ -42,7 +43,7 @@ def test_the_stacks_rules_are_eventbridges_a_disabled_one_delivers_nothing_and_p
         assert seen["State"] == "ENABLED" and json.loads(seen["EventPattern"]) == rule["pattern"], seen
         (target,) = events.list_targets_by_rule(Rule=rule["name"])["Targets"]
         assert target["Arn"] == f"arn:aws:lambda:us-east-1:123456789012:function:{rule['function']}", target
-        assert target["DeadLetterConfig"]["Arn"].endswith(f":swarm-{name}-undelivered"), target
+        assert target["DeadLetterConfig"]["Arn"].endswith(f":swarm-{name}-undelivered-events"), target
 
     # Each fixture, aimed at this cluster, matches exactly the rules it should, and is
     # delivered to exactly their functions.
@@ -57,6 +58,20 @@ def test_the_stacks_rules_are_eventbridges_a_disabled_one_delivers_nothing_and_p
     events.disable_rule(Name=f"{name}-LaunchRule")
     assert cloud.control("events", launch)["targets"] == []
     events.enable_rule(Name=f"{name}-LaunchRule")
+    assert cloud.control("events", launch)["targets"] == [functions["LaunchRule"]]
+    # Without its invoke permission the event is not retried: it goes to the rule's dead-letter
+    # queue at once, saying why.
+    grant = next(g for g in cloud.stack_permissions() if g["statement_id"] == "LaunchInvokePermission")
+    assert grant["function"] == functions["LaunchRule"] and grant["source_arn"].endswith(f":rule/{name}-LaunchRule")
+    cloud.control("permission-delete", {"function": grant["function"], "statement_id": grant["statement_id"]})
+    assert cloud.control("events", launch)["targets"] == []
+    sqs = cloud.client("sqs")
+    dlq = sqs.get_queue_url(QueueName=f"swarm-{name}-undelivered-events")["QueueUrl"]
+    (msg,) = sqs.receive_message(QueueUrl=dlq, MessageAttributeNames=["All"], MaxNumberOfMessages=10)["Messages"]
+    said = {k: v["StringValue"] for k, v in msg["MessageAttributes"].items()}
+    assert said["ERROR_CODE"] == "NO_PERMISSIONS" and said["RULE_ARN"] == grant["source_arn"], said
+    assert json.loads(msg["Body"])["id"] == launch["id"]
+    cloud.control("permission", grant)
     assert cloud.control("events", launch)["targets"] == [functions["LaunchRule"]]
 
 
