@@ -131,6 +131,7 @@ class LocalCloud:
     clients: dict[str, Any] = field(default_factory=dict)
     role_keys: dict[str, str] = field(default_factory=dict)  # template role -> its access key
     prefix: str = ""  # of this deployment's function, rule and log names ("" for the first)
+    stack_params: dict[str, Any] = field(default_factory=dict)  # the cluster stack's parameters given
 
     # -- lifecycle ----------------------------------------------------------------
     @classmethod
@@ -300,6 +301,7 @@ class LocalCloud:
             self.control("rules", rule)
         for permission in self.stack_permissions():
             self.control("permission", permission)
+        self.control("stack", self.stack_view(with_schedule=bool(schedule_seconds)))
         if schedule_seconds:
             self.control("rules", {"name": self.prefix + "reconcile", "function": self.prefix + "reconcile",
                                    "schedule_seconds": schedule_seconds})
@@ -386,10 +388,11 @@ class LocalCloud:
         ami = ec2.describe_images()["Images"][0]["ImageId"]
         ec2.create_launch_template(LaunchTemplateName=f"{name}-node", LaunchTemplateData={"ImageId": ami, "InstanceType": "t3.small"})
         dns_name = dns_name or f"managers.{name}.swarm.internal"
+        self.stack_params = {"ClusterName": name, "HostedZoneId": zone.split("/")[-1], "ManagerRecordName": dns_name,
+                             "DnsTtl": self.timing.dns_ttl, "HoldExtra": self.timing.hold_extra, **(params or {})}
         self.role_keys = self.control("iam", {
             "template": str(template) if template else None,
-            "params": {"ClusterName": name, "HostedZoneId": zone.split("/")[-1], "ManagerRecordName": dns_name,
-                       "DnsTtl": self.timing.dns_ttl, "HoldExtra": self.timing.hold_extra, **(params or {})},
+            "params": self.stack_params,
             "profiles": {f"{name}-managers": INSTANCE_ROLES["manager"], f"{name}-workers": INSTANCE_ROLES["worker"]},
         })["keys"]
         t = self.timing
@@ -431,7 +434,7 @@ class LocalCloud:
         return other
 
     # -- worker groups of their own stacks (infra/worker-group.yaml) ------------------------
-    def stack_renderer(self) -> tuple[dict[str, Any], Any]:
+    def stack_renderer(self, physical: dict[str, str] | None = None) -> tuple[dict[str, Any], Any]:
         """infra/template.yaml and a renderer with this cluster's parameters and ids (the stack is
         named after the cluster; its functions by the local names, its ECS cluster this one's)."""
         from .iam import template_renderer
@@ -442,11 +445,11 @@ class LocalCloud:
         arn = f"arn:aws:lambda:{REGION}:123456789012:function:{self.prefix}"
         return template_renderer(
             ROOT / "infra" / "template.yaml",
-            {"StackName": c.name, "ClusterName": c.name, "SubnetIds": c.subnet_id, "ImageId": ami,
+            {**self.stack_params, "StackName": c.name, "ClusterName": c.name, "SubnetIds": c.subnet_id, "ImageId": ami,
              "LaunchHookTimeout": str(self.timing.launch_heartbeat), "TerminateHookTimeout": str(self.timing.hold),
              "EcsClusterArn": f"arn:aws:ecs:{REGION}:123456789012:cluster/{c.name}"},
             physical={"NodeSecurityGroup": f"sg-{c.name}-nodes",
-                      **{logical: self.prefix + name for logical, name in STACK_FUNCTIONS.items()}},
+                      **{logical: self.prefix + name for logical, name in STACK_FUNCTIONS.items()}, **(physical or {})},
             attributes={"WorkerProfile.Arn": f"arn:aws:iam::123456789012:instance-profile/{c.name}-workers",
                         **{f"{logical}.Arn": arn + name for logical, name in STACK_FUNCTIONS.items()},
                         **{f"{logical}.Arn": f"arn:aws:events:{REGION}:123456789012:rule/{self.rule_name(logical)}"
@@ -490,6 +493,47 @@ class LocalCloud:
                         "pattern": props["EventPattern"], "function": target["Arn"].rsplit(":function:", 1)[1],
                         "target_id": target["Id"], "dead_letter_arn": (target.get("DeadLetterConfig") or {}).get("Arn")})
         return out
+
+    def stack_view(self, with_schedule: bool) -> dict[str, Any]:
+        """What CloudFormation says of the cluster's stack (services/cloudformation.py): every
+        template parameter with its value (NoEcho ones masked, as DescribeStacks masks them), the
+        outputs that name only what the local cloud creates, and the physical ids of the
+        resources it created: the rules, the functions, the groups, the queues."""
+        c = self.cluster
+        assert c is not None
+        sqs = self.client("sqs")
+        queues = {logical: sqs.get_queue_url(QueueName=name)["QueueUrl"] for logical, name in (
+            ("UndeliveredEvents", self.undelivered_queue_name), ("DrainChecks", self.drain_check_queue_name),
+            ("DrainChecksFailed", self.drain_check_queue_name + "-failed"))}
+        t, r = self.stack_renderer({**queues, "ManagerGroup": c.manager_group, "WorkerGroup": c.worker_group})
+        declared = t.get("Parameters") or {}
+        params = [{"ParameterKey": k, "ParameterValue": "****" if v.get("NoEcho") else str(r.params[k])}
+                  for k, v in declared.items()]
+        outputs = []
+        for key, o in (t.get("Outputs") or {}).items():
+            if "Condition" in o and not r.condition(o["Condition"]):
+                continue
+            try:
+                value = r.resolve(o["Value"])
+            except KeyError:
+                continue  # names a resource the local cloud does not create
+            outputs.append({"OutputKey": key, "OutputValue": ",".join(value) if isinstance(value, list) else str(value),
+                            **({"ExportName": r.resolve(o["Export"]["Name"])} if "Export" in o else {})})
+        resources = [
+            *({"LogicalResourceId": rule["name"].removeprefix(f"{self.prefix}{c.name}-"), "PhysicalResourceId": rule["name"],
+               "ResourceType": "AWS::Events::Rule"} for rule in self.stack_rules()),
+            *({"LogicalResourceId": "ReconcileRule", "PhysicalResourceId": self.prefix + "reconcile",
+               "ResourceType": "AWS::Events::Rule"} for _ in range(with_schedule)),
+            *({"LogicalResourceId": logical, "PhysicalResourceId": self.prefix + name, "ResourceType": "AWS::Lambda::Function"}
+              for logical, name in STACK_FUNCTIONS.items()),
+            {"LogicalResourceId": "ManagerGroup", "PhysicalResourceId": c.manager_group,
+             "ResourceType": "AWS::AutoScaling::AutoScalingGroup"},
+            {"LogicalResourceId": "WorkerGroup", "PhysicalResourceId": c.worker_group,
+             "ResourceType": "AWS::AutoScaling::AutoScalingGroup"},
+            *({"LogicalResourceId": logical, "PhysicalResourceId": url, "ResourceType": "AWS::SQS::Queue"}
+              for logical, url in queues.items()),
+        ]
+        return {"StackName": c.name, "Parameters": params, "Outputs": outputs, "Resources": resources}
 
     def stack_permissions(self) -> list[dict[str, str]]:
         """The template's AWS::Lambda::Permission resources that let EventBridge invoke a

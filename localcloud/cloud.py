@@ -171,6 +171,7 @@ class Cloud:
         self.host_errors: dict[str, str] = {}
         self.api_calls: list[dict[str, Any]] = []
         self.published: list[dict[str, Any]] = []  # the custom events PutEvents took (services/events.py)
+        self.stacks: dict[str, dict[str, Any]] = {}  # CloudFormation's view of each cluster's stack (services/cloudformation.py)
         self.iam = Authority(self.region, ACCOUNT)
         self.shared_storage: dict[str, Path] = {}  # cluster -> its file system's directory
         self.profiles: dict[str, tuple[str, str]] = {}  # group -> (its profile's role, that role's key)
@@ -826,6 +827,7 @@ class Cloud:
                 "actions": [a.public() for a in self.history],
                 "changes": self.changes,
                 "lambda_busy": self.lambdas.busy(),
+                "functions": sorted(self.lambdas.functions),
                 "host_errors": self.host_errors,
                 "faults": self.faults,
             }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import io
 import json
 import signal
@@ -48,6 +49,13 @@ def control(cloud: Cloud, request: Request) -> Response:
         cloud.lambdas.add_permission(body["function"], body["statement_id"], body["source_arn"])
     elif path == "permission-delete":  # {"function", "statement_id"}: RemovePermission
         cloud.lambdas.remove_permission(body["function"], body["statement_id"])
+    elif path == "stack":  # {"StackName", "Parameters", "Outputs", "Resources"}: CloudFormation's view of it
+        name = body["StackName"]
+        old = cloud.stacks.get(name) or {}
+        cloud.stacks[name] = {
+            **body, "StackStatus": "CREATE_COMPLETE",
+            "StackId": old.get("StackId") or f"arn:aws:cloudformation:{cloud.region}:123456789012:stack/{name}/{uuid.uuid4()}",
+            "CreationTime": old.get("CreationTime") or datetime.datetime.now(datetime.UTC)}
     elif path == "shared-storage":  # {"cluster"}: its EFS file system (SharedStorage=efs), one directory
         d = cloud.state_dir / "shared-storage" / body["cluster"]
         d.mkdir(parents=True, exist_ok=True)

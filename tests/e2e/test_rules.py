@@ -31,7 +31,8 @@ REACHES = {
 }
 
 
-def test_the_stacks_rules_are_eventbridges_a_disabled_one_delivers_nothing_and_patterns_can_be_tested(cloud):
+def test_the_stacks_rules_are_eventbridges_a_disabled_one_delivers_nothing_and_cloudformation_names_them(cloud):
+    cloudformation_describes_the_stack_by_what_exists(cloud)
     events = cloud.client("events")
     name = cloud.cluster.name
     deployed = {r["Name"]: r for r in events.list_rules(NamePrefix=f"{name}-")["Rules"]}
@@ -82,3 +83,37 @@ def test_the_stacks_rules_are_eventbridges_a_disabled_one_delivers_nothing_and_p
         with pytest.raises(ClientError) as e:
             events.test_event_pattern(EventPattern=json.dumps({"source": ["aws.autoscaling"]}), Event=json.dumps(event))
         assert e.value.response["Error"]["Code"] == "ValidationException" and missing in str(e.value), e.value
+
+
+def cloudformation_describes_the_stack_by_what_exists(cloud) -> None:
+    """DescribeStacks and DescribeStackResources name what exists, by its physical id."""
+    cfn, name = cloud.client("cloudformation"), cloud.cluster.name
+    (stack,) = cfn.describe_stacks(StackName=name)["Stacks"]
+    assert stack["StackStatus"] == "CREATE_COMPLETE", stack
+    params = {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}
+    assert params["ClusterName"] == name and params["DnsTtl"] == str(cloud.timing.dns_ttl), params
+    assert params["EcsClusterArn"].endswith(f":cluster/{name}"), params
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
+    assert outputs["ManagerGroup"] == cloud.cluster.manager_group and outputs["WorkerGroup"] == cloud.cluster.worker_group
+    sqs = cloud.client("sqs")
+    assert outputs["UndeliveredEventsQueue"] == sqs.get_queue_url(QueueName=f"swarm-{name}-undelivered-events")["QueueUrl"]
+    # Each resource named is there by that physical id.
+    resources = cfn.describe_stack_resources(StackName=stack["StackId"])["StackResources"]
+    kinds = {}
+    for res in resources:
+        kinds.setdefault(res["ResourceType"], []).append(res["LogicalResourceId"])
+        if res["ResourceType"] == "AWS::Events::Rule":
+            cloud.client("events").describe_rule(Name=res["PhysicalResourceId"])
+        elif res["ResourceType"] == "AWS::SQS::Queue":
+            sqs.get_queue_attributes(QueueUrl=res["PhysicalResourceId"], AttributeNames=["QueueArn"])
+        elif res["ResourceType"] == "AWS::AutoScaling::AutoScalingGroup":
+            groups = cloud.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[res["PhysicalResourceId"]])
+            assert groups["AutoScalingGroups"], res
+        elif res["ResourceType"] == "AWS::Lambda::Function":
+            assert res["PhysicalResourceId"] in cloud.state()["functions"], res
+    assert len(kinds["AWS::Events::Rule"]) == 6 and len(kinds["AWS::Lambda::Function"]) == 8, kinds
+    (one,) = cfn.describe_stack_resources(StackName=name, LogicalResourceId="LaunchRule")["StackResources"]
+    assert one["PhysicalResourceId"] == f"{name}-LaunchRule", one
+    with pytest.raises(ClientError) as e:
+        cfn.describe_stacks(StackName="no-such-stack")
+    assert e.value.response["Error"]["Code"] == "ValidationError" and "does not exist" in str(e.value), e.value
