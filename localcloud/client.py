@@ -284,6 +284,7 @@ class LocalCloud:
             log_group = self.prefix + ("lifecycle-hook" if name == "drain-check" else binary)
             timeout = DRAIN_CHECK_TIMEOUT if name == "drain-check" else spec.get("timeout", 300)
             self.control("deploy", {"name": self.prefix + name, "binary": str(bin_dir / binary),
+                                    "role": f"arn:aws:iam::123456789012:role/{self.prefix}{FUNCTION_ROLES[name]}",
                                     "env": {**env, **role_env}, "log_group": log_group,
                                     "timeout": timeout,
                                     "concurrency": (concurrency or {}).get(name, 20),

@@ -81,6 +81,7 @@ class Function:
         self.log_group = log_group or name
         self.log_level = log_level
         self.log_format = log_format
+        self.role = ""  # its execution role's ARN (the deploy spec's "role")
         self.log_path = bus.state_dir / "logs" / f"{self.log_group}.log"
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
 
@@ -320,6 +321,7 @@ class Lambdas:
             spec.get("log_format", "JSON"),
             float(spec.get("max_event_age", 21600)),
         )
+        self.functions[spec["name"]].role = str(spec.get("role", ""))  # its execution role's ARN
 
     def put_rule(self, rule: dict[str, Any]) -> None:
         """A pattern rule ({"name", "pattern", "function"}, optional "dead_letter_arn") on the

@@ -62,9 +62,20 @@ def test_the_stacks_rules_are_eventbridges_a_disabled_one_delivers_nothing_and_c
     assert cloud.control("events", launch)["targets"] == [functions["LaunchRule"]]
     # Without its invoke permission the event is not retried: it goes to the rule's dead-letter
     # queue at once, saying why.
+    # Lambda's GetPolicy shows each function's permission for its rule, as AddPermission
+    # writes it; RemovePermission takes it away.
+    lam = cloud.client("lambda")
+    for rule in cloud.stack_rules():
+        policy = json.loads(lam.get_policy(FunctionName=rule["function"])["Policy"])
+        sources = [st["Condition"]["ArnLike"]["AWS:SourceArn"] for st in policy["Statement"]
+                   if st["Principal"] == {"Service": "events.amazonaws.com"} and st["Action"] == "lambda:InvokeFunction"]
+        assert sources == [f"arn:aws:events:us-east-1:123456789012:rule/{rule['name']}"], (rule["name"], policy)
     grant = next(g for g in cloud.stack_permissions() if g["statement_id"] == "LaunchInvokePermission")
     assert grant["function"] == functions["LaunchRule"] and grant["source_arn"].endswith(f":rule/{name}-LaunchRule")
-    cloud.control("permission-delete", {"function": grant["function"], "statement_id": grant["statement_id"]})
+    lam.remove_permission(FunctionName=grant["function"], StatementId=grant["statement_id"])
+    with pytest.raises(ClientError) as e:
+        lam.get_policy(FunctionName=grant["function"])
+    assert e.value.response["Error"]["Code"] == "ResourceNotFoundException", e.value
     assert cloud.control("events", launch)["targets"] == []
     sqs = cloud.client("sqs")
     dlq = sqs.get_queue_url(QueueName=f"swarm-{name}-undelivered-events")["QueueUrl"]
@@ -72,8 +83,13 @@ def test_the_stacks_rules_are_eventbridges_a_disabled_one_delivers_nothing_and_c
     said = {k: v["StringValue"] for k, v in msg["MessageAttributes"].items()}
     assert said["ERROR_CODE"] == "NO_PERMISSIONS" and said["RULE_ARN"] == grant["source_arn"], said
     assert json.loads(msg["Body"])["id"] == launch["id"]
-    cloud.control("permission", grant)
+    lam.add_permission(FunctionName=grant["function"], StatementId=grant["statement_id"], Action="lambda:InvokeFunction",
+                       Principal="events.amazonaws.com", SourceArn=grant["source_arn"])
     assert cloud.control("events", launch)["targets"] == [functions["LaunchRule"]]
+    # Its configuration: the stack's environment, without the runtime's reserved variables.
+    conf = lam.get_function_configuration(FunctionName=functions["LaunchRule"])
+    env = conf["Environment"]["Variables"]
+    assert env["CLUSTER_NAME"] == name and not [k for k in env if k.startswith("AWS_")], env
 
 
     # TestEventPattern refuses an event without one of its mandatory fields.
