@@ -298,6 +298,7 @@ class LocalCloud:
         # functions' invoke permissions, as the stack creates them: a pattern or a permission
         # edited in the template is what the scenarios run against.
         self.client("sqs").create_queue(QueueName=self.undelivered_queue_name)
+        self.client("sqs").create_queue(QueueName=f"swarm-{c.name}-failed-invocations")  # the on-failure destination
         for rule in self.stack_rules():
             self.control("rules", rule)
         for permission in self.stack_permissions():
@@ -504,7 +505,8 @@ class LocalCloud:
         assert c is not None
         sqs = self.client("sqs")
         queues = {logical: sqs.get_queue_url(QueueName=name)["QueueUrl"] for logical, name in (
-            ("UndeliveredEvents", self.undelivered_queue_name), ("DrainChecks", self.drain_check_queue_name),
+            ("UndeliveredEvents", self.undelivered_queue_name), ("FailedInvocations", f"swarm-{c.name}-failed-invocations"),
+            ("DrainChecks", self.drain_check_queue_name),
             ("DrainChecksFailed", self.drain_check_queue_name + "-failed"))}
         t, r = self.stack_renderer({**queues, "ManagerGroup": c.manager_group, "WorkerGroup": c.worker_group})
         declared = t.get("Parameters") or {}

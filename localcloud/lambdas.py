@@ -466,7 +466,26 @@ class Lambdas:
         self.record("lambda-event-discarded", function=inv.function, request_id=inv.request_id,
                     condition=condition, age=rec["age"])
         fn = self.functions.get(inv.function)
-        self.on_failure(inv.function, fn.env.get("CLUSTER_NAME", "") if fn else "")
+        cluster = fn.env.get("CLUSTER_NAME", "") if fn else ""
+        self.to_failure_queue(inv, condition, cluster)
+        self.on_failure(inv.function, cluster)
+
+    def to_failure_queue(self, inv: Invocation, condition: str, cluster: str) -> None:
+        """The invocation record Lambda sends its on-failure destination, the template's
+        FailedInvocations queue (when the cluster has one): version, timestamp, requestContext
+        (requestId, functionArn, condition, approximateInvokeCount), requestPayload ("Lambda
+        sends an invocation record to the destination", Lambda developer guide, destinations)."""
+        from moto.sqs.models import sqs_backends
+
+        queue = f"swarm-{cluster}-failed-invocations"
+        backend = sqs_backends[ACCOUNT][self.region]
+        if queue not in backend.queues:
+            return
+        record = {"version": "1.0", "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
+                  "requestContext": {"requestId": inv.request_id, "functionArn": self.function_arn(inv.function) + ":$LATEST",
+                                     "condition": condition, "approximateInvokeCount": inv.attempt + (1 if inv.started else 0)},
+                  "requestPayload": json.loads(inv.payload)}
+        backend.send_message(queue, json.dumps(record))
 
     def busy(self) -> int:
         return sum(1 for f in self.functions.values() for e in f.envs if e.busy) + sum(len(f.throttled) for f in self.functions.values())

@@ -4,6 +4,8 @@ suite with the denied action named."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from conftest import scale_out
@@ -71,6 +73,13 @@ def test_a_failed_event_and_a_forwarded_action_event_reach_the_encrypted_alarm_t
     cloud.scale("worker", 2)
     alarm = wait_for(lambda: [e for e in cloud.timeline() if e["kind"] == "alarm"], 60, "the failure queue's alarm")
     assert [(e["name"], e["delivered"]) for e in alarm] == [("FailedInvocationsAlarm", True)], alarm
+    # The failure queue holds Lambda's invocation record of the event that aged out.
+    sqs = cloud.client("sqs")
+    queue = sqs.get_queue_url(QueueName=f"swarm-{cloud.cluster.name}-failed-invocations")["QueueUrl"]
+    records = [json.loads(m["Body"]) for m in sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])]
+    assert records and all(r["requestContext"]["condition"] == "EventAgeExceeded"
+                           and r["requestContext"]["functionArn"].endswith(":function:launch-hook:$LATEST")
+                           and r["requestPayload"]["detail-type"] == "EC2 Instance-launch Lifecycle Action" for r in records), records
     forwarded = [e for e in cloud.timeline() if e["kind"] == "sns-delivery"]
     assert forwarded and all(e["delivered"] for e in forwarded), forwarded
     assert {e["detail_type"] for e in forwarded} >= {"Swarm Node Joined"}, forwarded
