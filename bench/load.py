@@ -21,7 +21,7 @@ AGENT_WAIT_OPS = ("ssm:DescribeInstanceInformation", "ec2:DescribeInstances")
 
 
 def _invocations(lc: LocalCloud, function: str, since: float, ids: set[str]) -> list[dict[str, Any]]:
-    return [i for i in lc.control("invocations") if i["function"] == lc.prefix + function and i["started"] >= since
+    return [i for i in lc.control("invocations") if i["function"] == lc.fn(function) and i["started"] >= since
             and (i.get("response") or {}).get("instance_id") in ids]
 
 

@@ -43,9 +43,9 @@ def run(bin_dir: Path, length: int = 600) -> dict[str, Any]:
         wait_for(lambda: lc.idle(), 120, "settle")
         act = [a for a in lc.actions(w) if a["transition"].endswith("TERMINATING")][0]
         invs = [i for i in lc.control("invocations")[before:]
-                if i["function"] in ("terminate-hook", "drain-check")]
-        by_fn = Counter(i["function"] for i in invs)
-        billed = {f: round(sum(i["duration_ms"] for i in invs if i["function"] == f) / 1000, 1) for f in by_fn}
+                if lc.short(i["function"]) in ("terminate-hook", "drain-check")]
+        by_fn = Counter(lc.short(i["function"]) for i in invs)
+        billed = {f: round(sum(i["duration_ms"] for i in invs if lc.short(i["function"]) == f) / 1000, 1) for f in by_fn}
         calls = [c for c in lc.control("api-calls") if c["caller"] == "function" and t0 <= c["t"]]
         return {
             "drain_seconds": length,

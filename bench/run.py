@@ -200,8 +200,9 @@ class Scenario:
         # A drain handed over is finished by drain-check invocations, whose answer names no
         # instance: events run one at a time here, so those after `since` are this one's.
         invs = [i for i in self.lc.control("invocations") if i["started"] >= since and (
-                (i.get("response") or {}).get("instance_id") == instance and i["function"] in ("launch-hook", "terminate-hook")
-                or i["function"] == "drain-check")]
+                (i.get("response") or {}).get("instance_id") == instance
+                and self.lc.short(i["function"]) in ("launch-hook", "terminate-hook")
+                or self.lc.short(i["function"]) == "drain-check")]
         calls = self.lc.control("api-calls")
         # A launch waits for the instance's SSM agent (30-90 s on AWS): the polls of that wait
         # (DescribeInstanceInformation, and DescribeInstances to see the instance is still
@@ -213,7 +214,7 @@ class Scenario:
             start, end = inv["started"], inv["started"] + inv["duration_ms"] / 1000
             # Only the lifecycle functions' role: instance-notice answers the same instance's
             # EC2 state changes meanwhile (one DescribeAutoScalingGroups each), on its own role.
-            mine = [c for c in calls if c["caller"] == "function" and c.get("principal") == FUNCTION_ROLES[inv["function"]]
+            mine = [c for c in calls if c["caller"] == "function" and c.get("principal") == FUNCTION_ROLES[self.lc.short(inv["function"])]
                     and start <= c["t"] <= end]
             waiting = ("ssm:DescribeInstanceInformation", "ec2:DescribeInstances")
             n += mine
@@ -262,7 +263,7 @@ class Scenario:
             out["dns_insync_s"] = round(insync - event, 2)
             out["hold_error_s"] = round(released - (insync + self.t.hold), 2)
         invs = [i for i in self.lc.control("invocations") if i["started"] >= event and (
-                (i.get("response") or {}).get("instance_id") == instance or i["function"] == "drain-check")]
+                (i.get("response") or {}).get("instance_id") == instance or self.lc.short(i["function"]) == "drain-check")]
         out["billed_s"] = round(sum(i["duration_ms"] for i in invs) / 1000, 2)
         out["took_s"] = round(released - event, 2)
         return out

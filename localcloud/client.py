@@ -130,7 +130,7 @@ class LocalCloud:
     cluster: Cluster | None = None
     clients: dict[str, Any] = field(default_factory=dict)
     role_keys: dict[str, str] = field(default_factory=dict)  # template role -> its access key
-    prefix: str = ""  # of this deployment's function, rule and log names ("" for the first)
+    prefix: str = ""  # of this deployment's rule and log names ("" for the first)
     stack_params: dict[str, Any] = field(default_factory=dict)  # the cluster stack's parameters given
 
     # -- lifecycle ----------------------------------------------------------------
@@ -283,7 +283,7 @@ class LocalCloud:
             # its queue's visibility timeout covers.
             log_group = self.prefix + ("lifecycle-hook" if name == "drain-check" else binary)
             timeout = DRAIN_CHECK_TIMEOUT if name == "drain-check" else spec.get("timeout", 300)
-            self.control("deploy", {"name": self.prefix + name, "binary": str(bin_dir / binary),
+            self.control("deploy", {"name": self.fn(name), "binary": str(bin_dir / binary),
                                     "role": f"arn:aws:iam::123456789012:role/{self.prefix}{FUNCTION_ROLES[name]}",
                                     "env": {**env, **role_env}, "log_group": log_group,
                                     "timeout": timeout,
@@ -292,7 +292,7 @@ class LocalCloud:
                                     "retries": spec.get("retries", 2), "retry_delays": spec.get("retry_delays", [1.0, 2.0]),
                                     # The template's LoggingConfig: ApplicationLogLevel (LogLevel) and LogFormat.
                                     "log_level": spec.get("log_level", "INFO"), "log_format": spec.get("log_format", "JSON")})
-        self.control("event-source", {"function": self.prefix + "drain-check", "queue": self.drain_check_queue_name,
+        self.control("event-source", {"function": self.fn("drain-check"), "queue": self.drain_check_queue_name,
                                       "batch_size": 1})
         # The template's own rules (their patterns, targets and dead-letter queue) and the
         # functions' invoke permissions, as the stack creates them: a pattern or a permission
@@ -305,7 +305,7 @@ class LocalCloud:
             self.control("permission", permission)
         self.control("stack", self.stack_view(with_schedule=bool(schedule_seconds)))
         if schedule_seconds:
-            self.control("rules", {"name": self.prefix + "reconcile", "function": self.prefix + "reconcile",
+            self.control("rules", {"name": self.rule_name("ReconcileRule"), "function": self.fn("reconcile"),
                                    "schedule_seconds": schedule_seconds})
 
     @property
@@ -361,7 +361,7 @@ class LocalCloud:
             "version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event", "source": "aws.events",
             "account": "123456789012", "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "region": REGION,
             "resources": [f"arn:aws:events:{REGION}:123456789012:rule/reconcile"], "detail": {}}
-        rid = self.control("invoke", {"function": self.prefix + "reconcile", "payload": event})["request_id"]
+        rid = self.control("invoke", {"function": self.fn("reconcile"), "payload": event})["request_id"]
         inv = wait_for(lambda: next((i for i in self.control("invocations")[before:] if i["request_id"] == rid), None),
                        timeout, "the reconcile to finish")
         assert inv["result"] == "ok", inv
@@ -444,19 +444,30 @@ class LocalCloud:
         c = self.cluster
         assert c is not None
         ami = self.client("ec2").describe_images()["Images"][0]["ImageId"]
-        arn = f"arn:aws:lambda:{REGION}:123456789012:function:{self.prefix}"
+        arn = f"arn:aws:lambda:{REGION}:123456789012:function:"
         return template_renderer(
             ROOT / "infra" / "template.yaml",
             {**self.stack_params, "StackName": c.name, "ClusterName": c.name, "SubnetIds": c.subnet_id, "ImageId": ami,
              "LaunchHookTimeout": str(self.timing.launch_heartbeat), "TerminateHookTimeout": str(self.timing.hold),
              "EcsClusterArn": f"arn:aws:ecs:{REGION}:123456789012:cluster/{c.name}"},
             physical={"NodeSecurityGroup": f"sg-{c.name}-nodes",
-                      **{logical: self.prefix + name for logical, name in STACK_FUNCTIONS.items()}, **(physical or {})},
+                      **{logical: self.fn(name) for logical, name in STACK_FUNCTIONS.items()}, **(physical or {})},
             attributes={"WorkerProfile.Arn": f"arn:aws:iam::123456789012:instance-profile/{c.name}-workers",
-                        **{f"{logical}.Arn": arn + name for logical, name in STACK_FUNCTIONS.items()},
+                        **{f"{logical}.Arn": arn + self.fn(name) for logical, name in STACK_FUNCTIONS.items()},
                         **{f"{logical}.Arn": f"arn:aws:events:{REGION}:123456789012:rule/{self.rule_name(logical)}"
                            for logical in (*STACK_RULES, "ReconcileRule")},
                         "UndeliveredEvents.Arn": f"arn:aws:sqs:{REGION}:123456789012:{self.undelivered_queue_name}"})
+
+    def fn(self, name: str) -> str:
+        """A function of the cluster's stack by its short name (launch-hook, reconcile, ...), named
+        as the template names it: FunctionName "swarm-${ClusterName}-<name>"."""
+        assert self.cluster
+        return f"swarm-{self.cluster.name}-{name}"
+
+    def short(self, function: str) -> str:
+        """A function's short name (its role in FUNCTION_ROLES, its key in `deploy`'s options)."""
+        assert self.cluster
+        return function.removeprefix(f"swarm-{self.cluster.name}-")
 
     @property
     def undelivered_queue_name(self) -> str:
@@ -525,9 +536,9 @@ class LocalCloud:
         resources = [
             *({"LogicalResourceId": rule["name"].removeprefix(f"{self.prefix}{c.name}-"), "PhysicalResourceId": rule["name"],
                "ResourceType": "AWS::Events::Rule"} for rule in self.stack_rules()),
-            *({"LogicalResourceId": "ReconcileRule", "PhysicalResourceId": self.prefix + "reconcile",
+            *({"LogicalResourceId": "ReconcileRule", "PhysicalResourceId": self.rule_name("ReconcileRule"),
                "ResourceType": "AWS::Events::Rule"} for _ in range(with_schedule)),
-            *({"LogicalResourceId": logical, "PhysicalResourceId": self.prefix + name, "ResourceType": "AWS::Lambda::Function"}
+            *({"LogicalResourceId": logical, "PhysicalResourceId": self.fn(name), "ResourceType": "AWS::Lambda::Function"}
               for logical, name in STACK_FUNCTIONS.items()),
             {"LogicalResourceId": "ManagerGroup", "PhysicalResourceId": c.manager_group,
              "ResourceType": "AWS::AutoScaling::AutoScalingGroup"},
@@ -573,7 +584,7 @@ class LocalCloud:
         for rule, function in (("LaunchRule", "launch-hook"), ("TerminateRule", "terminate-hook")):
             props = r.resolve(res[rule]["Properties"])
             target = props["Targets"][0]["Arn"].rsplit(":function:", 1)[1]
-            assert target == self.prefix + function, target
+            assert target == self.fn(function), target
             self.control("rules", {"name": f"{lt}-{rule}", "function": target, "pattern": props["EventPattern"],
                                    "target_id": props["Targets"][0]["Id"],
                                    "dead_letter_arn": (props["Targets"][0].get("DeadLetterConfig") or {}).get("Arn")})
@@ -614,7 +625,7 @@ class LocalCloud:
         self.client("ec2").delete_launch_template(LaunchTemplateName=group)
         for rule, function in (("LaunchRule", "launch-hook"), ("TerminateRule", "terminate-hook")):
             self.control("rules-delete", {"name": f"{group}-{rule}"})
-            self.control("permission-delete", {"function": self.prefix + function,
+            self.control("permission-delete", {"function": self.fn(function),
                                                "statement_id": f"{group}-{rule.replace('Rule', 'InvokePermission')}"})
 
     def scale(self, role: str, n: int) -> None:

@@ -68,11 +68,11 @@ def test_a_killed_invocation_is_finished_by_the_retry(cloud):
     cloud.scale("worker", 1)
     w = wait_for(lambda: [i["id"] for i in cloud.instances("worker")], 30, "a worker")[0]
     # Kill the function while it waits for the worker's agent.
-    wait_for(lambda: cloud.control("kill-invocations", {"function": "launch-hook"})["killed"], 30, "a running invocation")
+    wait_for(lambda: cloud.control("kill-invocations", {"function": cloud.fn("launch-hook")})["killed"], 30, "a running invocation")
     wait_for(lambda: w in cloud.in_service("worker"), 120, "the worker in service")
     # The action completes a few ms before the invocation that completed it has returned.
     def retried():
-        invs = [i for i in cloud.control("invocations") if i["function"] == "launch-hook"]
+        invs = [i for i in cloud.control("invocations") if i["function"] == cloud.fn("launch-hook")]
         return invs if any(i["attempt"] >= 1 and i["result"] == "ok" for i in invs) else None
 
     invs = wait_for(retried, 30, "the retried invocation to return")

@@ -27,7 +27,7 @@ def health_metrics(lc):
 
 
 def last_response(lc, function):
-    return [i for i in lc.control("invocations") if i["function"] == function][-1]
+    return [i for i in lc.control("invocations") if i["function"] == lc.fn(function)][-1]
 
 
 def test_ecs_recreated_instance_rejoins_then_drains_then_leaves(cloud):
@@ -78,7 +78,7 @@ def test_ecs_instance_outside_the_cluster_is_ignored(cloud):
     before = len(cloud.control("invocations"))
     cloud.client("ecs").register_container_instance(cluster=cloud.cluster.name,
                                                     instanceIdentityDocument=f'{{"instanceId": "{stray}"}}')
-    inv = wait_for(lambda: [i for i in cloud.control("invocations")[before:] if i["function"] == "ecs-state-change"], 30,
+    inv = wait_for(lambda: [i for i in cloud.control("invocations")[before:] if i["function"] == cloud.fn("ecs-state-change")], 30,
                    "the ECS function")[0]
     assert inv["response"]["outcome"] == "ignored", inv
     assert len(ready_nodes(cloud)) == 1
@@ -179,7 +179,7 @@ def test_fifty_ecs_active_events_for_a_healthy_node_cost_one_check_each(cloud):
     cloud.client("ecs").register_container_instance(cluster=cloud.cluster.name,
                                                     instanceIdentityDocument=f'{{"instanceId": "{w}"}}')
     # The registration's own ACTIVE is delivered on a thread: wait for its invocation.
-    wait_for(lambda: any(i["function"] == "ecs-state-change" for i in cloud.control("invocations")), 60,
+    wait_for(lambda: any(i["function"] == cloud.fn("ecs-state-change") for i in cloud.control("invocations")), 60,
              "the registration's event handled")
     settle(cloud)
     active = [json.loads(line) for line in (cloud.state_dir / "events.jsonl").read_text().splitlines()]
@@ -191,9 +191,9 @@ def test_fifty_ecs_active_events_for_a_healthy_node_cost_one_check_each(cloud):
     for _ in range(50):
         cloud.control("events", active)
     wait_for(lambda: len([i for i in cloud.control("invocations")[invocations_before:]
-                          if i["function"] == "ecs-state-change"]) == 50, 120, "50 invocations")
+                          if i["function"] == cloud.fn("ecs-state-change")]) == 50, 120, "50 invocations")
     settle(cloud)
-    invs = [i for i in cloud.control("invocations")[invocations_before:] if i["function"] == "ecs-state-change"]
+    invs = [i for i in cloud.control("invocations")[invocations_before:] if i["function"] == cloud.fn("ecs-state-change")]
     assert {i["response"]["outcome"] for i in invs} == {"already-member"}, invs[:3]
     calls = [c for c in cloud.control("api-calls")[calls_before:] if c["caller"] == "function"]
     sends = [json.loads(line) for line in log.read_text().splitlines()[sent_before:]]

@@ -78,7 +78,7 @@ def test_a_failed_event_and_a_forwarded_action_event_reach_the_encrypted_alarm_t
     queue = sqs.get_queue_url(QueueName=f"swarm-{cloud.cluster.name}-failed-invocations")["QueueUrl"]
     records = [json.loads(m["Body"]) for m in sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])]
     assert records and all(r["requestContext"]["condition"] == "EventAgeExceeded"
-                           and r["requestContext"]["functionArn"].endswith(":function:launch-hook:$LATEST")
+                           and r["requestContext"]["functionArn"].endswith(f":function:{cloud.fn('launch-hook')}:$LATEST")
                            and r["requestPayload"]["detail-type"] == "EC2 Instance-launch Lifecycle Action" for r in records), records
     forwarded = [e for e in cloud.timeline() if e["kind"] == "sns-delivery"]
     assert forwarded and all(e["delivered"] for e in forwarded), forwarded

@@ -202,7 +202,7 @@ def test_same_event_twice_and_terminate_before_launch(cloud):
     assert cloud.nodes() == before
     invs = cloud.control("invocations")
     assert all(i["result"] == "ok" for i in invs), invs
-    again = [i for i in invs if i["function"] == "launch-hook"][-2:]
+    again = [i for i in invs if i["function"] == cloud.fn("launch-hook")][-2:]
     assert [i["response"]["outcome"] for i in again] == ["already-ended", "already-ended"]
 
     # A launch event that is lost; the instance is terminated before anyone joined it.
@@ -238,7 +238,7 @@ def test_bad_input_is_logged_and_acknowledged(cloud):
                     "EC2InstanceId": "i-0123456789abcdef0; reboot", "LifecycleTransition": "autoscaling:EC2_INSTANCE_TERMINATING"}},
     ]
     for b in bad:
-        cloud.control("invoke", {"function": "launch-hook", "payload": b})
+        cloud.control("invoke", {"function": cloud.fn("launch-hook"), "payload": b})
     wait_for(lambda: len(cloud.control("invocations")) == len(bad), 30, "the invocations")
     invs = cloud.control("invocations")
     assert all(i["result"] == "ok" and i["attempt"] == 0 and i["response"]["outcome"] == "invalid" for i in invs), invs
@@ -254,7 +254,7 @@ def test_lambdas_log_level_and_format_reach_the_functions(cloud):
 
     def new_lines_of_one_invocation():
         before, n = len(cloud.function_log()), len(cloud.control("invocations"))
-        cloud.control("invoke", {"function": "launch-hook", "payload": event})
+        cloud.control("invoke", {"function": cloud.fn("launch-hook"), "payload": event})
         wait_for(lambda: len(cloud.control("invocations")) == n + 1, 30, "the invocation")
         return cloud.function_log()[before:]
 
@@ -276,9 +276,9 @@ def test_unmanaged_group_is_ignored(cloud):
                                   LaunchTemplate={"LaunchTemplateName": "demo-node", "Version": "$Latest"})
     asg.put_lifecycle_hook(LifecycleHookName="l", AutoScalingGroupName="other",
                            LifecycleTransition="autoscaling:EC2_INSTANCE_LAUNCHING", HeartbeatTimeout=30, DefaultResult="CONTINUE")
-    cloud.control("rules", {"name": "other", "function": "launch-hook",
+    cloud.control("rules", {"name": "other", "function": cloud.fn("launch-hook"),
                             "pattern": {"source": ["aws.autoscaling"], "detail": {"AutoScalingGroupName": ["other"]}}})
-    cloud.control("permission", {"function": "launch-hook", "statement_id": "other",
+    cloud.control("permission", {"function": cloud.fn("launch-hook"), "statement_id": "other",
                                  "source_arn": "arn:aws:events:us-east-1:123456789012:rule/other"})
     asg.set_desired_capacity(AutoScalingGroupName="other", DesiredCapacity=1)
     wait_for(lambda: cloud.control("invocations"), 30, "the invocation")
@@ -368,7 +368,7 @@ def test_terminations_throttled_behind_the_functions_concurrency_keep_their_drai
         cloud.terminate(w)
     settle(cloud, 240)
     tl = cloud.timeline()
-    throttled = [e for e in tl if e["kind"] == "lambda-throttled" and e["function"] == "terminate-hook"]
+    throttled = [e for e in tl if e["kind"] == "lambda-throttled" and e["function"] == cloud.fn("terminate-hook")]
     assert throttled, "no termination was throttled: the scenario did not test its case"
     assert not [e for e in tl if e["kind"] == "lambda-event-discarded"], "an event was dropped from the queue"
     for w in (first, *rest):

@@ -54,10 +54,10 @@ def test_a_drain_longer_than_the_functions_timeout_finishes_kept_alive_by_its_ch
     assert w not in [n["instance"] for n in cloud.nodes()], "node removed"
     # No invocation ran past its Timeout; the drain was checked by several short invocations.
     invs = [i for i in cloud.control("invocations")[before:]
-            if i["function"] in (cloud.prefix + "terminate-hook", cloud.prefix + "drain-check")]
+            if i["function"] in (cloud.fn("terminate-hook"), cloud.fn("drain-check"))]
     assert all(i["result"] == "ok" for i in invs), [(i["function"], i["result"]) for i in invs]
-    hook = [i for i in invs if i["function"] == cloud.prefix + "terminate-hook"]
-    checks = [i for i in invs if i["function"] == cloud.prefix + "drain-check"]
+    hook = [i for i in invs if i["function"] == cloud.fn("terminate-hook")]
+    checks = [i for i in invs if i["function"] == cloud.fn("drain-check")]
     assert max(i["duration_ms"] for i in hook) < timeout * 1000, hook
     assert len(checks) >= 3 and max(i["duration_ms"] for i in checks) < 60_000, checks
     # What the drain billed, all invocations together, against the drain's length.

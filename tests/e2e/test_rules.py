@@ -12,6 +12,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from conftest import ROOT, fixture_event
+from localcloud.client import STACK_FUNCTIONS
 
 # Which of the template's rules each fixture of events/ reaches (None: none of them).
 REACHES = {
@@ -102,7 +103,11 @@ def test_the_stacks_rules_are_eventbridges_a_disabled_one_delivers_nothing_and_c
 
 
 def cloudformation_describes_the_stack_by_what_exists(cloud) -> None:
-    """DescribeStacks and DescribeStackResources name what exists, by its physical id."""
+    """DescribeStacks and DescribeStackResources name what exists, by its physical id; the
+    functions are named as the template names them."""
+    t, r = cloud.stack_renderer()
+    for logical, short in STACK_FUNCTIONS.items():
+        assert r.resolve(t["Resources"][logical]["Properties"]["FunctionName"]) == cloud.fn(short), logical
     cfn, name = cloud.client("cloudformation"), cloud.cluster.name
     (stack,) = cfn.describe_stacks(StackName=name)["Stacks"]
     assert stack["StackStatus"] == "CREATE_COMPLETE", stack
