@@ -390,14 +390,17 @@ class LocalCloud:
         ami = ec2.describe_images()["Images"][0]["ImageId"]
         ec2.create_launch_template(LaunchTemplateName=f"{name}-node", LaunchTemplateData={"ImageId": ami, "InstanceType": "t3.small"})
         dns_name = dns_name or f"managers.{name}.swarm.internal"
+        t = self.timing
+        # The time parameters as the functions' environment has them (function_env).
         self.stack_params = {"ClusterName": name, "HostedZoneId": zone.split("/")[-1], "ManagerRecordName": dns_name,
-                             "DnsTtl": self.timing.dns_ttl, "HoldExtra": self.timing.hold_extra, **(params or {})}
+                             "DnsTtl": t.dns_ttl, "HoldExtra": t.hold_extra, "AgentWait": t.agent_wait,
+                             "JoinBudget": t.join_budget, "DrainTimeout": t.drain_timeout, "ReconcileGrace": t.reconcile_grace,
+                             "LaunchHookTimeout": t.launch_heartbeat, "TerminateHookTimeout": t.hold, **(params or {})}
         self.role_keys = self.control("iam", {
             "template": str(template) if template else None,
             "params": self.stack_params,
             "profiles": {f"{name}-managers": INSTANCE_ROLES["manager"], f"{name}-workers": INSTANCE_ROLES["worker"]},
         })["keys"]
-        t = self.timing
         groups = {}
         for role in ("manager", "worker"):
             g = f"{name}-{role}s"
@@ -476,9 +479,10 @@ class LocalCloud:
         return f"swarm-{self.cluster.name}-undelivered-events"
 
     def rule_name(self, logical: str) -> str:
-        """A rule of the stack by its logical id (CloudFormation adds a random suffix)."""
+        """A rule of the stack (named after the cluster) by its logical id (CloudFormation adds
+        a random suffix)."""
         assert self.cluster
-        return f"{self.prefix}{self.cluster.name}-{logical}"
+        return f"{self.cluster.name}-{logical}"
 
     def cluster_exports(self) -> dict[str, str]:
         """The cluster stack's exports (infra/template.yaml's Outputs that carry an Export),
@@ -534,7 +538,7 @@ class LocalCloud:
             outputs.append({"OutputKey": key, "OutputValue": ",".join(value) if isinstance(value, list) else str(value),
                             **({"ExportName": r.resolve(o["Export"]["Name"])} if "Export" in o else {})})
         resources = [
-            *({"LogicalResourceId": rule["name"].removeprefix(f"{self.prefix}{c.name}-"), "PhysicalResourceId": rule["name"],
+            *({"LogicalResourceId": rule["name"].removeprefix(f"{c.name}-"), "PhysicalResourceId": rule["name"],
                "ResourceType": "AWS::Events::Rule"} for rule in self.stack_rules()),
             *({"LogicalResourceId": "ReconcileRule", "PhysicalResourceId": self.rule_name("ReconcileRule"),
                "ResourceType": "AWS::Events::Rule"} for _ in range(with_schedule)),

@@ -329,11 +329,28 @@ def parse_request(environ: dict[str, Any], body: bytes) -> Request:
             params = {}
     elif service == "route53":
         op, params = _route53_operation(method, path, body)
+    elif service == "lambda":
+        op, params = _lambda_operation(method, path)
     else:
         form = parse_qs(body.decode(errors="replace")) if method == "POST" else parse_qs(environ.get("QUERY_STRING", ""))
         params = {k: v[0] if len(v) == 1 else v for k, v in form.items()}
         op = str(params.get("Action", "?"))
     return Request(service=service, operation=op, params=params, access_key=access_key)
+
+
+def _lambda_operation(method: str, path: str) -> tuple[str, dict[str, Any]]:
+    """Lambda's REST operations the scenarios' principals make (the Lambda API reference's
+    request syntax: /2015-03-31/functions/<name>/configuration, .../policy, .../policy/<sid>)."""
+    p = unquote(path).rstrip("/").split("/")
+    if len(p) < 4 or p[2] != "functions":
+        return "?", {}
+    name = p[3].rsplit(":function:", 1)[-1]
+    tail = "/".join(p[4:])
+    op = {("GET", "configuration"): "GetFunctionConfiguration", ("GET", "policy"): "GetPolicy",
+          ("POST", "policy"): "AddPermission"}.get((method, tail))
+    if op is None and method == "DELETE" and tail.startswith("policy/"):
+        op = "RemovePermission"
+    return op or "?", {"FunctionName": name}
 
 
 def _route53_operation(method: str, path: str, body: bytes = b"") -> tuple[str, dict[str, Any]]:
@@ -495,6 +512,17 @@ class Authority:
             # The queue's ARN from its URL (https://sqs.<region>.amazonaws.com/<account>/<name>).
             account, name = str(p["QueueUrl"]).rstrip("/").split("/")[-2:]
             return [Check(action, f"arn:aws:sqs:{self.region}:{account}:{name}")]
+        if s == "lambda" and p.get("FunctionName"):
+            return [Check(action, f"arn:aws:lambda:{self.region}:{self.account}:function:{p['FunctionName']}")]
+        if s == "events" and op in ("DescribeRule", "ListTargetsByRule", "EnableRule", "DisableRule", "PutRule",
+                                    "DeleteRule", "PutTargets", "RemoveTargets"):
+            rule, bus = str(p.get("Name") or p.get("Rule") or ""), str(p.get("EventBusName") or "default")
+            return [Check(action, f"{arn}:rule/{rule}" if bus == "default" else f"{arn}:rule/{bus}/{rule}")]
+        if s == "cloudformation" and p.get("StackName"):
+            name = str(p["StackName"])
+            stack = name if name.startswith("arn:") else next(
+                (st["StackId"] for st in cloud.stacks.values() if st["StackName"] == name), f"{arn}:stack/{name}/unknown")
+            return [Check(action, stack)]
         if s == "route53" and "HostedZoneId" in p:
             return [Check(action, f"arn:aws:route53:::hostedzone/{p['HostedZoneId']}")]
         if s == "route53" and op == "GetChange":

@@ -103,6 +103,21 @@ pub(crate) enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Checks a deployed stack's wiring end to end and names each broken wire with its fix:
+    /// every rule exists, is enabled, targets its function and matches its events (tested with
+    /// the fixtures of events/), each function lets its rule invoke it and has the stack's
+    /// cluster, zone and TTL, the hooks' timeouts fit the hold and the join, the failure
+    /// queues are empty. Exit 0: all hold; 1: findings; 2: the stack cannot be read.
+    #[command(
+        after_help = "Examples:\n  swarm-lifecycle doctor --stack prod-swarm\n  swarm-lifecycle doctor --stack prod-swarm --json"
+    )]
+    Doctor {
+        /// The CloudFormation stack (else SWARM_STACK, else the cluster's name).
+        #[arg(long, env = "SWARM_STACK")]
+        stack: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
     /// The service names in Route 53 (with --service-record-suffix).
     Dns {
         #[command(subcommand)]

@@ -4,6 +4,7 @@
 //! instance roles) instead of a function's role. AWS_ENDPOINT_URL points it at the local cloud.
 
 mod args;
+mod doctor;
 mod render;
 
 use std::io::IsTerminal;
@@ -56,21 +57,24 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     swarm_core::telemetry::disable_emf();
     init_logging(&cli);
+    if let Command::Doctor { stack, json } = &cli.command {
+        // The stack says the cluster, zone and timings: no configuration but where it is.
+        let Some(stack) = stack.clone().or_else(|| cli.cluster.clone()) else {
+            eprintln!("swarm-lifecycle: doctor: which stack? pass --stack NAME or set SWARM_STACK");
+            return ExitCode::from(2);
+        };
+        let Some(conf) = sdk_config(&cli).await else {
+            return ExitCode::from(2);
+        };
+        return doctor::run(&conf, &stack, *json).await;
+    }
     let cfg = match config(&cli) {
         Ok(c) => c,
         Err(code) => return code,
     };
-    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
-    if let Some(p) = &cli.profile {
-        loader = loader.profile_name(p);
-    }
-    if let Some(r) = &cli.region {
-        loader = loader.region(aws_config::Region::new(r.clone()));
-    }
-    let conf = loader.load().await;
-    if conf.region().is_none() {
-        return fail("no region: pass --region, or set AWS_REGION or a region in the profile");
-    }
+    let Some(conf) = sdk_config(&cli).await else {
+        return ExitCode::FAILURE;
+    };
     let a = swarm_aws::Adapters::from_sdk_config(&conf);
     let l = swarm_core::Lifecycle {
         fleet: a.fleet,
@@ -82,6 +86,24 @@ async fn main() -> ExitCode {
         cfg,
     };
     run(&l, cli.command).await
+}
+
+/// The SDK's configuration from the profile and region given (else the default chain); None:
+/// no region, said.
+async fn sdk_config(cli: &Cli) -> Option<aws_config::SdkConfig> {
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    if let Some(p) = &cli.profile {
+        loader = loader.profile_name(p);
+    }
+    if let Some(r) = &cli.region {
+        loader = loader.region(aws_config::Region::new(r.clone()));
+    }
+    let conf = loader.load().await;
+    if conf.region().is_none() {
+        fail("no region: pass --region, or set AWS_REGION or a region in the profile");
+        return None;
+    }
+    Some(conf)
 }
 
 /// Progress (info) for the commands that change things, warnings only for the reads; -v: debug.
@@ -181,6 +203,8 @@ async fn run(l: &Operator, command: Command) -> ExitCode {
         Command::Dns {
             command: DnsCommand::Sync { dry_run },
         } => reconcile(l, Scope::ServiceNames, dry_run).await,
+        // Run by main before the configuration: it reads its own from the stack.
+        Command::Doctor { .. } => fail("doctor takes no cluster configuration"),
     }
 }
 

@@ -6,6 +6,9 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+mod stack;
+pub use stack::{expected, wires, StackSeen, Wire, WIRES};
+
 /// What the stack says: its parameters and the rules it declares.
 #[derive(Debug, Clone, Default)]
 pub struct Expected {

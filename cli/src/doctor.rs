@@ -1,0 +1,358 @@
+//! `swarm-lifecycle doctor`: a deployed stack's wiring read from AWS (CloudFormation, EventBridge,
+//! Lambda, Auto Scaling, SQS) and judged by `plan::doctor`: each broken wire named with its fix.
+//! Reads only.
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+
+use aws_config::SdkConfig;
+use swarm_core::plan::doctor::{self, Deployed, Expected, FunctionSeen, HookSeen, QueueSeen, RuleSeen, StackSeen};
+
+/// The fixtures of events/ the rules' patterns are tested with (TestEventPattern).
+const FIXTURES: &[(&str, &str)] = &[
+    (
+        "lifecycle-launch-manager.json",
+        include_str!("../../events/lifecycle-launch-manager.json"),
+    ),
+    (
+        "lifecycle-launch-worker.json",
+        include_str!("../../events/lifecycle-launch-worker.json"),
+    ),
+    (
+        "lifecycle-terminate-manager.json",
+        include_str!("../../events/lifecycle-terminate-manager.json"),
+    ),
+    (
+        "lifecycle-terminate-worker.json",
+        include_str!("../../events/lifecycle-terminate-worker.json"),
+    ),
+    (
+        "ecs-instance-active.json",
+        include_str!("../../events/ecs-instance-active.json"),
+    ),
+    (
+        "ecs-instance-draining.json",
+        include_str!("../../events/ecs-instance-draining.json"),
+    ),
+    (
+        "ecs-instance-deregistered.json",
+        include_str!("../../events/ecs-instance-deregistered.json"),
+    ),
+    (
+        "ec2-spot-interruption-warning.json",
+        include_str!("../../events/ec2-spot-interruption-warning.json"),
+    ),
+    (
+        "ec2-rebalance-recommendation.json",
+        include_str!("../../events/ec2-rebalance-recommendation.json"),
+    ),
+    (
+        "ec2-instance-stopping.json",
+        include_str!("../../events/ec2-instance-stopping.json"),
+    ),
+    (
+        "ec2-instance-shutting-down.json",
+        include_str!("../../events/ec2-instance-shutting-down.json"),
+    ),
+    (
+        "ec2-instance-running.json",
+        include_str!("../../events/ec2-instance-running.json"),
+    ),
+    (
+        "health-instance-retirement-scheduled.json",
+        include_str!("../../events/health-instance-retirement-scheduled.json"),
+    ),
+];
+
+/// The queues whose messages are failures: Lambda's on-failure destination, the rules'
+/// dead-letter queue, the drain checks' dead-letter queue.
+const QUEUES: &[&str] = &["FailedInvocations", "UndeliveredEvents", "DrainChecksFailed"];
+
+struct Clients {
+    cfn: aws_sdk_cloudformation::Client,
+    events: aws_sdk_eventbridge::Client,
+    lambda: aws_sdk_lambda::Client,
+    asg: aws_sdk_autoscaling::Client,
+    sqs: aws_sdk_sqs::Client,
+}
+
+type Read<T> = Result<T, String>;
+
+fn said<E: std::error::Error>(what: &str, e: E) -> String {
+    format!("{what}: {}", aws_sdk_cloudformation::error::DisplayErrorContext(e))
+}
+
+/// Exit 0: every wire holds; 1: findings, each printed; 2: the stack cannot be read.
+pub async fn run(conf: &SdkConfig, stack: &str, json: bool) -> ExitCode {
+    let c = Clients {
+        cfn: aws_sdk_cloudformation::Client::new(conf),
+        events: aws_sdk_eventbridge::Client::new(conf),
+        lambda: aws_sdk_lambda::Client::new(conf),
+        asg: aws_sdk_autoscaling::Client::new(conf),
+        sqs: aws_sdk_sqs::Client::new(conf),
+    };
+    let (seen, want) = match read_stack(&c, stack)
+        .await
+        .and_then(|s| doctor::expected(&s).map(|e| (s, e)))
+    {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("swarm-lifecycle: doctor: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let deployed = match read_deployed(&c, &seen, &want).await {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("swarm-lifecycle: doctor: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let findings = doctor::diagnose(&want, &deployed);
+    if json {
+        println!("{}", serde_json::json!({ "stack": stack, "findings": findings }));
+    } else if findings.is_empty() {
+        println!(
+            "stack {stack}: every wire holds ({} rules, {} hooks, {} queues)",
+            want.rules.len(),
+            deployed.hooks.len(),
+            deployed.queues.len()
+        );
+    } else {
+        for f in &findings {
+            println!("{}: {}\n    fix: {}", f.wire, f.broken, f.fix);
+        }
+    }
+    if findings.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+async fn read_stack(c: &Clients, stack: &str) -> Read<StackSeen> {
+    let out = c.cfn.describe_stacks().stack_name(stack).send().await.map_err(|e| {
+        said(
+            &format!("no stack {stack} can be read (pass --stack with the CloudFormation stack's name)"),
+            e,
+        )
+    })?;
+    let s = out.stacks().first().ok_or(format!("no stack {stack}"))?;
+    let params = s
+        .parameters()
+        .iter()
+        .filter_map(|p| {
+            Some((
+                p.parameter_key()?.to_string(),
+                p.parameter_value().unwrap_or_default().to_string(),
+            ))
+        })
+        .collect();
+    let out = c
+        .cfn
+        .describe_stack_resources()
+        .stack_name(stack)
+        .send()
+        .await
+        .map_err(|e| said("its resources", e))?;
+    let resources = out
+        .stack_resources()
+        .iter()
+        .filter_map(|r| {
+            Some((
+                r.logical_resource_id()?.to_string(),
+                r.physical_resource_id()?.to_string(),
+            ))
+        })
+        .collect();
+    Ok(StackSeen { params, resources })
+}
+
+async fn read_deployed(c: &Clients, s: &StackSeen, want: &Expected) -> Read<Deployed> {
+    let mut d = Deployed::default();
+    let groups = ["ManagerGroup", "WorkerGroup"].map(|g| s.resources.get(g).cloned());
+    let substitute = |text: &str| {
+        let mut t = text.replace("prod-managers", groups[0].as_deref().unwrap_or("prod-managers"));
+        t = t.replace("prod-workers", groups[1].as_deref().unwrap_or("prod-workers"));
+        match s.params.get("EcsClusterArn").filter(|v| !v.is_empty()) {
+            Some(arn) => t.replace("arn:aws:ecs:us-east-1:123456789012:cluster/prod", arn),
+            None => t,
+        }
+    };
+    for ((rule, function), wire) in want.rules.iter().zip(doctor::wires(s)) {
+        d.rules.push(read_rule(c, rule, wire.fixtures, &substitute).await?);
+        if !d.functions.iter().any(|f: &FunctionSeen| &f.name == function) {
+            if let Some(f) = read_function(c, function).await? {
+                d.functions.push(f);
+            }
+        }
+    }
+    for group in groups.into_iter().flatten() {
+        let out = c
+            .asg
+            .describe_lifecycle_hooks()
+            .auto_scaling_group_name(&group)
+            .send()
+            .await
+            .map_err(|e| said(&format!("the hooks of {group}"), e))?;
+        d.hooks.extend(out.lifecycle_hooks().iter().map(|h| HookSeen {
+            group: group.clone(),
+            name: h.lifecycle_hook_name().unwrap_or_default().to_string(),
+            transition: h.lifecycle_transition().unwrap_or_default().to_string(),
+            heartbeat_timeout: h.heartbeat_timeout().unwrap_or_default().max(0) as u64,
+            default_result: h.default_result().unwrap_or_default().to_string(),
+        }));
+    }
+    for q in QUEUES {
+        let Some(url) = s.resources.get(*q) else { continue };
+        let out = c
+            .sqs
+            .get_queue_attributes()
+            .queue_url(url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
+            .send()
+            .await
+            .map_err(|e| said(&format!("queue {q}"), e))?;
+        let messages = out
+            .attributes()
+            .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        d.queues.push(QueueSeen {
+            name: url.rsplit('/').next().unwrap_or(url).to_string(),
+            messages,
+            oldest_secs: None,
+        });
+    }
+    Ok(d)
+}
+
+/// A rule as EventBridge holds it: None when it does not exist.
+async fn read_rule(
+    c: &Clients,
+    name: &str,
+    fixtures: &[&str],
+    substitute: &dyn Fn(&str) -> String,
+) -> Read<Option<RuleSeen>> {
+    let rule = match c.events.describe_rule().name(name).send().await {
+        Ok(r) => r,
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_resource_not_found_exception()) =>
+        {
+            return Ok(None)
+        }
+        Err(e) => return Err(said(&format!("rule {name}"), e)),
+    };
+    let targets = c
+        .events
+        .list_targets_by_rule()
+        .rule(name)
+        .send()
+        .await
+        .map_err(|e| said(&format!("the targets of rule {name}"), e))?;
+    let mut unmatched = Vec::new();
+    if let Some(pattern) = rule.event_pattern() {
+        for fixture in fixtures {
+            let Some((_, text)) = FIXTURES.iter().find(|(f, _)| f == fixture) else {
+                continue;
+            };
+            let out = c
+                .events
+                .test_event_pattern()
+                .event_pattern(pattern)
+                .event(substitute(text))
+                .send()
+                .await
+                .map_err(|e| said(&format!("rule {name}'s pattern against {fixture}"), e))?;
+            if !out.result() {
+                unmatched.push(fixture.to_string());
+            }
+        }
+    }
+    Ok(Some(RuleSeen {
+        name: name.to_string(),
+        arn: rule.arn().unwrap_or_default().to_string(),
+        enabled: rule.state() == Some(&aws_sdk_eventbridge::types::RuleState::Enabled),
+        targets: targets.targets().iter().map(|t| t.arn().to_string()).collect(),
+        unmatched_fixtures: unmatched,
+    }))
+}
+
+/// A function's environment and the rules its resource policy lets invoke it; None when it
+/// does not exist (its rule then names it missing).
+async fn read_function(c: &Clients, name: &str) -> Read<Option<FunctionSeen>> {
+    let conf = match c.lambda.get_function_configuration().function_name(name).send().await {
+        Ok(x) => x,
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_resource_not_found_exception()) =>
+        {
+            return Ok(None)
+        }
+        Err(e) => return Err(said(&format!("function {name}"), e)),
+    };
+    let env: BTreeMap<String, String> = conf
+        .environment()
+        .and_then(|e| e.variables())
+        .map(|v| v.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default();
+    let policy = match c.lambda.get_policy().function_name(name).send().await {
+        Ok(p) => p.policy().unwrap_or_default().to_string(),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_resource_not_found_exception()) =>
+        {
+            String::new()
+        }
+        Err(e) => return Err(said(&format!("the policy of function {name}"), e)),
+    };
+    Ok(Some(FunctionSeen {
+        name: name.to_string(),
+        arn: conf.function_arn().unwrap_or_default().to_string(),
+        env,
+        invoked_by: invoked_by(&policy),
+    }))
+}
+
+/// The rule ARNs a function's resource policy lets EventBridge invoke it for.
+fn invoked_by(policy: &str) -> Vec<String> {
+    let Ok(doc) = serde_json::from_str::<serde_json::Value>(policy) else {
+        return vec![];
+    };
+    doc["Statement"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|st| st["Effect"] == "Allow" && st["Principal"]["Service"] == "events.amazonaws.com")
+        .filter_map(|st| st["Condition"]["ArnLike"]["AWS:SourceArn"].as_str().map(str::to_string))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_policy_gives_the_rules_eventbridge_may_invoke_for() {
+        let policy = r#"{"Version":"2012-10-17","Statement":[
+            {"Sid":"a","Effect":"Allow","Principal":{"Service":"events.amazonaws.com"},"Action":"lambda:InvokeFunction",
+             "Condition":{"ArnLike":{"AWS:SourceArn":"arn:aws:events:us-east-1:1:rule/x"}}},
+            {"Sid":"b","Effect":"Allow","Principal":{"Service":"sns.amazonaws.com"},"Action":"lambda:InvokeFunction",
+             "Condition":{"ArnLike":{"AWS:SourceArn":"arn:aws:sns:us-east-1:1:t"}}}]}"#;
+        assert_eq!(
+            invoked_by(policy),
+            vec!["arn:aws:events:us-east-1:1:rule/x".to_string()]
+        );
+        assert!(invoked_by("").is_empty());
+    }
+
+    #[test]
+    fn every_wires_fixture_is_compiled_in() {
+        for w in doctor::WIRES {
+            for f in w.fixtures {
+                assert!(FIXTURES.iter().any(|(n, _)| n == f), "{f}");
+            }
+        }
+    }
+}

@@ -1,0 +1,83 @@
+"""#35: `swarm-lifecycle doctor` on the operator's role: a fresh stack passes; each wire broken
+through AWS's own API, one at a time, is named with its fix (exit 1), and passes again once
+mended; no stack named is exit 2 with what to do."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+from conftest import bin_dir
+
+
+def doctor(lc, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(bin_dir() / "swarm-lifecycle"), "doctor", "--stack", lc.cluster.name, *args],
+                          env=lc.operator_env(), capture_output=True, text=True, timeout=60)
+
+
+def findings(lc) -> list[dict]:
+    r = doctor(lc, "--json")
+    assert r.returncode in (0, 1), (r.returncode, r.stderr)
+    out = json.loads(r.stdout)["findings"]
+    assert (r.returncode == 0) == (out == []), (r.returncode, out)
+    return out
+
+
+def test_doctor_names_each_broken_wire_and_its_fix(cloud):
+    name = cloud.cluster.name
+    ok = doctor(cloud)
+    assert ok.returncode == 0 and "every wire holds" in ok.stdout, (ok.stdout, ok.stderr)
+    events, lam, asg, sqs = (cloud.client(s) for s in ("events", "lambda", "autoscaling", "sqs"))
+
+    # A rule disabled by hand.
+    events.disable_rule(Name=f"{name}-LaunchRule")
+    (f,) = findings(cloud)
+    assert f["wire"] == f"rule {name}-LaunchRule" and "disabled" in f["broken"] and "enable-rule" in f["fix"], f
+    events.enable_rule(Name=f"{name}-LaunchRule")
+
+    # A pattern edited so that its events no longer match it.
+    rule = events.describe_rule(Name=f"{name}-TerminateRule")
+    pattern = json.loads(rule["EventPattern"])
+    events.put_rule(Name=rule["Name"], EventPattern=json.dumps({**pattern, "detail-type": ["EC2 Instance Terminate"]}))
+    found = findings(cloud)
+    assert {(f["wire"], f["broken"]) for f in found} == {
+        (f"rule {name}-TerminateRule", f"its pattern does not match {fixture}")
+        for fixture in ("lifecycle-terminate-manager.json", "lifecycle-terminate-worker.json")}, found
+    events.put_rule(Name=rule["Name"], EventPattern=rule["EventPattern"])
+
+    # A function's invoke permission for its rule removed.
+    spot = cloud.fn("spot-notice")
+    grant = json.loads(lam.get_policy(FunctionName=spot)["Policy"])["Statement"][0]
+    lam.remove_permission(FunctionName=spot, StatementId=grant["Sid"])
+    (f,) = findings(cloud)
+    assert f["wire"] == f"function {spot}" and f"rule {name}-SpotRule" in f["broken"], f
+    lam.add_permission(FunctionName=spot, StatementId=grant["Sid"], Action="lambda:InvokeFunction",
+                       Principal="events.amazonaws.com", SourceArn=grant["Condition"]["ArnLike"]["AWS:SourceArn"])
+
+    # A terminate hook shorter than the record's TTL + HoldExtra.
+    group = cloud.cluster.manager_group
+    hook = asg.describe_lifecycle_hooks(AutoScalingGroupName=group, LifecycleHookNames=["swarm-terminate"])["LifecycleHooks"][0]
+    short = cloud.timing.dns_ttl + cloud.timing.hold_extra - 1
+    asg.put_lifecycle_hook(AutoScalingGroupName=group, LifecycleHookName="swarm-terminate",
+                           LifecycleTransition=hook["LifecycleTransition"], HeartbeatTimeout=short,
+                           DefaultResult=hook["DefaultResult"])
+    (f,) = findings(cloud)
+    assert f["wire"] == f"hook swarm-terminate of {group}" and f"{short} s is shorter" in f["broken"], f
+    asg.put_lifecycle_hook(AutoScalingGroupName=group, LifecycleHookName="swarm-terminate",
+                           LifecycleTransition=hook["LifecycleTransition"], HeartbeatTimeout=hook["HeartbeatTimeout"],
+                           DefaultResult=hook["DefaultResult"])
+
+    # An event left in the failure queue.
+    queue = sqs.get_queue_url(QueueName=f"swarm-{name}-failed-invocations")["QueueUrl"]
+    sqs.send_message(QueueUrl=queue, MessageBody=json.dumps({"requestContext": {"condition": "RetriesExhausted"}}))
+    (f,) = findings(cloud)
+    assert f["wire"] == f"queue swarm-{name}-failed-invocations" and "1 message(s) waiting" in f["broken"], f
+    sqs.purge_queue(QueueUrl=queue)
+
+    again = doctor(cloud)
+    assert again.returncode == 0, (again.stdout, again.stderr)
+    # No stack named, none to default to: exit 2, saying what to pass.
+    env = {k: v for k, v in cloud.operator_env().items() if k != "SWARM_CLUSTER"}
+    which = subprocess.run([str(bin_dir() / "swarm-lifecycle"), "doctor"], env=env, capture_output=True, text=True,
+                           timeout=60)
+    assert which.returncode == 2 and "--stack" in which.stderr, (which.returncode, which.stderr)
