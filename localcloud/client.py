@@ -392,7 +392,8 @@ class LocalCloud:
         dns_name = dns_name or f"managers.{name}.swarm.internal"
         t = self.timing
         # The time parameters as the functions' environment has them (function_env).
-        self.stack_params = {"ClusterName": name, "HostedZoneId": zone.split("/")[-1], "ManagerRecordName": dns_name,
+        # The stack is named after the cluster (its AWS::StackName in the roles' policies too).
+        self.stack_params = {"StackName": name, "ClusterName": name, "HostedZoneId": zone.split("/")[-1], "ManagerRecordName": dns_name,
                              "DnsTtl": t.dns_ttl, "HoldExtra": t.hold_extra, "AgentWait": t.agent_wait,
                              "JoinBudget": t.join_budget, "DrainTimeout": t.drain_timeout, "ReconcileGrace": t.reconcile_grace,
                              "LaunchHookTimeout": t.launch_heartbeat, "TerminateHookTimeout": t.hold, **(params or {})}
