@@ -610,6 +610,7 @@ def render(r: dict) -> str:
         if one["join_s_max"] and many["join_s_max"] and many["join_s_max"] > 1.5 * one["join_s_max"]:
             missed.append(f"- **Slowest join at N={ld[-1]['n']}: {many['join_s_max']} s against ≤ 1.5 × {one['join_s_max']} s "
                           "(one join).** " + LOAD_WHY)
+    missed += ci_missed()
     lines += ["", "## Missed targets", ""] + (missed or ["None."])
     prof = ROOT / "bench" / "profiles.json"
     if prof.exists():
@@ -631,6 +632,23 @@ def render(r: dict) -> str:
             lines.append(f"| {row['what']} | `{row['command']}` | {row['time']} |")
     lines.append("")
     return "\n".join(lines)
+
+
+def ci_missed() -> list[str]:
+    """`make test` on a warm cache (the build table's whole-CI row) against its 25 minutes."""
+    builds = ROOT / "bench" / "build-times.json"
+    rows = json.loads(builds.read_text())["rows"] if builds.exists() else []
+    row = next((x for x in rows if x["what"].startswith("whole CI on a fresh clone, warm")), None)
+    took = row and row["time"].split(" (")[0]
+    if not took or not took.split()[0].isdigit() or int(took.split()[0]) * 60 + int(took.split()[2]) <= 25 * 60:
+        return []
+    return [f"- **`make test` on a warm cache: {took} against ≤ 25 min.** " + CI_WHY]
+
+
+CI_WHY = ("The end-to-end suite is throughput-bound: its scenarios mostly wait (holds, agents, "
+          "propagation), and on four clouds side by side it took 18 min 33 s, 19 min 44 s and 21 min 50 s "
+          "(three clouds: 22 min 08 s, the cores a third idle); before and after it, lint with the "
+          "template checks ~2 min 20 s and the load scenario alone ~2 min 20 s. A fifth cloud was not tried.")
 
 
 # Starts of each binary, interleaved: a median of 50 moves by less than the 0.1 ms the
