@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::process::ExitCode;
 
 use aws_config::SdkConfig;
+use aws_sdk_lambda::error::ProvideErrorMetadata;
 use swarm_core::plan::doctor::{self, Deployed, Expected, FunctionSeen, HookSeen, QueueSeen, RuleSeen, StackSeen};
 
 /// The fixtures of events/ the rules' patterns are tested with (TestEventPattern).
@@ -234,15 +235,9 @@ async fn read_rule(
     fixtures: &[&str],
     substitute: &dyn Fn(&str) -> String,
 ) -> Read<Option<RuleSeen>> {
-    let rule = match c.events.describe_rule().name(name).send().await {
-        Ok(r) => r,
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|e| e.is_resource_not_found_exception()) =>
-        {
-            return Ok(None)
-        }
-        Err(e) => return Err(said(&format!("rule {name}"), e)),
+    let found = c.events.describe_rule().name(name).send().await;
+    let Some(rule) = found_or_none(found, &format!("rule {name}"))? else {
+        return Ok(None);
     };
     let targets = c
         .events
@@ -282,37 +277,38 @@ async fn read_rule(
 /// A function's environment and the rules its resource policy lets invoke it; None when it
 /// does not exist (its rule then names it missing).
 async fn read_function(c: &Clients, name: &str) -> Read<Option<FunctionSeen>> {
-    let conf = match c.lambda.get_function_configuration().function_name(name).send().await {
-        Ok(x) => x,
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|e| e.is_resource_not_found_exception()) =>
-        {
-            return Ok(None)
-        }
-        Err(e) => return Err(said(&format!("function {name}"), e)),
+    let found = c.lambda.get_function_configuration().function_name(name).send().await;
+    let Some(conf) = found_or_none(found, &format!("function {name}"))? else {
+        return Ok(None);
     };
     let env: BTreeMap<String, String> = conf
         .environment()
         .and_then(|e| e.variables())
         .map(|v| v.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
         .unwrap_or_default();
-    let policy = match c.lambda.get_policy().function_name(name).send().await {
-        Ok(p) => p.policy().unwrap_or_default().to_string(),
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|e| e.is_resource_not_found_exception()) =>
-        {
-            String::new()
-        }
-        Err(e) => return Err(said(&format!("the policy of function {name}"), e)),
-    };
+    // No policy at all: ResourceNotFoundException, as for a function without one.
+    let found = c.lambda.get_policy().function_name(name).send().await;
+    let policy = found_or_none(found, &format!("the policy of function {name}"))?
+        .and_then(|p| p.policy().map(str::to_string))
+        .unwrap_or_default();
     Ok(Some(FunctionSeen {
         name: name.to_string(),
         arn: conf.function_arn().unwrap_or_default().to_string(),
         env,
         invoked_by: invoked_by(&policy),
     }))
+}
+
+/// Ok(None) when AWS answers that the thing does not exist (ResourceNotFoundException).
+fn found_or_none<T, E>(r: Result<T, E>, what: &str) -> Read<Option<T>>
+where
+    E: ProvideErrorMetadata + std::error::Error,
+{
+    match r {
+        Ok(x) => Ok(Some(x)),
+        Err(e) if e.code() == Some("ResourceNotFoundException") => Ok(None),
+        Err(e) => Err(said(what, e)),
+    }
 }
 
 /// The rule ARNs a function's resource policy lets EventBridge invoke it for.
