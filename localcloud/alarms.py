@@ -18,9 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from .iam import Renderer, _as_list, _Loader, statement_matches
+from .iam import Renderer, _as_list, load_template, statement_matches
 
 CLOUDWATCH = "cloudwatch.amazonaws.com"
 EVENTBRIDGE = "events.amazonaws.com"
@@ -65,7 +63,7 @@ def _allows(policy: dict[str, Any], service: str, action: str, resource: str, co
 
 
 def render_topic(template_path: Path, params: dict[str, str], region: str, account: str) -> AlarmTopic:
-    t = yaml.load(template_path.read_text(), Loader=_Loader)
+    t = load_template(template_path)
     cluster = params.get("ClusterName", "swarm")
     arn = f"arn:aws:sns:{region}:{account}:swarm-{cluster}-alarms"
     rule_arn = f"arn:aws:events:{region}:{account}:rule/swarm-{cluster}-action-events"

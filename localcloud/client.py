@@ -299,11 +299,12 @@ class LocalCloud:
         # edited in the template is what the scenarios run against.
         self.client("sqs").create_queue(QueueName=self.undelivered_queue_name)
         self.client("sqs").create_queue(QueueName=f"swarm-{c.name}-failed-invocations")  # the on-failure destination
-        for rule in self.stack_rules():
+        rules = self.stack_rules()
+        for rule in rules:
             self.control("rules", rule)
         for permission in self.stack_permissions():
             self.control("permission", permission)
-        self.control("stack", self.stack_view(with_schedule=bool(schedule_seconds)))
+        self.control("stack", self.stack_view(rules, with_schedule=bool(schedule_seconds)))
         if schedule_seconds:
             self.control("rules", {"name": self.rule_name("ReconcileRule"), "function": self.fn("reconcile"),
                                    "schedule_seconds": schedule_seconds})
@@ -512,7 +513,7 @@ class LocalCloud:
                         "target_id": target["Id"], "dead_letter_arn": (target.get("DeadLetterConfig") or {}).get("Arn")})
         return out
 
-    def stack_view(self, with_schedule: bool) -> dict[str, Any]:
+    def stack_view(self, rules: list[dict[str, Any]], with_schedule: bool) -> dict[str, Any]:
         """What CloudFormation says of the cluster's stack (services/cloudformation.py): every
         template parameter with its value (NoEcho ones masked, as DescribeStacks masks them), the
         outputs that name only what the local cloud creates, and the physical ids of the
@@ -540,7 +541,7 @@ class LocalCloud:
                             **({"ExportName": r.resolve(o["Export"]["Name"])} if "Export" in o else {})})
         resources = [
             *({"LogicalResourceId": rule["name"].removeprefix(f"{c.name}-"), "PhysicalResourceId": rule["name"],
-               "ResourceType": "AWS::Events::Rule"} for rule in self.stack_rules()),
+               "ResourceType": "AWS::Events::Rule"} for rule in rules),
             *({"LogicalResourceId": "ReconcileRule", "PhysicalResourceId": self.rule_name("ReconcileRule"),
                "ResourceType": "AWS::Events::Rule"} for _ in range(with_schedule)),
             *({"LogicalResourceId": logical, "PhysicalResourceId": self.fn(name), "ResourceType": "AWS::Lambda::Function"}

@@ -16,7 +16,9 @@ is Python and evaluates on every request, so the part needed is written here.
 from __future__ import annotations
 
 import base64
+import copy
 import fnmatch
+import functools
 import hashlib
 import json
 import re
@@ -164,10 +166,21 @@ def managed_policy(arn: str) -> dict[str, Any]:
     raise KeyError(f"AWS managed policy {arn} is not kept under localcloud/policies/")
 
 
+@functools.lru_cache(maxsize=8)
+def _parsed(template_path: Path, mtime_ns: int) -> dict[str, Any]:
+    return yaml.load(template_path.read_text(), Loader=_Loader)
+
+
+def load_template(template_path: Path) -> dict[str, Any]:
+    """The template parsed (once per version of the file: a deploy and a scenario read it many
+    times), as a copy the caller may change."""
+    return copy.deepcopy(_parsed(template_path, template_path.stat().st_mtime_ns))
+
+
 def render(template_path: Path, params: dict[str, str], region: str, account: str,
            physical: dict[str, str]) -> tuple[dict[str, Principal], dict[str, Any]]:
     """The template's roles (inline and managed policies) and the token key's policy."""
-    t = yaml.load(template_path.read_text(), Loader=_Loader)
+    t = load_template(template_path)
     res = t["Resources"]
     attributes = {f"{lid}.Arn": f"arn:aws:iam::{account}:role/{lid}" for lid, r in res.items()
                   if r["Type"] == "AWS::IAM::Role"}
@@ -198,7 +211,7 @@ def template_renderer(template_path: Path, params: dict[str, str], physical: dic
                       exports: dict[str, str] | None = None) -> tuple[dict[str, Any], Renderer]:
     """The template and a renderer for it with the stack's parameters (and, for the parts that
     name them, the physical ids, attributes and other stacks' exports given)."""
-    t = yaml.load(template_path.read_text(), Loader=_Loader)
+    t = load_template(template_path)
     return t, Renderer(t, params, "us-east-1", "123456789012", physical=physical or {}, attributes=attributes or {},
                        exports=exports)
 

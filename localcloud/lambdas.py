@@ -63,7 +63,7 @@ class Function:
     def __init__(self, bus: Lambdas, name: str, binary: str, env: dict[str, str], timeout: float, concurrency: int,
                  memory: int = 256, retries: int = 2, retry_delays: tuple[float, ...] = (1.0, 2.0),
                  log_group: str | None = None, log_level: str = "INFO", log_format: str = "JSON",
-                 max_event_age: float = 21600.0):
+                 max_event_age: float = 21600.0, role: str = ""):
         self.bus = bus
         self.name = name
         self.binary = binary
@@ -81,7 +81,7 @@ class Function:
         self.log_group = log_group or name
         self.log_level = log_level
         self.log_format = log_format
-        self.role = ""  # its execution role's ARN (the deploy spec's "role")
+        self.role = role  # its execution role's ARN
         self.log_path = bus.state_dir / "logs" / f"{self.log_group}.log"
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
 
@@ -320,8 +320,8 @@ class Lambdas:
             spec.get("log_level", "INFO"),
             spec.get("log_format", "JSON"),
             float(spec.get("max_event_age", 21600)),
+            str(spec.get("role", "")),
         )
-        self.functions[spec["name"]].role = str(spec.get("role", ""))  # its execution role's ARN
 
     def put_rule(self, rule: dict[str, Any]) -> None:
         """A pattern rule ({"name", "pattern", "function"}, optional "dead_letter_arn") on the

@@ -40,7 +40,8 @@ def test_the_stacks_rules_are_eventbridges_a_disabled_one_delivers_nothing_and_c
     assert sorted(deployed) == sorted(f"{name}-{logical}" for logical in
                                       ("LaunchRule", "TerminateRule", "EcsRule", "SpotRule", "InstanceStateRule",
                                        "ScheduledChangeRule")), sorted(deployed)
-    for rule in cloud.stack_rules():
+    rules = cloud.stack_rules()
+    for rule in rules:
         seen = deployed[rule["name"]]
         assert seen["State"] == "ENABLED" and json.loads(seen["EventPattern"]) == rule["pattern"], seen
         (target,) = events.list_targets_by_rule(Rule=rule["name"])["Targets"]
@@ -49,10 +50,10 @@ def test_the_stacks_rules_are_eventbridges_a_disabled_one_delivers_nothing_and_c
 
     # Each fixture, aimed at this cluster, matches exactly the rules it should, and is
     # delivered to exactly their functions.
-    functions = {r["name"].removeprefix(f"{name}-"): r["function"] for r in cloud.stack_rules()}
+    functions = {r["name"].removeprefix(f"{name}-"): r["function"] for r in rules}
     for fixture, reaches in REACHES.items():
         event = fixture_event(cloud, fixture, "i-0123456789abcdef0")
-        matched = [r["name"].removeprefix(f"{name}-") for r in cloud.stack_rules()
+        matched = [r["name"].removeprefix(f"{name}-") for r in rules
                    if events.test_event_pattern(EventPattern=json.dumps(r["pattern"]), Event=json.dumps(event))["Result"]]
         assert matched == ([reaches] if reaches else []), (fixture, matched)
     # Delivery follows the rule's state in EventBridge: disabled, the launch reaches nothing.
@@ -66,7 +67,7 @@ def test_the_stacks_rules_are_eventbridges_a_disabled_one_delivers_nothing_and_c
     # Lambda's GetPolicy shows each function's permission for its rule, as AddPermission
     # writes it; RemovePermission takes it away.
     lam = cloud.client("lambda")
-    for rule in cloud.stack_rules():
+    for rule in rules:
         policy = json.loads(lam.get_policy(FunctionName=rule["function"])["Policy"])
         sources = [st["Condition"]["ArnLike"]["AWS:SourceArn"] for st in policy["Statement"]
                    if st["Principal"] == {"Service": "events.amazonaws.com"} and st["Action"] == "lambda:InvokeFunction"]
