@@ -57,6 +57,7 @@ class Environment:
     spawned_at: float = 0.0
     first_next_at: float | None = None
     dead: bool = False
+    generation: int = 0  # the function's configuration it was started with
 
 
 class Function:
@@ -82,6 +83,7 @@ class Function:
         self.log_level = log_level
         self.log_format = log_format
         self.role = role  # its execution role's ARN
+        self.generation = 0  # bumped by each configuration update
         self.log_path = bus.state_dir / "logs" / f"{self.log_group}.log"
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
 
@@ -123,7 +125,7 @@ class Function:
         handler = _make_handler(self)
         server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         server.daemon_threads = True
-        env = Environment(function=self, server=server, port=server.server_address[1])
+        env = Environment(function=self, server=server, port=server.server_address[1], generation=self.generation)
         server.environment = env  # type: ignore[attr-defined]
         threading.Thread(target=server.serve_forever, daemon=True).start()
         penv = dict(os.environ)
@@ -165,8 +167,29 @@ class Function:
             threading.Timer(delay, self.submit, args=(retry,)).start()
         with self.lock:
             env.current = None
-            if not env.dead:
+            if env.generation != self.generation and not env.dead:
+                self._retire(env)  # started with the configuration before the last update
+            elif not env.dead:
                 env.busy = False
+
+    def reconfigure(self, variables: dict[str, str]) -> None:
+        """UpdateFunctionConfiguration's Environment: the function's own variables replaced (the
+        runtime's AWS_* ones stay). Events are then processed with the new configuration, in
+        environments started with it: idle ones go now, busy ones after their invocation."""
+        with self.lock:
+            self.env = {**{k: v for k, v in self.env.items() if k.startswith("AWS_")}, **variables}
+            self.generation += 1
+            for env in list(self.envs):
+                if not env.busy and not env.dead:
+                    self._retire(env)
+
+    def _retire(self, env: Environment) -> None:
+        """An environment shut down between invocations (the caller holds the lock)."""
+        env.dead = True
+        if env.proc and env.proc.poll() is None:
+            os.killpg(env.proc.pid, signal.SIGKILL)
+        threading.Thread(target=env.server.shutdown, daemon=True).start()
+        self.envs.remove(env)
 
     def watchdog(self) -> None:
         """Kills an environment whose invocation outlived the function timeout, or that died."""

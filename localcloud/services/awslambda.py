@@ -6,6 +6,13 @@ scenario); a name the local cloud runs is answered from its own function:
 - GetPolicy: one statement per permission, `{"Service": "events.amazonaws.com"}` allowed
   `lambda:InvokeFunction` on the function with `ArnLike` `AWS:SourceArn` the rule, as AddPermission
   writes it; none: ResourceNotFoundException ("The resource you requested does not exist.");
+- UpdateFunctionConfiguration (Environment, Timeout, MemorySize): "When you update a function,
+  Lambda provisions an instance of the function ... you can still invoke it. The
+  LastUpdateStatus ... fields ... indicate when the update is complete and the function is
+  processing events with the new configuration" (API reference): answered InProgress, then
+  Successful; its events from then on run in environments started with the new variables
+  (lambdas.Function.reconfigure). A reserved key (the developer guide's defined runtime
+  variables) is InvalidParameterValueException, as Lambda refuses it;
 - AddPermission (a StatementId taken: ResourceConflictException) and RemovePermission (an
   unknown one: ResourceNotFoundException), which EventBridge's delivery follows (lambdas.py)."""
 
@@ -25,25 +32,59 @@ def _error(status: int, kind: str, message: str) -> tuple[int, dict[str, Any], s
     return status, {"status": status, "x-amzn-errortype": kind}, json.dumps({"Type": "User", "Message": message})
 
 
+# Lambda's defined runtime environment variables that a function's configuration cannot set.
+RESERVED = {"_HANDLER", "_X_AMZN_TRACE_ID", "AWS_DEFAULT_REGION", "AWS_REGION", "AWS_EXECUTION_ENV",
+            "AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "AWS_LAMBDA_FUNCTION_VERSION",
+            "AWS_LAMBDA_INITIALIZATION_TYPE", "AWS_LAMBDA_LOG_GROUP_NAME", "AWS_LAMBDA_LOG_STREAM_NAME",
+            "AWS_ACCESS_KEY", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+            "AWS_LAMBDA_RUNTIME_API", "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR"}
+
+
 def install(cloud: Cloud) -> None:
     """Patches moto's Lambda to answer for `cloud`'s own functions."""
     originals = {name: getattr(LambdaResponse, name) for name in
-                 ("get_function_configuration", "get_policy", "add_permission", "remove_permission")}
+                 ("get_function_configuration", "update_function_configuration", "get_policy", "add_permission",
+                  "remove_permission")}
 
     def ours(path: str, back: int) -> str | None:
         name = unquote(path.split("?")[0].rstrip("/").split("/")[back]).rsplit(":function:", 1)[-1]
         return name if name in cloud.lambdas.functions else None
 
+    def configuration(name: str, status: str) -> str:
+        fn = cloud.lambdas.functions[name]
+        return json.dumps({
+            "FunctionName": name, "FunctionArn": cloud.lambdas.function_arn(name), "Runtime": "provided.al2023",
+            "Role": fn.role, "Handler": "bootstrap", "Timeout": int(fn.timeout), "MemorySize": fn.memory,
+            "Environment": {"Variables": {k: v for k, v in fn.env.items() if not k.startswith("AWS_")}},
+            "State": "Active", "LastUpdateStatus": status, "PackageType": "Zip", "Architectures": ["x86_64"]})
+
     def get_function_configuration(self: LambdaResponse) -> Any:
         name = ours(self.path, -2)
         if name is None:
             return originals["get_function_configuration"](self)
+        return 200, {}, configuration(name, "Successful")
+
+    def update_function_configuration(self: LambdaResponse) -> Any:
+        name = ours(self.path, -2)
+        if name is None:
+            return originals["update_function_configuration"](self)
+        body = json.loads(self.body or "{}")
+        unmodelled = sorted(set(body) - {"Environment", "Timeout", "MemorySize", "RevisionId"})
+        if unmodelled:
+            return _error(400, "InvalidParameterValueException", f"Not modelled here: {', '.join(unmodelled)}.")
         fn = cloud.lambdas.functions[name]
-        return 200, {}, json.dumps({
-            "FunctionName": name, "FunctionArn": cloud.lambdas.function_arn(name), "Runtime": "provided.al2023",
-            "Role": fn.role, "Handler": "bootstrap", "Timeout": int(fn.timeout), "MemorySize": fn.memory,
-            "Environment": {"Variables": {k: v for k, v in fn.env.items() if not k.startswith("AWS_")}},
-            "State": "Active", "LastUpdateStatus": "Successful", "PackageType": "Zip", "Architectures": ["x86_64"]})
+        if "Environment" in body:
+            variables = {str(k): str(v) for k, v in (body["Environment"].get("Variables") or {}).items()}
+            reserved = sorted(set(variables) & RESERVED)
+            if reserved:
+                return _error(400, "InvalidParameterValueException",
+                              "Lambda was unable to configure your environment variables because the environment "
+                              "variables you have provided contains reserved keys that are currently not supported "
+                              f"for modification. Reserved keys used in this request: {','.join(reserved)}")
+            fn.reconfigure(variables)
+        fn.timeout = float(body.get("Timeout", fn.timeout))
+        fn.memory = int(body.get("MemorySize", fn.memory))
+        return 200, {}, configuration(name, "InProgress")
 
     def get_policy(self: LambdaResponse) -> Any:
         name = ours(self.path, -2)
@@ -86,6 +127,7 @@ def install(cloud: Cloud) -> None:
         cloud.lambdas.remove_permission(name, sid)
         return 204, {"status": 204}, ""
 
-    for name, fn in (("get_function_configuration", get_function_configuration), ("get_policy", get_policy),
+    for name, fn in (("get_function_configuration", get_function_configuration),
+                     ("update_function_configuration", update_function_configuration), ("get_policy", get_policy),
                      ("add_permission", add_permission), ("remove_permission", remove_permission)):
         setattr(LambdaResponse, name, fn)

@@ -7,6 +7,9 @@ from __future__ import annotations
 import json
 import subprocess
 
+import pytest
+from botocore.exceptions import ClientError
+
 from conftest import bin_dir
 
 
@@ -53,6 +56,21 @@ def test_doctor_names_each_broken_wire_and_its_fix(cloud):
     assert f["wire"] == f"function {spot}" and f"rule {name}-SpotRule" in f["broken"], f
     lam.add_permission(FunctionName=spot, StatementId=grant["Sid"], Action="lambda:InvokeFunction",
                        Principal="events.amazonaws.com", SourceArn=grant["Condition"]["ArnLike"]["AWS:SourceArn"])
+
+    # A function's environment edited by hand: it now serves another cluster. Lambda answers the
+    # update InProgress, then Successful; a reserved variable is refused.
+    changed = cloud.fn("scheduled-change")
+    variables = lam.get_function_configuration(FunctionName=changed)["Environment"]["Variables"]
+    update = lam.update_function_configuration(FunctionName=changed,
+                                               Environment={"Variables": {**variables, "CLUSTER_NAME": "other"}})
+    assert update["LastUpdateStatus"] == "InProgress", update
+    lam.get_waiter("function_updated").wait(FunctionName=changed, WaiterConfig={"Delay": 1})
+    (f,) = findings(cloud)
+    assert f["wire"] == f"function {changed}" and f"CLUSTER_NAME is \"other\", the stack says \"{name}\"" == f["broken"], f
+    with pytest.raises(ClientError) as refused:
+        lam.update_function_configuration(FunctionName=changed, Environment={"Variables": {"AWS_REGION": "eu-west-1"}})
+    assert "reserved keys" in refused.value.response["Error"]["Message"], refused.value
+    lam.update_function_configuration(FunctionName=changed, Environment={"Variables": variables})
 
     # A terminate hook shorter than the record's TTL + HoldExtra.
     group = cloud.cluster.manager_group
