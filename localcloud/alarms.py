@@ -28,20 +28,26 @@ EVENTBRIDGE = "events.amazonaws.com"
 class AlarmTopic:
     arn: str
     account: str
-    topic_policy: dict[str, Any] | None  # None: SNS's default policy
-    key_policy: dict[str, Any]
+    topic_policy: dict[str, Any] | None  # the stack's (None: SNS's default policy)
+    key_policy: dict[str, Any]  # the stack's
     forwarded: list[str]  # the detail-types ActionEventsRule forwards
     rule_arn: str
     alarm_arn: str
+    key_id: str = ""  # its key in moto's KMS, once created
 
-    def deliver(self, service: str, source_arn: str) -> tuple[bool, str]:
-        """Whether SNS takes `service`'s publish on behalf of `source_arn`, and why not."""
-        context = {"aws:SourceAccount": self.account, "aws:SourceArn": source_arn}
-        if self.topic_policy is not None and not _allows(self.topic_policy, service, "sns:Publish", self.arn, context):
+    def deliver(self, service: str, source_arn: str, topic_policy: dict[str, Any],
+                key_policy: dict[str, Any] | None) -> tuple[bool, str]:
+        """Whether SNS takes `service`'s publish on behalf of `source_arn` under the policies SNS
+        and KMS hold now, and why not. SNS's default policy names the owner account as
+        AWS:SourceOwner: a service publishing on the account's behalf is that owner."""
+        context = {"aws:SourceAccount": self.account, "aws:SourceArn": source_arn, "aws:SourceOwner": self.account}
+        if not _allows(topic_policy, service, "sns:Publish", self.arn, context):
             return False, f"the topic policy does not allow {service} sns:Publish"
+        if key_policy is None:
+            return False, "the topic's key does not exist"
         key_context = {} if service == EVENTBRIDGE else context
         for action in ("kms:GenerateDataKey", "kms:Decrypt"):
-            if not _allows(self.key_policy, service, action, "*", key_context):
+            if not _allows(key_policy, service, action, "*", key_context):
                 return False, f"the key policy does not allow {service} {action}"
         return True, "delivered"
 

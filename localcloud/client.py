@@ -23,7 +23,7 @@ import boto3
 from botocore.config import Config as BotoConfig
 
 from . import world
-from .iam import ADMIN_KEY, FUNCTION_ROLES, INSTANCE_ROLES
+from .iam import ADMIN_KEY, FUNCTION_ROLES, INSTANCE_ROLES, key_id
 
 ROOT = Path(__file__).resolve().parent.parent
 REGION = "us-east-1"
@@ -527,6 +527,9 @@ class LocalCloud:
             ("DrainChecksFailed", self.drain_check_queue_name + "-failed"))}
         t, r = self.stack_renderer({**queues, "ManagerGroup": c.manager_group, "WorkerGroup": c.worker_group})
         declared = t.get("Parameters") or {}
+        token_alias = r.resolve(t["Resources"]["TokenKeyAlias"]["Properties"]["AliasName"])
+        topic = f"arn:aws:sns:{REGION}:123456789012:swarm-{c.name}-alarms"  # the local cloud's (cloud.create_alarm_topic)
+        alarm_key = self.client("sns").get_topic_attributes(TopicArn=topic)["Attributes"]["KmsMasterKeyId"]
         params = [{"ParameterKey": k, "ParameterValue": "****" if v.get("NoEcho") else str(r.params[k])}
                   for k, v in declared.items()]
         outputs = []
@@ -552,6 +555,11 @@ class LocalCloud:
              "ResourceType": "AWS::AutoScaling::AutoScalingGroup"},
             *({"LogicalResourceId": logical, "PhysicalResourceId": url, "ResourceType": "AWS::SQS::Queue"}
               for logical, url in queues.items()),
+            {"LogicalResourceId": "AlarmTopic", "PhysicalResourceId": topic, "ResourceType": "AWS::SNS::Topic"},
+            {"LogicalResourceId": "AlarmKey", "PhysicalResourceId": alarm_key.rsplit("/", 1)[-1],
+             "ResourceType": "AWS::KMS::Key"},
+            {"LogicalResourceId": "TokenKeyAlias", "PhysicalResourceId": token_alias, "ResourceType": "AWS::KMS::Alias"},
+            {"LogicalResourceId": "TokenKey", "PhysicalResourceId": key_id(token_alias), "ResourceType": "AWS::KMS::Key"},
         ]
         return {"StackName": c.name, "Parameters": params, "Outputs": outputs, "Resources": resources}
 

@@ -40,6 +40,8 @@ from moto.autoscaling import models as asm
 from moto.autoscaling.exceptions import ValidationError as AsValidationError
 from moto.core.exceptions import ServiceException
 from moto.ec2.models.instances import InstanceState as Ec2InstanceState
+from moto.kms.models import kms_backends
+from moto.sns.models import sns_backends
 
 from . import alarms
 from .hosts import Hosts
@@ -701,14 +703,41 @@ class Cloud:
 
         keys = self.iam.load(_P(spec.get("template") or TEMPLATE), spec.get("params", {}), spec.get("physical", {}))
         params = spec.get("params", {})
-        self.alarm_topics[str(params.get("ClusterName", ""))] = alarms.render_topic(
-            _P(spec.get("template") or TEMPLATE), params, self.region, ACCOUNT)
+        topic = alarms.render_topic(_P(spec.get("template") or TEMPLATE), params, self.region, ACCOUNT)
+        self.alarm_topics[str(params.get("ClusterName", ""))] = topic
+        self.create_alarm_topic(topic)
         # Each deployment adds its own roles: two stacks in one account coexist.
         for group, role in spec.get("profiles", {}).items():
             self.profiles[group] = (role, keys[role])
         self.record("iam-loaded", cluster=spec.get("params", {}).get("ClusterName"), roles=sorted(keys),
                     profiles=dict(spec.get("profiles", {})))
         return keys
+
+    def create_alarm_topic(self, topic: alarms.AlarmTopic) -> None:
+        """The alarm topic (its policy when the stack sets one, else SNS's default) and its key
+        in moto's SNS and KMS, as the stack creates them: deliveries then follow what SNS and
+        KMS hold, so SetTopicAttributes or PutKeyPolicy by hand change them."""
+        with LOCK:
+            key = kms_backends[ACCOUNT][self.region].create_key(
+                json.dumps(topic.key_policy), "ENCRYPT_DECRYPT", "SYMMETRIC_DEFAULT", "alarm topic", None)
+            attributes = {"KmsMasterKeyId": key.arn}
+            if topic.topic_policy is not None:
+                attributes["Policy"] = json.dumps(topic.topic_policy)
+            sns_backends[ACCOUNT][self.region].create_topic(topic.arn.rsplit(":", 1)[1], attributes=attributes)
+        topic.key_id = key.id
+
+    def alarm_policies(self, topic: alarms.AlarmTopic) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        """The topic's access policy and its key's policy as SNS and KMS hold them now (None:
+        the key named by the topic does not exist)."""
+        with LOCK:
+            held = sns_backends[ACCOUNT][self.region].get_topic(topic.arn)
+            kms = kms_backends[ACCOUNT][self.region]
+            key_id = str(getattr(held, "kms_master_key_id", "") or "")
+            try:
+                key_policy = json.loads(kms.get_key_policy(kms.get_key_id(key_id))) if key_id else None
+            except ServiceException:
+                key_policy = None
+            return json.loads(held.policy), key_policy
 
     def failed_event(self, function: str, cluster: str) -> None:
         """An event reached the on-failure destination (the failure queue): its alarm fires once
@@ -717,7 +746,7 @@ class Cloud:
         if topic is None or cluster in self.alarmed:
             return
         self.alarmed.add(cluster)
-        delivered, reason = topic.deliver(alarms.CLOUDWATCH, topic.alarm_arn)
+        delivered, reason = topic.deliver(alarms.CLOUDWATCH, topic.alarm_arn, *self.alarm_policies(topic))
         self.record("alarm", name="FailedInvocationsAlarm", cluster=cluster, function=function,
                     delivered=delivered, reason=reason)
 
@@ -726,7 +755,7 @@ class Cloud:
         topic = self.alarm_topics.get(cluster)
         if topic is None or detail_type not in topic.forwarded:
             return
-        delivered, reason = topic.deliver(alarms.EVENTBRIDGE, topic.rule_arn)
+        delivered, reason = topic.deliver(alarms.EVENTBRIDGE, topic.rule_arn, *self.alarm_policies(topic))
         self.record("sns-delivery", source="ActionEventsRule", cluster=cluster, detail_type=detail_type,
                     delivered=delivered, reason=reason)
 

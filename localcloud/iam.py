@@ -188,6 +188,8 @@ def render(template_path: Path, params: dict[str, str], region: str, account: st
     attributes["FailedInvocations.Arn"] = f"arn:aws:sqs:{region}:{account}:swarm-{cluster}-failed-invocations"
     attributes["FailedInvocations.QueueName"] = f"swarm-{cluster}-failed-invocations"
     attributes["DrainChecks.Arn"] = f"arn:aws:sqs:{region}:{account}:swarm-{cluster}-drain-checks"
+    # Ref of a topic is its ARN (named by the template's TopicName).
+    physical = {"AlarmTopic": f"arn:aws:sns:{region}:{account}:swarm-{cluster}-alarms", **physical}
     r = Renderer(t, params, region, account, physical, attributes)
     roles: dict[str, Principal] = {}
     for lid, spec in res.items():
@@ -204,6 +206,11 @@ def render(template_path: Path, params: dict[str, str], region: str, account: st
     key_policy = r.resolve(res["TokenKey"]["Properties"]["KeyPolicy"])
     alias = r.resolve(res["TokenKeyAlias"]["Properties"]["AliasName"])
     return roles, {"alias": alias, "policy": key_policy}
+
+
+def key_id(alias: str) -> str:
+    """The id of the key the local KMS creates for the template's key of `alias`."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, alias))
 
 
 def template_renderer(template_path: Path, params: dict[str, str], physical: dict[str, str] | None = None,
@@ -444,7 +451,7 @@ class Authority:
         return keys
 
     def add_key(self, alias: str, policy: dict[str, Any]) -> None:
-        kid = str(uuid.uuid5(uuid.NAMESPACE_URL, alias))
+        kid = key_id(alias)
         self.keys[alias] = {"arn": f"arn:aws:kms:{self.region}:{self.account}:key/{kid}", "policy": policy}
 
     def key(self, key_id: str | None) -> dict[str, Any] | None:
@@ -525,6 +532,8 @@ class Authority:
             # The queue's ARN from its URL (https://sqs.<region>.amazonaws.com/<account>/<name>).
             account, name = str(p["QueueUrl"]).rstrip("/").split("/")[-2:]
             return [Check(action, f"arn:aws:sqs:{self.region}:{account}:{name}")]
+        if s == "sns" and p.get("TopicArn"):
+            return [Check(action, str(p["TopicArn"]))]
         if s == "lambda" and p.get("FunctionName"):
             return [Check(action, f"arn:aws:lambda:{self.region}:{self.account}:function:{p['FunctionName']}")]
         if s == "events" and op in ("DescribeRule", "ListTargetsByRule", "EnableRule", "DisableRule", "PutRule",

@@ -7,7 +7,9 @@ use std::process::ExitCode;
 
 use aws_config::SdkConfig;
 use aws_sdk_lambda::error::ProvideErrorMetadata;
-use swarm_core::plan::doctor::{self, Deployed, Expected, FunctionSeen, HookSeen, QueueSeen, RuleSeen, StackSeen};
+use swarm_core::plan::doctor::{
+    self, AlarmTopicSeen, Deployed, Expected, FunctionSeen, HookSeen, QueueSeen, RuleSeen, StackSeen, TokenSeen,
+};
 
 /// The fixtures of events/ the rules' patterns are tested with (TestEventPattern).
 const FIXTURES: &[(&str, &str)] = &[
@@ -75,6 +77,8 @@ struct Clients {
     lambda: aws_sdk_lambda::Client,
     asg: aws_sdk_autoscaling::Client,
     sqs: aws_sdk_sqs::Client,
+    ssm: aws_sdk_ssm::Client,
+    sns: aws_sdk_sns::Client,
 }
 
 type Read<T> = Result<T, String>;
@@ -91,6 +95,8 @@ pub async fn run(conf: &SdkConfig, stack: &str, json: bool) -> ExitCode {
         lambda: aws_sdk_lambda::Client::new(conf),
         asg: aws_sdk_autoscaling::Client::new(conf),
         sqs: aws_sdk_sqs::Client::new(conf),
+        ssm: aws_sdk_ssm::Client::new(conf),
+        sns: aws_sdk_sns::Client::new(conf),
     };
     let (seen, want) = match read_stack(&c, stack)
         .await
@@ -225,7 +231,54 @@ async fn read_deployed(c: &Clients, s: &StackSeen, want: &Expected) -> Read<Depl
             oldest_secs: None,
         });
     }
+    d.tokens = read_tokens(c, &want.token_parameters).await?;
+    if let Some(arn) = &want.alarm_topic {
+        d.alarm_topic = read_alarm_topic(c, arn).await?;
+    }
     Ok(d)
+}
+
+/// The alarm topic's access policy and key; None when it does not exist.
+async fn read_alarm_topic(c: &Clients, arn: &str) -> Read<Option<AlarmTopicSeen>> {
+    let found = c.sns.get_topic_attributes().topic_arn(arn).send().await;
+    let out = match found {
+        Ok(out) => out,
+        Err(e) if e.code() == Some("NotFound") => return Ok(None),
+        Err(e) => return Err(said(&format!("alarm topic {arn}"), e)),
+    };
+    let attributes = out.attributes();
+    let get = |k: &str| attributes.and_then(|a| a.get(k)).cloned();
+    Ok(Some(AlarmTopicSeen {
+        arn: arn.to_string(),
+        policy: get("Policy").unwrap_or_default(),
+        key_id: get("KmsMasterKeyId"),
+    }))
+}
+
+/// The join tokens' parameters that exist: their type and key, never their values.
+async fn read_tokens(c: &Clients, names: &[String]) -> Read<Vec<TokenSeen>> {
+    let filter = aws_sdk_ssm::types::ParameterStringFilter::builder()
+        .key("Name")
+        .option("Equals")
+        .set_values(Some(names.to_vec()))
+        .build()
+        .map_err(|e| e.to_string())?;
+    let out = c
+        .ssm
+        .describe_parameters()
+        .parameter_filters(filter)
+        .send()
+        .await
+        .map_err(|e| said("the join tokens' parameters", e))?;
+    Ok(out
+        .parameters()
+        .iter()
+        .map(|p| TokenSeen {
+            name: p.name().unwrap_or_default().to_string(),
+            kind: p.r#type().map_or("String", |t| t.as_str()).to_string(),
+            key_id: p.key_id().map(str::to_string),
+        })
+        .collect())
 }
 
 /// A rule as EventBridge holds it: None when it does not exist.

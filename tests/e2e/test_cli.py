@@ -78,6 +78,10 @@ def test_status_agrees_with_the_cloud_plan_is_the_reconcile_s_and_tidy_removes_o
     assert st["health"] == {"ready_managers": 1, "ready_workers": 2, "down_nodes": 0, "quorum_margin": 0,
                             "drift_items": 0}, st["health"]
     assert plan(cloud) == []
+    # doctor on a formed cluster: the join tokens a manager published pass (SecureString, the
+    # cluster's key), as every wire does.
+    r = cli(cloud, "doctor", "--stack", cloud.cluster.name)
+    assert r.returncode == 0 and "every wire holds" in r.stdout, (r.stdout, r.stderr)
     # --watch: the table again every second, until interrupted.
     frames = watched_frames(cloud, 2)
     assert len(frames) == 2 and all(all(i in f for i in nodes) for f in frames), frames

@@ -92,6 +92,37 @@ def test_doctor_names_each_broken_wire_and_its_fix(cloud):
     assert f["wire"] == f"queue swarm-{name}-failed-invocations" and "1 message(s) waiting" in f["broken"], f
     sqs.purge_queue(QueueUrl=queue)
 
+    # A join token stored in plain text, then under another key than the cluster's (its value is
+    # never read: DescribeParameters only).
+    ssm = cloud.client("ssm")
+    token = f"/swarm/{name}/join-token/worker"
+    ssm.put_parameter(Name=token, Type="String", Value="SWMTKN-1-plain")
+    (f,) = findings(cloud)
+    assert f["wire"] == f"join token {token}" and f["broken"] == "stored as String, not encrypted", f
+    assert f"delete-parameter --name {token}" in f["fix"], f
+    ssm.delete_parameter(Name=token)
+    ssm.put_parameter(Name=token, Type="SecureString", KeyId="alias/aws/ssm", Value="SWMTKN-1-other-key")
+    (f,) = findings(cloud)
+    assert f["wire"] == f"join token {token}" and "encrypted with alias/aws/ssm, not the cluster's key" in f["broken"], f
+    ssm.delete_parameter(Name=token)
+
+    # The alarm topic's policy replaced by one without CloudWatch, then its key changed: either
+    # way every alarm would fire into nothing (the failure queue's alarm scenario, test_iam,
+    # shows the delivery refused by the policy SNS holds).
+    sns = cloud.client("sns")
+    topic = f"arn:aws:sns:us-east-1:123456789012:swarm-{name}-alarms"
+    held = sns.get_topic_attributes(TopicArn=topic)["Attributes"]
+    events_only = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"},
+                                                           "Action": "sns:Publish", "Resource": topic}]}
+    sns.set_topic_attributes(TopicArn=topic, AttributeName="Policy", AttributeValue=json.dumps(events_only))
+    (f,) = findings(cloud)
+    assert f["wire"] == f"alarm topic {topic}" and "does not let cloudwatch.amazonaws.com sns:Publish" in f["broken"], f
+    sns.set_topic_attributes(TopicArn=topic, AttributeName="Policy", AttributeValue=held["Policy"])
+    sns.set_topic_attributes(TopicArn=topic, AttributeName="KmsMasterKeyId", AttributeValue="alias/aws/sns")
+    (f,) = findings(cloud)
+    assert f["wire"] == f"alarm topic {topic}" and "encrypted with alias/aws/sns, not the stack's AlarmKey" in f["broken"], f
+    sns.set_topic_attributes(TopicArn=topic, AttributeName="KmsMasterKeyId", AttributeValue=held["KmsMasterKeyId"])
+
     again = doctor(cloud)
     assert again.returncode == 0, (again.stdout, again.stderr)
     # No stack named, none to default to: exit 2, saying what to pass.

@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+mod policy;
 mod stack;
+pub use policy::allows_service;
 pub use stack::{expected, wires, StackSeen, Wire, WIRES};
 
 /// What the stack says: its parameters and the rules it declares.
@@ -20,6 +22,13 @@ pub struct Expected {
     pub join_budget: u64,
     /// Each rule of the stack and the function it must invoke (by name).
     pub rules: Vec<(String, String)>,
+    /// The join tokens' parameters (worker, manager).
+    pub token_parameters: Vec<String>,
+    /// The cluster's token key as a parameter's KeyId may name it: its alias, id or ARN.
+    pub token_key: Vec<String>,
+    /// The alarm topic's ARN and its key's id (AlarmTopic, AlarmKey), when the stack lists them.
+    pub alarm_topic: Option<String>,
+    pub alarm_key: Option<String>,
 }
 
 /// An EventBridge rule as DescribeRule, ListTargetsByRule and TestEventPattern (with its
@@ -65,12 +74,37 @@ pub struct QueueSeen {
     pub oldest_secs: Option<u64>,
 }
 
+/// A join token's parameter as DescribeParameters found it (its value is never read).
+#[derive(Debug, Clone, Default)]
+pub struct TokenSeen {
+    pub name: String,
+    /// `SecureString`, `String`, `StringList`.
+    pub kind: String,
+    /// The KMS key of a SecureString, as Parameter Store names it.
+    pub key_id: Option<String>,
+}
+
+/// The alarm topic as SNS's GetTopicAttributes found it.
+#[derive(Debug, Clone, Default)]
+pub struct AlarmTopicSeen {
+    pub arn: String,
+    /// Its access policy (JSON).
+    pub policy: String,
+    /// KmsMasterKeyId: the key's ARN, id or alias.
+    pub key_id: Option<String>,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct Deployed {
     pub rules: Vec<Option<RuleSeen>>,
     pub functions: Vec<FunctionSeen>,
     pub hooks: Vec<HookSeen>,
     pub queues: Vec<QueueSeen>,
+    /// The join tokens that exist (none before the first manager publishes them, and a
+    /// missing one is published again by the next join that needs it).
+    pub tokens: Vec<TokenSeen>,
+    /// None: not found (or the stack lists none).
+    pub alarm_topic: Option<AlarmTopicSeen>,
 }
 
 /// One broken wire: which, what is wrong, what to do.
@@ -91,7 +125,7 @@ fn finding(wire: impl Into<String>, broken: impl Into<String>, fix: impl Into<St
 
 /// Every broken wire of `seen` against `want`; empty: all pass. In the order a reader follows
 /// an event: its rule, its target's permission, the function's environment, the hooks, the
-/// queues.
+/// queues; then the join tokens and the alarm topic.
 pub fn diagnose(want: &Expected, seen: &Deployed) -> Vec<Finding> {
     let mut out = Vec::new();
     for ((rule_name, function_name), rule) in want.rules.iter().zip(&seen.rules) {
@@ -114,7 +148,64 @@ pub fn diagnose(want: &Expected, seen: &Deployed) -> Vec<Finding> {
             "read them (each is an event or an action the functions could not handle), fix the cause, then purge the queue",
         ));
     }
+    for t in &seen.tokens {
+        out.extend(token_findings(want, t));
+    }
+    out.extend(alarm_findings(want, seen.alarm_topic.as_ref()));
     out
+}
+
+/// CloudWatch must be able to publish to the alarm topic: its access policy allows it, and the
+/// topic is encrypted with the stack's AlarmKey (whose policy lets CloudWatch use it).
+/// Otherwise every alarm of the stack fires into nothing.
+fn alarm_findings(want: &Expected, seen: Option<&AlarmTopicSeen>) -> Vec<Finding> {
+    let Some(arn) = &want.alarm_topic else { return vec![] };
+    let wire = format!("alarm topic {arn}");
+    let Some(topic) = seen else {
+        return vec![finding(wire, "not found", "update the stack: the topic is part of it")];
+    };
+    let mut out = Vec::new();
+    if !allows_service(&topic.policy, "cloudwatch.amazonaws.com", "sns:Publish") {
+        out.push(finding(
+            &wire,
+            "its access policy does not let cloudwatch.amazonaws.com sns:Publish: every alarm is silent",
+            "update the stack (its AlarmTopicPolicy allows CloudWatch), or add that statement to the topic's policy",
+        ));
+    }
+    if let Some(key) = &want.alarm_key {
+        let named = topic.key_id.as_deref().unwrap_or("no key");
+        if !(named == key || named.ends_with(&format!("/{key}"))) {
+            out.push(finding(
+                &wire,
+                format!("encrypted with {named}, not the stack's AlarmKey ({key}), whose policy lets CloudWatch use it"),
+                "update the stack: the topic's KmsMasterKeyId was changed by hand",
+            ));
+        }
+    }
+    out
+}
+
+/// A join token must be a SecureString under the cluster's key: in plain text anyone who may
+/// read the parameter joins the swarm; under another key the nodes' roles cannot decrypt it.
+fn token_findings(want: &Expected, t: &TokenSeen) -> Option<Finding> {
+    let delete = format!(
+        "aws ssm delete-parameter --name {}: the next join publishes it again, encrypted with the cluster's key",
+        t.name
+    );
+    let wire = format!("join token {}", t.name);
+    if t.kind != "SecureString" {
+        return Some(finding(wire, format!("stored as {}, not encrypted", t.kind), delete));
+    }
+    let key = t.key_id.as_deref().unwrap_or("the default key");
+    // By alias, key id, or either's ARN.
+    let ours = |k: &String| key == k || key.ends_with(&format!(":{k}")) || key.ends_with(&format!("/{k}"));
+    (!want.token_key.iter().any(ours)).then(|| {
+        finding(
+            wire,
+            format!("encrypted with {key}, not the cluster's key ({})", want.token_key.join(" / ")),
+            delete,
+        )
+    })
 }
 
 fn rule_findings(name: &str, rule: Option<&RuleSeen>, function: Option<&FunctionSeen>) -> Vec<Finding> {
@@ -230,6 +321,8 @@ mod tests {
 
     const FN_ARN: &str = "arn:aws:lambda:us-east-1:123456789012:function:blue-terminate";
     const RULE_ARN: &str = "arn:aws:events:us-east-1:123456789012:rule/blue-terminate";
+    const TOPIC_ARN: &str = "arn:aws:sns:us-east-1:123456789012:swarm-blue-alarms";
+    const ALARMS_PUBLISH: &str = r#"{"Statement":[{"Effect":"Allow","Principal":{"Service":"cloudwatch.amazonaws.com"},"Action":"sns:Publish"}]}"#;
 
     fn want() -> Expected {
         Expected {
@@ -240,6 +333,10 @@ mod tests {
             agent_wait: 300,
             join_budget: 300,
             rules: vec![("blue-terminate".into(), "blue-terminate".into())],
+            token_parameters: vec!["/swarm/blue/join-token/worker".into()],
+            token_key: vec!["alias/swarm-blue-tokens".into(), "1234abcd".into()],
+            alarm_topic: Some(TOPIC_ARN.into()),
+            alarm_key: Some("key-1".into()),
         }
     }
 
@@ -286,6 +383,16 @@ mod tests {
                 messages: 0,
                 oldest_secs: None,
             }],
+            tokens: vec![TokenSeen {
+                name: "/swarm/blue/join-token/worker".into(),
+                kind: "SecureString".into(),
+                key_id: Some("alias/swarm-blue-tokens".into()),
+            }],
+            alarm_topic: Some(AlarmTopicSeen {
+                arn: TOPIC_ARN.into(),
+                policy: ALARMS_PUBLISH.into(),
+                key_id: Some("arn:aws:kms:us-east-1:123456789012:key/key-1".into()),
+            }),
         }
     }
 
@@ -299,6 +406,14 @@ mod tests {
     #[test]
     fn a_healthy_stack_has_no_finding() {
         assert_eq!(diagnose(&want(), &healthy()), vec![]);
+        // No token yet (no manager has published them) and the key named by its id: healthy.
+        let mut d = healthy();
+        d.tokens[0].key_id = Some("1234abcd".into());
+        assert_eq!(diagnose(&want(), &d), vec![]);
+        d.tokens[0].key_id = Some("arn:aws:kms:us-east-1:1:key/1234abcd".into());
+        assert_eq!(diagnose(&want(), &d), vec![]);
+        d.tokens.clear();
+        assert_eq!(diagnose(&want(), &d), vec![]);
     }
 
     #[test]
@@ -349,6 +464,33 @@ mod tests {
                     d.queues[0].oldest_secs = Some(3600);
                 }),
                 "2 message(s) waiting, the oldest 3600 s old",
+            ),
+            (
+                "join token /swarm/blue/join-token/worker",
+                Box::new(|d| d.tokens[0].kind = "String".into()),
+                "stored as String, not encrypted",
+            ),
+            (
+                "join token /swarm/blue/join-token/worker",
+                Box::new(|d| d.tokens[0].key_id = Some("alias/aws/ssm".into())),
+                "encrypted with alias/aws/ssm, not the cluster's key",
+            ),
+            (
+                "alarm topic arn:aws:sns:us-east-1:123456789012:swarm-blue-alarms",
+                Box::new(|d| {
+                    d.alarm_topic.as_mut().unwrap().policy = ALARMS_PUBLISH.replace("cloudwatch", "events");
+                }),
+                "does not let cloudwatch.amazonaws.com sns:Publish",
+            ),
+            (
+                "alarm topic arn:aws:sns:us-east-1:123456789012:swarm-blue-alarms",
+                Box::new(|d| d.alarm_topic.as_mut().unwrap().key_id = Some("alias/aws/sns".into())),
+                "encrypted with alias/aws/sns, not the stack's AlarmKey (key-1)",
+            ),
+            (
+                "alarm topic arn:aws:sns:us-east-1:123456789012:swarm-blue-alarms",
+                Box::new(|d| d.alarm_topic = None),
+                "not found",
             ),
         ];
         for (wire, break_it, says) in cases {

@@ -96,6 +96,14 @@ pub fn expected(s: &StackSeen) -> Result<Expected, String> {
         .ok_or("the stack has no parameter ClusterName: is it this project's stack?")?;
     let name = |logical: &str| s.resources.get(logical).cloned().unwrap_or_else(|| logical.to_string());
     let rules = wires(s).map(|w| (name(w.rule), name(w.function))).collect();
+    let prefix = s.params.get("ParameterPrefix").map_or("/swarm", String::as_str);
+    let token_parameters = ["worker", "manager"]
+        .map(|role| format!("{prefix}/{cluster}/join-token/{role}"))
+        .to_vec();
+    let token_key = ["TokenKeyAlias", "TokenKey"]
+        .iter()
+        .filter_map(|logical| s.resources.get(*logical).cloned())
+        .collect();
     Ok(Expected {
         cluster,
         hosted_zone_id: s.params.get("HostedZoneId").cloned().unwrap_or_default(),
@@ -104,6 +112,10 @@ pub fn expected(s: &StackSeen) -> Result<Expected, String> {
         agent_wait: s.number("AgentWait")?,
         join_budget: s.number("JoinBudget")?,
         rules,
+        token_parameters,
+        token_key,
+        alarm_topic: s.resources.get("AlarmTopic").cloned(),
+        alarm_key: s.resources.get("AlarmKey").cloned(),
     })
 }
 
@@ -124,6 +136,8 @@ mod tests {
         let resources = [
             ("LaunchRule", "blue-LaunchRule-1A2B"),
             ("LaunchFunction", "swarm-blue-launch-hook"),
+            ("TokenKeyAlias", "alias/swarm-blue-tokens"),
+            ("TokenKey", "1234abcd-12ab"),
         ];
         StackSeen {
             params: params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
@@ -142,6 +156,11 @@ mod tests {
         );
         // Not listed by the stack: expected by its logical id, so reported missing.
         assert_eq!(e.rules[1], ("TerminateRule".into(), "TerminateFunction".into()));
+        assert_eq!(
+            e.token_parameters,
+            ["/swarm/blue/join-token/worker", "/swarm/blue/join-token/manager"]
+        );
+        assert_eq!(e.token_key, ["alias/swarm-blue-tokens", "1234abcd-12ab"]);
         let with_ecs = expected(&stack("arn:aws:ecs:us-east-1:1:cluster/blue")).unwrap();
         assert!(with_ecs.rules.iter().any(|(r, _)| r == "EcsRule"));
     }
