@@ -72,8 +72,12 @@ def leftovers_on_machine() -> list[str]:
     return out
 
 
-def wait_for(cond: Callable[[], Any], timeout: float, what: str, interval: float = 0.2) -> Any:
-    """Polls `cond` until it returns something truthy; fails with `what` after `timeout` s."""
+def wait_for(cond: Callable[[], Any], timeout: float, what: str, interval: float = 0.2,
+             longest: float = 0.5) -> Any:
+    """Polls `cond` until it returns something truthy; fails with `what` after `timeout` s. The
+    interval grows from `interval` to `longest`: a condition that reads the swarm (two docker
+    CLI runs and three requests to the cloud) polled every 0.2 s for the length of a join or a
+    drain was a third of a core on a machine the scenarios already share."""
     end = time.time() + timeout
     last: Any = None
     while time.time() < end:
@@ -84,6 +88,7 @@ def wait_for(cond: Callable[[], Any], timeout: float, what: str, interval: float
         if last and not isinstance(last, Exception):
             return last
         time.sleep(interval)
+        interval = max(interval, min(interval * 1.25, longest))
     raise Timeout(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
 
 

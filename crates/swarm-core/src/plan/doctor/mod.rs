@@ -177,7 +177,9 @@ fn alarm_findings(want: &Expected, seen: Option<&AlarmTopicSeen>) -> Vec<Finding
         if !(named == key || named.ends_with(&format!("/{key}"))) {
             out.push(finding(
                 &wire,
-                format!("encrypted with {named}, not the stack's AlarmKey ({key}), whose policy lets CloudWatch use it"),
+                format!(
+                    "encrypted with {named}, not the stack's AlarmKey ({key}), whose policy lets CloudWatch use it"
+                ),
                 "update the stack: the topic's KmsMasterKeyId was changed by hand",
             ));
         }
@@ -202,7 +204,10 @@ fn token_findings(want: &Expected, t: &TokenSeen) -> Option<Finding> {
     (!want.token_key.iter().any(ours)).then(|| {
         finding(
             wire,
-            format!("encrypted with {key}, not the cluster's key ({})", want.token_key.join(" / ")),
+            format!(
+                "encrypted with {key}, not the cluster's key ({})",
+                want.token_key.join(" / ")
+            ),
             delete,
         )
     })

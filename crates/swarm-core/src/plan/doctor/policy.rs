@@ -34,7 +34,9 @@ fn names_principal(p: &Value, service: &str) -> bool {
 }
 
 fn names_action(a: &Value, action: &str) -> bool {
-    strings(a).iter().any(|pattern| glob(&pattern.to_ascii_lowercase(), &action.to_ascii_lowercase()))
+    strings(a)
+        .iter()
+        .any(|pattern| glob(&pattern.to_ascii_lowercase(), &action.to_ascii_lowercase()))
 }
 
 /// IAM's action wildcards: `*` any run of characters, `?` one (over bytes: no char boundary
@@ -44,7 +46,9 @@ fn glob(pattern: &str, text: &str) -> bool {
         match p.split_first() {
             None => t.is_empty(),
             Some((b'*', rest)) => (0..=t.len()).any(|i| go(rest, &t[i..])),
-            Some((c, rest)) => t.split_first().is_some_and(|(d, tail)| (*c == b'?' || c == d) && go(rest, tail)),
+            Some((c, rest)) => t
+                .split_first()
+                .is_some_and(|(d, tail)| (*c == b'?' || c == d) && go(rest, tail)),
         }
     }
     go(pattern.as_bytes(), text.as_bytes())
