@@ -83,8 +83,26 @@ struct Clients {
 
 type Read<T> = Result<T, String>;
 
-fn said<E: std::error::Error>(what: &str, e: E) -> String {
-    format!("{what}: {}", aws_sdk_cloudformation::error::DisplayErrorContext(e))
+/// One line: what could not be read, AWS's code and message (not the SDK's whole chain), and
+/// what to do about it.
+fn said<E, R>(what: &str, e: aws_sdk_cloudformation::error::SdkError<E, R>) -> String
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let text = match e.code() {
+        Some(code) => format!("{what}: {code}: {}", e.message().unwrap_or_default()),
+        // No answer from AWS (no credentials, no connection): the root cause, its first line.
+        None => {
+            let mut cause: &dyn std::error::Error = &e;
+            while let Some(next) = cause.source() {
+                cause = next;
+            }
+            let root = cause.to_string();
+            format!("{what}: {}", root.lines().next().unwrap_or_default())
+        }
+    };
+    format!("{text}{}", crate::hint(&text))
 }
 
 /// Exit 0: every wire holds; 1: findings, each printed; 2: the stack cannot be read.
@@ -353,9 +371,10 @@ async fn read_function(c: &Clients, name: &str) -> Read<Option<FunctionSeen>> {
 }
 
 /// Ok(None) when AWS answers that the thing does not exist (ResourceNotFoundException).
-fn found_or_none<T, E>(r: Result<T, E>, what: &str) -> Read<Option<T>>
+fn found_or_none<T, E, R>(r: Result<T, aws_sdk_cloudformation::error::SdkError<E, R>>, what: &str) -> Read<Option<T>>
 where
-    E: ProvideErrorMetadata + std::error::Error,
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
 {
     match r {
         Ok(x) => Ok(Some(x)),

@@ -45,7 +45,7 @@ fn hint(e: &str) -> &'static str {
         " (no usable AWS credentials: set AWS_PROFILE or pass --profile, or export AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)"
     } else if e.contains("no Auto Scaling group is tagged") {
         " (check --cluster, and --region/--profile: the groups live in one account and region)"
-    } else if e.contains("denied") {
+    } else if e.contains("denied") || e.contains("AccessDenied") || e.contains("not authorized to perform") {
         " (the caller's IAM policy lacks this action: docs/operate.md, \"The operator's command\", lists what it needs)"
     } else {
         ""

@@ -26,6 +26,7 @@ def findings(lc) -> list[dict]:
     return out
 
 
+@pytest.mark.expect_denials
 def test_doctor_names_each_broken_wire_and_its_fix(cloud):
     name = cloud.cluster.name
     ok = doctor(cloud)
@@ -125,6 +126,24 @@ def test_doctor_names_each_broken_wire_and_its_fix(cloud):
 
     again = doctor(cloud)
     assert again.returncode == 0, (again.stdout, again.stderr)
+    # Credentials that may not read the stack (a function's role), and none at all: exit 2, one
+    # line naming the refused read and what to do.
+    notice = {**cloud.operator_env(), "AWS_ACCESS_KEY_ID": cloud.role_keys["NoticeRole"]}
+    refused = subprocess.run([str(bin_dir() / "swarm-lifecycle"), "doctor", "--stack", name], env=notice,
+                             capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1, (refused.returncode, refused.stderr)
+    assert "not authorized to perform: cloudformation:DescribeStacks" in refused.stderr, refused.stderr
+    assert "the caller's IAM policy lacks this action" in refused.stderr, refused.stderr
+    # That refusal is the only one: the OperatorRole's own reads above were all allowed.
+    assert [(d["principal"], d["action"]) for d in cloud.denials()] == [("NoticeRole", "cloudformation:DescribeStacks")]
+    bare = {k: v for k, v in cloud.operator_env().items() if k not in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
+                                                                       "AWS_SESSION_TOKEN")}
+    none = subprocess.run([str(bin_dir() / "swarm-lifecycle"), "doctor", "--stack", name],
+                          env={**bare, "HOME": str(cloud.state_dir), "AWS_EC2_METADATA_DISABLED": "true"},
+                          capture_output=True, text=True, timeout=60)
+    assert none.returncode == 2 and none.stderr.count("\n") == 1, (none.returncode, none.stderr)
+    assert "no usable AWS credentials" in none.stderr, none.stderr
+
     # No stack named, none to default to: exit 2, saying what to pass.
     env = {k: v for k, v in cloud.operator_env().items() if k != "SWARM_CLUSTER"}
     which = subprocess.run([str(bin_dir() / "swarm-lifecycle"), "doctor"], env=env, capture_output=True, text=True,
