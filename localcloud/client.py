@@ -166,16 +166,20 @@ class LocalCloud:
 
     def stop(self) -> list[str]:
         """Stops the cloud; returns what its own teardown left behind (then removes that too)."""
+        hung: list[str] = []
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
                 self.proc.wait(timeout=60)
             except subprocess.TimeoutExpired:
+                self.proc.send_signal(signal.SIGUSR1)  # its threads' stacks into cloud.log
+                time.sleep(1)
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
+                hung = ["the cloud did not exit within 60 s of SIGTERM (its threads' stacks: cloud.log)"]
         leftovers = leftovers_on_machine()
         subprocess.run([sys.executable, "-m", "localcloud", "clean", "--state-dir", str(self.state_dir)], cwd=ROOT, capture_output=True)
-        return leftovers
+        return hung + leftovers
 
     def __enter__(self) -> LocalCloud:
         return self

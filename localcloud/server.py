@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import faulthandler
 import io
 import json
 import signal
@@ -158,6 +159,9 @@ def serve(state_dir: Path, cfg: dict[str, Any]) -> None:
         stop.set()
 
     signal.signal(signal.SIGTERM, on_signal)
+    # A cloud that does not stop after SIGTERM gets SIGUSR1 before SIGKILL (client.stop): every
+    # thread's stack goes to cloud.log, so a hung teardown can be read afterwards.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     signal.signal(signal.SIGINT, on_signal)
     servers = []
     try:
