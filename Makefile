@@ -40,13 +40,13 @@ unit: build
 
 # cargo-lambda too: a scenario runs make deploy-code's script against moto's Lambda.
 # E2E_WORKERS local clouds side by side (each in its own network namespace): the scenarios
-# mostly wait (holds, agents, propagation), so five share the two cores (four left a quarter
-# of them idle once the local cloud's own CPU was cut: BENCH, "Build and CI time"); the
-# slowest are listed.
+# mostly wait (holds, agents, propagation), so four share the two cores (76 % busy once the
+# local cloud's own CPU was cut; five gained 30 s of 18 minutes: BENCH, "Build and CI time");
+# the slowest are listed.
 # Never two `pytest -n` runs at once on one machine: their workers share the namespaces' names.
 # Scenarios marked `alone` load the machine themselves (23 hosts at once): they run after
 # the others, with nothing beside them.
-E2E_WORKERS ?= 5
+E2E_WORKERS ?= 4
 e2e: deps build
 	WITH_CARGO_LAMBDA=1 scripts/deps.sh
 	$(PYTHON) -m pytest tests/e2e -q -n $(E2E_WORKERS) --dist worksteal --durations=15 -m 'not alone'
