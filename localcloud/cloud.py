@@ -133,6 +133,20 @@ class Invocation:
     end: float | None = None
     requested: float = field(default_factory=time.time)
 
+    def finish(self, status: str, details: str, code: int, stdout: str = "", stderr: str = "") -> None:
+        """Ends the invocation: its output first, its status last, so that a reader that reads
+        the status first (`view`) never sees a final status without the output (a drain check
+        once read Success with an empty stdout and took the node for retired)."""
+        self.stdout, self.stderr, self.code, self.end = stdout, stderr, code, time.time()
+        self.details = details
+        self.status = status
+
+    def view(self) -> dict[str, Any]:
+        """The fields as one moment saw them: the status read before the rest (see `finish`)."""
+        status, details = self.status, self.details
+        return {"status": status, "details": details, "code": self.code, "stdout": self.stdout,
+                "stderr": self.stderr, "start": self.start, "end": self.end}
+
 
 class Cloud:
     def __init__(self, state_dir: Path, cfg: dict[str, Any]):
@@ -775,12 +789,11 @@ class Cloud:
         host = self.hosts.hosts.get(inv.instance_id)
         inv.start = time.time()
         if host is None or not host.alive:
-            inv.status, inv.details, inv.code, inv.end = "Failed", "Undeliverable", -1, time.time()
+            inv.finish("Failed", "Undeliverable", -1)
             return
         inv.status = inv.details = "InProgress"
         if self.take_fault(f"fail_command:{inv.comment}"):
-            inv.stderr = "injected failure"
-            inv.code, inv.status, inv.details, inv.end = 1, "Failed", "Failed", time.time()
+            inv.finish("Failed", "Failed", 1, stderr="injected failure")
             return
         delay = self.faults.pop(f"delay_command:{inv.comment}:{inv.instance_id}", 0)
         if delay:
@@ -788,7 +801,7 @@ class Cloud:
             self.record("fault", name=f"delay_command:{inv.comment}", instance=inv.instance_id, seconds=delay)
             time.sleep(float(delay))
             if not host.alive:
-                inv.status, inv.details, inv.code, inv.end = "Failed", "Terminated", -1, time.time()
+                inv.finish("Failed", "Terminated", -1)
                 return
         if self.take_fault(f"hang_command:{inv.comment}"):
             # The script hangs (a stuck daemon, say): the execution timeout ends it, as on AWS.
@@ -819,20 +832,19 @@ class Cloud:
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
             try:
                 out, err = p.communicate(timeout=timeout)
-                inv.code = p.returncode
-                inv.status = inv.details = "Success" if p.returncode == 0 else "Failed"
+                code = p.returncode
+                status = details = "Success" if code == 0 else "Failed"
             except subprocess.TimeoutExpired:
                 os.killpg(p.pid, 9)
                 out, err = p.communicate()
-                inv.code, inv.status, inv.details = -1, "TimedOut", "ExecutionTimedOut"
+                code, status, details = -1, "TimedOut", "ExecutionTimedOut"
         except OSError as e:
             out, err = b"", str(e).encode()
-            inv.code, inv.status, inv.details = -1, "Failed", "Failed"
-        if not host.alive and inv.status != "Success":
-            inv.details = "Terminated"
-        inv.stdout = out.decode(errors="replace")[:OUTPUT_LIMIT]
-        inv.stderr = err.decode(errors="replace")[:OUTPUT_LIMIT]
-        inv.end = time.time()
+            code, status, details = -1, "Failed", "Failed"
+        if not host.alive and status != "Success":
+            details = "Terminated"
+        inv.finish(status, details, code, out.decode(errors="replace")[:OUTPUT_LIMIT],
+                   err.decode(errors="replace")[:OUTPUT_LIMIT])
         with open(self.command_log, "a") as f:
             f.write(json.dumps({"command_id": inv.command_id, "instance": inv.instance_id, "comment": inv.comment,
                                 "status": inv.status, "code": inv.code, "stdout": inv.stdout, "stderr": inv.stderr}) + "\n")

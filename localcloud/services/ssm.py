@@ -87,15 +87,17 @@ def install(cloud: Cloud) -> None:
         }})
 
     def _invocation_view(inv: Invocation) -> dict[str, Any]:
+        v = inv.view()
+        start, end = v["start"], v["end"]
         return {
             "CommandId": inv.command_id, "InstanceId": inv.instance_id, "Comment": inv.comment,
             "DocumentName": inv.document, "DocumentVersion": "$DEFAULT", "PluginName": "aws:runShellScript",
-            "ResponseCode": inv.code, "Status": inv.status, "StatusDetails": inv.details,
-            "ExecutionStartDateTime": iso(inv.start) if inv.start else "",
-            "ExecutionEndDateTime": iso(inv.end) if inv.end else "",
-            "ExecutionElapsedTime": f"PT{(inv.end - inv.start):.3f}S" if inv.start and inv.end else "",
-            "StandardOutputContent": inv.stdout, "StandardOutputUrl": "",
-            "StandardErrorContent": inv.stderr, "StandardErrorUrl": "",
+            "ResponseCode": v["code"], "Status": v["status"], "StatusDetails": v["details"],
+            "ExecutionStartDateTime": iso(start) if start else "",
+            "ExecutionEndDateTime": iso(end) if end else "",
+            "ExecutionElapsedTime": f"PT{(end - start):.3f}S" if start and end else "",
+            "StandardOutputContent": v["stdout"], "StandardOutputUrl": "",
+            "StandardErrorContent": v["stderr"], "StandardErrorUrl": "",
             "CloudWatchOutputConfig": {"CloudWatchLogGroupName": "", "CloudWatchOutputEnabled": False},
         }
 
@@ -116,15 +118,16 @@ def install(cloud: Cloud) -> None:
         rows = [inv for (c, i), inv in cloud.invocations.items() if (not cid or c == cid) and (not iid or i == iid)]
         out = []
         for inv in rows:
+            v = inv.view()
             # The plugin's combined output as AWS gives it: stdout, then stderr after a marker,
             # cut to 2,500 characters (GetCommandInvocation has the full 24,000).
-            combined = inv.stdout + (f"\n----------ERROR-------\n{inv.stderr}" if inv.stderr else "")
+            combined = v["stdout"] + (f"\n----------ERROR-------\n{v['stderr']}" if v["stderr"] else "")
             out.append({
                 "CommandId": inv.command_id, "InstanceId": inv.instance_id, "Comment": inv.comment,
-                "DocumentName": inv.document, "RequestedDateTime": utc(inv.requested), "Status": inv.status,
-                "StatusDetails": inv.details,
-                "CommandPlugins": [{"Name": "aws:runShellScript", "Status": inv.status, "StatusDetails": inv.details,
-                                    "ResponseCode": inv.code, "Output": combined[:2500]}]
+                "DocumentName": inv.document, "RequestedDateTime": utc(inv.requested), "Status": v["status"],
+                "StatusDetails": v["details"],
+                "CommandPlugins": [{"Name": "aws:runShellScript", "Status": v["status"], "StatusDetails": v["details"],
+                                    "ResponseCode": v["code"], "Output": combined[:2500]}]
                 if self._get_param("Details") else [],
             })
         return ActionResult({"CommandInvocations": out})

@@ -143,11 +143,16 @@ pub fn read_retire(op: &CommandResult, drains: bool) -> RetireAnswer {
         return RetireAnswer::CannotOperate;
     }
     let said = RetireSaid::of(&op.stdout);
-    let settled = op.ok() && said.drained != Some(false);
+    // The script says `removed=` whenever it ends well: an answer without it (an output lost
+    // or cut) is not taken for a retirement done; a drain in it goes on (not skipped).
+    let said_nothing = op.ok() && said.removed.is_none() && said.drained != Some(false);
+    let settled = op.ok() && said.drained != Some(false) && !said_nothing;
     if drains && !settled {
-        return RetireAnswer::Draining { failed: !op.ok() };
+        return RetireAnswer::Draining {
+            failed: !op.ok() || said_nothing,
+        };
     }
-    if !op.ok() {
+    if !op.ok() || said_nothing {
         return RetireAnswer::NotRemoved;
     }
     RetireAnswer::Ended {
@@ -381,6 +386,16 @@ mod tests {
             read_retire(&answer(ScriptExit::NotAManager.code(), ""), true),
             RetireAnswer::CannotOperate
         );
+        // Ended well but said nothing (its output lost): not retired; the drain goes on.
+        assert_eq!(
+            read_retire(&answer(0, ""), true),
+            RetireAnswer::Draining { failed: true }
+        );
+        assert_eq!(
+            read_retire(&answer(0, "drained=true\n"), true),
+            RetireAnswer::Draining { failed: true }
+        );
+        assert_eq!(read_retire(&answer(0, ""), false), RetireAnswer::NotRemoved);
         let mut lost = answer(0, "");
         lost.status = CommandStatus::Undeliverable;
         assert_eq!(read_retire(&lost, false), RetireAnswer::CannotOperate);

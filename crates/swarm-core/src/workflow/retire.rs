@@ -30,6 +30,8 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
             // re-arms it while Route 53 is slow); the heartbeat at INSYNC defines the hold.
             self.rearm_if_due(&held.alive).await;
         }
+        // What the completion says: a retirement, or why the swarm was left alone.
+        let mut reason = "node retired".to_string();
         // Each step the planner returned is what runs, in its order.
         for step in steps {
             match step {
@@ -80,12 +82,16 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
                     held.acted = true;
                     metric(&m.cluster, m.role.as_str(), "Drains", 1.0, "Count");
                 }
-                RetireStep::Note(note) => info!(step = "swarm", outcome = "skipped", %note),
+                RetireStep::Note(note) => {
+                    // Left to the reconcile, which removes a node whose instance is gone.
+                    warn!(step = "swarm", outcome = "skipped", %note, "the node is not retired here");
+                    reason = note;
+                }
                 RetireStep::Finish => {}
             }
         }
         self.announce_drain_timeout(&mut held, m).await;
-        self.release(intent, &held, holds, end).await
+        self.release(intent, &held, holds, end, &reason).await
     }
 
     /// A lost instance's node out without a drain (no task of it left to move): handed over
@@ -168,6 +174,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
         held: &Held<'_>,
         holds: bool,
         end: Instant,
+        reason: &str,
     ) -> Result<Outcome, PortError> {
         let id = intent.instance_id();
         let quiet = !held.acted;
@@ -216,7 +223,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
                 ));
             }
         }
-        let mut o = self.finish(intent, ActionResult::Continue, "node retired").await?;
+        let mut o = self.finish(intent, ActionResult::Continue, reason).await?;
         if o.outcome == OutcomeKind::AlreadyEnded && held.acted {
             // Another invocation (the node's own event, late) completed the action after this
             // retirement removed the node, and found it done: this one tells it.

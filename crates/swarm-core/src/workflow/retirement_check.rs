@@ -158,7 +158,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
     ) -> Result<Outcome, PortError> {
         metric(&m.cluster, m.role.as_str(), "Removals", 1.0, "Count");
         let Some(wait) = self.release_later(held, check.holds) else {
-            return self.release(intent, held, check.holds, end).await;
+            return self.release(intent, held, check.holds, end, "node retired").await;
         };
         // No check sleeps: the next one completes the action when the hold ends.
         check.phase = Phase::Releasing;

@@ -193,6 +193,21 @@ async fn worker_termination_completes_and_removes_the_node() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_worker_leaving_while_no_manager_answers_is_not_said_retired() {
+    let w = cluster();
+    let l = lifecycle(&w, cfg());
+    three_managers_and_a_worker(&l, &w).await;
+    w.set_lifecycle(W1, "Terminating:Wait");
+    // Every probe fails: no manager is live to act through (a listing that failed, say).
+    w.state().failing.insert("probe-list");
+    let o = l.handle(&event("terminate", "wrk", W1), None).await.unwrap();
+    assert_eq!(o.result, Some(ActionResult::Continue));
+    // Released (the instance goes either way), but not claimed: its node is still listed.
+    assert!(w.node_of(W1).is_some(), "{o:?} {:?}", w.state().commands);
+    assert!(o.detail.contains("no live manager"), "{}", o.detail);
+}
+
+#[tokio::test(start_paused = true)]
 async fn tasks_slower_than_a_slice_are_drained_apart_then_the_node_retired() {
     let w = cluster();
     let l = lifecycle(&w, cfg());
