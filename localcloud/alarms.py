@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .iam import Renderer, _as_list, load_template, statement_matches
+from .iam import Renderer, _as_list, alarm_topic_arn, load_template, statement_matches
 
 CLOUDWATCH = "cloudwatch.amazonaws.com"
 EVENTBRIDGE = "events.amazonaws.com"
@@ -71,7 +71,7 @@ def _allows(policy: dict[str, Any], service: str, action: str, resource: str, co
 def render_topic(template_path: Path, params: dict[str, str], region: str, account: str) -> AlarmTopic:
     t = load_template(template_path)
     cluster = params.get("ClusterName", "swarm")
-    arn = f"arn:aws:sns:{region}:{account}:swarm-{cluster}-alarms"
+    arn = alarm_topic_arn(region, account, cluster)
     rule_arn = f"arn:aws:events:{region}:{account}:rule/swarm-{cluster}-action-events"
     r = Renderer(t, params, region, account, physical={"AlarmTopic": arn}, attributes={"ActionEventsRule.Arn": rule_arn})
     res = t["Resources"]

@@ -23,7 +23,7 @@ import boto3
 from botocore.config import Config as BotoConfig
 
 from . import world
-from .iam import ADMIN_KEY, FUNCTION_ROLES, INSTANCE_ROLES, key_id
+from .iam import ADMIN_KEY, FUNCTION_ROLES, INSTANCE_ROLES, alarm_topic_arn, key_id
 
 ROOT = Path(__file__).resolve().parent.parent
 REGION = "us-east-1"
@@ -293,7 +293,7 @@ class LocalCloud:
             log_group = self.prefix + ("lifecycle-hook" if name == "drain-check" else binary)
             timeout = DRAIN_CHECK_TIMEOUT if name == "drain-check" else spec.get("timeout", 300)
             self.control("deploy", {"name": self.fn(name), "binary": str(bin_dir / binary),
-                                    "role": f"arn:aws:iam::123456789012:role/{self.prefix}{FUNCTION_ROLES[name]}",
+                                    "role": f"arn:aws:iam::123456789012:role/{self.function_role(FUNCTION_ROLES[name])}",
                                     "env": {**env, **role_env}, "log_group": log_group,
                                     "timeout": timeout,
                                     "concurrency": (concurrency or {}).get(name, 20),
@@ -472,6 +472,10 @@ class LocalCloud:
                            for logical in (*STACK_RULES, "ReconcileRule")},
                         "UndeliveredEvents.Arn": f"arn:aws:sqs:{REGION}:123456789012:{self.undelivered_queue_name}"})
 
+    def function_role(self, role: str) -> str:
+        """A function role's name (the template's logical id; a second deployment's prefixed)."""
+        return f"{self.prefix}{role}"
+
     def fn(self, name: str) -> str:
         """A function of the cluster's stack by its short name (launch-hook, reconcile, ...), named
         as the template names it: FunctionName "swarm-${ClusterName}-<name>"."""
@@ -537,7 +541,7 @@ class LocalCloud:
         t, r = self.stack_renderer({**queues, "ManagerGroup": c.manager_group, "WorkerGroup": c.worker_group})
         declared = t.get("Parameters") or {}
         token_alias = r.resolve(t["Resources"]["TokenKeyAlias"]["Properties"]["AliasName"])
-        topic = f"arn:aws:sns:{REGION}:123456789012:swarm-{c.name}-alarms"  # the local cloud's (cloud.create_alarm_topic)
+        topic = alarm_topic_arn(REGION, "123456789012", c.name)  # the local cloud's (cloud.create_alarm_topic)
         alarm_key = self.client("sns").get_topic_attributes(TopicArn=topic)["Attributes"]["KmsMasterKeyId"]
         params = [{"ParameterKey": k, "ParameterValue": "****" if v.get("NoEcho") else str(r.params[k])}
                   for k, v in declared.items()]
@@ -558,6 +562,9 @@ class LocalCloud:
                "ResourceType": "AWS::Events::Rule"} for _ in range(with_schedule)),
             *({"LogicalResourceId": logical, "PhysicalResourceId": self.fn(name), "ResourceType": "AWS::Lambda::Function"}
               for logical, name in STACK_FUNCTIONS.items()),
+            # The functions' execution roles, named as their functions' Role ARNs name them.
+            *({"LogicalResourceId": role, "PhysicalResourceId": self.function_role(role), "ResourceType": "AWS::IAM::Role"}
+              for role in sorted(set(FUNCTION_ROLES.values()))),
             {"LogicalResourceId": "ManagerGroup", "PhysicalResourceId": c.manager_group,
              "ResourceType": "AWS::AutoScaling::AutoScalingGroup"},
             {"LogicalResourceId": "WorkerGroup", "PhysicalResourceId": c.worker_group,

@@ -177,6 +177,11 @@ def load_template(template_path: Path) -> dict[str, Any]:
     return copy.deepcopy(_parsed(template_path, template_path.stat().st_mtime_ns))
 
 
+def alarm_topic_arn(region: str, account: str, cluster: str) -> str:
+    """The stack's AlarmTopic (its TopicName: swarm-<cluster>-alarms); Ref of a topic is its ARN."""
+    return f"arn:aws:sns:{region}:{account}:swarm-{cluster}-alarms"
+
+
 def render(template_path: Path, params: dict[str, str], region: str, account: str,
            physical: dict[str, str]) -> tuple[dict[str, Principal], dict[str, Any]]:
     """The template's roles (inline and managed policies) and the token key's policy."""
@@ -188,8 +193,7 @@ def render(template_path: Path, params: dict[str, str], region: str, account: st
     attributes["FailedInvocations.Arn"] = f"arn:aws:sqs:{region}:{account}:swarm-{cluster}-failed-invocations"
     attributes["FailedInvocations.QueueName"] = f"swarm-{cluster}-failed-invocations"
     attributes["DrainChecks.Arn"] = f"arn:aws:sqs:{region}:{account}:swarm-{cluster}-drain-checks"
-    # Ref of a topic is its ARN (named by the template's TopicName).
-    physical = {"AlarmTopic": f"arn:aws:sns:{region}:{account}:swarm-{cluster}-alarms", **physical}
+    physical = {"AlarmTopic": alarm_topic_arn(region, account, cluster), **physical}
     r = Renderer(t, params, region, account, physical, attributes)
     roles: dict[str, Principal] = {}
     for lid, spec in res.items():

@@ -10,6 +10,7 @@ again later with Lambda's backoff, and dropped once older than MaximumEventAgeIn
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
@@ -178,16 +179,29 @@ class Function:
         environments started with it: idle ones go now, busy ones after their invocation."""
         with self.lock:
             self.env = {**{k: v for k, v in self.env.items() if k.startswith("AWS_")}, **variables}
-            self.generation += 1
-            for env in list(self.envs):
-                if not env.busy and not env.dead:
-                    self._retire(env)
+            self._new_generation()
+
+    def run_as(self, role: str, access_key: str) -> None:
+        """UpdateFunctionConfiguration's Role: later events run with that role's credentials."""
+        with self.lock:
+            self.role = role
+            self.env = {**self.env, "AWS_ACCESS_KEY_ID": access_key}
+            self._new_generation()
+
+    def _new_generation(self) -> None:
+        """Events from now on run in environments started with the new configuration: idle ones
+        go now, busy ones after their invocation (the caller holds the lock)."""
+        self.generation += 1
+        for env in list(self.envs):
+            if not env.busy and not env.dead:
+                self._retire(env)
 
     def _retire(self, env: Environment) -> None:
         """An environment shut down between invocations (the caller holds the lock)."""
         env.dead = True
         if env.proc and env.proc.poll() is None:
-            os.killpg(env.proc.pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):  # it exited between the poll and here
+                os.killpg(env.proc.pid, signal.SIGKILL)
         threading.Thread(target=env.server.shutdown, daemon=True).start()
         self.envs.remove(env)
 
@@ -378,6 +392,10 @@ class Lambdas:
         from moto.events.models import events_backends
 
         return events_backends[ACCOUNT][self.region]
+
+    def role_key(self, role: str) -> str | None:
+        """The credentials of a function role by its ARN (None: no function's role)."""
+        return next((fn.env.get("AWS_ACCESS_KEY_ID") for fn in list(self.functions.values()) if fn.role == role), None)
 
     def function_arn(self, name: str) -> str:
         return f"arn:aws:lambda:{self.region}:{ACCOUNT}:function:{name}"

@@ -259,10 +259,9 @@ async fn read_deployed(c: &Clients, s: &StackSeen, want: &Expected) -> Read<Depl
 /// The alarm topic's access policy and key; None when it does not exist.
 async fn read_alarm_topic(c: &Clients, arn: &str) -> Read<Option<AlarmTopicSeen>> {
     let found = c.sns.get_topic_attributes().topic_arn(arn).send().await;
-    let out = match found {
-        Ok(out) => out,
-        Err(e) if e.code() == Some("NotFound") => return Ok(None),
-        Err(e) => return Err(said(&format!("alarm topic {arn}"), e)),
+    // SNS names a missing topic NotFound.
+    let Some(out) = found_or_none(found, "NotFound", &format!("alarm topic {arn}"))? else {
+        return Ok(None);
     };
     let attributes = out.attributes();
     let get = |k: &str| attributes.and_then(|a| a.get(k)).cloned();
@@ -307,7 +306,7 @@ async fn read_rule(
     substitute: &dyn Fn(&str) -> String,
 ) -> Read<Option<RuleSeen>> {
     let found = c.events.describe_rule().name(name).send().await;
-    let Some(rule) = found_or_none(found, &format!("rule {name}"))? else {
+    let Some(rule) = found_or_none(found, NOT_FOUND, &format!("rule {name}"))? else {
         return Ok(None);
     };
     let targets = c
@@ -349,7 +348,7 @@ async fn read_rule(
 /// does not exist (its rule then names it missing).
 async fn read_function(c: &Clients, name: &str) -> Read<Option<FunctionSeen>> {
     let found = c.lambda.get_function_configuration().function_name(name).send().await;
-    let Some(conf) = found_or_none(found, &format!("function {name}"))? else {
+    let Some(conf) = found_or_none(found, NOT_FOUND, &format!("function {name}"))? else {
         return Ok(None);
     };
     let env: BTreeMap<String, String> = conf
@@ -359,26 +358,34 @@ async fn read_function(c: &Clients, name: &str) -> Read<Option<FunctionSeen>> {
         .unwrap_or_default();
     // No policy at all: ResourceNotFoundException, as for a function without one.
     let found = c.lambda.get_policy().function_name(name).send().await;
-    let policy = found_or_none(found, &format!("the policy of function {name}"))?
+    let policy = found_or_none(found, NOT_FOUND, &format!("the policy of function {name}"))?
         .and_then(|p| p.policy().map(str::to_string))
         .unwrap_or_default();
     Ok(Some(FunctionSeen {
         name: name.to_string(),
         arn: conf.function_arn().unwrap_or_default().to_string(),
+        role: conf.role().unwrap_or_default().to_string(),
         env,
         invoked_by: invoked_by(&policy),
     }))
 }
 
-/// Ok(None) when AWS answers that the thing does not exist (ResourceNotFoundException).
-fn found_or_none<T, E, R>(r: Result<T, aws_sdk_cloudformation::error::SdkError<E, R>>, what: &str) -> Read<Option<T>>
+/// EventBridge's and Lambda's code for a thing that does not exist.
+const NOT_FOUND: &str = "ResourceNotFoundException";
+
+/// Ok(None) when AWS answers that the thing does not exist (its service's `not_found` code).
+fn found_or_none<T, E, R>(
+    r: Result<T, aws_sdk_cloudformation::error::SdkError<E, R>>,
+    not_found: &str,
+    what: &str,
+) -> Read<Option<T>>
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
 {
     match r {
         Ok(x) => Ok(Some(x)),
-        Err(e) if e.code() == Some("ResourceNotFoundException") => Ok(None),
+        Err(e) if e.code() == Some(not_found) => Ok(None),
         Err(e) => Err(said(what, e)),
     }
 }

@@ -6,13 +6,16 @@ scenario); a name the local cloud runs is answered from its own function:
 - GetPolicy: one statement per permission, `{"Service": "events.amazonaws.com"}` allowed
   `lambda:InvokeFunction` on the function with `ArnLike` `AWS:SourceArn` the rule, as AddPermission
   writes it; none: ResourceNotFoundException ("The resource you requested does not exist.");
-- UpdateFunctionConfiguration (Environment, Timeout, MemorySize): "When you update a function,
+- UpdateFunctionConfiguration (Environment, Timeout, MemorySize, Role): "When you update a function,
   Lambda provisions an instance of the function ... you can still invoke it. The
   LastUpdateStatus ... fields ... indicate when the update is complete and the function is
   processing events with the new configuration" (API reference): answered InProgress, then
   Successful; its events from then on run in environments started with the new variables
   (lambdas.Function.reconfigure). A reserved key (the developer guide's defined runtime
-  variables) is InvalidParameterValueException, as Lambda refuses it;
+  variables) is InvalidParameterValueException, as Lambda refuses it; a Role Lambda cannot
+  assume (here: any but the functions' roles) is InvalidParameterValueException "The role
+  defined for the function cannot be assumed by Lambda." (the API reference's error); with
+  another role, the function's calls are that role's (its environments restarted);
 - AddPermission (a StatementId taken: ResourceConflictException) and RemovePermission (an
   unknown one: ResourceNotFoundException), which EventBridge's delivery follows (lambdas.py)."""
 
@@ -69,10 +72,18 @@ def install(cloud: Cloud) -> None:
         if name is None:
             return originals["update_function_configuration"](self)
         body = json.loads(self.body or "{}")
-        unmodelled = sorted(set(body) - {"Environment", "Timeout", "MemorySize", "RevisionId"})
+        unmodelled = sorted(set(body) - {"Environment", "Timeout", "MemorySize", "Role", "RevisionId"})
         if unmodelled:
             return _error(400, "InvalidParameterValueException", f"Not modelled here: {', '.join(unmodelled)}.")
         fn = cloud.lambdas.functions[name]
+        key = None
+        if "Role" in body:
+            # A role Lambda can assume: here, the functions' roles (the template's, trusting
+            # lambda.amazonaws.com); its calls are then that role's.
+            key = cloud.lambdas.role_key(str(body["Role"]))
+            if key is None:
+                return _error(400, "InvalidParameterValueException",
+                              "The role defined for the function cannot be assumed by Lambda.")
         if "Environment" in body:
             variables = {str(k): str(v) for k, v in (body["Environment"].get("Variables") or {}).items()}
             reserved = sorted(set(variables) & RESERVED)
@@ -82,6 +93,8 @@ def install(cloud: Cloud) -> None:
                               "variables you have provided contains reserved keys that are currently not supported "
                               f"for modification. Reserved keys used in this request: {','.join(reserved)}")
             fn.reconfigure(variables)
+        if key is not None:
+            fn.run_as(str(body["Role"]), key)
         fn.timeout = float(body.get("Timeout", fn.timeout))
         fn.memory = int(body.get("MemorySize", fn.memory))
         return 200, {}, configuration(name, "InProgress")

@@ -11,6 +11,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from conftest import bin_dir
+from localcloud.iam import alarm_topic_arn
 
 
 def doctor(lc, *args: str) -> subprocess.CompletedProcess:
@@ -73,6 +74,20 @@ def test_doctor_names_each_broken_wire_and_its_fix(cloud):
     assert "reserved keys" in refused.value.response["Error"]["Message"], refused.value
     lam.update_function_configuration(FunctionName=changed, Environment={"Variables": variables})
 
+    # A function moved to another role by hand (the reconcile function's): its grants are no
+    # longer the ones its calls were proven against. A role Lambda cannot assume is refused.
+    own = lam.get_function_configuration(FunctionName=changed)["Role"]
+    other = lam.get_function_configuration(FunctionName=cloud.fn("reconcile"))["Role"]
+    lam.update_function_configuration(FunctionName=changed, Role=other)
+    lam.get_waiter("function_updated").wait(FunctionName=changed, WaiterConfig={"Delay": 1})
+    (f,) = findings(cloud)
+    assert f["wire"] == f"function {changed}" and f["broken"] == f"runs as {other}, not the stack's role NoticeRole", f
+    assert f"--role {own}" in f["fix"], f
+    with pytest.raises(ClientError) as refused:
+        lam.update_function_configuration(FunctionName=changed, Role="arn:aws:iam::123456789012:role/NoSuchRole")
+    assert "cannot be assumed by Lambda" in refused.value.response["Error"]["Message"], refused.value
+    lam.update_function_configuration(FunctionName=changed, Role=own)
+
     # A terminate hook shorter than the record's TTL + HoldExtra.
     group = cloud.cluster.manager_group
     hook = asg.describe_lifecycle_hooks(AutoScalingGroupName=group, LifecycleHookNames=["swarm-terminate"])["LifecycleHooks"][0]
@@ -111,7 +126,7 @@ def test_doctor_names_each_broken_wire_and_its_fix(cloud):
     # way every alarm would fire into nothing (the failure queue's alarm scenario, test_iam,
     # shows the delivery refused by the policy SNS holds).
     sns = cloud.client("sns")
-    topic = f"arn:aws:sns:us-east-1:123456789012:swarm-{name}-alarms"
+    topic = alarm_topic_arn("us-east-1", "123456789012", name)
     held = sns.get_topic_attributes(TopicArn=topic)["Attributes"]
     events_only = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"},
                                                            "Action": "sns:Publish", "Resource": topic}]}

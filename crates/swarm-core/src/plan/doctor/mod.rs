@@ -22,6 +22,8 @@ pub struct Expected {
     pub join_budget: u64,
     /// Each rule of the stack and the function it must invoke (by name).
     pub rules: Vec<(String, String)>,
+    /// Each function's execution role as the stack names it (the role's name), by function.
+    pub roles: BTreeMap<String, String>,
     /// The join tokens' parameters (worker, manager).
     pub token_parameters: Vec<String>,
     /// The cluster's token key as a parameter's KeyId may name it: its alias, id or ARN.
@@ -49,6 +51,8 @@ pub struct RuleSeen {
 pub struct FunctionSeen {
     pub name: String,
     pub arn: String,
+    /// Its execution role's ARN.
+    pub role: String,
     pub env: BTreeMap<String, String>,
     /// SourceArn of each statement that lets events.amazonaws.com invoke it.
     pub invoked_by: Vec<String>,
@@ -133,6 +137,7 @@ pub fn diagnose(want: &Expected, seen: &Deployed) -> Vec<Finding> {
         out.extend(rule_findings(rule_name, rule.as_ref(), function));
     }
     for f in &seen.functions {
+        out.extend(role_finding(want, f));
         out.extend(environment_findings(want, f));
     }
     for h in &seen.hooks {
@@ -262,6 +267,29 @@ fn same_function(target: &str, function_arn: &str) -> bool {
             .is_some_and(|rest| rest.starts_with(':'))
 }
 
+/// A function must run as the stack's role for it: another role's grants are not the ones
+/// `make lint` proved its calls against (too few: its calls are refused; too many: least
+/// privilege is gone).
+fn role_finding(want: &Expected, f: &FunctionSeen) -> Option<Finding> {
+    let role = want.roles.get(&f.name)?;
+    // role/NAME or role/PATH/NAME: the stack's physical id is the name.
+    let name = f.role.rsplit('/').next().unwrap_or_default();
+    (name != role).then(|| {
+        let arn = match f.role.split_once(":role/") {
+            Some((account, _)) => format!("{account}:role/{role}"),
+            None => role.clone(),
+        };
+        finding(
+            format!("function {}", f.name),
+            format!("runs as {}, not the stack's role {role}", f.role),
+            format!(
+                "aws lambda update-function-configuration --function-name {} --role {arn} (or update the stack)",
+                f.name
+            ),
+        )
+    })
+}
+
 fn environment_findings(want: &Expected, f: &FunctionSeen) -> Vec<Finding> {
     let expect = [
         ("CLUSTER_NAME", want.cluster.clone()),
@@ -338,6 +366,7 @@ mod tests {
             agent_wait: 300,
             join_budget: 300,
             rules: vec![("blue-terminate".into(), "blue-terminate".into())],
+            roles: [("blue-terminate".into(), "blue-LifecycleRole-9Z8Y".into())].into(),
             token_parameters: vec!["/swarm/blue/join-token/worker".into()],
             token_key: vec!["alias/swarm-blue-tokens".into(), "1234abcd".into()],
             alarm_topic: Some(TOPIC_ARN.into()),
@@ -357,6 +386,7 @@ mod tests {
             functions: vec![FunctionSeen {
                 name: "blue-terminate".into(),
                 arn: FN_ARN.into(),
+                role: "arn:aws:iam::123456789012:role/blue-LifecycleRole-9Z8Y".into(),
                 env: [
                     ("CLUSTER_NAME", "blue"),
                     ("HOSTED_ZONE_ID", "Z1"),
@@ -444,6 +474,11 @@ mod tests {
                 "function blue-terminate",
                 Box::new(|d| d.functions[0].invoked_by.clear()),
                 "no permission",
+            ),
+            (
+                "function blue-terminate",
+                Box::new(|d| d.functions[0].role = "arn:aws:iam::123456789012:role/blue-ReconcileRole-1".into()),
+                "runs as arn:aws:iam::123456789012:role/blue-ReconcileRole-1, not the stack's role blue-LifecycleRole-9Z8Y",
             ),
             (
                 "function blue-terminate",

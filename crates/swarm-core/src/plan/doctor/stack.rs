@@ -11,6 +11,8 @@ use super::Expected;
 pub struct Wire {
     pub rule: &'static str,
     pub function: &'static str,
+    /// The template's execution role of the function (its `Role: !GetAtt <role>.Arn`).
+    pub role: &'static str,
     pub fixtures: &'static [&'static str],
 }
 
@@ -19,16 +21,19 @@ pub const WIRES: &[Wire] = &[
     Wire {
         rule: "LaunchRule",
         function: "LaunchFunction",
+        role: "LifecycleRole",
         fixtures: &["lifecycle-launch-manager.json", "lifecycle-launch-worker.json"],
     },
     Wire {
         rule: "TerminateRule",
         function: "TerminateFunction",
+        role: "LifecycleRole",
         fixtures: &["lifecycle-terminate-manager.json", "lifecycle-terminate-worker.json"],
     },
     Wire {
         rule: "EcsRule",
         function: "EcsFunction",
+        role: "EcsRole",
         fixtures: &[
             "ecs-instance-active.json",
             "ecs-instance-draining.json",
@@ -38,6 +43,7 @@ pub const WIRES: &[Wire] = &[
     Wire {
         rule: "SpotRule",
         function: "SpotNoticeFunction",
+        role: "NoticeRole",
         fixtures: &[
             "ec2-spot-interruption-warning.json",
             "ec2-rebalance-recommendation.json",
@@ -46,6 +52,7 @@ pub const WIRES: &[Wire] = &[
     Wire {
         rule: "InstanceStateRule",
         function: "NoticeFunction",
+        role: "NoticeRole",
         fixtures: &[
             "ec2-instance-stopping.json",
             "ec2-instance-shutting-down.json",
@@ -55,6 +62,7 @@ pub const WIRES: &[Wire] = &[
     Wire {
         rule: "ScheduledChangeRule",
         function: "ScheduledChangeFunction",
+        role: "NoticeRole",
         fixtures: &["health-instance-retirement-scheduled.json"],
     },
 ];
@@ -96,6 +104,10 @@ pub fn expected(s: &StackSeen) -> Result<Expected, String> {
         .ok_or("the stack has no parameter ClusterName: is it this project's stack?")?;
     let name = |logical: &str| s.resources.get(logical).cloned().unwrap_or_else(|| logical.to_string());
     let rules = wires(s).map(|w| (name(w.rule), name(w.function))).collect();
+    // A role the stack does not list is not judged (the function's own check says enough).
+    let roles = wires(s)
+        .filter_map(|w| Some((name(w.function), s.resources.get(w.role)?.clone())))
+        .collect();
     let prefix = s.params.get("ParameterPrefix").map_or("/swarm", String::as_str);
     let token_parameters = ["worker", "manager"]
         .map(|role| format!("{prefix}/{cluster}/join-token/{role}"))
@@ -112,6 +124,7 @@ pub fn expected(s: &StackSeen) -> Result<Expected, String> {
         agent_wait: s.number("AgentWait")?,
         join_budget: s.number("JoinBudget")?,
         rules,
+        roles,
         token_parameters,
         token_key,
         alarm_topic: s.resources.get("AlarmTopic").cloned(),
@@ -136,6 +149,7 @@ mod tests {
         let resources = [
             ("LaunchRule", "blue-LaunchRule-1A2B"),
             ("LaunchFunction", "swarm-blue-launch-hook"),
+            ("LifecycleRole", "blue-LifecycleRole-9Z8Y"),
             ("TokenKeyAlias", "alias/swarm-blue-tokens"),
             ("TokenKey", "1234abcd-12ab"),
         ];
@@ -161,8 +175,39 @@ mod tests {
             ["/swarm/blue/join-token/worker", "/swarm/blue/join-token/manager"]
         );
         assert_eq!(e.token_key, ["alias/swarm-blue-tokens", "1234abcd-12ab"]);
+        // The hook functions' role, as the stack names it; the others' roles are not listed.
+        assert_eq!(
+            e.roles.into_iter().collect::<Vec<_>>(),
+            [
+                ("TerminateFunction".into(), "blue-LifecycleRole-9Z8Y".into()),
+                ("swarm-blue-launch-hook".into(), "blue-LifecycleRole-9Z8Y".into())
+            ]
+        );
         let with_ecs = expected(&stack("arn:aws:ecs:us-east-1:1:cluster/blue")).unwrap();
         assert!(with_ecs.rules.iter().any(|(r, _)| r == "EcsRule"));
+    }
+
+    #[test]
+    fn each_wire_names_the_role_the_template_gives_its_function() {
+        let template = include_str!("../../../../../infra/template.yaml");
+        for w in WIRES {
+            let block = template
+                .split(&format!("\n  {}:\n", w.function))
+                .nth(1)
+                .unwrap_or_else(|| panic!("{} is not in the template", w.function));
+            // The resource's own lines: up to the next resource (two spaces of indent).
+            let own: String = block
+                .lines()
+                .take_while(|l| l.is_empty() || l.starts_with("    "))
+                .collect::<Vec<_>>()
+                .join("\n");
+            assert!(
+                own.contains(&format!("Role: !GetAtt {}.Arn", w.role)),
+                "{}: not run as {}",
+                w.function,
+                w.role
+            );
+        }
     }
 
     #[test]
