@@ -190,10 +190,14 @@ def render(template_path: Path, params: dict[str, str], region: str, account: st
     attributes = {f"{lid}.Arn": f"arn:aws:iam::{account}:role/{lid}" for lid, r in res.items()
                   if r["Type"] == "AWS::IAM::Role"}
     cluster = params.get("ClusterName", "swarm")
-    attributes["FailedInvocations.Arn"] = f"arn:aws:sqs:{region}:{account}:swarm-{cluster}-failed-invocations"
-    attributes["FailedInvocations.QueueName"] = f"swarm-{cluster}-failed-invocations"
-    attributes["DrainChecks.Arn"] = f"arn:aws:sqs:{region}:{account}:swarm-{cluster}-drain-checks"
     physical = {"AlarmTopic": alarm_topic_arn(region, account, cluster), **physical}
+    # Each queue by the name its QueueName gives it (a queue's Arn and QueueName attributes).
+    names = Renderer(t, params, region, account, physical, attributes)
+    for lid, spec in res.items():
+        if spec["Type"] == "AWS::SQS::Queue" and "QueueName" in spec.get("Properties", {}):
+            name = names.resolve(spec["Properties"]["QueueName"])
+            attributes[f"{lid}.Arn"] = f"arn:aws:sqs:{region}:{account}:{name}"
+            attributes[f"{lid}.QueueName"] = name
     r = Renderer(t, params, region, account, physical, attributes)
     roles: dict[str, Principal] = {}
     for lid, spec in res.items():

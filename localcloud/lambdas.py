@@ -526,7 +526,25 @@ class Lambdas:
                   "requestContext": {"requestId": inv.request_id, "functionArn": self.function_arn(inv.function) + ":$LATEST",
                                      "condition": condition, "approximateInvokeCount": inv.attempt + (1 if inv.started else 0)},
                   "requestPayload": json.loads(inv.payload)}
+        if inv.started and inv.result in ("error", "timeout", "crash"):
+            # "The invocation record contains details about the request and response": the last
+            # attempt's error. An error the function reported is Handled, one Lambda detected
+            # (a timeout, the process gone) Unhandled (InvocationResponse's FunctionError).
+            record["responseContext"] = {"statusCode": 200, "executedVersion": "$LATEST",
+                                         "functionError": "Handled" if inv.result == "error" else "Unhandled"}
+            record["responsePayload"] = self._error_payload(inv)
         backend.send_message(queue, json.dumps(record))
+
+    def _error_payload(self, inv: Invocation) -> dict[str, Any]:
+        if inv.result == "error" and isinstance(inv.body, dict):
+            return {k: inv.body[k] for k in ("errorType", "errorMessage") if k in inv.body}
+        if inv.result == "timeout":
+            fn = self.functions.get(inv.function)
+            limit = fn.timeout if fn else 0.0
+            return {"errorMessage": f"{time.strftime('%Y-%m-%dT%H:%M:%S.000Z', time.gmtime())} {inv.request_id} "
+                                    f"Task timed out after {limit:.2f} seconds"}
+        return {"errorType": "Runtime.ExitError",
+                "errorMessage": f"RequestId: {inv.request_id} Error: Runtime exited without providing a reason"}
 
     def busy(self) -> int:
         return sum(1 for f in self.functions.values() for e in f.envs if e.busy) + sum(len(f.throttled) for f in self.functions.values())

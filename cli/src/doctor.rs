@@ -70,6 +70,9 @@ const FIXTURES: &[(&str, &str)] = &[
 /// The queues whose messages are failures: Lambda's on-failure destination, the rules'
 /// dead-letter queue, the drain checks' dead-letter queue.
 const QUEUES: &[&str] = &["FailedInvocations", "UndeliveredEvents", "DrainChecksFailed"];
+/// The queues whose messages the doctor reads (SQS's own key): UndeliveredEvents is encrypted
+/// with AlarmKey, which the operator's role may not use, so it is counted only.
+const PEEKED: &[&str] = &["FailedInvocations", "DrainChecksFailed"];
 
 struct Clients {
     cfn: aws_sdk_cloudformation::Client,
@@ -243,17 +246,56 @@ async fn read_deployed(c: &Clients, s: &StackSeen, want: &Expected) -> Read<Depl
             .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages))
             .and_then(|n| n.parse().ok())
             .unwrap_or(0);
-        d.queues.push(QueueSeen {
+        let mut seen = QueueSeen {
             name: url.rsplit('/').next().unwrap_or(url).to_string(),
             messages,
-            oldest_secs: None,
-        });
+            ..Default::default()
+        };
+        if messages > 0 && PEEKED.contains(q) {
+            peek(c, url, &mut seen).await?;
+        }
+        d.queues.push(seen);
     }
     d.tokens = read_tokens(c, &want.token_parameters).await?;
     if let Some(arn) = &want.alarm_topic {
         d.alarm_topic = read_alarm_topic(c, arn).await?;
     }
     Ok(d)
+}
+
+/// Reads up to ten of a failure queue's messages without taking them: visibility timeout 0
+/// leaves each visible to the next reader ("the duration that the received messages are
+/// hidden from subsequent retrieve requests"), so the doctor changes nothing. Notes the
+/// oldest one's age and says the newest.
+async fn peek(c: &Clients, url: &str, q: &mut QueueSeen) -> Read<()> {
+    use aws_sdk_sqs::types::MessageSystemAttributeName as Attr;
+    let out = c
+        .sqs
+        .receive_message()
+        .queue_url(url)
+        .max_number_of_messages(10)
+        .visibility_timeout(0)
+        .message_system_attribute_names(Attr::SentTimestamp)
+        .send()
+        .await
+        .map_err(|e| said(&format!("the messages of queue {}", q.name), e))?;
+    let sent = |m: &aws_sdk_sqs::types::Message| -> Option<u64> {
+        m.attributes()?.get(&Attr::SentTimestamp)?.parse::<u64>().ok()
+    };
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let messages = out.messages();
+    q.oldest_secs = messages
+        .iter()
+        .filter_map(sent)
+        .min()
+        .map(|ms| now_ms.saturating_sub(ms) / 1000);
+    q.newest = messages
+        .iter()
+        .max_by_key(|m| sent(m))
+        .and_then(|m| doctor::failure_said(m.body().unwrap_or_default()));
+    Ok(())
 }
 
 /// The alarm topic's access policy and key; None when it does not exist.

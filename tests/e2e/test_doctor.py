@@ -101,11 +101,24 @@ def test_doctor_names_each_broken_wire_and_its_fix(cloud):
                            LifecycleTransition=hook["LifecycleTransition"], HeartbeatTimeout=hook["HeartbeatTimeout"],
                            DefaultResult=hook["DefaultResult"])
 
-    # An event left in the failure queue.
+    # An event left in the failure queue: Lambda's invocation record of an event whose three
+    # attempts failed ("details about the request and response"). The doctor reads it without
+    # taking it (visibility timeout 0): it is still there for the next reader.
     queue = sqs.get_queue_url(QueueName=f"swarm-{name}-failed-invocations")["QueueUrl"]
-    sqs.send_message(QueueUrl=queue, MessageBody=json.dumps({"requestContext": {"condition": "RetriesExhausted"}}))
+    hook = cloud.fn("terminate-hook")
+    record = {"version": "1.0", "requestContext": {"requestId": "r-1", "condition": "RetriesExhausted",
+                                                   "functionArn": f"arn:aws:lambda:us-east-1:123456789012:function:{hook}:$LATEST",
+                                                   "approximateInvokeCount": 3},
+              "requestPayload": {"detail-type": "EC2 Instance-terminate Lifecycle Action"},
+              "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Handled"},
+              "responsePayload": {"errorType": "&lambda_runtime::Error", "errorMessage": "Route 53 throttled"}}
+    sqs.send_message(QueueUrl=queue, MessageBody=json.dumps(record))
     (f,) = findings(cloud)
-    assert f["wire"] == f"queue swarm-{name}-failed-invocations" and "1 message(s) waiting" in f["broken"], f
+    assert f["wire"] == f"queue swarm-{name}-failed-invocations", f
+    assert f["broken"].startswith("1 message(s) waiting, the oldest read "), f
+    assert f["broken"].endswith(f"the newest read: {hook} RetriesExhausted after 3 attempt(s): Route 53 throttled"), f
+    (again,) = findings(cloud)
+    assert again["broken"].startswith("1 message(s) waiting"), again
     sqs.purge_queue(QueueUrl=queue)
 
     # A join token stored in plain text, then under another key than the cluster's (its value is

@@ -74,8 +74,10 @@ pub struct HookSeen {
 pub struct QueueSeen {
     pub name: String,
     pub messages: u64,
-    /// The oldest message's age, when there is one (ApproximateAgeOfOldestMessage).
+    /// The oldest message's age among those read, when any were read.
     pub oldest_secs: Option<u64>,
+    /// The newest message read, said (`failure_said`), when it says something.
+    pub newest: Option<String>,
 }
 
 /// A join token's parameter as DescribeParameters found it (its value is never read).
@@ -146,10 +148,14 @@ pub fn diagnose(want: &Expected, seen: &Deployed) -> Vec<Finding> {
     for q in seen.queues.iter().filter(|q| q.messages > 0) {
         let since = q
             .oldest_secs
-            .map_or(String::new(), |s| format!(", the oldest {s} s old"));
+            .map_or(String::new(), |s| format!(", the oldest read {s} s old"));
+        let newest = q
+            .newest
+            .as_ref()
+            .map_or(String::new(), |n| format!("; the newest read: {n}"));
         out.push(finding(
             format!("queue {}", q.name),
-            format!("{} message(s) waiting{since}", q.messages),
+            format!("{} message(s) waiting{since}{newest}", q.messages),
             "read them (each is an event or an action the functions could not handle), fix the cause, then purge the queue",
         ));
     }
@@ -158,6 +164,34 @@ pub fn diagnose(want: &Expected, seen: &Deployed) -> Vec<Finding> {
     }
     out.extend(alarm_findings(want, seen.alarm_topic.as_ref()));
     out
+}
+
+/// A failure queue's message said in one line: Lambda's invocation record (the function, why
+/// it gave up, after how many attempts, the last error) or an event EventBridge could not
+/// deliver (its detail type); None for anything else.
+pub fn failure_said(body: &str) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_str(body).ok()?;
+    if let Some(ctx) = v.get("requestContext") {
+        let arn = ctx["functionArn"].as_str().unwrap_or_default();
+        // arn:…:function:NAME:$LATEST
+        let function = arn.split(":function:").nth(1).and_then(|f| f.split(':').next());
+        let mut said = format!(
+            "{} {}",
+            function.unwrap_or("a function"),
+            ctx["condition"].as_str().unwrap_or("failed")
+        );
+        if let Some(n) = ctx["approximateInvokeCount"].as_u64() {
+            said.push_str(&format!(" after {n} attempt(s)"));
+        }
+        if let Some(message) = v["responsePayload"]["errorMessage"].as_str() {
+            let cut: String = message.chars().take(200).collect();
+            said.push_str(&format!(": {cut}"));
+        }
+        return Some(said);
+    }
+    v["detail-type"]
+        .as_str()
+        .map(|t| format!("an undelivered event \"{t}\""))
 }
 
 /// CloudWatch must be able to publish to the alarm topic: its access policy allows it, and the
@@ -417,6 +451,7 @@ mod tests {
                 name: "blue-failures".into(),
                 messages: 0,
                 oldest_secs: None,
+                newest: None,
             }],
             tokens: vec![TokenSeen {
                 name: "/swarm/blue/join-token/worker".into(),
@@ -436,6 +471,35 @@ mod tests {
 
     fn wires(f: &[Finding]) -> Vec<(&str, &str)> {
         f.iter().map(|f| (f.wire.as_str(), f.broken.as_str())).collect()
+    }
+
+    #[test]
+    fn a_failure_queue_s_message_is_said_in_one_line() {
+        let record = r#"{"version":"1.0","requestContext":{"requestId":"r1","functionArn":"arn:aws:lambda:us-east-1:1:function:swarm-blue-terminate-hook:$LATEST","condition":"RetriesExhausted","approximateInvokeCount":3},"requestPayload":{},"responseContext":{"statusCode":200,"functionError":"Unhandled"},"responsePayload":{"errorType":"Error","errorMessage":"throttled"}}"#;
+        assert_eq!(
+            failure_said(record).unwrap(),
+            "swarm-blue-terminate-hook RetriesExhausted after 3 attempt(s): throttled"
+        );
+        let aged = r#"{"requestContext":{"functionArn":"arn:aws:lambda:us-east-1:1:function:f:$LATEST","condition":"EventAgeExceeded","approximateInvokeCount":0}}"#;
+        assert_eq!(failure_said(aged).unwrap(), "f EventAgeExceeded after 0 attempt(s)");
+        let event = r#"{"detail-type":"EC2 Instance-terminate Lifecycle Action","detail":{}}"#;
+        assert_eq!(
+            failure_said(event).unwrap(),
+            "an undelivered event \"EC2 Instance-terminate Lifecycle Action\""
+        );
+        assert_eq!(failure_said("not json"), None);
+        assert_eq!(failure_said(r#"{"action":{}}"#), None);
+        // Said in the queue's finding, with the oldest's age.
+        let mut d = healthy();
+        d.queues[0].messages = 2;
+        d.queues[0].oldest_secs = Some(40);
+        d.queues[0].newest = failure_said(record);
+        let found = diagnose(&want(), &d);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(
+            found[0].broken,
+            "2 message(s) waiting, the oldest read 40 s old; the newest read: swarm-blue-terminate-hook RetriesExhausted after 3 attempt(s): throttled"
+        );
     }
 
     #[test]
@@ -503,7 +567,7 @@ mod tests {
                     d.queues[0].messages = 2;
                     d.queues[0].oldest_secs = Some(3600);
                 }),
-                "2 message(s) waiting, the oldest 3600 s old",
+                "2 message(s) waiting, the oldest read 3600 s old",
             ),
             (
                 "join token /swarm/blue/join-token/worker",
