@@ -14,6 +14,7 @@ from moto.autoscaling.exceptions import ValidationError as AsValidationError
 from moto.core.responses import ActionResult, EmptyResult
 
 from .. import refresh
+from ..cloud import AwsError
 
 if TYPE_CHECKING:
     from ..cloud import Cloud
@@ -153,6 +154,16 @@ def install(cloud: Cloud) -> None:
         cloud.record("group-deleted", group=name)
         return EmptyResult()
 
+    _orig_describe_instances = asr.AutoScalingResponse.describe_auto_scaling_instances
+
+    def _describe_instances(self):
+        # Fault: Auto Scaling's API down for a while ("ServiceUnavailable: The request has failed
+        # due to a temporary failure of the server", the common errors), one call per count.
+        if cloud.take_fault("autoscaling_unavailable"):
+            raise AwsError("ServiceUnavailable", "The request has failed due to a temporary failure of the server.")
+        return _orig_describe_instances(self)
+
+    asr.AutoScalingResponse.describe_auto_scaling_instances = _describe_instances
     asr.AutoScalingResponse.delete_auto_scaling_group = _delete_group
     asr.AutoScalingResponse.start_instance_refresh = _start_instance_refresh
     asr.AutoScalingResponse.describe_instance_refreshes = _describe_instance_refreshes

@@ -4,12 +4,13 @@ on the real swarm. Lost events are lost for real (the local cloud drops them).""
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 import uuid
 
 import pytest
 
-from conftest import announced_once, killed_with_its_events_lost, scale_out, settle
+from conftest import announced_once, bin_dir, killed_with_its_events_lost, scale_out, settle
 from localcloud.client import Timeout, wait_for
 
 
@@ -82,6 +83,31 @@ def test_ecs_instance_outside_the_cluster_is_ignored(cloud):
                    "the ECS function")[0]
     assert inv["response"]["outcome"] == "ignored", inv
     assert len(ready_nodes(cloud)) == 1
+
+    # Then Auto Scaling's API is down while the stray instance leaves ECS: every attempt fails
+    # (the SDK's retries, then Lambda's two), and Lambda's record of the event, with the last
+    # attempt's error, lands in the failure queue; the doctor reads it without taking it.
+    cloud.control("faults", {"autoscaling_unavailable": 1000})
+    ecs = cloud.client("ecs")
+    listed = ecs.list_container_instances(cluster=cloud.cluster.name)["containerInstanceArns"]
+    (stray_arn,) = [ci["containerInstanceArn"] for ci in ecs.describe_container_instances(
+        cluster=cloud.cluster.name, containerInstances=listed)["containerInstances"] if ci["ec2InstanceId"] == stray]
+    ecs.deregister_container_instance(cluster=cloud.cluster.name, containerInstance=stray_arn, force=True)
+    sqs = cloud.client("sqs")
+    queue = sqs.get_queue_url(QueueName=f"swarm-{cloud.cluster.name}-failed-invocations")["QueueUrl"]
+    wait_for(lambda: int(sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["ApproximateNumberOfMessages"])
+                         ["Attributes"]["ApproximateNumberOfMessages"]) == 1, 60, "the event's record in the failure queue")
+    cloud.control("faults", {"autoscaling_unavailable": 0})
+    (record,) = [json.loads(m["Body"]) for m in sqs.receive_message(QueueUrl=queue, VisibilityTimeout=0)["Messages"]]
+    assert record["requestContext"]["condition"] == "RetriesExhausted", record
+    assert record["responseContext"]["functionError"] == "Handled", record
+    assert "ServiceUnavailable" in record["responsePayload"]["errorMessage"], record
+    doctor = subprocess.run([str(bin_dir() / "swarm-lifecycle"), "doctor", "--stack", cloud.cluster.name, "--json"],
+                            env=cloud.operator_env(), capture_output=True, text=True, timeout=60)
+    (f,) = json.loads(doctor.stdout)["findings"]
+    assert f["broken"].startswith("1 message(s) waiting"), f
+    assert f"the newest read: {cloud.fn('ecs-state-change')} RetriesExhausted after 3 attempt(s): " in f["broken"], f
+    assert "ServiceUnavailable" in f["broken"], f
 
 
 # The replacement's launch action waits past half its heartbeat timeout before the reconcile
