@@ -113,9 +113,10 @@ pub enum RetireAnswer {
     /// The command's drain did not finish (tasks still moving, or the command failed before it
     /// said): nothing else was done; the drain goes on.
     Draining { failed: bool },
-    /// The command failed after its drain and the node was not removed: the swarm had no
-    /// leader (an election), the node is still a manager, or the swarm refused the demotion or
-    /// removal ("update out of sequence": two managers demoted at once). Asked again for a
+    /// The command failed after its drain (or ended without saying `removed=`) and the node
+    /// was not removed: the swarm had no leader (an election), the node is still a manager, or
+    /// the swarm refused the demotion or removal ("update out of sequence": two managers
+    /// demoted at once). Asked again for a
     /// while: a manager released undemoted stays a raft member and costs the swarm its quorum.
     NotRemoved,
     /// The command ended: `removed` is what it said ("true": removed by it; "already").
@@ -143,16 +144,15 @@ pub fn read_retire(op: &CommandResult, drains: bool) -> RetireAnswer {
         return RetireAnswer::CannotOperate;
     }
     let said = RetireSaid::of(&op.stdout);
-    // The script says `removed=` whenever it ends well: an answer without it (an output lost
-    // or cut) is not taken for a retirement done; a drain in it goes on (not skipped).
-    let said_nothing = op.ok() && said.removed.is_none() && said.drained != Some(false);
-    let settled = op.ok() && said.drained != Some(false) && !said_nothing;
-    if drains && !settled {
-        return RetireAnswer::Draining {
-            failed: !op.ok() || said_nothing,
-        };
+    // The script says `removed=` whenever it ends well: an answer without it (a failure, or an
+    // output lost) is not taken for a retirement done; a drain in it goes on (not skipped).
+    let done = op.ok() && said.removed.is_some();
+    if drains && !done {
+        // `drained=false` alone is tasks still moving; anything else is a failed command.
+        let moving = op.ok() && said.drained == Some(false);
+        return RetireAnswer::Draining { failed: !moving };
     }
-    if !op.ok() || said_nothing {
+    if !done {
         return RetireAnswer::NotRemoved;
     }
     RetireAnswer::Ended {
