@@ -211,6 +211,12 @@ def render(template_path: Path, params: dict[str, str], region: str, account: st
             m = managed_policy(arn)
             p.policies.append((f"{arn.split('/')[-1]} ({m['VersionId']})", m["Document"]))
         roles[lid] = p
+    # A role's policies kept in resources of their own (AWS::IAM::RolePolicy), e.g. one naming the
+    # role's own ARN, which its inline Policies cannot without a circular reference.
+    for spec in res.values():
+        if spec["Type"] == "AWS::IAM::RolePolicy":
+            props = spec["Properties"]
+            roles[props["RoleName"]["Ref"]].policies.append((props["PolicyName"], r.resolve(props["PolicyDocument"])))
     key_policy = r.resolve(res["TokenKey"]["Properties"]["KeyPolicy"])
     alias = r.resolve(res["TokenKeyAlias"]["Properties"]["AliasName"])
     return roles, {"alias": alias, "policy": key_policy}
@@ -555,6 +561,12 @@ class Authority:
             return [Check(action, stack)]
         if s == "route53" and "HostedZoneId" in p:
             return [Check(action, f"arn:aws:route53:::hostedzone/{p['HostedZoneId']}")]
+        if s == "sts" and op == "GetCallerIdentity":
+            return []  # "No permissions are required to perform this operation" (services/iam.py)
+        if s == "iam" and op == "SimulatePrincipalPolicy":
+            return [Check(action, str(p.get("PolicySourceArn", "")))]
+        if s == "iam" and p.get("RoleName"):
+            return [Check(action, f"arn:aws:iam::{self.account}:role/{p['RoleName']}")]
         if s == "route53" and op == "GetChange":
             return [Check(action, f"arn:aws:route53:::change/{p['Id']}")]
         return [Check(action, "*")]

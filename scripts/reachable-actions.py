@@ -7,7 +7,9 @@ path of that function can send it. Debug binaries: no optimiser prunes a branch,
 an upper bound of what the function can call.
 
 Fails when
-- a binary can call an action its role does not grant (the call would be AccessDenied), and
+- a binary can call an action its role does not grant (the call would be AccessDenied),
+- the doctor's list of the operator command's calls (OPERATOR_CALLS, which it asks IAM to
+  simulate for the caller) and what that binary can call differ, and
 - a role grants an action none of its binaries can call, unless the grant says why
   (`# Lambda's own:` on its line: what Lambda does with the execution role).
 It must be able to fail: before checking, it takes an action the terminate function calls
@@ -40,6 +42,25 @@ OPERATOR = ("swarm-lifecycle", "OperatorRole")
 # ... and calls these on the operator's own grants only, which the role leaves out: action
 # events when ACTION_EVENT_BUS is set, and forgetting a told refusal (docs/operate.md).
 OPERATORS_OWN = {"events:PutEvents", "ssm:DeleteParameters"}
+
+
+# The doctor's list of what the command calls (simulated against the caller's policies) must be
+# what the binary can call: less the operator's own, and the simulation itself.
+ACCESS_LIST = ROOT / "crates/swarm-core/src/plan/doctor/access.rs"
+NOT_SIMULATED = OPERATORS_OWN | {"iam:SimulatePrincipalPolicy"}
+
+
+def simulated() -> set[str]:
+    """The actions of OPERATOR_CALLS in plan/doctor/access.rs."""
+    block = ACCESS_LIST.read_text().split("pub const OPERATOR_CALLS", 1)[1].split("];", 1)[0]
+    return set(re.findall(r'\("([a-z0-9-]+:[A-Za-z]+)",', block))
+
+
+def simulation_problems(listed: set[str], can_call: set[str]) -> list[str]:
+    return [f"swarm-lifecycle can call {a}; the doctor's OPERATOR_CALLS does not simulate it"
+            for a in sorted(can_call - NOT_SIMULATED - listed)] + \
+           [f"the doctor's OPERATOR_CALLS simulates {a}; swarm-lifecycle cannot call it"
+            for a in sorted(listed - can_call)]
 
 
 def reachable(binary: Path) -> set[str]:
@@ -108,6 +129,11 @@ def main() -> int:
         print("reachable-actions: a role without the heartbeat its binary sends passed", file=sys.stderr)
         return 1
     problems = check(pairs, can_call, granted, lambdas_own)
+    cli = can_call[OPERATOR[0]]
+    if not simulation_problems(simulated() - {"ssm:SendCommand"}, cli):
+        print("reachable-actions: an OPERATOR_CALLS without ssm:SendCommand passed", file=sys.stderr)
+        return 1
+    problems += simulation_problems(simulated(), cli)
     for p in problems:
         print(f"reachable-actions: {p}", file=sys.stderr)
     if problems:

@@ -130,7 +130,10 @@ pub async fn run(conf: &SdkConfig, stack: &str, json: bool) -> ExitCode {
         }
     };
     let deployed = match read_deployed(&c, &seen, &want).await {
-        Ok(d) => d,
+        Ok(mut d) => {
+            d.access = Some(crate::doctor_access::read(conf, &seen, &want, (QUEUES, PEEKED)).await);
+            d
+        }
         Err(e) => {
             eprintln!("swarm-lifecycle: doctor: {e}");
             return ExitCode::from(2);
@@ -193,7 +196,11 @@ async fn read_stack(c: &Clients, stack: &str) -> Read<StackSeen> {
             ))
         })
         .collect();
-    Ok(StackSeen { params, resources })
+    Ok(StackSeen {
+        id: s.stack_id().unwrap_or(stack).to_string(),
+        params,
+        resources,
+    })
 }
 
 async fn read_deployed(c: &Clients, s: &StackSeen, want: &Expected) -> Read<Deployed> {

@@ -5,6 +5,7 @@
 
 mod args;
 mod doctor;
+mod doctor_access;
 mod render;
 
 use std::io::IsTerminal;

@@ -1,6 +1,6 @@
 """#35: `swarm-lifecycle doctor` on the operator's role: a fresh stack passes; each wire broken
-through AWS's own API, one at a time, is named with its fix (exit 1), and passes again once
-mended; no stack named is exit 2 with what to do."""
+through AWS's own API, one at a time (the operator's own role among them), is named with its fix
+(exit 1), and passes again once mended; no stack named is exit 2 with what to do."""
 
 from __future__ import annotations
 
@@ -152,6 +152,27 @@ def test_doctor_names_each_broken_wire_and_its_fix(cloud):
     assert f["wire"] == f"alarm topic {topic}" and "encrypted with alias/aws/sns, not the stack's AlarmKey" in f["broken"], f
     sns.set_topic_attributes(TopicArn=topic, AttributeName="KmsMasterKeyId", AttributeValue=held["KmsMasterKeyId"])
 
+    # The operator's role loses a statement (its policy edited by hand): the doctor has IAM
+    # simulate each call of the command for the caller and names the command that breaks.
+    iam = cloud.client("iam")
+    operator = iam.get_role_policy(RoleName="OperatorRole", PolicyName="swarm-operator")["PolicyDocument"]
+    cut = {**operator, "Statement": [st for st in operator["Statement"] if st.get("Sid") != "RetireThroughTheGroups"]}
+    iam.put_role_policy(RoleName="OperatorRole", PolicyName="swarm-operator", PolicyDocument=json.dumps(cut))
+    (f,) = findings(cloud)
+    assert f["wire"].startswith("your credentials (arn:aws:sts::123456789012:assumed-role/OperatorRole/"), f
+    assert f["broken"].startswith("may not call autoscaling:TerminateInstanceInAutoScalingGroup on "), f
+    assert all(g in f["broken"] for g in (cloud.cluster.manager_group, cloud.cluster.worker_group)), f
+    assert f["broken"].endswith("(implicitDeny): `retire` will be refused"), f
+    iam.put_role_policy(RoleName="OperatorRole", PolicyName="swarm-operator", PolicyDocument=json.dumps(operator))
+    # Without leave to simulate its own policies, the check says it cannot be made (IAM refused).
+    checks = iam.get_role_policy(RoleName="OperatorRole", PolicyName="swarm-operator-checks-its-access")["PolicyDocument"]
+    other = {"Version": "2012-10-17", "Statement": [{**checks["Statement"][0], "Action": "iam:GetRole"}]}
+    iam.put_role_policy(RoleName="OperatorRole", PolicyName="swarm-operator-checks-its-access", PolicyDocument=json.dumps(other))
+    (f,) = findings(cloud)
+    assert "cannot be checked: iam:SimulatePrincipalPolicy for arn:aws:iam::123456789012:role/OperatorRole: AccessDenied" \
+        in f["broken"], f
+    iam.put_role_policy(RoleName="OperatorRole", PolicyName="swarm-operator-checks-its-access", PolicyDocument=json.dumps(checks))
+
     again = doctor(cloud)
     assert again.returncode == 0, (again.stdout, again.stderr)
     # Credentials that may not read the stack (a function's role), and none at all: exit 2, one
@@ -162,8 +183,9 @@ def test_doctor_names_each_broken_wire_and_its_fix(cloud):
     assert refused.returncode == 2 and refused.stderr.count("\n") == 1, (refused.returncode, refused.stderr)
     assert "not authorized to perform: cloudformation:DescribeStacks" in refused.stderr, refused.stderr
     assert "the caller's IAM policy lacks this action" in refused.stderr, refused.stderr
-    # That refusal is the only one: the OperatorRole's own reads above were all allowed.
-    assert [(d["principal"], d["action"]) for d in cloud.denials()] == [("NoticeRole", "cloudformation:DescribeStacks")]
+    # Those two refusals are the only ones: the OperatorRole's own reads above were all allowed.
+    assert [(d["principal"], d["action"]) for d in cloud.denials()] == [
+        ("OperatorRole", "iam:SimulatePrincipalPolicy"), ("NoticeRole", "cloudformation:DescribeStacks")]
     bare = {k: v for k, v in cloud.operator_env().items() if k not in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
                                                                        "AWS_SESSION_TOKEN")}
     none = subprocess.run([str(bin_dir() / "swarm-lifecycle"), "doctor", "--stack", name],

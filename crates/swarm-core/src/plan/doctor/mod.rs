@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+pub mod access;
 mod policy;
 mod stack;
 pub use policy::allows_service;
@@ -111,6 +112,8 @@ pub struct Deployed {
     pub tokens: Vec<TokenSeen>,
     /// None: not found (or the stack lists none).
     pub alarm_topic: Option<AlarmTopicSeen>,
+    /// What IAM's simulation said of the caller's calls (None: not asked).
+    pub access: Option<access::AccessSeen>,
 }
 
 /// One broken wire: which, what is wrong, what to do.
@@ -131,7 +134,7 @@ fn finding(wire: impl Into<String>, broken: impl Into<String>, fix: impl Into<St
 
 /// Every broken wire of `seen` against `want`; empty: all pass. In the order a reader follows
 /// an event: its rule, its target's permission, the function's environment, the hooks, the
-/// queues; then the join tokens and the alarm topic.
+/// queues; then the join tokens, the alarm topic and the caller's own access.
 pub fn diagnose(want: &Expected, seen: &Deployed) -> Vec<Finding> {
     let mut out = Vec::new();
     for ((rule_name, function_name), rule) in want.rules.iter().zip(&seen.rules) {
@@ -163,6 +166,7 @@ pub fn diagnose(want: &Expected, seen: &Deployed) -> Vec<Finding> {
         out.extend(token_findings(want, t));
     }
     out.extend(alarm_findings(want, seen.alarm_topic.as_ref()));
+    out.extend(seen.access.iter().flat_map(access::findings));
     out
 }
 
@@ -408,6 +412,8 @@ mod tests {
         }
     }
 
+    const CALLER: &str = "arn:aws:sts::123456789012:assumed-role/blue-OperatorRole-1/me";
+
     fn healthy() -> Deployed {
         Deployed {
             rules: vec![Some(RuleSeen {
@@ -462,6 +468,10 @@ mod tests {
                 arn: TOPIC_ARN.into(),
                 policy: ALARMS_PUBLISH.into(),
                 key_id: Some("arn:aws:kms:us-east-1:123456789012:key/key-1".into()),
+            }),
+            access: Some(access::AccessSeen {
+                caller: CALLER.into(),
+                ..Default::default()
             }),
         }
     }
@@ -595,6 +605,22 @@ mod tests {
                 "alarm topic arn:aws:sns:us-east-1:123456789012:swarm-blue-alarms",
                 Box::new(|d| d.alarm_topic = None),
                 "not found",
+            ),
+            (
+                "your credentials (arn:aws:sts::123456789012:assumed-role/blue-OperatorRole-1/me)",
+                Box::new(|d| {
+                    d.access.as_mut().unwrap().refused.push(access::Refused {
+                        action: "ssm:SendCommand".into(),
+                        resource: "arn:aws:ec2:us-east-1:123456789012:instance/*".into(),
+                        decision: "explicitDeny".into(),
+                    })
+                }),
+                "may not call ssm:SendCommand on arn:aws:ec2:us-east-1:123456789012:instance/* (explicitDeny)",
+            ),
+            (
+                "your credentials (arn:aws:sts::123456789012:assumed-role/blue-OperatorRole-1/me)",
+                Box::new(|d| d.access.as_mut().unwrap().unchecked = Some("AccessDenied".into())),
+                "cannot be checked: AccessDenied",
             ),
         ];
         for (wire, break_it, says) in cases {

@@ -71,6 +71,8 @@ pub const WIRES: &[Wire] = &[
 /// id by logical id.
 #[derive(Debug, Clone, Default)]
 pub struct StackSeen {
+    /// Its StackId (an ARN).
+    pub id: String,
     pub params: BTreeMap<String, String>,
     pub resources: BTreeMap<String, String>,
 }
@@ -154,6 +156,7 @@ mod tests {
             ("TokenKey", "1234abcd-12ab"),
         ];
         StackSeen {
+            id: "arn:aws:cloudformation:us-east-1:1:stack/blue/x".into(),
             params: params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             resources: resources.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
         }
