@@ -53,7 +53,7 @@ NOT_SIMULATED = OPERATORS_OWN | {"iam:SimulatePrincipalPolicy"}
 def simulated() -> set[str]:
     """The actions of OPERATOR_CALLS in plan/doctor/access.rs."""
     block = ACCESS_LIST.read_text().split("pub const OPERATOR_CALLS", 1)[1].split("];", 1)[0]
-    return set(re.findall(r'\("([a-z0-9-]+:[A-Za-z]+)",', block))
+    return set(re.findall(r'\(\s*"([a-z0-9-]+:[A-Za-z]+)",', block))
 
 
 def simulation_problems(listed: set[str], can_call: set[str]) -> list[str]:

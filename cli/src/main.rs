@@ -6,6 +6,7 @@
 mod args;
 mod doctor;
 mod doctor_access;
+mod fixtures;
 mod render;
 
 use std::io::IsTerminal;

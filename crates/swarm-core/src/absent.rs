@@ -1,15 +1,16 @@
-//! Ports a function is built without. Its binary then holds none of their AWS calls (the
-//! linker drops what no path reaches), and `make lint` (scripts/reachable-actions.py) checks
-//! each binary's calls against its role; a path that reaches one anyway is refused as AWS
-//! would refuse the role (Denied: never retried).
+//! Ports a function is built without, where its handler's type still names them. A port the
+//! handler's bounds do not name is not built at all (`()`, e.g. the drain check's Route 53:
+//! each room's `impl` names the ports it uses, so a path to another would not compile); these
+//! stand in for the rest. Its binary then holds none of their AWS calls (the linker drops what
+//! no path reaches), and `make lint` (scripts/reachable-actions.py) checks each binary's calls
+//! against its role; a path that reaches one anyway is refused as AWS would refuse the role
+//! (Denied: never retried).
 
 use std::time::Duration;
 
-use crate::announce::ActionEvent;
 use crate::event::LifecycleAction;
-use crate::model::{Group, GroupInstance, Instance, ManagerRecord};
-use crate::plan::service_dns::{ZoneChange, ZoneEntry};
-use crate::ports::{ActionResult, Announce, Checks, Dns, Fleet, Parameters, PortError, PortResult, RecordChange};
+use crate::model::{Group, GroupInstance, Instance};
+use crate::ports::{ActionResult, Checks, Fleet, Parameters, PortError, PortResult};
 
 /// A port this function does not have; the name says which (in the refusal).
 #[derive(Debug, Clone, Copy)]
@@ -21,24 +22,6 @@ impl Absent {
             operation: operation.to_string(),
             message: format!("this function is built without {}", self.0),
         })
-    }
-}
-
-impl Dns for Absent {
-    async fn manager_records(&self, _: &str, _: &str) -> PortResult<Vec<ManagerRecord>> {
-        self.refuse("ListResourceRecordSets")
-    }
-    async fn change(&self, _: &str, _: &str, _: Vec<RecordChange>) -> PortResult<String> {
-        self.refuse("ChangeResourceRecordSets")
-    }
-    async fn is_insync(&self, _: &str) -> PortResult<bool> {
-        self.refuse("GetChange")
-    }
-    async fn records_under(&self, _: &str, _: &str) -> PortResult<Vec<ZoneEntry>> {
-        self.refuse("ListResourceRecordSets")
-    }
-    async fn change_entries(&self, _: &str, _: &[ZoneChange]) -> PortResult<String> {
-        self.refuse("ChangeResourceRecordSets")
     }
 }
 
@@ -57,12 +40,6 @@ impl Parameters for Absent {
 impl Checks for Absent {
     async fn later(&self, _: &str, _: Duration) -> PortResult<()> {
         self.refuse("SendMessage")
-    }
-}
-
-impl Announce for Absent {
-    async fn announce(&self, _: &str, _: &ActionEvent) -> PortResult<()> {
-        self.refuse("PutEvents")
     }
 }
 

@@ -5,12 +5,13 @@ use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use swarm_aws::runtime::{cold_start, deadline};
 use swarm_aws::{AwsChecks, AwsEvents, AwsFleet, AwsRemote};
-use swarm_core::absent::Absent;
 use swarm_core::Lifecycle;
 
 /// A check reads and finishes a retirement the terminate hook began: the records are out
-/// already and the init lock is the launch's, so no Route 53 and no Parameter Store.
-type Wired = Lifecycle<AwsFleet, AwsRemote, Absent, Absent, AwsEvents, AwsChecks>;
+/// already and the init lock is the launch's, so no Route 53 and no Parameter Store — none
+/// built (`()`): `handle_drain_check`'s bounds do not ask for them, so a path to either would
+/// not compile.
+type Wired = Lifecycle<AwsFleet, AwsRemote, (), (), AwsEvents, AwsChecks>;
 
 /// Each message on its own: one whose check fails for a reason a later delivery can fix is
 /// reported (ReportBatchItemFailures) and comes back after the visibility timeout; the others
@@ -40,8 +41,8 @@ async fn main() -> Result<(), Error> {
     let h = cold_start(|a, cfg| Lifecycle {
         fleet: a.fleet,
         remote: a.remote,
-        dns: Absent("Route 53"),
-        params: Absent("Parameter Store"),
+        dns: (),
+        params: (),
         events: a.events,
         checks: a.checks.to(cfg.drain_check_queue.clone()),
         cfg,

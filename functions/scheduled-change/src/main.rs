@@ -9,13 +9,14 @@ use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::Value;
 use swarm_aws::runtime::{cold_start, deadline};
 use swarm_aws::{AwsChecks, AwsDns, AwsEvents, AwsFleet, AwsRemote};
-use swarm_core::absent::{Absent, WithoutLifecycleActions};
+use swarm_core::absent::WithoutLifecycleActions;
 use swarm_core::Lifecycle;
 
 /// A scheduled change only ever retires (never joins): no lifecycle action to complete and no
 /// init lock or told-refusal parameters, so neither those Auto Scaling calls nor Parameter
 /// Store are in this binary (its role, shared with instance-notice, grants them for that one).
-type Wired = Lifecycle<WithoutLifecycleActions<AwsFleet>, AwsRemote, AwsDns, Absent, AwsEvents, AwsChecks>;
+/// No Parameter Store is built (`()`): `handle_scheduled_change`'s bounds do not ask for one.
+type Wired = Lifecycle<WithoutLifecycleActions<AwsFleet>, AwsRemote, AwsDns, (), AwsEvents, AwsChecks>;
 
 async fn handle(h: &Wired, event: LambdaEvent<Value>) -> Result<Value, Error> {
     let outcome = h
@@ -31,7 +32,7 @@ async fn main() -> Result<(), Error> {
         fleet: WithoutLifecycleActions(a.fleet),
         remote: a.remote,
         dns: a.dns,
-        params: Absent("Parameter Store"),
+        params: (),
         events: a.events,
         checks: a.checks.to(cfg.drain_check_queue.clone()),
         cfg,

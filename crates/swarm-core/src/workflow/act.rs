@@ -17,7 +17,9 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
             Err(o) => Ok(o),
         }
     }
+}
 
+impl<F: Fleet, R, D, P, A, Q> Lifecycle<F, R, D, P, A, Q> {
     /// The event's group, and so the instance's cluster and role: the member this invocation
     /// acts as, or what it answers instead (not this cluster's group, misconfigured).
     pub(super) async fn member_of(
@@ -93,7 +95,9 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
         };
         Ok(Ok(member))
     }
+}
 
+impl<F, R, D, P, A, Q> Lifecycle<F, R, D, P, A, Q> {
     /// The outcome for a group tagged with another cluster (left alone: another deployment's)
     /// or with a malformed cluster tag (left to the hook's default result); None: this cluster's.
     fn other_cluster(&self, group: &Group, id: &str) -> Option<Outcome> {
@@ -119,7 +123,9 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
         }
         None
     }
+}
 
+impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecycle<F, R, D, P, A, Q> {
     /// Acts on an intent of a `member` of this cluster: the verb, then its metrics and its
     /// announcement.
     async fn act_as(
@@ -129,14 +135,55 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
         started: Instant,
         deadline: Option<Instant>,
     ) -> Result<Outcome, PortError> {
+        if !matches!(intent, Intent::Join { .. }) {
+            return self.leave_as(intent, member, started, deadline).await;
+        }
+        log_start(&member);
+        // The budget counts from the action's start: the event may have waited in Lambda's
+        // queue, and the hook's clock has run all along.
+        let action_start = action_started(&intent);
+        let budget_end = clamp(action_start + self.cfg.agent_wait + self.cfg.join_budget, deadline);
+        let outcome = self.join(&intent, &member, action_start, budget_end).await;
+        self.account(&intent, &member, started, outcome).await
+    }
+}
+
+impl<F: Fleet, R: Remote, D: Dns, P, A: Announce, Q: Checks> Lifecycle<F, R, D, P, A, Q> {
+    /// `act_on` for an event that only ever takes a node out (a scheduled change): no join,
+    /// so no Parameter Store on this road.
+    pub(super) async fn leave_listed(
+        &self,
+        intent: Intent,
+        deadline: Option<Instant>,
+        listed: Option<Vec<Group>>,
+    ) -> Result<Outcome, PortError> {
+        let started = Instant::now();
+        let id = intent.instance_id().to_string();
+        let acted = match self.member_of(&intent, listed).await {
+            Ok(Ok(member)) => self.leave_as(intent, member, started, deadline).await,
+            Ok(Err(o)) => Ok(o),
+            Err(e) => Err(e),
+        };
+        answered(&id, acted)
+    }
+
+    /// A retirement, drain or cordon of a `member`, then its metrics and its announcement.
+    async fn leave_as(
+        &self,
+        intent: Intent,
+        member: Member,
+        started: Instant,
+        deadline: Option<Instant>,
+    ) -> Result<Outcome, PortError> {
         log_start(&member);
         let outcome = match &intent {
-            Intent::Join { .. } => {
-                // The budget counts from the action's start: the event may have waited in
-                // Lambda's queue, and the hook's clock has run all along.
-                let started = action_started(&intent);
-                let budget_end = clamp(started + self.cfg.agent_wait + self.cfg.join_budget, deadline);
-                self.join(&intent, &member, started, budget_end).await
+            Intent::Join { instance_id, .. } => {
+                warn!(
+                    step = "plan",
+                    outcome = "ignored",
+                    "a join where only leaving was asked"
+                );
+                Ok(Outcome::new(OutcomeKind::Ignored, Some(instance_id), "not joined here"))
             }
             Intent::Retire { .. } => self.retire(&intent, &member, self.retire_end(deadline)).await,
             Intent::Drain { .. } => {
@@ -150,7 +197,9 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
         };
         self.account(&intent, &member, started, outcome).await
     }
+}
 
+impl<F, R, D, P, A, Q> Lifecycle<F, R, D, P, A, Q> {
     /// Where a retirement (or its check) stops: its drain's timeout and the removal after it,
     /// within the invocation's deadline.
     pub(super) fn retire_end(&self, deadline: Option<Instant>) -> Instant {
@@ -159,7 +208,9 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
             deadline,
         )
     }
+}
 
+impl<F, R, D, P, A: Announce, Q> Lifecycle<F, R, D, P, A, Q> {
     /// An act's metrics and its announcement.
     pub(super) async fn account(
         &self,

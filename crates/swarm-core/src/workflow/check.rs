@@ -4,7 +4,7 @@
 use super::act::{answered, log_start};
 use super::*;
 
-impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecycle<F, R, D, P, A, Q> {
+impl<F: Fleet, R: Remote, D, P, A: Announce, Q: Checks> Lifecycle<F, R, D, P, A, Q> {
     /// Handles one drain check (the drain-check function's SQS message): a drain handed over
     /// by a terminate hook, looked at again. A body that is not a check is logged and dropped.
     pub async fn handle_drain_check(&self, body: &str, deadline: Option<Instant>) -> Result<Outcome, PortError> {

@@ -5,7 +5,7 @@ use super::held::Held;
 use super::*;
 use crate::plan::service_dns::{ZoneChange, ZoneEntry};
 
-impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecycle<F, R, D, P, A, Q> {
+impl<F: Fleet, R, D: Dns, P, A, Q> Lifecycle<F, R, D, P, A, Q> {
     /// The manager's records out of the record set, each INSYNC, then the hold begins.
     pub(super) async fn remove_manager_records(
         &self,
@@ -32,7 +32,9 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
         self.start_hold(&held.alive).await;
         Ok(())
     }
+}
 
+impl<F, R, D: Dns, P, A, Q> Lifecycle<F, R, D, P, A, Q> {
     /// Deletes the instance's record as this function writes it; when that is not there (a
     /// redelivery, or a record written with other values) the name is read and whatever it
     /// holds for the instance is deleted. Ok(false): nothing was there.

@@ -17,7 +17,7 @@ fn instant_of(unix: u64) -> Instant {
     Instant::now() - Duration::from_secs(unix_now().saturating_sub(unix))
 }
 
-impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecycle<F, R, D, P, A, Q> {
+impl<F, R, D, P, A, Q> Lifecycle<F, R, D, P, A, Q> {
     /// Whether a retirement's drain may be handed over: there is a queue and an action to keep.
     pub(super) fn can_hand_over(&self, held: &Held<'_>) -> bool {
         self.cfg.drain_check_queue.is_some() && held.alive.intent.action().is_some() && !self.cfg.dry_run
@@ -39,7 +39,9 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
             self.cfg.script_wait_max(),
         )
     }
+}
 
+impl<F: Fleet, R: Remote, D, P, A: Announce, Q: Checks> Lifecycle<F, R, D, P, A, Q> {
     /// One check of a handed-over drain (`act_on` with the check's retirement).
     pub(super) async fn check_drain(
         &self,
@@ -144,7 +146,9 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
             }
         }
     }
+}
 
+impl<F: Fleet, R, D, P, A, Q> Lifecycle<F, R, D, P, A, Q> {
     /// The managers a check works through, without a new observation: the one that drained
     /// last first, the cluster's other managers behind it (one that cannot be reached or cannot
     /// act is passed over). A retirement's check read no groups: they are read here, only when
@@ -174,7 +178,9 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
         );
         Ok(Operators::new(managers))
     }
+}
 
+impl<F, R, D, P, A: Announce, Q> Lifecycle<F, R, D, P, A, Q> {
     /// Reads a drain command's answer into the retirement (blocked services, budgets: told as
     /// in one invocation) and says what it means for the check.
     async fn read_drain(&self, held: &mut Held<'_>, r: &CommandResult) -> DrainAnswer {

@@ -5,7 +5,7 @@ use super::held::{Held, Operators};
 use super::*;
 use crate::announce::BlockedService;
 
-impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecycle<F, R, D, P, A, Q> {
+impl<F, R, D, P, A: Announce, Q> Lifecycle<F, R, D, P, A, Q> {
     /// Tells, once per retirement, that the drain found services it cannot place (an action
     /// event, a metric, a warning). True: told now.
     pub(super) async fn tell_blocked(&self, held: &mut Held<'_>) -> bool {
@@ -35,7 +35,9 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
         self.announce(event).await;
         true
     }
+}
 
+impl<F, R: Remote, D, P, A, Q> Lifecycle<F, R, D, P, A, Q> {
     /// What draining the node would do to each of its services (read-only, through a manager):
     /// where its tasks could go, its budget. Empty when no manager can say.
     pub(super) async fn preview_services(
@@ -62,7 +64,9 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
             }
         }
     }
+}
 
+impl<F, R, D, P, A: Announce, Q> Lifecycle<F, R, D, P, A, Q> {
     /// What a drain command said of the services' budgets: the ones it waits for (logged when
     /// they change), the ones it broke (an involuntary disruption: told), the labels it ignored
     /// (told once).

@@ -16,7 +16,7 @@ pub(super) fn unix_of(at: Instant) -> u64 {
     }
 }
 
-impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecycle<F, R, D, P, A, Q> {
+impl<F: Fleet, R: Remote, D, P, A, Q: Checks> Lifecycle<F, R, D, P, A, Q> {
     /// Hands the retirement to the drain-check function: the retire-node command (draining first
     /// for `drain`) is sent, not waited for, and its check left on the queue. Err: it could
     /// not (the caller retires here).
@@ -70,7 +70,9 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
         );
         Ok(())
     }
+}
 
+impl<F, R: Remote, D, P, A, Q: Checks> Lifecycle<F, R, D, P, A, Q> {
     /// Sends the retire-node command through the first manager that takes it (to the leaving
     /// instance too while it is up) and leaves the check that reads it.
     pub(super) async fn send_retire(
@@ -164,7 +166,9 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
         }
         self.leave_check(&check, wait).await
     }
+}
 
+impl<F, R, D, P, A, Q: Checks> Lifecycle<F, R, D, P, A, Q> {
     pub(super) async fn leave_check(&self, check: &DrainCheck, wait: Duration) -> Result<(), PortError> {
         let body = serde_json::to_string(check).map_err(|e| PortError::aws("drain-check", e))?;
         self.checks.later(&body, wait + Duration::from_secs(1)).await

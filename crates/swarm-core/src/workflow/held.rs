@@ -98,7 +98,7 @@ impl Operators {
     }
 }
 
-impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecycle<F, R, D, P, A, Q> {
+impl<F, R, D, P, A, Q> Lifecycle<F, R, D, P, A, Q> {
     /// How long the first command of a retirement may drain before the instance's own half
     /// gives up and the drain goes on through the operator alone: a slice of the hook's
     /// heartbeat timeout (the instance's half ends only when the slice does, even when the

@@ -149,7 +149,9 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
             }
         }
     }
+}
 
+impl<F: Fleet, R, D, P, A, Q> Lifecycle<F, R, D, P, A, Q> {
     /// A join attempt that asking again cannot help: AWS refused the caller (Err), or the
     /// instance is leaving or unfit (the action is abandoned).
     pub(super) async fn join_failed(&self, intent: &Intent, failed: Retry) -> Result<Outcome, PortError> {
@@ -163,7 +165,9 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
             Retry::Retiring | Retry::Again(_) => self.finish(intent, ActionResult::Abandon, &failed.to_string()).await,
         }
     }
+}
 
+impl<F: Fleet, R: Remote, D, P: Parameters, A, Q> Lifecycle<F, R, D, P, A, Q> {
     /// The instance and the swarm observed, and what the join does next. Err: the step that
     /// failed (the observation, or the init locks' read) and why.
     async fn observe_and_decide(
@@ -179,7 +183,9 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
             .map_err(|e| ("read-lock", e))?;
         Ok((snap, decision))
     }
+}
 
+impl<F, R, D, P: Parameters, A, Q> Lifecycle<F, R, D, P, A, Q> {
     /// What the join does next (plan::decide_join), the init locks read first when the plan
     /// needs them. Err: the locks could not be read (the caller looks again).
     async fn decide_with_locks(&self, m: &Member, snap: &mut JoinSnapshot) -> Result<JoinDecision, PortError> {
@@ -192,7 +198,9 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
         snap.locks = Some(list.iter().filter_map(|(n, v)| LockEntry::parse(&path, n, v)).collect());
         Ok(plan::decide_join(snap))
     }
+}
 
+impl<F: Fleet, R: Remote, D: Dns, P, A: Announce, Q: Checks> Lifecycle<F, R, D, P, A, Q> {
     /// The node is Ready: a manager's address goes into the manager name, then CONTINUE.
     /// `already`: the node was a member before this invocation; without a lifecycle action
     /// (ECS, the reconcile) nothing was joined, so nothing is announced or counted.
@@ -256,7 +264,9 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
         }
         Ok(done)
     }
+}
 
+impl<F: Fleet, R, D, P, A, Q> Lifecycle<F, R, D, P, A, Q> {
     /// True when the instance is on its way out of its group (or gone): its launch action
     /// ended without putting it in service. A failed read answers false: the record is
     /// written and the reconcile repairs it, rather than a live node being removed.
@@ -273,7 +283,9 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
             }
         }
     }
+}
 
+impl<F, R, D, P, A, Q> Lifecycle<F, R, D, P, A, Q> {
     pub(super) fn ended(&self, intent: &Intent) -> Outcome {
         info!(
             step = "join",
@@ -286,9 +298,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
             "the launch action ended before the join",
         )
     }
-}
 
-impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecycle<F, R, D, P, A, Q> {
     /// The placement labels of instance `id` (as EC2 described it) in its group, encoded for
     /// the scripts; "" when it was not described (its instance-id label is set regardless).
     /// Err: its group's own labels are malformed.
@@ -301,7 +311,9 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
         };
         Ok(plan::labels::encode(&labels))
     }
+}
 
+impl<F: Fleet, R, D, P, A, Q> Lifecycle<F, R, D, P, A, Q> {
     /// A launch whose group gives malformed labels is abandoned, never joined half-labelled.
     pub(super) async fn unlabellable(&self, intent: &Intent, reason: &str) -> Result<Outcome, PortError> {
         error!(step = "labels", outcome = "malformed", %reason, "the group's node labels are malformed");

@@ -3,7 +3,7 @@
 
 use super::*;
 
-impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecycle<F, R, D, P, A, Q> {
+impl<F, R: Remote, D, P: Parameters, A, Q> Lifecycle<F, R, D, P, A, Q> {
     pub(super) async fn init(
         &self,
         me: &Joiner<'_>,
@@ -58,7 +58,9 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
         let node_id = NodeSaid::of(&r.stdout).node_id.map(str::to_string);
         self.verify_ready(id, node_id, id, labels, end).await
     }
+}
 
+impl<F, R: Remote, D, P, A, Q> Lifecycle<F, R, D, P, A, Q> {
     pub(super) async fn join_via(
         &self,
         me: &Joiner<'_>,
@@ -106,11 +108,15 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
         let node_id = NodeSaid::of(&r.stdout).node_id.map(str::to_string);
         self.verify_ready(id, node_id, manager, labels, end).await
     }
+}
 
+impl<F, R, D, P, A, Q> Lifecycle<F, R, D, P, A, Q> {
     fn token_prefix(&self, cluster: &str) -> String {
         format!("{}/{}/join-token", self.cfg.parameter_prefix, cluster)
     }
+}
 
+impl<F, R: Remote, D, P, A, Q> Lifecycle<F, R, D, P, A, Q> {
     /// Waits on a manager until the node is Ready, and labels it with its instance id and
     /// `labels` (`plan::labels::encode`).
     pub(super) async fn verify_ready(

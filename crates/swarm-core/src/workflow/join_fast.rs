@@ -13,7 +13,7 @@ struct JoinAt<'a> {
     end: Instant,
 }
 
-impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecycle<F, R, D, P, A, Q> {
+impl<F: Fleet, R: Remote, D: Dns, P, A: Announce, Q: Checks> Lifecycle<F, R, D, P, A, Q> {
     /// The common case in one command: the cluster has managers, so the instance joins
     /// through whichever accepts it while those managers wait for its node to be Ready
     /// (scripts/join-ready.sh). None when that did not settle it (no swarm yet, agent
@@ -65,7 +65,9 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
         let results = self.run_fast_join(intent, m, &at, &through, why).await?;
         self.read_fast_join(intent, m, &results, &at, why).await
     }
+}
 
+impl<F, R: Remote, D, P, A, Q> Lifecycle<F, R, D, P, A, Q> {
     /// Sends the one-command join to the instance and the first of `through` (the managers
     /// that confirm its node Ready), again without those whose agent is offline. None: it
     /// could not run (the observing loop decides; an error's words in `why`).
@@ -132,7 +134,9 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
             }
         }
     }
+}
 
+impl<F: Fleet, R: Remote, D: Dns, P, A: Announce, Q: Checks> Lifecycle<F, R, D, P, A, Q> {
     /// Reads the one-command join's answers: joined and confirmed Ready (or waited for), the
     /// instance retiring or unfit, or None: not settled (the observing loop decides).
     async fn read_fast_join(
@@ -201,7 +205,9 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
             }
         }
     }
+}
 
+impl<F, R: Remote, D, P, A, Q> Lifecycle<F, R, D, P, A, Q> {
     /// A manager confirmed the node Ready (`r`, its half of the join command). When the node
     /// it found is not the instance's own (`own`: a ghost of an earlier join at this address
     /// that has not timed out yet), the instance's own node is waited for and labelled.
@@ -234,7 +240,9 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
         }
         true
     }
+}
 
+impl<F, R, D, P, A, Q> Lifecycle<F, R, D, P, A, Q> {
     /// An ECS ACTIVE (or a reconcile) of an instance in service undoes an earlier ECS
     /// DRAINING; never for a launch, nor for an instance that is leaving.
     pub(super) fn reactivates(&self, intent: &Intent, m: &Member) -> bool {
@@ -246,7 +254,9 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
                 .flat_map(|g| &g.instances)
                 .any(|i| i.id == id && i.lifecycle_state == LifecycleState::InService)
     }
+}
 
+impl<F, R: Remote, D: Dns, P, A, Q> Lifecycle<F, R, D, P, A, Q> {
     /// The cheap check of an action-less join: Some(outcome) when the instance's node is Ready
     /// and labelled (and a manager's record is there); None sends the join the whole way.
     pub(super) async fn already_member(

@@ -6,7 +6,7 @@ use std::ops::ControlFlow;
 use super::kept_alive::KeptAlive;
 use super::*;
 
-impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecycle<F, R, D, P, A, Q> {
+impl<F: Fleet, R: Remote, D, P, A, Q> Lifecycle<F, R, D, P, A, Q> {
     /// Waits (bounded backoff, up to AGENT_WAIT) for the instance's SSM agent: the managers
     /// online beside it, or how the join ended (the instance gone, the agent never Online, the
     /// action ended, a dry run).
@@ -66,7 +66,9 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
             backoff.wait(agent_end).await;
         }
     }
+}
 
+impl<F: Fleet, R, D, P, A, Q> Lifecycle<F, R, D, P, A, Q> {
     /// Waits until a manager of the cluster is in service (its groups read again at each step,
     /// the launch action kept alive), or until `end`: the groups as last read. None: the
     /// action ended meanwhile.

@@ -40,7 +40,7 @@ impl KeptAlive<'_> {
     }
 }
 
-impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecycle<F, R, D, P, A, Q> {
+impl<F, R, D, P, A, Q> Lifecycle<F, R, D, P, A, Q> {
     /// The intent's action, last armed at `since` (its start: the event may have waited).
     pub(super) fn keep_alive<'a>(&self, intent: &'a Intent, since: Instant) -> KeptAlive<'a> {
         let (timeout, margin) = match intent {
@@ -58,7 +58,9 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
             hold_started: Cell::new(None),
         }
     }
+}
 
+impl<F: Fleet, R, D, P, A, Q> Lifecycle<F, R, D, P, A, Q> {
     /// Re-arms the action now. The call may take its margin at most: one that hangs (a stuck
     /// connection) is given up so the work goes on, and the next re-arm is due a period later.
     /// False: the action has ended (completed, timed out, or superseded).

@@ -2,7 +2,9 @@
 //! retire.rs; the reconcile in reconcile.rs), sharing observation (observe.rs), the held
 //! action's clock (held.rs), the manager record (dns.rs) and, here, completion and commands.
 //! Every step is idempotent, so a redelivered event or a killed invocation is finished by the
-//! next delivery.
+//! next delivery. Each `impl` block bounds only the ports its methods use (`F: Fleet`, …), so
+//! a handler's type says which ports its function must build, and the compiler holds every
+//! room to its own.
 
 mod act;
 mod check;
@@ -180,7 +182,9 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
         let id = intent.instance_id().to_string();
         answered(&id, self.act_on(intent, deadline, listed).await)
     }
+}
 
+impl<F: Fleet, R, D, P, A, Q> Lifecycle<F, R, D, P, A, Q> {
     /// Completes the lifecycle action (if the intent has one). An action that is no
     /// longer waiting is not an error: a redelivery, or the hook timed out.
     async fn finish(&self, intent: &Intent, result: ActionResult, reason: &str) -> Result<Outcome, PortError> {
@@ -221,7 +225,9 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
             }
         }
     }
+}
 
+impl<F, R, D, P, A: Announce, Q> Lifecycle<F, R, D, P, A, Q> {
     /// Publishes an action event, when an event bus is configured (ACTION_EVENT_BUS) and this
     /// is no dry run. A failure is logged and counted (UnpublishedEvents), never returned: the
     /// work it reports is done.
@@ -251,7 +257,9 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
             }
         }
     }
+}
 
+impl<F, R: Remote, D, P, A, Q> Lifecycle<F, R, D, P, A, Q> {
     /// Runs a script and maps failure to its summary (for callers that only report).
     pub(crate) async fn run_checked(&self, on: &str, cmds: Vec<String>, what: &str) -> Result<(), String> {
         self.run_one(on, cmds, what)

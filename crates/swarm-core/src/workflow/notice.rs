@@ -11,16 +11,28 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
     /// Recommendation or Instance State-change Notification. Instances outside this
     /// deployment's cluster get one log line; bad input is logged and acknowledged.
     pub async fn handle_ec2_notice(&self, raw: &Value, deadline: Option<Instant>) -> Result<Outcome, PortError> {
-        match event::ec2_notice(raw) {
-            Ok((meta, id, notice)) => self.handle_notice(&meta, id, notice, deadline).await,
-            Err(e) => Ok(rejected(&e)),
+        let (meta, id, notice) = match event::ec2_notice(raw) {
+            Ok(x) => x,
+            Err(e) => return Ok(rejected(&e)),
+        };
+        let span = info_span!("notice", event_id = %meta.id, instance_id = %id, notice = ?notice);
+        async {
+            match self.notice_intent(id, notice, deadline).await? {
+                Ok((intent, deadline, groups)) => self.handle_listed(intent, deadline, Some(groups)).await,
+                Err(o) => Ok(o),
+            }
         }
+        .instrument(span)
+        .await
     }
+}
 
+impl<F: Fleet, R: Remote, D: Dns, P, A: Announce, Q: Checks> Lifecycle<F, R, D, P, A, Q> {
     /// Handles an AWS Health scheduled change of EC2 (instance retirement, system reboot or
     /// maintenance): each affected instance of this cluster is retired before the change
     /// begins, at once when it begins within SCHEDULED_CHANGE_LEAD_SECONDS, else by the
     /// reconcile when that time comes. The outcome is the last instance's; a failure fails it.
+    /// A change only ever takes nodes out: no join, so no Parameter Store (the type says so).
     pub async fn handle_scheduled_change(&self, raw: &Value, deadline: Option<Instant>) -> Result<Outcome, PortError> {
         let (meta, ids, notice) = match event::scheduled_change(raw) {
             Ok(x) => x,
@@ -32,85 +44,93 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
         }
         let mut out = Outcome::new(OutcomeKind::Ignored, None, "no instance affected");
         for id in ids {
-            out = self.handle_notice(&meta, id, notice.clone(), deadline).await?;
+            let span = info_span!("notice", event_id = %meta.id, instance_id = %id, notice = ?notice);
+            out = async {
+                match self.notice_intent(id, notice.clone(), deadline).await? {
+                    Ok((intent, deadline, groups)) => self.leave_listed(intent, deadline, Some(groups)).await,
+                    Err(o) => Ok(o),
+                }
+            }
+            .instrument(span)
+            .await?;
         }
         Ok(out)
     }
+}
 
-    async fn handle_notice(
+impl<F: Fleet, R, D, P, A, Q> Lifecycle<F, R, D, P, A, Q> {
+    /// What a notice asks of this cluster: the intent, its deadline and the groups just read
+    /// (handed on to the work), or the answer when it asks nothing.
+    async fn notice_intent(
         &self,
-        meta: &event::EventMeta,
         id: String,
         notice: Ec2Notice,
         deadline: Option<Instant>,
-    ) -> Result<Outcome, PortError> {
-        let span = info_span!("notice", event_id = %meta.id, instance_id = %id, notice = ?notice);
-        async {
-            // Which of this cluster's groups holds it, in what state: the one listing, handed on
-            // to the work.
-            let groups = self
-                .fleet
-                .groups_tagged(&self.cfg.cluster_tag, &self.cfg.cluster_name)
-                .await?;
-            let Some((group, cluster, role, state)) = self.member_in(&groups, &id) else {
-                info!(
-                    step = "group",
-                    outcome = "ignored",
-                    "not an instance of this cluster's groups (a node it left behind is the reconcile's)"
-                );
-                return Ok(Outcome::new(
-                    OutcomeKind::Ignored,
-                    Some(&id),
-                    "not an instance of this cluster's groups",
-                ));
-            };
-            count_notice(&notice, &cluster, role);
-            let policy = plan::NoticePolicy {
-                rebalance: self.cfg.rebalance_action,
-                spot_notice: self.cfg.spot_notice.as_secs(),
-                scheduled_lead: self.cfg.scheduled_lead.as_secs(),
-                now_unix: unix_now(),
-            };
-            let decision = plan::decide_notice(&notice, role, &state, policy);
-            info!(step = "plan", decision = ?decision, lifecycle_state = %state);
-            let (intent, deadline) = match decision {
-                NoticeDecision::Ignore(reason) => {
-                    info!(step = "notice", outcome = "ignored", %reason);
-                    return Ok(Outcome::new(OutcomeKind::Ignored, Some(&id), reason));
+    ) -> Result<Result<(Intent, Option<Instant>, Vec<Group>), Outcome>, PortError> {
+        // Which of this cluster's groups holds it, in what state: the one listing, handed on
+        // to the work.
+        let groups = self
+            .fleet
+            .groups_tagged(&self.cfg.cluster_tag, &self.cfg.cluster_name)
+            .await?;
+        let Some((group, cluster, role, state)) = self.member_in(&groups, &id) else {
+            info!(
+                step = "group",
+                outcome = "ignored",
+                "not an instance of this cluster's groups (a node it left behind is the reconcile's)"
+            );
+            return Ok(Err(Outcome::new(
+                OutcomeKind::Ignored,
+                Some(&id),
+                "not an instance of this cluster's groups",
+            )));
+        };
+        count_notice(&notice, &cluster, role);
+        let policy = plan::NoticePolicy {
+            rebalance: self.cfg.rebalance_action,
+            spot_notice: self.cfg.spot_notice.as_secs(),
+            scheduled_lead: self.cfg.scheduled_lead.as_secs(),
+            now_unix: unix_now(),
+        };
+        let decision = plan::decide_notice(&notice, role, &state, policy);
+        info!(step = "plan", decision = ?decision, lifecycle_state = %state);
+        let (intent, deadline) = match decision {
+            NoticeDecision::Ignore(reason) => {
+                info!(step = "notice", outcome = "ignored", %reason);
+                return Ok(Err(Outcome::new(OutcomeKind::Ignored, Some(&id), reason)));
+            }
+            NoticeDecision::Note { reason, metric: name } => {
+                warn!(step = "notice", outcome = "noted", %reason);
+                if let Some(name) = name {
+                    metric(&cluster, role.as_str(), name, 1.0, "Count");
                 }
-                NoticeDecision::Note { reason, metric: name } => {
-                    warn!(step = "notice", outcome = "noted", %reason);
-                    if let Some(name) = name {
-                        metric(&cluster, role.as_str(), name, 1.0, "Count");
-                    }
-                    return Ok(Outcome::new(OutcomeKind::Done, Some(&id), reason));
-                }
-                NoticeDecision::Retire { by_unix } => {
-                    let by = by_unix.map(|t| clamp(instant_of(t), deadline));
-                    let intent = Intent::Retire {
-                        instance_id: id,
-                        group,
-                        action: None,
-                    };
-                    (intent, by.or(deadline))
-                }
-                NoticeDecision::Drain => (Intent::Drain { instance_id: id, group }, deadline),
-                NoticeDecision::Cordon => (Intent::Cordon { instance_id: id, group }, deadline),
-                NoticeDecision::Join => {
-                    let intent = Intent::Join {
-                        instance_id: id,
-                        group,
-                        action: None,
-                    };
-                    (intent, deadline)
-                }
-            };
-            self.handle_listed(intent, deadline, Some(groups)).await
-        }
-        .instrument(span)
-        .await
+                return Ok(Err(Outcome::new(OutcomeKind::Done, Some(&id), reason)));
+            }
+            NoticeDecision::Retire { by_unix } => {
+                let by = by_unix.map(|t| clamp(instant_of(t), deadline));
+                let intent = Intent::Retire {
+                    instance_id: id,
+                    group,
+                    action: None,
+                };
+                (intent, by.or(deadline))
+            }
+            NoticeDecision::Drain => (Intent::Drain { instance_id: id, group }, deadline),
+            NoticeDecision::Cordon => (Intent::Cordon { instance_id: id, group }, deadline),
+            NoticeDecision::Join => {
+                let intent = Intent::Join {
+                    instance_id: id,
+                    group,
+                    action: None,
+                };
+                (intent, deadline)
+            }
+        };
+        Ok(Ok((intent, deadline, groups)))
     }
+}
 
+impl<F, R, D, P, A, Q> Lifecycle<F, R, D, P, A, Q> {
     /// The group, cluster, role and lifecycle state of instance `id` in this cluster's groups.
     fn member_in(&self, groups: &[Group], id: &str) -> Option<(String, String, Role, LifecycleState)> {
         groups.iter().find_map(|g| {

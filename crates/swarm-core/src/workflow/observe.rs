@@ -29,7 +29,7 @@ impl Sighting {
     }
 }
 
-impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecycle<F, R, D, P, A, Q> {
+impl<F: Fleet, R: Remote, D, P, A, Q> Lifecycle<F, R, D, P, A, Q> {
     /// The one observation pass: EC2 describes `ids`; the alive ones are asked whether their
     /// agent is Online (only Online agents are sent a command: on AWS a command to a
     /// disconnected agent waits out its delivery timeout); one command probes the online
@@ -135,7 +135,9 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
             lock_lease_secs: self.cfg.init_lock_lease.as_secs(),
         })
     }
+}
 
+impl<F, R: Remote, D, P, A, Q> Lifecycle<F, R, D, P, A, Q> {
     /// Probes instances already known to be online and, in the same command, has `list_on`
     /// list the swarm's nodes when it is a live manager.
     /// `fence`: a leaving instance that first waits for a join in flight and refuses later
@@ -187,7 +189,9 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
         }
         Ok((probes, listed))
     }
+}
 
+impl<F: Fleet, R: Remote, D: Dns, P, A, Q> Lifecycle<F, R, D, P, A, Q> {
     /// The snapshot for the planner, and the live managers that can operate, the chosen
     /// one first (the others take over if it becomes unreachable).
     /// `fence`: the instance is leaving; a join in flight on it ends before it is probed, and
@@ -259,7 +263,9 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
         };
         Ok((snap, Operators::new(operators)))
     }
+}
 
+impl<F, R, D: Dns, P, A, Q> Lifecycle<F, R, D, P, A, Q> {
     /// A leaving manager's own records in the manager record set (none for a worker).
     async fn own_records(&self, id: &str, m: &Member, ip: Option<Ipv4Addr>) -> PortResult<Vec<ManagerRecord>> {
         Ok(match (&m.dns_name, m.role, ip) {
@@ -280,7 +286,9 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
             _ => vec![],
         })
     }
+}
 
+impl<F, R: Remote, D, P, A, Q> Lifecycle<F, R, D, P, A, Q> {
     /// The swarm's nodes as `on` sees them, a page at a time: SSM keeps 24,000 characters
     /// of output, about 150 nodes.
     pub(crate) async fn node_list(&self, on: &str) -> Result<SwarmView, String> {

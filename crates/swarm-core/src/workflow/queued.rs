@@ -9,7 +9,7 @@
 use super::*;
 use crate::event::LifecycleAction;
 
-impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecycle<F, R, D, P, A, Q> {
+impl<F: Fleet, R, D, P, A, Q> Lifecycle<F, R, D, P, A, Q> {
     /// The terminate actions of this cluster's groups that wait, `own` excepted, as actions
     /// of the hook `own` belongs to: every group of the template names its terminate hook
     /// alike. No token: an instance id names a waiting action as well. None when no more wait
@@ -22,7 +22,9 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
             .await?;
         Ok(self.waiting_in(&groups, own))
     }
+}
 
+impl<F, R, D, P, A, Q> Lifecycle<F, R, D, P, A, Q> {
     /// `waiting_terminations` as `groups` list them.
     fn waiting_in(&self, groups: &[Group], own: &LifecycleAction) -> Vec<LifecycleAction> {
         let waiting: Vec<LifecycleAction> = groups
@@ -50,7 +52,9 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
         }
         waiting
     }
+}
 
+impl<F: Fleet, R, D, P, A, Q> Lifecycle<F, R, D, P, A, Q> {
     /// Re-arms the other waiting terminate actions (a running termination's re-arm tick). A
     /// held manager's action is re-armed too: its hold only grows, never shrinks.
     pub(super) async fn keep_waiting_alive(&self, intent: &Intent) {
@@ -72,7 +76,9 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
             }
         }
     }
+}
 
+impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecycle<F, R, D, P, A, Q> {
     /// After its own retirement, a terminate invocation retires the cluster's instances whose
     /// action still waits and that no retirement has fenced, one by one, while its time
     /// allows a whole retirement. `listed`: the groups read at the invocation's start; when
@@ -123,7 +129,9 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
             }
         }
     }
+}
 
+impl<F, R: Remote, D, P, A, Q> Lifecycle<F, R, D, P, A, Q> {
     /// The first of `waiting` that no retirement has fenced (an instance whose agent does not
     /// answer cannot be fenced: it is taken).
     async fn unfenced(&self, waiting: &[LifecycleAction]) -> Option<LifecycleAction> {

@@ -240,7 +240,9 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
         self.apply_dns(cluster, snap, &mut dns_changes, report).await;
         self.apply_dns(cluster, snap, &mut dns_changes, report).await;
     }
+}
 
+impl<F, R, D, P, A, Q> Lifecycle<F, R, D, P, A, Q> {
     /// What the slowest repair of `r`'s kind may take: one Route 53 call, a command, a whole
     /// join, a retirement with its drain.
     fn worst_case(&self, r: &Repair) -> Duration {
@@ -252,14 +254,18 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
             _ => command,
         }
     }
+}
 
+impl<F, R, D, P, A: Announce, Q> Lifecycle<F, R, D, P, A, Q> {
     /// What a run tells people: repairs it left to the next run, a quorum at risk.
     async fn announce_run(&self, report: &ClusterReport, began: Instant) {
         for e in announce::of_reconcile(&report.cluster, &report.health, &report.deferred, began.elapsed()) {
             self.announce(e).await;
         }
     }
+}
 
+impl<F, R, D: Dns, P, A, Q> Lifecycle<F, R, D, P, A, Q> {
     /// Submits the record changes gathered so far (first of all, before any slow repair).
     async fn apply_dns(
         &self,

@@ -95,7 +95,9 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
             Repair::DnsDelete { .. } | Repair::DnsUpsert { .. } => Ok(()),
         }
     }
+}
 
+impl<F, R: Remote, D, P, A: Announce, Q> Lifecycle<F, R, D, P, A, Q> {
     /// The one removal path for a node whose instance is gone: retire-node.sh with no
     /// instance half and nothing to drain (its tasks died with it).
     async fn remove_gone_node(
@@ -124,7 +126,9 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
         self.announce(ActionEvent::node_removed(cluster, node_id, reason)).await;
         Ok(())
     }
+}
 
+impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecycle<F, R, D, P, A, Q> {
     /// Joins a running instance that is not in the swarm; its launch action, when one still
     /// waits (`waiting`), is kept alive and completed by the join.
     async fn join_member(
@@ -162,7 +166,9 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
             Err(e) => Err(e.to_string()),
         }
     }
+}
 
+impl<F, R: Remote, D, P, A, Q> Lifecycle<F, R, D, P, A, Q> {
     /// Sets a node's well-known labels again, as its member should carry them.
     async fn label_node(
         &self,
@@ -194,7 +200,9 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
         metric(&snap.cluster, "cluster", "LabelRepairs", 1.0, "Count");
         Ok(())
     }
+}
 
+impl<F: Fleet, R, D, P, A, Q> Lifecycle<F, R, D, P, A, Q> {
     /// Completes (CONTINUE) an action left waiting at `transition`; one that ended meanwhile
     /// is done.
     async fn complete_left(&self, instance_id: &str, group: &str, transition: &str) -> Result<(), String> {

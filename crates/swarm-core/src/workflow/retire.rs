@@ -9,7 +9,7 @@ use crate::model::SwarmNode;
 use crate::plan::service_dns::ZoneEntry;
 use crate::plan::NodeRetirement;
 
-impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecycle<F, R, D, P, A, Q> {
+impl<F: Fleet, R: Remote, D: Dns, P, A: Announce, Q: Checks> Lifecycle<F, R, D, P, A, Q> {
     pub(super) async fn retire(&self, intent: &Intent, m: &Member, end: Instant) -> Result<Outcome, PortError> {
         let id = intent.instance_id();
         if self.cfg.dry_run {
@@ -93,7 +93,9 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
         self.announce_drain_timeout(&mut held, m).await;
         self.release(intent, &held, holds, end, &reason).await
     }
+}
 
+impl<F: Fleet, R: Remote, D, P, A: Announce, Q: Checks> Lifecycle<F, R, D, P, A, Q> {
     /// A lost instance's node out without a drain (no task of it left to move): handed over
     /// to the drain checks where they can finish it (true), else retired here.
     async fn retire_lost(
@@ -120,7 +122,9 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
         self.retire_node(held, ops, node, None, end).await;
         false
     }
+}
 
+impl<F: Fleet, R: Remote, D: Dns, P, A, Q> Lifecycle<F, R, D, P, A, Q> {
     /// A dry run leaves nothing behind, the fence included, and re-arms nothing: it reads, and
     /// says what it would do (and which services the drain would block).
     async fn retire_dry_run(&self, id: &str, m: &Member) -> Result<Outcome, PortError> {
@@ -144,7 +148,9 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
         o.services = services;
         Ok(o)
     }
+}
 
+impl<F: Fleet, R, D: Dns, P, A, Q> Lifecycle<F, R, D, P, A, Q> {
     /// The leaving node's values out of the service names; names never hold a retirement back
     /// (the reconcile repairs them).
     async fn remove_names(&self, held: &mut Held<'_>, m: &Member, records: Vec<ZoneEntry>, end: Instant) {
@@ -165,7 +171,9 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
             }
         }
     }
+}
 
+impl<F: Fleet, R, D, P, A, Q> Lifecycle<F, R, D, P, A, Q> {
     /// The retirement is done: the action is completed, or, for a held manager whose hold has
     /// not ended, left to the hook's timeout. Announced only when this invocation acted.
     pub(super) async fn release(
@@ -246,7 +254,9 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
         o.quiet = quiet;
         Ok(o)
     }
+}
 
+impl<F, R, D, P, A: Announce, Q> Lifecycle<F, R, D, P, A, Q> {
     pub(super) async fn announce_drain_timeout(&self, held: &mut Held<'_>, m: &Member) {
         if let Some((took, left)) = held.drain_timed_out.take() {
             let id = held.alive.intent.instance_id();
@@ -260,7 +270,9 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
             .await;
         }
     }
+}
 
+impl<F: Fleet, R: Remote, D: Dns, P, A, Q> Lifecycle<F, R, D, P, A, Q> {
     /// The node of an instance that stays in the swarm, and the managers that can change it;
     /// Err: the outcome when there is nothing to `verb` (no node, no live manager, dry run).
     async fn node_in_place(
@@ -285,7 +297,9 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
         }
         Ok(Ok((node, ops)))
     }
+}
 
+impl<F: Fleet, R: Remote, D: Dns, P, A: Announce, Q> Lifecycle<F, R, D, P, A, Q> {
     /// ECS DRAINING: the node stops taking tasks, its tasks move; it stays in the swarm.
     pub(super) async fn drain_only(&self, intent: &Intent, m: &Member, end: Instant) -> Result<Outcome, PortError> {
         let id = intent.instance_id();
@@ -299,7 +313,9 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
         self.announce_drain_timeout(&mut held, m).await;
         Ok(Outcome::new(OutcomeKind::Done, Some(id), "node drained"))
     }
+}
 
+impl<F: Fleet, R: Remote, D: Dns, P, A, Q> Lifecycle<F, R, D, P, A, Q> {
     /// A rebalance recommendation (when so configured): the node takes no new tasks and keeps
     /// the ones it runs (availability pause).
     pub(super) async fn cordon(&self, intent: &Intent, m: &Member) -> Result<Outcome, PortError> {
@@ -327,7 +343,9 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
             Err(e) => Err(PortError::aws("cordon", e.to_string())),
         }
     }
+}
 
+impl<F: Fleet, R: Remote, D, P, A: Announce, Q: Checks> Lifecycle<F, R, D, P, A, Q> {
     /// The common case in one command: the operator drains, demotes and removes the node
     /// while the instance leaves once its tasks are gone. With a queue that command is handed
     /// to the drain-check function (true: nobody here waits for it). Without one, when the

@@ -7,7 +7,7 @@ use super::*;
 use crate::announce::BlockedService;
 use crate::plan::{cannot_operate, LeaveAnswer, NodeRetirement, RetireAnswer};
 
-impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecycle<F, R, D, P, A, Q> {
+impl<F, R, D, P, A, Q> Lifecycle<F, R, D, P, A, Q> {
     /// The retire-node command through the current operator (draining first for `drain`, the
     /// instance's half when it `leave`s): its commands, how long it may run, its name.
     pub(super) fn retire_command(
@@ -49,7 +49,9 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
         );
         (cmds, limit, what)
     }
+}
 
+impl<F: Fleet, R: Remote, D, P, A: Announce, Q> Lifecycle<F, R, D, P, A, Q> {
     /// Drains (for `drain` at most, if given), demotes (if asked), has the instance leave (if
     /// it is up) and removes its node, in one command to the operator and the instance;
     /// another manager takes over from an unreachable operator, and an instance that cannot
@@ -122,7 +124,9 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
         error!(step = "remove", outcome = "failed", "no reachable manager left");
         true
     }
+}
 
+impl<F, R, D, P, A: Announce, Q> Lifecycle<F, R, D, P, A, Q> {
     /// Reads a retire-node command's answers (the operator's, and the leaving instance's when
     /// it ran its half) and says what they mean, for the invocation that waited for them and
     /// for the drain check that reads them later alike: logged, budgets noted, acted marked.
@@ -185,7 +189,9 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
         }
         answer
     }
+}
 
+impl<F, R: Remote, D, P, A, Q> Lifecycle<F, R, D, P, A, Q> {
     /// Runs a script through the first operator; when that manager cannot be reached (agent
     /// offline, instance gone, daemon down, no longer a manager) the next one takes over.
     pub(super) async fn on_operator(
@@ -229,7 +235,9 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
         }
         Err(Retry::Again(Again::NoManager { what: what.into() }))
     }
+}
 
+impl<F: Fleet, R: Remote, D, P, A: Announce, Q> Lifecycle<F, R, D, P, A, Q> {
     pub(super) async fn drain(&self, held: &mut Held<'_>, ops: &mut Operators, node_id: &str, end: Instant) {
         drain_started(ops);
         held.drain_began.get_or_insert_with(Instant::now);

@@ -8,7 +8,7 @@ use super::*;
 use crate::plan::drain_check::{self, DrainAnswer, DrainCheck, LeaveLook, Phase};
 use crate::plan::RetireAnswer;
 
-impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecycle<F, R, D, P, A, Q> {
+impl<F: Fleet, R: Remote, D, P, A: Announce, Q: Checks> Lifecycle<F, R, D, P, A, Q> {
     /// A check of the retire-node command: still running → later; the manager could not act →
     /// through the next; its drain slice not enough → the drain goes on; no leader → asked
     /// again; done → the action ends (or a held manager's hold runs out).
@@ -82,7 +82,9 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
             }
         }
     }
+}
 
+impl<F: Fleet, R: Remote, D, P, A, Q: Checks> Lifecycle<F, R, D, P, A, Q> {
     /// The retire-node command sent again: through the next manager when this one could not
     /// act (`cannot`: its answer), else through the same operators.
     async fn send_again(
@@ -100,7 +102,9 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
         self.send_retire(held, &mut check, &mut ops, drain).await?;
         Ok(retiring(held.alive.intent.instance_id()))
     }
+}
 
+impl<F: Fleet, R: Remote, D, P, A: Announce, Q: Checks> Lifecycle<F, R, D, P, A, Q> {
     /// The command's drain slice was not enough: the drain goes on (or proceeds past services
     /// that block it, with BLOCKED_DRAIN=proceed).
     async fn drain_goes_on(
@@ -125,7 +129,9 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
         let step = drain_check::next_step(answer, unix_now(), check.deadline_unix);
         self.after_drain(held, m, check, step).await
     }
+}
 
+impl<F, R, D, P, A, Q: Checks> Lifecycle<F, R, D, P, A, Q> {
     /// The retire-node command is still running (or, `for_leave`, the instance's half has not
     /// reported): the check looks again later.
     async fn look_again(&self, mut check: DrainCheck, for_leave: bool) -> Result<Outcome, PortError> {
@@ -145,7 +151,9 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
         self.leave_check(&check, wait).await?;
         Ok(retiring(&check.action.instance_id))
     }
+}
 
+impl<F: Fleet, R, D, P, A, Q: Checks> Lifecycle<F, R, D, P, A, Q> {
     /// The node is out (or was asked for long enough): the action ends now, or when the hold
     /// ends (a later check completes it).
     async fn retirement_over(
@@ -176,7 +184,9 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
             !held.acted,
         ))
     }
+}
 
+impl<F, R, D, P, A, Q> Lifecycle<F, R, D, P, A, Q> {
     /// A held retirement whose hook would release it later than its hold ends (re-armed while
     /// it ran): how long until the hold ends.
     fn release_later(&self, held: &Held<'_>, holds: bool) -> Option<Duration> {

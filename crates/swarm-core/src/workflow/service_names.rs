@@ -10,7 +10,7 @@ use crate::plan::service_dns::{
 };
 use crate::workflow::reconcile::NamesReport;
 
-impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecycle<F, R, D, P, A, Q> {
+impl<F, R: Remote, D: Dns, P: Parameters, A: Announce, Q> Lifecycle<F, R, D, P, A, Q> {
     /// Reads the labelled services on `operator`, plans them against the zone read with the
     /// snapshot, and writes what differs (nothing when nothing does; `dry_run`: nothing at
     /// all). A refused name is logged every run and told once; a failure is reported in the
@@ -79,7 +79,9 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
             names: plan.names,
         });
     }
+}
 
+impl<F, R, D, P: Parameters, A: Announce, Q> Lifecycle<F, R, D, P, A, Q> {
     /// Tells each refusal once, as an action event: a parameter under `told-names` per
     /// refusal marks it told (created conditionally, so two runs at once tell it once);
     /// those of refusals that ended are deleted, so a refusal that comes back is told again.
@@ -113,7 +115,9 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
             }
         }
     }
+}
 
+impl<F, R: Remote, D: Dns, P, A, Q> Lifecycle<F, R, D, P, A, Q> {
     /// A node that joined enters the names it is eligible for now, not at the next reconcile:
     /// the names are planned again with the swarm as a manager lists it. Costs one listing of
     /// the names when the cluster owns none; a failure is logged (the reconcile repairs).
@@ -147,7 +151,9 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
         let plan = self.plan_names(&m.cluster, m.dns_name.as_deref(), &services, &nodes, &zone);
         self.write_names(&m.cluster, plan.changes).await;
     }
+}
 
+impl<F, R, D, P, A, Q> Lifecycle<F, R, D, P, A, Q> {
     fn plan_names(
         &self,
         cluster: &str,
@@ -166,7 +172,9 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
             zone,
         })
     }
+}
 
+impl<F, R, D: Dns, P, A, Q> Lifecycle<F, R, D, P, A, Q> {
     /// Writes the planned changes, within Route 53's request limits: the record sets changed
     /// and what failed (each failed batch logged).
     async fn write_names(&self, cluster: &str, changes: Vec<ZoneChange>) -> (usize, Vec<String>) {

@@ -7,7 +7,7 @@ use tracing::{info, warn};
 use crate::config::{membership, Membership};
 use crate::model::Role;
 use crate::plan::reconcile::*;
-use crate::ports::{Announce, Checks, Dns, Fleet, Parameters, PortError, PortResult, Remote};
+use crate::ports::{Dns, Fleet, PortError, PortResult, Remote};
 use crate::Lifecycle;
 
 /// What the reconcile sees of a cluster and would repair (see [`Lifecycle::survey`]).
@@ -39,7 +39,7 @@ pub(super) fn phase(r: &Repair) -> u8 {
     }
 }
 
-impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecycle<F, R, D, P, A, Q> {
+impl<F: Fleet, R: Remote, D: Dns, P, A, Q> Lifecycle<F, R, D, P, A, Q> {
     /// What the reconcile sees of this deployment's cluster and what it would repair, changing
     /// nothing (what the operator's `status` and `plan` print).
     pub async fn survey(&self) -> PortResult<Survey> {

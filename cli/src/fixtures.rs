@@ -1,0 +1,57 @@
+//! The event fixtures of events/, compiled in: the doctor tests each rule's pattern with them.
+
+/// The fixtures of events/ the rules' patterns are tested with (TestEventPattern).
+pub const FIXTURES: &[(&str, &str)] = &[
+    (
+        "lifecycle-launch-manager.json",
+        include_str!("../../events/lifecycle-launch-manager.json"),
+    ),
+    (
+        "lifecycle-launch-worker.json",
+        include_str!("../../events/lifecycle-launch-worker.json"),
+    ),
+    (
+        "lifecycle-terminate-manager.json",
+        include_str!("../../events/lifecycle-terminate-manager.json"),
+    ),
+    (
+        "lifecycle-terminate-worker.json",
+        include_str!("../../events/lifecycle-terminate-worker.json"),
+    ),
+    (
+        "ecs-instance-active.json",
+        include_str!("../../events/ecs-instance-active.json"),
+    ),
+    (
+        "ecs-instance-draining.json",
+        include_str!("../../events/ecs-instance-draining.json"),
+    ),
+    (
+        "ecs-instance-deregistered.json",
+        include_str!("../../events/ecs-instance-deregistered.json"),
+    ),
+    (
+        "ec2-spot-interruption-warning.json",
+        include_str!("../../events/ec2-spot-interruption-warning.json"),
+    ),
+    (
+        "ec2-rebalance-recommendation.json",
+        include_str!("../../events/ec2-rebalance-recommendation.json"),
+    ),
+    (
+        "ec2-instance-stopping.json",
+        include_str!("../../events/ec2-instance-stopping.json"),
+    ),
+    (
+        "ec2-instance-shutting-down.json",
+        include_str!("../../events/ec2-instance-shutting-down.json"),
+    ),
+    (
+        "ec2-instance-running.json",
+        include_str!("../../events/ec2-instance-running.json"),
+    ),
+    (
+        "health-instance-retirement-scheduled.json",
+        include_str!("../../events/health-instance-retirement-scheduled.json"),
+    ),
+];
