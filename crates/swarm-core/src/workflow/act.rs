@@ -11,15 +11,30 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
         deadline: Option<Instant>,
         listed: Option<Vec<Group>>,
     ) -> Result<Outcome, PortError> {
-        let started = Instant::now();
-        match self.member_of(&intent, listed).await? {
-            Ok(member) => self.act_as(intent, member, started, deadline).await,
-            Err(o) => Ok(o),
-        }
+        let act = |intent, member, started| self.act_as(intent, member, started, deadline);
+        self.as_member(intent, listed, act).await
     }
 }
 
 impl<F: Fleet, R, D, P, A, Q> Lifecycle<F, R, D, P, A, Q> {
+    /// `act` on the intent as the member it reads into (from its start), or what is answered
+    /// instead.
+    async fn as_member<Acted>(
+        &self,
+        intent: Intent,
+        listed: Option<Vec<Group>>,
+        act: impl FnOnce(Intent, Member, Instant) -> Acted,
+    ) -> Result<Outcome, PortError>
+    where
+        Acted: std::future::Future<Output = Result<Outcome, PortError>>,
+    {
+        let started = Instant::now();
+        match self.member_of(&intent, listed).await? {
+            Ok(member) => act(intent, member, started).await,
+            Err(o) => Ok(o),
+        }
+    }
+
     /// The event's group, and so the instance's cluster and role: the member this invocation
     /// acts as, or what it answers instead (not this cluster's group, misconfigured).
     pub(super) async fn member_of(
@@ -157,14 +172,9 @@ impl<F: Fleet, R: Remote, D: Dns, P, A: Announce, Q: Checks> Lifecycle<F, R, D, 
         deadline: Option<Instant>,
         listed: Option<Vec<Group>>,
     ) -> Result<Outcome, PortError> {
-        let started = Instant::now();
         let id = intent.instance_id().to_string();
-        let acted = match self.member_of(&intent, listed).await {
-            Ok(Ok(member)) => self.leave_as(intent, member, started, deadline).await,
-            Ok(Err(o)) => Ok(o),
-            Err(e) => Err(e),
-        };
-        answered(&id, acted)
+        let act = |intent, member, started| self.leave_as(intent, member, started, deadline);
+        answered(&id, self.as_member(intent, listed, act).await)
     }
 
     /// A retirement, drain or cordon of a `member`, then its metrics and its announcement.
