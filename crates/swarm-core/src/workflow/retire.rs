@@ -69,18 +69,8 @@ impl<F: Fleet, R: Remote, D: Dns, P, A: Announce, Q: Checks> Lifecycle<F, R, D, 
                     metric(&m.cluster, m.role.as_str(), "Removals", 1.0, "Count");
                 }
                 RetireStep::DrainOnly { node_id } => {
-                    // Nothing can keep the control plane once this instance goes (a Spot
-                    // interruption does not wait): say so where an alarm can see it.
-                    error!(step = "demote", outcome = "last-manager", node_id = %node_id,
-                           "the last ready manager is leaving: the swarm will have no manager");
-                    metric(&m.cluster, m.role.as_str(), "LastManagerLeaving", 1.0, "Count");
-                    if !holds {
-                        self.rearm(&held.alive).await;
-                    }
-                    let drain_end = clamp(Instant::now() + self.cfg.drain_timeout, Some(end));
-                    self.drain(&mut held, &mut ops, &node_id, drain_end).await;
-                    held.acted = true;
-                    metric(&m.cluster, m.role.as_str(), "Drains", 1.0, "Count");
+                    self.drain_last_manager(&mut held, &mut ops, m, &node_id, holds, end)
+                        .await;
                 }
                 RetireStep::Note(note) => {
                     // Left to the reconcile, which removes a node whose instance is gone.
@@ -92,6 +82,33 @@ impl<F: Fleet, R: Remote, D: Dns, P, A: Announce, Q: Checks> Lifecycle<F, R, D, 
         }
         self.announce_drain_timeout(&mut held, m).await;
         self.release(intent, &held, holds, end, &reason).await
+    }
+}
+
+impl<F: Fleet, R: Remote, D, P, A: Announce, Q> Lifecycle<F, R, D, P, A, Q> {
+    /// The last ready manager leaving: its tasks drained, the node left in the swarm (nothing
+    /// could remove it after it is gone).
+    async fn drain_last_manager(
+        &self,
+        held: &mut Held<'_>,
+        ops: &mut Operators,
+        m: &Member,
+        node_id: &str,
+        holds: bool,
+        end: Instant,
+    ) {
+        // Nothing can keep the control plane once this instance goes (a Spot interruption
+        // does not wait): say so where an alarm can see it.
+        error!(step = "demote", outcome = "last-manager", node_id = %node_id,
+               "the last ready manager is leaving: the swarm will have no manager");
+        metric(&m.cluster, m.role.as_str(), "LastManagerLeaving", 1.0, "Count");
+        if !holds {
+            self.rearm(&held.alive).await;
+        }
+        let drain_end = clamp(Instant::now() + self.cfg.drain_timeout, Some(end));
+        self.drain(held, ops, node_id, drain_end).await;
+        held.acted = true;
+        metric(&m.cluster, m.role.as_str(), "Drains", 1.0, "Count");
     }
 }
 
