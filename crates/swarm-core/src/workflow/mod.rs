@@ -14,6 +14,7 @@ mod drain_notes;
 mod ecs;
 mod hand_over;
 mod held;
+mod in_place;
 mod join;
 mod join_commands;
 mod join_fast;
