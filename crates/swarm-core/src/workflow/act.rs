@@ -3,23 +3,10 @@
 
 use super::*;
 
-impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecycle<F, R, D, P, A, Q> {
-    /// `listed`: this cluster's groups, when the caller has just read them.
-    pub(super) async fn act_on(
-        &self,
-        intent: Intent,
-        deadline: Option<Instant>,
-        listed: Option<Vec<Group>>,
-    ) -> Result<Outcome, PortError> {
-        let act = |intent, member, started| self.act_as(intent, member, started, deadline);
-        self.as_member(intent, listed, act).await
-    }
-}
-
 impl<F: Fleet, R, D, P, A, Q> Lifecycle<F, R, D, P, A, Q> {
     /// `act` on the intent as the member it reads into (from its start), or what is answered
     /// instead.
-    async fn as_member<Acted>(
+    pub(super) async fn as_member<Acted>(
         &self,
         intent: Intent,
         listed: Option<Vec<Group>>,
@@ -143,7 +130,7 @@ impl<F, R, D, P, A, Q> Lifecycle<F, R, D, P, A, Q> {
 impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecycle<F, R, D, P, A, Q> {
     /// Acts on an intent of a `member` of this cluster: the verb, then its metrics and its
     /// announcement.
-    async fn act_as(
+    pub(super) async fn act_as(
         &self,
         intent: Intent,
         member: Member,
@@ -164,7 +151,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
 }
 
 impl<F: Fleet, R: Remote, D: Dns, P, A: Announce, Q: Checks> Lifecycle<F, R, D, P, A, Q> {
-    /// `act_on` for an event that only ever takes a node out (a scheduled change): no join,
+    /// `handle_listed` for an event that only ever takes a node out (a scheduled change): no join,
     /// so no Parameter Store on this road.
     pub(super) async fn leave_listed(
         &self,

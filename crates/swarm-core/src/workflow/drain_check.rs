@@ -42,7 +42,7 @@ impl<F, R, D, P, A, Q> Lifecycle<F, R, D, P, A, Q> {
 }
 
 impl<F: Fleet, R: Remote, D, P, A: Announce, Q: Checks> Lifecycle<F, R, D, P, A, Q> {
-    /// One check of a handed-over drain (`act_on` with the check's retirement).
+    /// One check of a handed-over drain: `act_as` for the check's retirement.
     pub(super) async fn check_drain(
         &self,
         intent: &Intent,

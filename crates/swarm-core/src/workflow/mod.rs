@@ -145,7 +145,7 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
             intent = intent.kind(),
         );
         // A termination's one read of the cluster's groups serves its retirement and the look
-        // for terminations queued behind it (a failed read is read again, and said, by `act_on`).
+        // for terminations queued behind it (a failed read is read again, and said, by `member_of`).
         let listed = match intent {
             Intent::Retire { .. } => self
                 .fleet
@@ -181,7 +181,8 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
         listed: Option<Vec<Group>>,
     ) -> Result<Outcome, PortError> {
         let id = intent.instance_id().to_string();
-        answered(&id, self.act_on(intent, deadline, listed).await)
+        let act = |intent, member, started| self.act_as(intent, member, started, deadline);
+        answered(&id, self.as_member(intent, listed, act).await)
     }
 }
 
