@@ -5,7 +5,7 @@ use super::*;
 
 impl<F: Fleet, R, D, P, A, Q> Lifecycle<F, R, D, P, A, Q> {
     /// `act` on the intent as the member it reads into (from its start), or what is answered
-    /// instead.
+    /// instead; an error no retry can fix answered once (`answered`).
     pub(super) async fn as_member<Acted>(
         &self,
         intent: Intent,
@@ -16,10 +16,13 @@ impl<F: Fleet, R, D, P, A, Q> Lifecycle<F, R, D, P, A, Q> {
         Acted: std::future::Future<Output = Result<Outcome, PortError>>,
     {
         let started = Instant::now();
-        match self.member_of(&intent, listed).await? {
-            Ok(member) => act(intent, member, started).await,
-            Err(o) => Ok(o),
-        }
+        let id = intent.instance_id().to_string();
+        let acted = match self.member_of(&intent, listed).await {
+            Ok(Ok(member)) => act(intent, member, started).await,
+            Ok(Err(o)) => Ok(o),
+            Err(e) => Err(e),
+        };
+        answered(&id, acted)
     }
 
     /// The event's group, and so the instance's cluster and role: the member this invocation
@@ -159,9 +162,8 @@ impl<F: Fleet, R: Remote, D: Dns, P, A: Announce, Q: Checks> Lifecycle<F, R, D, 
         deadline: Option<Instant>,
         listed: Option<Vec<Group>>,
     ) -> Result<Outcome, PortError> {
-        let id = intent.instance_id().to_string();
         let act = |intent, member, started| self.leave_as(intent, member, started, deadline);
-        answered(&id, self.as_member(intent, listed, act).await)
+        self.as_member(intent, listed, act).await
     }
 
     /// A retirement, drain or cordon of a `member`, then its metrics and its announcement.

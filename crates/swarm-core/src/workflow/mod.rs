@@ -56,7 +56,7 @@ use crate::safe::script_commands;
 use crate::scripts::{self, DrainSaid, NodeSaid, ScriptExit};
 use crate::telemetry::metric;
 use crate::Config;
-use act::{action_started, answered};
+use act::action_started;
 
 /// The ports plus configuration: everything a workflow needs.
 pub struct Lifecycle<F, R, D, P, A, Q> {
@@ -180,9 +180,8 @@ impl<F: Fleet, R: Remote, D: Dns, P: Parameters, A: Announce, Q: Checks> Lifecyc
         deadline: Option<Instant>,
         listed: Option<Vec<Group>>,
     ) -> Result<Outcome, PortError> {
-        let id = intent.instance_id().to_string();
         let act = |intent, member, started| self.act_as(intent, member, started, deadline);
-        answered(&id, self.as_member(intent, listed, act).await)
+        self.as_member(intent, listed, act).await
     }
 }
 

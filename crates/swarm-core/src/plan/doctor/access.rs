@@ -147,11 +147,7 @@ impl Facts {
                 .map(|z| z.trim_start_matches("/hostedzone/").to_string())
                 .unwrap_or_else(|| want.hosted_zone_id.clone()),
             manager_record: param("ManagerRecordName"),
-            parameter_prefix: s
-                .params
-                .get("ParameterPrefix")
-                .cloned()
-                .unwrap_or_else(|| "/swarm".into()),
+            parameter_prefix: want.parameter_prefix.clone(),
             groups: ["ManagerGroup", "WorkerGroup"]
                 .iter()
                 .filter_map(|g| s.resources.get(*g).cloned())

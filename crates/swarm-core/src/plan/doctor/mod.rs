@@ -25,7 +25,9 @@ pub struct Expected {
     pub rules: Vec<(String, String)>,
     /// Each function's execution role as the stack names it (the role's name), by function.
     pub roles: BTreeMap<String, String>,
-    /// The join tokens' parameters (worker, manager).
+    /// The cluster's parameters' prefix (ParameterPrefix) and its join tokens' parameters
+    /// (worker, manager).
+    pub parameter_prefix: String,
     pub token_parameters: Vec<String>,
     /// The cluster's token key as a parameter's KeyId may name it: its alias, id or ARN.
     pub token_key: Vec<String>,
@@ -405,6 +407,7 @@ mod tests {
             join_budget: 300,
             rules: vec![("blue-terminate".into(), "blue-terminate".into())],
             roles: [("blue-terminate".into(), "blue-LifecycleRole-9Z8Y".into())].into(),
+            parameter_prefix: "/swarm".into(),
             token_parameters: vec!["/swarm/blue/join-token/worker".into()],
             token_key: vec!["alias/swarm-blue-tokens".into(), "1234abcd".into()],
             alarm_topic: Some(TOPIC_ARN.into()),

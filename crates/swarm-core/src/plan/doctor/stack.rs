@@ -110,9 +110,13 @@ pub fn expected(s: &StackSeen) -> Result<Expected, String> {
     let roles = wires(s)
         .filter_map(|w| Some((name(w.function), s.resources.get(w.role)?.clone())))
         .collect();
-    let prefix = s.params.get("ParameterPrefix").map_or("/swarm", String::as_str);
+    let parameter_prefix = s
+        .params
+        .get("ParameterPrefix")
+        .cloned()
+        .unwrap_or_else(|| "/swarm".into());
     let token_parameters = ["worker", "manager"]
-        .map(|role| format!("{prefix}/{cluster}/join-token/{role}"))
+        .map(|role| format!("{parameter_prefix}/{cluster}/join-token/{role}"))
         .to_vec();
     let token_key = ["TokenKeyAlias", "TokenKey"]
         .iter()
@@ -127,6 +131,7 @@ pub fn expected(s: &StackSeen) -> Result<Expected, String> {
         join_budget: s.number("JoinBudget")?,
         rules,
         roles,
+        parameter_prefix,
         token_parameters,
         token_key,
         alarm_topic: s.resources.get("AlarmTopic").cloned(),
